@@ -1,0 +1,1 @@
+"""The NATS wire protocol, sans-IO: parser (bytes in, ops out), encoders, error texts."""

@@ -1,0 +1,223 @@
+"""The sans-IO NATS protocol parser: bytes in, ops out, no sockets, no clock.
+
+One parser serves every connection kind. A kind describes its verbs in an *op
+table*: ``{b"PUB": (PUB, function), ...}`` where ``function(handler, ...)`` is
+called with the connection (the *handler*) first. Tables are shared by every
+connection of a kind, so an idle connection costs no per-verb memory.
+
+Shapes, and what the function receives after ``handler``:
+
+=========  =========================================  ==========================
+shape      frame                                      call
+=========  =========================================  ==========================
+BARE       ``PING``                                   ``()``
+LINE       ``SUB foo q 1``                            ``(args)`` (list of bytes)
+REST       ``CONNECT {...}``                          ``(rest)`` (bytes, stripped)
+PUB        ``PUB subj [reply] size`` + payload        ``(subject, reply, payload)``
+HPUB       ``HPUB subj [reply] hdr total`` + msg      ``(subject, reply, hdr, msg)``
+PAYLOAD    ``RMSG a b c size`` + payload              ``(args, payload)`` (size removed)
+HPAYLOAD   ``HMSG a b c hdr total`` + msg             ``(args, hdr, msg)``
+=========  =========================================  ==========================
+
+Control lines end at ``\\n`` (an optional ``\\r`` before it is dropped) and fields are
+separated by spaces or tabs; payloads must be followed by exactly ``\\r\\n``. Verbs are
+case-insensitive. Violations raise :class:`ProtocolError`; ops parsed before the bad
+frame in the same ``feed`` have already been dispatched, as in nats-server.
+"""
+
+from .errors import MAX_CONTROL_LINE, MAX_PAYLOAD, UNKNOWN_OP, ProtocolError
+
+BARE, LINE, REST, PUB, HPUB, PAYLOAD, HPAYLOAD = range(7)
+
+_CRLF = b"\r\n"
+
+
+def make_op_table(entries):
+    """Build an op table from ``{verb: (shape, function)}``, adding lower-case
+    aliases so the common spellings hit the table without an ``upper()`` call."""
+    table = {}
+    for verb, entry in entries.items():
+        verb = verb.upper()
+        table[verb] = entry
+        table[verb.lower()] = entry
+    return table
+
+
+class Parser:
+    """Incremental parser for one connection.
+
+    ``feed(data)`` dispatches every complete frame in ``data`` (plus what was
+    buffered before) to the op table's functions, and keeps the incomplete tail.
+    Memory is bounded: an unterminated control line may grow to
+    ``max_control_line`` and a payload to ``max_payload`` before an error.
+    """
+
+    __slots__ = ("handler", "ops", "max_control_line", "max_payload", "_chunks", "_have", "_need")
+
+    def __init__(self, handler, ops, max_control_line=4096, max_payload=1048576):
+        self.handler = handler
+        self.ops = ops
+        self.max_control_line = max_control_line
+        self.max_payload = max_payload
+        self._chunks = None  # buffered tail (list of bytes) while a frame is incomplete
+        self._have = 0  # bytes in _chunks
+        self._need = 0  # bytes the incomplete frame needs before parsing is worth retrying
+
+    @property
+    def buffered(self):
+        """Bytes held for an incomplete frame."""
+        return self._have
+
+    def feed(self, data):
+        if self._chunks is not None:
+            # Waiting for the rest of a frame: only join (and re-parse) once
+            # enough has arrived, so a 1 MiB payload in 64 KiB reads is copied once.
+            self._chunks.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                self._check_partial_line()
+                return
+            data = b"".join(self._chunks)
+            self._chunks = None
+            self._have = self._need = 0
+
+        handler = self.handler
+        max_cl = self.max_control_line
+        max_payload = self.max_payload
+        find = data.find
+        n = len(data)
+        pos = 0
+        while pos < n:
+            nl = find(b"\n", pos)
+            if nl < 0:
+                self._keep(data, pos, n - pos + 1)
+                self._check_partial_line()
+                return
+            if nl - pos > max_cl:
+                raise ProtocolError(self._too_long_error(data[pos:nl]))
+            args = data[pos:nl].split()
+            if not args:
+                raise ProtocolError(UNKNOWN_OP, "empty control line")
+            verb = args[0]
+            # Re-read the table for every op: an op may switch it (CONNECT
+            # authenticates) or stop the parser (the connection closed).
+            ops = self.ops
+            entry = ops.get(verb)
+            if entry is None:
+                entry = ops.get(verb.upper())
+                if entry is None:
+                    if not ops:
+                        return  # stopped: nothing after a close is processed
+                    raise ProtocolError(UNKNOWN_OP, "unknown verb %r" % verb[:32])
+            shape, fn = entry
+
+            if shape == PUB:  # the hot path: PUB subj [reply] size
+                nargs = len(args)
+                if nargs == 3:
+                    reply = None
+                    size_b = args[2]
+                elif nargs == 4:
+                    reply = args[2]
+                    size_b = args[3]
+                else:
+                    raise ProtocolError(None, "PUB needs subject [reply] size")
+                if not size_b.isdigit():
+                    raise ProtocolError(None, "bad PUB size %r" % size_b[:32])
+                size = int(size_b)
+                if size > max_payload:
+                    raise ProtocolError(MAX_PAYLOAD, "payload %d > %d" % (size, max_payload))
+                start = nl + 1
+                end = start + size
+                if end + 2 > n:
+                    self._keep(data, pos, end + 2 - pos)
+                    return
+                if data[end:end + 2] != _CRLF:
+                    raise ProtocolError(UNKNOWN_OP, "payload not followed by CRLF")
+                pos = end + 2
+                fn(handler, args[1], reply, data[start:end])
+                continue
+
+            if shape == BARE:
+                pos = nl + 1
+                fn(handler)
+            elif shape == LINE:
+                pos = nl + 1
+                fn(handler, args[1:])
+            elif shape == REST:
+                rest = data[pos:nl].lstrip()[len(verb):].strip()
+                pos = nl + 1
+                fn(handler, rest)
+            else:
+                # HPUB / PAYLOAD / HPAYLOAD: sizes are the last one or two fields.
+                if shape == PAYLOAD:
+                    if len(args) < 3:
+                        raise ProtocolError(None, "%s needs arguments and a size" % verb)
+                    hdr_b = b"0"
+                    size_b = args[-1]
+                    head = args[1:-1]
+                else:
+                    if len(args) < 4:
+                        raise ProtocolError(None, "%s needs header and total sizes" % verb)
+                    hdr_b = args[-2]
+                    size_b = args[-1]
+                    head = args[1:-2]
+                if not (size_b.isdigit() and hdr_b.isdigit()):
+                    raise ProtocolError(None, "bad %s sizes" % verb)
+                size = int(size_b)
+                hdr = int(hdr_b)
+                if hdr > size:
+                    raise ProtocolError(None, "header size %d > total %d" % (hdr, size))
+                if size > max_payload:
+                    raise ProtocolError(MAX_PAYLOAD, "payload %d > %d" % (size, max_payload))
+                if shape == HPUB and len(head) not in (1, 2):
+                    raise ProtocolError(None, "HPUB needs subject [reply] hdr total")
+                start = nl + 1
+                end = start + size
+                if end + 2 > n:
+                    self._keep(data, pos, end + 2 - pos)
+                    return
+                if data[end:end + 2] != _CRLF:
+                    raise ProtocolError(UNKNOWN_OP, "payload not followed by CRLF")
+                pos = end + 2
+                msg = data[start:end]
+                if shape == HPUB:
+                    fn(handler, head[0], head[1] if len(head) == 2 else None, hdr, msg)
+                elif shape == PAYLOAD:
+                    fn(handler, head, msg)
+                else:
+                    fn(handler, head, hdr, msg)
+
+    def stop(self):
+        """Process nothing more, not even the rest of the current ``feed``."""
+        self.ops = {}
+        self._chunks = None
+        self._have = self._need = 0
+
+    def _keep(self, data, pos, need):
+        """Buffer ``data[pos:]`` until ``need`` bytes of it are available."""
+        tail = data[pos:] if pos else data
+        self._chunks = [tail]
+        self._have = len(tail)
+        self._need = need
+
+    def _check_partial_line(self):
+        """An unterminated control line may not grow past max_control_line."""
+        if self._have <= self.max_control_line:
+            return
+        head = self._chunks[0]
+        if head.find(b"\n") >= 0:
+            return  # the control line is complete; we are waiting for a payload
+        line = b"".join(self._chunks)
+        if line.find(b"\n") >= 0:
+            return
+        self._chunks = None
+        self._have = self._need = 0
+        raise ProtocolError(self._too_long_error(line))
+
+    def _too_long_error(self, line):
+        # nats-server recognises the verb before it counts the line: garbage
+        # is an unknown op, a known verb with a huge argument a control-line error.
+        verb = line[:16].split(None, 1)
+        if verb and (verb[0] in self.ops or verb[0].upper() in self.ops):
+            return MAX_CONTROL_LINE
+        return UNKNOWN_OP

@@ -1,0 +1,220 @@
+"""The sans-IO parser: every frame at every split point, limits, and fuzzing."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pluggy_nats.protocol import errors as E
+from pluggy_nats.protocol.errors import ProtocolError
+from pluggy_nats.protocol.parser import (
+    BARE,
+    HPAYLOAD,
+    HPUB,
+    LINE,
+    PAYLOAD,
+    PUB,
+    REST,
+    Parser,
+    make_op_table,
+)
+
+
+class Recorder:
+    """Records ops as tuples so a test can compare whole sequences."""
+
+    def __init__(self):
+        self.ops = []
+
+
+OPS = make_op_table({
+    b"PUB": (PUB, lambda h, s, r, p: h.ops.append(("PUB", s, r, p))),
+    b"HPUB": (HPUB, lambda h, s, r, hdr, m: h.ops.append(("HPUB", s, r, hdr, m))),
+    b"SUB": (LINE, lambda h, args: h.ops.append(("SUB", *args))),
+    b"UNSUB": (LINE, lambda h, args: h.ops.append(("UNSUB", *args))),
+    b"PING": (BARE, lambda h: h.ops.append(("PING",))),
+    b"PONG": (BARE, lambda h: h.ops.append(("PONG",))),
+    b"CONNECT": (REST, lambda h, rest: h.ops.append(("CONNECT", rest))),
+    b"RMSG": (PAYLOAD, lambda h, args, p: h.ops.append(("RMSG", tuple(args), p))),
+    b"HMSG": (HPAYLOAD, lambda h, args, hdr, m: h.ops.append(("HMSG", tuple(args), hdr, m))),
+    b"RS+": (LINE, lambda h, args: h.ops.append(("RS+", *args))),
+})
+
+
+def parse(*chunks, **limits):
+    rec = Recorder()
+    parser = Parser(rec, OPS, **limits)
+    for chunk in chunks:
+        parser.feed(chunk)
+    return rec.ops, parser
+
+
+STREAM = (
+    b'CONNECT {"verbose":false,"name":"a b"}\r\n'
+    b"PING\r\n"
+    b"SUB foo 1\r\n"
+    b"SUB foo.* q 2\r\n"
+    b"PUB foo 5\r\nhello\r\n"
+    b"PUB foo bar 0\r\n\r\n"
+    b"HPUB foo r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"
+    b"UNSUB 1 10\r\n"
+    b"RMSG $G foo + r q1 q2 3\r\nabc\r\n"
+    b"HMSG $G foo 12 12\r\nNATS/1.0\r\n\r\n\r\n"
+    b"RS+ $G foo.> q 3\r\n"
+    b"PONG\r\n"
+)
+
+EXPECTED = [
+    ("CONNECT", b'{"verbose":false,"name":"a b"}'),
+    ("PING",),
+    ("SUB", b"foo", b"1"),
+    ("SUB", b"foo.*", b"q", b"2"),
+    ("PUB", b"foo", None, b"hello"),
+    ("PUB", b"foo", b"bar", b""),
+    ("HPUB", b"foo", b"r", 12, b"NATS/1.0\r\n\r\nhi"),
+    ("UNSUB", b"1", b"10"),
+    ("RMSG", (b"$G", b"foo", b"+", b"r", b"q1", b"q2"), b"abc"),
+    ("HMSG", (b"$G", b"foo"), 12, b"NATS/1.0\r\n\r\n"),
+    ("RS+", b"$G", b"foo.>", b"q", b"3"),
+    ("PONG",),
+]
+
+
+def test_whole_stream():
+    ops, parser = parse(STREAM)
+    assert ops == EXPECTED
+    assert parser.buffered == 0
+
+
+@pytest.mark.parametrize("split", range(1, len(STREAM)))
+def test_every_split_point(split):
+    ops, parser = parse(STREAM[:split], STREAM[split:])
+    assert ops == EXPECTED
+    assert parser.buffered == 0
+
+
+def test_byte_at_a_time():
+    ops, _ = parse(*[STREAM[i:i + 1] for i in range(len(STREAM))])
+    assert ops == EXPECTED
+
+
+def test_case_insensitive_verbs_tabs_and_bare_lf():
+    ops, _ = parse(b"pInG\r\npub\tfoo  3\nabc\r\nSub foo\t1\r\n")
+    assert ops == [("PING",), ("PUB", b"foo", None, b"abc"), ("SUB", b"foo", b"1")]
+
+
+@pytest.mark.parametrize("data,err", [
+    (b"FOO\r\n", E.UNKNOWN_OP),
+    (b"\r\n", E.UNKNOWN_OP),
+    (b"MSG foo 1 1\r\nx\r\n", E.UNKNOWN_OP),
+    (b"PUB foo 2\r\nabc\r\n", E.UNKNOWN_OP),  # payload longer than declared
+    (b"PUB foo 2000000\r\n", E.MAX_PAYLOAD),
+    (b"PUB foo\r\n", None),
+    (b"PUB foo a b 2\r\nab\r\n", None),
+    (b"PUB foo -1\r\n", None),
+    (b"PUB foo x\r\n", None),
+    (b"HPUB foo 10 5\r\n", None),
+    (b"HPUB foo 5\r\n", None),
+])
+def test_errors(data, err):
+    with pytest.raises(ProtocolError) as info:
+        parse(data)
+    assert info.value.err == err
+
+
+def test_ops_before_an_error_are_dispatched():
+    rec = Recorder()
+    parser = Parser(rec, OPS)
+    with pytest.raises(ProtocolError):
+        parser.feed(b"PING\r\nSUB x 1\r\nBOGUS\r\nPING\r\n")
+    assert rec.ops == [("PING",), ("SUB", b"x", b"1")]
+
+
+def test_control_line_limit_on_complete_and_partial_lines():
+    with pytest.raises(ProtocolError) as info:
+        parse(b"PUB " + b"a" * 5000 + b" 1\r\n")
+    assert info.value.err == E.MAX_CONTROL_LINE
+    rec = Recorder()
+    parser = Parser(rec, OPS, max_control_line=100)
+    parser.feed(b"SUB " + b"a" * 60)
+    with pytest.raises(ProtocolError) as info:
+        parser.feed(b"b" * 60)  # no newline yet, but already too long
+    assert info.value.err == E.MAX_CONTROL_LINE
+    with pytest.raises(ProtocolError) as info:
+        parse(b"x" * 5000)  # garbage is an unknown op, as nats-server says
+    assert info.value.err == E.UNKNOWN_OP
+
+
+def test_large_payload_in_many_chunks_is_joined_once():
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    frame = b"PUB big %d\r\n" % len(payload) + payload + b"\r\n"
+    chunks = [frame[i:i + 65536] for i in range(0, len(frame), 65536)]
+    ops, parser = parse(*chunks, max_payload=2 * len(payload))
+    assert ops == [("PUB", b"big", None, payload)]
+    assert parser.buffered == 0
+
+
+def test_buffer_is_bounded_while_waiting_for_payload():
+    rec = Recorder()
+    parser = Parser(rec, OPS, max_payload=100)
+    parser.feed(b"PUB foo 100\r\n" + b"x" * 50)
+    assert parser.buffered < 200
+    parser.feed(b"PUB foo 101\r\n")  # mid-payload, so these are payload bytes
+    assert rec.ops == []
+    with pytest.raises(ProtocolError) as info:
+        parser.feed(b"y" * 40)  # 103 bytes where 100 and CRLF belong
+    assert info.value.err == E.UNKNOWN_OP
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.lists(st.integers(min_value=1, max_value=300), max_size=5))
+def test_fuzz_never_crashes_and_stays_bounded(data, cuts):
+    """Any bytes, cut anywhere: either ops or a ProtocolError, never another
+    exception, and never more buffered than the limits allow."""
+    rec = Recorder()
+    parser = Parser(rec, OPS, max_control_line=64, max_payload=128)
+    pieces, last = [], 0
+    for cut in sorted(set(c for c in cuts if c < len(data))):
+        pieces.append(data[last:cut])
+        last = cut
+    pieces.append(data[last:])
+    try:
+        for piece in pieces:
+            parser.feed(piece)
+            assert parser.buffered <= 64 + 128 + 2 + 64
+    except ProtocolError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([b"a", b"foo.bar", b"x.*.>"]),
+                          st.one_of(st.none(), st.just(b"_INBOX.1")),
+                          st.binary(max_size=40)), min_size=1, max_size=8),
+       st.integers(min_value=1, max_value=20))
+def test_fuzz_pub_roundtrip_any_chunking(msgs, step):
+    stream = b"".join(
+        b"PUB %s %s%d\r\n%s\r\n" % (s, (r + b" ") if r else b"", len(p), p) for s, r, p in msgs)
+    chunks = [stream[i:i + step] for i in range(0, len(stream), step)]
+    ops, _ = parse(*chunks)
+    assert ops == [("PUB", s, r, p) for s, r, p in msgs]
+
+
+def test_an_op_may_switch_the_table_or_stop_the_parser():
+    """CONNECT switches a connection to its authenticated table and a close stops
+    parsing: both take effect for the very next op in the same read."""
+    rec = Recorder()
+    after = make_op_table({b"PING": (BARE, lambda h: h.ops.append(("PING-after",)))})
+
+    def switch(h, rest):
+        h.ops.append(("CONNECT", rest))
+        parser.ops = after
+
+    def stop(h):
+        h.ops.append(("STOP",))
+        parser.stop()
+
+    parser = Parser(rec, make_op_table({b"CONNECT": (REST, switch)}))
+    parser.feed(b"CONNECT {}\r\nPING\r\n")
+    assert rec.ops == [("CONNECT", b"{}"), ("PING-after",)]
+    parser.ops = make_op_table({b"PING": (BARE, stop)})
+    parser.feed(b"PING\r\nPING\r\nGARBAGE\r\n")
+    assert rec.ops[-1] == ("STOP",) and len(rec.ops) == 3
