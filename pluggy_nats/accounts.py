@@ -1,0 +1,52 @@
+"""Accounts: each has its own subject index, so accounts are isolated by construction.
+
+The core knows two: the global account ``$G`` that clients join when nobody says
+otherwise, and the system account ``$SYS`` for server services. The auth plugin
+creates the rest and places users into them.
+"""
+
+from .sublist import Sublist
+
+GLOBAL_ACCOUNT = "$G"
+SYSTEM_ACCOUNT = "$SYS"
+
+
+class Account:
+    __slots__ = ("name", "sublist", "clients", "limits", "__dict__")
+
+    def __init__(self, name):
+        self.name = name
+        self.sublist = Sublist()
+        self.clients = set()  # client connections bound to this account
+        self.limits = {}  # max_connections, max_subscriptions, max_payload (auth plugin fills)
+
+    @property
+    def is_system(self):
+        return self.name == SYSTEM_ACCOUNT
+
+    def __repr__(self):
+        return "<Account %s>" % self.name
+
+
+class Accounts:
+    """The server's accounts by name."""
+
+    def __init__(self, system_account=SYSTEM_ACCOUNT):
+        self._by_name = {}
+        self.global_account = self.get_or_create(GLOBAL_ACCOUNT)
+        self.system_account = self.get_or_create(system_account) if system_account else None
+
+    def get(self, name):
+        return self._by_name.get(name)
+
+    def get_or_create(self, name):
+        acc = self._by_name.get(name)
+        if acc is None:
+            acc = self._by_name[name] = Account(name)
+        return acc
+
+    def __iter__(self):
+        return iter(list(self._by_name.values()))
+
+    def __len__(self):
+        return len(self._by_name)

@@ -1,0 +1,273 @@
+"""Client connections: the NATS client protocol (PROTOCOL.md 1.1) on top of
+:class:`~pluggy_nats.connection.Connection`."""
+
+import json
+import time
+
+from .auth import Allow, Deny
+from .connection import CLIENT, ClosedReason, Connection
+from .delivery import deliver
+from .protocol import encode
+from .protocol import errors as E
+from .protocol.parser import BARE, HPUB, LINE, PUB, REST, make_op_table
+from .subjects import is_valid_literal_subject, is_valid_queue, is_valid_subject
+from .subscription import Subscription
+
+
+class ClientConnection(Connection):
+    kind = CLIENT
+
+    def __init__(self, server, sock, addr):
+        super().__init__(server, sock, addr)
+        self.account = None
+        self.subs = {}  # sid -> Subscription
+        self.authenticated = False
+        self.connect_received = False
+        self.info_sent_after_connect = False
+        # CONNECT defaults when a field is absent (nats-server ClientOpts)
+        self.verbose = True
+        self.pedantic = True
+        self.echo = True
+        self.headers = False
+        self.no_responders = False
+        self.protocol = 0
+        self.name = self.lang = self.version = ""
+        self.user = None
+        self.permissions = None
+        # Until CONNECT (or forever, without auth) the op table decides what is allowed.
+        if server.auth_required:
+            self.parser.ops = PRE_AUTH_OPS
+        else:
+            self.account = server.accounts.global_account
+            self.account.clients.add(self)
+
+    # -- start -----------------------------------------------------------------
+
+    def on_start(self):
+        info = self.server.client_info(self)
+        self.send(encode.info(info))
+        if self.server.connection_limit_reached(self):
+            self.close(ClosedReason.MAX_CONNECTIONS_EXCEEDED, E.MAX_CONNECTIONS)
+
+    # -- ops -----------------------------------------------------------------------
+
+    def op_connect(self, rest):
+        try:
+            opts = json.loads(rest)
+            if not isinstance(opts, dict):
+                raise ValueError("CONNECT needs a JSON object")
+        except ValueError as exc:
+            self.log.debug("bad_connect", error=str(exc))
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        self.verbose = bool(opts.get("verbose", True))
+        self.pedantic = bool(opts.get("pedantic", True))
+        self.echo = bool(opts.get("echo", True))
+        self.headers = bool(opts.get("headers", False))
+        self.no_responders = bool(opts.get("no_responders", False))
+        self.name = str(opts.get("name") or "")
+        self.lang = str(opts.get("lang") or "")
+        self.version = str(opts.get("version") or "")
+        protocol = opts.get("protocol", 0)
+        if not isinstance(protocol, int) or protocol < 0 or protocol > 1:
+            self.close(ClosedReason.BAD_CLIENT_PROTOCOL_VERSION, E.INVALID_CLIENT_PROTOCOL)
+            return
+        self.protocol = protocol
+        if self.no_responders and not self.headers:
+            self.close(ClosedReason.NO_RESPONDERS_REQUIRES_HEADERS, E.NO_RESPONDERS_NEEDS_HEADERS)
+            return
+        if not self.authenticated and not self._authenticate(opts):
+            return
+        self.connect_received = True
+        if self.verbose:
+            self.send(encode.OK)
+
+    def _authenticate(self, opts):
+        server = self.server
+        decision = server.hook.nats_authenticate(conn=self, connect=opts)
+        if isinstance(decision, Deny) or (decision is None and server.auth_required):
+            reason = decision.reason if isinstance(decision, Deny) else "no authenticator accepted"
+            self.log.info("authentication_failed", reason=reason, user=opts.get("user"))
+            server.auth_failed(self, reason)
+            self.close(ClosedReason.AUTHENTICATION_VIOLATION, E.AUTH_VIOLATION)
+            return False
+        if isinstance(decision, Allow):
+            self.user = decision.user
+            self.permissions = decision.permissions
+            account = decision.account or server.accounts.global_account
+            if isinstance(account, str):
+                account = server.accounts.get_or_create(account)
+            if account is not self.account:
+                if self.account is not None:
+                    self.account.clients.discard(self)
+                self.account = account
+                account.clients.add(self)
+        self.authenticated = True
+        self.parser.ops = CLIENT_OPS
+        server.hook.nats_client_connected(conn=self)
+        return True
+
+    def op_ping(self):
+        self.send(encode.PONG)
+        if self.protocol >= 1 and self.connect_received and not self.info_sent_after_connect:
+            # nats-server 2.15 follows the first PONG of a protocol-1 client
+            # with an INFO confirming its id, ip and account.
+            self.info_sent_after_connect = True
+            info = self.server.client_info(self)
+            info["connect_info"] = True
+            info["remote_account"] = self.account.name
+            self.send(encode.info(info))
+
+    def op_pong(self):
+        self.pings_out = 0
+        if self.rtt_start:
+            self.rtt = time.monotonic() - self.rtt_start
+            self.rtt_start = 0.0
+
+    def op_ok(self):
+        pass
+
+    def op_info(self, rest):
+        pass  # clients may not update server state with INFO; nats-server ignores it
+
+    def op_err(self, rest):
+        self.log.debug("client_sent_err", text=rest[:128])
+        self.close(ClosedReason.CLIENT_CLOSED)
+
+    def op_sub(self, args):
+        if len(args) == 2:
+            subject, sid = args
+            queue = None
+        elif len(args) == 3:
+            subject, queue, sid = args
+        else:
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        if not is_valid_subject(subject) or (queue is not None and not is_valid_queue(queue)):
+            self.send(encode.err(E.INVALID_SUBJECT))
+            return
+        if sid in self.subs:
+            if self.verbose:
+                self.send(encode.OK)
+            return  # a duplicate sid is ignored, as nats-server does
+        limit = self.server.options.max_subscriptions
+        if limit and len(self.subs) >= limit:
+            self.send(encode.err(E.MAX_SUBSCRIPTIONS))
+            return
+        if self.permissions is not None and not self.permissions.can_subscribe(subject, queue):
+            self.send(encode.err('Permissions Violation for Subscription to "%s"'
+                                 % subject.decode(errors="replace")))
+            return
+        sub = Subscription(self, subject, queue, sid)
+        self.subs[sid] = sub
+        self.server.add_subscription(self.account, sub)
+        if self.verbose:
+            self.send(encode.OK)
+
+    def op_unsub(self, args):
+        if not args or len(args) > 2:
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        sub = self.subs.get(args[0])
+        if sub is not None:
+            max_msgs = int(args[1]) if len(args) == 2 and args[1].isdigit() else 0
+            if max_msgs and sub.delivered < max_msgs:
+                sub.max_msgs = max_msgs
+            else:
+                self.remove_subscription(sub)
+        if self.verbose:
+            self.send(encode.OK)
+
+    def op_pub(self, subject, reply, payload):
+        self.in_msgs += 1
+        self.in_bytes += len(payload)
+        self.publish(subject, reply, 0, payload)
+
+    def op_hpub(self, subject, reply, hdr, msg):
+        if not self.headers:
+            self.log.debug("hpub_without_headers")
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        self.in_msgs += 1
+        self.in_bytes += len(msg)
+        self.publish(subject, reply, hdr, msg)
+
+    def publish(self, subject, reply, hdr, msg):
+        # The order of replies is nats-server's: the pedantic check and +OK
+        # belong to the control line, permissions and delivery to the message.
+        if self.pedantic and not is_valid_literal_subject(subject):
+            self.send(encode.err(E.INVALID_PUB_SUBJECT))
+            if self.verbose:
+                self.send(encode.OK)
+            return
+        if self.verbose:
+            self.send(encode.OK)
+        if self.permissions is not None and not self.permissions.can_publish(subject):
+            self.send(encode.err('Permissions Violation for Publish to "%s"'
+                                 % subject.decode(errors="replace")))
+            return
+        self._route(subject, reply, hdr, msg)
+
+    def _route(self, subject, reply, hdr, msg):
+        server = self.server
+        if server.observe_publish:
+            server.hook.nats_message_published(
+                conn=self, subject=subject, reply=reply,
+                headers=msg[:hdr] if hdr else None, payload=msg[hdr:] if hdr else msg)
+        result = self.account.sublist.match(subject)
+        if result.psubs or result.qsubs:
+            delivered = deliver(result, subject, reply, hdr, msg, self)
+        else:
+            delivered = 0
+        if not delivered and reply and self.no_responders:
+            self._send_no_responders(subject, reply)
+
+    def _send_no_responders(self, subject, reply):
+        """A request nobody received: answer with a 503 status on the requester's
+        own subscription for the reply subject (PROTOCOL.md C5)."""
+        for sub in self.account.sublist.match(reply).psubs:
+            if sub.conn is self:
+                hdrs = encode.status_headers(503, extra=((b"Nats-Subject", subject),))
+                self.send(encode.hmsg(reply, sub.sid, None, len(hdrs), hdrs))
+                return
+
+    def op_not_authorized(self, *args):
+        self.close(ClosedReason.AUTHENTICATION_VIOLATION, E.AUTH_VIOLATION)
+
+    # -- subscriptions ------------------------------------------------------------
+
+    def remove_subscription(self, sub):
+        if self.subs.pop(sub.sid, None) is sub:
+            self.server.remove_subscription(self.account, sub)
+
+    def on_close(self, reason):
+        account = self.account
+        if account is not None:
+            account.clients.discard(self)
+            remove = self.server.remove_subscription
+            for sub in list(self.subs.values()):
+                remove(account, sub)
+        self.subs.clear()
+
+
+CLIENT_OPS = make_op_table({
+    b"PUB": (PUB, ClientConnection.op_pub),
+    b"HPUB": (HPUB, ClientConnection.op_hpub),
+    b"SUB": (LINE, ClientConnection.op_sub),
+    b"UNSUB": (LINE, ClientConnection.op_unsub),
+    b"PING": (BARE, ClientConnection.op_ping),
+    b"PONG": (BARE, ClientConnection.op_pong),
+    b"CONNECT": (REST, ClientConnection.op_connect),
+    b"INFO": (REST, ClientConnection.op_info),
+    b"+OK": (BARE, ClientConnection.op_ok),
+    b"-ERR": (REST, ClientConnection.op_err),
+})
+
+# Before a client authenticates, every verb but CONNECT is an authorization
+# violation (the shapes still matter: a PUB's payload must be consumed).
+PRE_AUTH_OPS = make_op_table({
+    verb: (shape, ClientConnection.op_not_authorized if verb != b"CONNECT" else fn)
+    for verb, (shape, fn) in CLIENT_OPS.items() if verb == verb.upper()
+})
+
+ClientConnection.OPS = CLIENT_OPS

@@ -1,0 +1,275 @@
+"""Connections: one reader greenlet each, an outbound buffer, and a writer
+greenlet that exists only while a socket pushes back.
+
+The write path (DESIGN.md section 4): delivering a message appends bytes to the
+target's ``out`` buffer and queues the target on the server's ``touched`` list
+once. After the publisher's read batch is handled, every touched connection is
+flushed with one non-blocking ``send``; only if the kernel does not take it all
+is a writer greenlet started, which finishes the job with ``sendall`` under
+``write_deadline``. Publishers never block on a subscriber's socket, and an idle
+connection owns one greenlet, not two.
+"""
+
+import enum
+import itertools
+import time
+
+import gevent
+import structlog
+
+from .protocol import encode
+from .protocol.errors import ProtocolError
+from .protocol.parser import Parser
+
+CLIENT, ROUTE, GATEWAY, LEAF, SYSTEM, ACCOUNT, JETSTREAM = range(7)
+KIND_NAMES = {CLIENT: "Client", ROUTE: "Router", GATEWAY: "Gateway", LEAF: "Leafnode",
+              SYSTEM: "System", ACCOUNT: "Account", JETSTREAM: "JetStream"}
+
+READ_SIZE = 65536
+
+
+class ClosedReason(enum.Enum):
+    """Why a connection closed; the values are nats-server's ClosedState texts (/connz)."""
+
+    CLIENT_CLOSED = "Client Closed"
+    AUTHENTICATION_TIMEOUT = "Authentication Timeout"
+    AUTHENTICATION_VIOLATION = "Authentication Failure"
+    TLS_HANDSHAKE_ERROR = "TLS Handshake Failure"
+    SLOW_CONSUMER_PENDING_BYTES = "Slow Consumer (Pending Bytes)"
+    SLOW_CONSUMER_WRITE_DEADLINE = "Slow Consumer (Write Deadline)"
+    WRITE_ERROR = "Write Error"
+    READ_ERROR = "Read Error"
+    PARSE_ERROR = "Parse Error"
+    STALE_CONNECTION = "Stale Connection"
+    PROTOCOL_VIOLATION = "Protocol Violation"
+    BAD_CLIENT_PROTOCOL_VERSION = "Bad Client Protocol Version"
+    WRONG_PORT = "Incorrect Port"
+    MAX_CONNECTIONS_EXCEEDED = "Maximum Connections Exceeded"
+    MAX_PAYLOAD_EXCEEDED = "Maximum Message Payload Exceeded"
+    MAX_CONTROL_LINE_EXCEEDED = "Maximum Control Line Exceeded"
+    MAX_SUBSCRIPTIONS_EXCEEDED = "Maximum Subscriptions Exceeded"
+    NO_RESPONDERS_REQUIRES_HEADERS = "No Responders Requires Headers"
+    DUPLICATE_ROUTE = "Duplicate Route"
+    ROUTE_REMOVED = "Route Removed"
+    SERVER_SHUTDOWN = "Server Shutdown"
+    CLUSTER_NAME_CONFLICT = "Cluster Name Conflict"
+    KICKED = "Kicked"
+    INTERNAL_ERROR = "Internal Error"
+
+
+# Which -ERR texts map to which close reason (the rest are protocol violations).
+_ERR_REASONS = {
+    "Maximum Payload Violation": ClosedReason.MAX_PAYLOAD_EXCEEDED,
+    "maximum control line exceeded": ClosedReason.MAX_CONTROL_LINE_EXCEEDED,
+}
+
+_cids = itertools.count(1)
+
+
+def next_cid():
+    return next(_cids)
+
+
+class Connection:
+    """What every connection kind shares: socket, buffers, flushing, closing, stats.
+
+    Subclasses provide ``OPS`` (their op table), ``kind`` and ``deliver_msg``
+    (how a message matched by one of their subscriptions is framed).
+    """
+
+    kind = CLIENT
+    OPS = {}
+
+    def __init__(self, server, sock, addr):
+        self.server = server
+        self.sock = sock
+        # The real, non-blocking socket under gevent's wrapper: flushes try it
+        # first, so a send that fits the kernel buffer never switches greenlets.
+        self._raw = getattr(sock, "_sock", sock)
+        self.host, self.port = (addr[0], addr[1]) if addr else ("", 0)
+        self.cid = next_cid()
+        self.out = bytearray()
+        self.flush_queued = False
+        self.writer = None
+        self.closed = False
+        self.closed_reason = None
+        self.start = time.time()
+        self.stop = None
+        self.start_mono = self.last_activity = time.monotonic()
+        self.last_ping = self.last_activity
+        self.pings_out = 0
+        self.rtt_start = 0.0
+        self.rtt = 0.0
+        self.in_msgs = self.in_bytes = self.out_msgs = self.out_bytes = 0
+        self.max_pending = server.options.max_pending
+        self.parser = Parser(self, self.OPS, server.options.max_control_line,
+                             server.options.max_payload)
+        self._log = None
+
+    @property
+    def log(self):
+        """This connection's bound logger, made on first use (idle connections
+        that never log do not pay for one)."""
+        if self._log is None:
+            self._log = structlog.get_logger("pluggy_nats.conn").bind(
+                cid=self.cid, kind=KIND_NAMES[self.kind], remote="%s:%s" % (self.host, self.port))
+        return self._log
+
+    # -- reading ------------------------------------------------------------
+
+    def run(self):
+        """The reader loop: the greenlet of this connection."""
+        recv = self.sock.recv
+        feed = self.parser.feed
+        server = self.server
+        try:
+            self.on_start()
+            server.flush_touched()
+            while not self.closed:
+                try:
+                    data = recv(READ_SIZE)
+                except OSError:
+                    if not self.closed:
+                        self.close(ClosedReason.READ_ERROR)
+                    break
+                if not data:
+                    self.close(ClosedReason.CLIENT_CLOSED)
+                    break
+                self.last_activity = time.monotonic()
+                try:
+                    feed(data)
+                except ProtocolError as exc:
+                    self.protocol_error(exc)
+                server.flush_touched()
+        except gevent.GreenletExit:
+            raise
+        except Exception:
+            # One bad connection never takes the server down.
+            self.log.exception("connection_crashed")
+            self.close(ClosedReason.INTERNAL_ERROR)
+        finally:
+            server.flush_touched()
+            if not self.closed:
+                self.close(ClosedReason.CLIENT_CLOSED)
+
+    def on_start(self):
+        """Called in the reader greenlet before the first read (send INFO here)."""
+
+    def protocol_error(self, exc):
+        self.log.debug("protocol_error", error=exc.detail)
+        reason = _ERR_REASONS.get(exc.err, ClosedReason.PROTOCOL_VIOLATION)
+        self.close(reason, exc.err)
+
+    # -- writing ------------------------------------------------------------
+
+    def send(self, data):
+        """Queue ``data`` to be flushed at the end of the current batch."""
+        if self.closed:
+            return
+        self.out += data
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.server.touched.append(self)
+
+    def flush(self):
+        """Write what is pending without blocking; leave the rest to a writer."""
+        out = self.out
+        if not out or self.writer is not None or self.closed:
+            return
+        try:
+            n = self._raw.send(out)
+        except BlockingIOError:
+            n = 0
+        except OSError:
+            self.close(ClosedReason.WRITE_ERROR)
+            return
+        if n == len(out):
+            out.clear()
+            return
+        del out[:n]
+        self.writer = self.server.spawn(self._write_loop)
+
+    def _write_loop(self):
+        deadline = self.server.options.write_deadline
+        try:
+            while self.out and not self.closed:
+                data, self.out = self.out, bytearray()
+                with gevent.Timeout(deadline):
+                    self.sock.sendall(data)
+        except gevent.Timeout:
+            self.writer = None
+            self.server.stats.slow_consumers += 1
+            self.log.info("slow_consumer", reason="write_deadline", deadline=deadline)
+            self.close(ClosedReason.SLOW_CONSUMER_WRITE_DEADLINE)
+        except OSError:
+            self.writer = None
+            self.close(ClosedReason.WRITE_ERROR)
+        finally:
+            self.writer = None
+
+    def slow_consumer(self):
+        """Pending bytes passed max_pending: cut this connection off."""
+        self.server.stats.slow_consumers += 1
+        self.log.info("slow_consumer", reason="max_pending", pending=len(self.out),
+                      max_pending=self.max_pending)
+        self.out.clear()
+        self.close(ClosedReason.SLOW_CONSUMER_PENDING_BYTES)
+
+    # -- liveness -------------------------------------------------------------
+
+    def ping_check(self, now, interval, ping_max):
+        """Called by the server's sweep: PING an idle peer, close a stale one."""
+        if now - self.last_ping < interval:
+            return
+        self.last_ping = now
+        if now - self.last_activity < interval and self.pings_out == 0:
+            return  # traffic counts as liveness (nats-server skips the PING)
+        if self.pings_out >= ping_max:
+            self.log.debug("stale_connection", pings_out=self.pings_out)
+            self.close(ClosedReason.STALE_CONNECTION, "Stale Connection")
+            return
+        self.pings_out += 1
+        self.rtt_start = now
+        self.send(encode.PING)  # flushed by the sweep with everything else
+
+    # -- closing --------------------------------------------------------------
+
+    def close(self, reason, err=None):
+        """Close once: final -ERR (if any) and pending data are sent best-effort,
+        interest is removed, plugins are told, the socket is closed."""
+        if self.closed:
+            return
+        if err:
+            self.out += encode.err(err)
+        # Best effort: whatever the kernel takes now (PONGs, -ERR) goes out.
+        if self.out and self.writer is None:
+            try:
+                self._raw.send(self.out)
+            except OSError:
+                pass
+        self.closed = True
+        self.closed_reason = reason
+        self.parser.stop()
+        self.stop = time.time()
+        self.out = bytearray()
+        self.log.debug("connection_closed", reason=reason.value)
+        try:
+            self.on_close(reason)
+        finally:
+            self.server.connection_closed(self, reason)
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            writer = self.writer
+            if writer is not None and writer is not gevent.getcurrent():
+                writer.kill(block=False)
+
+    def on_close(self, reason):
+        """Subclasses drop their interest here."""
+
+    # -- info for monitoring ------------------------------------------------
+
+    @property
+    def pending_bytes(self):
+        return len(self.out)

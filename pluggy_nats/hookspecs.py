@@ -1,0 +1,148 @@
+"""Every hook pluggy-nats calls, grouped by the phase in which it is called.
+
+Plugins shape the *control plane*: configuration, listeners, authentication,
+interest propagation, monitoring. The *data plane* (parse, match, deliver, flush)
+makes no hook call per message unless a plugin implements the one opt-in data
+hook, :func:`nats_message_published`.
+
+Conventions (see DESIGN.md section 3):
+
+* Configuration hooks are ``historic`` so a plugin registered late still sees them.
+* Decision hooks are ``firstresult``: return a decision or ``None`` for "not mine".
+* Contribution hooks take a registry and call ``registry.add_...()``.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("pluggy_nats")
+
+# --------------------------------------------------------------------------- config
+
+
+@hookspec(historic=True)
+def nats_addoption(parser):
+    """Add command-line options to ``pluggy-nats serve``.
+
+    Called once per plugin manager, before the command line is parsed, so every
+    plugin's options appear in ``--help``. ``parser`` is a configargparse parser;
+    use ``parser.add_argument_group(<plugin name>)`` to keep them together.
+    Options default to ``None`` where a config-file value may supply them.
+    """
+
+
+@hookspec(historic=True)
+def nats_configure(config, server):
+    """Validate this plugin's configuration and register its state.
+
+    Called once when a :class:`~pluggy_nats.Server` is created. ``config`` is the
+    server's :class:`~pluggy_nats.options.Options`: core values as attributes,
+    the parsed config file as ``config.conf`` (a dict, empty without ``-c``), and
+    the command line as ``config.args``. A plugin takes its own block from
+    ``config.conf``, marks the keys it consumed with ``config.claim(key)`` (keys
+    nobody claims are errors), raises :class:`~pluggy_nats.options.ConfigError` on
+    bad values, and registers a manager object holding its state with
+    ``server.pluginmanager.register(obj, name)``.
+    """
+
+
+# --------------------------------------------------------------------------- start / stop
+
+
+@hookspec
+def nats_server_start(server):
+    """Called when the server starts, after the client listener is bound and
+    before it accepts. Bind extra listeners and spawn solicitors here (through
+    ``server.spawn`` so shutdown can find them)."""
+
+
+@hookspec
+def nats_server_ready(server):
+    """Called once the server accepts clients (after "Server is ready" is logged)."""
+
+
+@hookspec
+def nats_server_stop(server, lame_duck):
+    """Called at the start of shutdown, before client connections are closed.
+    Stop solicitors and close links. ``lame_duck`` is True when entering lame
+    duck mode rather than stopping now."""
+
+
+# --------------------------------------------------------------------------- connections
+
+
+@hookspec
+def nats_info(conn, info):
+    """Add keys to the INFO dict ``info`` that ``conn`` is about to be sent.
+
+    Called once per accepted connection (and for async INFO updates). Mutate
+    ``info`` in place; the return value is ignored.
+    """
+
+
+@hookspec(firstresult=True)
+def nats_authenticate(conn, connect):
+    """Decide whether ``conn`` may connect with the CONNECT options ``connect``.
+
+    Called once per connection when its CONNECT arrives (or on its first
+    operation when the server has a ``no_auth_user``). Return
+    :class:`~pluggy_nats.Allow` (optionally with an account and permissions),
+    :class:`~pluggy_nats.Deny` with a reason for the log, or ``None`` when this
+    implementation has no opinion. The first non-None answer wins. When nobody
+    decides: the connection is allowed into the global account if the server
+    does not require auth (``server.auth_required`` is False), else denied.
+    Implementations that do I/O should be ``trylast``.
+    """
+
+
+@hookspec
+def nats_client_connected(conn):
+    """Called after a client's CONNECT was accepted and it joined its account."""
+
+
+@hookspec
+def nats_client_closed(conn, reason):
+    """Called once when any connection closes; ``reason`` is a ClosedReason."""
+
+
+# --------------------------------------------------------------------------- interest
+
+
+@hookspec
+def nats_interest_changed(account, sub, delta, origin):
+    """Called on every subscription change in ``account``.
+
+    ``delta`` is +1 when ``sub`` was added and -1 when removed. ``origin`` is the
+    connection that owns ``sub`` (a client, a link, or an internal client); links
+    use its ``kind`` for split horizon (never echo route-learned interest back to
+    routes). Not called at all when no plugin implements it.
+    """
+
+
+# --------------------------------------------------------------------------- data plane (opt-in)
+
+
+@hookspec
+def nats_message_published(conn, subject, reply, headers, payload):
+    """Observe a message published by ``conn`` (after permission checks,
+    before delivery). Return value ignored; must not block.
+
+    This is the only per-message hook. The server only wires it into the
+    publish path when at least one plugin implements it, so it costs nothing
+    otherwise; an implementation costs about a microsecond per message.
+    """
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+@hookspec
+def nats_monitor_endpoints(registry):
+    """Add HTTP monitoring endpoints: ``registry.add(path, handler)`` where
+    ``handler(server, query) -> dict`` (``query`` maps names to values). Called
+    once when the monitoring listener starts."""
+
+
+@hookspec
+def nats_varz(server, varz):
+    """Add or fill keys of the ``/varz`` dict ``varz`` (cluster, gateway, leaf,
+    jetstream blocks). Mutate in place; called per request."""

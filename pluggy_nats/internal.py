@@ -1,0 +1,83 @@
+"""Internal clients: server-side code (JetStream, $SYS services) that publishes
+and subscribes through the same subject index as everyone else.
+
+A message for an internal subscription is handed to its callback in the
+publisher's greenlet: ``callback(sub, subject, reply, headers, payload)`` with
+``headers`` the raw header block (bytes) or None. A callback must not block;
+work that waits spawns a greenlet with ``server.spawn``.
+"""
+
+import itertools
+
+import structlog
+
+from .connection import SYSTEM
+from .delivery import deliver
+from .subscription import Subscription
+
+
+class InternalClient:
+    """A connection-like object with no socket, bound to one account."""
+
+    kind = SYSTEM
+    echo = True
+    headers = True
+    closed = False
+
+    def __init__(self, server, account, name="internal"):
+        self.server = server
+        self.account = account
+        self.name = name
+        self.cid = 0
+        self.subs = set()
+        self._sids = itertools.count(1)
+        self.in_msgs = self.out_msgs = self.in_bytes = self.out_bytes = 0
+        self.log = structlog.get_logger("pluggy_nats.internal").bind(client=name)
+
+    def subscribe(self, subject, callback, queue=None):
+        """Subscribe with a callback; subject and queue may be str or bytes."""
+        if isinstance(subject, str):
+            subject = subject.encode()
+        if isinstance(queue, str):
+            queue = queue.encode()
+        sid = str(next(self._sids)).encode()
+        sub = Subscription(self, subject, queue, sid, callback=callback)
+        self.subs.add(sub)
+        self.server.add_subscription(self.account, sub)
+        return sub
+
+    def remove_subscription(self, sub):
+        if sub in self.subs:
+            self.subs.discard(sub)
+            self.server.remove_subscription(self.account, sub)
+
+    unsubscribe = remove_subscription
+
+    def publish(self, subject, payload=b"", reply=None, headers=None):
+        """Publish into this client's account. ``headers`` is a raw header block
+        (``NATS/1.0\\r\\n...\\r\\n\\r\\n``) or None. Returns the number of deliveries."""
+        if isinstance(subject, str):
+            subject = subject.encode()
+        if isinstance(reply, str):
+            reply = reply.encode()
+        if isinstance(payload, str):
+            payload = payload.encode()
+        hdr = len(headers) if headers else 0
+        msg = headers + payload if headers else payload
+        self.out_msgs += 1
+        result = self.account.sublist.match(subject)
+        n = deliver(result, subject, reply, hdr, msg, self) if (result.psubs or result.qsubs) else 0
+        self.server.flush_touched()
+        return n
+
+    def deliver_msg(self, sub, subject, reply, hdr, msg):
+        self.in_msgs += 1
+        try:
+            sub.callback(sub, subject, reply, msg[:hdr] if hdr else None, msg[hdr:] if hdr else msg)
+        except Exception:
+            self.log.exception("internal_callback_failed", subject=subject)
+
+    def close(self):
+        for sub in list(self.subs):
+            self.remove_subscription(sub)
+        self.closed = True

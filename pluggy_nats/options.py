@@ -1,0 +1,199 @@
+"""Server options: defaults, the config file's top-level keys the core owns, and
+command-line overrides, in that order of precedence (as nats-server).
+
+Plugins own their blocks (``cluster``, ``authorization``...): they read them from
+``options.conf`` in ``nats_configure`` and call ``options.claim(key)``; whatever
+no one claims is reported as an unknown key.
+"""
+
+import difflib
+
+KB = 1024
+MB = 1024 * KB
+
+
+class ConfigError(Exception):
+    """Bad configuration: ``errors`` is a list of (Position or None, message)."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__("\n".join(
+            "%s: %s" % (pos, msg) if pos else msg for pos, msg in self.errors))
+
+
+def _size(value):
+    from .conf import parse_size
+
+    return parse_size(value)
+
+
+def _duration(value):
+    from .conf import parse_duration
+
+    return parse_duration(value)
+
+
+def _host_port(value):
+    """``listen: host:port`` / ``:port`` / ``port``."""
+    text = str(value)
+    if text.isdigit():
+        return None, int(text)
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, None
+    return host.strip("[]") or None, int(port)
+
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    raise ValueError("expected a boolean, got %r" % (value,))
+
+
+def _int(value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected an integer, got %r" % (value,))
+    return value
+
+
+def _str(value):
+    if not isinstance(value, str):
+        raise ValueError("expected a string, got %r" % (value,))
+    return value
+
+
+# name -> (default, converter for a config-file value)
+CORE_OPTIONS = {
+    "host": ("0.0.0.0", _str),
+    "port": (4222, _int),
+    "server_name": (None, _str),
+    "max_payload": (1 * MB, _size),
+    "max_pending": (64 * MB, _size),
+    "max_control_line": (4096, _size),
+    "max_connections": (64 * 1024, _int),
+    "max_subscriptions": (0, _int),
+    "ping_interval": (120.0, _duration),
+    "ping_max": (2, _int),
+    "write_deadline": (10.0, _duration),
+    "auth_timeout": (2.0, _duration),
+    "lame_duck_duration": (120.0, _duration),
+    "lame_duck_grace_period": (10.0, _duration),
+    "http_host": ("0.0.0.0", _str),
+    "http_port": (0, _int),
+    "debug": (False, _bool),
+    "trace": (False, _bool),
+    "logtime": (True, _bool),
+    "logfile": (None, _str),
+    "pidfile": (None, _str),
+    "ports_file_dir": (None, _str),
+    "no_auth_user": (None, _str),
+}
+
+# config-file spellings nats-server accepts for the same option
+ALIASES = {
+    "net": "host",
+    "log_file": "logfile",
+    "pid_file": "pidfile",
+    "monitor_port": "http_port",
+    "http_port": "http_port",
+}
+
+# keys that expand into several options
+SPECIAL_KEYS = ("listen", "http")
+
+
+class Options:
+    """Every core setting as an attribute, plus:
+
+    * ``conf``: the parsed config file (a dict; empty without one)
+    * ``args``: the argparse namespace (plugins read their flags there)
+    * ``sources``: option name -> where its value came from ("default",
+      "file:line:col", "flag", "env"), for ``--explain-config``
+    """
+
+    def __init__(self, conf=None, args=None, **overrides):
+        self.conf = conf if conf is not None else {}
+        self.args = args
+        self.sources = {}
+        self.errors = []  # (Position or None, message)
+        self.warnings = []
+        self._claimed = set()
+        for name, (default, _convert) in CORE_OPTIONS.items():
+            setattr(self, name, default)
+            self.sources[name] = "default"
+        self._apply_file()
+        for name, value in overrides.items():
+            if name not in CORE_OPTIONS:
+                raise TypeError("unknown option %r" % name)
+            if value is not None:
+                setattr(self, name, value)
+                self.sources[name] = "argument"
+
+    # -- config file ------------------------------------------------------
+
+    def _position(self, key):
+        getpos = getattr(self.conf, "position", None)
+        return getpos(key) if getpos else None
+
+    def _set_from_file(self, name, value, key):
+        try:
+            setattr(self, name, CORE_OPTIONS[name][1](value))
+        except (ValueError, TypeError) as exc:
+            self.errors.append((self._position(key), "%s: %s" % (key, exc)))
+            return
+        pos = self._position(key)
+        self.sources[name] = str(pos) if pos else "file"
+
+    def _apply_file(self):
+        for key, value in self.conf.items():
+            lkey = key.lower()
+            if lkey == "listen":
+                self._claimed.add(key)
+                try:
+                    host, port = _host_port(value)
+                except ValueError:
+                    self.errors.append((self._position(key), "listen: bad address %r" % (value,)))
+                    continue
+                if host:
+                    self._set_from_file("host", host, key)
+                if port is not None:
+                    self._set_from_file("port", port, key)
+            elif lkey == "http":
+                self._claimed.add(key)
+                try:
+                    host, port = _host_port(value)
+                except ValueError:
+                    self.errors.append((self._position(key), "http: bad address %r" % (value,)))
+                    continue
+                if host:
+                    self._set_from_file("http_host", host, key)
+                if port is not None:
+                    self._set_from_file("http_port", port, key)
+            else:
+                name = ALIASES.get(lkey, lkey)
+                if name in CORE_OPTIONS:
+                    self._claimed.add(key)
+                    self._set_from_file(name, value, key)
+
+    def claim(self, key):
+        """Mark a top-level config key as understood (plugins call this)."""
+        self._claimed.add(key)
+
+    def unclaimed_keys(self):
+        return [k for k in self.conf if k not in self._claimed]
+
+    def check(self):
+        """Raise ConfigError listing every error (bad values, unknown keys)."""
+        errors = list(self.errors)
+        known = list(CORE_OPTIONS) + list(ALIASES) + list(SPECIAL_KEYS) + sorted(self._claimed)
+        for key in self.unclaimed_keys():
+            hint = difflib.get_close_matches(key, known, n=1)
+            msg = "unknown field %r" % key
+            if hint:
+                msg += " (did you mean %r?)" % hint[0]
+            errors.append((self._position(key), msg))
+        if self.max_payload > self.max_pending:
+            errors.append((None, "max_payload (%d) cannot exceed max_pending (%d)"
+                           % (self.max_payload, self.max_pending)))
+        if errors:
+            raise ConfigError(errors)

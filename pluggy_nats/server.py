@@ -1,0 +1,291 @@
+"""The Server: listeners, greenlet bookkeeping, start/shutdown, and the embedding API.
+
+Embedding in a gevent program::
+
+    from pluggy_nats import Server
+    server = Server(host="127.0.0.1", port=4222)
+    server.start()          # returns once clients can connect
+    ...
+    server.shutdown()
+"""
+
+import collections
+import os
+import platform
+import secrets
+import signal
+import socket
+import time
+
+import gevent
+import gevent.event
+import gevent.pool
+import gevent.server
+import structlog
+
+from . import __version__
+from .accounts import Accounts
+from .client import ClientConnection
+from .connection import CLIENT, ClosedReason
+from .options import Options
+from .plugins import make_plugin_manager
+
+# The nats-server release whose behaviour (and -ERR texts) we follow. Clients
+# read INFO "version" to gate features, so we advertise it; our own version is
+# sent as INFO "pluggy_nats" and shown in /varz.
+NATS_COMPAT_VERSION = "2.15.1"
+CLOSED_RING_SIZE = 10000
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def new_server_id():
+    """56 characters starting with N, the shape of a nats-server public server key."""
+    return "N" + "".join(secrets.choice(_B32) for _ in range(55))
+
+
+class Stats:
+    __slots__ = ("total_connections", "slow_consumers", "auth_failures")
+
+    def __init__(self):
+        self.total_connections = 0
+        self.slow_consumers = 0
+        self.auth_failures = 0
+
+
+class Server:
+    """One NATS server. Create it, ``start()`` it, ``shutdown()`` it.
+
+    ``options`` is an :class:`Options`; keyword ``overrides`` set core options
+    directly (``Server(port=0, max_payload=1024)``). ``plugins`` are registered
+    explicitly; ``autoload`` loads the ``pluggy_nats`` entry points.
+    """
+
+    def __init__(self, options=None, *, plugins=(), autoload=None, disable_plugins=(),
+                 pluginmanager=None, **overrides):
+        self.options = options if options is not None else Options(**overrides)
+        if options is not None:
+            for name, value in overrides.items():
+                setattr(self.options, name, value)
+        self.pluginmanager = pluginmanager or make_plugin_manager(
+            plugins, autoload=autoload, disable=disable_plugins)
+        self.hook = self.pluginmanager.hook
+        self.log = structlog.get_logger("pluggy_nats.server")
+        self.server_id = new_server_id()
+        self.server_name = self.options.server_name or self.server_id
+        self.accounts = Accounts()
+        self.auth_required = False  # the auth plugin sets this in nats_configure
+        self.conns = {}  # cid -> open connection of any kind
+        self._num_clients = 0
+        self.closed_conns = collections.deque(maxlen=CLOSED_RING_SIZE)
+        self.touched = []  # connections with output queued in the current batch
+        self.stats = Stats()
+        self.start_time = None
+        self.host = self.options.host
+        self.port = None
+        self.listeners = []
+        self.extra_info = {}  # INFO keys every client gets (plugins add here)
+        self.connect_urls = []
+        self._greenlets = gevent.pool.Group()
+        self._client_pool = gevent.pool.Pool()
+        self._shutting_down = False
+        self._stopped = gevent.event.Event()
+        self.ready = gevent.event.Event()
+        self.hook.nats_configure.call_historic(kwargs=dict(config=self.options, server=self))
+        self.options.check()
+        # Data-plane hooks are wired in only when some plugin implements them.
+        self.observe_publish = bool(self.hook.nats_message_published.get_hookimpls())
+        self._interest_hook = bool(self.hook.nats_interest_changed.get_hookimpls())
+
+    # -- greenlets ------------------------------------------------------------
+
+    def spawn(self, fn, *args, **kwargs):
+        """Start a greenlet the server tracks (and kills at shutdown)."""
+        if self._shutting_down:
+            raise RuntimeError("server is shutting down")
+        return self._greenlets.spawn(fn, *args, **kwargs)
+
+    # -- start ------------------------------------------------------------------
+
+    def start(self):
+        """Bind, run the start hooks, accept clients; returns when ready."""
+        opts = self.options
+        self.start_time = time.time()
+        self.log.info("Starting pluggy-nats", version=__version__,
+                      nats_compat=NATS_COMPAT_VERSION, name=self.server_name, id=self.server_id)
+        port = opts.port if opts.port and opts.port > 0 else 0
+        listener = gevent.server.StreamServer((opts.host, port), self._handle_client,
+                                              spawn=self._client_pool, backlog=1024)
+        listener.init_socket()
+        self.port = listener.address[1]
+        self.listeners.append(listener)
+        self.hook.nats_server_start(server=self)
+        listener.start()
+        self.log.info("Listening for client connections on %s:%d" % (opts.host, self.port))
+        if opts.pidfile:
+            with open(opts.pidfile, "w") as f:
+                f.write(str(os.getpid()))
+        self.spawn(self._sweep)
+        self.ready.set()
+        self.log.info("Server is ready")
+        self.hook.nats_server_ready(server=self)
+        return self
+
+    def serve_forever(self):
+        """Start, stop on SIGINT/SIGTERM, return after shutdown (the CLI's loop)."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            gevent.signal_handler(signum, self._on_stop_signal, signum)
+        if not self.ready.is_set():
+            self.start()
+        self._stopped.wait()
+
+    def _on_stop_signal(self, signum):
+        self.log.info("Trapped signal, shutting down", signal=signal.Signals(signum).name)
+        gevent.spawn(self.shutdown)
+
+    # -- clients ----------------------------------------------------------------
+
+    def _handle_client(self, sock, addr):
+        if self._shutting_down:
+            sock.close()
+            return
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        conn = ClientConnection(self, sock, addr)
+        self.register(conn)
+        conn.run()
+
+    def register(self, conn):
+        self.conns[conn.cid] = conn
+        if conn.kind == CLIENT:
+            self._num_clients += 1
+            self.stats.total_connections += 1
+
+    def connection_limit_reached(self, conn):
+        limit = self.options.max_connections
+        return limit > 0 and self.num_clients() > limit
+
+    def num_clients(self):
+        return self._num_clients
+
+    def client_info(self, conn):
+        """The INFO dict for a client connection."""
+        opts = self.options
+        info = {
+            "server_id": self.server_id,
+            "server_name": self.server_name,
+            "version": NATS_COMPAT_VERSION,
+            "proto": 1,
+            "go": "python" + platform.python_version(),
+            "host": opts.host,
+            "port": self.port,
+            "headers": True,
+            "max_payload": opts.max_payload,
+            "client_id": conn.cid,
+            "client_ip": conn.host,
+            "pluggy_nats": __version__,
+        }
+        if self.auth_required:
+            info["auth_required"] = True
+        if self.connect_urls:
+            info["connect_urls"] = list(self.connect_urls)
+        info.update(self.extra_info)
+        self.hook.nats_info(conn=conn, info=info)
+        return info
+
+    def auth_failed(self, conn, reason):
+        self.stats.auth_failures += 1
+
+    def connection_closed(self, conn, reason):
+        if self.conns.pop(conn.cid, None) is not None:
+            if conn.kind == CLIENT:
+                self._num_clients -= 1
+            self.closed_conns.append(conn)
+        self.hook.nats_client_closed(conn=conn, reason=reason)
+
+    # -- interest ---------------------------------------------------------------
+
+    def add_subscription(self, account, sub):
+        account.sublist.insert(sub)
+        if self._interest_hook:
+            self.hook.nats_interest_changed(account=account, sub=sub, delta=1, origin=sub.conn)
+
+    def remove_subscription(self, account, sub):
+        if account.sublist.remove(sub):
+            sub.closed = True
+            if self._interest_hook:
+                self.hook.nats_interest_changed(account=account, sub=sub, delta=-1,
+                                                origin=sub.conn)
+
+    # -- the write path ---------------------------------------------------------
+
+    def flush_touched(self):
+        """Flush every connection that got output in this batch (once each)."""
+        touched = self.touched
+        if not touched:
+            return
+        # Iterate in place: a flush may close a connection whose close hooks
+        # publish (and so append here); those are flushed in the same pass.
+        for conn in touched:
+            conn.flush_queued = False
+            conn.flush()
+        touched.clear()
+
+    # -- housekeeping -----------------------------------------------------------
+
+    def _sweep(self):
+        """One greenlet for every connection's timers: PINGs, stale peers, auth
+        timeouts. A per-connection timer would cost memory on idle connections."""
+        opts = self.options
+        interval = max(0.02, min(1.0, opts.ping_interval / 4, opts.auth_timeout / 4))
+        while not self._shutting_down:
+            gevent.sleep(interval)
+            now = time.monotonic()
+            for conn in list(self.conns.values()):
+                if conn.closed:
+                    continue
+                if conn.kind == CLIENT and not conn.authenticated:
+                    if self.auth_required and now - conn.start_mono >= opts.auth_timeout:
+                        conn.close(ClosedReason.AUTHENTICATION_TIMEOUT, "Authentication Timeout")
+                    continue
+                conn.ping_check(now, opts.ping_interval, opts.ping_max)
+            self.flush_touched()
+
+    # -- stop -------------------------------------------------------------------
+
+    def shutdown(self, timeout=5.0):
+        """Stop accepting, tell plugins, flush and close every connection, stop
+        every greenlet. Idempotent; returns when done."""
+        if self._shutting_down:
+            self._stopped.wait(timeout)
+            return
+        self._shutting_down = True
+        self.log.info("Initiating Shutdown...")
+        try:
+            self.hook.nats_server_stop(server=self, lame_duck=False)
+        except Exception:
+            self.log.exception("plugin_stop_failed")
+        for listener in self.listeners:
+            listener.close()
+        conns = list(self.conns.values())
+        for conn in conns:
+            if conn.out and conn.writer is None:
+                try:
+                    with gevent.Timeout(min(1.0, timeout)):
+                        conn.sock.sendall(bytes(conn.out))
+                    conn.out.clear()
+                except (gevent.Timeout, OSError):
+                    pass
+        for conn in conns:
+            conn.close(ClosedReason.SERVER_SHUTDOWN)
+        self._client_pool.join(timeout=timeout)
+        self._client_pool.kill(timeout=1)
+        self._greenlets.kill(timeout=1)
+        if self.options.pidfile:
+            try:
+                os.unlink(self.options.pidfile)
+            except OSError:
+                pass
+        self.log.info("Server Exiting..")
+        self._stopped.set()
