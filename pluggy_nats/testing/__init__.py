@@ -1,0 +1,1 @@
+"""Test support for pluggy-nats: the pytest plugin and process launchers."""

