@@ -14,7 +14,7 @@ import configargparse
 from . import __version__
 from .plugins import describe_plugins, make_plugin_manager
 
-COMMANDS = ("serve", "plugins", "version")
+COMMANDS = ("serve", "plugins", "bench", "version")
 
 
 def _port(value):
@@ -144,7 +144,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
         prog="pluggy-nats",
-        description="A NATS server in Python. Commands: serve, plugins, version.")
+        description="A NATS server in Python. Commands: serve, plugins, bench, version.")
     top.add_argument("command", choices=COMMANDS)
     if not argv or argv[0] not in COMMANDS:
         top.parse_args(argv[:1] or ["--help"])
@@ -154,5 +154,9 @@ def main(argv=None):
         return serve(rest)
     if command == "plugins":
         return list_plugins(rest)
+    if command == "bench":
+        from .bench import main as bench_main
+
+        return bench_main(rest)
     print("pluggy-nats %s" % __version__)
     return 0

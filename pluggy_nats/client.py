@@ -11,6 +11,7 @@ from .protocol import encode
 from .protocol import errors as E
 from .protocol.parser import BARE, HPUB, LINE, PUB, REST, make_op_table
 from .subjects import is_valid_literal_subject, is_valid_queue, is_valid_subject
+from .sublist import EMPTY_RESULT
 from .subscription import Subscription
 
 
@@ -35,11 +36,26 @@ class ClientConnection(Connection):
         self.user = None
         self.permissions = None
         # Until CONNECT (or forever, without auth) the op table decides what is allowed.
+        self.match = None  # the account's sublist.match, bound once
+        self.fast_pub = False
         if server.auth_required:
             self.parser.ops = PRE_AUTH_OPS
         else:
-            self.account = server.accounts.global_account
-            self.account.clients.add(self)
+            self.bind_account(server.accounts.global_account)
+
+    def bind_account(self, account):
+        if account is self.account:
+            return
+        if self.account is not None:
+            self.account.clients.discard(self)
+        self.account = account
+        self.match = account.sublist.match
+        account.clients.add(self)
+
+    def _update_fast_pub(self):
+        self.fast_pub = not (self.verbose or self.pedantic or self.permissions is not None
+                             or self.server.observe_publish)
+        self.noecho = None if self.echo else self
 
     # -- start -----------------------------------------------------------------
 
@@ -79,6 +95,7 @@ class ClientConnection(Connection):
         if not self.authenticated and not self._authenticate(opts):
             return
         self.connect_received = True
+        self._update_fast_pub()
         if self.verbose:
             self.send(encode.OK)
 
@@ -97,11 +114,7 @@ class ClientConnection(Connection):
             account = decision.account or server.accounts.global_account
             if isinstance(account, str):
                 account = server.accounts.get_or_create(account)
-            if account is not self.account:
-                if self.account is not None:
-                    self.account.clients.discard(self)
-                self.account = account
-                account.clients.add(self)
+            self.bind_account(account)
         self.authenticated = True
         self.parser.ops = CLIENT_OPS
         server.hook.nats_client_connected(conn=self)
@@ -179,9 +192,20 @@ class ClientConnection(Connection):
             self.send(encode.OK)
 
     def op_pub(self, subject, reply, payload):
+        """The hot path. A connection without verbose, pedantic, permissions
+        or publish observers (``fast_pub``) goes straight to match and deliver."""
         self.in_msgs += 1
         self.in_bytes += len(payload)
-        self.publish(subject, reply, 0, payload)
+        if not self.fast_pub:
+            self.publish(subject, reply, 0, payload)
+            return
+        result = self.match(subject)
+        if result is EMPTY_RESULT:
+            if reply and self.no_responders:
+                self._send_no_responders(subject, reply)
+        elif not deliver(result, subject, reply, 0, payload, self) and reply and \
+                self.no_responders:
+            self._send_no_responders(subject, reply)
 
     def op_hpub(self, subject, reply, hdr, msg):
         if not self.headers:
@@ -214,11 +238,8 @@ class ClientConnection(Connection):
             server.hook.nats_message_published(
                 conn=self, subject=subject, reply=reply,
                 headers=msg[:hdr] if hdr else None, payload=msg[hdr:] if hdr else msg)
-        result = self.account.sublist.match(subject)
-        if result.psubs or result.qsubs:
-            delivered = deliver(result, subject, reply, hdr, msg, self)
-        else:
-            delivered = 0
+        result = self.match(subject)
+        delivered = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, hdr, msg, self)
         if not delivered and reply and self.no_responders:
             self._send_no_responders(subject, reply)
 

@@ -79,6 +79,7 @@ class Connection:
 
     kind = CLIENT
     OPS = {}
+    noecho = None  # set to the connection itself when it must not get its own messages
 
     def __init__(self, server, sock, addr):
         self.server = server
@@ -89,6 +90,7 @@ class Connection:
         self.host, self.port = (addr[0], addr[1]) if addr else ("", 0)
         self.cid = next_cid()
         self.out = bytearray()
+        self.touched = server.touched  # the server's flush list, looked up once
         self.flush_queued = False
         self.writer = None
         self.closed = False

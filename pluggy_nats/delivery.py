@@ -3,15 +3,12 @@
 Called for every published message, whoever published it (client, link,
 internal client), so it is written for speed: the parts of a MSG frame that do
 not depend on the subscription are built once per message, and a client
-subscriber costs three appends to its buffer. Links and internal clients frame
-messages their own way through ``conn.deliver_msg``.
+subscriber costs three appends to its buffer (cheaper than building one frame).
+Links and internal clients frame messages their own way through
+``conn.deliver_msg``.
 """
 
 from random import random
-
-from .connection import CLIENT
-
-_CRLF = b"\r\n"
 
 
 def deliver(result, subject, reply, hdr, msg, publisher):
@@ -20,31 +17,43 @@ def deliver(result, subject, reply, hdr, msg, publisher):
 
     Every plain subscription gets a copy; each queue group one member, picked
     at random (remote members appear ``weight`` times, which weights the pick).
-    A publisher with ``echo`` off never receives its own messages.
+    A publisher with echo off (``publisher.noecho`` is itself) never receives
+    its own messages.
     """
     psubs, qsubs = result
+    noecho = publisher.noecho
     if qsubs:
-        psubs = psubs + _pick_queue_members(qsubs, publisher)
-    noecho = None if publisher.echo else publisher
-    touched = publisher.server.touched
-    head = tail = None  # MSG frame parts shared by every client subscriber
+        psubs = psubs + _pick_queue_members(qsubs, noecho)
+    touched = publisher.touched
+    head = None  # MSG frame parts shared by every client subscriber, built lazily
     n = 0
     for sub in psubs:
         c = sub.conn
         if c is noecho:
             continue
         n += 1
-        if c.kind != CLIENT:
+        if c.kind:  # CLIENT is 0: anything else frames its own messages
             c.deliver_msg(sub, subject, reply, hdr, msg)
         else:
-            if head is None:
-                head, tail, hhead, htail = _frame_parts(subject, reply, hdr, msg)
             out = c.out
-            if hdr and c.headers:
-                out += hhead
-                out += sub.sid_part
-                out += htail
+            if hdr:
+                if head is None:
+                    head, tail, hhead, htail = _frame_parts(subject, reply, hdr, msg)
+                if c.headers:
+                    out += hhead
+                    out += sub.sid_part
+                    out += htail
+                else:
+                    out += head
+                    out += sub.sid_part
+                    out += tail
             else:
+                if head is None:  # inline: this is most messages
+                    head = b"MSG " + subject
+                    if reply:
+                        tail = b"%s %d\r\n%s\r\n" % (reply, len(msg), msg)
+                    else:
+                        tail = b"%d\r\n%s\r\n" % (len(msg), msg)
                 out += head
                 out += sub.sid_part
                 out += tail
@@ -63,21 +72,19 @@ def deliver(result, subject, reply, hdr, msg, publisher):
 
 
 def _frame_parts(subject, reply, hdr, msg):
-    """(MSG head, MSG tail, HMSG head, HMSG tail); the sid goes between head and tail."""
-    reply_part = reply + b" " if reply else b""
-    payload = msg[hdr:] if hdr else msg
-    tail = b"%s%d\r\n%s\r\n" % (reply_part, len(payload), payload)
-    if not hdr:
-        return b"MSG " + subject, tail, None, None
-    htail = b"%s%d %d\r\n%s\r\n" % (reply_part, hdr, len(msg), msg)
-    return b"MSG " + subject, tail, b"HMSG " + subject, htail
+    """(MSG head, MSG tail, HMSG head, HMSG tail) for a message with headers; the
+    sid goes between head and tail. A client that did not ask for headers gets
+    the payload alone."""
+    reply = reply + b" " if reply else b""
+    payload = msg[hdr:]
+    return (b"MSG " + subject, b"%s%d\r\n%s\r\n" % (reply, len(payload), payload),
+            b"HMSG " + subject, b"%s%d %d\r\n%s\r\n" % (reply, hdr, len(msg), msg))
 
 
-def _pick_queue_members(qsubs, publisher):
+def _pick_queue_members(qsubs, noecho):
     """One member per group; a member that would echo to a no-echo publisher is
     passed over for the next one."""
     chosen = []
-    noecho = None if publisher.echo else publisher
     for members in qsubs:
         count = len(members)
         i = int(random() * count)

@@ -23,9 +23,11 @@ class InternalClient:
     echo = True
     headers = True
     closed = False
+    noecho = None
 
     def __init__(self, server, account, name="internal"):
         self.server = server
+        self.touched = server.touched
         self.account = account
         self.name = name
         self.cid = 0

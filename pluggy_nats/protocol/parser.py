@@ -29,6 +29,14 @@ from .errors import MAX_CONTROL_LINE, MAX_PAYLOAD, UNKNOWN_OP, ProtocolError
 
 BARE, LINE, REST, PUB, HPUB, PAYLOAD, HPAYLOAD = range(7)
 
+# The PUB fast path (see Parser._pub_run) is tried at most this many times per
+# feed, so a stream that keeps declining it costs at most that many splits, and
+# only for buffers big enough to be worth a split.
+_FAST_TRIES = 4
+_FAST_MIN = 64
+# b"%d" % n for small payload sizes: comparing with the declared size is cheaper than int().
+_SIZE_BYTES = {n: b"%d" % n for n in range(4096)}
+
 _CRLF = b"\r\n"
 
 
@@ -87,7 +95,13 @@ class Parser:
         find = data.find
         n = len(data)
         pos = 0
+        fast_tries = _FAST_TRIES
         while pos < n:
+            if fast_tries and n - pos >= _FAST_MIN and data.startswith(b"PUB ", pos):
+                fast_tries -= 1
+                pos = self._pub_run(data, pos)
+                if pos >= n:
+                    return
             nl = find(b"\n", pos)
             if nl < 0:
                 self._keep(data, pos, n - pos + 1)
@@ -131,7 +145,7 @@ class Parser:
                 if end + 2 > n:
                     self._keep(data, pos, end + 2 - pos)
                     return
-                if data[end:end + 2] != _CRLF:
+                if data[end] != 13 or data[end + 1] != 10:  # CRLF, without a slice
                     raise ProtocolError(UNKNOWN_OP, "payload not followed by CRLF")
                 pos = end + 2
                 fn(handler, args[1], reply, data[start:end])
@@ -186,6 +200,59 @@ class Parser:
                     fn(handler, head, msg)
                 else:
                     fn(handler, head, hdr, msg)
+
+    def _pub_run(self, data, pos):
+        """Dispatch a run of well-formed PUB frames starting at ``pos``; return
+        where the run ended. The general loop handles whatever this declines.
+
+        Splitting the buffer on CRLF once is about twice as fast as finding each
+        frame: a PUB is then a control line part and a payload part. Anything
+        unusual (another verb, a bare LF in the line, a payload containing CRLF,
+        a size that does not match, an incomplete frame, limits) ends the run
+        and the general loop takes that frame, so results are identical.
+        """
+        ops = self.ops
+        entry = ops.get(b"PUB")
+        if entry is None or entry[0] != PUB:
+            return pos
+        fn = entry[1]
+        handler = self.handler
+        max_cl = self.max_control_line
+        max_payload = self.max_payload
+        parts = (data[pos:] if pos else data).split(b"\r\n")
+        last = len(parts) - 2  # parts[-1] is what follows the final CRLF
+        sizes = _SIZE_BYTES
+        i = 0
+        while i < last:
+            line = parts[i]
+            # 10 is LF: a bare LF inside would end the line early in the general loop.
+            if len(line) > max_cl or 10 in line:
+                break
+            args = line.split()
+            if args[0] != b"PUB":
+                break
+            nargs = len(args)
+            if nargs == 3:
+                reply = None
+            elif nargs == 4:
+                reply = args[2]
+            else:
+                break
+            payload = parts[i + 1]
+            size = len(payload)
+            # The declared size must equal the part's length (else the payload
+            # holds a CRLF or is incomplete); a table lookup beats int().
+            if sizes.get(size) != args[-1]:
+                if size < len(sizes) or not args[-1].isdigit() or int(args[-1]) != size:
+                    break
+            if size > max_payload:
+                break
+            i += 2
+            fn(handler, args[1], reply, payload)
+            if self.ops is not ops:
+                break  # the op closed the connection (or switched tables)
+        # Bytes consumed: every part taken plus its CRLF, summed in C once.
+        return pos + sum(map(len, parts[:i])) + 2 * i
 
     def stop(self):
         """Process nothing more, not even the rest of the current ``feed``."""

@@ -40,7 +40,7 @@ def test_client_verbose_and_pedantic(server, raw_client):
     c.send(b'CONNECT {"verbose":true,"pedantic":true}\r\n')
     c.expect(rb"\+OK\r\n")
     c.send(b"SUB foo 1\r\nPUB foo 2\r\nhi\r\n")
-    c.expect(rb"\+OK\r\nMSG foo 1 2\r\nhi\r\n\+OK\r\n")
+    c.expect(rb"\+OK\r\n\+OK\r\nMSG foo 1 2\r\nhi\r\n")  # +OK precedes delivery
     c.send(b"PUB foo.* 1\r\nx\r\nSUB a..b 2\r\nPING\r\n")
     c.expect(rb"-ERR 'Invalid Publish Subject'\r\n\+OK\r\n-ERR 'Invalid Subject'\r\nPONG\r\n")
 

@@ -218,3 +218,46 @@ def test_an_op_may_switch_the_table_or_stop_the_parser():
     parser.ops = make_op_table({b"PING": (BARE, stop)})
     parser.feed(b"PING\r\nPING\r\nGARBAGE\r\n")
     assert rec.ops[-1] == ("STOP",) and len(rec.ops) == 3
+
+
+FRAMES = st.sampled_from([
+    b"PUB a 3\r\nabc\r\n", b"PUB a.b r 0\r\n\r\n", b"pub a 1\r\nx\r\n", b"PUB\ta  2\r\nhi\r\n",
+    b"PUB a 4\r\na\r\nb\r\n",  # payload holding a CRLF
+    b"PUB a 1\nx\r\n",  # bare LF ends the control line
+    b"PUB a\n 1\r\nx\r\n",  # ... so this one is an error in the general loop
+    b"PUB a 5\r\nabc\r\n",  # declared size does not match
+    b"PUB a 200\r\n" + b"z" * 200 + b"\r\n",  # over max_payload below
+    b"PUB a x\r\n", b"PUB a 1 2 3\r\nx\r\n", b"PING\r\n", b"SUB a 1\r\n",
+    b"PUB " + b"s" * 70 + b" 1\r\nx\r\n",  # over max_control_line below
+    b"PUB a 10\r\n0123456789\r\n" * 3,
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(FRAMES, min_size=1, max_size=12), st.integers(min_value=1, max_value=400))
+def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step):
+    """The PUB fast path is only an optimisation: for any stream and chunking,
+    ops and errors equal those of the general loop alone."""
+    import pluggy_nats.protocol.parser as parser_module
+
+    stream = b"".join(frames)
+    chunks = [stream[i:i + step] for i in range(0, len(stream), step)]
+
+    def outcome():
+        rec = Recorder()
+        parser = Parser(rec, OPS, max_control_line=64, max_payload=128)
+        try:
+            for chunk in chunks:
+                parser.feed(chunk)
+        except ProtocolError as exc:
+            return rec.ops, exc.err
+        return rec.ops, parser.buffered
+
+    fast = outcome()
+    saved = parser_module._FAST_TRIES
+    parser_module._FAST_TRIES = 0
+    try:
+        slow = outcome()
+    finally:
+        parser_module._FAST_TRIES = saved
+    assert fast == slow
