@@ -53,6 +53,8 @@ def make_serve_parser(pm):
     g.add_argument("--version", action="store_true", help="print the version and exit")
     g.add_argument("--disable-plugin", dest="disable_plugins", action="append", default=[],
                    metavar="NAME", help="do not load this plugin (repeatable)")
+    g.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
+                   help="also load the plugin in this importable module (repeatable)")
     lg = parser.add_argument_group("logging")
     lg.add_argument("-D", "--debug", action="store_true", default=None, help="debug output")
     lg.add_argument("-V", "--trace", action="store_true", default=None, help="trace output")
@@ -63,15 +65,23 @@ def make_serve_parser(pm):
     return parser
 
 
-def _pre_scan_disabled(argv):
-    """--disable-plugin must act before plugins are loaded (and add flags)."""
-    names = []
+def _pre_scan(argv, flag):
+    """Values of a repeatable ``flag`` found before parsing: --plugin and
+    --disable-plugin must act before plugins are loaded (and add their flags)."""
+    values = []
     for i, arg in enumerate(argv):
-        if arg == "--disable-plugin" and i + 1 < len(argv):
-            names.append(argv[i + 1])
-        elif arg.startswith("--disable-plugin="):
-            names.append(arg.split("=", 1)[1])
-    return names
+        if arg == flag and i + 1 < len(argv):
+            values.append(argv[i + 1])
+        elif arg.startswith(flag + "="):
+            values.append(arg.split("=", 1)[1])
+    return values
+
+
+def plugin_manager_for(argv):
+    import importlib
+
+    plugins = [importlib.import_module(name) for name in _pre_scan(argv, "--plugin")]
+    return make_plugin_manager(plugins, disable=_pre_scan(argv, "--disable-plugin"))
 
 
 def build_options(args):
@@ -101,7 +111,7 @@ def serve(argv):
     from .log import configure_logging
     from .options import ConfigError
 
-    pm = make_plugin_manager(disable=_pre_scan_disabled(argv))
+    pm = plugin_manager_for(argv)
     parser = make_serve_parser(pm)
     args = parser.parse_args(argv)
     if args.version:
@@ -134,7 +144,7 @@ def serve(argv):
 
 
 def list_plugins(argv):
-    pm = make_plugin_manager(disable=_pre_scan_disabled(argv))
+    pm = plugin_manager_for(argv)
     for name, version, hooks in describe_plugins(pm):
         print("%-28s %-10s %s" % (name, version, ", ".join(hooks)))
     return 0
