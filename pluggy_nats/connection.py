@@ -80,6 +80,7 @@ class Connection:
     kind = CLIENT
     OPS = {}
     noecho = None  # set to the connection itself when it must not get its own messages
+    is_link = False  # routes, gateways and leaf connections carry remote interest
 
     def __init__(self, server, sock, addr):
         self.server = server

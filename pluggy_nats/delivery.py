@@ -4,8 +4,9 @@ Called for every published message, whoever published it (client, link,
 internal client), so it is written for speed: the parts of a MSG frame that do
 not depend on the subscription are built once per message, and a client
 subscriber costs three appends to its buffer (cheaper than building one frame).
-Links and internal clients frame messages their own way through
-``conn.deliver_msg``.
+Internal clients get a callback through ``conn.deliver_msg``; a link (route,
+gateway, leaf) gets one ``send_msg`` per message however many of its remote
+subscriptions matched, naming the queue groups it was picked to serve.
 """
 
 from random import random
@@ -26,6 +27,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
         psubs = psubs + _pick_queue_members(qsubs, noecho)
     touched = publisher.touched
     head = None  # MSG frame parts shared by every client subscriber, built lazily
+    links = None  # link -> queue groups it must serve: one frame per link per message
     n = 0
     for sub in psubs:
         c = sub.conn
@@ -33,7 +35,16 @@ def deliver(result, subject, reply, hdr, msg, publisher):
             continue
         n += 1
         if c.kind:  # CLIENT is 0: anything else frames its own messages
-            c.deliver_msg(sub, subject, reply, hdr, msg)
+            if c.is_link:
+                if links is None:
+                    links = {}
+                queues = links.get(c)
+                if queues is None:
+                    queues = links[c] = []
+                if sub.queue:  # a queue sub in psubs was picked for its group
+                    queues.append(sub.queue)
+            else:
+                c.deliver_msg(sub, subject, reply, hdr, msg)
         else:
             out = c.out
             if hdr:
@@ -68,6 +79,10 @@ def deliver(result, subject, reply, hdr, msg, publisher):
             sub.delivered += 1
             if sub.delivered >= sub.max_msgs:
                 c.remove_subscription(sub)
+    if links is not None:
+        account = publisher.account
+        for link, queues in links.items():
+            link.send_msg(account, subject, reply, hdr, msg, queues)
     return n
 
 

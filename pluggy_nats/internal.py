@@ -24,6 +24,7 @@ class InternalClient:
     headers = True
     closed = False
     noecho = None
+    is_link = False
 
     def __init__(self, server, account, name="internal"):
         self.server = server

@@ -15,6 +15,10 @@ def info(fields):
     return b"INFO " + json.dumps(fields, separators=(",", ":")).encode() + b" \r\n"
 
 
+def connect(fields):
+    return b"CONNECT " + json.dumps(fields, separators=(",", ":")).encode() + b"\r\n"
+
+
 def err(text):
     return b"-ERR '" + text.encode() + b"'\r\n"
 
