@@ -18,6 +18,7 @@ import time
 HOST = "127.0.0.1"
 _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
 _HTTP = re.compile(r"Starting http monitor on (\S+):(\d+)")
+_ROUTES = re.compile(r"Listening for route connections on (\S+):(\d+)")
 _READY = "Server is ready"
 
 
@@ -42,10 +43,15 @@ class ServerProcess:
         self.proc = None
         self.port = None
         self.http_port = None
+        self.cluster_port = None
 
     @property
     def url(self):
         return "nats://%s:%d" % (HOST, self.port)
+
+    @property
+    def route_url(self):
+        return "nats://%s:%d" % (HOST, self.cluster_port)
 
     @property
     def pid(self):
@@ -69,6 +75,8 @@ class ServerProcess:
                     self.port = int(match.group(2))
                     http = _HTTP.search(text)
                     self.http_port = int(http.group(2)) if http else None
+                    routes = _ROUTES.search(text)
+                    self.cluster_port = int(routes.group(2)) if routes else None
                     return self
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s before it was ready:\n%s"

