@@ -12,10 +12,11 @@ SYSTEM_ACCOUNT = "$SYS"
 
 
 class Account:
-    __slots__ = ("name", "sublist", "clients", "limits", "__dict__")
+    __slots__ = ("name", "name_bytes", "sublist", "clients", "limits", "__dict__")
 
     def __init__(self, name):
         self.name = name
+        self.name_bytes = name.encode()  # as links put it on the wire
         self.sublist = Sublist()
         self.clients = set()  # client connections bound to this account
         self.limits = {}  # max_connections, max_subscriptions, max_payload (auth plugin fills)

@@ -29,13 +29,15 @@ from .errors import MAX_CONTROL_LINE, MAX_PAYLOAD, UNKNOWN_OP, ProtocolError
 
 BARE, LINE, REST, PUB, HPUB, PAYLOAD, HPAYLOAD = range(7)
 
-# The PUB fast path (see Parser._pub_run) is tried at most this many times per
-# feed, so a stream that keeps declining it costs at most that many splits, and
-# only for buffers big enough to be worth a split.
+# The fast path for runs of payload frames (see Parser._payload_run) is tried at
+# most this many times per feed, so a stream that keeps declining it costs at
+# most that many splits, and only for buffers big enough to be worth a split.
 _FAST_TRIES = 4
 _FAST_MIN = 64
 # b"%d" % n for small payload sizes: comparing with the declared size is cheaper than int().
 _SIZE_BYTES = {n: b"%d" % n for n in range(4096)}
+# First four bytes of a frame -> the verb whose runs the fast path takes.
+_FAST_VERBS = {b"PUB ": b"PUB", b"RMSG": b"RMSG", b"LMSG": b"LMSG"}
 
 _CRLF = b"\r\n"
 
@@ -97,11 +99,13 @@ class Parser:
         pos = 0
         fast_tries = _FAST_TRIES
         while pos < n:
-            if fast_tries and n - pos >= _FAST_MIN and data.startswith(b"PUB ", pos):
-                fast_tries -= 1
-                pos = self._pub_run(data, pos)
-                if pos >= n:
-                    return
+            if fast_tries and n - pos >= _FAST_MIN:
+                verb = _FAST_VERBS.get(data[pos:pos + 4])
+                if verb is not None:
+                    fast_tries -= 1
+                    pos = self._payload_run(data, pos, verb)
+                    if pos >= n:
+                        return
             nl = find(b"\n", pos)
             if nl < 0:
                 self._keep(data, pos, n - pos + 1)
@@ -201,21 +205,23 @@ class Parser:
                 else:
                     fn(handler, head, hdr, msg)
 
-    def _pub_run(self, data, pos):
-        """Dispatch a run of well-formed PUB frames starting at ``pos``; return
-        where the run ended. The general loop handles whatever this declines.
+    def _payload_run(self, data, pos, verb):
+        """Dispatch a run of well-formed ``verb`` frames (PUB, or RMSG/LMSG on
+        links) starting at ``pos``; return where the run ended. The general loop
+        handles whatever this declines.
 
         Splitting the buffer on CRLF once is about twice as fast as finding each
-        frame: a PUB is then a control line part and a payload part. Anything
+        frame: a frame is then a control line part and a payload part. Anything
         unusual (another verb, a bare LF in the line, a payload containing CRLF,
         a size that does not match, an incomplete frame, limits) ends the run
         and the general loop takes that frame, so results are identical.
         """
         ops = self.ops
-        entry = ops.get(b"PUB")
-        if entry is None or entry[0] != PUB:
+        entry = ops.get(verb)
+        if entry is None or entry[0] not in (PUB, PAYLOAD):
             return pos
-        fn = entry[1]
+        shape, fn = entry
+        is_pub = shape == PUB
         handler = self.handler
         max_cl = self.max_control_line
         max_payload = self.max_payload
@@ -229,14 +235,17 @@ class Parser:
             if len(line) > max_cl or 10 in line:
                 break
             args = line.split()
-            if args[0] != b"PUB":
+            if args[0] != verb:
                 break
             nargs = len(args)
-            if nargs == 3:
-                reply = None
-            elif nargs == 4:
-                reply = args[2]
-            else:
+            if is_pub:
+                if nargs == 3:
+                    reply = None
+                elif nargs == 4:
+                    reply = args[2]
+                else:
+                    break
+            elif nargs < 3:
                 break
             payload = parts[i + 1]
             size = len(payload)
@@ -248,7 +257,10 @@ class Parser:
             if size > max_payload:
                 break
             i += 2
-            fn(handler, args[1], reply, payload)
+            if is_pub:
+                fn(handler, args[1], reply, payload)
+            else:
+                fn(handler, args[1:-1], payload)
             if self.ops is not ops:
                 break  # the op closed the connection (or switched tables)
         # Bytes consumed: every part taken plus its CRLF, summed in C once.

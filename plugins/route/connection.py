@@ -32,6 +32,7 @@ class RouteConnection(Link):
         self.info_sent = False
         self.account = None  # account of the message being delivered inbound
         self._targets = {}  # subject -> (sublist result, local targets) for inbound msgs
+        self._accounts = {}  # account token on the wire -> Account
 
     # -- handshake ------------------------------------------------------------
 
@@ -105,7 +106,11 @@ class RouteConnection(Link):
             return self.pinned, args
         if not args:
             return None, args
-        return self.server.accounts.get_or_create(args[0].decode()), args[1:]
+        account = self._accounts.get(args[0])
+        if account is None:
+            account = self.server.accounts.get_or_create(args[0].decode(errors="replace"))
+            self._accounts[args[0]] = account
+        return account, args[1:]
 
     def op_rs_plus(self, args):
         account, rest = self._account_and_args(args)
@@ -154,7 +159,7 @@ class RouteConnection(Link):
     # -- messages -----------------------------------------------------------------
 
     def send_msg(self, account, subject, reply, hdr, msg, queues):
-        acc = b"" if self.pinned is not None else account.name.encode() + b" "
+        acc = b"" if self.pinned is not None else account.name_bytes + b" "
         if queues:
             mid = (b" + " + reply + b" " if reply else b" | ") + b" ".join(queues) + b" "
         elif reply:

@@ -207,3 +207,58 @@ def test_cluster_node_killed_and_restarted(make_cluster, launcher):
             await nc.close()
 
     run(main(), timeout=90)
+
+
+def test_cluster_raw_route_peer_speaks_the_route_protocol(make_server, raw_client):
+    """A hand-written peer on the cluster port: our INFO, its CONNECT+INFO, then
+    RS+ makes us route a client's message to it as RMSG; garbage closes only
+    that route and the server carries on."""
+    server = make_server("--cluster", "nats://127.0.0.1:-1", "--cluster_name", "c1", "-m", "-1")
+    from pluggy_nats.testing.raw import RawClient
+
+    peer = RawClient("127.0.0.1", server.cluster_port)
+    assert peer.info["cluster"] == "c1" and peer.info["route_pool_size"] == 3
+    peer.send(b'CONNECT {"echo":true,"verbose":false,"pedantic":false,"headers":true,'
+              b'"name":"NPEER","cluster":"c1","lnoc":true}\r\n'
+              b'INFO {"server_id":"NPEER","server_name":"peer","cluster":"c1",'
+              b'"route_pool_size":3,"route_pool_idx":2,"host":"127.0.0.1","port":1}\r\n'
+              b"RS+ $G routed.> q 2\r\nRS+ $G routed.x\r\nPING\r\n")
+    peer.expect(rb"PONG\r\n")
+    client = raw_client(server)
+    client.send(b'CONNECT {"verbose":false,"pedantic":false}\r\n'
+                b"PUB routed.x reply.1 5\r\nhello\r\nPING\r\n")
+    client.expect(rb"PONG\r\n")
+    # one frame for the peer: plain interest plus the queue group it must serve
+    peer.expect(rb"RMSG \$G routed.x \+ reply.1 q 5\r\nhello\r\n")
+    with urllib.request.urlopen("http://127.0.0.1:%d/routez?subs=1" % server.http_port) as r:
+        routez = json.load(r)
+    assert routez["num_routes"] == 1
+    assert routez["routes"][0]["remote_name"] == "peer"
+    assert "routed.x" in routez["routes"][0]["subscriptions_list"]
+    peer.send(b"THIS IS NOT A ROUTE VERB\r\n")
+    peer.expect(rb"-ERR 'Unknown Protocol Operation'\r\n")
+    peer.expect_closed()
+    client.send(b"PING\r\n")
+    client.expect(rb"PONG\r\n")
+
+
+def test_cluster_route_to_self_is_dropped(make_server, raw_client, wait_for):
+    """A routes list that names the server itself (common when every node gets
+    the same list): the self route is closed and not dialled again."""
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    url = "nats://127.0.0.1:%d" % port
+    server = make_server("--cluster", url, "--cluster_name", "c1", "--routes", url, "-D")
+    wait_for(lambda: "Duplicate Route" in server.logs(), message="self route closed")
+    c = raw_client(server)
+    c.send(b"PING\r\n")
+    c.expect(rb"PONG\r\n")
+    closes = server.logs().count("Duplicate Route")
+    import time
+
+    time.sleep(0.5)
+    assert server.logs().count("Duplicate Route") == closes  # not dialled again

@@ -230,13 +230,15 @@ FRAMES = st.sampled_from([
     b"PUB a x\r\n", b"PUB a 1 2 3\r\nx\r\n", b"PING\r\n", b"SUB a 1\r\n",
     b"PUB " + b"s" * 70 + b" 1\r\nx\r\n",  # over max_control_line below
     b"PUB a 10\r\n0123456789\r\n" * 3,
+    b"RMSG $G a 3\r\nabc\r\n", b"RMSG $G a + r q1 q2 2\r\nhi\r\n", b"RMSG $G a | q 0\r\n\r\n",
+    b"RMSG $G a 4\r\na\r\nb\r\n", b"RMSG a\r\n", b"RMSG $G a 2 \r\nhi\r\n",
 ])
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(FRAMES, min_size=1, max_size=12), st.integers(min_value=1, max_value=400))
 def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step):
-    """The PUB fast path is only an optimisation: for any stream and chunking,
+    """The payload fast path (PUB, RMSG) is only an optimisation: for any stream and chunking,
     ops and errors equal those of the general loop alone."""
     import pluggy_nats.protocol.parser as parser_module
 
