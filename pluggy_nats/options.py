@@ -8,29 +8,12 @@ no one claims is reported as an unknown key.
 
 import difflib
 
+from .conf import ConfigError, parse_duration, parse_size
+
+__all__ = ["Options", "ConfigError", "CORE_OPTIONS"]
+
 KB = 1024
 MB = 1024 * KB
-
-
-class ConfigError(Exception):
-    """Bad configuration: ``errors`` is a list of (Position or None, message)."""
-
-    def __init__(self, errors):
-        self.errors = list(errors)
-        super().__init__("\n".join(
-            "%s: %s" % (pos, msg) if pos else msg for pos, msg in self.errors))
-
-
-def _size(value):
-    from .conf import parse_size
-
-    return parse_size(value)
-
-
-def _duration(value):
-    from .conf import parse_duration
-
-    return parse_duration(value)
 
 
 def _host_port(value):
@@ -67,17 +50,17 @@ CORE_OPTIONS = {
     "host": ("0.0.0.0", _str),
     "port": (4222, _int),
     "server_name": (None, _str),
-    "max_payload": (1 * MB, _size),
-    "max_pending": (64 * MB, _size),
-    "max_control_line": (4096, _size),
+    "max_payload": (1 * MB, parse_size),
+    "max_pending": (64 * MB, parse_size),
+    "max_control_line": (4096, parse_size),
     "max_connections": (64 * 1024, _int),
     "max_subscriptions": (0, _int),
-    "ping_interval": (120.0, _duration),
+    "ping_interval": (120.0, parse_duration),
     "ping_max": (2, _int),
-    "write_deadline": (10.0, _duration),
-    "auth_timeout": (2.0, _duration),
-    "lame_duck_duration": (120.0, _duration),
-    "lame_duck_grace_period": (10.0, _duration),
+    "write_deadline": (10.0, parse_duration),
+    "auth_timeout": (2.0, parse_duration),
+    "lame_duck_duration": (120.0, parse_duration),
+    "lame_duck_grace_period": (10.0, parse_duration),
     "http_host": ("0.0.0.0", _str),
     "http_port": (0, _int),
     "debug": (False, _bool),
@@ -180,7 +163,9 @@ class Options:
         self._claimed.add(key)
 
     def unclaimed_keys(self):
-        return [k for k in self.conf if k not in self._claimed]
+        """Top-level keys nobody understood (a key used as a ``$variable`` is fine)."""
+        is_variable = getattr(self.conf, "is_used_variable", lambda key: False)
+        return [k for k in self.conf if k not in self._claimed and not is_variable(k)]
 
     def check(self):
         """Raise ConfigError listing every error (bad values, unknown keys)."""
