@@ -10,11 +10,34 @@ import sys
 
 import structlog
 
+_logfile = {"path": None, "stream": None}
+
+
+class _ReopenableFile:
+    """The log file behind structlog; SIGUSR1 reopens it (for log rotation)."""
+
+    def write(self, text):
+        return _logfile["stream"].write(text)
+
+    def flush(self):
+        _logfile["stream"].flush()
+
+
+def reopen_logfile():
+    if _logfile["path"]:
+        old = _logfile["stream"]
+        _logfile["stream"] = open(_logfile["path"], "a", buffering=1)
+        old.close()
+
 
 def configure_logging(debug=False, trace=False, json_output=False, logfile=None, logtime=True):
     # -V (trace) logs at debug level too; protocol tracing is switched on per connection.
     level = logging.DEBUG if (debug or trace) else logging.INFO
-    stream = open(logfile, "a", buffering=1) if logfile else sys.stderr
+    stream = sys.stderr
+    if logfile:
+        _logfile["path"] = logfile
+        _logfile["stream"] = open(logfile, "a", buffering=1)
+        stream = _ReopenableFile()
     processors = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

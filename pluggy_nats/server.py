@@ -88,6 +88,7 @@ class Server:
         self._greenlets = gevent.pool.Group()
         self._client_pool = gevent.pool.Pool()
         self._shutting_down = False
+        self.lame_duck = False
         self._stopped = gevent.event.Event()
         self.ready = gevent.event.Event()
         self.hook.nats_configure.call_historic(kwargs=dict(config=self.options, server=self))
@@ -134,6 +135,8 @@ class Server:
         """Start, stop on SIGINT/SIGTERM, return after shutdown (the CLI's loop)."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             gevent.signal_handler(signum, self._on_stop_signal, signum)
+        for signum in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP):
+            gevent.signal_handler(signum, self._on_signal, signum)
         if not self.ready.is_set():
             self.start()
         self._stopped.wait()
@@ -141,6 +144,18 @@ class Server:
     def _on_stop_signal(self, signum):
         self.log.info("Trapped signal, shutting down", signal=signal.Signals(signum).name)
         gevent.spawn(self.shutdown)
+
+    def _on_signal(self, signum):
+        if signum == signal.SIGUSR2:
+            gevent.spawn(self.enter_lame_duck)
+        elif signum == signal.SIGUSR1:
+            from .log import reopen_logfile
+
+            reopen_logfile()
+            self.log.info("Reopened log file")
+        elif signum == signal.SIGHUP:
+            self.log.warning("Reloading the configuration is not supported yet; restart to apply"
+                             " changes")
 
     # -- clients ----------------------------------------------------------------
 
@@ -253,6 +268,43 @@ class Server:
             self.flush_touched()
 
     # -- stop -------------------------------------------------------------------
+
+    def enter_lame_duck(self):
+        """Lame duck mode (PROTOCOL.md 5.3): stop accepting clients, tell
+        clients and peers (INFO ``ldm``), wait the grace period, then close the
+        clients spread over ``lame_duck_duration`` and shut down, so clients
+        reconnect elsewhere a few at a time."""
+        if self.lame_duck or self._shutting_down:
+            return
+        self.lame_duck = True
+        opts = self.options
+        self.log.info("Entering lame duck mode, stop accepting new clients")
+        for listener in self.listeners:
+            listener.close()
+        try:
+            self.hook.nats_server_stop(server=self, lame_duck=True)
+        except Exception:
+            self.log.exception("plugin_stop_failed")
+        from .protocol import encode
+
+        clients = [c for c in self.conns.values() if c.kind == CLIENT]
+        for conn in clients:
+            if getattr(conn, "protocol", 0) >= 1 and conn.authenticated:
+                info = self.client_info(conn)
+                info["ldm"] = True
+                conn.send(encode.info(info))
+        self.flush_touched()
+        gevent.sleep(opts.lame_duck_grace_period)
+        clients = [c for c in self.conns.values() if c.kind == CLIENT and not c.closed]
+        if clients:
+            self.log.info("Closing existing clients", count=len(clients))
+            pause = max(opts.lame_duck_duration - opts.lame_duck_grace_period, 0) / len(clients)
+            for conn in clients:
+                conn.close(ClosedReason.SERVER_SHUTDOWN)
+                self.flush_touched()
+                if pause:
+                    gevent.sleep(min(pause, 1.0))
+        self.shutdown()
 
     def shutdown(self, timeout=5.0):
         """Stop accepting, tell plugins, flush and close every connection, stop

