@@ -71,3 +71,32 @@ def test_interop_cluster_mixed(make_cluster, layout):
             await nc.close()
 
     run(main(), timeout=90)
+
+
+def test_interop_cluster_go_peer_asking_for_compression(make_server, go_nats_server):
+    """We answer compression "off"; a Go peer configured for s2 falls back to
+    plain routes instead of breaking (PROTOCOL.md R7)."""
+    ours = make_server("--cluster", "nats://127.0.0.1:-1", "--cluster_name", "c1")
+    go = go_nats_server(config="cluster { name: c1, listen: 127.0.0.1:-1, "
+                               "routes: [%s], compression: s2_fast }\n" % ours.route_url)
+
+    async def main():
+        sub_nc = await nats.connect(ours.url, allow_reconnect=False)
+        pub_nc = await nats.connect(go.url, allow_reconnect=False)
+        sub = await sub_nc.subscribe("comp.>")
+        await sub_nc.flush()
+        payload = b"compressible " * 500
+        for _ in range(100):
+            await pub_nc.publish("comp.x", payload)
+            try:
+                msg = await sub.next_msg(timeout=0.1)
+                break
+            except nats.errors.TimeoutError:
+                pass
+        else:
+            raise AssertionError("nothing crossed the route")
+        assert msg.data == payload
+        await sub_nc.close()
+        await pub_nc.close()
+
+    run(main())
