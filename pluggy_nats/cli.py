@@ -3,10 +3,19 @@
 ``serve`` takes nats-server's flags (and reads nats-server config files) so a
 deployment's command line works unchanged; plugins add their own flags through
 ``nats_addoption`` before parsing, so ``serve --help`` shows them all. Every
-flag can also be set from the environment as ``PLUGGY_NATS_<FLAG>``.
+flag can also be set from the environment as ``PLUGGY_NATS_<FLAG>`` (the first
+long spelling: ``PLUGGY_NATS_PORT``, ``PLUGGY_NATS_ADDR``...).
+
+``serve -t -c FILE`` and ``check-config FILE`` check a configuration without
+starting anything: the file is parsed, Options are built and every plugin's
+``nats_configure`` runs (the Server object is made, never started); every error
+is printed as ``file:line:col: message`` and the exit status is 1.
+``serve --explain-config`` prints each core option's effective value and its
+source: ``default``, ``file:line:col``, ``env PLUGGY_NATS_X`` or ``flag --x``.
 """
 
 import argparse
+import os
 import sys
 
 import configargparse
@@ -14,7 +23,7 @@ import configargparse
 from . import __version__
 from .plugins import describe_plugins, make_plugin_manager
 
-COMMANDS = ("serve", "plugins", "bench", "version")
+COMMANDS = ("serve", "check-config", "plugins", "bench", "version")
 
 
 def _port(value):
@@ -39,6 +48,9 @@ def make_serve_parser(pm):
     g.add_argument("-c", "--config", help="nats-server configuration file")
     g.add_argument("-t", dest="check_config", action="store_true",
                    help="test the configuration and exit")
+    g.add_argument("--explain-config", action="store_true",
+                   help="print every core option's effective value and where it came from "
+                        "(default, file:line:col, env, flag), then exit")
     g.add_argument("-m", "--http_port", type=int,
                    help="HTTP monitoring port (-1 picks a free one)")
     g.add_argument("-P", "--pid", dest="pidfile", help="file to write the process id to")
@@ -84,27 +96,149 @@ def plugin_manager_for(argv):
     return make_plugin_manager(plugins, disable=_pre_scan(argv, "--disable-plugin"))
 
 
-def build_options(args):
-    """Options from a parsed command line: config file first, flags override."""
+# Core options a flag can set (the argparse dest is the Options name).
+OVERRIDES = ("host", "port", "server_name", "http_port", "pidfile", "ports_file_dir",
+             "max_payload", "max_pending", "max_connections", "max_control_line",
+             "ping_interval", "ping_max", "write_deadline", "logfile")
+
+
+def arg_sources(parser, argv):
+    """argparse dest -> "flag -p" or "env PLUGGY_NATS_PORT" for every argument
+    the user set. configargparse turns ``PLUGGY_NATS_<LONG OPTION>`` variables
+    into arguments only when the flag is not on the command line, so a flag
+    seen in ``argv`` wins and otherwise a set variable is the source. Handles
+    ``--opt=value``, ``-pVALUE`` and argparse's abbreviated long options."""
+    by_option = {opt: action for action in parser._actions for opt in action.option_strings}
+    long_options = [opt for opt in by_option if opt.startswith("--")]
+
+    def resolve(arg):  # -> (option string, value attached?) or (None, False)
+        if arg in by_option:
+            return arg, False
+        if arg.startswith("--"):
+            name, eq, _ = arg.partition("=")
+            if name in by_option:
+                return name, bool(eq)
+            matches = [opt for opt in long_options if opt.startswith(name)]
+            if len(matches) == 1:
+                return matches[0], bool(eq)
+            return None, False
+        short = arg[:2]
+        if short in by_option and by_option[short].nargs != 0:
+            return short, True
+        return None, False
+
+    sources = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            break
+        if not arg.startswith("-") or len(arg) < 2:
+            continue
+        opt, attached = resolve(arg)
+        if opt is None:
+            continue
+        action = by_option[opt]
+        sources.setdefault(action.dest, "flag %s" % opt)
+        if action.nargs != 0 and not attached:
+            i += 1  # its value, even one that starts with "-" (-p -1)
+    for action in parser._actions:
+        env_var = _env_var(parser, action)
+        if action.dest not in sources and env_var and env_var in os.environ:
+            sources[action.dest] = "env %s" % env_var
+    return sources
+
+
+def _env_var(parser, action):
+    """The variable configargparse reads for ``action``: PLUGGY_NATS_ + its first
+    long option (configargparse sets ``action.env_var`` itself while parsing)."""
+    env_var = getattr(action, "env_var", None)
+    if env_var:
+        return env_var
+    prefix = getattr(parser, "_auto_env_var_prefix", None)
+    longs = [opt for opt in action.option_strings if opt.startswith("--")]
+    if prefix is None or not longs or isinstance(action, argparse._HelpAction):
+        return None
+    return (prefix + longs[0][2:]).replace("-", "_").upper()
+
+
+def build_options(args, sources=None):
+    """Options from a parsed command line: config file first, flags override.
+    ``sources`` (from :func:`arg_sources`) says where each flag value came from."""
     from .options import Options
 
+    sources = sources or {}
     conf = None
     if args.config:
         from .conf import load
 
         conf = load(args.config)
     overrides = {}
-    for name in ("host", "port", "server_name", "http_port", "pidfile", "ports_file_dir",
-                 "max_payload", "max_pending", "max_connections", "max_control_line",
-                 "ping_interval", "ping_max", "write_deadline", "logfile"):
+    origin = {}
+    for name in OVERRIDES:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    if args.debug or args.debug_trace:
-        overrides["debug"] = True
-    if args.trace or args.debug_trace:
-        overrides["trace"] = True
-    return Options(conf=conf, args=args, **overrides)
+            origin[name] = sources.get(name, "argument")
+    for name, dests in (("debug", ("debug", "debug_trace")), ("trace", ("trace", "debug_trace"))):
+        for dest in dests:
+            if getattr(args, dest, None):
+                overrides[name] = True
+                origin[name] = sources.get(dest, "argument")
+                break
+    return Options(conf=conf, args=args, override_sources=origin, **overrides)
+
+
+def _collect_configure_errors(pm, options):
+    """Make every plugin's ``nats_configure`` run even when one of them rejects
+    the configuration: a ConfigError raised by a plugin is added to
+    ``options.errors`` instead of stopping the hook, so ``Options.check()`` (run
+    by the Server after configuring) reports the errors of every plugin and of
+    the core in one go, and a half-configured server never starts."""
+    from .options import ConfigError
+
+    def guard(function):
+        def configure(*args):
+            try:
+                return function(*args)
+            except ConfigError as exc:
+                options.errors.extend(exc.errors)
+                return None
+
+        configure.__wrapped__ = function
+        return configure
+
+    for impl in pm.hook.nats_configure.get_hookimpls():
+        if not getattr(impl.function, "__wrapped__", None):
+            impl.function = guard(impl.function)
+
+
+def format_errors(exc, config=None):
+    """One ``file:line:col: message`` line per error (position-less errors name
+    the config file when there is one)."""
+    lines = []
+    # In file order; errors without a position last, in the order found.
+    errors = sorted(exc.errors, key=lambda e: (0, e[0].file, e[0].line, e[0].col)
+                    if e[0] else (1, "", 0, 0))
+    for pos, msg in errors:
+        if pos:
+            lines.append("%s: %s" % (pos, msg))
+        elif config:
+            lines.append("%s: %s" % (config, msg))
+        else:
+            lines.append(msg)
+    return "\n".join(lines)
+
+
+def _explain(options):
+    import json
+
+    rows = [(name, json.dumps(value), source) for name, value, source in options.explain()]
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    for name, value, source in rows:
+        print("%-*s  %-*s  %s" % (width, name, vwidth, value, source))
 
 
 def serve(argv):
@@ -119,21 +253,35 @@ def serve(argv):
 
         print("pluggy-nats: v%s (follows nats-server v%s)" % (__version__, NATS_COMPAT_VERSION))
         return 0
+    check_only = args.check_config or args.explain_config
     try:
-        options = build_options(args)
+        options = build_options(args, arg_sources(parser, argv))
+        # Checking opens no log file: only a running server writes one.
         configure_logging(debug=options.debug, trace=options.trace, json_output=args.log_json,
-                          logfile=options.logfile, logtime=options.logtime)
+                          logfile=None if check_only else options.logfile,
+                          logtime=options.logtime)
+        _collect_configure_errors(pm, options)
         from .server import Server
 
         server = Server(options, pluginmanager=pm)
     except ConfigError as exc:
-        print("pluggy-nats: configuration errors:\n%s" % exc, file=sys.stderr)
+        print("pluggy-nats: configuration errors:\n%s" % format_errors(exc, args.config),
+              file=sys.stderr)
         return 1
     except OSError as exc:
         print("pluggy-nats: %s" % exc, file=sys.stderr)
         return 1
+    if args.explain_config:
+        _explain(options)
+        return 0
     if args.check_config:
-        print("pluggy-nats: configuration file %s is valid" % (args.config or "(none)"))
+        if args.config:
+            from .conf import digest
+
+            print("pluggy-nats: configuration file %s is valid (%s)"
+                  % (args.config, digest(options.conf)))
+        else:
+            print("pluggy-nats: configuration is valid (no configuration file)")
         return 0
     try:
         server.serve_forever()
@@ -141,6 +289,17 @@ def serve(argv):
         server.log.error("Error listening", error=str(exc))
         return 1
     return 0
+
+
+def check_config(argv):
+    """``pluggy-nats check-config FILE [serve flags]``: the checks of ``serve -t -c FILE``."""
+    if not argv or argv[0].startswith("-"):
+        print("usage: pluggy-nats check-config FILE [serve options]\n\n"
+              "Check a nats-server configuration file (the checks of `serve -t -c FILE`):\n"
+              "exit 0 if it is valid, 1 listing every error as file:line:col: message.",
+              file=sys.stderr if not argv or argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return serve(["-t", "-c", argv[0]] + list(argv[1:]))
 
 
 def list_plugins(argv):
@@ -154,7 +313,8 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     top = argparse.ArgumentParser(
         prog="pluggy-nats",
-        description="A NATS server in Python. Commands: serve, plugins, bench, version.")
+        description="A NATS server in Python. Commands: serve, check-config, plugins, bench, "
+                    "version.")
     top.add_argument("command", choices=COMMANDS)
     if not argv or argv[0] not in COMMANDS:
         top.parse_args(argv[:1] or ["--help"])
@@ -162,6 +322,8 @@ def main(argv=None):
     command, rest = argv[0], argv[1:]
     if command == "serve":
         return serve(rest)
+    if command == "check-config":
+        return check_config(rest)
     if command == "plugins":
         return list_plugins(rest)
     if command == "bench":

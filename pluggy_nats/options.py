@@ -91,26 +91,40 @@ class Options:
     * ``conf``: the parsed config file (a dict; empty without one)
     * ``args``: the argparse namespace (plugins read their flags there)
     * ``sources``: option name -> where its value came from ("default",
-      "file:line:col", "flag", "env"), for ``--explain-config``
+      "file:line:col", "flag -p", "env PLUGGY_NATS_PORT", "argument"), for
+      ``--explain-config`` (see :meth:`explain`); ``override_sources`` names the
+      source of each keyword override (default "argument")
     """
 
-    def __init__(self, conf=None, args=None, **overrides):
+    def __init__(self, conf=None, args=None, override_sources=None, **overrides):
         self.conf = conf if conf is not None else {}
         self.args = args
         self.sources = {}
         self.errors = []  # (Position or None, message)
         self.warnings = []
         self._claimed = set()
+        self._positions = {}  # option name -> Position of the file key that set it
         for name, (default, _convert) in CORE_OPTIONS.items():
             setattr(self, name, default)
             self.sources[name] = "default"
         self._apply_file()
+        override_sources = override_sources or {}
         for name, value in overrides.items():
             if name not in CORE_OPTIONS:
                 raise TypeError("unknown option %r" % name)
             if value is not None:
                 setattr(self, name, value)
-                self.sources[name] = "argument"
+                self.sources[name] = override_sources.get(name, "argument")
+
+    def explain(self):
+        """``(name, value, source)`` for every core option, in CORE_OPTIONS order.
+
+        ``source`` is "default", "file:line:col" (where the config file set it),
+        "env PLUGGY_NATS_X", "flag --x" (the CLI says which) or "argument" (a
+        keyword given to Options/Server by an embedding program).
+        """
+        return [(name, getattr(self, name), self.sources.get(name, "default"))
+                for name in CORE_OPTIONS]
 
     # -- config file ------------------------------------------------------
 
@@ -126,6 +140,7 @@ class Options:
             return
         pos = self._position(key)
         self.sources[name] = str(pos) if pos else "file"
+        self._positions[name] = pos
 
     def _apply_file(self):
         for key, value in self.conf.items():
@@ -178,7 +193,13 @@ class Options:
                 msg += " (did you mean %r?)" % hint[0]
             errors.append((self._position(key), msg))
         if self.max_payload > self.max_pending:
-            errors.append((None, "max_payload (%d) cannot exceed max_pending (%d)"
+            pos = None
+            for name in ("max_payload", "max_pending"):
+                filepos = self._positions.get(name)
+                if filepos and self.sources.get(name) == str(filepos):  # not overridden
+                    pos = filepos
+                    break
+            errors.append((pos, "max_payload (%d) cannot exceed max_pending (%d)"
                            % (self.max_payload, self.max_pending)))
         if errors:
             raise ConfigError(errors)

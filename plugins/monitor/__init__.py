@@ -1,7 +1,9 @@
 """Monitoring plugin: the HTTP endpoints of nats-server's ``-m`` port.
 
-Core endpoints (/varz, /connz, /subsz, /healthz) live in :mod:`.endpoints`;
-other plugins add theirs through ``nats_monitor_endpoints``.
+Core endpoints (/varz, /connz, /subsz, /accountz, /healthz) live in
+:mod:`.endpoints` with nats-server's JSON field names and types; other plugins
+add theirs (/routez, /gatewayz, /leafz, /jsz) through ``nats_monitor_endpoints``
+and fill their /varz blocks through ``nats_varz``. ``/`` lists every endpoint.
 """
 
 from pluggy_nats import hookimpl
@@ -23,4 +25,5 @@ def nats_monitor_endpoints(registry):
     registry.add("/connz", endpoints.connz)
     registry.add("/subsz", endpoints.subsz)
     registry.add("/subscriptionsz", endpoints.subsz)
+    registry.add("/accountz", endpoints.accountz)
     registry.add("/healthz", endpoints.healthz)

@@ -180,6 +180,8 @@ def test_client_echo_off(server):
         other = await connect(server)
         own = await quiet.subscribe("echo.test")
         theirs = await other.subscribe("echo.test")
+        await quiet.flush()
+        await other.flush()  # both SUBs are in place before anyone publishes
         await quiet.publish("echo.test", b"from quiet")
         await quiet.flush()
         assert (await theirs.next_msg(timeout=2)).data == b"from quiet"
