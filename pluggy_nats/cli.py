@@ -190,30 +190,6 @@ def build_options(args, sources=None):
     return Options(conf=conf, args=args, override_sources=origin, **overrides)
 
 
-def _collect_configure_errors(pm, options):
-    """Make every plugin's ``nats_configure`` run even when one of them rejects
-    the configuration: a ConfigError raised by a plugin is added to
-    ``options.errors`` instead of stopping the hook, so ``Options.check()`` (run
-    by the Server after configuring) reports the errors of every plugin and of
-    the core in one go, and a half-configured server never starts."""
-    from .options import ConfigError
-
-    def guard(function):
-        def configure(*args):
-            try:
-                return function(*args)
-            except ConfigError as exc:
-                options.errors.extend(exc.errors)
-                return None
-
-        configure.__wrapped__ = function
-        return configure
-
-    for impl in pm.hook.nats_configure.get_hookimpls():
-        if not getattr(impl.function, "__wrapped__", None):
-            impl.function = guard(impl.function)
-
-
 def format_errors(exc, config=None):
     """One ``file:line:col: message`` line per error (position-less errors name
     the config file when there is one)."""
@@ -260,7 +236,6 @@ def serve(argv):
         configure_logging(debug=options.debug, trace=options.trace, json_output=args.log_json,
                           logfile=None if check_only else options.logfile,
                           logtime=options.logtime)
-        _collect_configure_errors(pm, options)
         from .server import Server
 
         server = Server(options, pluginmanager=pm)

@@ -7,7 +7,7 @@ hook, :func:`nats_message_published`.
 
 Conventions (see DESIGN.md section 3):
 
-* Configuration hooks are ``historic`` so a plugin registered late still sees them.
+* ``nats_addoption`` is ``historic`` so a plugin registered late still adds its options.
 * Decision hooks are ``firstresult``: return a decision or ``None`` for "not mine".
 * Contribution hooks take a registry and call ``registry.add_...()``.
 """
@@ -30,11 +30,13 @@ def nats_addoption(parser):
     """
 
 
-@hookspec(historic=True)
+@hookspec
 def nats_configure(config, server):
     """Validate this plugin's configuration and register its state.
 
-    Called once when a :class:`~pluggy_nats.Server` is created. ``config`` is the
+    Called once per plugin when a :class:`~pluggy_nats.Server` is created (by the
+    server itself, one implementation at a time, so a plugin that raises does
+    not stop the others and every error is reported together). ``config`` is the
     server's :class:`~pluggy_nats.options.Options`: core values as attributes,
     the parsed config file as ``config.conf`` (a dict, empty without ``-c``), and
     the command line as ``config.args``. A plugin takes its own block from

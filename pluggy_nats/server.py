@@ -27,7 +27,7 @@ from . import __version__
 from .accounts import Accounts
 from .client import ClientConnection
 from .connection import CLIENT, ClosedReason
-from .options import Options
+from .options import ConfigError, Options
 from .plugins import make_plugin_manager
 
 # The nats-server release whose behaviour (and -ERR texts) we follow. Clients
@@ -91,11 +91,24 @@ class Server:
         self.lame_duck = False
         self._stopped = gevent.event.Event()
         self.ready = gevent.event.Event()
-        self.hook.nats_configure.call_historic(kwargs=dict(config=self.options, server=self))
+        self._configure_plugins()
         self.options.check()
         # Data-plane hooks are wired in only when some plugin implements them.
         self.observe_publish = bool(self.hook.nats_message_published.get_hookimpls())
         self._interest_hook = bool(self.hook.nats_interest_changed.get_hookimpls())
+
+    def _configure_plugins(self):
+        """Call every plugin's ``nats_configure`` in pluggy's order. A plugin
+        that rejects the configuration (ConfigError) does not stop the others:
+        its errors are collected, and ``Options.check`` reports them all with the
+        core's, so a half-configured server never starts and the operator sees
+        every problem at once."""
+        kwargs = {"config": self.options, "server": self}
+        for impl in reversed(self.hook.nats_configure.get_hookimpls()):
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except ConfigError as exc:
+                self.options.errors.extend(exc.errors)
 
     # -- greenlets ------------------------------------------------------------
 

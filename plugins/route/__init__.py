@@ -11,6 +11,10 @@ from pluggy_nats.options import ConfigError
 from .manager import RouteManager
 
 DEFAULT_POOL_SIZE = 3
+# Accepted for config compatibility; routes are never compressed (we answer
+# "off", which every nats-server mode falls back to).
+COMPRESSION_MODES = ("off", "accept", "s2_fast", "s2_better", "s2_best", "s2_auto",
+                     "s2_uncompressed")
 
 
 class ClusterConfig:
@@ -27,6 +31,7 @@ class ClusterConfig:
         self.connect_retries = 0
         self.pool_size = DEFAULT_POOL_SIZE
         self.accounts = []
+        self.compression = "accept"
         self.user = None  # credentials we present when soliciting
         self.password = None
         self.auth_user = None  # credentials we require from peers
@@ -60,6 +65,7 @@ def parse_cluster(block, args):
     """A ClusterConfig from the config block (dict or None) and the flags."""
     cfg = ClusterConfig()
     errors = []
+    position = getattr(block, "position", lambda key: None)
     for key, value in (block or {}).items():
         k = key.lower()
         try:
@@ -87,12 +93,19 @@ def parse_cluster(block, args):
             elif k == "authorization":
                 cfg.auth_user = value.get("user")
                 cfg.auth_password = value.get("password")
-            elif k in ("compression", "permissions", "tls"):
-                errors.append((None, "cluster.%s is not supported yet" % key))
+            elif k == "compression":
+                mode = value.get("mode") if isinstance(value, dict) else value
+                mode = "accept" if mode is True else "off" if mode is False else str(mode)
+                if mode not in COMPRESSION_MODES:
+                    raise ValueError("unknown mode %r (one of %s)"
+                                     % (mode, ", ".join(COMPRESSION_MODES)))
+                cfg.compression = mode
+            elif k in ("permissions", "tls"):
+                errors.append((position(key), "cluster.%s is not supported yet" % key))
             else:
-                errors.append((None, "cluster: unknown field %r" % key))
+                errors.append((position(key), "cluster: unknown field %r" % key))
         except (TypeError, ValueError, AttributeError) as exc:
-            errors.append((None, "cluster.%s: %s" % (key, exc)))
+            errors.append((position(key), "cluster.%s: %s" % (key, exc)))
     if args is not None:
         if getattr(args, "cluster", None):
             cfg.host, cfg.port, (user, password) = _listen(args.cluster)

@@ -69,6 +69,9 @@ class RouteManager:
         self.port = self.listener.address[1]
         self.listener.start()
         self.log.info("Listening for route connections on %s:%d" % (cfg.host, self.port))
+        if cfg.compression not in ("off", "accept"):
+            self.log.warning("route_compression_unsupported", requested=cfg.compression,
+                             note="routes stay uncompressed; peers fall back to off")
         server.connect_urls = [self._client_url()]
         for url in cfg.routes:
             server.spawn(self._solicit, url, True)
