@@ -35,6 +35,7 @@ class ClientConnection(Connection):
         self.name = self.lang = self.version = ""
         self.user = None
         self.permissions = None
+        self.deny_delivery = None  # callable(subject) -> True to drop a message for us
         # Until CONNECT (or forever, without auth) the op table decides what is allowed.
         self.match = None  # the account's sublist.match, bound once
         self.fast_pub = False
@@ -111,6 +112,8 @@ class ClientConnection(Connection):
         if isinstance(decision, Allow):
             self.user = decision.user
             self.permissions = decision.permissions
+            # Subscribe deny rules inside an allowed wildcard are applied per message.
+            self.deny_delivery = getattr(decision.permissions, "deny_delivery", None)
             account = decision.account or server.accounts.global_account
             if isinstance(account, str):
                 account = server.accounts.get_or_create(account)
@@ -168,8 +171,11 @@ class ClientConnection(Connection):
             self.send(encode.err(E.MAX_SUBSCRIPTIONS))
             return
         if self.permissions is not None and not self.permissions.can_subscribe(subject, queue):
-            self.send(encode.err('Permissions Violation for Subscription to "%s"'
-                                 % subject.decode(errors="replace")))
+            text = 'Permissions Violation for Subscription to "%s"' % subject.decode(
+                errors="replace")
+            if queue is not None:
+                text += ' using queue "%s"' % queue.decode(errors="replace")
+            self.send(encode.err(text))
             return
         sub = Subscription(self, subject, queue, sid)
         self.subs[sid] = sub

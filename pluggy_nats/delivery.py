@@ -46,6 +46,9 @@ def deliver(result, subject, reply, hdr, msg, publisher):
             else:
                 c.deliver_msg(sub, subject, reply, hdr, msg)
         else:
+            if c.deny_delivery is not None and c.deny_delivery(subject):
+                n -= 1  # a subscribe-deny rule inside an allowed wildcard
+                continue
             out = c.out
             if hdr:
                 if head is None:
