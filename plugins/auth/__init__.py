@@ -1,0 +1,86 @@
+"""Auth plugin: nats-server's configuration-file authentication and authorization.
+
+* ``authorization { user, password | token, timeout, users: [...],
+  default_permissions }`` and the flags ``--user``, ``--pass``, ``--auth``;
+* passwords and tokens as bcrypt hashes (``$2a$...``) or plain text (compared in
+  constant time);
+* nkey users (``users: [{nkey: U...}]``): INFO carries a per-connection
+  ``nonce`` that the client signs;
+* ``no_auth_user``: a CONNECT without credentials is that user;
+* ``permissions { publish, subscribe, allow_responses }`` per user (and
+  ``default_permissions``), checked by the core through the per-connection
+  object :class:`~.permissions.ConnPermissions` (``can_publish``,
+  ``can_subscribe``, ``deny_delivery``);
+* ``accounts { A: { users, exports, imports, default_permissions } }``: users
+  bound to their account; stream exports/imports between accounts
+  (:mod:`.streams`); ``system_account``.
+
+``allow_responses`` needs to see the reply subjects delivered to a connection,
+which it does through ``nats_message_published`` (a second object,
+``auth-responses``, registered only when some user has allow_responses, because
+that hook takes every publish off the core's fast path).
+
+Not done here: service exports/imports (parsed and checked, then ignored with a
+warning), account limits (the raw block is kept as ``account.conf``), JWT and
+operator mode, auth callout, TLS certificate mapping. The state lives in
+:class:`~.manager.AuthManager`, registered by ``nats_configure`` as
+``auth-manager``.
+"""
+
+import structlog
+
+from pluggy_nats import hookimpl
+from pluggy_nats.options import ConfigError
+
+from .config import build
+from .manager import AuthManager, ResponseTracker
+
+
+@hookimpl
+def nats_addoption(parser):
+    g = parser.add_argument_group("auth")
+    g.add_argument("--user", dest="auth_user", metavar="USER",
+                   help="user required for connections")
+    g.add_argument("--pass", dest="auth_pass", metavar="PASSWORD",
+                   help="password required for connections")
+    g.add_argument("--auth", dest="auth_token", metavar="TOKEN",
+                   help="authorization token required for connections")
+
+
+@hookimpl
+def nats_configure(config, server):
+    errors = []
+    warnings = []
+    cfg, claimed = build(config.conf, config.args, errors, warnings)
+    for key in claimed:
+        config.claim(key)
+    no_auth_user = config.no_auth_user
+    if no_auth_user:
+        if not (cfg.users or cfg.nkeys):
+            errors.append((None, "no_auth_user: %r present, but users/nkeys are not defined"
+                           % no_auth_user))
+        elif no_auth_user not in cfg.users and no_auth_user not in cfg.nkeys:
+            errors.append((None, "no_auth_user: %r not present as user or nkey in "
+                                 "authorization block or account configuration"
+                           % no_auth_user))
+    if errors:
+        raise ConfigError(errors)
+    log = structlog.get_logger("pluggy_nats.auth")
+    if cfg.plaintext:
+        warnings.append("Plaintext passwords detected, use nkeys or bcrypt")
+    if any(spec.service_exports or spec.service_imports for spec in cfg.accounts.values()):
+        warnings.append("service exports/imports are not supported yet and are ignored")
+    for text in warnings:
+        log.warning(text)
+        config.warnings.append(text)
+    if cfg.timeout:
+        config.auth_timeout = cfg.timeout
+        config.sources["auth_timeout"] = "authorization.timeout"
+    if cfg.system_account:
+        server.accounts.system_account = server.accounts.get_or_create(cfg.system_account)
+    manager = AuthManager(server, cfg, no_auth_user)
+    server.auth_required = cfg.auth_required
+    server.pluginmanager.register(manager, "auth-manager")
+    users = list(cfg.users.values()) + list(cfg.nkeys.values())
+    if any(u.permissions is not None and u.permissions.response is not None for u in users):
+        server.pluginmanager.register(ResponseTracker(), "auth-responses")

@@ -1,0 +1,178 @@
+"""The auth plugin's state and its per-connection hooks.
+
+:class:`AuthManager` decides CONNECTs (``nats_authenticate``) in nats-server's
+order (``auth.go`` processClientOrLeafAuthentication): an nkey when nkey users
+exist and the client sent one; else a users-list user (a CONNECT with no user,
+password or token is bound to ``no_auth_user``); else the single token or
+user/password. The client only ever learns "Authorization Violation"; the
+reason of a refusal goes to the log.
+
+bcrypt comparisons run in gevent's thread pool: a hash takes tens of
+milliseconds of CPU, which would otherwise stall every connection of the server.
+"""
+
+import hmac
+import time
+
+import bcrypt
+import gevent
+import structlog
+
+from pluggy_nats import Allow, Deny, hookimpl
+from pluggy_nats.connection import CLIENT
+
+from .config import is_bcrypt
+from .signatures import new_nonce, verify_nonce
+from .streams import wire_stream_imports
+
+STANDARD = "STANDARD"
+
+
+def _bcrypt_check(hashed, given):
+    try:
+        return bcrypt.checkpw(given.encode(), hashed.encode())
+    except ValueError:  # malformed hash, or a password over bcrypt's 72 bytes
+        return False
+
+
+def check_secret(expected, given):
+    """Compare a configured password or token with the client's: bcrypt for
+    hashes, constant time otherwise."""
+    if not isinstance(given, str):
+        return False
+    if is_bcrypt(expected):
+        return gevent.get_hub().threadpool.apply(_bcrypt_check, (expected, given))
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def _opt(connect, key):
+    value = connect.get(key)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else None  # None: not a string, never matches
+
+
+class AuthManager:
+    def __init__(self, server, cfg, no_auth_user):
+        self.server = server
+        self.cfg = cfg
+        self.no_auth_user = no_auth_user
+        self.nonce_required = bool(cfg.nkeys)
+        self.log = structlog.get_logger("pluggy_nats.auth")
+        self.accounts = {name: server.accounts.get_or_create(name) for name in cfg.accounts}
+        for name, spec in cfg.accounts.items():
+            self.accounts[name].conf = spec.conf  # the raw block, for other plugins
+        self.importers = []
+
+    # -- start / stop -------------------------------------------------------------
+
+    @hookimpl
+    def nats_server_start(self, server):
+        self.importers = wire_stream_imports(server, self.cfg, self.accounts)
+
+    @hookimpl
+    def nats_server_stop(self, server, lame_duck):
+        if not lame_duck:
+            for imp in self.importers:
+                imp.stop()
+            self.importers = []
+
+    # -- connections ---------------------------------------------------------------
+
+    @hookimpl
+    def nats_info(self, conn, info):
+        if conn.kind != CLIENT:
+            return
+        if self.no_auth_user:
+            # nats-server does not announce auth_required when a CONNECT without
+            # credentials is welcome (as no_auth_user); clients then send none.
+            info.pop("auth_required", None)
+        if self.nonce_required:
+            nonce = getattr(conn, "nonce", None)
+            if not nonce:
+                nonce = conn.nonce = new_nonce()
+            info["nonce"] = nonce
+
+    @hookimpl(trylast=True)
+    def nats_authenticate(self, conn, connect):
+        if conn.kind != CLIENT or not self.server.auth_required:
+            return None
+        cfg = self.cfg
+        user_name = _opt(connect, "user")
+        password = _opt(connect, "pass")
+        token = _opt(connect, "auth_token")
+        nkey = _opt(connect, "nkey")
+        if user_name is None or password is None or token is None or nkey is None:
+            return Deny("non-string credentials in CONNECT")
+        if cfg.nkeys and nkey:
+            user = cfg.nkeys.get(nkey)
+            if user is None:
+                return Deny("unknown nkey")
+            if not verify_nonce(user.verify_key, getattr(conn, "nonce", None),
+                                connect.get("sig")):
+                return Deny("nkey signature missing or not verified")
+            return self._allow(conn, user)
+        if cfg.users:
+            if self.no_auth_user and not user_name and not password and not token:
+                user = cfg.users.get(self.no_auth_user)
+                if user is not None:
+                    return self._allow(conn, user)
+            if user_name:
+                user = cfg.users.get(user_name)
+                if user is None:
+                    return Deny("unknown user")
+                if not check_secret(user.password, password):
+                    return Deny("password mismatch")
+                return self._allow(conn, user)
+        if cfg.token:
+            if check_secret(cfg.token, token):
+                return Allow()
+            return Deny("token mismatch")
+        if cfg.user:
+            if user_name == cfg.user and check_secret(cfg.password, password):
+                return Allow(user=cfg.user)
+            return Deny("user/password mismatch")
+        return Deny("no credentials")
+
+    def _allow(self, conn, user):
+        types = user.connection_types
+        if types is not None and getattr(conn, "client_type", STANDARD) not in types:
+            return Deny("connection type not allowed for %s" % user.ident)
+        if user.proxy_required:
+            return Deny("user %s requires a trusted proxy (not supported)" % user.ident)
+        account = self.accounts[user.account] if user.account else None
+        perms = user.permissions.for_connection() if user.permissions is not None else None
+        return Allow(account=account, permissions=perms, user=user.ident)
+
+
+class ResponseTracker:
+    """``allow_responses``: remembers the reply subjects handed to connections
+    that may answer them. Registered only when some user has allow_responses,
+    because implementing ``nats_message_published`` takes every publish off the
+    fast path.
+
+    A message for a queue group is recorded for every member of the group (the
+    hook runs before delivery picks one), which is slightly more permissive than
+    nats-server, which records only the member that received it.
+    """
+
+    @hookimpl
+    def nats_message_published(self, conn, subject, reply, headers, payload):
+        if not reply:
+            return
+        account = getattr(conn, "account", None)
+        if account is None:
+            return
+        psubs, qsubs = account.sublist.match(subject)
+        now = time.monotonic()
+        for sub in psubs:
+            _track(sub.conn, reply, now)
+        for members in qsubs:
+            for sub in members:
+                _track(sub.conn, reply, now)
+
+
+def _track(c, reply, now):
+    perms = getattr(c, "permissions", None)
+    if perms is not None and getattr(perms, "replies", None) is not None:
+        perms.track_reply(reply, now)
