@@ -73,6 +73,9 @@ class ClientConnection(Connection):
             opts = json.loads(rest)
             if not isinstance(opts, dict):
                 raise ValueError("CONNECT needs a JSON object")
+            for field in _STRING_FIELDS:
+                if field in opts and not isinstance(opts[field], (str, type(None))):
+                    raise ValueError("CONNECT field %r must be a string" % field)
         except ValueError as exc:
             self.log.debug("bad_connect", error=str(exc))
             self.close(ClosedReason.PROTOCOL_VIOLATION)
@@ -261,6 +264,20 @@ class ClientConnection(Connection):
     def op_not_authorized(self, *args):
         self.close(ClosedReason.AUTHENTICATION_VIOLATION, E.AUTH_VIOLATION)
 
+
+def _before_connect(op):
+    """An op that arrives before CONNECT on a server that requires auth: with
+    a ``no_auth_user`` the connection is bound to that user first (PROTOCOL.md
+    C8) and the op proceeds; otherwise it is an authorization violation."""
+
+    def guarded(conn, *args):
+        if conn.server.options.no_auth_user and conn._authenticate({}):
+            op(conn, *args)
+        else:
+            conn.op_not_authorized()
+
+    return guarded
+
     # -- subscriptions ------------------------------------------------------------
 
     def remove_subscription(self, sub):
@@ -291,10 +308,15 @@ CLIENT_OPS = make_op_table({
 })
 
 # Before a client authenticates, every verb but CONNECT is an authorization
-# violation (the shapes still matter: a PUB's payload must be consumed).
+# violation unless a no_auth_user takes it (the shapes still matter: a PUB's
+# payload must be consumed).
 PRE_AUTH_OPS = make_op_table({
-    verb: (shape, ClientConnection.op_not_authorized if verb != b"CONNECT" else fn)
+    verb: (shape, _before_connect(fn) if verb != b"CONNECT" else fn)
     for verb, (shape, fn) in CLIENT_OPS.items() if verb == verb.upper()
 })
+
+# CONNECT fields nats-server decodes as strings: another JSON type is a
+# decoding error there, which closes the connection without a word.
+_STRING_FIELDS = ("user", "pass", "auth_token", "nkey", "sig", "jwt", "name", "lang", "version")
 
 ClientConnection.OPS = CLIENT_OPS

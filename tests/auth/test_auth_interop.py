@@ -324,3 +324,22 @@ def test_auth_interop_responses_and_imports(make_server, go_nats_server, raw_cli
     assert got == want
     assert want["b"] == b"MSG imp.ev.x 1 1\r\ne\r\n"
     assert want["req"] == b"MSG _R.1 1 1\r\n1\r\nMSG _R.1 1 1\r\n2\r\n"
+
+
+NO_AUTH_USER_CONF = 'authorization { users: [{user: a, password: b}] }\nno_auth_user: a\n'
+
+
+@pytest.mark.parametrize("script", [
+    b"SUB x 1\r\nPUB x 1\r\na\r\nPING\r\n",  # no CONNECT at all: bound to no_auth_user
+    b'CONNECT {"user":"a","pass":1}\r\nPING\r\n',  # wrong JSON type: closed, no -ERR
+    b'CONNECT {"verbose":false}\r\nSUB x 1\r\nPUB x 1\r\nb\r\nPING\r\n',
+])
+def test_auth_interop_no_auth_user_and_connect_types(make_server, go_nats_server, raw_client,
+                                                     script):
+    def run(server):
+        c = raw_client(server)
+        c.send(script)
+        return c.read_all(timeout=0.5) + (b"<closed>" if c.closed else b"")
+
+    assert run(make_server(config=NO_AUTH_USER_CONF)) == run(
+        go_nats_server(config=NO_AUTH_USER_CONF))
