@@ -264,20 +264,6 @@ class ClientConnection(Connection):
     def op_not_authorized(self, *args):
         self.close(ClosedReason.AUTHENTICATION_VIOLATION, E.AUTH_VIOLATION)
 
-
-def _before_connect(op):
-    """An op that arrives before CONNECT on a server that requires auth: with
-    a ``no_auth_user`` the connection is bound to that user first (PROTOCOL.md
-    C8) and the op proceeds; otherwise it is an authorization violation."""
-
-    def guarded(conn, *args):
-        if conn.server.options.no_auth_user and conn._authenticate({}):
-            op(conn, *args)
-        else:
-            conn.op_not_authorized()
-
-    return guarded
-
     # -- subscriptions ------------------------------------------------------------
 
     def remove_subscription(self, sub):
@@ -292,6 +278,20 @@ def _before_connect(op):
             for sub in list(self.subs.values()):
                 remove(account, sub)
         self.subs.clear()
+
+
+def _before_connect(op):
+    """An op that arrives before CONNECT on a server that requires auth: with
+    a ``no_auth_user`` the connection is bound to that user first (PROTOCOL.md
+    C8) and the op proceeds; otherwise it is an authorization violation."""
+
+    def guarded(conn, *args):
+        if conn.server.options.no_auth_user and conn._authenticate({}):
+            op(conn, *args)
+        else:
+            conn.op_not_authorized()
+
+    return guarded
 
 
 CLIENT_OPS = make_op_table({
