@@ -70,6 +70,10 @@ class Link(Connection):
         # (account name, subject, queue) -> weight we told the peer (plain: 1)
         self.advertised = {}
         self.subs = self.remote_subs  # /connz counts them like a client's
+        # Optional subject filters a kind sets from its permissions: what the
+        # peer may subscribe to here, and which of our interest we tell it.
+        self.accept_filter = None
+        self.advertise_filter = None
 
     # -- interest the peer sends us --------------------------------------------
 
@@ -77,6 +81,9 @@ class Link(Connection):
         key = (account.name, subject, queue)
         sub = self.remote_subs.get(key)
         if sub is None:
+            if self.accept_filter is not None and not self.accept_filter(subject):
+                self.log.debug("remote_interest_refused", subject=subject)
+                return
             sub = Subscription(self, subject, queue, weight=max(weight, 1))
             self.remote_subs[key] = sub
             self.server.add_subscription(account, sub)
@@ -105,6 +112,8 @@ class Link(Connection):
         """Tell the peer our interest is now ``weight`` (0 = none), if it changed."""
         key = (account_name, subject, queue)
         if self.advertised.get(key, 0) == weight:
+            return
+        if weight and self.advertise_filter is not None and not self.advertise_filter(subject):
             return
         if weight:
             self.advertised[key] = weight

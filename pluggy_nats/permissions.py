@@ -1,5 +1,9 @@
 """Subject permissions: compiled once per user, checked per connection.
 
+The engine is shared: the auth plugin compiles users' permissions with it, and
+the route plugin a cluster's ``permissions { import, export }`` (import maps to
+publish, export to subscribe, as in nats-server's route.go).
+
 A user's ``permissions { publish, subscribe, allow_responses }`` becomes a
 :class:`CompiledPermissions` (allow and deny :class:`~pluggy_nats.sublist.Sublist`
 indexes shared by every connection of that user). Each connection gets its own

@@ -10,9 +10,7 @@ raises them together.
 import re
 
 from pluggy_nats.conf import parse_duration
-from pluggy_nats.subjects import is_literal, is_valid_queue, is_valid_subject, subset_match
-
-from .permissions import (
+from pluggy_nats.permissions import (
     DEFAULT_RESPONSE_EXPIRES,
     DEFAULT_RESPONSE_MAX,
     PermissionSpec,
@@ -20,6 +18,8 @@ from .permissions import (
     SubjectPermission,
     split_subject_queue,
 )
+from pluggy_nats.subjects import is_literal, is_valid_queue, is_valid_subject, subset_match
+
 from .signatures import is_valid_user_key, verify_key
 
 BCRYPT = re.compile(r"^\$2[abxy]\$\d{2}\$")

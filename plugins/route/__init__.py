@@ -7,6 +7,8 @@ mechanism in :mod:`pluggy_nats.links`.
 
 from pluggy_nats import hookimpl
 from pluggy_nats.options import ConfigError
+from pluggy_nats.permissions import PermissionSpec, SubjectPermission
+from pluggy_nats.subjects import is_valid_subject
 
 from .manager import RouteManager
 
@@ -32,6 +34,7 @@ class ClusterConfig:
         self.pool_size = DEFAULT_POOL_SIZE
         self.accounts = []
         self.compression = "accept"
+        self.permissions = None  # PermissionSpec: import -> publish, export -> subscribe
         self.user = None  # credentials we present when soliciting
         self.password = None
         self.auth_user = None  # credentials we require from peers
@@ -59,6 +62,40 @@ def _listen(value):
         user, _, password = userinfo.partition(":")
     host, _, port = text.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port) if port else 6222, (user, password)
+
+
+def _subject_permission(value):
+    """``"subj"`` | ``[subjs]`` | ``{allow: .., deny: ..}`` -> SubjectPermission."""
+    def subjects(v):
+        if v is None:
+            return None
+        items = [v] if isinstance(v, str) else list(v)
+        for item in items:
+            if not isinstance(item, str) or not is_valid_subject(item.encode()):
+                raise ValueError("invalid subject %r" % (item,))
+        return items
+
+    if isinstance(value, dict):
+        unknown = set(value) - {"allow", "deny"}
+        if unknown:
+            raise ValueError("unknown field(s) %s" % ", ".join(sorted(unknown)))
+        return SubjectPermission(allow=subjects(value.get("allow")),
+                                 deny=subjects(value.get("deny")))
+    return SubjectPermission(allow=subjects(value))
+
+
+def parse_route_permissions(value):
+    """``permissions { import, export }``: import is what we will take from
+    peers (we only advertise that interest), export what we will send them
+    (we only accept their interest in that)."""
+    if not isinstance(value, dict):
+        raise ValueError("permissions must be a map with import/export")
+    unknown = set(value) - {"import", "export"}
+    if unknown:
+        raise ValueError("unknown field(s) %s" % ", ".join(sorted(unknown)))
+    imp = _subject_permission(value["import"]) if "import" in value else None
+    exp = _subject_permission(value["export"]) if "export" in value else None
+    return PermissionSpec(publish=imp, subscribe=exp)
 
 
 def parse_cluster(block, args):
@@ -100,7 +137,9 @@ def parse_cluster(block, args):
                     raise ValueError("unknown mode %r (one of %s)"
                                      % (mode, ", ".join(COMPRESSION_MODES)))
                 cfg.compression = mode
-            elif k in ("permissions", "tls"):
+            elif k == "permissions":
+                cfg.permissions = parse_route_permissions(value)
+            elif k == "tls":
                 errors.append((position(key), "cluster.%s is not supported yet" % key))
             else:
                 errors.append((position(key), "cluster: unknown field %r" % key))

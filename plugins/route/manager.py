@@ -57,6 +57,12 @@ class RouteManager:
         self.self_urls = set()
         self._implicit_pending = set()  # gossiped URLs being dialled
         self._stopping = False
+        perms = config.permissions.compile() if config.permissions is not None else None
+        # import -> which of our interest peers hear; export -> which of theirs we take
+        self.advertise_filter = perms.publish_allowed if perms and perms.restricts_publish \
+            else None
+        self.accept_filter = (lambda subject: perms.subscribe_allowed(subject)) \
+            if perms and (perms.sub_allow is not None or perms.sub_deny is not None) else None
 
     # -- hooks -----------------------------------------------------------------
 
@@ -170,6 +176,12 @@ class RouteManager:
             info["cluster_dynamic"] = True
         if not self.config.no_advertise:
             info["connect_urls"] = list(self.server.connect_urls)
+        spec = self.config.permissions
+        if spec is not None:
+            for field, perm in (("import", spec.publish), ("export", spec.subscribe)):
+                if perm is not None:
+                    info[field] = {k: v for k, v in (("allow", perm.allow), ("deny", perm.deny))
+                                   if v is not None}
         return info
 
     def route_connect(self):
@@ -356,6 +368,8 @@ class RouteManager:
         self._run(RouteConnection(self.server, sock, addr, self))
 
     def _run(self, conn):
+        conn.accept_filter = self.accept_filter
+        conn.advertise_filter = self.advertise_filter
         try:
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
