@@ -1,0 +1,208 @@
+"""System account services (PROTOCOL.md 1.5): the ``$SYS`` subjects that
+``nats server ...`` tooling and cluster features rely on.
+
+* events published in the system account: ``$SYS.ACCOUNT.<acc>.CONNECT`` /
+  ``.DISCONNECT`` for clients, ``$SYS.SERVER.<id>.STATSZ`` every
+  ``STATSZ_INTERVAL``, ``$SYS.SERVER.<id>.SHUTDOWN`` and ``.LAMEDUCK``;
+* requests answered from an internal client: ``$SYS.REQ.SERVER.PING`` (statsz
+  from every server), ``$SYS.REQ.SERVER.PING.<EP>`` and
+  ``$SYS.REQ.SERVER.<id>.<EP>`` where EP is a monitoring endpoint (VARZ, CONNZ,
+  SUBSZ, ROUTEZ, ACCOUNTZ, HEALTHZ, ...) served by the same handlers as the
+  HTTP monitor (``nats_monitor_endpoints``), plus IDZ and STATSZ.
+
+Replies use nats-server's ServerAPIResponse shape ``{"server", "data"|"error"}``.
+Everything runs through internal subscriptions, so across a cluster a PING
+reaches every server over the routes' pinned ``$SYS`` connection.
+"""
+
+import datetime
+import itertools
+import json
+import os
+import time
+
+import gevent
+import structlog
+
+from pluggy_nats import __version__, hookimpl
+from pluggy_nats.connection import CLIENT
+from pluggy_nats.internal import InternalClient
+
+STATSZ_INTERVAL = 10.0
+_ENDPOINT_QUERY = {"subscriptions": "subs", "offset": "offset", "limit": "limit",
+                   "sort": "sort", "state": "state", "cid": "cid", "account": "acc",
+                   "accounts": "accounts", "test": "test", "details": "details"}
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class _Registry:
+    def __init__(self):
+        self.endpoints = {}
+
+    def add(self, path, handler):
+        self.endpoints[path.strip("/").upper()] = handler
+
+
+class SystemServices:
+    def __init__(self, server):
+        self.server = server
+        self.client = None
+        self.seq = itertools.count(1)
+        self.endpoints = {}
+        self.log = structlog.get_logger("pluggy_nats.system")
+
+    # -- hooks ------------------------------------------------------------------
+
+    @hookimpl
+    def nats_server_ready(self, server):
+        account = server.accounts.system_account
+        if account is None:
+            return
+        registry = _Registry()
+        server.hook.nats_monitor_endpoints(registry=registry)
+        self.endpoints = registry.endpoints
+        self.client = InternalClient(server, account, "$SYS")
+        sid = server.server_id
+        self.client.subscribe("$SYS.REQ.SERVER.PING", self._on_ping)
+        self.client.subscribe("$SYS.REQ.SERVER.PING.*", self._on_endpoint)
+        self.client.subscribe("$SYS.REQ.SERVER.%s.*" % sid, self._on_endpoint)
+        server.spawn(self._statsz_loop)
+
+    @hookimpl
+    def nats_client_connected(self, conn):
+        self._client_event(conn, "CONNECT", "io.nats.server.advisory.v1.client_connect")
+
+    @hookimpl
+    def nats_client_closed(self, conn, reason):
+        if conn.kind == CLIENT and getattr(conn, "authenticated", False):
+            self._client_event(conn, "DISCONNECT",
+                               "io.nats.server.advisory.v1.client_disconnect", reason)
+
+    @hookimpl
+    def nats_server_stop(self, server, lame_duck):
+        if self.client is None:
+            return
+        event = "LAMEDUCK" if lame_duck else "SHUTDOWN"
+        self._publish("$SYS.SERVER.%s.%s" % (server.server_id, event),
+                      {"server": self._server_info()})
+
+    # -- events -----------------------------------------------------------------
+
+    def _server_info(self):
+        server = self.server
+        info = {"name": server.server_name, "host": server.options.host,
+                "id": server.server_id, "ver": __version__, "seq": next(self.seq),
+                "time": _now(), "jetstream": False}
+        cluster = getattr(server, "cluster_name", None)
+        if cluster:
+            info["cluster"] = cluster
+        return info
+
+    def _publish(self, subject, payload, reply=None):
+        if self.client is None:
+            return
+        self.client.publish(subject, json.dumps(payload).encode(), reply=reply)
+
+    def _client_event(self, conn, kind, event_type, reason=None):
+        if self.client is None or conn.kind != CLIENT or conn.account is None:
+            return
+        client = {"start": datetime.datetime.fromtimestamp(
+                      conn.start, datetime.timezone.utc).isoformat().replace("+00:00", "Z"),
+                  "host": conn.host, "id": conn.cid, "acc": conn.account.name,
+                  "user": conn.user or "", "name": conn.name, "lang": conn.lang,
+                  "ver": conn.version, "server": self.server.server_name}
+        event = {"type": event_type, "id": "%s-%d" % (self.server.server_id, conn.cid),
+                 "timestamp": _now(), "server": self._server_info(), "client": client}
+        if reason is not None:
+            client["stop"] = _now()
+            event["sent"] = {"msgs": conn.out_msgs, "bytes": conn.out_bytes}
+            event["received"] = {"msgs": conn.in_msgs, "bytes": conn.in_bytes}
+            event["reason"] = reason.value
+        self._publish("$SYS.ACCOUNT.%s.%s" % (conn.account.name, kind), event)
+
+    def statsz(self):
+        server = self.server
+        subs = sum(acc.sublist.count() for acc in server.accounts)
+        clients = [c for c in server.conns.values() if c.kind == CLIENT]
+        return {
+            "start": datetime.datetime.fromtimestamp(
+                server.start_time or time.time(), datetime.timezone.utc).isoformat().replace(
+                "+00:00", "Z"),
+            "mem": _rss(), "cores": os.cpu_count(), "cpu": 0,
+            "connections": len(clients), "total_connections": server.stats.total_connections,
+            "active_accounts": len({c.account.name for c in clients if c.account}),
+            "subscriptions": subs,
+            "sent": {"msgs": sum(c.out_msgs for c in clients),
+                     "bytes": sum(c.out_bytes for c in clients)},
+            "received": {"msgs": sum(c.in_msgs for c in clients),
+                         "bytes": sum(c.in_bytes for c in clients)},
+            "slow_consumers": server.stats.slow_consumers,
+        }
+
+    def _statsz_loop(self):
+        subject = "$SYS.SERVER.%s.STATSZ" % self.server.server_id
+        while True:
+            self._publish(subject, {"server": self._server_info(), "statsz": self.statsz()})
+            gevent.sleep(STATSZ_INTERVAL)
+
+    # -- requests -----------------------------------------------------------------
+
+    def _on_ping(self, sub, subject, reply, headers, payload):
+        if reply:
+            self._publish(reply, {"server": self._server_info(), "statsz": self.statsz()})
+
+    def _on_endpoint(self, sub, subject, reply, headers, payload):
+        if not reply:
+            return
+        name = subject.rsplit(b".", 1)[-1].decode()
+        response = {"server": self._server_info()}
+        if name == "STATSZ":
+            response["data"] = self.statsz()
+        elif name == "IDZ":
+            response["data"] = {"server_id": self.server.server_id,
+                                "server_name": self.server.server_name}
+        elif name + "Z" in self.endpoints or name in self.endpoints:
+            handler = self.endpoints.get(name) or self.endpoints.get(name + "Z")
+            try:
+                response["data"] = handler(self.server, _query(payload))
+            except Exception as exc:  # a bad request body must not kill the service
+                response["error"] = {"code": 400, "description": str(exc)}
+        else:
+            response["error"] = {"code": 404, "description": "unknown endpoint %s" % name}
+        self._publish(reply, response)
+
+
+def _query(payload):
+    """A request's JSON options as the monitor handlers' query strings."""
+    try:
+        body = json.loads(payload) if payload and payload.strip() else {}
+    except ValueError:
+        return {}
+    query = {}
+    for key, value in (body.items() if isinstance(body, dict) else ()):
+        name = _ENDPOINT_QUERY.get(key, key)
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        query[name] = str(value)
+    if query.get("subs") == "0":
+        del query["subs"]
+    return query
+
+
+def _rss():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@hookimpl
+def nats_configure(config, server):
+    server.pluginmanager.register(SystemServices(server), "system-services")
