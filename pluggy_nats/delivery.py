@@ -11,6 +11,12 @@ subscriptions matched, naming the queue groups it was picked to serve.
 
 from random import random
 
+# b"<size>\r\n" for common payload sizes: joining pre-encoded parts is ~25%
+# cheaper than b"%d\r\n%s\r\n" % (len(msg), msg), and for big payloads it
+# skips the format machinery's copy (join copies the payload once).
+_SIZE_CRLF = {n: b"%d\r\n" % n for n in range(8192)}
+_join = b"".join
+
 
 def deliver(result, subject, reply, hdr, msg, publisher):
     """Deliver ``msg`` (``hdr`` bytes of headers first, 0 for none) to ``result``
@@ -24,9 +30,17 @@ def deliver(result, subject, reply, hdr, msg, publisher):
     psubs, qsubs = result
     noecho = publisher.noecho
     if qsubs:
-        psubs = psubs + _pick_queue_members(qsubs, noecho)
+        if len(qsubs) == 1 and noecho is None:
+            # One group, echo on (the usual queue case): pick inline, no tuple
+            # for the picked members.
+            members = qsubs[0]
+            picked = (members[int(random() * len(members))],)
+        else:
+            picked = _pick_queue_members(qsubs, noecho)
+        psubs = psubs + picked if psubs else picked
     touched = publisher.touched
-    head = None  # MSG frame parts shared by every client subscriber, built lazily
+    size = len(msg)
+    head = tail = None  # MSG frame parts shared by every client subscriber, built lazily
     links = None  # link -> queue groups it must serve: one frame per link per message
     n = 0
     for sub in psubs:
@@ -62,17 +76,22 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                     out += sub.sid_part
                     out += tail
             else:
-                if head is None:  # inline: this is most messages
-                    head = b"MSG " + subject
+                if tail is None:  # inline: this is most messages
+                    size_crlf = _SIZE_CRLF.get(size) or b"%d\r\n" % size
                     if reply:
-                        tail = b"%s %d\r\n%s\r\n" % (reply, len(msg), msg)
+                        tail = _join((reply, b" ", size_crlf, msg, b"\r\n"))
                     else:
-                        tail = b"%d\r\n%s\r\n" % (len(msg), msg)
-                out += head
-                out += sub.sid_part
+                        tail = _join((size_crlf, msg, b"\r\n"))
+                if sub.subject == subject:  # a literal subscription: head precomputed
+                    out += sub.msg_head
+                else:
+                    if head is None:
+                        head = b"MSG " + subject
+                    out += head
+                    out += sub.sid_part
                 out += tail
             c.out_msgs += 1
-            c.out_bytes += len(msg)
+            c.out_bytes += size
             if not c.flush_queued:
                 c.flush_queued = True
                 touched.append(c)

@@ -10,7 +10,7 @@ class Subscription:
     count the peer advertised, so random selection stays proportional.
     """
 
-    __slots__ = ("conn", "subject", "queue", "sid", "sid_part", "weight",
+    __slots__ = ("conn", "subject", "queue", "sid", "sid_part", "msg_head", "weight",
                  "max_msgs", "delivered", "callback", "closed")
 
     def __init__(self, conn, subject, queue=None, sid=b"", callback=None, weight=1):
@@ -20,6 +20,9 @@ class Subscription:
         self.sid = sid
         # " <sid> " pre-encoded: the per-subscription part of every MSG frame.
         self.sid_part = b" " + sid + b" "
+        # b"MSG <subject> <sid> ": the whole head of a MSG frame when the published
+        # subject equals ours (always for literal subscriptions), saving an append.
+        self.msg_head = b"MSG " + subject + self.sid_part
         self.weight = weight
         self.max_msgs = 0  # auto-unsubscribe after this many deliveries (0 = never)
         self.delivered = 0

@@ -36,8 +36,15 @@ _FAST_TRIES = 4
 _FAST_MIN = 64
 # b"%d" % n for small payload sizes: comparing with the declared size is cheaper than int().
 _SIZE_BYTES = {n: b"%d" % n for n in range(4096)}
+# ... and the reverse: a dict lookup is ~5x cheaper than int(bytes).
+_SIZE_INTS = {b: n for n, b in _SIZE_BYTES.items()}
 # First four bytes of a frame -> the verb whose runs the fast path takes.
 _FAST_VERBS = {b"PUB ": b"PUB", b"RMSG": b"RMSG", b"LMSG": b"LMSG"}
+# A run whose first payload has at least this many bytes is taken frame by frame
+# (Parser._offset_run) instead of split on CRLF: bytes.split/find with a two-byte
+# separator scans every payload byte (~0.8 ns/byte, ~850 ns for 1 KiB), while
+# finding each control line's LF (memchr) and jumping over the payload does not.
+_BIG = 256
 
 _CRLF = b"\r\n"
 
@@ -225,6 +232,12 @@ class Parser:
         handler = self.handler
         max_cl = self.max_control_line
         max_payload = self.max_payload
+        # Peek at the first frame's size: big payloads take the offset run.
+        nl = data.find(b"\n", pos, pos + max_cl + 1)
+        if nl > 0:
+            size_b = data[pos:nl].rsplit(None, 1)[-1]
+            if size_b.isdigit() and int(size_b) >= _BIG:
+                return self._offset_run(data, pos, verb, fn, is_pub)
         parts = (data[pos:] if pos else data).split(b"\r\n")
         last = len(parts) - 2  # parts[-1] is what follows the final CRLF
         sizes = _SIZE_BYTES
@@ -265,6 +278,55 @@ class Parser:
                 break  # the op closed the connection (or switched tables)
         # Bytes consumed: every part taken plus its CRLF, summed in C once.
         return pos + sum(map(len, parts[:i])) + 2 * i
+
+    def _offset_run(self, data, pos, verb, fn, is_pub):
+        """``_payload_run`` for big payloads: each frame found by its control
+        line's LF (memchr) and its declared size, so payload bytes are never
+        scanned. Declines exactly what the general loop would treat differently."""
+        ops = self.ops
+        handler = self.handler
+        max_cl = self.max_control_line
+        max_payload = self.max_payload
+        find = data.find
+        size_ints = _SIZE_INTS.get
+        n = len(data)
+        while pos < n:
+            nl = find(b"\n", pos)
+            if nl < 0 or nl - pos > max_cl:
+                break
+            args = data[pos:nl].split()
+            if not args or args[0] != verb:
+                break
+            nargs = len(args)
+            if is_pub:
+                if nargs == 3:
+                    reply = None
+                elif nargs == 4:
+                    reply = args[2]
+                else:
+                    break
+            elif nargs < 3:
+                break
+            size = size_ints(args[-1])
+            if size is None:
+                size_b = args[-1]
+                if not size_b.isdigit():
+                    break
+                size = int(size_b)
+            if size > max_payload:
+                break
+            start = nl + 1
+            end = start + size
+            if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
+                break
+            pos = end + 2
+            if is_pub:
+                fn(handler, args[1], reply, data[start:end])
+            else:
+                fn(handler, args[1:-1], data[start:end])
+            if self.ops is not ops:
+                break
+        return pos
 
     def stop(self):
         """Process nothing more, not even the rest of the current ``feed``."""

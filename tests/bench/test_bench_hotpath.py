@@ -69,3 +69,30 @@ def test_bench_publish_to_local_subscribers(benchmark, server, subscribers):
     benchmark(run)
     _per_msg(benchmark)
     assert subs[0].out_msgs >= BATCH
+
+
+FRAME_1K = b"PUB foo.bar 1024\r\n" + b"x" * 1024 + b"\r\n"
+BATCH_1K = 65536 // len(FRAME_1K)
+
+
+@pytest.mark.parametrize("case", ["queue4_16B", "pubsub_1KiB"])
+def test_bench_publish_variants(benchmark, server, case):
+    """Four members of one queue group (one pick per message), and 1 KiB payloads
+    to one subscriber (the parser's offset run, one payload copy into the frame)."""
+    queue = case.startswith("queue")
+    data, batch = (DATA, BATCH) if queue else (FRAME_1K * BATCH_1K, BATCH_1K)
+    pub = _client(server)
+    subs = [_client(server) for _ in range(4 if queue else 1)]
+    for sub in subs:
+        sub.parser.feed(b"SUB foo.bar q 1\r\n" if queue else b"SUB foo.bar 1\r\n")
+
+    def run():
+        pub.parser.feed(data)
+        for sub in subs:
+            sub.out.clear()
+            sub.flush_queued = False
+        server.touched.clear()
+
+    benchmark(run)
+    benchmark.extra_info["ns_per_msg"] = round(benchmark.stats.stats.median / batch * 1e9, 1)
+    assert sum(sub.out_msgs for sub in subs) >= batch

@@ -236,10 +236,12 @@ FRAMES = st.sampled_from([
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(FRAMES, min_size=1, max_size=12), st.integers(min_value=1, max_value=400))
-def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step):
+@given(st.lists(FRAMES, min_size=1, max_size=12), st.integers(min_value=1, max_value=400),
+       st.sampled_from([256, 0]))
+def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big):
     """The payload fast path (PUB, RMSG) is only an optimisation: for any stream and chunking,
-    ops and errors equal those of the general loop alone."""
+    ops and errors equal those of the general loop alone. ``big`` 0 sends every run
+    through the offset run (the big-payload variant) instead of the CRLF split."""
     import pluggy_nats.protocol.parser as parser_module
 
     stream = b"".join(frames)
@@ -255,7 +257,12 @@ def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step):
             return rec.ops, exc.err
         return rec.ops, parser.buffered
 
-    fast = outcome()
+    saved_big = parser_module._BIG
+    parser_module._BIG = big
+    try:
+        fast = outcome()
+    finally:
+        parser_module._BIG = saved_big
     saved = parser_module._FAST_TRIES
     parser_module._FAST_TRIES = 0
     try:
