@@ -66,6 +66,42 @@ _ERR_REASONS = {
 _cids = itertools.count(1)
 
 
+class _TLSSend:
+    """Stands in for the raw socket of a TLS connection. ``send`` (the flush
+    fast path) never writes: it reports "would block", so the writer greenlet
+    sends through the SSL socket. ``send_now`` is the best-effort non-blocking
+    write used when closing (a final -ERR): one SSL record write on the
+    non-blocking descriptor, abandoned if it would block."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def send(self, data):
+        raise BlockingIOError
+
+    def send_now(self, data):
+        sslobj = getattr(self.sock, "_sslobj", None)
+        if sslobj is None:
+            return 0
+        try:
+            return sslobj.write(bytes(data))
+        except (OSError, ValueError):
+            return 0
+
+
+class _Handshaking:
+    """Sits in ``Connection.writer`` during a TLS handshake, so a flush (a
+    PING from the sweep, say) leaves its bytes in ``out`` until TLS is up."""
+
+    def kill(self, block=False):
+        pass
+
+
+_HANDSHAKING = _Handshaking()
+
+
 def next_cid():
     return next(_cids)
 
@@ -88,6 +124,15 @@ class Connection:
         # The real, non-blocking socket under gevent's wrapper: flushes try it
         # first, so a send that fits the kernel buffer never switches greenlets.
         self._raw = getattr(sock, "_sock", sock)
+        # TLS (pluggy_nats.tls): the TLSConfig to handshake with, whether the
+        # handshake comes before on_start (routes, handshake_first) or after the
+        # plaintext INFO (clients), which side we are, and the peer's name.
+        self.tls_config = None
+        self.tls_first = False
+        self.tls_server_side = True
+        self.tls_hostname = None
+        self.tls = False  # True once the handshake is done
+        self.tls_version = self.tls_cipher = None  # as /connz shows them: "1.3", suite
         self.host, self.port = (addr[0], addr[1]) if addr else ("", 0)
         self.cid = next_cid()
         self.out = bytearray()
@@ -122,16 +167,27 @@ class Connection:
 
     def run(self):
         """The reader loop: the greenlet of this connection."""
-        recv = self.sock.recv
         feed = self.parser.feed
         server = self.server
         try:
+            tls = self.tls_config
+            if tls is not None and self.tls_first and tls.first_fallback is not None \
+                    and not self._peer_spoke(tls.first_fallback):
+                self.tls_first = False  # handshake_first with fallback: INFO, then TLS
+            if tls is not None and self.tls_first and not self.start_tls():
+                return
             self.on_start()
             server.flush_touched()
+            if tls is not None and not self.tls_first and not self.closed \
+                    and not self.start_tls():
+                return
+            recv = self.sock.recv
             while not self.closed:
                 try:
                     data = recv(READ_SIZE)
-                except OSError:
+                except (OSError, ValueError, AttributeError):
+                    # AttributeError/ValueError: an SSL socket closed by another
+                    # greenlet while this one waited to read (gevent.ssl).
                     if not self.closed:
                         self.close(ClosedReason.READ_ERROR)
                     break
@@ -157,6 +213,57 @@ class Connection:
 
     def on_start(self):
         """Called in the reader greenlet before the first read (send INFO here)."""
+
+    def _peer_spoke(self, delay):
+        """True if the peer sent something (a ClientHello) within ``delay``."""
+        from gevent.socket import wait_read
+
+        try:
+            wait_read(self.sock.fileno(), timeout=delay)
+        except (TimeoutError, OSError):
+            return False
+        return True
+
+    def start_tls(self):
+        """Run the TLS handshake (``tls_config``) on this connection's socket.
+        What was queued before (a plaintext INFO) is written first. On failure
+        the connection is closed (TLS_HANDSHAKE_ERROR) and False returned."""
+        from .tls import TLSHandshakeError, handshake
+
+        cfg = self.tls_config
+        if self.writer is not None:  # the plaintext INFO is still going out
+            self.writer.join(cfg.timeout)
+        if self.out and not self.closed:
+            try:
+                self.sock.sendall(bytes(self.out))
+            except OSError:
+                self.close(ClosedReason.WRITE_ERROR)
+                return False
+            self.out.clear()
+        if self.closed:
+            return False
+        self.writer = _HANDSHAKING
+        try:
+            ctx = cfg.server_context() if self.tls_server_side else cfg.client_context()
+            self.sock = handshake(self.sock, ctx, cfg.timeout, self.tls_server_side,
+                                  self.tls_hostname)
+        except TLSHandshakeError as exc:
+            self.writer = None
+            self.log.info("tls_handshake_failed", error=str(exc))
+            self.close(ClosedReason.TLS_HANDSHAKE_ERROR)
+            return False
+        self.writer = None
+        # Flushes must go through TLS: the non-blocking fast path on the raw
+        # socket would write plaintext. _TLSSend defers every flush to the
+        # writer greenlet, whose sendall encrypts (DESIGN.md: correctness first).
+        self._raw = _TLSSend(self.sock)
+        self.tls = True
+        self.tls_version = (self.sock.version() or "").replace("TLSv", "")
+        self.tls_cipher = (self.sock.cipher() or ("",))[0]
+        self.log.debug("tls_handshake_done", version=self.tls_version, cipher=self.tls_cipher)
+        if self.out:
+            self.flush()  # queued during the handshake: now over TLS
+        return True
 
     def protocol_error(self, exc):
         self.log.debug("protocol_error", error=exc.detail)
@@ -204,7 +311,9 @@ class Connection:
             self.server.stats.slow_consumers += 1
             self.log.info("slow_consumer", reason="write_deadline", deadline=deadline)
             self.close(ClosedReason.SLOW_CONSUMER_WRITE_DEADLINE)
-        except OSError:
+        except (OSError, ValueError, AttributeError):
+            # AttributeError/ValueError: an SSL socket closed under a blocked
+            # sendall (gevent wakes the writer after close() dropped the SSL object).
             self.writer = None
             self.close(ClosedReason.WRITE_ERROR)
         finally:
@@ -247,7 +356,10 @@ class Connection:
         # Best effort: whatever the kernel takes now (PONGs, -ERR) goes out.
         if self.out and self.writer is None:
             try:
-                self._raw.send(self.out)
+                if self.tls:
+                    self._raw.send_now(self.out)
+                else:
+                    self._raw.send(self.out)
             except OSError:
                 pass
         self.closed = True

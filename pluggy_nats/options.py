@@ -81,8 +81,9 @@ ALIASES = {
     "http_port": "http_port",
 }
 
-# keys that expand into several options
-SPECIAL_KEYS = ("listen", "http")
+# keys that expand into several options (``tls``: the client TLS block, a
+# pluggy_nats.tls.TLSConfig in ``options.tls``, None without TLS)
+SPECIAL_KEYS = ("listen", "http", "tls")
 
 
 class Options:
@@ -107,7 +108,9 @@ class Options:
         for name, (default, _convert) in CORE_OPTIONS.items():
             setattr(self, name, default)
             self.sources[name] = "default"
+        self.tls = None
         self._apply_file()
+        self._apply_tls_flags(overrides.pop("tls", None))
         override_sources = override_sources or {}
         for name, value in overrides.items():
             if name not in CORE_OPTIONS:
@@ -167,11 +170,31 @@ class Options:
                     self._set_from_file("http_host", host, key)
                 if port is not None:
                     self._set_from_file("http_port", port, key)
+            elif lkey == "tls":
+                self._claimed.add(key)
+                from .tls import parse_tls
+
+                try:
+                    self.tls = parse_tls(value, "tls", block_pos=self._position(key))
+                except ConfigError as exc:
+                    self.errors.extend(exc.errors)
             else:
                 name = ALIASES.get(lkey, lkey)
                 if name in CORE_OPTIONS:
                     self._claimed.add(key)
                     self._set_from_file(name, value, key)
+
+    def _apply_tls_flags(self, override):
+        """Client TLS: the ``--tls*`` flags over the file's ``tls {}`` block; a
+        ``tls=TLSConfig(...)`` keyword (embedding) over both."""
+        from .tls import apply_tls_flags
+
+        try:
+            self.tls = apply_tls_flags(self.tls, self.args)
+        except ConfigError as exc:
+            self.errors.extend(exc.errors)
+        if override is not None:
+            self.tls = override
 
     def claim(self, key):
         """Mark a top-level config key as understood (plugins call this)."""

@@ -9,6 +9,7 @@ from pluggy_nats import hookimpl
 from pluggy_nats.options import ConfigError
 from pluggy_nats.permissions import PermissionSpec, SubjectPermission
 from pluggy_nats.subjects import is_valid_subject
+from pluggy_nats.tls import parse_tls
 
 from .manager import RouteManager
 
@@ -39,6 +40,7 @@ class ClusterConfig:
         self.password = None
         self.auth_user = None  # credentials we require from peers
         self.auth_password = None
+        self.tls = None  # pluggy_nats.tls.TLSConfig: TLS on every route, both sides
 
     def pinned_accounts(self, server):
         """Accounts with a dedicated route: the configured ones and the system account."""
@@ -140,7 +142,13 @@ def parse_cluster(block, args):
             elif k == "permissions":
                 cfg.permissions = parse_route_permissions(value)
             elif k == "tls":
-                errors.append((position(key), "cluster.%s is not supported yet" % key))
+                # nats-server always verifies route peers (both sides present
+                # and check certificates), so verify is implied.
+                try:
+                    cfg.tls = parse_tls(value, "cluster.tls", force_verify=True,
+                                        block_pos=position(key), client_side=True)
+                except ConfigError as exc:
+                    errors.extend(exc.errors)
             else:
                 errors.append((position(key), "cluster: unknown field %r" % key))
         except (TypeError, ValueError, AttributeError) as exc:

@@ -75,6 +75,8 @@ class RouteManager:
         self.port = self.listener.address[1]
         self.listener.start()
         self.log.info("Listening for route connections on %s:%d" % (cfg.host, self.port))
+        if cfg.tls is not None:
+            self.log.info("TLS required for route connections")
         if cfg.compression not in ("off", "accept"):
             self.log.warning("route_compression_unsupported", requested=cfg.compression,
                              note="routes stay uncompressed; peers fall back to off")
@@ -122,6 +124,9 @@ class RouteManager:
                            "cluster_port": self.port or 0,
                            "urls": list(self.config.routes),
                            "pool_size": self.config.pool_size}
+        if self.config.tls is not None:
+            varz["cluster"].update(tls_required=True, tls_verify=True,
+                                   tls_timeout=self.config.tls.timeout)
         varz["routes"] = sum(len(p.connections()) for p in self.peers.values())
 
     @hookimpl
@@ -174,6 +179,9 @@ class RouteManager:
         }
         if self.name is None:
             info["cluster_dynamic"] = True
+        if self.config.tls is not None:
+            info["tls_required"] = True
+            info["tls_verify"] = True
         if not self.config.no_advertise:
             info["connect_urls"] = list(self.server.connect_urls)
         spec = self.config.permissions
@@ -185,7 +193,8 @@ class RouteManager:
         return info
 
     def route_connect(self):
-        connect = {"echo": True, "verbose": False, "pedantic": False, "tls_required": False,
+        connect = {"echo": True, "verbose": False, "pedantic": False,
+                   "tls_required": self.config.tls is not None,
                    "headers": True, "name": self.server.server_id, "cluster": self.name or "",
                    "lnoc": True}
         if self.name is None:
@@ -365,7 +374,19 @@ class RouteManager:
         if self._stopping:
             sock.close()
             return
-        self._run(RouteConnection(self.server, sock, addr, self))
+        conn = RouteConnection(self.server, sock, addr, self)
+        self._use_tls(conn, server_side=True)
+        self._run(conn)
+
+    def _use_tls(self, conn, server_side, hostname=None):
+        """Route TLS comes first, before INFO/CONNECT, on both sides (as
+        nats-server 2.15.1 on the wire)."""
+        tls = self.config.tls
+        if tls is not None:
+            conn.tls_config = tls
+            conn.tls_first = True
+            conn.tls_server_side = server_side
+            conn.tls_hostname = hostname
 
     def _run(self, conn):
         conn.accept_filter = self.accept_filter
@@ -409,6 +430,7 @@ class RouteManager:
             attempts = 0
             conn = RouteConnection(self.server, sock, (host, port), self, solicited=True,
                                    pool_idx=pool_idx, pinned=pinned, url=url)
+            self._use_tls(conn, server_side=False, hostname=host)
             if parts.username:
                 self.config.user = parts.username
                 self.config.password = parts.password or ""
