@@ -46,6 +46,9 @@ def make_serve_parser(pm):
                    help="client port (default 4222; -1 picks a free one)")
     g.add_argument("-n", "--name", "--server_name", dest="server_name", help="server name")
     g.add_argument("-c", "--config", help="nats-server configuration file")
+    g.add_argument("-sl", "--signal", metavar="CMD[=PID]",
+                   help="send a running server a signal: ldm, reload, reopen, quit, term, stop"
+                        " (pid from =PID or the -P pid file)")
     g.add_argument("-t", dest="check_config", action="store_true",
                    help="test the configuration and exit")
     g.add_argument("--explain-config", action="store_true",
@@ -67,6 +70,14 @@ def make_serve_parser(pm):
                    metavar="NAME", help="do not load this plugin (repeatable)")
     g.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
                    help="also load the plugin in this importable module (repeatable)")
+    tg = parser.add_argument_group("tls (client connections)")
+    tg.add_argument("--tls", action="store_true", default=None,
+                    help="enable TLS, do not verify clients (default false)")
+    tg.add_argument("--tlscert", metavar="FILE", help="server certificate file")
+    tg.add_argument("--tlskey", metavar="FILE", help="private key for the server certificate")
+    tg.add_argument("--tlsverify", action="store_true", default=None,
+                    help="enable TLS, verify client certificates")
+    tg.add_argument("--tlscacert", metavar="FILE", help="client certificate CA for verification")
     lg = parser.add_argument_group("logging")
     lg.add_argument("-D", "--debug", action="store_true", default=None, help="debug output")
     lg.add_argument("-V", "--trace", action="store_true", default=None, help="trace output")
@@ -228,6 +239,16 @@ def serve(argv):
         from .server import NATS_COMPAT_VERSION
 
         print("pluggy-nats: v%s (follows nats-server v%s)" % (__version__, NATS_COMPAT_VERSION))
+        return 0
+    if args.signal:
+        from .signals import SignalError, send_signal
+
+        try:
+            pid = send_signal(args.signal, args.pidfile)
+        except SignalError as exc:
+            print("pluggy-nats: %s" % exc, file=sys.stderr)
+            return 1
+        print("pluggy-nats: signal %s sent to process %d" % (args.signal.split("=")[0], pid))
         return 0
     check_only = args.check_config or args.explain_config
     try:

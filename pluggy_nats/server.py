@@ -135,6 +135,8 @@ class Server:
         self.hook.nats_server_start(server=self)
         listener.start()
         self.log.info("Listening for client connections on %s:%d" % (opts.host, self.port))
+        if opts.tls is not None:
+            self.log.info("TLS required for client connections")
         if opts.pidfile:
             with open(opts.pidfile, "w") as f:
                 f.write(str(os.getpid()))
@@ -167,8 +169,20 @@ class Server:
             reopen_logfile()
             self.log.info("Reopened log file")
         elif signum == signal.SIGHUP:
-            self.log.warning("Reloading the configuration is not supported yet; restart to apply"
-                             " changes")
+            self.reload()
+
+    def reload(self):
+        """Re-read the config file and apply what may change while running
+        (all or nothing; see :mod:`pluggy_nats.reload`). Returns the changes."""
+        from .reload import ReloadRefused, reload_config
+
+        try:
+            changes = reload_config(self)
+        except (ConfigError, ReloadRefused, OSError) as exc:
+            self.log.error("config_reload_failed", error=str(exc))
+            return None
+        self.log.info("config_reloaded", changed={k: list(v) for k, v in changes.items()})
+        return changes
 
     # -- clients ----------------------------------------------------------------
 
@@ -181,6 +195,12 @@ class Server:
         except OSError:
             pass
         conn = ClientConnection(self, sock, addr)
+        tls = self.options.tls
+        if tls is not None:
+            # INFO goes out in plaintext, then the client starts TLS (unless
+            # handshake_first): nats-server 2.15.1 on the wire.
+            conn.tls_config = tls
+            conn.tls_first = tls.handshake_first
         self.register(conn)
         conn.run()
 
@@ -216,6 +236,11 @@ class Server:
         }
         if self.auth_required:
             info["auth_required"] = True
+        tls = opts.tls
+        if tls is not None:
+            info["tls_required"] = True
+            if tls.verify:
+                info["tls_verify"] = True
         if self.connect_urls:
             info["connect_urls"] = list(self.connect_urls)
         info.update(self.extra_info)
