@@ -274,16 +274,18 @@ class Server:
     # -- the write path ---------------------------------------------------------
 
     def flush_touched(self):
-        """Flush every connection that got output in this batch (once each)."""
+        """Flush every connection that got output in this batch (once each).
+
+        Re-entrant: a flush may close a connection whose close hooks publish
+        (an internal client flushes too), so each connection is popped before
+        it is flushed, and a nested call simply takes over the rest. No
+        connection can be left queued with nobody to flush it.
+        """
         touched = self.touched
-        if not touched:
-            return
-        # Iterate in place: a flush may close a connection whose close hooks
-        # publish (and so append here); those are flushed in the same pass.
-        for conn in touched:
+        while touched:
+            conn = touched.pop()
             conn.flush_queued = False
             conn.flush()
-        touched.clear()
 
     # -- housekeeping -----------------------------------------------------------
 
