@@ -24,6 +24,10 @@ class ClientConnection(Connection):
         self.subs = {}  # sid -> Subscription
         self.authenticated = False
         self.connect_received = False
+        # True while an authenticator decides (an auth callout may wait up to the
+        # auth timeout); the auth timer leaves such a connection alone, as
+        # nats-server stops it once CONNECT is being processed.
+        self.authenticating = False
         self.info_sent_after_connect = False
         # CONNECT defaults when a field is absent (nats-server ClientOpts)
         self.verbose = True
@@ -105,7 +109,13 @@ class ClientConnection(Connection):
 
     def _authenticate(self, opts):
         server = self.server
-        decision = server.hook.nats_authenticate(conn=self, connect=opts)
+        self.authenticating = True
+        try:
+            decision = server.hook.nats_authenticate(conn=self, connect=opts)
+        finally:
+            self.authenticating = False
+        if self.closed:
+            return False
         if isinstance(decision, Deny) or (decision is None and server.auth_required):
             reason = decision.reason if isinstance(decision, Deny) else "no authenticator accepted"
             self.log.info("authentication_failed", reason=reason, user=opts.get("user"))

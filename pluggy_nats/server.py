@@ -21,6 +21,7 @@ import gevent
 import gevent.event
 import gevent.pool
 import gevent.server
+import nkeys
 import structlog
 
 from . import __version__
@@ -35,12 +36,19 @@ from .plugins import make_plugin_manager
 # sent as INFO "pluggy_nats" and shown in /varz.
 NATS_COMPAT_VERSION = "2.15.1"
 CLOSED_RING_SIZE = 10000
-_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def new_server_keypair():
+    """A fresh server nkey, as nats-server makes at start: its public key
+    (56 characters starting with N) is the server id, and its seed signs what
+    the server must vouch for (auth callout requests)."""
+    seed = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_SERVER)
+    return nkeys.from_seed(bytearray(seed))
 
 
 def new_server_id():
-    """56 characters starting with N, the shape of a nats-server public server key."""
-    return "N" + "".join(secrets.choice(_B32) for _ in range(55))
+    """A server id alone (no key kept)."""
+    return new_server_keypair().public_key.decode()
 
 
 class Stats:
@@ -70,7 +78,8 @@ class Server:
             plugins, autoload=autoload, disable=disable_plugins)
         self.hook = self.pluginmanager.hook
         self.log = structlog.get_logger("pluggy_nats.server")
-        self.server_id = new_server_id()
+        self.keypair = new_server_keypair()
+        self.server_id = self.keypair.public_key.decode()
         self.server_name = self.options.server_name or self.server_id
         self.accounts = Accounts()
         self.auth_required = False  # the auth plugin sets this in nats_configure
@@ -301,7 +310,8 @@ class Server:
                 if conn.closed:
                     continue
                 if conn.kind == CLIENT and not conn.authenticated:
-                    if self.auth_required and now - conn.start_mono >= opts.auth_timeout:
+                    if self.auth_required and not conn.authenticating \
+                            and now - conn.start_mono >= opts.auth_timeout:
                         conn.close(ClosedReason.AUTHENTICATION_TIMEOUT, "Authentication Timeout")
                     continue
                 conn.ping_check(now, opts.ping_interval, opts.ping_max)

@@ -22,7 +22,8 @@ that hook takes every publish off the core's fast path).
 
 Not done here: service exports/imports (parsed and checked, then ignored with a
 warning), account limits (the raw block is kept as ``account.conf``), JWT and
-operator mode, auth callout, TLS certificate mapping. The state lives in
+operator mode, TLS certificate mapping. Auth callout lives in :mod:`.callout`
+(registered as ``auth-callout`` when configured). The state lives in
 :class:`~.manager.AuthManager`, registered by ``nats_configure`` as
 ``auth-manager``.
 """
@@ -32,6 +33,7 @@ import structlog
 from pluggy_nats import hookimpl
 from pluggy_nats.options import ConfigError
 
+from .callout import AuthCallout
 from .config import build
 from .manager import AuthManager, ResponseTracker
 
@@ -63,6 +65,8 @@ def nats_configure(config, server):
             errors.append((None, "no_auth_user: %r not present as user or nkey in "
                                  "authorization block or account configuration"
                            % no_auth_user))
+    if cfg.auth_callout is not None and cfg.auth_callout.xkey:
+        errors.append((None, "auth_callout: xkey encryption is not supported"))
     if errors:
         raise ConfigError(errors)
     log = structlog.get_logger("pluggy_nats.auth")
@@ -81,6 +85,10 @@ def nats_configure(config, server):
     manager = AuthManager(server, cfg, no_auth_user)
     server.auth_required = cfg.auth_required
     server.pluginmanager.register(manager, "auth-manager")
+    if cfg.auth_callout is not None:
+        server.pluginmanager.register(AuthCallout(server, cfg.auth_callout), "auth-callout")
     users = list(cfg.users.values()) + list(cfg.nkeys.values())
-    if any(u.permissions is not None and u.permissions.response is not None for u in users):
+    # Callout users may carry allow_responses ("resp") in their JWT.
+    if cfg.auth_callout is not None or any(
+            u.permissions is not None and u.permissions.response is not None for u in users):
         server.pluginmanager.register(ResponseTracker(), "auth-responses")

@@ -20,6 +20,7 @@ from pluggy_nats.permissions import (
 )
 from pluggy_nats.subjects import is_literal, is_valid_queue, is_valid_subject, subset_match
 
+from .callout_config import parse_callout
 from .signatures import is_valid_user_key, verify_key
 
 BCRYPT = re.compile(r"^\$2[abxy]\$\d{2}\$")
@@ -104,6 +105,7 @@ class AuthConfig:
         self.accounts = {}  # name -> AccountSpec
         self.system_account = None
         self.has_users_array = False
+        self.auth_callout = None  # a CalloutConfig (callout_config.py)
 
     @property
     def auth_required(self):
@@ -170,6 +172,8 @@ class Parser:
                 users = self.users(m, key)
             elif k in ("default_permission", "default_permissions", "permissions"):
                 default_spec = self.permissions(m, key)
+            elif k == "auth_callout":
+                cfg.auth_callout = parse_callout(self, m, key)
             else:
                 self.unknown(m, key)
         if (cfg.user or cfg.password) and cfg.token:

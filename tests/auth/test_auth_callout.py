@@ -1,0 +1,217 @@
+"""Auth callout: a real nats-py callout service (callout_service.py) decides
+who gets in, for our server and for the Go nats-server with the same config
+and the same service code; both must give the same answers, and the Go
+server's requests must decode with our JWT codec."""
+
+import json
+import re
+
+import nats
+import pluggy_nats_plugins.auth as auth_plugin
+import pytest
+from callout_service import ISSUER_PUB, POLICY, CalloutService
+
+from pluggy_nats import Options, Server
+from pluggy_nats.conf import loads
+from pluggy_nats.options import ConfigError
+from pluggy_nats.testing.plugin import run
+
+AUTH_VIOLATION = b"-ERR 'Authorization Violation'\r\n"
+
+CONFIG = """
+accounts {
+  AUTH { users: [{user: auth, password: auth-pw}] }
+  APP {}
+}
+authorization {
+  auth_callout {
+    issuer: %s
+    auth_users: [auth]
+    account: AUTH
+  }
+}
+""" % ISSUER_PUB
+
+# user -> accept/refuse, as the service's POLICY means it
+EXPECTED = {"alice": "accept", "bob": "accept", "gina": "accept", "erin": "refuse",
+            "ivan": "refuse", "nick": "refuse", "una": "refuse", "sam": "refuse",
+            "eve": "refuse", "rex": "refuse", "mallory": "refuse"}
+
+
+@pytest.fixture
+def callout():
+    services = []
+
+    def start(server):
+        service = CalloutService().start(server.url)
+        services.append(service)
+        return service
+
+    yield start
+    for service in services:
+        service.stop()
+
+
+def _attempt(raw_client, server, user, password):
+    """'accept' (PONG) or 'refuse' (the exact -ERR, then closed)."""
+    c = raw_client(server, timeout=10.0)
+    connect = {"verbose": False, "pedantic": False, "user": user, "pass": password,
+               "name": "cli-%s" % user, "lang": "raw", "version": "1.0"}
+    c.send(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")
+    m = c.expect(rb"(PONG\r\n|-ERR '[^']*'\r\n)", timeout=10.0)
+    if m.group(1) == b"PONG\r\n":
+        return "accept"
+    assert m.group(1) == AUTH_VIOLATION
+    c.expect_closed(timeout=5.0)
+    return "refuse"
+
+
+def _answers(raw_client, server):
+    out = {}
+    for user in EXPECTED:
+        password = POLICY.get(user, ("whatever",))[0]
+        out[user] = _attempt(raw_client, server, user, password)
+    # the right user with a wrong password: the service refuses
+    out["alice-wrong-pw"] = _attempt(raw_client, server, "alice", "nope")
+    return out
+
+
+def _expected():
+    return dict(EXPECTED, **{"alice-wrong-pw": "refuse"})
+
+
+def test_auth_callout_accepts_and_refuses(make_server, raw_client, callout):
+    server = make_server(config=CONFIG)
+    service = callout(server)
+    assert _answers(raw_client, server) == _expected()
+    assert not service.errors
+    req = next(r for r in service.requests if r["nats"]["connect_opts"].get("user") == "alice")
+    assert req["aud"] == "nats-authorization-request"
+    assert req["sub"] == ISSUER_PUB
+    assert req["iss"] == req["nats"]["server_id"]["id"] and req["iss"].startswith("N")
+    assert req["nats"]["client_info"]["name"] == "cli-alice"
+    assert req["nats"]["client_info"]["kind"] == "Client"
+    assert req["nats"]["connect_opts"]["pass"] == "alice-pw"
+    assert req["nats"]["user_nkey"].startswith("U")
+    assert req["exp"] > req["iat"]
+
+
+def test_auth_callout_auth_users_skip_it(make_server, raw_client, callout):
+    server = make_server(config=CONFIG)
+    service = callout(server)
+    assert _attempt(raw_client, server, "auth", "auth-pw") == "accept"
+    assert _attempt(raw_client, server, "auth", "wrong") == "refuse"
+    assert all(r["nats"]["connect_opts"].get("user") != "auth" for r in service.requests)
+
+
+def test_auth_callout_permissions_and_account(make_server, callout):
+    """alice lands in APP with the JWT's permissions; bob (APP, no limits)
+    sees her messages; gina ($G) does not."""
+    server = make_server(config=CONFIG)
+    callout(server)
+
+    async def main():
+        errors = []
+
+        async def error_cb(exc):
+            errors.append(str(exc))
+
+        alice = await nats.connect(server.url, user="alice", password="alice-pw",
+                                   error_cb=error_cb, allow_reconnect=False)
+        bob = await nats.connect(server.url, user="bob", password="bob-pw",
+                                 allow_reconnect=False)
+        gina = await nats.connect(server.url, user="gina", password="gina-pw",
+                                  error_cb=error_cb, allow_reconnect=False)
+        bob_sub = await bob.subscribe(">")
+        gina_sub = await gina.subscribe(">")
+        await bob.flush()
+        await gina.flush()
+        await alice.publish("app.hello", b"1")
+        await alice.publish("other.hello", b"2")  # denied: pub allow is app.>
+        await alice.subscribe("other.>")  # denied: sub allow is app.>, _INBOX.>
+        await gina.publish("secret.x", b"3")  # denied by gina's pub deny
+        await alice.flush()
+        await gina.flush()
+        msg = await bob_sub.next_msg(timeout=5)
+        got = [(msg.subject, msg.data)]
+        for _ in range(20):
+            if len(errors) >= 3:
+                break
+            await alice.flush()
+        try:
+            extra = await bob_sub.next_msg(timeout=0.3)
+            got.append((extra.subject, extra.data))
+        except nats.errors.TimeoutError:
+            pass
+        gina_got = []
+        try:
+            m = await gina_sub.next_msg(timeout=0.3)
+            gina_got.append(m.subject)
+        except nats.errors.TimeoutError:
+            pass
+        for nc in (alice, bob, gina):
+            await nc.close()
+        return got, gina_got, errors
+
+    got, gina_got, errors = run(main())
+    assert got == [("app.hello", b"1")]
+    assert gina_got == []
+    assert "nats: permissions violation for publish to \"other.hello\"" in errors
+    assert "nats: permissions violation for subscription to \"other.>\"" in errors
+    assert "nats: permissions violation for publish to \"secret.x\"" in errors
+
+
+def test_auth_callout_waits_do_not_block_others(make_server, raw_client, callout):
+    """While a callout request waits (sam: no answer), other clients connect."""
+    server = make_server(config=CONFIG)
+    callout(server)
+    c = raw_client(server, timeout=10.0)
+    c.send(b'CONNECT {"verbose":false,"user":"sam","pass":"sam-pw"}\r\nPING\r\n')
+    assert _attempt(raw_client, server, "bob", "bob-pw") == "accept"
+    assert _attempt(raw_client, server, "auth", "auth-pw") == "accept"
+    c.expect(re.escape(AUTH_VIOLATION), timeout=10.0)
+
+
+def test_auth_callout_config_errors():
+    def errors(block):
+        try:
+            Server(Options(conf=loads("authorization { users: [{user: a, password: b}]\n"
+                                      " auth_callout { %s } }" % block)),
+                   plugins=[auth_plugin], autoload=False)
+        except ConfigError as exc:
+            return str(exc)
+        return ""
+
+    assert "Expected callout user to be a valid public account nkey" in errors(
+        "issuer: UBAD, auth_users: [a]")
+    assert "Authorization callouts require an issuer to be specified" in errors(
+        "auth_users: [a]")
+    assert "Authorization callouts require authorized users to be specified" in errors(
+        "issuer: %s" % ISSUER_PUB)
+    assert 'Unknown field "foo" parsing authorization callout' in errors(
+        "issuer: %s, auth_users: [a], foo: 1" % ISSUER_PUB)
+    assert "Expected callout xkey to be a valid public xkey" in errors(
+        "issuer: %s, auth_users: [a], xkey: XBAD" % ISSUER_PUB)
+    assert errors("issuer: %s, auth_users: [a]" % ISSUER_PUB) == ""
+
+
+@pytest.mark.interop
+def test_auth_callout_same_answers_as_go(make_server, go_nats_server, raw_client, callout):
+    ours = make_server(config=CONFIG)
+    go = go_nats_server(config=CONFIG)
+    ours_service, go_service = callout(ours), callout(go)
+    ours_answers = _answers(raw_client, ours)
+    go_answers = _answers(raw_client, go)
+    assert go_answers == _expected()
+    assert ours_answers == go_answers
+    assert not go_service.errors and not ours_service.errors
+    # The Go server's request decoded with our codec: the same claims shape.
+    go_req = next(r for r in go_service.requests
+                  if r["nats"]["connect_opts"].get("user") == "alice")
+    our_req = next(r for r in ours_service.requests
+                   if r["nats"]["connect_opts"].get("user") == "alice")
+    assert set(our_req) == set(go_req)
+    for key in ("server_id", "client_info", "connect_opts"):
+        assert set(our_req["nats"][key]) <= set(go_req["nats"][key]) | {"version"}, key
+    assert our_req["nats"]["connect_opts"] == go_req["nats"]["connect_opts"]
+    assert our_req["nats"]["type"] == go_req["nats"]["type"] == "authorization_request"
