@@ -38,6 +38,7 @@ class ClientConnection(Connection):
         self.protocol = 0
         self.name = self.lang = self.version = ""
         self.user = None
+        self.connect_user = ""
         self.permissions = None
         self.deny_delivery = None  # callable(subject) -> True to drop a message for us
         # Until CONNECT (or forever, without auth) the op table decides what is allowed.
@@ -100,6 +101,7 @@ class ClientConnection(Connection):
         if self.no_responders and not self.headers:
             self.close(ClosedReason.NO_RESPONDERS_REQUIRES_HEADERS, E.NO_RESPONDERS_NEEDS_HEADERS)
             return
+        self.connect_user = opts.get("user") or ""  # as sent, for $SYS auth error events
         if not self.authenticated and not self._authenticate(opts):
             return
         self.connect_received = True

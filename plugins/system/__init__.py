@@ -2,7 +2,8 @@
 ``nats server ...`` tooling and cluster features rely on.
 
 * events published in the system account: ``$SYS.ACCOUNT.<acc>.CONNECT`` /
-  ``.DISCONNECT`` for clients, ``$SYS.SERVER.<id>.STATSZ`` every
+  ``.DISCONNECT`` for clients, ``$SYS.SERVER.<id>.CLIENT.AUTH.ERR`` for every
+  refused authentication, ``$SYS.SERVER.<id>.STATSZ`` every
   ``STATSZ_INTERVAL``, ``$SYS.SERVER.<id>.SHUTDOWN`` and ``.LAMEDUCK``;
 * requests answered from an internal client: ``$SYS.REQ.SERVER.PING`` (statsz
   from every server), ``$SYS.REQ.SERVER.PING.<EP>`` and
@@ -25,10 +26,12 @@ import gevent
 import structlog
 
 from pluggy_nats import __version__, hookimpl
-from pluggy_nats.connection import CLIENT
+from pluggy_nats.accounts import GLOBAL_ACCOUNT
+from pluggy_nats.connection import CLIENT, ClosedReason
 from pluggy_nats.internal import InternalClient
 
 STATSZ_INTERVAL = 10.0
+DISCONNECT_TYPE = "io.nats.server.advisory.v1.client_disconnect"
 _ENDPOINT_QUERY = {"subscriptions": "subs", "offset": "offset", "limit": "limit",
                    "sort": "sort", "state": "state", "cid": "cid", "account": "acc",
                    "accounts": "accounts", "test": "test", "details": "details"}
@@ -77,9 +80,14 @@ class SystemServices:
 
     @hookimpl
     def nats_client_closed(self, conn, reason):
-        if conn.kind == CLIENT and getattr(conn, "authenticated", False):
-            self._client_event(conn, "DISCONNECT",
-                               "io.nats.server.advisory.v1.client_disconnect", reason)
+        if conn.kind != CLIENT:
+            return
+        if reason is ClosedReason.AUTHENTICATION_VIOLATION and not conn.authenticated:
+            # nats-server sendAuthErrorEvent, then the disconnect event of the
+            # account the client sat in before it could authenticate ($G).
+            self._auth_error_event(conn, reason)
+        if conn.authenticated or reason is ClosedReason.AUTHENTICATION_VIOLATION:
+            self._client_event(conn, "DISCONNECT", DISCONNECT_TYPE, reason)
 
     @hookimpl
     def nats_server_stop(self, server, lame_duck):
@@ -107,21 +115,41 @@ class SystemServices:
         self.client.publish(subject, json.dumps(payload).encode(), reply=reply)
 
     def _client_event(self, conn, kind, event_type, reason=None):
-        if self.client is None or conn.kind != CLIENT or conn.account is None:
+        if self.client is None:
             return
+        account = _account_name(conn)
+        self._publish("$SYS.ACCOUNT.%s.%s" % (account, kind),
+                      self._event(conn, event_type, reason))
+
+    def _auth_error_event(self, conn, reason):
+        """``$SYS.SERVER.<id>.CLIENT.AUTH.ERR``: a refused authentication, in the
+        shape of a disconnect event (nats-server events.go sendAuthErrorEvent)."""
+        if self.client is None:
+            return
+        self._publish("$SYS.SERVER.%s.CLIENT.AUTH.ERR" % self.server.server_id,
+                      self._event(conn, DISCONNECT_TYPE, reason))
+
+    def _event(self, conn, event_type, reason=None):
+        """A connect/disconnect event body (nats-server ConnectEventMsg /
+        DisconnectEventMsg) for ``conn``; ``reason`` makes it a disconnect."""
+        account = _account_name(conn)
         client = {"start": datetime.datetime.fromtimestamp(
                       conn.start, datetime.timezone.utc).isoformat().replace("+00:00", "Z"),
-                  "host": conn.host, "id": conn.cid, "acc": conn.account.name,
-                  "user": conn.user or "", "name": conn.name, "lang": conn.lang,
-                  "ver": conn.version, "server": self.server.server_name}
+                  "host": conn.host, "id": conn.cid, "acc": account,
+                  "user": conn.user or getattr(conn, "connect_user", "") or "",
+                  "name": conn.name, "lang": conn.lang, "ver": conn.version,
+                  "server": self.server.server_name, "name_tag": account,
+                  "kind": "Client", "client_type": "nats"}
+        if conn.rtt:
+            client["rtt"] = int(conn.rtt * 1e9)  # nanoseconds, as Go's Duration
         event = {"type": event_type, "id": "%s-%d" % (self.server.server_id, conn.cid),
                  "timestamp": _now(), "server": self._server_info(), "client": client}
         if reason is not None:
             client["stop"] = _now()
-            event["sent"] = {"msgs": conn.out_msgs, "bytes": conn.out_bytes}
-            event["received"] = {"msgs": conn.in_msgs, "bytes": conn.in_bytes}
+            event["sent"] = {"msgs": conn.in_msgs, "bytes": conn.in_bytes}
+            event["received"] = {"msgs": conn.out_msgs, "bytes": conn.out_bytes}
             event["reason"] = reason.value
-        self._publish("$SYS.ACCOUNT.%s.%s" % (conn.account.name, kind), event)
+        return event
 
     def statsz(self):
         server = self.server
@@ -173,6 +201,13 @@ class SystemServices:
         else:
             response["error"] = {"code": 404, "description": "unknown endpoint %s" % name}
         self._publish(reply, response)
+
+
+def _account_name(conn):
+    # Before it authenticates a client has no account of its own; nats-server
+    # reports the global account it was parked in.
+    account = getattr(conn, "account", None)
+    return account.name if account is not None else GLOBAL_ACCOUNT
 
 
 def _query(payload):

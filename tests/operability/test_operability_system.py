@@ -39,7 +39,8 @@ def test_operability_system_events_and_requests(make_server):
         disconnect = await events.next_msg(timeout=3)
         assert disconnect.subject == "$SYS.ACCOUNT.APP.DISCONNECT"
         body = json.loads(disconnect.data)
-        assert body["received"]["msgs"] == 1 and body["reason"] == "Client Closed"
+        # nats-server: "sent" is what the client sent (its inMsgs)
+        assert body["sent"]["msgs"] == 1 and body["reason"] == "Client Closed"
 
         ping = json.loads((await sys_nc.request("$SYS.REQ.SERVER.PING", b"", timeout=2)).data)
         server_id = ping["server"]["id"]
