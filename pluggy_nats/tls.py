@@ -32,7 +32,7 @@ _VERSIONS = {
 
 # nats-server keys we recognise but do not implement (an error says so, rather
 # than "unknown field", so the operator knows the key is spelt right).
-_UNSUPPORTED = ("verify_and_map", "verify_cert_and_check_known_urls", "pinned_certs",
+_UNSUPPORTED = ("verify_cert_and_check_known_urls", "pinned_certs",
                 "cipher_suites", "curve_preferences", "ocsp_peer", "cert_store", "cert_match",
                 "cert_match_by", "ca_certs_match", "cert_match_skip_invalid", "certs",
                 "connection_rate_limit", "insecure")
@@ -47,11 +47,15 @@ class TLSConfig:
     build (and cache) the ``ssl.SSLContext`` for each side."""
 
     def __init__(self, cert_file=None, key_file=None, ca_file=None, verify=False,
-                 timeout=DEFAULT_TLS_TIMEOUT, handshake_first=False, min_version=None):
+                 timeout=DEFAULT_TLS_TIMEOUT, handshake_first=False, min_version=None,
+                 verify_and_map=False):
         self.cert_file = cert_file
         self.key_file = key_file
         self.ca_file = ca_file
-        self.verify = verify
+        self.verify = verify or verify_and_map
+        # verify_and_map: the client certificate names the user (the auth
+        # plugin's tlsmap.py); it implies verify.
+        self.verify_and_map = verify_and_map
         self.timeout = timeout
         self.handshake_first = handshake_first
         self.min_version = min_version  # an ssl.TLSVersion or None (the ssl default)
@@ -61,7 +65,8 @@ class TLSConfig:
 
     def _key(self):
         return (self.cert_file, self.key_file, self.ca_file, self.verify, self.timeout,
-                self.handshake_first, self.first_fallback, self.min_version)
+                self.handshake_first, self.first_fallback, self.min_version,
+                self.verify_and_map)
 
     def __eq__(self, other):
         return isinstance(other, TLSConfig) and self._key() == other._key()
@@ -78,7 +83,7 @@ class TLSConfig:
         """JSON-friendly form (``--explain-config``, /varz)."""
         return {"cert_file": self.cert_file, "key_file": self.key_file,
                 "ca_file": self.ca_file, "verify": self.verify, "timeout": self.timeout,
-                "handshake_first": self.handshake_first}
+                "handshake_first": self.handshake_first, "verify_and_map": self.verify_and_map}
 
     def _common(self, ctx):
         if self.min_version is not None:
@@ -164,6 +169,8 @@ def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_sid
                 cfg.ca_file = _str(value)
             elif k == "verify":
                 cfg.verify = _bool(value)
+            elif k == "verify_and_map" and not client_side:
+                cfg.verify_and_map = _bool(value)
             elif k == "timeout":
                 if isinstance(value, bool):
                     raise ValueError("expected a number or a duration, got %r" % (value,))
@@ -189,13 +196,13 @@ def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_sid
                 if version is None:
                     raise ValueError("unknown version %r (use \"1.2\" or \"1.3\")" % (value,))
                 cfg.min_version = version
-            elif k in _UNSUPPORTED:
+            elif k in _UNSUPPORTED or k == "verify_and_map":  # routes: not yet
                 errors.append((position(key), "%s.%s is not supported yet" % (where, key)))
             else:
                 errors.append((position(key), "%s: unknown field %r" % (where, key)))
         except (TypeError, ValueError) as exc:
             errors.append((position(key), "%s.%s: %s" % (where, key, exc)))
-    if force_verify:
+    if force_verify or cfg.verify_and_map:
         cfg.verify = True
     errors.extend(_check_files(cfg, where, position, client_side))
     if errors:
@@ -235,7 +242,8 @@ def apply_tls_flags(current, args):
     cfg = TLSConfig() if current is None else TLSConfig(**{
         "cert_file": current.cert_file, "key_file": current.key_file,
         "ca_file": current.ca_file, "verify": current.verify, "timeout": current.timeout,
-        "handshake_first": current.handshake_first, "min_version": current.min_version})
+        "handshake_first": current.handshake_first, "min_version": current.min_version,
+        "verify_and_map": current.verify_and_map})
     if current is not None:
         cfg.first_fallback = current.first_fallback
     if cert:

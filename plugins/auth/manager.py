@@ -21,6 +21,7 @@ import structlog
 from pluggy_nats import Allow, Deny, hookimpl
 from pluggy_nats.connection import CLIENT
 
+from . import tlsmap
 from .config import is_bcrypt
 from .signatures import new_nonce, verify_nonce
 from .streams import wire_stream_imports
@@ -113,6 +114,15 @@ class AuthManager:
                 return Deny("nkey signature missing or not verified")
             return self._allow(conn, user)
         if cfg.users:
+            if tlsmap.enabled(self.server):
+                # verify_and_map: the certificate names the user, whatever
+                # CONNECT says; a password, if configured, must still match.
+                user = tlsmap.mapped_user(conn, cfg.users)
+                if user is None:
+                    return Deny("no user for the client certificate")
+                if not check_secret(user.password, password):
+                    return Deny("password mismatch")
+                return self._allow(conn, user)
             if self.no_auth_user and not user_name and not password and not token:
                 user = cfg.users.get(self.no_auth_user)
                 if user is not None:

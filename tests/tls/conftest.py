@@ -49,6 +49,30 @@ class Certs:
             ctx.load_cert_chain(self.client_cert, self.client_key)
         return ctx
 
+    def issue(self, name, subject, sans=(), usages=(ExtendedKeyUsageOID.CLIENT_AUTH,)):
+        """Sign a leaf certificate for ``subject`` (an x509.Name) with the CA:
+        ``<name>-cert.pem`` and ``<name>-key.pem`` (used for client
+        certificates with chosen subjects, e.g. verify_and_map)."""
+        start, end = self.validity
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder()
+                   .subject_name(subject).issuer_name(self.ca_cert.subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(start).not_valid_after(end)
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                                  critical=True)
+                   .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                       self.ca_key.public_key()), critical=False))
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)),
+                                            critical=False)
+        cert = builder.sign(self.ca_key, hashes.SHA256())
+        (self.dir / ("%s-cert.pem" % name)).write_bytes(
+            cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(key, self.dir / ("%s-key.pem" % name))
+        return self.path("%s-cert.pem" % name), self.path("%s-key.pem" % name)
+
     def tls_block(self, verify=False, extra=""):
         return ("tls { cert_file: %r, key_file: %r, ca_file: %r%s%s }\n"
                 % (self.server_cert, self.server_key, self.ca,
@@ -85,30 +109,18 @@ def make_certs(directory):
                .sign(ca_key, hashes.SHA256()))
     (directory / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
 
+    certs = Certs(directory)
+    certs.ca_key, certs.ca_cert, certs.validity = ca_key, ca_cert, (start, end)
+
     def leaf(name, cn, usages, sans):
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder()
-                   .subject_name(_name(cn)).issuer_name(ca_cert.subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(start).not_valid_after(end)
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None),
-                                  critical=True)
-                   .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                       ca_key.public_key()), critical=False))
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        (directory / ("%s-cert.pem" % name)).write_bytes(
-            cert.public_bytes(serialization.Encoding.PEM))
-        _write_key(key, directory / ("%s-key.pem" % name))
+        certs.issue(name, _name(cn), sans, usages)
 
     both = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
     leaf("server", "localhost", both,
          [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
     leaf("client", "test-client", [ExtendedKeyUsageOID.CLIENT_AUTH],
          [x509.RFC822Name("client@example.com")])
-    return Certs(directory)
+    return certs
 
 
 @pytest.fixture(scope="session")
