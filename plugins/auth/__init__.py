@@ -65,8 +65,6 @@ def nats_configure(config, server):
             errors.append((None, "no_auth_user: %r not present as user or nkey in "
                                  "authorization block or account configuration"
                            % no_auth_user))
-    if cfg.auth_callout is not None and cfg.auth_callout.xkey:
-        errors.append((None, "auth_callout: xkey encryption is not supported"))
     if errors:
         raise ConfigError(errors)
     log = structlog.get_logger("pluggy_nats.auth")

@@ -16,6 +16,11 @@ The CONNECT waits in its own reader greenlet (other connections carry on) for
 at most the auth timeout. Every failure is ``-ERR 'Authorization Violation'``
 for the client; the reason goes to the log, as nats-server's warning does.
 
+With ``xkey`` (the service's public curve key) the request is sealed to it
+(:mod:`.xkeys`) from a curve key of the server's, named in the request's
+``server_id.xkey`` and the ``Nats-Server-Xkey`` header; the response may come
+back sealed the other way.
+
 One wildcard subscription on the inbox prefix receives every response; a
 response is handed to its waiting greenlet untouched, so the publisher's
 greenlet never verifies signatures on a waiter's behalf.
@@ -31,7 +36,7 @@ import gevent
 import gevent.event
 import structlog
 
-from pluggy_nats import Allow, Deny, __version__, hookimpl
+from pluggy_nats import Allow, Deny, hookimpl
 from pluggy_nats.connection import CLIENT
 from pluggy_nats.internal import InternalClient
 from pluggy_nats.permissions import (
@@ -41,11 +46,13 @@ from pluggy_nats.permissions import (
     ResponsePermission,
     SubjectPermission,
 )
+from pluggy_nats.server import NATS_COMPAT_VERSION
 
-from . import jwt
+from . import jwt, xkeys
 
 AUTH_CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
 AUTH_REQUEST_AUDIENCE = "nats-authorization-request"
+XKEY_HEADER = "Nats-Server-Xkey"
 JWT_PREFIX = b"eyJ"
 _USER_KEY = "U"
 _SERVER_KEY = "N"
@@ -73,6 +80,9 @@ class AuthCallout:
         self.cfg = cfg
         self.client = None
         self.pending = {}  # reply token -> AsyncResult of the response payload
+        # With the service's xkey configured, requests are sealed to it with a
+        # curve key of this server's (nats-server makes one at start).
+        self.xkey = xkeys.CurveKey() if cfg.xkey else None
         short = base64.b32encode(hashlib.sha256(server.server_id.encode()).digest())
         self.inbox = "$SYS._INBOX.%s." % short[:8].decode()
         self.log = structlog.get_logger("pluggy_nats.auth.callout")
@@ -123,9 +133,14 @@ class AuthCallout:
         waiter = self.pending[token] = gevent.event.AsyncResult()
         try:
             request = jwt.encode(self._request_claims(conn, connect, user_nkey, timeout),
-                                 self.server.keypair)
-            self.client.publish(AUTH_CALLOUT_SUBJECT, request.encode(),
-                                reply=self.inbox + token)
+                                 self.server.keypair).encode()
+            headers = None
+            if self.xkey is not None:
+                request = self.xkey.seal(request, self.cfg.xkey)
+                headers = ("NATS/1.0\r\n%s: %s\r\n\r\n"
+                           % (XKEY_HEADER, self.xkey.public_key)).encode()
+            self.client.publish(AUTH_CALLOUT_SUBJECT, request, reply=self.inbox + token,
+                                headers=headers)
             try:
                 payload = waiter.get(timeout=timeout)
             except gevent.Timeout:
@@ -148,10 +163,13 @@ class AuthCallout:
     def _request_claims(self, conn, connect, user_nkey, timeout):
         server = self.server
         server_id = {"name": server.server_name, "host": server.options.host,
-                     "id": server.server_id, "version": __version__}
+                     "id": server.server_id,
+                     "version": NATS_COMPAT_VERSION}  # as INFO says it
         cluster = getattr(server, "cluster_name", None)
         if cluster:
             server_id["cluster"] = cluster
+        if self.xkey is not None:
+            server_id["xkey"] = self.xkey.public_key
         client_info = _drop_empty({
             "host": conn.host, "id": conn.cid, "user": _text(connect.get("user")),
             "name": _text(connect.get("name")), "kind": "Client", "type": "nats"})
@@ -180,8 +198,13 @@ class AuthCallout:
         if not payload:
             raise CalloutError("auth callout violation: \"no reason supplied\" on account %r"
                                % account_name)
-        if self.cfg.xkey and not payload.startswith(JWT_PREFIX):
-            raise CalloutError("encrypted auth callout responses are not supported")
+        if self.xkey is not None and not payload.startswith(JWT_PREFIX):
+            # the service may answer sealed or in the clear, as with nats-server
+            try:
+                payload = self.xkey.open(payload, self.cfg.xkey)
+            except xkeys.XKeyError as exc:
+                raise CalloutError("error decrypting auth callout response on account %r: %s"
+                                   % (account_name, exc))
         try:
             response = jwt.decode(payload.decode("ascii", "replace"),
                                   expect_type="authorization_response")

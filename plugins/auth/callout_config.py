@@ -8,15 +8,10 @@ users who skip the callout because they *are* the callout service
 exchange.
 """
 
-import base64
-import binascii
-
-import nkeys
-
+from . import xkeys
 from .jwt import JWTError, public_key_bytes
 
 GLOBAL_ACCOUNT = "$G"
-PREFIX_BYTE_CURVE = 23 << 3  # "X", nkeys.PrefixByteCurve (not in the Python nkeys)
 
 
 class CalloutConfig:
@@ -39,19 +34,6 @@ def is_account_key(text):
     except JWTError:
         return False
     return True
-
-
-def is_curve_key(text):
-    """A public xkey: ``X`` + 32 bytes + CRC-16, base32 without padding."""
-    if not isinstance(text, str) or len(text) != 56:
-        return False
-    try:
-        raw = base64.b32decode(text.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        return False
-    if len(raw) != 35 or raw[0] != PREFIX_BYTE_CURVE:
-        return False
-    return nkeys.crc16(bytearray(raw[:-2])) == int.from_bytes(raw[-2:], "little")
 
 
 def parse_callout(p, m, key):
@@ -80,7 +62,7 @@ def parse_callout(p, m, key):
                 return None
             cfg.auth_users = frozenset(v)
         elif lk in ("xkey", "key"):
-            if not is_curve_key(v):
+            if not xkeys.is_public(v):
                 p.err(block, k, "Expected callout xkey to be a valid public xkey, got %s"
                       % _quote(v))
                 return None

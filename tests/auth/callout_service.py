@@ -9,11 +9,12 @@ import asyncio
 import threading
 
 import nats
-from pluggy_nats_plugins.auth import jwt
+from pluggy_nats_plugins.auth import jwt, xkeys
 
 ISSUER = jwt.new_keypair("A")  # the callout's account key (config: issuer)
 OTHER = jwt.new_keypair("A")  # an account key the server does not trust
 ISSUER_PUB = ISSUER.public_key.decode()
+SERVICE_XKEY = xkeys.CurveKey()  # config: xkey (requests are sealed to it)
 
 # user -> (password, what to answer)
 POLICY = {
@@ -77,6 +78,7 @@ class CalloutService:
         self.user = user
         self.password = password
         self.requests = []
+        self.sealed = []  # per request: whether it came sealed (xkey)
         self.errors = []
         self._loop = None
         self._thread = None
@@ -112,10 +114,15 @@ class CalloutService:
                                 allow_reconnect=False)
 
         async def on_request(msg):
-            token = msg.data.decode()
+            server_xkey = (msg.headers or {}).get("Nats-Server-Xkey")
             try:
+                data = SERVICE_XKEY.open(msg.data, server_xkey) if server_xkey else msg.data
+                token = data.decode()
                 self.requests.append(jwt.decode(token, expect_type="authorization_request"))
+                self.sealed.append(bool(server_xkey))
                 payload = answer(token)
+                if payload and server_xkey:  # answer sealed the other way
+                    payload = SERVICE_XKEY.seal(payload, server_xkey)
             except Exception as exc:
                 self.errors.append(repr(exc))
                 return
