@@ -22,8 +22,9 @@ that hook takes every publish off the core's fast path).
 
 Not done here: service exports/imports (parsed and checked, then ignored with a
 warning), account limits (the raw block is kept as ``account.conf``), JWT and
-operator mode, TLS certificate mapping. Auth callout lives in :mod:`.callout`
-(registered as ``auth-callout`` when configured). The state lives in
+operator mode. Auth callout lives in :mod:`.callout` (registered as
+``auth-callout`` when configured), TLS ``verify_and_map`` in :mod:`.tlsmap`.
+The state lives in
 :class:`~.manager.AuthManager`, registered by ``nats_configure`` as
 ``auth-manager``.
 """
