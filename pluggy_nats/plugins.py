@@ -31,10 +31,14 @@ def make_plugin_manager(plugins=(), autoload=None, disable=()):
     pm.add_hookspecs(hookspecs)
     for name in list(disable) + _env_list(ENV_DISABLE):
         pm.set_blocked(name)
-    for plugin in plugins:
-        pm.register(plugin)
     if autoload is None:
         autoload = not os.environ.get(ENV_NO_AUTOLOAD)
+    # An explicit plugin that is also installed (``--plugin mod`` with mod's
+    # entry point present) takes its entry-point name, so autoloading skips it
+    # instead of failing on a second registration of the same module.
+    names = _entry_point_names() if autoload and plugins else {}
+    for plugin in plugins:
+        pm.register(plugin, name=names.get(getattr(plugin, "__name__", None)))
     if autoload:
         pm.load_setuptools_entrypoints(PROJECT)
     if os.environ.get(ENV_TRACE):
@@ -45,6 +49,13 @@ def make_plugin_manager(plugins=(), autoload=None, disable=()):
         pm.enable_tracing()
     pm.check_pending()
     return pm
+
+
+def _entry_point_names():
+    """module name -> entry-point name, for the group's plain-module entry points."""
+    from importlib.metadata import entry_points
+
+    return {ep.value: ep.name for ep in entry_points(group=PROJECT) if ":" not in ep.value}
 
 
 def describe_plugins(pm):

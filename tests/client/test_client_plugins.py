@@ -94,3 +94,21 @@ def test_client_embedding_example_from_readme(tmp_path):
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def test_client_plugin_flag_for_an_installed_plugin(tmp_path, monkeypatch):
+    """``--plugin mod`` where mod is also installed (its entry point found):
+    registered once, under the entry-point name, instead of failing."""
+    (tmp_path / "twice_plugin.py").write_text(
+        "from pluggy_nats import hookimpl\n\n"
+        "@hookimpl\ndef nats_info(conn, info):\n    info['twice'] = True\n")
+    dist = tmp_path / "twice_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: twice-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pluggy_nats]\ntwice = twice_plugin\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", "pluggy_nats", "plugins", "--plugin",
+                          "twice_plugin"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split()[0] for line in out.stdout.splitlines()]
+    assert rows.count("twice") == 1 and "twice_plugin" not in rows, out.stdout
