@@ -256,6 +256,17 @@ class Server:
         self.hook.nats_info(conn=conn, info=info)
         return info
 
+    def refresh_publish_observers(self):
+        """Re-read whether a plugin observes publishes (one may register a
+        ``nats_message_published`` implementation while running, as the auth
+        callout does on its first user with ``allow_responses``) and move every
+        client off or back onto the fast path accordingly."""
+        self.observe_publish = bool(self.hook.nats_message_published.get_hookimpls())
+        for conn in list(self.conns.values()):
+            update = getattr(conn, "_update_fast_pub", None)
+            if update is not None and getattr(conn, "connect_received", False):
+                update()
+
     def auth_failed(self, conn, reason):
         self.stats.auth_failures += 1
 

@@ -87,7 +87,5 @@ def nats_configure(config, server):
     if cfg.auth_callout is not None:
         server.pluginmanager.register(AuthCallout(server, cfg.auth_callout), "auth-callout")
     users = list(cfg.users.values()) + list(cfg.nkeys.values())
-    # Callout users may carry allow_responses ("resp") in their JWT.
-    if cfg.auth_callout is not None or any(
-            u.permissions is not None and u.permissions.response is not None for u in users):
+    if any(u.permissions is not None and u.permissions.response is not None for u in users):
         server.pluginmanager.register(ResponseTracker(), "auth-responses")

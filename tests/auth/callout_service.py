@@ -22,6 +22,8 @@ POLICY = {
         "pub": {"allow": ["app.>"]}, "sub": {"allow": ["app.>", "_INBOX.>"]}}}),
     "bob": ("bob-pw", {"aud": "APP", "nats": {}}),
     "gina": ("gina-pw", {"aud": "$G", "nats": {"pub": {"deny": ["secret.>"]}}}),
+    "rita": ("rita-pw", {"aud": "APP", "nats": {  # a responder: allow_responses only
+        "pub": {"allow": ["nothing.here"]}, "sub": {"allow": ["svc.>"]}, "resp": {"max": 1}}}),
     "erin": ("erin-pw", "error"),  # the service says no, with a reason
     "ivan": ("ivan-pw", "other-issuer"),  # user JWT signed by an untrusted key
     "nick": ("nick-pw", "wrong-nkey"),  # user JWT for another nkey

@@ -3,6 +3,7 @@ who gets in, for our server and for the Go nats-server with the same config
 and the same service code; both must give the same answers, and the Go
 server's requests must decode with our JWT codec."""
 
+import asyncio
 import json
 import re
 
@@ -37,7 +38,8 @@ XKEY_CONFIG = CONFIG.replace("account: AUTH", "account: AUTH\n    xkey: %s"
                              % SERVICE_XKEY.public_key)
 
 # user -> accept/refuse, as the service's POLICY means it
-EXPECTED = {"alice": "accept", "bob": "accept", "gina": "accept", "erin": "refuse",
+EXPECTED = {"alice": "accept", "bob": "accept", "gina": "accept", "rita": "accept",
+            "erin": "refuse",
             "ivan": "refuse", "nick": "refuse", "una": "refuse", "sam": "refuse",
             "eve": "refuse", "rex": "refuse", "mallory": "refuse"}
 
@@ -108,10 +110,12 @@ def test_auth_callout_auth_users_skip_it(make_server, raw_client, callout):
     assert all(r["nats"]["connect_opts"].get("user") != "auth" for r in service.requests)
 
 
-def test_auth_callout_permissions_and_account(make_server, callout):
+@pytest.mark.parametrize("impl", ["ours", pytest.param("go", marks=pytest.mark.interop)])
+def test_auth_callout_permissions_and_account(make_server, go_nats_server, callout, impl):
     """alice lands in APP with the JWT's permissions; bob (APP, no limits)
-    sees her messages; gina ($G) does not."""
-    server = make_server(config=CONFIG)
+    sees her messages; gina ($G) does not; rita may answer one reply per
+    request (resp) and publish nothing else."""
+    server = (make_server if impl == "ours" else go_nats_server)(config=CONFIG)
     callout(server)
 
     async def main():
@@ -153,11 +157,42 @@ def test_auth_callout_permissions_and_account(make_server, callout):
             gina_got.append(m.subject)
         except nats.errors.TimeoutError:
             pass
-        for nc in (alice, bob, gina):
+
+        rita = await nats.connect(server.url, user="rita", password="rita-pw",
+                                  error_cb=error_cb, allow_reconnect=False)
+
+        async def answer_twice(msg):
+            await msg.respond(b"first")
+            await msg.respond(b"second")  # over resp max 1: refused
+
+        await rita.subscribe("svc.req", cb=answer_twice)
+        await rita.flush()
+        inbox = bob.new_inbox()
+        replies = await bob.subscribe(inbox)
+        await bob.publish("svc.req", b"?", reply=inbox)
+        first = await replies.next_msg(timeout=5)
+        answers = [first.data]
+        try:
+            answers.append((await replies.next_msg(timeout=0.5)).data)
+        except nats.errors.TimeoutError:
+            pass
+        await rita.publish("other", b"x")  # no publish permission besides replies
+        await rita.flush()
+        for _ in range(50):
+            if len(errors) >= 5:
+                break
+            await asyncio.sleep(0.02)
+        for nc in (alice, bob, gina, rita):
             await nc.close()
+        errors.append(("answers", answers, inbox))
         return got, gina_got, errors
 
     got, gina_got, errors = run(main())
+    _, answers, inbox = errors.pop()
+    assert answers == [b"first"]
+    # (nats-py lowercases the error text)
+    assert "nats: permissions violation for publish to \"%s\"" % inbox.lower() in errors
+    assert "nats: permissions violation for publish to \"other\"" in errors
     assert got == [("app.hello", b"1")]
     assert gina_got == []
     assert "nats: permissions violation for publish to \"other.hello\"" in errors
