@@ -30,6 +30,8 @@ POLICY = {
     "una": ("una-pw", {"aud": "NOPE", "nats": {}}),  # an account that does not exist
     "sam": ("sam-pw", "silent"),  # never answers: the server times out
     "eve": ("eve-pw", "empty"),  # an empty reply
+    "gary": ("gary-pw", "garbage"),  # not a JWT at all
+    "uma": ("uma-pw", "user-jwt-only"),  # a user JWT where the response JWT belongs
     "rex": ("rex-pw", "wrong-audience"),  # response addressed to another server
 }
 
@@ -56,6 +58,10 @@ def answer(request_token):
         return None
     if what == "empty":
         return b""
+    if what == "garbage":
+        return b"eyJ-this-is-not-a-jwt"
+    if what == "user-jwt-only":
+        return user_jwt(user_nkey, name, {"aud": "APP", "nats": {}}).encode()
     response = {"sub": user_nkey, "aud": server_id,
                 "nats": {"type": "authorization_response", "version": 2}}
     if what == "error":

@@ -41,7 +41,8 @@ XKEY_CONFIG = CONFIG.replace("account: AUTH", "account: AUTH\n    xkey: %s"
 EXPECTED = {"alice": "accept", "bob": "accept", "gina": "accept", "rita": "accept",
             "erin": "refuse",
             "ivan": "refuse", "nick": "refuse", "una": "refuse", "sam": "refuse",
-            "eve": "refuse", "rex": "refuse", "mallory": "refuse"}
+            "eve": "refuse", "gary": "refuse", "uma": "refuse", "rex": "refuse",
+            "mallory": "refuse"}
 
 
 @pytest.fixture
@@ -279,3 +280,29 @@ def _shape(req):
     for key in ("id", "name", "xkey"):
         assert server_id.pop(key, "X")[:1] in ("N", "X"), key
     return req
+
+
+SYS_CONFIG = CONFIG.replace("  APP {}", "  APP {}\n  SYS { users: [{user: sys, password: sys-pw}] }"
+                            ).replace("auth_users: [auth]", "auth_users: [auth, sys]"
+                                      ) + "system_account: SYS\n"
+
+
+@pytest.mark.parametrize("impl", ["ours", pytest.param("go", marks=pytest.mark.interop)])
+def test_auth_callout_refusal_is_an_auth_error_event(make_server, go_nats_server, raw_client,
+                                                     callout, impl):
+    server = (make_server if impl == "ours" else go_nats_server)(config=SYS_CONFIG)
+    callout(server)
+
+    async def main():
+        sys_nc = await nats.connect(server.url, user="sys", password="sys-pw",
+                                    allow_reconnect=False)
+        errs = await sys_nc.subscribe("$SYS.SERVER.*.CLIENT.AUTH.ERR")
+        await sys_nc.flush()
+        assert _attempt(raw_client, server, "erin", "erin-pw") == "refuse"
+        event = json.loads((await errs.next_msg(timeout=5)).data)
+        await sys_nc.close()
+        return event
+
+    event = run(main())
+    assert event["reason"] == "Authentication Failure"
+    assert event["client"]["user"] == "erin" and event["client"]["name"] == "cli-erin"
