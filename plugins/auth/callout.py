@@ -313,21 +313,31 @@ def user_permissions(unats):
 
 
 def _client_tls(conn):
-    """The request's ``client_tls``: version, cipher and the peer certificate
-    (PEM) when the client presented one."""
+    """The request's ``client_tls``: version, cipher and the client's
+    certificates (PEM): the verified chain when the server verifies clients
+    (the leaf alone before Python 3.13, which added get_verified_chain), else
+    the certificate as presented."""
     if not getattr(conn, "tls", False):
         return None
     tls = _drop_empty({"version": conn.tls_version, "cipher": conn.tls_cipher})
+    sock = conn.sock
     try:
-        der = conn.sock.getpeercert(binary_form=True)
+        der = sock.getpeercert(binary_form=True)
     except (ValueError, OSError, AttributeError):
         der = None
-    if der:
-        pem = ssl.DER_cert_to_PEM_cert(der)
-        if getattr(conn.tls_config, "verify", False):
-            tls["verified_chains"] = [[pem]]
-        else:
-            tls["certs"] = [pem]
+    if not der:
+        return tls
+    pems = [ssl.DER_cert_to_PEM_cert(der)]
+    chain = getattr(sock, "get_verified_chain", None)
+    if chain is not None:
+        try:  # a list of DER-encoded certificates, leaf first
+            pems = [ssl.DER_cert_to_PEM_cert(bytes(c)) for c in chain()] or pems
+        except (ValueError, OSError, TypeError):
+            pass
+    if getattr(conn.tls_config, "verify", False):
+        tls["verified_chains"] = [pems]
+    else:
+        tls["certs"] = pems[:1]
     return tls
 
 

@@ -82,9 +82,10 @@ def answer(request_token):
 class CalloutService:
     """Start with ``start(url)``; ``requests`` collects the decoded requests."""
 
-    def __init__(self, user="auth", password="auth-pw"):
+    def __init__(self, user="auth", password="auth-pw", **connect_options):
         self.user = user
         self.password = password
+        self.connect_options = connect_options  # more nats.connect() arguments (tls)
         self.requests = []
         self.sealed = []  # per request: whether it came sealed (xkey)
         self.errors = []
@@ -119,7 +120,7 @@ class CalloutService:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         nc = await nats.connect(url, user=self.user, password=self.password,
-                                allow_reconnect=False)
+                                allow_reconnect=False, **self.connect_options)
 
         async def on_request(msg):
             server_xkey = (msg.headers or {}).get("Nats-Server-Xkey")
