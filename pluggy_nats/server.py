@@ -27,6 +27,7 @@ from . import __version__
 from .accounts import Accounts
 from .client import ClientConnection
 from .connection import CLIENT, ClosedReason
+from .mappings import AccountMappings
 from .options import ConfigError, Options
 from .plugins import make_plugin_manager
 
@@ -93,6 +94,8 @@ class Server:
         self.ready = gevent.event.Event()
         self._configure_plugins()
         self.options.check()
+        if self.options.mappings:
+            self.accounts.global_account.mappings = AccountMappings(self.options.mappings)
         # Data-plane hooks are wired in only when some plugin implements them.
         self.observe_publish = bool(self.hook.nats_message_published.get_hookimpls())
         self._interest_hook = bool(self.hook.nats_interest_changed.get_hookimpls())

@@ -68,8 +68,6 @@ def nats_configure(config, server):
     log = structlog.get_logger("pluggy_nats.auth")
     if cfg.plaintext:
         warnings.append("Plaintext passwords detected, use nkeys or bcrypt")
-    if any(spec.service_exports or spec.service_imports for spec in cfg.accounts.values()):
-        warnings.append("service exports/imports are not supported yet and are ignored")
     for text in warnings:
         log.warning(text)
         config.warnings.append(text)

@@ -15,7 +15,9 @@ from pluggy_nats.delivery import deliver
 from pluggy_nats.internal import InternalClient
 from pluggy_nats.sublist import EMPTY_RESULT
 
-_path = []  # accounts on the current (synchronous) delivery path
+# Accounts on the current (synchronous) delivery path, shared with service
+# imports (.services) so that a chain mixing both cannot loop either.
+delivery_path = []
 
 
 class StreamImporter:
@@ -41,7 +43,7 @@ class StreamImporter:
 
     def on_message(self, sub, subject, reply, headers, payload):
         dst = self.dst
-        if dst in _path:
+        if dst in delivery_path:
             return
         subject = self.to or self.prefix + subject
         result = dst.sublist.match(subject)
@@ -49,12 +51,12 @@ class StreamImporter:
             return
         hdr = len(headers) if headers else 0
         msg = headers + payload if headers else payload
-        _path.append(sub.conn.account)
-        _path.append(dst)
+        delivery_path.append(sub.conn.account)
+        delivery_path.append(dst)
         try:
             deliver(result, subject, reply, hdr, msg, self.pub_client)
         finally:
-            del _path[-2:]
+            del delivery_path[-2:]
 
 
 def wire_stream_imports(server, cfg, accounts):
