@@ -273,7 +273,7 @@ def parse_mappings(value, errors, position=None):
             continue
         if isinstance(v, str):
             dests = [(v, 100)]
-            shown = v
+            shown = " to " + _quote(v)
         else:
             items = v if isinstance(v, list) else [v]
             dests = []
@@ -286,12 +286,12 @@ def parse_mappings(value, errors, position=None):
                     dests.append(d)
             if bad:
                 continue
-            shown = ", ".join(d for d, _ in dests)
+            shown = ""  # nats-server names no destination for a list
         try:
             out.append(Mapping(src, dests))
         except MappingError as exc:
-            errors.append((pos(src), "Error adding mapping for %s to %s : %s"
-                           % (_quote(src), _quote(shown), exc)))
+            errors.append((pos(src), "Error adding mapping for %s%s : %s"
+                           % (_quote(src), shown, exc)))
     return out
 
 
