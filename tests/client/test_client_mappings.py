@@ -99,3 +99,31 @@ def test_client_mappings_partition_and_weights(make_server):
     # 70/30 and 50/50 (the rest of "half" keeps its subject), within 5 points
     assert abs(counts["wa"] / n - 0.70) < 0.05, counts
     assert abs(counts["h1"] / n - 0.50) < 0.05, counts
+
+
+def test_client_mappings_reload_applies_to_connected_clients(make_server, tmp_path, raw_client):
+    """SIGHUP with new mappings: a client connected before the reload (on the
+    fast publish path then) publishes through the new mappings at once."""
+    import signal
+
+    from pluggy_nats.testing.raw import wait_for
+
+    server = make_server(config="ping_max: 2\n")
+    conf = tmp_path / ("%s.conf" % server.name)
+    c = raw_client(server)
+    c.send(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB > 1\r\n'
+           b"PUB a 1\r\nx\r\nPUB c 1\r\ny\r\nPING\r\n")
+    c.expect(rb"MSG a 1 1\r\nx\r\nMSG c 1 1\r\ny\r\nPONG\r\n")
+
+    def reload(text, count):
+        conf.write_text(text)
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: server.logs().count("config_reloaded") == count,
+                 message="reload %d logged" % count)
+
+    reload('ping_max: 2\nmappings { "c": "d" }\n', 1)
+    c.send(b"PUB a 1\r\nx\r\nPUB c 1\r\ny\r\nPING\r\n")
+    c.expect(rb"MSG a 1 1\r\nx\r\nMSG d 1 1\r\ny\r\nPONG\r\n")
+    reload("ping_max: 2\n", 2)  # and gone again
+    c.send(b"PUB c 1\r\ny\r\nPING\r\n")
+    c.expect(rb"MSG c 1 1\r\ny\r\nPONG\r\n")
