@@ -5,10 +5,12 @@ nats-server's ``mappings {}`` (top level, for ``$G``) and an account's
 destination, or to weighted destinations of which one is picked at random per
 message. Destinations take the transform functions of nats-server's
 ``server/subject_transform.go``: ``$N`` and ``{{wildcard(N)}}``,
-``{{partition(n, N...)}}`` (FNV-1a of the named tokens, modulo n),
-``{{split(N, delim)}}``, ``{{splitfromleft(N, pos)}}``,
-``{{splitfromright(N, pos)}}``, ``{{slicefromleft(N, size)}}`` and
-``{{slicefromright(N, size)}}``. Errors carry nats-server's texts.
+``{{partition(n, N...)}}`` (FNV-1a of the named tokens, modulo n; of the whole
+subject without N), ``{{split(N, delim)}}``, ``{{splitfromleft(N, pos)}}``,
+``{{splitfromright(N, pos)}}``, ``{{slicefromleft(N, size)}}``,
+``{{slicefromright(N, size)}}``, ``{{left(N, len)}}``, ``{{right(N, len)}}``
+and ``{{random(n)}}``. Errors carry nats-server's texts (checked against
+nats-server 2.15.1 in tests/auth/test_auth_services_interop.py).
 
 The engine works on bytes, as the core does. :class:`AccountMappings` caches
 which mapping (or none) a subject selects, so a subject no mapping covers costs
@@ -31,7 +33,7 @@ ERR_BAD_SUBJECT = "invalid subject"
 # function name (lower case) -> kind; each regex as nats-server's, case-insensitive
 _FUNCTIONS = [(name, re.compile(r"^{{\s*%s\s*\((.*)\)\s*}}$" % name, re.I)) for name in (
     "wildcard", "partition", "splitfromleft", "splitfromright", "slicefromleft",
-    "slicefromright", "split")]
+    "slicefromright", "split", "left", "right", "random")]
 _COMMA = re.compile(r",\s*")
 _CACHE_MAX = 4096
 
@@ -76,9 +78,14 @@ def _placeholder(token):
                 raise MappingError("%s in %s" % (ERR_TOO_MANY_ARGS, token))
             return name, [_int(token, args[0])], None, None
         if name == "partition":
-            if len(args) < 2:
+            if args == [""]:
                 raise MappingError("%s in %s" % (ERR_NOT_ENOUGH_ARGS, token))
+            # without token numbers: the whole subject is hashed
             return name, [_int(token, a) for a in args[1:]], _int(token, args[0]), None
+        if name == "random":
+            if len(args) > 1:  # sic: nats-server 2.15.1's text for extra arguments
+                raise MappingError("%s in %s" % (ERR_NOT_ENOUGH_ARGS, token))
+            return name, [], _int(token, args[0]), None
         if len(args) < 2:
             raise MappingError("%s in %s" % (ERR_NOT_ENOUGH_ARGS, token))
         if len(args) > 2:
@@ -113,7 +120,7 @@ class Transform:
             if kind is None:
                 self.parts.append((None, None, None, token.encode()))
                 continue
-            if not pwcs:
+            if not pwcs and indexes:
                 raise MappingError("%s in %s" % (ERR_OUT_OF_RANGE, token))
             src_idx = []
             for n in indexes:
@@ -136,8 +143,10 @@ class Transform:
             elif kind == "wildcard":
                 out.append(tokens[idx[0]])
             elif kind == "partition":
-                key = b"".join(tokens[i] for i in idx)
-                out.append(b"%d" % (_fnv32a(key) % iarg))
+                key = b"".join(tokens[i] for i in idx) if idx else b".".join(tokens)
+                out.append(b"%d" % (_fnv32a(key) % iarg if iarg > 0 else 0))
+            elif kind == "random":
+                out.append(b"%d" % (int(random() * iarg) if iarg > 0 else 0))
             else:
                 out.append(_function(kind, tokens[idx[0]], iarg, arg))
         if self.fwc:
@@ -149,6 +158,10 @@ def _function(kind, tok, n, delim):
     size = len(tok)
     if kind == "split":
         return b".".join(p for p in tok.split(delim) if p)
+    if kind == "left":
+        return tok[:n] if n > 0 else tok
+    if kind == "right":
+        return tok[size - n:] if 0 < n < size else tok
     if not 0 < n < size:
         return tok
     if kind == "splitfromleft":

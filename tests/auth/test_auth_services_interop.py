@@ -30,6 +30,10 @@ mappings {
   "sfr.*": "sfr.{{splitfromright(1,2)}}"
   "sll.*": "sll.{{slicefromleft(1,2)}}"
   "slr.*": "slr.{{slicefromright(1,2)}}"
+  "pa.*.*": "pa.{{partition(3)}}.$2"
+  "lf.*": "lf.{{left(1,2)}}"
+  "rt.*": "rt.{{right(1,2)}}"
+  "rnd.*": "rnd.{{random(1)}}.$1"
 }
 accounts {
   A: {
@@ -175,7 +179,9 @@ def _mapping_script(session):
     session.send("g", b"SUB > 1\r\nPING\r\n")
     session.send("c", b"SUB > 1\r\nPING\r\n")
     subjects = [b"m.lit", b"w.a.b", b"f.x.y.z", b"s.a-b--c", b"s.-x-", b"sfl.abcde",
-                b"sfr.abcde", b"sll.abcde", b"slr.abcde", b"sll.a", b"in.x", b"nomap"]
+                b"sfr.abcde", b"sll.abcde", b"slr.abcde", b"sll.a", b"in.x", b"nomap",
+                b"lf.abcdef", b"lf.a", b"rt.abcdef", b"rt.a", b"rnd.x"]
+    subjects += [b"pa.%d.q%d" % (i, i) for i in range(20)]
     subjects += [b"p.k%d" % i for i in range(20)]
     subjects += [b"p2.%d.z%d" % (i, i * 7) for i in range(20)]
     pubs = b"".join(b"PUB %s 1\r\nx\r\n" % s for s in subjects) + b"PING\r\n"
@@ -233,6 +239,10 @@ BAD_CONFIGS = [
     'mappings { "a.*": "b.{{wildcard()}}" }',
     'mappings { "a.*": "b.{{splitfromleft(1,2,3)}}" }',
     'mappings { "a": "b.{{wildcard(1)}}" }',
+    'mappings { "a.*": "b.{{left(1)}}" }',
+    'mappings { "a.*": "b.{{random()}}" }',
+    'mappings { "a.*": "b.{{random(1,2)}}" }',
+    'mappings { "a.*": "b.{{partition(x)}}" }',
     'mappings { "a": [{destination: b, weight: 60%}, {destination: c, weight: 50%}] }',
     'mappings { "a": [{destination: b}] }',
     'mappings { "a": [{destination: b, weight: 101}] }',
