@@ -11,18 +11,23 @@
   ``default_permissions``), checked by the core through the per-connection
   object :class:`~.permissions.ConnPermissions` (``can_publish``,
   ``can_subscribe``, ``deny_delivery``);
-* ``accounts { A: { users, exports, imports, default_permissions } }``: users
-  bound to their account; stream exports/imports between accounts
-  (:mod:`.streams`); ``system_account``.
+* ``accounts { A: { users, exports, imports, default_permissions, mappings,
+  limits } }``: users bound to their account; stream exports/imports
+  (:mod:`.streams`) and service exports/imports (:mod:`.services`: request/reply
+  across accounts, ``_R_.`` reply mapping, response types and thresholds)
+  between accounts, exports restricted to named ``accounts``; per-account subject
+  mappings (:mod:`pluggy_nats.mappings`) and ``limits { max_connections,
+  max_subscriptions, max_payload }``, handed to the core (``account.mappings``,
+  ``account.limits``), which applies them; ``system_account``.
 
 ``allow_responses`` needs to see the reply subjects delivered to a connection,
 which it does through ``nats_message_published`` (a second object,
 ``auth-responses``, registered only when some user has allow_responses, because
 that hook takes every publish off the core's fast path).
 
-Not done here: service exports/imports (parsed and checked, then ignored with a
-warning), account limits (the raw block is kept as ``account.conf``), JWT and
-operator mode, auth callout, TLS certificate mapping. The state lives in
+Not done here: ``max_leafnodes`` (parsed, no leaf nodes yet), service latency
+tracking and ``share`` (parsed, ignored), JWT and operator mode, auth callout,
+TLS certificate mapping. The state lives in
 :class:`~.manager.AuthManager`, registered by ``nats_configure`` as
 ``auth-manager``.
 """
