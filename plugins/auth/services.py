@@ -17,7 +17,10 @@ nats-server's processServiceImport:
 * a request nobody in A receives gets the 503 no-responders status when the
   requesting client asked for it (on the reply subject, through the route back);
 * chains (C imports from B, which imports from A) work hop by hop; a cycle stops
-  at the first account already on the delivery path (shared with stream imports).
+  at the first account already on the delivery path (shared with stream imports);
+* in a cluster each server serves the requests published on it: a request that
+  came over a route is ignored (nats-server's processServiceImport), while
+  responses cross routes like any message (the ``_R_`` interest is advertised).
 
 Nothing here touches the publish path of an account without imports: the cost
 of an import is one internal subscription, found by the ordinary match.
@@ -150,7 +153,9 @@ class ServiceImporter:
     def on_request(self, sub, subject, reply, headers, payload):
         publisher = sub.conn.publisher
         src = self.src
-        if src in delivery_path:
+        if src in delivery_path or getattr(publisher, "is_link", False):
+            # A request from a route was already served where it was published
+            # (every server has this import), as nats-server ignores it.
             return
         chained = hasattr(publisher, "origin")
         origin = publisher.origin if chained else publisher
