@@ -84,3 +84,72 @@ def test_cluster_services_request_crosses_servers_once(make_server):
     expected = ([b"re:r%d" % i for i in range(5)], [b"r%d" % i for i in range(5)])
     assert _request_across(s1, s2) == expected
     assert _request_across(s2, s1) == expected
+
+
+STREAM_CONF = """
+accounts {
+  A: { users: [{user: a, password: a}], exports: [{stream: "ev.>"}] }
+  B: {
+    users: [{user: b, password: b}]
+    imports: [{stream: {account: A, subject: "ev.>"}, prefix: "from_a"}]
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("first", ["ours", pytest.param("go", marks=pytest.mark.interop)])
+def test_cluster_stream_imports_deliver_once(first, make_server, go_nats_server):
+    """A stream import across a cluster (ours, or the Go server and ours): a
+    subscriber in B gets each message of A once, on either server."""
+    start = go_nats_server if first == "go" else make_server
+    s1 = start("--cluster", "nats://127.0.0.1:-1", "--cluster_name", "c1", config=STREAM_CONF)
+    s2 = make_server("--cluster", "nats://127.0.0.1:-1", "--cluster_name", "c1",
+                     "--routes", s1.route_url, config=STREAM_CONF)
+    assert _stream_once(s1, s2) == [[b"m%d" % i for i in range(5)]] * 2
+    assert _stream_once(s2, s1) == [[b"m%d" % i for i in range(5)]] * 2
+
+
+def _stream_once(s1, s2):
+    """What B's subscribers on s1 and s2 get of 5 messages A publishes on s1."""
+
+    async def main():
+        a1 = await _conn(s1, "a")
+        b1 = await _conn(s1, "b")
+        b2 = await _conn(s2, "b")
+        sub1 = await b1.subscribe("from_a.>")
+        sub2 = await b2.subscribe("from_a.>")
+        for nc in (b1, b2):
+            await asyncio.sleep(0.01)
+            await nc.flush()
+        # until the route carries B's interest from s2 to s1
+        for i in range(100):
+            await a1.publish("ev.warmup", b"%d" % i)
+            try:
+                await sub2.next_msg(timeout=0.1)
+                break
+            except nats.errors.TimeoutError:
+                pass
+        await asyncio.sleep(0.3)
+        for sub in (sub1, sub2):
+            while True:
+                try:
+                    await sub.next_msg(timeout=0.05)
+                except nats.errors.TimeoutError:
+                    break
+        for i in range(5):
+            await a1.publish("ev.x", b"m%d" % i)
+        await a1.flush()
+        got = []
+        for sub in (sub1, sub2):
+            out = []
+            while True:
+                try:
+                    out.append((await sub.next_msg(timeout=0.5)).data)
+                except nats.errors.TimeoutError:
+                    break
+            got.append(out)
+        for nc in (a1, b1, b2):
+            await nc.close()
+        return got
+
+    return run(main())
