@@ -129,6 +129,7 @@ class Transform:
                 src_idx.append(pwcs[n - 1])
             self.parts.append((kind, src_idx, iarg, sarg.encode() if sarg else None))
         self.literal = all(kind is None for kind, _, _, _ in self.parts)
+        self.random = any(kind == "random" for kind, _, _, _ in self.parts)
 
     def apply(self, tokens):
         """The destination for a subject split into ``tokens`` (bytes)."""
@@ -212,6 +213,8 @@ class Mapping:
             cum += weight
             self.dests.append((cum, tr))
         self.single = self.dests[0][1] if len(self.dests) == 1 and cum == 100 else None
+        # one destination without {{random}}: a subject always maps the same way
+        self.fixed = self.single is not None and not self.single.random
 
     def select(self, subject):
         tr = self.single
@@ -234,12 +237,14 @@ def _quote(s):
 
 class AccountMappings:
     """The mappings of one account; :meth:`map` is called per publish (only
-    for accounts that have mappings)."""
+    for accounts that have mappings). The cache holds, per subject, the mapped
+    subject itself when the mapping is fixed (so a partition is hashed once per
+    subject), else the Mapping to select from, or None for "not mapped"."""
 
     def __init__(self, mappings=()):
         self.literal = {}  # source bytes -> Mapping
         self.wildcard = []  # [Mapping], config order
-        self._cache = {}  # subject -> Mapping or None
+        self._cache = {}  # subject -> mapped subject (bytes), Mapping or None
         for m in mappings:
             self.add(m)
 
@@ -266,8 +271,14 @@ class AccountMappings:
                         break
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
+            if m is not None and m.fixed:
+                m = m.select(subject)
             cache[subject] = m
-        return subject if m is None else m.select(subject)
+        if m is None:
+            return subject
+        if m.__class__ is bytes:
+            return m
+        return m.select(subject)
 
 
 def parse_mappings(value, errors, position=None):

@@ -68,3 +68,14 @@ def test_account_mappings_literal_first_and_cache():
     assert am.map(b"zzz") == b"zzz"  # from the cache
     am.add(Mapping("zzz", [("new", 100)]))  # adding clears the cache
     assert am.map(b"zzz") == b"new"
+
+
+def test_account_mappings_cache_fixed_results_only():
+    """A fixed mapping's result is cached per subject; a random or weighted one
+    is chosen again for every message."""
+    am = AccountMappings([Mapping("p.*", [("pp.{{partition(4,1)}}", 100)]),
+                          Mapping("r.*", [("r.{{random(3)}}", 100)]),
+                          Mapping("w", [("x", 50), ("y", 50)])])
+    assert len({am.map(b"p.key") for _ in range(50)}) == 1
+    assert {am.map(b"r.x") for _ in range(300)} == {b"r.0", b"r.1", b"r.2"}
+    assert {am.map(b"w") for _ in range(300)} == {b"x", b"y"}
