@@ -180,6 +180,12 @@ def test_auth_services_chain_and_restricted_export(make_server):
 
     async def main():
         a, c, d = await _conn(server, "a"), await _conn(server, "c"), await _conn(server, "d")
+        # nobody serves svc.c yet: the 503 travels back through both hops
+        try:
+            await d.request("chain.x", b"early", timeout=5)
+            early = "answered"
+        except nats.errors.NoRespondersError:
+            early = "no responders"
         seen = []
         await _responder(a, "priv.x", seen=seen)
         await _responder(a, "svc.c", seen=seen)
@@ -187,9 +193,10 @@ def test_auth_services_chain_and_restricted_export(make_server):
         via_chain = await d.request("chain.x", b"ch", timeout=5)
         for nc in (a, c, d):
             await nc.close()
-        return via_c, via_chain, seen
+        return early, via_c, via_chain, seen
 
-    via_c, via_chain, seen = run(main())
+    early, via_c, via_chain, seen = run(main())
+    assert early == "no responders"
     assert via_c.data == b"re:priv.x:p:0"
     assert via_chain.data == b"re:svc.c:ch:0"
     # the first hop's account is kept; the chained hop names the service account

@@ -54,8 +54,16 @@ accounts {
   C: {
     users: [{user: c, password: c}]
     limits: {max_connections: 2, max_subscriptions: 2, max_payload: 10}
-    imports: [{service: {account: A, subject: "priv.x"}}]
+    exports: [{service: "chain.>"}]
+    imports: [
+      {service: {account: A, subject: "priv.x"}}
+      {service: {account: A, subject: "svc.c"}, to: "chain.x"}
+    ]
     mappings: {"in.*": "out.$1"}
+  }
+  D: {
+    users: [{user: d, password: d}]
+    imports: [{service: {account: C, subject: "chain.x"}}]
   }
 }
 authorization { users: [{user: g, password: g}] }
@@ -131,9 +139,11 @@ def _services_script(session):
     session.login("a", b"a")
     session.login("b", b"b")
     session.login("c", b"c")
+    session.login("d", b"d")
     session.send("a", b"SUB svc.> 1\r\nSUB strm.> 2\r\nSUB priv.> 3\r\nPING\r\n")
     session.send("b", b"SUB inbox.> 9\r\nPING\r\n")
     session.send("c", b"SUB inbox.> 9\r\nPING\r\n")
+    session.send("d", b"SUB inbox.> 9\r\nPING\r\n")
 
     def step(name, data):
         got = session.send(name, data)
@@ -153,10 +163,14 @@ def _services_script(session):
     # a restricted export, imported by the account it names
     got = step("c", b"PUB priv.x inbox.3 1\r\np\r\n")
     step("a", b"PUB " + _reply_of(got["a"]) + b" 1\r\nq\r\n")
+    # a chain: D imports chain.x from C, which imports it from A as svc.c
+    got = step("d", b"PUB chain.x inbox.6 2\r\nch\r\n")
+    step("a", b"PUB " + _reply_of(got["a"]) + b" 3\r\nans\r\n")
     # no responders: a subject nobody imported, then an import nobody serves
     step("b", b"PUB svc.x inbox.4 2\r\nhi\r\n")
     step("a", b"UNSUB 1\r\nPING\r\n")
     step("b", b"PUB local.x inbox.5 2\r\nhi\r\nPING\r\n")
+    step("d", b"PUB chain.x inbox.7 2\r\nhi\r\nPING\r\n")  # ... across two hops
     return log
 
 
