@@ -12,14 +12,20 @@ SYSTEM_ACCOUNT = "$SYS"
 
 
 class Account:
-    __slots__ = ("name", "name_bytes", "sublist", "clients", "limits", "__dict__")
+    __slots__ = ("name", "name_bytes", "sublist", "clients", "limits", "mappings", "__dict__")
 
     def __init__(self, name):
         self.name = name
         self.name_bytes = name.encode()  # as links put it on the wire
         self.sublist = Sublist()
         self.clients = set()  # client connections bound to this account
-        self.limits = {}  # max_connections, max_subscriptions, max_payload (auth plugin fills)
+        # max_connections, max_subscriptions, max_payload: absent or negative = no
+        # limit (the auth plugin fills them from config or account JWTs); the
+        # core enforces them when a client binds to the account.
+        self.limits = {}
+        # pluggy_nats.mappings.AccountMappings, or None: publishes from clients
+        # of an account without mappings never look at them.
+        self.mappings = None
 
     @property
     def is_system(self):

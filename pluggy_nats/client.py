@@ -44,6 +44,8 @@ class ClientConnection(Connection):
         # Until CONNECT (or forever, without auth) the op table decides what is allowed.
         self.match = None  # the account's sublist.match, bound once
         self.fast_pub = False
+        limit = server.options.max_subscriptions
+        self.max_subs = limit if limit > 0 else None  # None: no limit
         if server.auth_required:
             self.parser.ops = PRE_AUTH_OPS
         else:
@@ -58,9 +60,32 @@ class ClientConnection(Connection):
         self.match = account.sublist.match
         account.clients.add(self)
 
+    def _apply_account_limits(self):
+        """The account's limits over the server's (the smaller wins, as
+        nats-server's applyAccountLimits). Returns False when the account has
+        no room for another connection (the connection is then closed)."""
+        limits = self.account.limits
+        if not limits:
+            return True
+        max_conns = limits.get("max_connections", -1)
+        if max_conns is not None and 0 <= max_conns < len(self.account.clients):
+            self.close(ClosedReason.MAX_ACCOUNT_CONNECTIONS_EXCEEDED, E.MAX_ACCOUNT_CONNECTIONS)
+            return False
+        max_subs = limits.get("max_subscriptions", -1)
+        if max_subs is not None and max_subs >= 0 and (self.max_subs is None
+                                                        or max_subs < self.max_subs):
+            self.max_subs = max_subs
+        max_payload = limits.get("max_payload", -1)
+        if max_payload is not None and 0 <= max_payload < self.parser.max_payload:
+            self.parser.max_payload = max_payload
+        return True
+
     def _update_fast_pub(self):
+        # Subject mappings live on the publish path: an account with mappings
+        # takes its clients off the fast path (one check per publish there).
         self.fast_pub = not (self.verbose or self.pedantic or self.permissions is not None
-                             or self.server.observe_publish)
+                             or self.server.observe_publish
+                             or (self.account is not None and self.account.mappings is not None))
         self.noecho = None if self.echo else self
 
     # -- start -----------------------------------------------------------------
@@ -133,6 +158,8 @@ class ClientConnection(Connection):
             if isinstance(account, str):
                 account = server.accounts.get_or_create(account)
             self.bind_account(account)
+            if not self._apply_account_limits():
+                return False
         self.authenticated = True
         self.parser.ops = CLIENT_OPS
         server.hook.nats_client_connected(conn=self)
@@ -147,6 +174,7 @@ class ClientConnection(Connection):
             info = self.server.client_info(self)
             info["connect_info"] = True
             info["remote_account"] = self.account.name
+            info["max_payload"] = self.parser.max_payload  # the account's limit may be lower
             self.send(encode.info(info))
 
     def op_pong(self):
@@ -181,8 +209,8 @@ class ClientConnection(Connection):
             if self.verbose:
                 self.send(encode.OK)
             return  # a duplicate sid is ignored, as nats-server does
-        limit = self.server.options.max_subscriptions
-        if limit and len(self.subs) >= limit:
+        limit = self.max_subs
+        if limit is not None and len(self.subs) >= limit:
             self.send(encode.err(E.MAX_SUBSCRIPTIONS))
             return
         if self.permissions is not None and not self.permissions.can_subscribe(subject, queue):
@@ -259,6 +287,9 @@ class ClientConnection(Connection):
             server.hook.nats_message_published(
                 conn=self, subject=subject, reply=reply,
                 headers=msg[:hdr] if hdr else None, payload=msg[hdr:] if hdr else msg)
+        mappings = self.account.mappings
+        if mappings is not None:
+            subject = mappings.map(subject)
         result = self.match(subject)
         delivered = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, hdr, msg, self)
         if not delivered and reply and self.no_responders:

@@ -45,6 +45,7 @@ class ClosedReason(enum.Enum):
     BAD_CLIENT_PROTOCOL_VERSION = "Bad Client Protocol Version"
     WRONG_PORT = "Incorrect Port"
     MAX_CONNECTIONS_EXCEEDED = "Maximum Connections Exceeded"
+    MAX_ACCOUNT_CONNECTIONS_EXCEEDED = "Maximum Account Connections Exceeded"
     MAX_PAYLOAD_EXCEEDED = "Maximum Message Payload Exceeded"
     MAX_CONTROL_LINE_EXCEEDED = "Maximum Control Line Exceeded"
     MAX_SUBSCRIPTIONS_EXCEEDED = "Maximum Subscriptions Exceeded"

@@ -4,7 +4,8 @@ Called for every published message, whoever published it (client, link,
 internal client), so it is written for speed: the parts of a MSG frame that do
 not depend on the subscription are built once per message, and a client
 subscriber costs three appends to its buffer (cheaper than building one frame).
-Internal clients get a callback through ``conn.deliver_msg``; a link (route,
+Internal clients get a callback through ``conn.deliver_msg`` (told who
+published, for service imports); a link (route,
 gateway, leaf) gets one ``send_msg`` per message however many of its remote
 subscriptions matched, naming the queue groups it was picked to serve.
 """
@@ -58,7 +59,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                 if sub.queue:  # a queue sub in psubs was picked for its group
                     queues.append(sub.queue)
             else:
-                c.deliver_msg(sub, subject, reply, hdr, msg)
+                c.deliver_msg(sub, subject, reply, hdr, msg, publisher)
         else:
             if c.deny_delivery is not None and c.deny_delivery(subject):
                 n -= 1  # a subscribe-deny rule inside an allowed wildcard

@@ -3,7 +3,8 @@ and subscribes through the same subject index as everyone else.
 
 A message for an internal subscription is handed to its callback in the
 publisher's greenlet: ``callback(sub, subject, reply, headers, payload)`` with
-``headers`` the raw header block (bytes) or None. A callback must not block;
+``headers`` the raw header block (bytes) or None; ``sub.conn.publisher`` is
+who published it (a connection or another internal client). A callback must not block;
 work that waits spawns a greenlet with ``server.spawn``.
 """
 
@@ -25,6 +26,7 @@ class InternalClient:
     closed = False
     noecho = None
     is_link = False
+    publisher = None  # the publisher of the message a callback is handling
 
     def __init__(self, server, account, name="internal"):
         self.server = server
@@ -73,8 +75,11 @@ class InternalClient:
         self.server.flush_touched()
         return n
 
-    def deliver_msg(self, sub, subject, reply, hdr, msg):
+    def deliver_msg(self, sub, subject, reply, hdr, msg, publisher=None):
         self.in_msgs += 1
+        # Who published the message being handed over: a callback reads it
+        # first thing (``sub.conn.publisher``), before any nested delivery.
+        self.publisher = publisher
         try:
             sub.callback(sub, subject, reply, msg[:hdr] if hdr else None, msg[hdr:] if hdr else msg)
         except Exception:

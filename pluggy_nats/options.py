@@ -82,8 +82,10 @@ ALIASES = {
 }
 
 # keys that expand into several options (``tls``: the client TLS block, a
-# pluggy_nats.tls.TLSConfig in ``options.tls``, None without TLS)
-SPECIAL_KEYS = ("listen", "http", "tls")
+# pluggy_nats.tls.TLSConfig in ``options.tls``, None without TLS; ``mappings``:
+# the global account's subject mappings, pluggy_nats.mappings.Mapping objects
+# in ``options.mappings``)
+SPECIAL_KEYS = ("listen", "http", "tls", "mappings")
 
 
 class Options:
@@ -109,6 +111,7 @@ class Options:
             setattr(self, name, default)
             self.sources[name] = "default"
         self.tls = None
+        self.mappings = []  # pluggy_nats.mappings.Mapping for the global account
         self._apply_file()
         self._apply_tls_flags(overrides.pop("tls", None))
         override_sources = override_sources or {}
@@ -178,6 +181,12 @@ class Options:
                     self.tls = parse_tls(value, "tls", block_pos=self._position(key))
                 except ConfigError as exc:
                     self.errors.extend(exc.errors)
+            elif lkey in ("mappings", "maps"):
+                self._claimed.add(key)
+                from .mappings import parse_mappings
+
+                getpos = getattr(value, "position", None)
+                self.mappings = parse_mappings(value, self.errors, getpos)
             else:
                 name = ALIASES.get(lkey, lkey)
                 if name in CORE_OPTIONS:

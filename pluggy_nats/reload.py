@@ -45,7 +45,7 @@ def reload_config(server):
     fresh = Options(conf=conf, args=running.args,
                     override_sources={name: running.sources[name] for name in kept}, **kept)
     core_keys = set(CORE_OPTIONS) | {"listen", "http", "net", "log_file", "pid_file",
-                                     "monitor_port"}
+                                     "monitor_port", "mappings", "maps"}
     refused = []
     old_conf = running.conf or {}
     for key in sorted(set(conf) | set(old_conf)):
@@ -70,6 +70,10 @@ def reload_config(server):
         setattr(running, name, new)
         running.sources[name] = fresh.sources[name]
     running.conf = conf
+    if _mapping_sources(running.mappings) != _mapping_sources(fresh.mappings):
+        changes["mappings"] = (len(running.mappings), len(fresh.mappings))
+        running.mappings = fresh.mappings
+        server.set_global_mappings(fresh.mappings)
     if changes.keys() & {"debug", "trace", "logtime", "logfile"}:
         from .log import configure_logging
 
@@ -83,3 +87,8 @@ def _from_file(source):
     """Sources look like "default", "file:line:col" (or "file"), "env X", "flag -x",
     "argument"; a position means the config file set it."""
     return source == "file" or source.count(":") >= 2
+
+
+def _mapping_sources(mappings):
+    """What a list of mappings says (for comparing two configurations)."""
+    return [(m.src, [(cum, tr.dest) for cum, tr in m.dests]) for m in mappings]

@@ -28,6 +28,7 @@ from . import __version__
 from .accounts import Accounts
 from .client import ClientConnection
 from .connection import CLIENT, ClosedReason
+from .mappings import AccountMappings
 from .options import ConfigError, Options
 from .plugins import make_plugin_manager
 
@@ -102,9 +103,20 @@ class Server:
         self.ready = gevent.event.Event()
         self._configure_plugins()
         self.options.check()
+        if self.options.mappings:
+            self.set_global_mappings(self.options.mappings)
         # Data-plane hooks are wired in only when some plugin implements them.
         self.observe_publish = bool(self.hook.nats_message_published.get_hookimpls())
         self._interest_hook = bool(self.hook.nats_interest_changed.get_hookimpls())
+
+    def set_global_mappings(self, mappings):
+        """Install the subject mappings of the global account (start, reload);
+        its clients re-decide whether they may take the publish fast path."""
+        account = self.accounts.global_account
+        account.mappings = AccountMappings(mappings) if mappings else None
+        for conn in list(account.clients):
+            if conn.connect_received:
+                conn._update_fast_pub()
 
     def _configure_plugins(self):
         """Call every plugin's ``nats_configure`` in pluggy's order. A plugin

@@ -18,6 +18,7 @@ INVALID_CLIENT_PROTOCOL = "invalid client protocol"
 NO_RESPONDERS_NEEDS_HEADERS = "no responders requires headers support"
 ROUTE_PORT = "Attempted To Connect To Route Port"
 MAX_SUBSCRIPTIONS = "maximum subscriptions exceeded"
+MAX_ACCOUNT_CONNECTIONS = "maximum account active connections exceeded"
 
 
 class ProtocolError(Exception):

@@ -11,20 +11,24 @@
   ``default_permissions``), checked by the core through the per-connection
   object :class:`~.permissions.ConnPermissions` (``can_publish``,
   ``can_subscribe``, ``deny_delivery``);
-* ``accounts { A: { users, exports, imports, default_permissions } }``: users
-  bound to their account; stream exports/imports between accounts
-  (:mod:`.streams`); ``system_account``.
+* ``accounts { A: { users, exports, imports, default_permissions, mappings,
+  limits } }``: users bound to their account; stream exports/imports
+  (:mod:`.streams`) and service exports/imports (:mod:`.services`: request/reply
+  across accounts, ``_R_.`` reply mapping, response types and thresholds)
+  between accounts, exports restricted to named ``accounts``; per-account subject
+  mappings (:mod:`pluggy_nats.mappings`) and ``limits { max_connections,
+  max_subscriptions, max_payload }``, handed to the core (``account.mappings``,
+  ``account.limits``), which applies them; ``system_account``.
 
 ``allow_responses`` needs to see the reply subjects delivered to a connection,
 which it does through ``nats_message_published`` (a second object,
 ``auth-responses``, registered only when some user has allow_responses, because
 that hook takes every publish off the core's fast path).
 
-Not done here: service exports/imports (parsed and checked, then ignored with a
-warning), account limits (the raw block is kept as ``account.conf``), JWT and
-operator mode. Auth callout lives in :mod:`.callout` (registered as
-``auth-callout`` when configured), TLS ``verify_and_map`` in :mod:`.tlsmap`.
-The state lives in
+Not done here: ``max_leafnodes`` (parsed, no leaf nodes yet), service latency
+tracking and ``share`` (parsed, ignored), JWT and operator mode. Auth callout
+lives in :mod:`.callout` (registered as ``auth-callout`` when configured), TLS
+``verify_and_map`` in :mod:`.tlsmap`. The state lives in
 :class:`~.manager.AuthManager`, registered by ``nats_configure`` as
 ``auth-manager``.
 """
@@ -71,8 +75,6 @@ def nats_configure(config, server):
     log = structlog.get_logger("pluggy_nats.auth")
     if cfg.plaintext:
         warnings.append("Plaintext passwords detected, use nkeys or bcrypt")
-    if any(spec.service_exports or spec.service_imports for spec in cfg.accounts.values()):
-        warnings.append("service exports/imports are not supported yet and are ignored")
     for text in warnings:
         log.warning(text)
         config.warnings.append(text)

@@ -10,6 +10,7 @@ raises them together.
 import re
 
 from pluggy_nats.conf import parse_duration
+from pluggy_nats.mappings import parse_mappings
 from pluggy_nats.permissions import (
     DEFAULT_RESPONSE_EXPIRES,
     DEFAULT_RESPONSE_MAX,
@@ -78,9 +79,46 @@ class StreamImport:
         self.to = to
 
 
+# Service export response types (nats-server ServiceRespType) and the default
+# time a streamed/chunked response route lives (DEFAULT_SERVICE_EXPORT_RESPONSE_THRESHOLD).
+SINGLETON, STREAMED, CHUNKED = "Singleton", "Streamed", "Chunked"
+RESPONSE_TYPES = {"single": SINGLETON, "singleton": SINGLETON, "stream": STREAMED,
+                  "chunk": CHUNKED, "chunked": CHUNKED}
+DEFAULT_RESPONSE_THRESHOLD = 120.0
+
+
+class ServiceExport:
+    __slots__ = ("subject", "accounts", "response_type", "threshold")
+
+    def __init__(self, subject, accounts=None, response_type=SINGLETON,
+                 threshold=DEFAULT_RESPONSE_THRESHOLD):
+        self.subject = subject
+        self.accounts = accounts  # None = public
+        self.response_type = response_type
+        self.threshold = threshold  # seconds a response route lives
+
+
+class ServiceImport:
+    __slots__ = ("account", "subject", "to", "export")
+
+    def __init__(self, account, subject, to=None):
+        self.account = account  # the exporting account's name
+        self.subject = subject  # the subject in the exporting account
+        self.to = to or subject  # the subject requests are published to here
+        self.export = None  # the ServiceExport it was authorized by (set by build)
+
+
+# nats-server's account limits block keys (opts.go parseAccountLimits); the
+# names on the right are the ones the core reads from ``account.limits``.
+LIMIT_KEYS = {"max_connections": "max_connections", "max_conn": "max_connections",
+              "max_subscriptions": "max_subscriptions", "max_subs": "max_subscriptions",
+              "max_payload": "max_payload", "max_pay": "max_payload",
+              "max_leafnodes": "max_leafnodes", "max_leafs": "max_leafnodes"}
+
+
 class AccountSpec:
     __slots__ = ("name", "conf", "users", "stream_exports", "stream_imports",
-                 "service_exports", "service_imports", "default_spec")
+                 "service_exports", "service_imports", "default_spec", "mappings", "limits")
 
     def __init__(self, name, conf):
         self.name = name
@@ -88,9 +126,11 @@ class AccountSpec:
         self.users = []
         self.stream_exports = []
         self.stream_imports = []
-        self.service_exports = []  # parsed, not served (see the plugin docstring)
+        self.service_exports = []
         self.service_imports = []
         self.default_spec = None
+        self.mappings = []  # pluggy_nats.mappings.Mapping
+        self.limits = {}
 
 
 class AuthConfig:
@@ -390,6 +430,11 @@ class Parser:
                     self.exports(am, key, acc)
                 elif k == "imports":
                     self.imports(am, key, acc)
+                elif k in ("mappings", "maps"):
+                    acc.mappings = parse_mappings(am[key], self.errors,
+                                                  getattr(am[key], "position", None))
+                elif k == "limits":
+                    self.limits(am, key, acc)
                 elif k not in ACCOUNT_KEYS:
                     self.unknown(am, key)
             for u in users:
@@ -398,6 +443,22 @@ class Parser:
                     u.spec = acc.default_spec
                 acc.users.append(u)
                 self.add_user(cfg, u)
+
+    def limits(self, m, key, acc):
+        lm = m[key]
+        if not isinstance(lm, dict):
+            self.err(m, key, "Expected account limits to be a map/struct, got %s" % (lm,))
+            return
+        for k in lm:
+            name = LIMIT_KEYS.get(k.lower())
+            if name is None:
+                self.unknown(lm, k, "Unknown field %s parsing account limits" % _q(k))
+                continue
+            v = lm[k]
+            if isinstance(v, bool) or not isinstance(v, int):
+                self.err(lm, k, "%s: expected an integer, got %r" % (k, v))
+                continue
+            acc.limits[name] = v
 
     def exports(self, m, key, acc):
         lst = m[key]
@@ -410,6 +471,7 @@ class Parser:
                 continue
             kind = subject = None
             accounts = None
+            rtype, threshold = SINGLETON, DEFAULT_RESPONSE_THRESHOLD
             for k in em:
                 lk = k.lower()
                 if lk in ("stream", "service"):
@@ -427,11 +489,31 @@ class Parser:
                         self.err(em, k, "accounts: expected a list of account names")
                         continue
                     accounts = list(v)
-                elif lk in ("response", "response_type", "threshold", "response_threshold",
-                            "response_max_time", "response_time", "latency",
-                            "allow_trace", "account_token_position", "advertise"):
-                    if kind == "stream" and lk.startswith("response"):
+                elif lk in ("response", "response_type"):
+                    v = em[k]
+                    if not isinstance(v, str):
+                        self.err(em, k, "Expected response type to be string, got %r" % (v,))
+                    elif v.lower() not in RESPONSE_TYPES:
+                        self.err(em, k, "Unknown response type: %s" % _q(v))
+                    else:
+                        rtype = RESPONSE_TYPES[v.lower()]
+                    if kind == "stream":
                         self.err(em, k, "Detected response directive on non-service")
+                elif lk in ("threshold", "response_threshold", "response_max_time",
+                            "response_time"):
+                    v = em[k]
+                    try:
+                        threshold = parse_duration(v) if isinstance(v, str) else None
+                    except ValueError:
+                        threshold = None
+                    if threshold is None:
+                        threshold = DEFAULT_RESPONSE_THRESHOLD
+                        self.err(em, k, "Expected response threshold to be a parseable time "
+                                        "duration, got %s" % _q(str(v)))
+                    if kind == "stream":
+                        self.err(em, k, "Detected response directive on non-service")
+                elif lk in ("latency", "allow_trace", "account_token_position", "advertise"):
+                    pass
                 else:
                     self.unknown(em, k)
             if kind is None:
@@ -441,7 +523,7 @@ class Parser:
             elif kind == "stream":
                 acc.stream_exports.append(StreamExport(subject, accounts))
             else:
-                acc.service_exports.append((subject, accounts))
+                acc.service_exports.append(ServiceExport(subject, accounts, rtype, threshold))
 
     def imports(self, m, key, acc):
         lst = m[key]
@@ -492,7 +574,14 @@ class Parser:
             if kind == "stream":
                 acc.stream_imports.append(StreamImport(src, subject, prefix, to))
             elif kind == "service":
-                acc.service_imports.append((src, subject, to))
+                imp = ServiceImport(src, subject, to)
+                dup = next((i for i in acc.service_imports if i.to == imp.to), None)
+                if dup is not None:
+                    self.err(m, key, "Duplicate service import subject %s, previously used in "
+                                     "import for account %s, subject %s"
+                             % (_q(imp.to), _q(dup.account), _q(dup.subject)))
+                    continue
+                acc.service_imports.append(imp)
             elif kind is None:
                 self.err(m, key, "Expected a stream or service import")
 
@@ -532,6 +621,8 @@ def build(conf, args, errors, warnings):
         if (user or token) and (cfg.users or cfg.nkeys):
             errors.append((None, "Can not have a single user/pass or token and a users array"))
     for acc in cfg.accounts.values():
+        _check_exports(acc, cfg, errors)
+    for acc in cfg.accounts.values():
         _check_imports(acc, cfg, errors)
     if cfg.system_account and cfg.system_account not in cfg.accounts \
             and cfg.system_account != "$SYS":
@@ -562,9 +653,70 @@ def _check_imports(acc, cfg, errors):
                        or not is_literal_str(imp.to)):
             errors.append((None, 'Error adding stream import "%s": "to" is only supported '
                                  'between literal subjects, without a prefix' % imp.subject))
-    for src_name, _subject, _to in acc.service_imports:
-        if src_name not in cfg.accounts:
-            errors.append((None, '"%s" account not defined for service import' % src_name))
+    for imp in acc.service_imports:
+        src = cfg.accounts.get(imp.account)
+        if src is None:
+            errors.append((None, '"%s" account not defined for service import' % imp.account))
+            continue
+        export = _service_export(src, acc.name, imp.subject)
+        if export is None:
+            errors.append((None, 'Error adding service import "%s": service import not '
+                                 'authorized' % imp.subject))
+            continue
+        if _service_cycle(cfg, acc.name, src, imp.subject):
+            errors.append((None, 'Error adding service import "%s": import forms a cycle'
+                           % imp.subject))
+            continue
+        imp.export = export
+
+
+def _check_exports(acc, cfg, errors):
+    """Every account an export names must exist (opts.go parseAccounts)."""
+    for kind, exports in (("stream", acc.stream_exports), ("service", acc.service_exports)):
+        for e in exports:
+            for name in e.accounts or ():
+                if name not in cfg.accounts:
+                    errors.append((None, '"%s" account not defined for %s export'
+                                   % (name, kind)))
+
+
+def _service_export(src, importer, subject):
+    """The export of ``src`` that authorizes ``importer`` to import ``subject``
+    (an exact subject first, then one that contains it), or None."""
+    subj = subject.encode()
+    exact = [e for e in src.service_exports if e.subject == subject]
+    for e in exact or [e for e in src.service_exports if subset_match(subj, e.subject.encode())]:
+        if e.accounts is None or importer in e.accounts:
+            return e
+        return None
+    return None
+
+
+def _service_cycle(cfg, importer, src, subject):
+    """Whether following the service imports of ``src`` that overlap
+    ``subject`` (only those already accepted) leads back to ``importer``."""
+    seen = set()
+    todo = [(src, subject.encode())]
+    while todo:
+        acc, subj = todo.pop()
+        if acc.name in seen:
+            continue
+        seen.add(acc.name)
+        for imp in acc.service_imports:
+            if imp.export is None:
+                continue
+            to = imp.to.encode()
+            if subset_match(to, subj) or subset_match(subj, to):
+                if imp.account == importer:
+                    return True
+                nxt = cfg.accounts.get(imp.account)
+                if nxt is not None:
+                    todo.append((nxt, imp.subject.encode()))
+    return False
+
+
+def _q(s):
+    return '"%s"' % s
 
 
 def is_literal_str(s):

@@ -20,9 +20,11 @@ import structlog
 
 from pluggy_nats import Allow, Deny, hookimpl
 from pluggy_nats.connection import CLIENT
+from pluggy_nats.mappings import AccountMappings
 
 from . import tlsmap
 from .config import is_bcrypt
+from .services import wire_service_imports
 from .signatures import new_nonce, verify_nonce
 from .streams import wire_stream_imports
 
@@ -62,14 +64,19 @@ class AuthManager:
         self.log = structlog.get_logger("pluggy_nats.auth")
         self.accounts = {name: server.accounts.get_or_create(name) for name in cfg.accounts}
         for name, spec in cfg.accounts.items():
-            self.accounts[name].conf = spec.conf  # the raw block, for other plugins
+            account = self.accounts[name]
+            account.conf = spec.conf  # the raw block, for other plugins
+            account.limits.update(spec.limits)
+            if spec.mappings:
+                account.mappings = AccountMappings(spec.mappings)
         self.importers = []
 
     # -- start / stop -------------------------------------------------------------
 
     @hookimpl
     def nats_server_start(self, server):
-        self.importers = wire_stream_imports(server, self.cfg, self.accounts)
+        self.importers = (wire_stream_imports(server, self.cfg, self.accounts)
+                          + wire_service_imports(server, self.cfg, self.accounts))
 
     @hookimpl
     def nats_server_stop(self, server, lame_duck):

@@ -6,6 +6,10 @@ delivered to B's subscribers under ``prefix.subject`` (or ``to``, or the same
 subject). The delivery runs in the publisher's greenlet, as every delivery does;
 whoever published flushes the touched connections afterwards.
 
+In a cluster every server imports for its own subscribers only: the exported
+message crosses routes in the exporting account, and each server with interest
+imports it there (nats-server's shadow subscriptions do the same).
+
 A chain A -> B -> C works (each hop is one more internal subscription); a
 cycle stops at the first account already on the current delivery path, so a
 message never comes back into an account it passed through.
@@ -13,9 +17,11 @@ message never comes back into an account it passed through.
 
 from pluggy_nats.delivery import deliver
 from pluggy_nats.internal import InternalClient
-from pluggy_nats.sublist import EMPTY_RESULT
+from pluggy_nats.sublist import EMPTY_RESULT, SublistResult
 
-_path = []  # accounts on the current (synchronous) delivery path
+# Accounts on the current (synchronous) delivery path, shared with service
+# imports (.services) so that a chain mixing both cannot loop either.
+delivery_path = []
 
 
 class StreamImporter:
@@ -41,20 +47,37 @@ class StreamImporter:
 
     def on_message(self, sub, subject, reply, headers, payload):
         dst = self.dst
-        if dst in _path:
+        if dst in delivery_path:
             return
         subject = self.to or self.prefix + subject
-        result = dst.sublist.match(subject)
-        if result is EMPTY_RESULT:
+        result = _local(dst.sublist.match(subject))
+        if result is None:
             return
         hdr = len(headers) if headers else 0
         msg = headers + payload if headers else payload
-        _path.append(sub.conn.account)
-        _path.append(dst)
+        delivery_path.append(sub.conn.account)
+        delivery_path.append(dst)
         try:
             deliver(result, subject, reply, hdr, msg, self.pub_client)
         finally:
-            del _path[-2:]
+            del delivery_path[-2:]
+
+
+def _local(result):
+    """The subscriptions of this server in a match (None if there are none).
+    Every server of a cluster has the same imports and the exported message
+    reaches each one that has interest, so each imports it for its own
+    subscribers only (as nats-server's shadow subscriptions); handing it to
+    the importing account's remote interest too would deliver it twice."""
+    if result is EMPTY_RESULT:
+        return None
+    psubs, qsubs = result
+    if any(s.conn.is_link for s in psubs) or any(s.conn.is_link for g in qsubs for s in g):
+        psubs = tuple(s for s in psubs if not s.conn.is_link)
+        qsubs = tuple(g for g in (tuple(s for s in grp if not s.conn.is_link)
+                                  for grp in qsubs) if g)
+        result = SublistResult(psubs, qsubs)
+    return result if (result.psubs or result.qsubs) else None
 
 
 def wire_stream_imports(server, cfg, accounts):
