@@ -21,7 +21,10 @@ import structlog
 from pluggy_nats import Allow, Deny, hookimpl
 from pluggy_nats.connection import CLIENT
 
+from .claims import ClaimsService
 from .config import is_bcrypt
+from .operator_auth import OperatorAuth
+from .resolver import make_resolver
 from .signatures import new_nonce, verify_nonce
 from .streams import wire_stream_imports
 
@@ -57,18 +60,28 @@ class AuthManager:
         self.server = server
         self.cfg = cfg
         self.no_auth_user = no_auth_user
-        self.nonce_required = bool(cfg.nkeys)
+        self.nonce_required = bool(cfg.nkeys) or cfg.operator_mode
         self.log = structlog.get_logger("pluggy_nats.auth")
         self.accounts = {name: server.accounts.get_or_create(name) for name in cfg.accounts}
         for name, spec in cfg.accounts.items():
             self.accounts[name].conf = spec.conf  # the raw block, for other plugins
         self.importers = []
+        self.operator = None  # OperatorAuth in operator mode
+        self.claims = None
+        if cfg.operator_mode:
+            self.operator = OperatorAuth(server, cfg.operator, make_resolver(cfg.operator))
+            if cfg.operator.resolver == "FULL":
+                self.claims = ClaimsService(server, self.operator)
 
     # -- start / stop -------------------------------------------------------------
 
     @hookimpl
     def nats_server_start(self, server):
         self.importers = wire_stream_imports(server, self.cfg, self.accounts)
+        if self.operator is not None and server.accounts.system_account is not None:
+            self.operator.account(server.accounts.system_account.name)
+            if self.claims is not None:
+                self.claims.start(server.accounts.system_account)
 
     @hookimpl
     def nats_server_stop(self, server, lame_duck):
@@ -76,6 +89,10 @@ class AuthManager:
             for imp in self.importers:
                 imp.stop()
             self.importers = []
+            if self.claims is not None:
+                self.claims.stop()
+            if self.operator is not None:
+                self.operator.stop()
 
     # -- connections ---------------------------------------------------------------
 
@@ -97,6 +114,8 @@ class AuthManager:
     def nats_authenticate(self, conn, connect):
         if conn.kind != CLIENT or not self.server.auth_required:
             return None
+        if self.operator is not None:
+            return self.operator.authenticate(conn, connect)
         cfg = self.cfg
         user_name = _opt(connect, "user")
         password = _opt(connect, "pass")

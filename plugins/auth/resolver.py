@@ -1,0 +1,62 @@
+"""Account resolvers: where operator mode finds an account's JWT by public key.
+
+* :class:`MemoryResolver` (``resolver: MEMORY``): only ``resolver_preload``;
+  nothing can be added at run time.
+* :class:`DirResolver` (``resolver { type: full, dir }``): one file per account,
+  ``<dir>/<pubkey>.jwt``, as nats-server's DirJWTStore (unsharded) writes them;
+  updates pushed over ``$SYS.REQ.CLAIMS.UPDATE`` are stored there. The preload
+  is written into the directory at start unless a file is already there.
+"""
+
+import os
+
+
+class MemoryResolver:
+    writable = False
+
+    def __init__(self, preload):
+        self.jwts = dict(preload)
+
+    def fetch(self, pubkey):
+        return self.jwts.get(pubkey)
+
+    def store(self, pubkey, token):
+        raise ValueError("the memory resolver does not take updates")
+
+
+class DirResolver:
+    writable = True
+
+    def __init__(self, directory, preload=None, allow_delete=False):
+        self.dir = directory
+        self.allow_delete = allow_delete
+        os.makedirs(directory, exist_ok=True)
+        for pubkey, token in (preload or {}).items():
+            if not os.path.exists(self._path(pubkey)):
+                self.store(pubkey, token)
+
+    def _path(self, pubkey):
+        if not pubkey.isalnum():  # never a path outside dir
+            raise ValueError("not an account public key: %r" % pubkey)
+        return os.path.join(self.dir, pubkey + ".jwt")
+
+    def fetch(self, pubkey):
+        try:
+            with open(self._path(pubkey)) as f:
+                return f.read().strip()
+        except (OSError, ValueError):
+            return None
+
+    def store(self, pubkey, token):
+        """Write atomically (a reader never sees half a token)."""
+        path = self._path(pubkey)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(token)
+        os.replace(tmp, path)
+
+
+def make_resolver(op):
+    if op.resolver == "FULL":
+        return DirResolver(op.dir, op.preload, op.allow_delete)
+    return MemoryResolver(op.preload)
