@@ -66,10 +66,13 @@ class Trust:
         return acc
 
     def user_jwt(self, acc, name, signer=None, issued_at=None, exp=None, nbf=None,
-                 kp=None, **nats):
+                 kp=None, bare=False, **nats):
+        """A user JWT and its keypair. ``bare``: no permissions or limits at all,
+        as a user of a scoped signing key must be (nsc writes none then)."""
         kp = kp or natsjwt.new_keypair("U")
-        body = {"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
-                "type": "user", "version": 2}
+        body = {"type": "user", "version": 2}
+        if not bare:
+            body.update({"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1})
         body.update(nats)
         if signer is not None and signer.public_key != acc.kp.public_key:
             body["issuer_account"] = acc.pubkey

@@ -101,8 +101,16 @@ def permission_spec(limits):
     return PermissionSpec(publish=pub, subscribe=sub, response=response)
 
 
+# jwt.UserPermissionLimits: a scoped signing key's user must leave all of it at
+# the zero value (jwt UserScope.ValidateScopedSigner, HasEmptyPermissions), so
+# even nsc's default "subs": -1 makes such a user invalid.
+_USER_PERMISSION_LIMITS = ("src", "times", "times_location", "subs", "data", "payload",
+                           "bearer_token", "allowed_connection_types", "resp")
+
+
 def _has_own_permissions(nats):
-    return any(_subject_permission(nats.get(k)) for k in ("pub", "sub")) or bool(nats.get("resp"))
+    return (any(_subject_permission(nats.get(k)) for k in ("pub", "sub"))
+            or any(nats.get(k) for k in _USER_PERMISSION_LIMITS))
 
 
 def _src_allows(src, host):

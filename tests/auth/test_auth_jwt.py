@@ -134,8 +134,9 @@ def test_jwt_permissions_enforced(tmp_path, make_server):
     server = make_server(config=trust.config())
     limited = trust.user_creds(a, "limited", pub={"allow": ["ok.>"], "deny": ["ok.no"]},
                                sub={"allow": ["ok.>", "_INBOX.>"]})
-    scoped_user = trust.user_creds(s, "sc", signer=scoped)
-    scoped_with_own = trust.user_creds(s, "sc2", signer=scoped, pub={"allow": [">"]})
+    scoped_user = trust.user_creds(s, "sc", signer=scoped, bare=True)
+    scoped_with_own = trust.user_creds(s, "sc2", signer=scoped, bare=True,
+                                       pub={"allow": [">"]})
 
     async def main():
         errors = []
