@@ -13,7 +13,20 @@
   ``can_subscribe``, ``deny_delivery``);
 * ``accounts { A: { users, exports, imports, default_permissions } }``: users
   bound to their account; stream exports/imports between accounts
-  (:mod:`.streams`); ``system_account``.
+  (:mod:`.streams`); ``system_account``;
+* operator mode (:mod:`.operator`, :mod:`.operator_auth`, :mod:`.resolver`,
+  :mod:`.claims`): ``operator`` (file, inline JWT or list), ``system_account``
+  (else the operator JWT's), ``resolver: MEMORY`` with ``resolver_preload``, and
+  the full directory resolver ``resolver { type: full, dir, ... }`` whose
+  accounts are updated over ``$SYS.REQ.CLAIMS.UPDATE`` /
+  ``$SYS.REQ.ACCOUNT.<pubkey>.CLAIMS.UPDATE`` and read with ``.CLAIMS.LOOKUP``.
+  Users connect with a user JWT and the nonce signature (or a bearer JWT);
+  account and operator signing keys (user scopes apply their template),
+  expiry, revocations, ``pub``/``sub``/``resp`` permissions,
+  ``allowed_connection_types`` and ``src`` are checked as nats-server does.
+  Accounts (named by public key) are created on first use; their JWT limits
+  go into ``account.limits``, their stream imports are wired through
+  :mod:`.streams`. URL and cache resolvers are refused as "not supported".
 
 ``allow_responses`` needs to see the reply subjects delivered to a connection,
 which it does through ``nats_message_published`` (a second object,
@@ -21,8 +34,10 @@ which it does through ``nats_message_published`` (a second object,
 that hook takes every publish off the core's fast path).
 
 Not done here: service exports/imports (parsed and checked, then ignored with a
-warning), account limits (the raw block is kept as ``account.conf``), JWT and
-operator mode, auth callout, TLS certificate mapping. The state lives in
+warning; in account JWTs skipped), account limits of config-file accounts (the
+raw block is kept as ``account.conf``), activation tokens (``token_req``
+exports are never authorized), per-user JWT limits (subs/data/payload),
+``times``, claims delete/list requests, auth callout, TLS certificate mapping. The state lives in
 :class:`~.manager.AuthManager`, registered by ``nats_configure`` as
 ``auth-manager``.
 """

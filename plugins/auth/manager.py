@@ -153,6 +153,12 @@ class AuthManager:
             return Deny("user/password mismatch")
         return Deny("no credentials")
 
+    @hookimpl
+    def nats_client_closed(self, conn, reason):
+        timer = getattr(conn, "jwt_expiry", None)
+        if timer is not None and timer is not gevent.getcurrent():
+            timer.kill(block=False)
+
     def _allow(self, conn, user):
         types = user.connection_types
         if types is not None and getattr(conn, "client_type", STANDARD) not in types:

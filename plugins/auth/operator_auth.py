@@ -307,8 +307,8 @@ class OperatorAuth:
             return Deny("user JWT permissions: %s" % exc)
         conn.jwt_user = (user_key, claims.get("iat"))
         exp = claims.get("exp")
-        if exp:
-            gevent.spawn_later(max(0.0, exp - now), _expire, conn)
+        if exp:  # killed by the auth manager when the connection closes first
+            conn.jwt_expiry = gevent.spawn_later(max(0.0, exp - now), _expire, conn)
         return Allow(account=acc.account, user=user_key,
                      permissions=perms.for_connection() if perms is not None else None)
 

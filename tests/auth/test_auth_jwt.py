@@ -364,3 +364,26 @@ def test_jwt_config_inline_operator_and_decorated_file(tmp_path):
         f.write("-----BEGIN NATS OPERATOR JWT-----\n%s\n------END NATS OPERATOR JWT------\n"
                 % trust.operator_jwt)
     assert _configure('operator: ["%s"]\nresolver: MEMORY\n' % path).auth_required
+
+
+def test_jwt_user_expiry_closes_connection(tmp_path, make_server):
+    """A connected user is cut off when its JWT expires, with nats-server's
+    ``-ERR 'User Authentication Expired'``."""
+    trust = Trust(tmp_path)
+    a = trust.account("A")
+    server = make_server(config=trust.config())
+    creds = trust.user_creds(a, "brief", exp=now() + 2)
+
+    async def main():
+        closed = asyncio.Event()
+
+        async def closed_cb():
+            closed.set()
+
+        nc = await nats.connect(server.url, user_credentials=creds, closed_cb=closed_cb,
+                                allow_reconnect=False)
+        await nc.flush()
+        await asyncio.wait_for(closed.wait(), 10)
+        return str(nc.last_error).lower()
+
+    assert run(main()) == "nats: user authentication expired"
