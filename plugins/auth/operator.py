@@ -96,6 +96,11 @@ def parse(conf, errors):
                 if not isinstance(token, str):
                     errors.append((_pos(v, acc), "preload map value should be a string JWT"))
                     continue
+                try:  # a config error in nats-server too; trust is checked on use
+                    natsjwt.decode(token, expect_type="account")
+                except natsjwt.JWTError:
+                    errors.append((_pos(v, acc), "invalid account JWT"))
+                    continue
                 op.preload[acc] = token.strip()
     for claims in op.operators:
         op.trusted_keys.add(claims.get("iss"))
@@ -177,9 +182,6 @@ def validate(op, cfg, errors):
     elif op.resolver == "FULL":
         errors.append((None, "using nats based account resolver - the system account needs "
                              "to be specified in configuration or the operator jwt"))
-    for acc in op.preload:
-        if not acc.startswith("A"):
-            errors.append((None, "preload map key %r is not a valid account public key" % acc))
 
 
 def _pos(m, key):

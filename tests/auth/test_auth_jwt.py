@@ -343,6 +343,9 @@ def _config_cases(trust):
          "error parsing operator JWT"),
         ("operator: eyJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.AAAA\nresolver: MEMORY\n",
          "error parsing operator JWT"),
+        (head + "resolver: MEMORY\nresolver_preload: { %s: eyJhbGci.e30.AAAA }\n"
+         % trust.accounts["A"].pubkey,
+         "invalid account JWT"),
     ]
 
 
