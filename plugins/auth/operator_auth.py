@@ -26,8 +26,10 @@ closes connections of users it revokes with ``-ERR 'User Authentication
 Revoked'``, as nats-server does.
 """
 
+import datetime
 import ipaddress
 import time
+import zoneinfo
 
 import gevent
 import structlog
@@ -127,6 +129,30 @@ def _src_allows(src, host):
                 return True
         except ValueError:
             return False
+    return False
+
+
+def _times_allow(times, location):
+    """nats-server validateTimes: within one of the ``{start, end}`` daily
+    ranges ("HH:MM:SS", in ``times_location`` or local time; a range may
+    cross midnight). Anything unreadable refuses."""
+    if not times:
+        return True
+    tz = None
+    if location:
+        try:
+            tz = zoneinfo.ZoneInfo(location)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return False
+    now = datetime.datetime.now(tz).time()
+    for r in times:
+        try:
+            start = datetime.time.fromisoformat(r["start"])
+            end = datetime.time.fromisoformat(r["end"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        if (start <= now <= end) if start <= end else (now >= start or now <= end):
+            return True
     return False
 
 
@@ -287,7 +313,10 @@ class OperatorAuth:
             if _has_own_permissions(nats):
                 return Deny("scoped signing key user carries its own permissions")
             limits = scope
-        if not limits.get("bearer_token"):
+        bearer = bool(limits.get("bearer_token"))
+        if bearer and (acc.claims.get("nats") or {}).get("limits", {}).get("disallow_bearer"):
+            return Deny("bearer tokens are disallowed by the account")
+        if not bearer:
             try:
                 key = verify_key(user_key)
             except ValueError:
@@ -301,6 +330,8 @@ class OperatorAuth:
             return Deny("connection type not allowed")
         if not _src_allows(limits.get("src"), getattr(conn, "host", "")):
             return Deny("source address not allowed")
+        if not _times_allow(limits.get("times"), limits.get("times_location")):
+            return Deny("outside the user's connect times")
         try:
             perms = self._permissions(token, acc, limits)
         except ValueError as exc:

@@ -7,6 +7,7 @@ accept/refuse answers (and the full resolver's replies) must be identical.
 """
 
 import base64
+import datetime
 import json
 import os
 
@@ -45,6 +46,12 @@ def _attempt(raw_client, server, creds):
     return "refuse"
 
 
+def _clock(hours):
+    """HH:MM:SS (UTC) ``hours`` from now."""
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=hours)
+    return t.strftime("%H:%M:%S")
+
+
 def _cases(trust):
     a = trust.account("A")
     sk = natsjwt.new_keypair("A")
@@ -59,7 +66,8 @@ def _cases(trust):
     rogue = trust.account("ROGUE")
     trust.account_jwt(rogue, signer=natsjwt.new_keypair("O"))
     unknown = trust.account("UNKNOWN")
-    preload = [trust.system, a, signed, old, rev, rogue]
+    nobearer = trust.account("NOBEARER", limits={"disallow_bearer": True})
+    preload = [trust.system, a, signed, old, rev, rogue, nobearer]
 
     def user(acc, **kw):
         token, kp = trust.user_jwt(acc, "u", **kw)
@@ -99,6 +107,12 @@ def _cases(trust):
          "accept"),
         ("src elsewhere", _signed(*user(a, src=["10.0.0.0/8"])), "refuse"),
         ("src loopback", _signed(*user(a, src=["127.0.0.0/8"])), "accept"),
+        ("times: all day", _signed(*user(a, times=[{"start": "00:00:00",
+                                                     "end": "23:59:59"}])), "accept"),
+        ("times: never now", _signed(*user(a, times=[{"start": _clock(+2), "end": _clock(+3)}],
+                                           times_location="UTC")), "refuse"),
+        ("bearer in a disallow_bearer account", _signed(*user(nobearer, bearer_token=True),
+                                                         sig=""), "refuse"),
         ("account JWT as user JWT", _signed(a.jwt, a.kp), "refuse"),
         ("garbage JWT", _signed("eyJ0eXAiOiJKV1QifQ.e30.AAAA", good_kp), "refuse"),
         ("user/password instead", {"user": "u", "pass": "p"}, "refuse"),
