@@ -6,6 +6,7 @@ DirAccResolver.Start):
   directory and re-apply it to the account if in use; the reply is
   ``{"server": {...}, "data": {"account", "code": 200, "message": "jwt updated"}}``
   or ``{"server": {...}, "error": {"account", "code": 500, "description"}}``;
+* ``$SYS.REQ.CLAIMS.LIST`` answers ``{"server": {...}, "data": [account keys]}``;
 * ``$SYS.REQ.ACCOUNT.<pubkey>.CLAIMS.LOOKUP`` answers with the stored JWT
   itself, and not at all when there is none (so another server may answer).
 
@@ -26,6 +27,7 @@ from . import jwt as natsjwt
 UPDATE = "$SYS.REQ.CLAIMS.UPDATE"
 ACCOUNT_UPDATE = "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE"
 ACCOUNT_LOOKUP = "$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP"
+LIST = "$SYS.REQ.CLAIMS.LIST"
 
 
 class ClaimsService:
@@ -41,6 +43,7 @@ class ClaimsService:
         self.client.subscribe(UPDATE, self._on_update)
         self.client.subscribe(ACCOUNT_UPDATE, self._on_update)
         self.client.subscribe(ACCOUNT_LOOKUP, self._on_lookup)
+        self.client.subscribe(LIST, self._on_list)
 
     def stop(self):
         if self.client is not None:
@@ -75,6 +78,11 @@ class ClaimsService:
         token = self.resolver.fetch(pubkey)
         if token is not None and reply:
             self.client.publish(reply, token.encode())
+
+    def _on_list(self, sub, subject, reply, headers, payload):
+        if reply:
+            body = {"server": self._server_info(), "data": self.resolver.list()}
+            self.client.publish(reply, json.dumps(body).encode())
 
     def _respond(self, reply, account, message, err=None):
         if not reply:

@@ -23,6 +23,9 @@ class MemoryResolver:
     def store(self, pubkey, token):
         raise ValueError("the memory resolver does not take updates")
 
+    def list(self):
+        return sorted(self.jwts)
+
 
 class DirResolver:
     writable = True
@@ -46,6 +49,10 @@ class DirResolver:
                 return f.read().strip()
         except (OSError, ValueError):
             return None
+
+    def list(self):
+        """The account keys stored, as ``$SYS.REQ.CLAIMS.LIST`` reports them."""
+        return sorted(name[:-4] for name in os.listdir(self.dir) if name.endswith(".jwt"))
 
     def store(self, pubkey, token):
         """Write atomically (a reader never sees half a token)."""

@@ -152,7 +152,8 @@ def test_jwt_interop_full_resolver_replies(tmp_path, make_server, go_nats_server
         sys_creds = trust.user_creds(trust.system, "admin")
         user_creds = trust.user_creds(a, "u")
 
-        async def main(srv=srv, a=a, b=b, sys_creds=sys_creds, user_creds=user_creds):
+        async def main(srv=srv, a=a, b=b, sys_creds=sys_creds, user_creds=user_creds,
+                       trust=trust):
             nc = await nats.connect(srv.url, user_credentials=sys_creds, allow_reconnect=False)
             ok = json.loads((await nc.request("$SYS.REQ.CLAIMS.UPDATE", a.jwt.encode(),
                                               timeout=3)).data)
@@ -161,6 +162,8 @@ def test_jwt_interop_full_resolver_replies(tmp_path, make_server, go_nats_server
                 timeout=3)).data)
             lookup = (await nc.request("$SYS.REQ.ACCOUNT.%s.CLAIMS.LOOKUP" % a.pubkey, b"",
                                        timeout=3)).data.decode()
+            listed = json.loads((await nc.request("$SYS.REQ.CLAIMS.LIST", b"",
+                                                  timeout=3)).data)
             await nc.close()
             user = await nats.connect(srv.url, user_credentials=user_creds,
                                       allow_reconnect=False)
@@ -169,13 +172,14 @@ def test_jwt_interop_full_resolver_replies(tmp_path, make_server, go_nats_server
             # account keys differ per server: compare the shapes, keys replaced
             ok["data"]["account"] = ok["data"]["account"] == a.pubkey
             wrong["error"]["account"] = wrong["error"]["account"] == a.pubkey
-            return ok["data"], wrong["error"], lookup == a.jwt
+            listed = sorted(listed["data"]) == sorted([a.pubkey, trust.system.pubkey])
+            return ok["data"], wrong["error"], lookup == a.jwt, listed
 
         answers.append(run(main()))
     assert answers[0] == ({"account": True, "code": 200, "message": "jwt updated"},
                           {"account": True, "code": 500,
                            "description": "jwt update resulted in error - subject does not "
-                                          "match jwt content"}, True)
+                                          "match jwt content"}, True, True)
     assert answers[1] == answers[0]
 
 
