@@ -97,7 +97,14 @@ class Trust:
             f.write(self.operator_jwt)
         return path
 
-    def config(self, resolver="MEMORY", preload=None, extra=""):
+    def delete_request(self, *accounts, signer=None):
+        """The generic JWT a ``$SYS.REQ.CLAIMS.DELETE`` carries (as ``nsc
+        delete account`` makes it): self-signed by the operator."""
+        kp = signer or self.operator
+        return natsjwt.encode({"sub": kp.public_key.decode(),
+                               "nats": {"accounts": list(accounts)}}, kp)
+
+    def config(self, resolver="MEMORY", preload=None, extra="", allow_delete=False):
         """Server config text: the operator file, the system account and a
         ``MEMORY`` resolver preloaded with ``preload`` (default every account),
         or ``resolver="full"`` with a directory (preloaded the same way)."""
@@ -108,8 +115,9 @@ class Trust:
             lines.append("resolver: MEMORY")
         else:
             jwt_dir = os.path.join(self.dir, "jwt")
-            lines.append("resolver { type: full, dir: %s, allow_delete: false, "
-                         "interval: \"2m\", timeout: \"1.9s\" }" % _q(jwt_dir))
+            lines.append("resolver { type: full, dir: %s, allow_delete: %s, "
+                         "interval: \"2m\", timeout: \"1.9s\" }"
+                         % (_q(jwt_dir), "true" if allow_delete else "false"))
         lines.append("resolver_preload: {")
         lines.extend("  %s: %s" % (a.pubkey, a.jwt) for a in accounts)
         lines.append("}")

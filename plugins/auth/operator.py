@@ -34,6 +34,7 @@ class OperatorConfig:
         self.resolver = None  # "MEMORY" or "FULL"
         self.dir = None  # the full resolver's directory
         self.allow_delete = False
+        self.hard_delete = False  # delete files instead of renaming them to .deleted
         self.interval = 120.0
         self.timeout = 1.9
         self.preload = {}  # account public key -> JWT
@@ -145,8 +146,8 @@ def _resolver(conf, key, op, errors):
                                            "string"))
                 continue
             op.dir = val
-        elif lk == "allow_delete":
-            op.allow_delete = bool(val)
+        elif lk in ("allow_delete", "hard_delete"):
+            setattr(op, lk, bool(val))
         elif lk in ("interval", "timeout"):
             try:
                 setattr(op, lk, parse_duration(val))

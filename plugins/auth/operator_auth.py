@@ -277,6 +277,18 @@ class OperatorAuth:
             if user is not None and acc.is_revoked(*user):
                 conn.close(ClosedReason.REVOCATION, "User Authentication Revoked")
 
+    def remove(self, pubkey):
+        """The account's JWT was deleted: its users are cut off (nats-server
+        removeCb: the account expires) and new ones cannot resolve it."""
+        acc = self.accounts.pop(pubkey, None)
+        if acc is None:
+            return
+        for imp in acc.importers:
+            imp.stop()
+        acc.importers = []
+        for conn in list(acc.account.clients):
+            conn.close(ClosedReason.AUTHENTICATION_EXPIRED, "Account Authentication Expired")
+
     def stop(self):
         for acc in self.accounts.values():
             for imp in acc.importers:

@@ -4,7 +4,8 @@
   nothing can be added at run time.
 * :class:`DirResolver` (``resolver { type: full, dir }``): one file per account,
   ``<dir>/<pubkey>.jwt``, as nats-server's DirJWTStore (unsharded) writes them;
-  updates pushed over ``$SYS.REQ.CLAIMS.UPDATE`` are stored there. The preload
+  updates pushed over ``$SYS.REQ.CLAIMS.UPDATE`` are stored there, and with
+  ``allow_delete`` ``$SYS.REQ.CLAIMS.DELETE`` removes them. The preload
   is written into the directory at start unless a file is already there.
 """
 
@@ -30,9 +31,10 @@ class MemoryResolver:
 class DirResolver:
     writable = True
 
-    def __init__(self, directory, preload=None, allow_delete=False):
+    def __init__(self, directory, preload=None, allow_delete=False, hard_delete=False):
         self.dir = directory
         self.allow_delete = allow_delete
+        self.hard_delete = hard_delete
         os.makedirs(directory, exist_ok=True)
         for pubkey, token in (preload or {}).items():
             if not os.path.exists(self._path(pubkey)):
@@ -54,6 +56,15 @@ class DirResolver:
         """The account keys stored, as ``$SYS.REQ.CLAIMS.LIST`` reports them."""
         return sorted(name[:-4] for name in os.listdir(self.dir) if name.endswith(".jwt"))
 
+    def delete(self, pubkey):
+        """Remove an account's JWT: renamed to ``<pubkey>.jwt.deleted`` (kept
+        for the record, as nats-server's default) or removed (hard_delete)."""
+        path = self._path(pubkey)
+        if self.hard_delete:
+            os.remove(path)
+        else:
+            os.replace(path, path + ".deleted")
+
     def store(self, pubkey, token):
         """Write atomically (a reader never sees half a token)."""
         path = self._path(pubkey)
@@ -65,5 +76,5 @@ class DirResolver:
 
 def make_resolver(op):
     if op.resolver == "FULL":
-        return DirResolver(op.dir, op.preload, op.allow_delete)
+        return DirResolver(op.dir, op.preload, op.allow_delete, op.hard_delete)
     return MemoryResolver(op.preload)

@@ -6,6 +6,7 @@ accept/refuse answers (and the full resolver's replies) must be identical.
 * refuse = ``-ERR 'Authorization Violation'`` and the connection closed.
 """
 
+import asyncio
 import base64
 import datetime
 import json
@@ -257,3 +258,68 @@ def test_jwt_interop_permissions(tmp_path, make_server, go_nats_server, raw_clie
     msgs, errs = _perm_script(raw_client, go, *users["p"], PERM_SCRIPTS["p"])
     assert b"-ERR 'Permissions Violation for Publish to \"pub.secret\"'\r\n" in errs
     assert b"MSG both.y 5 1\r\n3\r\n" in msgs
+
+
+def test_jwt_interop_full_resolver_delete(tmp_path, make_server, go_nats_server):
+    """``$SYS.REQ.CLAIMS.DELETE``: refused unless allow_delete, refused for the
+    system account, a foreign signer or a malformed list; otherwise the
+    account's JWT goes and its connected users are cut off. The same trust
+    (each server its own directory), the same replies."""
+    for allow in (False, True):
+        trust = Trust(tmp_path / str(allow))
+        os.makedirs(trust.dir, exist_ok=True)
+        a = trust.account("A")
+        conf = trust.config(resolver="full", preload=[trust.system, a], allow_delete=allow)
+        jwt_dir = os.path.join(trust.dir, "jwt")
+        sys_creds = trust.user_creds(trust.system, "admin")
+        user_creds = trust.user_creds(a, "u")
+        requests = [trust.delete_request(trust.system.pubkey),
+                    trust.delete_request(a.pubkey, signer=natsjwt.new_keypair("O")),
+                    trust.delete_request("not-an-account"),
+                    trust.delete_request(a.pubkey)]
+        answers = [run(_delete_session(srv, requests, sys_creds, user_creds, allow))
+                   for srv in (go_nats_server(config=conf),
+                               make_server(config=conf.replace(jwt_dir, jwt_dir + "-ours")))]
+        assert answers[1] == answers[0], allow
+        replies, last, again = answers[0]
+        if allow:
+            assert replies[3] == {"data": {"code": 200, "message": "deleted 1 accounts"}}
+            assert last == "nats: account authentication expired"
+            assert again != "ok"
+        else:
+            assert replies[3]["error"]["description"].endswith(
+                "delete must be enabled in server config")
+            assert again == "ok"
+
+
+async def _delete_session(srv, requests, sys_creds, user_creds, allow):
+    closed = asyncio.Event()
+
+    async def closed_cb():
+        closed.set()
+
+    user = await nats.connect(srv.url, user_credentials=user_creds, closed_cb=closed_cb,
+                              allow_reconnect=False)
+    nc = await nats.connect(srv.url, user_credentials=sys_creds, allow_reconnect=False)
+    replies = []
+    for token in requests:
+        reply = json.loads((await nc.request("$SYS.REQ.CLAIMS.DELETE", token.encode(),
+                                             timeout=3)).data)
+        reply.pop("server")
+        replies.append(reply)
+    await nc.close()
+    last = None
+    if allow:
+        await asyncio.wait_for(closed.wait(), 5)
+        last = str(user.last_error).lower()
+    else:
+        await user.flush()
+        await user.close()
+    try:
+        again = await nats.connect(srv.url, user_credentials=user_creds,
+                                   allow_reconnect=False, connect_timeout=3)
+        await again.close()
+        again = "ok"
+    except Exception as exc:
+        again = str(exc)
+    return replies, last, again
