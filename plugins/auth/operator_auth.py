@@ -71,6 +71,18 @@ class JWTAccount:
         return False
 
 
+class JWTUser:
+    """What an account update needs to know about a connected user."""
+
+    __slots__ = ("key", "issued_at", "bearer", "signer")
+
+    def __init__(self, key, issued_at, bearer, signer):
+        self.key = key
+        self.issued_at = issued_at
+        self.bearer = bearer
+        self.signer = signer  # the account signing key that issued it, or None
+
+
 def _subject_permission(block):
     if not isinstance(block, dict):
         return None
@@ -262,7 +274,11 @@ class OperatorAuth:
 
     def update(self, pubkey, token):
         """A new JWT for ``pubkey`` was stored: re-apply it when that account is
-        in use, and close connections of users it revokes."""
+        in use, and cut off the users it no longer admits (nats-server
+        updateAccountClaimsWithRefresh): bearer users when bearer tokens become
+        disallowed (Authorization Violation), revoked users (User
+        Authentication Revoked), and users of a signing key that was removed
+        or whose scope changed (closed without an -ERR)."""
         acc = self.accounts.get(pubkey)
         if acc is None:
             return
@@ -271,11 +287,21 @@ class OperatorAuth:
         except natsjwt.JWTError as exc:
             self.log.warning("account_jwt_update_ignored", account=pubkey, error=str(exc))
             return
+        old_keys = acc.signing_keys
         self._apply(acc, token, claims)
+        no_bearer = ((claims.get("nats") or {}).get("limits") or {}).get("disallow_bearer")
         for conn in list(acc.account.clients):
             user = getattr(conn, "jwt_user", None)
-            if user is not None and acc.is_revoked(*user):
+            if user is None:
+                continue
+            if user.bearer and no_bearer:
+                conn.close(ClosedReason.AUTHENTICATION_VIOLATION, "Authorization Violation")
+            elif acc.is_revoked(user.key, user.issued_at):
                 conn.close(ClosedReason.REVOCATION, "User Authentication Revoked")
+            elif user.signer is not None and (
+                    user.signer not in acc.signing_keys
+                    or acc.signing_keys[user.signer] != old_keys.get(user.signer)):
+                conn.close(ClosedReason.AUTHENTICATION_VIOLATION)
 
     def remove(self, pubkey):
         """The account's JWT was deleted: its users are cut off (nats-server
@@ -348,7 +374,8 @@ class OperatorAuth:
             perms = self._permissions(token, acc, limits)
         except ValueError as exc:
             return Deny("user JWT permissions: %s" % exc)
-        conn.jwt_user = (user_key, claims.get("iat"))
+        conn.jwt_user = JWTUser(user_key, claims.get("iat"), bearer,
+                                issuer if issuer != acc.pubkey else None)
         exp = claims.get("exp")
         if exp:  # killed by the auth manager when the connection closes first
             conn.jwt_expiry = gevent.spawn_later(max(0.0, exp - now), _expire, conn)

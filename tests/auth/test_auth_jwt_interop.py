@@ -323,3 +323,75 @@ async def _delete_session(srv, requests, sys_creds, user_creds, allow):
     except Exception as exc:
         again = str(exc)
     return replies, last, again
+
+
+def test_jwt_interop_update_evicts(tmp_path, make_server, go_nats_server):
+    """An account JWT update cuts off exactly the users nats-server cuts off:
+    revoked users, bearer users once bearer is disallowed, users of a removed
+    signing key or of a key whose scope changed; the others stay."""
+    trust = Trust(tmp_path)
+    a = trust.account("A")
+    sk_gone, sk_scoped, sk_kept = (natsjwt.new_keypair("A") for _ in range(3))
+
+    def keys(template):
+        return [sk_kept.public_key.decode(),
+                {"kind": "user_scope", "key": sk_scoped.public_key.decode(), "role": "r",
+                 "template": template}]
+
+    trust.account_jwt(a, signing_keys=keys({"pub": {"allow": [">"]}})
+                      + [sk_gone.public_key.decode()])
+    conf = trust.config(resolver="full", preload=[trust.system, a])
+    jwt_dir = os.path.join(trust.dir, "jwt")
+    revoked_kp = natsjwt.new_keypair("U")
+    users = {
+        "plain": trust.user_jwt(a, "plain"),
+        "revoked": trust.user_jwt(a, "revoked", kp=revoked_kp),
+        "bearer": trust.user_jwt(a, "bearer", bearer_token=True),
+        "removed key": trust.user_jwt(a, "gone", signer=sk_gone),
+        "scope changed": trust.user_jwt(a, "scoped", signer=sk_scoped, bare=True),
+        "kept key": trust.user_jwt(a, "kept", signer=sk_kept),
+    }
+    update = trust.account_jwt(a, signing_keys=keys({"pub": {"allow": ["x"]}}),
+                               limits={"disallow_bearer": True},
+                               revocations={revoked_kp.public_key.decode(): now() + 30})
+    sys_creds = trust.user_creds(trust.system, "admin")
+    results = [run(_evict_session(srv, users, sys_creds, update))
+               for srv in (go_nats_server(config=conf),
+                           make_server(config=conf.replace(jwt_dir, jwt_dir + "-ours")))]
+    assert results[0] == {
+        "plain": "alive", "kept key": "alive",
+        "revoked": "nats: user authentication revoked",
+        "bearer": "nats: authorization failed",  # nats-py's text for Authorization Violation
+        "removed key": "nats: unexpected eof", "scope changed": "nats: unexpected eof"
+    }, results[0]
+    assert results[1] == results[0]
+
+
+async def _evict_session(srv, users, sys_creds, update):
+    conns, closed = {}, {}
+    for name, (token, kp) in users.items():
+        closed[name] = asyncio.Event()
+
+        async def closed_cb(ev=closed[name]):
+            ev.set()
+
+        sign = (lambda nonce: b"") if kp is None or "bearer" in name else (
+            lambda nonce, kp=kp: base64.b64encode(kp.sign(nonce.encode())))
+        conns[name] = await nats.connect(srv.url, user_jwt_cb=lambda t=token: t.encode(),
+                                         signature_cb=sign, closed_cb=closed_cb,
+                                         allow_reconnect=False)
+    nc = await nats.connect(srv.url, user_credentials=sys_creds, allow_reconnect=False)
+    reply = json.loads((await nc.request("$SYS.REQ.CLAIMS.UPDATE", update.encode(),
+                                         timeout=3)).data)
+    assert reply["data"]["message"] == "jwt updated", reply
+    await nc.close()
+    await asyncio.wait([asyncio.ensure_future(e.wait()) for e in closed.values()], timeout=3)
+    out = {}
+    for name, c in conns.items():
+        if not closed[name].is_set():
+            await c.flush()
+            out[name] = "alive"
+            await c.close()
+        else:
+            out[name] = str(c.last_error).lower() if c.last_error else "closed"
+    return out
