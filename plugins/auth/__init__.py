@@ -19,11 +19,16 @@
   (else the operator JWT's), ``resolver: MEMORY`` with ``resolver_preload``, and
   the full directory resolver ``resolver { type: full, dir, ... }`` whose
   accounts are updated over ``$SYS.REQ.CLAIMS.UPDATE`` /
-  ``$SYS.REQ.ACCOUNT.<pubkey>.CLAIMS.UPDATE`` and read with ``.CLAIMS.LOOKUP``.
+  ``$SYS.REQ.ACCOUNT.<pubkey>.CLAIMS.UPDATE``, read with ``.CLAIMS.LOOKUP`` and
+  ``$SYS.REQ.CLAIMS.LIST``, deleted (``allow_delete``) with
+  ``$SYS.REQ.CLAIMS.DELETE``.
   Users connect with a user JWT and the nonce signature (or a bearer JWT);
   account and operator signing keys (user scopes apply their template),
   expiry, revocations, ``pub``/``sub``/``resp`` permissions,
-  ``allowed_connection_types`` and ``src`` are checked as nats-server does.
+  ``allowed_connection_types``, ``src``, ``times`` and the account's
+  ``disallow_bearer`` are checked as nats-server does; a connected user is cut
+  off when its JWT or its account's expires, or when an account update
+  revokes it (or its signing key, or bearer tokens).
   Accounts (named by public key) are created on first use; their JWT limits
   go into ``account.limits``, their stream imports are wired through
   :mod:`.streams`. URL and cache resolvers are refused as "not supported".
@@ -36,8 +41,9 @@ that hook takes every publish off the core's fast path).
 Not done here: service exports/imports (parsed and checked, then ignored with a
 warning; in account JWTs skipped), account limits of config-file accounts (the
 raw block is kept as ``account.conf``), activation tokens (``token_req``
-exports are never authorized), per-user JWT limits (subs/data/payload),
-``times``, claims delete/list requests, auth callout, TLS certificate mapping. The state lives in
+exports are never authorized), per-user JWT limits (subs/data/payload), the
+account resolver's sync with other servers (``interval`` is read, unused), auth
+callout, TLS certificate mapping. The state lives in
 :class:`~.manager.AuthManager`, registered by ``nats_configure`` as
 ``auth-manager``.
 """

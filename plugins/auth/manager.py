@@ -69,7 +69,8 @@ class AuthManager:
         self.operator = None  # OperatorAuth in operator mode
         self.claims = None
         if cfg.operator_mode:
-            self.operator = OperatorAuth(server, cfg.operator, make_resolver(cfg.operator))
+            self.operator = OperatorAuth(server, cfg.operator, make_resolver(cfg.operator),
+                                         on_response_permission=self.track_responses)
             if cfg.operator.resolver == "FULL":
                 self.claims = ClaimsService(server, self.operator)
 
@@ -152,6 +153,21 @@ class AuthManager:
                 return Allow(user=cfg.user)
             return Deny("user/password mismatch")
         return Deny("no credentials")
+
+    def track_responses(self):
+        """Register the ResponseTracker the first time a user with
+        allow_responses shows up (in operator mode users arrive at run time).
+        Connections already open leave the publish fast path so that it sees
+        their requests too."""
+        pm = self.server.pluginmanager
+        if pm.get_plugin("auth-responses") is not None:
+            return
+        pm.register(ResponseTracker(), "auth-responses")
+        self.server.observe_publish = True
+        for conn in list(self.server.conns.values()):
+            update = getattr(conn, "_update_fast_pub", None)
+            if update is not None and getattr(conn, "connect_received", False):
+                update()
 
     @hookimpl
     def nats_client_closed(self, conn, reason):

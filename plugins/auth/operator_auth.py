@@ -62,6 +62,7 @@ class JWTAccount:
         self.revocations = {}
         self.default_spec = None
         self.importers = []
+        self.expiry = None  # timer cutting users off when the account JWT expires
 
     def is_revoked(self, user, issued_at):
         for key in (user, "*"):
@@ -169,8 +170,9 @@ def _times_allow(times, location):
 
 
 class OperatorAuth:
-    def __init__(self, server, op, resolver):
+    def __init__(self, server, op, resolver, on_response_permission=None):
         self.server = server
+        self.on_response_permission = on_response_permission  # first allow_responses user
         self.op = op
         self.resolver = resolver
         self.accounts = {}  # pubkey -> JWTAccount
@@ -234,6 +236,19 @@ class OperatorAuth:
                               if isinstance(limits.get(theirs), int) and limits[theirs] >= 0}
         self._wire_imports(acc, nats.get("imports") or ())
         self._perms.clear()
+        if acc.expiry is not None:
+            acc.expiry.kill(block=False)
+            acc.expiry = None
+        exp = claims.get("exp")
+        if exp:
+            acc.expiry = gevent.spawn_later(max(0.0, exp - time.time()), self._expired, acc)
+
+    def _expired(self, acc):
+        """nats-server expiredTimeout: the account's users are cut off; new
+        ones are refused by the expiry check in :meth:`authenticate`."""
+        acc.expiry = None
+        for conn in list(acc.account.clients):
+            conn.close(ClosedReason.AUTHENTICATION_EXPIRED, "Account Authentication Expired")
 
     def _wire_imports(self, acc, imports):
         for imp in acc.importers:
@@ -312,11 +327,14 @@ class OperatorAuth:
         for imp in acc.importers:
             imp.stop()
         acc.importers = []
-        for conn in list(acc.account.clients):
-            conn.close(ClosedReason.AUTHENTICATION_EXPIRED, "Account Authentication Expired")
+        if acc.expiry is not None:
+            acc.expiry.kill(block=False)
+        self._expired(acc)
 
     def stop(self):
         for acc in self.accounts.values():
+            if acc.expiry is not None:
+                acc.expiry.kill(block=False)
             for imp in acc.importers:
                 imp.stop()
             acc.importers = []
@@ -389,6 +407,8 @@ class OperatorAuth:
             return self._perms[key]
         spec = permission_spec(limits) or acc.default_spec
         compiled = spec.compile() if spec is not None else None
+        if spec is not None and spec.response is not None and self.on_response_permission:
+            self.on_response_permission()
         if len(self._perms) >= _PERM_CACHE_MAX:
             self._perms.clear()
         self._perms[key] = compiled

@@ -369,13 +369,16 @@ def test_jwt_config_inline_operator_and_decorated_file(tmp_path):
     assert _configure('operator: ["%s"]\nresolver: MEMORY\n' % path).auth_required
 
 
-def test_jwt_user_expiry_closes_connection(tmp_path, make_server):
-    """A connected user is cut off when its JWT expires, with nats-server's
-    ``-ERR 'User Authentication Expired'``."""
+@pytest.mark.parametrize("which", ["user", "account"])
+def test_jwt_expiry_closes_connection(tmp_path, make_server, which):
+    """A connected user is cut off when its JWT (or its account's) expires,
+    with nats-server's ``-ERR 'User|Account Authentication Expired'``."""
     trust = Trust(tmp_path)
-    a = trust.account("A")
+    # the account JWT is minted before the server starts (a loaded machine may
+    # take a while), the user JWT just before connecting
+    a = trust.account("A", **({"exp": now() + 8} if which == "account" else {}))
     server = make_server(config=trust.config())
-    creds = trust.user_creds(a, "brief", exp=now() + 2)
+    creds = trust.user_creds(a, "brief", **({"exp": now() + 3} if which == "user" else {}))
 
     async def main():
         closed = asyncio.Event()
@@ -386,7 +389,53 @@ def test_jwt_user_expiry_closes_connection(tmp_path, make_server):
         nc = await nats.connect(server.url, user_credentials=creds, closed_cb=closed_cb,
                                 allow_reconnect=False)
         await nc.flush()
-        await asyncio.wait_for(closed.wait(), 10)
+        await asyncio.wait_for(closed.wait(), 20)
         return str(nc.last_error).lower()
 
-    assert run(main()) == "nats: user authentication expired"
+    assert run(main()) == "nats: %s authentication expired" % which
+
+
+def test_jwt_allow_responses(tmp_path, make_server):
+    """A user JWT with ``resp`` may answer requests it received (once, the
+    default max) though it may publish nothing else; the requester connected
+    before the responder's first login still gets its answer."""
+    trust = Trust(tmp_path)
+    a = trust.account("A")
+    server = make_server(config=trust.config())
+    requester = trust.user_creds(a, "requester")
+    responder = trust.user_creds(a, "responder", sub={"allow": ["svc"]},
+                                 resp={"max": 1, "ttl": 0})
+
+    async def main():
+        errors = []
+
+        async def error_cb(exc):
+            errors.append(str(exc).lower())
+
+        req = await nats.connect(server.url, user_credentials=requester, allow_reconnect=False)
+        await req.flush()
+        rsp = await nats.connect(server.url, user_credentials=responder, error_cb=error_cb,
+                                 allow_reconnect=False)
+
+        async def answer(msg):
+            await msg.respond(b"answer")
+            await rsp.publish(msg.reply, b"twice")  # beyond max: refused
+
+        await rsp.subscribe("svc", cb=answer)
+        await rsp.flush()
+        reply = await req.request("svc", b"q", timeout=3)
+        await rsp.publish("svc.other", b"x")
+        await rsp.flush()
+        for _ in range(50):
+            if len(errors) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        await req.close()
+        await rsp.close()
+        return reply.data, errors
+
+    data, errors = run(main())
+    assert data == b"answer"
+    assert len(errors) == 2 and all(e.startswith("nats: permissions violation for publish to")
+                                    for e in errors), errors
+    assert errors[-1] == 'nats: permissions violation for publish to "svc.other"'
