@@ -28,7 +28,7 @@ class Account:
 
 
 class Trust:
-    def __init__(self, directory, operator_signing_key=False):
+    def __init__(self, directory, operator_signing_key=False, strict=False):
         self.dir = str(directory)
         self.operator = natsjwt.new_keypair("O")
         self.op_signing = natsjwt.new_keypair("O") if operator_signing_key else None
@@ -40,6 +40,8 @@ class Trust:
                            "system_account": self.system.pubkey}}
         if self.op_signing is not None:
             claims["nats"]["signing_keys"] = [self.op_signing.public_key.decode()]
+        if strict:
+            claims["nats"]["strict_signing_key_usage"] = True
         self.operator_jwt = natsjwt.encode(claims, self.operator)
 
     def account_jwt(self, acc, signer=None, **nats):

@@ -35,6 +35,7 @@ class OperatorConfig:
         self.dir = None  # the full resolver's directory
         self.allow_delete = False
         self.hard_delete = False  # delete files instead of renaming them to .deleted
+        self.strict = False  # strict_signing_key_usage: identity keys sign nothing
         self.interval = 120.0
         self.timeout = 1.9
         self.preload = {}  # account public key -> JWT
@@ -104,8 +105,13 @@ def parse(conf, errors):
                     continue
                 op.preload[acc] = token.strip()
     for claims in op.operators:
-        op.trusted_keys.add(claims.get("iss"))
         nats = claims.get("nats") or {}
+        # strict_signing_key_usage: the operator's identity key signs nothing
+        # trusted, only its signing keys do (nats-server isTrustedIssuer)
+        if not nats.get("strict_signing_key_usage"):
+            op.trusted_keys.add(claims.get("iss"))
+        else:
+            op.strict = True  # and users must come from account signing keys
         op.trusted_keys.update(k for k in nats.get("signing_keys") or () if isinstance(k, str))
     if op.operators:
         op.system_account = (op.operators[0].get("nats") or {}).get("system_account")

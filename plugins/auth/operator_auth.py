@@ -363,6 +363,8 @@ class OperatorAuth:
             return Deny("account JWT expired")
         if issuer != acc.pubkey and issuer not in acc.signing_keys:
             return Deny("user issuer is not the account or one of its signing keys")
+        if issuer == acc.pubkey and self.op.strict:
+            return Deny("strict signing key usage: user signed by the account identity key")
         scope = acc.signing_keys.get(issuer) if issuer != acc.pubkey else None
         limits = nats
         if scope is not None:

@@ -395,3 +395,30 @@ async def _evict_session(srv, users, sys_creds, update):
         else:
             out[name] = str(c.last_error).lower() if c.last_error else "closed"
     return out
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_jwt_interop_strict_signing_keys(tmp_path, make_server, go_nats_server, raw_client,
+                                         strict):
+    """``strict_signing_key_usage``: an account JWT signed by the operator's
+    identity key is not trusted, one signed by its signing key is; the same
+    for users and the account's identity and signing keys."""
+    trust = Trust(tmp_path, operator_signing_key=True, strict=strict)
+    sk, sk2 = natsjwt.new_keypair("A"), natsjwt.new_keypair("A")
+    by_sk = trust.account("SK", signing_keys=[sk.public_key.decode()])
+    by_identity = trust.account("ID", signing_keys=[sk2.public_key.decode()])
+    trust.account_jwt(by_identity, signing_keys=[sk2.public_key.decode()],
+                      signer=trust.operator)
+    trust.account_jwt(trust.system, signing_keys=[sk.public_key.decode()])
+    conf = trust.config()
+    cases = [("signing key account", _signed(*trust.user_jwt(by_sk, "a", signer=sk))),
+             ("identity key account", _signed(*trust.user_jwt(by_identity, "b",
+                                                              signer=sk2))),
+             ("user of the account identity key", _signed(*trust.user_jwt(by_sk, "c"))),
+             ("system user of a signing key",
+              _signed(*trust.user_jwt(trust.system, "d", signer=sk)))]
+    got = [[_attempt(raw_client, srv, creds) for _, creds in cases]
+           for srv in (go_nats_server(config=conf), make_server(config=conf))]
+    assert got[0] == (["accept", "refuse", "refuse", "accept"] if strict
+                      else ["accept"] * 4)
+    assert got[1] == got[0]
