@@ -37,7 +37,7 @@ import structlog
 from pluggy_nats import Allow, Deny
 from pluggy_nats.connection import ClosedReason
 from pluggy_nats.permissions import PermissionSpec, ResponsePermission, SubjectPermission
-from pluggy_nats.subjects import subset_match
+from pluggy_nats.subjects import is_literal, subset_match
 
 from . import jwt as natsjwt
 from .config import StreamImport
@@ -269,6 +269,11 @@ class OperatorAuth:
                 continue
             local = entry.get("local_subject")
             to = entry.get("to")
+            if local and not is_literal(local.encode()):
+                self.log.warning("jwt_stream_import_skipped", account=acc.pubkey,
+                                 source=src_key, subject=subject,
+                                 why="wildcard local_subject mappings are not supported")
+                continue
             spec = StreamImport(src_key, subject, prefix=None if local else to or None,
                                 to=local or None)
             importer = StreamImporter(self.server, src.account, acc.account, spec)
@@ -304,6 +309,12 @@ class OperatorAuth:
             return
         old_keys = acc.signing_keys
         self._apply(acc, token, claims)
+        # its exports may have changed: importers re-check what they may import
+        for other in list(self.accounts.values()):
+            imports = (other.claims.get("nats") or {}).get("imports") or ()
+            if other is not acc and any(isinstance(e, dict) and e.get("account") == pubkey
+                                        for e in imports):
+                self._wire_imports(other, imports)
         no_bearer = ((claims.get("nats") or {}).get("limits") or {}).get("disallow_bearer")
         for conn in list(acc.account.clients):
             user = getattr(conn, "jwt_user", None)

@@ -439,3 +439,36 @@ def test_jwt_allow_responses(tmp_path, make_server):
     assert len(errors) == 2 and all(e.startswith("nats: permissions violation for publish to")
                                     for e in errors), errors
     assert errors[-1] == 'nats: permissions violation for publish to "svc.other"'
+
+
+def test_jwt_export_withdrawn_by_update(tmp_path, make_server):
+    """When the exporter's JWT update drops a stream export, the importing
+    account stops receiving it."""
+    trust = Trust(tmp_path)
+    a = trust.account("A", exports=[{"name": "news", "subject": "news.>", "type": "stream"}])
+    b = trust.account("B", imports=[{"name": "news", "subject": "news.>", "account": a.pubkey,
+                                     "type": "stream", "to": "a"}])
+    server = make_server(config=trust.config(resolver="full"))
+    ca, cb = trust.user_creds(a, "a"), trust.user_creds(b, "b")
+    sys_creds = trust.user_creds(trust.system, "admin")
+    withdrawn = trust.account_jwt(a)
+
+    async def main():
+        na = await nats.connect(server.url, user_credentials=ca, allow_reconnect=False)
+        nb = await nats.connect(server.url, user_credentials=cb, allow_reconnect=False)
+        sub = await nb.subscribe(">")
+        await nb.flush()
+        await na.publish("news.1", b"1")
+        first = (await sub.next_msg(timeout=3)).subject
+        sysc = await nats.connect(server.url, user_credentials=sys_creds,
+                                  allow_reconnect=False)
+        await sysc.request("$SYS.REQ.CLAIMS.UPDATE", withdrawn.encode(), timeout=3)
+        await na.publish("news.2", b"2")
+        await na.flush()
+        with pytest.raises(nats.errors.TimeoutError):
+            await sub.next_msg(timeout=0.5)
+        for c in (na, nb, sysc):
+            await c.close()
+        return first
+
+    assert run(main()) == "a.news.1"  # v2 "to" on a stream import is a prefix
