@@ -422,3 +422,41 @@ def test_jwt_interop_strict_signing_keys(tmp_path, make_server, go_nats_server, 
     assert got[0] == (["accept", "refuse", "refuse", "accept"] if strict
                       else ["accept"] * 4)
     assert got[1] == got[0]
+
+
+def test_jwt_interop_stream_imports(tmp_path, make_server, go_nats_server):
+    """Stream imports declared in account JWTs: plain, with a ``to`` prefix, with
+    a literal ``local_subject``, and one the exporter never exported; the
+    importer sees the same subjects on both servers."""
+    trust = Trust(tmp_path)
+    a = trust.account("A", exports=[{"name": "news", "subject": "news.>", "type": "stream"},
+                                    {"name": "one", "subject": "one", "type": "stream"}])
+    b = trust.account("B", imports=[
+        {"name": "n", "subject": "news.>", "account": a.pubkey, "type": "stream", "to": "pre"},
+        {"name": "o", "subject": "one", "account": a.pubkey, "type": "stream",
+         "local_subject": "uno"},
+        {"name": "s", "subject": "secret", "account": a.pubkey, "type": "stream"}])
+    conf = trust.config()
+    ca, cb = trust.user_creds(a, "a"), trust.user_creds(b, "b")
+
+    async def main(srv):
+        na = await nats.connect(srv.url, user_credentials=ca, allow_reconnect=False)
+        nb = await nats.connect(srv.url, user_credentials=cb, allow_reconnect=False)
+        sub = await nb.subscribe(">")
+        await nb.flush()
+        for subject in ("news.1", "one", "secret", "other"):
+            await na.publish(subject, b"x")
+        await na.flush()
+        got = []
+        while True:
+            try:
+                got.append((await sub.next_msg(timeout=0.5)).subject)
+            except nats.errors.TimeoutError:
+                break
+        await na.close()
+        await nb.close()
+        return sorted(got)
+
+    want = run(main(go_nats_server(config=conf)))
+    assert want == ["pre.news.1", "uno"]
+    assert run(main(make_server(config=conf))) == want
