@@ -34,6 +34,8 @@ class ClosedReason(enum.Enum):
     CLIENT_CLOSED = "Client Closed"
     AUTHENTICATION_TIMEOUT = "Authentication Timeout"
     AUTHENTICATION_VIOLATION = "Authentication Failure"
+    AUTHENTICATION_EXPIRED = "Authentication Expired"
+    REVOCATION = "Credentials Revoked"
     TLS_HANDSHAKE_ERROR = "TLS Handshake Failure"
     SLOW_CONSUMER_PENDING_BYTES = "Slow Consumer (Pending Bytes)"
     SLOW_CONSUMER_WRITE_DEADLINE = "Slow Consumer (Write Deadline)"

@@ -19,6 +19,24 @@
   mappings (:mod:`pluggy_nats.mappings`) and ``limits { max_connections,
   max_subscriptions, max_payload }``, handed to the core (``account.mappings``,
   ``account.limits``), which applies them; ``system_account``.
+* operator mode (:mod:`.operator`, :mod:`.operator_auth`, :mod:`.resolver`,
+  :mod:`.claims`): ``operator`` (file, inline JWT or list), ``system_account``
+  (else the operator JWT's), ``resolver: MEMORY`` with ``resolver_preload``, and
+  the full directory resolver ``resolver { type: full, dir, ... }`` whose
+  accounts are updated over ``$SYS.REQ.CLAIMS.UPDATE`` /
+  ``$SYS.REQ.ACCOUNT.<pubkey>.CLAIMS.UPDATE``, read with ``.CLAIMS.LOOKUP`` and
+  ``$SYS.REQ.CLAIMS.LIST``, deleted (``allow_delete``) with
+  ``$SYS.REQ.CLAIMS.DELETE``.
+  Users connect with a user JWT and the nonce signature (or a bearer JWT);
+  account and operator signing keys (user scopes apply their template),
+  expiry, revocations, ``pub``/``sub``/``resp`` permissions,
+  ``allowed_connection_types``, ``src``, ``times`` and the account's
+  ``disallow_bearer`` are checked as nats-server does; a connected user is cut
+  off when its JWT or its account's expires, or when an account update
+  revokes it (or its signing key, or bearer tokens).
+  Accounts (named by public key) are created on first use; their JWT limits
+  go into ``account.limits``, their stream imports are wired through
+  :mod:`.streams`. URL and cache resolvers are refused as "not supported".
 
 ``allow_responses`` needs to see the reply subjects delivered to a connection,
 which it does through ``nats_message_published`` (a second object,
@@ -26,9 +44,12 @@ which it does through ``nats_message_published`` (a second object,
 that hook takes every publish off the core's fast path).
 
 Not done here: ``max_leafnodes`` (parsed, no leaf nodes yet), service latency
-tracking and ``share`` (parsed, ignored), JWT and operator mode. Auth callout
-lives in :mod:`.callout` (registered as ``auth-callout`` when configured), TLS
-``verify_and_map`` in :mod:`.tlsmap`. The state lives in
+tracking and ``share`` (parsed, ignored), service imports in account JWTs
+(skipped), activation tokens (``token_req`` exports are never authorized),
+per-user JWT limits (subs/data/payload), the account resolver's sync with other
+servers (``interval`` is read, unused). Auth callout lives in :mod:`.callout`
+(registered as ``auth-callout`` when configured), TLS ``verify_and_map`` in
+:mod:`.tlsmap`. The state lives in
 :class:`~.manager.AuthManager`, registered by ``nats_configure`` as
 ``auth-manager``.
 """

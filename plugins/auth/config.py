@@ -21,6 +21,7 @@ from pluggy_nats.permissions import (
 )
 from pluggy_nats.subjects import is_literal, is_valid_queue, is_valid_subject, subset_match
 
+from . import operator as operator_mode
 from .callout_config import parse_callout
 from .signatures import is_valid_user_key, verify_key
 
@@ -146,10 +147,15 @@ class AuthConfig:
         self.system_account = None
         self.has_users_array = False
         self.auth_callout = None  # a CalloutConfig (callout_config.py)
+        self.operator = None  # operator.OperatorConfig in operator mode
+
+    @property
+    def operator_mode(self):
+        return self.operator is not None and bool(self.operator.operators)
 
     @property
     def auth_required(self):
-        return bool(self.users or self.nkeys or self.user or self.token)
+        return bool(self.users or self.nkeys or self.user or self.token or self.operator_mode)
 
     @property
     def plaintext(self):
@@ -620,12 +626,15 @@ def build(conf, args, errors, warnings):
             errors.append((None, "Cannot have a user/pass and token"))
         if (user or token) and (cfg.users or cfg.nkeys):
             errors.append((None, "Can not have a single user/pass or token and a users array"))
+    cfg.operator, op_claimed = operator_mode.parse(conf, errors)
+    claimed.extend(op_claimed)
+    operator_mode.validate(cfg.operator, cfg, errors)
     for acc in cfg.accounts.values():
         _check_exports(acc, cfg, errors)
     for acc in cfg.accounts.values():
         _check_imports(acc, cfg, errors)
     if cfg.system_account and cfg.system_account not in cfg.accounts \
-            and cfg.system_account != "$SYS":
+            and cfg.system_account != "$SYS" and not cfg.operator_mode:
         errors.append((None, "error resolving system account: account missing"))
     for u in list(cfg.users.values()) + list(cfg.nkeys.values()):
         if u.spec is not None:

@@ -23,7 +23,10 @@ from pluggy_nats.connection import CLIENT
 from pluggy_nats.mappings import AccountMappings
 
 from . import tlsmap
+from .claims import ClaimsService
 from .config import is_bcrypt
+from .operator_auth import OperatorAuth
+from .resolver import make_resolver
 from .services import wire_service_imports
 from .signatures import new_nonce, verify_nonce
 from .streams import wire_stream_imports
@@ -60,7 +63,7 @@ class AuthManager:
         self.server = server
         self.cfg = cfg
         self.no_auth_user = no_auth_user
-        self.nonce_required = bool(cfg.nkeys)
+        self.nonce_required = bool(cfg.nkeys) or cfg.operator_mode
         self.log = structlog.get_logger("pluggy_nats.auth")
         self.accounts = {name: server.accounts.get_or_create(name) for name in cfg.accounts}
         for name, spec in cfg.accounts.items():
@@ -70,6 +73,13 @@ class AuthManager:
             if spec.mappings:
                 account.mappings = AccountMappings(spec.mappings)
         self.importers = []
+        self.operator = None  # OperatorAuth in operator mode
+        self.claims = None
+        if cfg.operator_mode:
+            self.operator = OperatorAuth(server, cfg.operator, make_resolver(cfg.operator),
+                                         on_response_permission=self.track_responses)
+            if cfg.operator.resolver == "FULL":
+                self.claims = ClaimsService(server, self.operator)
 
     # -- start / stop -------------------------------------------------------------
 
@@ -77,6 +87,10 @@ class AuthManager:
     def nats_server_start(self, server):
         self.importers = (wire_stream_imports(server, self.cfg, self.accounts)
                           + wire_service_imports(server, self.cfg, self.accounts))
+        if self.operator is not None and server.accounts.system_account is not None:
+            self.operator.account(server.accounts.system_account.name)
+            if self.claims is not None:
+                self.claims.start(server.accounts.system_account)
 
     @hookimpl
     def nats_server_stop(self, server, lame_duck):
@@ -84,6 +98,10 @@ class AuthManager:
             for imp in self.importers:
                 imp.stop()
             self.importers = []
+            if self.claims is not None:
+                self.claims.stop()
+            if self.operator is not None:
+                self.operator.stop()
 
     # -- connections ---------------------------------------------------------------
 
@@ -105,6 +123,8 @@ class AuthManager:
     def nats_authenticate(self, conn, connect):
         if conn.kind != CLIENT or not self.server.auth_required:
             return None
+        if self.operator is not None:
+            return self.operator.authenticate(conn, connect)
         cfg = self.cfg
         user_name = _opt(connect, "user")
         password = _opt(connect, "pass")
@@ -150,6 +170,27 @@ class AuthManager:
                 return Allow(user=cfg.user)
             return Deny("user/password mismatch")
         return Deny("no credentials")
+
+    def track_responses(self):
+        """Register the ResponseTracker the first time a user with
+        allow_responses shows up (in operator mode users arrive at run time).
+        Connections already open leave the publish fast path so that it sees
+        their requests too."""
+        pm = self.server.pluginmanager
+        if pm.get_plugin("auth-responses") is not None:
+            return
+        pm.register(ResponseTracker(), "auth-responses")
+        self.server.observe_publish = True
+        for conn in list(self.server.conns.values()):
+            update = getattr(conn, "_update_fast_pub", None)
+            if update is not None and getattr(conn, "connect_received", False):
+                update()
+
+    @hookimpl
+    def nats_client_closed(self, conn, reason):
+        timer = getattr(conn, "jwt_expiry", None)
+        if timer is not None and timer is not gevent.getcurrent():
+            timer.kill(block=False)
 
     def _allow(self, conn, user):
         types = user.connection_types
