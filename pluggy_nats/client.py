@@ -6,7 +6,7 @@ import time
 
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
-from .delivery import deliver
+from .delivery import deliver, deliver_batch
 from .protocol import encode
 from .protocol import errors as E
 from .protocol.parser import BARE, HPUB, LINE, PUB, REST, make_op_table
@@ -216,6 +216,23 @@ class ClientConnection(Connection):
                 self.no_responders:
             self._send_no_responders(subject, reply)
 
+    def op_pub_batch(self, subject, reply, payloads):
+        """Consecutive PUBs with one control line (the parser's batches): one
+        match and one framing per subscriber for all of them. Anything that
+        needs a per-message answer or check takes ``op_pub`` per message."""
+        if not self.fast_pub or (reply and self.no_responders):
+            for payload in payloads:
+                if self.closed:
+                    return
+                self.op_pub(subject, reply, payload)
+            return
+        n = len(payloads)
+        self.in_msgs += n
+        self.in_bytes += n * len(payloads[0])
+        result = self.match(subject)
+        if result is not EMPTY_RESULT:
+            deliver_batch(result, subject, reply, payloads, self)
+
     def op_hpub(self, subject, reply, hdr, msg):
         if not self.headers:
             self.log.debug("hpub_without_headers")
@@ -295,7 +312,7 @@ def _before_connect(op):
 
 
 CLIENT_OPS = make_op_table({
-    b"PUB": (PUB, ClientConnection.op_pub),
+    b"PUB": (PUB, ClientConnection.op_pub, ClientConnection.op_pub_batch),
     b"HPUB": (HPUB, ClientConnection.op_hpub),
     b"SUB": (LINE, ClientConnection.op_sub),
     b"UNSUB": (LINE, ClientConnection.op_unsub),
@@ -312,7 +329,7 @@ CLIENT_OPS = make_op_table({
 # payload must be consumed).
 PRE_AUTH_OPS = make_op_table({
     verb: (shape, _before_connect(fn) if verb != b"CONNECT" else fn)
-    for verb, (shape, fn) in CLIENT_OPS.items() if verb == verb.upper()
+    for verb, (shape, fn, _batch) in CLIENT_OPS.items() if verb == verb.upper()
 })
 
 # CONNECT fields nats-server decodes as strings: another JSON type is a

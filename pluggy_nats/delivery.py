@@ -7,8 +7,14 @@ subscriber costs three appends to its buffer (cheaper than building one frame).
 Internal clients get a callback through ``conn.deliver_msg``; a link (route,
 gateway, leaf) gets one ``send_msg`` per message however many of its remote
 subscriptions matched, naming the queue groups it was picked to serve.
+
+``deliver_batch`` does the same for a batch of payloads that share subject,
+reply and size (the parser's batches): every frame of the batch to one client
+subscriber differs only in its payload, so the whole batch is one ``join``
+with the frame head as separator, and bookkeeping is paid once per batch.
 """
 
+from itertools import chain
 from random import random
 
 # b"<size>\r\n" for common payload sizes: joining pre-encoded parts is ~25%
@@ -132,3 +138,126 @@ def _pick_queue_members(qsubs, noecho):
                 break
             i = (i + 1) % count
     return tuple(chosen)
+
+
+def deliver_batch(result, subject, reply, payloads, publisher):
+    """``deliver`` for ``payloads`` (two or more, all of one size, no headers)
+    published on ``subject`` with ``reply``, in order. The publisher has
+    checked that nothing needs a per-message answer (no-responders).
+
+    Plain client subscribers get the batch as one buffer; each queue group's
+    members get the messages picked for them, in order. What a batch cannot
+    express (a link or internal client picked for a queue group, a no-echo
+    publisher with queue groups, a connection holding two of the matching
+    subscriptions, whose frames must interleave message by message) falls back
+    to ``deliver`` per message.
+    """
+    psubs, qsubs = result
+    noecho = publisher.noecho
+    plan = None  # (sub, its payloads) for queue members
+    if not _one_sub_per_conn(result):
+        return _each(result, subject, reply, payloads, publisher)
+    if qsubs:
+        if noecho is not None:
+            return _each(result, subject, reply, payloads, publisher)
+        plan = []
+        for members in qsubs:
+            count = len(members)
+            if count == 1:
+                picks = ((members[0], payloads),)
+            else:
+                buckets = [[] for _ in members]
+                for p in payloads:  # one random member per message, as deliver does
+                    buckets[int(random() * count)].append(p)
+                picks = [(members[i], b) for i, b in enumerate(buckets) if b]
+            for sub, mine in picks:
+                if sub.conn.kind:  # a link or internal client: only per message
+                    return _each(result, subject, reply, payloads, publisher)
+                plan.append((sub, mine))
+    size = len(payloads[0])
+    size_crlf = _SIZE_CRLF.get(size) or b"%d\r\n" % size
+    mid = reply + b" " + size_crlf if reply else size_crlf  # after "MSG subj sid "
+    touched = publisher.touched
+    links = None
+    for sub in psubs:
+        c = sub.conn
+        if c is noecho:
+            continue
+        if c.kind:
+            if c.is_link:
+                if links is None:
+                    links = [c]
+                elif c not in links:  # one frame per link however many subs matched
+                    links.append(c)
+            else:
+                for p in payloads:
+                    c.deliver_msg(sub, subject, reply, 0, p)
+        else:
+            _append_batch(c, sub, subject, mid, size, payloads, touched)
+    if plan:
+        for sub, mine in plan:
+            _append_batch(sub.conn, sub, subject, mid, size, mine, touched)
+    if links is not None:
+        account = publisher.account
+        for link in links:
+            link.send_msgs(account, subject, reply, payloads)
+
+
+# id(result) -> (result, whether no connection but a link holds two of its subs);
+# results are immutable and reused by the sublist cache, so this is per result.
+_SINGLE = {}
+_SINGLE_MAX = 1024
+
+
+def _one_sub_per_conn(result):
+    got = _SINGLE.get(id(result))
+    if got is not None and got[0] is result:
+        return got[1]
+    seen = set()
+    ok = True
+    for sub in chain(result[0], *result[1]):
+        c = sub.conn
+        if c.is_link:
+            continue  # one frame per link and message either way
+        if c in seen:
+            ok = False
+            break
+        seen.add(c)
+    if len(_SINGLE) >= _SINGLE_MAX:
+        _SINGLE.clear()
+    _SINGLE[id(result)] = (result, ok)
+    return ok
+
+
+def _append_batch(c, sub, subject, mid, size, payloads, touched):
+    """Frame ``payloads`` for client subscription ``sub`` into its buffer."""
+    if c.deny_delivery is not None and c.deny_delivery(subject):
+        return  # a subscribe-deny rule inside an allowed wildcard
+    if sub.max_msgs:  # auto-unsubscribe: only what is left of its allowance
+        payloads = payloads[:sub.max_msgs - sub.delivered]
+        if not payloads:
+            return
+    # Each frame is head + payload + CRLF, and the heads are all equal: so the
+    # batch is head, then the payloads joined by CRLF + head, then CRLF.
+    head = (sub.msg_head if sub.subject == subject else b"MSG " + subject + sub.sid_part) + mid
+    out = c.out
+    out += head
+    out += (b"\r\n" + head).join(payloads)
+    out += b"\r\n"
+    n = len(payloads)
+    c.out_msgs += n
+    c.out_bytes += size * n
+    if not c.flush_queued:
+        c.flush_queued = True
+        touched.append(c)
+    if sub.max_msgs:
+        sub.delivered += n
+        if sub.delivered >= sub.max_msgs:
+            c.remove_subscription(sub)
+    if len(out) > c.max_pending:
+        c.slow_consumer()
+
+
+def _each(result, subject, reply, payloads, publisher):
+    for p in payloads:
+        deliver(result, subject, reply, 0, p, publisher)
