@@ -54,6 +54,9 @@ class ClientConnection(Connection):
         account.clients.add(self)
 
     def _update_fast_pub(self):
+        # One flag gates both op_pub and op_pub_batch: anything that must see
+        # each message (a per-account "has mappings/imports" flag, say) joins
+        # this expression and keeps the fast path a single attribute test.
         self.fast_pub = not (self.verbose or self.pedantic or self.permissions is not None
                              or self.server.observe_publish)
         self.noecho = None if self.echo else self
@@ -220,18 +223,17 @@ class ClientConnection(Connection):
         """Consecutive PUBs with one control line (the parser's batches): one
         match and one framing per subscriber for all of them. Anything that
         needs a per-message answer or check takes ``op_pub`` per message."""
-        if not self.fast_pub or (reply and self.no_responders):
-            for payload in payloads:
-                if self.closed:
-                    return
-                self.op_pub(subject, reply, payload)
-            return
-        n = len(payloads)
-        self.in_msgs += n
-        self.in_bytes += n * len(payloads[0])
-        result = self.match(subject)
-        if result is not EMPTY_RESULT:
-            deliver_batch(result, subject, reply, payloads, self)
+        if self.fast_pub and not (reply and self.no_responders):
+            result = self.match(subject)
+            if result is EMPTY_RESULT or deliver_batch(result, subject, reply, payloads, self):
+                n = len(payloads)
+                self.in_msgs += n
+                self.in_bytes += n * len(payloads[0])
+                return
+        for payload in payloads:
+            if self.closed:
+                return
+            self.op_pub(subject, reply, payload)
 
     def op_hpub(self, subject, reply, hdr, msg):
         if not self.headers:

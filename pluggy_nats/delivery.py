@@ -146,34 +146,38 @@ def deliver_batch(result, subject, reply, payloads, publisher):
     checked that nothing needs a per-message answer (no-responders).
 
     Plain client subscribers get the batch as one buffer; each queue group's
-    members get the messages picked for them, in order. What a batch cannot
-    express (a link or internal client picked for a queue group, a no-echo
-    publisher with queue groups, a connection holding two of the matching
-    subscriptions, whose frames must interleave message by message) falls back
-    to ``deliver`` per message.
+    members get the messages picked for them, in order. Returns False, having
+    done nothing, where a batch cannot be exact; the caller then publishes
+    message by message (matching each anew). That is: a connection holding two
+    of the matching subscriptions (its frames interleave message by message),
+    and for queue groups a no-echo publisher, a member that is a link or an
+    internal client, or one that auto-unsubscribes (its later picks would go
+    to the others), and groups too big to check per batch.
     """
     psubs, qsubs = result
     noecho = publisher.noecho
-    plan = None  # (sub, its payloads) for queue members
     if not _one_sub_per_conn(result):
-        return _each(result, subject, reply, payloads, publisher)
+        return False
+    plan = None  # (sub, its payloads) for queue members
     if qsubs:
         if noecho is not None:
-            return _each(result, subject, reply, payloads, publisher)
+            return False
+        for members in qsubs:
+            if len(members) > _QUEUE_BATCH_MAX:
+                return False
+            for sub in members:
+                if sub.conn.kind or sub.max_msgs:
+                    return False
         plan = []
         for members in qsubs:
             count = len(members)
             if count == 1:
-                picks = ((members[0], payloads),)
-            else:
-                buckets = [[] for _ in members]
-                for p in payloads:  # one random member per message, as deliver does
-                    buckets[int(random() * count)].append(p)
-                picks = [(members[i], b) for i, b in enumerate(buckets) if b]
-            for sub, mine in picks:
-                if sub.conn.kind:  # a link or internal client: only per message
-                    return _each(result, subject, reply, payloads, publisher)
-                plan.append((sub, mine))
+                plan.append((members[0], payloads))
+                continue
+            buckets = [[] for _ in members]
+            for p in payloads:  # one random member per message, as deliver does
+                buckets[int(random() * count)].append(p)
+            plan += [(members[i], b) for i, b in enumerate(buckets) if b]
     size = len(payloads[0])
     size_crlf = _SIZE_CRLF.get(size) or b"%d\r\n" % size
     mid = reply + b" " + size_crlf if reply else size_crlf  # after "MSG subj sid "
@@ -201,8 +205,12 @@ def deliver_batch(result, subject, reply, payloads, publisher):
         account = publisher.account
         for link in links:
             link.send_msgs(account, subject, reply, payloads)
+    return True
 
 
+# Queue groups with more members than this go message by message: checking
+# every member per batch would cost more than batching saves.
+_QUEUE_BATCH_MAX = 64
 # id(result) -> (result, whether no connection but a link holds two of its subs);
 # results are immutable and reused by the sublist cache, so this is per result.
 _SINGLE = {}
@@ -257,7 +265,3 @@ def _append_batch(c, sub, subject, mid, size, payloads, touched):
     if len(out) > c.max_pending:
         c.slow_consumer()
 
-
-def _each(result, subject, reply, payloads, publisher):
-    for p in payloads:
-        deliver(result, subject, reply, 0, p, publisher)

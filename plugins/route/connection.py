@@ -210,20 +210,22 @@ class RouteConnection(Link):
         if account is None:
             account, _rest = self._account_and_args(args)
         subject = args[1]
+        result = account.sublist.match(subject)
+        if result is not EMPTY_RESULT:
+            cached = self._targets.get(subject)
+            if cached is not None and cached[0] is result:
+                targets = cached[1]
+            else:
+                targets = self._local_targets(subject, result, None)
+            if targets:
+                self.account = account
+                if not deliver_batch(targets, subject, None, payloads, self):
+                    for payload in payloads:  # counted by _inbound
+                        self._inbound(args, 0, payload)
+                    return
         n = len(payloads)
         self.in_msgs += n
         self.in_bytes += n * len(payloads[0])
-        result = account.sublist.match(subject)
-        if result is EMPTY_RESULT:
-            return
-        cached = self._targets.get(subject)
-        if cached is not None and cached[0] is result:
-            targets = cached[1]
-        else:
-            targets = self._local_targets(subject, result, None)
-        if targets:
-            self.account = account
-            deliver_batch(targets, subject, None, payloads, self)
 
     def op_hmsg(self, args, hdr, msg):
         self._inbound(args, hdr, msg)

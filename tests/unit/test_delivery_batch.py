@@ -69,7 +69,8 @@ STREAM = (pubs(b"foo.bar", [16, 0, 300]) + pubs(b"foo.baz", [3], reply=b"_INBOX.
     [b"SUB foo.bar 1\r\n", b"UNSUB 1 7\r\n"],  # auto-unsubscribe inside a batch
     [b"SUB foo.bar q 1\r\n"],  # three members: picks from the same random sequence
     [b"SUB foo.bar 1\r\n", b"SUB foo.* q 2\r\n"],  # plain + queue sub on one connection
-], ids=["literal", "wildcards", "max_msgs", "queue", "plain_and_queue"])
+    [b"SUB foo.bar q 1\r\n", b"UNSUB 1 4\r\n"],  # members leave the group mid-batch
+], ids=["literal", "wildcards", "max_msgs", "queue", "plain_and_queue", "queue_max_msgs"])
 def test_batches_frame_exactly_like_single_messages(subs):
     """Also where a connection holds several matching subscriptions: its frames
     must interleave message by message, as nats-server sends them."""
