@@ -34,8 +34,12 @@ accounts {
 CONNECT = (b'CONNECT {"verbose":false,"pedantic":false,"user":"bench","pass":"bench",'
            b'"protocol":1,"headers":true}\r\n')
 
-# name: (payload size, plain subscribers, queue members, path)
+# name: (payload size, plain subscribers, queue members, path). "mixed" streams
+# alternate two subjects (foo.bar, foo.baz; subscribers use foo.*), so no two
+# consecutive frames are alike and every message takes the per-message path.
 SCENARIOS = {
+    "mixed_pubsub16": (16, 1, 0, "mixed"),
+    "mixed_fanout16": (16, 8, 0, "mixed"),
     "pub16": (16, 0, 0, "client"),
     "pubsub16": (16, 1, 0, "client"),
     "pubsub1k": (1024, 1, 0, "client"),
@@ -47,9 +51,11 @@ SCENARIOS = {
 }
 
 
-def frames(size, verb=b"PUB foo.bar "):
+def frames(size, verb=b"PUB foo.bar ", mixed=False):
     frame = verb + b"%d\r\n" % size + bytes(97 + i % 26 for i in range(size)) + b"\r\n"
-    count = max(1, READ // len(frame))
+    count = max(2, READ // len(frame)) // 2 * 2
+    if mixed:
+        return (frame + frame.replace(b"foo.bar", b"foo.baz")) * (count // 2), count
     return frame * count, count
 
 
@@ -80,8 +86,9 @@ class Workload:
             return conn
 
         self.subs = [client() for _ in range(plain + members)]
+        subject = b"foo.*" if path == "mixed" else b"foo.bar"
         for i, sub in enumerate(self.subs):
-            sub.parser.feed(b"SUB foo.bar q 1\r\n" if i >= plain else b"SUB foo.bar 1\r\n")
+            sub.parser.feed(b"SUB %s%s 1\r\n" % (subject, b" q" if i >= plain else b""))
         if path == "route_in":
             link = self._route(gevent.socket)
             account = self.subs[0].account
@@ -93,7 +100,7 @@ class Workload:
                 link = self._route(gevent.socket)
                 link.on_remote_sub(pub.account, b"foo.bar")
                 self.subs.append(link)
-            self.data, self.count = frames(size)
+            self.data, self.count = frames(size, mixed=path == "mixed")
             self.feed = pub.parser.feed
         server.touched.clear()
 

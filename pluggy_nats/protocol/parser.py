@@ -254,16 +254,21 @@ class Parser:
         parts = (data[pos:] if pos else data).split(b"\r\n")
         last = len(parts) - 2  # parts[-1] is what follows the final CRLF
         sizes = _SIZE_BYTES
-        batch = None  # payloads sharing the control line ``prev`` (batching only)
-        prev = None
-        head = reply = None
+        # Batching: ``first`` is the pending frame's payload, ``prev`` its control
+        # line; ``batch`` collects it and the payloads of like frames that follow.
+        # A lone frame (mixed subjects) is dispatched inline, without a list.
+        first = batch = prev = head = reply = None
         psize = -1
         i = 0
         while i < last:
             line = parts[i]
             payload = parts[i + 1]
             if line == prev and len(payload) == psize:
-                batch.append(payload)  # same subject, reply and size: checked already
+                # same subject, reply and size: checked when the batch began
+                if batch is None:
+                    batch = [first, payload]
+                else:
+                    batch.append(payload)
                 i += 2
                 continue
             # 10 is LF: a bare LF inside would end the line early in the general loop.
@@ -299,18 +304,28 @@ class Parser:
                 if self.ops is not ops:
                     break  # the op closed the connection (or switched tables)
                 continue
-            if batch is not None:
-                self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
+            if first is not None:  # the pending frame (or run) ends here
+                if batch is not None:
+                    self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
+                    batch = None
+                elif is_pub:
+                    fn(handler, head, reply, first)
+                else:
+                    fn(handler, head, first)
                 if self.ops is not ops:
                     i -= 2  # stopped before this frame
-                    batch = None
+                    first = None
                     break
             prev = line
             psize = size
-            head, reply = (args[1], arg2) if is_pub else (args[1:-1], None)
-            batch = [payload]
-        if batch is not None:
-            self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
+            first = payload
+            if is_pub:
+                head = args[1]
+                reply = arg2
+            else:
+                head = args[1:-1]
+        if first is not None:
+            self._dispatch(fn, batch_fn, is_pub, head, reply, batch or [first])
         # Bytes consumed: every part taken plus its CRLF, summed in C once.
         return pos + sum(map(len, parts[:i])) + 2 * i
 
