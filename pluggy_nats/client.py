@@ -283,6 +283,16 @@ class ClientConnection(Connection):
     def op_not_authorized(self, *args):
         self.close(ClosedReason.AUTHENTICATION_VIOLATION, E.AUTH_VIOLATION)
 
+    def flush(self):
+        # max_pending is checked here, once per read batch for every subscriber
+        # that got messages, rather than once per delivery: the hot path saves
+        # a length check per message, and a buffer may pass the limit by at most
+        # what one read delivered before the connection is cut off.
+        if len(self.out) > self.max_pending:
+            self.slow_consumer()
+            return
+        Connection.flush(self)
+
     # -- subscriptions ------------------------------------------------------------
 
     def remove_subscription(self, sub):

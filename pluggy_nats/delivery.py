@@ -98,11 +98,9 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                 out += tail
             c.out_msgs += 1
             c.out_bytes += size
-            if not c.flush_queued:
+            if not c.flush_queued:  # max_pending is checked when it is flushed
                 c.flush_queued = True
                 touched.append(c)
-            if len(out) > c.max_pending:
-                c.slow_consumer()
         if sub.max_msgs:
             sub.delivered += 1
             if sub.delivered >= sub.max_msgs:
@@ -262,6 +260,4 @@ def _append_batch(c, sub, subject, mid, size, payloads, touched):
         sub.delivered += n
         if sub.delivered >= sub.max_msgs:
             c.remove_subscription(sub)
-    if len(out) > c.max_pending:
-        c.slow_consumer()
 
