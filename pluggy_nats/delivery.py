@@ -148,13 +148,14 @@ def deliver_batch(result, subject, reply, payloads, publisher):
     done nothing, where a batch cannot be exact; the caller then publishes
     message by message (matching each anew). That is: a connection holding two
     of the matching subscriptions (its frames interleave message by message),
+    an internal client (its callback may change interest between messages),
     and for queue groups a no-echo publisher, a member that is a link or an
     internal client, or one that auto-unsubscribes (its later picks would go
     to the others), and groups too big to check per batch.
     """
     psubs, qsubs = result
     noecho = publisher.noecho
-    if not _one_sub_per_conn(result):
+    if not _batchable(result):
         return False
     plan = None  # (sub, its payloads) for queue members
     if qsubs:
@@ -185,15 +186,11 @@ def deliver_batch(result, subject, reply, payloads, publisher):
         c = sub.conn
         if c is noecho:
             continue
-        if c.kind:
-            if c.is_link:
-                if links is None:
-                    links = [c]
-                elif c not in links:  # one frame per link however many subs matched
-                    links.append(c)
-            else:
-                for p in payloads:
-                    c.deliver_msg(sub, subject, reply, 0, p)
+        if c.kind:  # a link (_batchable turned internal clients away)
+            if links is None:
+                links = [c]
+            elif c not in links:  # one frame per link however many subs matched
+                links.append(c)
         else:
             _append_batch(c, sub, subject, mid, size, payloads, touched)
     if plan:
@@ -209,14 +206,16 @@ def deliver_batch(result, subject, reply, payloads, publisher):
 # Queue groups with more members than this go message by message: checking
 # every member per batch would cost more than batching saves.
 _QUEUE_BATCH_MAX = 64
-# id(result) -> (result, whether no connection but a link holds two of its subs);
-# results are immutable and reused by the sublist cache, so this is per result.
-_SINGLE = {}
-_SINGLE_MAX = 1024
+# id(result) -> (result, batchable); results are immutable and reused by the
+# sublist cache, so the answer is worked out once per result.
+_BATCHABLE = {}
+_BATCHABLE_MAX = 1024
 
 
-def _one_sub_per_conn(result):
-    got = _SINGLE.get(id(result))
+def _batchable(result):
+    """No internal client among ``result``'s subscriptions, and no connection
+    but a link holding two of them."""
+    got = _BATCHABLE.get(id(result))
     if got is not None and got[0] is result:
         return got[1]
     seen = set()
@@ -225,13 +224,13 @@ def _one_sub_per_conn(result):
         c = sub.conn
         if c.is_link:
             continue  # one frame per link and message either way
-        if c in seen:
+        if c.kind or c in seen:
             ok = False
             break
         seen.add(c)
-    if len(_SINGLE) >= _SINGLE_MAX:
-        _SINGLE.clear()
-    _SINGLE[id(result)] = (result, ok)
+    if len(_BATCHABLE) >= _BATCHABLE_MAX:
+        _BATCHABLE.clear()
+    _BATCHABLE[id(result)] = (result, ok)
     return ok
 
 

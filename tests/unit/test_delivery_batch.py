@@ -137,3 +137,31 @@ def test_route_batches_frame_like_single_messages():
             world.close()
     assert outs[0] == outs[1]
     assert outs[0][1] > 0 and outs[0][3] == 15
+
+
+def test_internal_subscribers_get_messages_one_at_a_time():
+    """An internal client's callback may change interest between messages (here:
+    it unsubscribes after three): a batch must not run past that."""
+    from pluggy_nats.internal import InternalClient
+
+    outs = []
+    for batched in (True, False):
+        world = World(batched)
+        try:
+            sub = world.client([b"SUB foo.bar 1\r\n"])
+            internal = InternalClient(world.server, world.server.accounts.global_account)
+            seen = []
+
+            def callback(isub, subject, reply, headers, payload, seen=seen, ic=internal):
+                seen.append(payload)
+                if len(seen) == 3:
+                    ic.unsubscribe(isub)
+
+            internal.subscribe("foo.bar", callback)
+            pub = world.client()
+            pub.parser.feed(pubs(b"foo.bar", [16], count=10))
+            outs.append((seen, bytes(sub.out)))
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert len(outs[0][0]) == 3 and outs[0][1].count(b"MSG ") == 10
