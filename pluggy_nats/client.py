@@ -6,7 +6,7 @@ import time
 
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
-from .delivery import deliver
+from .delivery import deliver, deliver_batch
 from .protocol import encode
 from .protocol import errors as E
 from .protocol.parser import BARE, HPUB, LINE, PUB, REST, make_op_table
@@ -81,8 +81,9 @@ class ClientConnection(Connection):
         return True
 
     def _update_fast_pub(self):
-        # Subject mappings live on the publish path: an account with mappings
-        # takes its clients off the fast path (one check per publish there).
+        # One flag gates both op_pub and op_pub_batch: anything that must see
+        # each message joins this expression, so the fast path stays a single
+        # attribute test. Subject mappings rewrite each published subject.
         self.fast_pub = not (self.verbose or self.pedantic or self.permissions is not None
                              or self.server.observe_publish
                              or (self.account is not None and self.account.mappings is not None))
@@ -256,6 +257,22 @@ class ClientConnection(Connection):
                 self.no_responders:
             self._send_no_responders(subject, reply)
 
+    def op_pub_batch(self, subject, reply, payloads):
+        """Consecutive PUBs with one control line (the parser's batches): one
+        match and one framing per subscriber for all of them. Anything that
+        needs a per-message answer or check takes ``op_pub`` per message."""
+        if self.fast_pub and not (reply and self.no_responders):
+            result = self.match(subject)
+            if result is EMPTY_RESULT or deliver_batch(result, subject, reply, payloads, self):
+                n = len(payloads)
+                self.in_msgs += n
+                self.in_bytes += n * len(payloads[0])
+                return
+        for payload in payloads:
+            if self.closed:
+                return
+            self.op_pub(subject, reply, payload)
+
     def op_hpub(self, subject, reply, hdr, msg):
         if not self.headers:
             self.log.debug("hpub_without_headers")
@@ -307,6 +324,16 @@ class ClientConnection(Connection):
     def op_not_authorized(self, *args):
         self.close(ClosedReason.AUTHENTICATION_VIOLATION, E.AUTH_VIOLATION)
 
+    def flush(self):
+        # max_pending is checked here, once per read batch for every subscriber
+        # that got messages, rather than once per delivery: the hot path saves
+        # a length check per message, and a buffer may pass the limit by at most
+        # what one read delivered before the connection is cut off.
+        if len(self.out) > self.max_pending:
+            self.slow_consumer()
+            return
+        Connection.flush(self)
+
     # -- subscriptions ------------------------------------------------------------
 
     def remove_subscription(self, sub):
@@ -338,7 +365,7 @@ def _before_connect(op):
 
 
 CLIENT_OPS = make_op_table({
-    b"PUB": (PUB, ClientConnection.op_pub),
+    b"PUB": (PUB, ClientConnection.op_pub, ClientConnection.op_pub_batch),
     b"HPUB": (HPUB, ClientConnection.op_hpub),
     b"SUB": (LINE, ClientConnection.op_sub),
     b"UNSUB": (LINE, ClientConnection.op_unsub),
@@ -355,7 +382,7 @@ CLIENT_OPS = make_op_table({
 # payload must be consumed).
 PRE_AUTH_OPS = make_op_table({
     verb: (shape, _before_connect(fn) if verb != b"CONNECT" else fn)
-    for verb, (shape, fn) in CLIENT_OPS.items() if verb == verb.upper()
+    for verb, (shape, fn, _batch) in CLIENT_OPS.items() if verb == verb.upper()
 })
 
 # CONNECT fields nats-server decodes as strings: another JSON type is a

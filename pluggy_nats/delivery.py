@@ -8,8 +8,14 @@ Internal clients get a callback through ``conn.deliver_msg`` (told who
 published, for service imports); a link (route,
 gateway, leaf) gets one ``send_msg`` per message however many of its remote
 subscriptions matched, naming the queue groups it was picked to serve.
+
+``deliver_batch`` does the same for a batch of payloads that share subject,
+reply and size (the parser's batches): every frame of the batch to one client
+subscriber differs only in its payload, so the whole batch is one ``join``
+with the frame head as separator, and bookkeeping is paid once per batch.
 """
 
+from itertools import chain
 from random import random
 
 # b"<size>\r\n" for common payload sizes: joining pre-encoded parts is ~25%
@@ -93,11 +99,9 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                 out += tail
             c.out_msgs += 1
             c.out_bytes += size
-            if not c.flush_queued:
+            if not c.flush_queued:  # max_pending is checked when it is flushed
                 c.flush_queued = True
                 touched.append(c)
-            if len(out) > c.max_pending:
-                c.slow_consumer()
         if sub.max_msgs:
             sub.delivered += 1
             if sub.delivered >= sub.max_msgs:
@@ -133,3 +137,127 @@ def _pick_queue_members(qsubs, noecho):
                 break
             i = (i + 1) % count
     return tuple(chosen)
+
+
+def deliver_batch(result, subject, reply, payloads, publisher):
+    """``deliver`` for ``payloads`` (two or more, all of one size, no headers)
+    published on ``subject`` with ``reply``, in order. The publisher has
+    checked that nothing needs a per-message answer (no-responders).
+
+    Plain client subscribers get the batch as one buffer; each queue group's
+    members get the messages picked for them, in order. Returns False, having
+    done nothing, where a batch cannot be exact; the caller then publishes
+    message by message (matching each anew). That is: a connection holding two
+    of the matching subscriptions (its frames interleave message by message),
+    an internal client (its callback may change interest between messages),
+    and for queue groups a no-echo publisher, a member that is a link or an
+    internal client, or one that auto-unsubscribes (its later picks would go
+    to the others), and groups too big to check per batch.
+    """
+    psubs, qsubs = result
+    noecho = publisher.noecho
+    if not _batchable(result):
+        return False
+    plan = None  # (sub, its payloads) for queue members
+    if qsubs:
+        if noecho is not None:
+            return False
+        for members in qsubs:
+            if len(members) > _QUEUE_BATCH_MAX:
+                return False
+            for sub in members:
+                if sub.conn.kind or sub.max_msgs:
+                    return False
+        plan = []
+        for members in qsubs:
+            count = len(members)
+            if count == 1:
+                plan.append((members[0], payloads))
+                continue
+            buckets = [[] for _ in members]
+            for p in payloads:  # one random member per message, as deliver does
+                buckets[int(random() * count)].append(p)
+            plan += [(members[i], b) for i, b in enumerate(buckets) if b]
+    size = len(payloads[0])
+    size_crlf = _SIZE_CRLF.get(size) or b"%d\r\n" % size
+    mid = reply + b" " + size_crlf if reply else size_crlf  # after "MSG subj sid "
+    touched = publisher.touched
+    links = None
+    for sub in psubs:
+        c = sub.conn
+        if c is noecho:
+            continue
+        if c.kind:  # a link (_batchable turned internal clients away)
+            if links is None:
+                links = [c]
+            elif c not in links:  # one frame per link however many subs matched
+                links.append(c)
+        else:
+            _append_batch(c, sub, subject, mid, size, payloads, touched)
+    if plan:
+        for sub, mine in plan:
+            _append_batch(sub.conn, sub, subject, mid, size, mine, touched)
+    if links is not None:
+        account = publisher.account
+        for link in links:
+            link.send_msgs(account, subject, reply, payloads)
+    return True
+
+
+# Queue groups with more members than this go message by message: checking
+# every member per batch would cost more than batching saves.
+_QUEUE_BATCH_MAX = 64
+# id(result) -> (result, batchable); results are immutable and reused by the
+# sublist cache, so the answer is worked out once per result.
+_BATCHABLE = {}
+_BATCHABLE_MAX = 1024
+
+
+def _batchable(result):
+    """No internal client among ``result``'s subscriptions, and no connection
+    but a link holding two of them."""
+    got = _BATCHABLE.get(id(result))
+    if got is not None and got[0] is result:
+        return got[1]
+    seen = set()
+    ok = True
+    for sub in chain(result[0], *result[1]):
+        c = sub.conn
+        if c.is_link:
+            continue  # one frame per link and message either way
+        if c.kind or c in seen:
+            ok = False
+            break
+        seen.add(c)
+    if len(_BATCHABLE) >= _BATCHABLE_MAX:
+        _BATCHABLE.clear()
+    _BATCHABLE[id(result)] = (result, ok)
+    return ok
+
+
+def _append_batch(c, sub, subject, mid, size, payloads, touched):
+    """Frame ``payloads`` for client subscription ``sub`` into its buffer."""
+    if c.deny_delivery is not None and c.deny_delivery(subject):
+        return  # a subscribe-deny rule inside an allowed wildcard
+    if sub.max_msgs:  # auto-unsubscribe: only what is left of its allowance
+        payloads = payloads[:sub.max_msgs - sub.delivered]
+        if not payloads:
+            return
+    # Each frame is head + payload + CRLF, and the heads are all equal: so the
+    # batch is head, then the payloads joined by CRLF + head, then CRLF.
+    head = (sub.msg_head if sub.subject == subject else b"MSG " + subject + sub.sid_part) + mid
+    out = c.out
+    out += head
+    out += (b"\r\n" + head).join(payloads)
+    out += b"\r\n"
+    n = len(payloads)
+    c.out_msgs += n
+    c.out_bytes += size * n
+    if not c.flush_queued:
+        c.flush_queued = True
+        touched.append(c)
+    if sub.max_msgs:
+        sub.delivered += n
+        if sub.delivered >= sub.max_msgs:
+            c.remove_subscription(sub)
+

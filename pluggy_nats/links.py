@@ -106,6 +106,12 @@ class Link(Connection):
     def remove_subscription(self, sub):
         """Remote subscriptions are only removed by the peer (or on close)."""
 
+    def send_msgs(self, account, subject, reply, payloads):
+        """Forward a batch of header-less messages of one subject and reply (no
+        queue groups). A kind may frame the batch at once; this is the default."""
+        for payload in payloads:
+            self.send_msg(account, subject, reply, 0, payload, ())
+
     # -- interest we send the peer ----------------------------------------------
 
     def advertise(self, account_name, subject, queue, weight):

@@ -7,6 +7,12 @@ one scenario and stops it by process group.  Runs are interleaved
 (A B A B ...) so machine noise hits every server alike; the report gives
 medians, spread, server CPU and ratios against the first server.
 
+``--auth`` starts every server with a config file that requires a user and
+password (one account, no permissions: the publish fast path must hold) and
+makes the generator log in; ``--conf FILE`` with ``--user``/``--password``
+does the same with a config of your own. The route plugin is loaded in every
+pluggy-nats run (entry points), cluster or not.
+
 With two or more CPUs (``--pin auto``) the servers run on the first allowed
 CPU and the generator on the second, so a result is "what one core of server
 does" and the generator never competes with the server for its core.
@@ -24,8 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from urllib.parse import quote
 
 from ..testing.launch import HOST, ServerProcess
+from .hotpath import AUTH_CONF
 from .report import fmt_rate, format_comparison, summarize_case
 from .scenarios import process_tree, run
 
@@ -131,6 +139,21 @@ class Runner:
             s, g = args.pin.split(":")
             self.srv_cpus, self.gen_cpus = parse_cpus(s), parse_cpus(g)
         self.failed_any = False
+        self.conf, self.userinfo = args.conf, ""
+        if args.auth:
+            self.conf = os.path.join(self.workdir, "auth.conf")
+            with open(self.conf, "w") as f:
+                f.write(AUTH_CONF)
+            self.userinfo = "bench:bench@"
+        if args.user:
+            self.userinfo = "%s:%s@" % (quote(args.user, safe=""),
+                                        quote(args.password or "", safe=""))
+        if self.conf:
+            self.conf = os.path.abspath(self.conf)
+
+    def url(self, proc):
+        """The server's client URL, with the generator's credentials."""
+        return proc.url.replace("://", "://" + self.userinfo, 1)
 
     def start_servers(self, spec, count):
         self.n += 1
@@ -141,7 +164,8 @@ class Runner:
         rports = free_ports(count) if count > 1 else []
         try:
             for i in range(count):
-                args = ["-a", HOST, "-p", "-1"]
+                args = ["-c", self.conf] if self.conf else []
+                args += ["-a", HOST, "-p", "-1"]
                 if count > 1:
                     routes = ",".join("nats://%s:%d" % (HOST, rports[j])
                                       for j in range(count) if j != i)
@@ -180,7 +204,7 @@ class Runner:
         scen, _, _, count = CASES[case]
         procs = self.start_servers(spec, count)
         try:
-            urls = [p.url for p in procs]
+            urls = [self.url(p) for p in procs]
             o = self.options(case, size, urls, procs[0].pid)
             cpu0 = sum(tree_cpu(p.pid) for p in procs)
             busy0 = busy_seconds()
@@ -263,6 +287,11 @@ def build_parser():
     ap.add_argument("--fanout-subs", type=int, default=8, help="subscribers for fanout")
     ap.add_argument("--queue-members", type=int, default=4,
                     help="publishers and queue subscribers for queue")
+    ap.add_argument("--auth", action="store_true",
+                    help="servers require a user and password (a built-in config, one account)")
+    ap.add_argument("--conf", metavar="FILE", help="config file for every server (-c FILE)")
+    ap.add_argument("--user", help="user the generator logs in as (with --conf)")
+    ap.add_argument("--password", help="its password")
     ap.add_argument("--pin", default="auto",
                     help="auto | none | SERVER_CPUS:GEN_CPUS (auto: server on the first CPU,"
                          " generator on the second, when there are two)")

@@ -34,6 +34,7 @@ import os
 import random
 import socket
 import time
+from urllib.parse import unquote
 
 CRLF = b"\r\n"
 TAG = 8  # bytes of verification tag at the start of a payload
@@ -57,9 +58,23 @@ def parse_url(url):
     return host.strip("[]"), int(port)
 
 
-def connect_line(name):
+def url_credentials(url):
+    """``nats://user:pass@host:port`` -> {"user": ..., "pass": ...} ({} without)."""
+    rest = url.split("://", 1)[-1]
+    if "@" not in rest:
+        return {}
+    userinfo = rest.rsplit("@", 1)[0]
+    user, _, password = userinfo.partition(":")
+    creds = {"user": unquote(user)}
+    if password:
+        creds["pass"] = unquote(password)
+    return creds
+
+
+def connect_line(name, url=""):
     opts = {"verbose": False, "pedantic": False, "tls_required": False, "name": name,
             "lang": "python-raw", "version": "1", "protocol": 1, "headers": False}
+    opts.update(url_credentials(url))
     return b"CONNECT " + json.dumps(opts, separators=(",", ":")).encode() + CRLF
 
 
@@ -92,7 +107,7 @@ def dial(url, timeout=10.0, name="pluggy-nats-bench"):
             info = json.loads(line[4:].strip() or b"{}")
         except ValueError:
             info = {}
-        sock.sendall(connect_line(name) + b"PING\r\n")
+        sock.sendall(connect_line(name, url) + b"PING\r\n")
         wait_pong(sock, rest, deadline)
         return sock, info
     except BaseException:

@@ -22,7 +22,7 @@ import sys
 import time
 
 from . import workers
-from .proto import ProtocolError, dial, parse_url
+from .proto import ProtocolError, connect_line, dial, parse_url
 
 SUBJECT = b"bench.s"
 QUEUE = b"q"
@@ -490,8 +490,7 @@ def run_conns(o):
     parallel = 64
     t0 = time.monotonic()
     deadline = t0 + o.timeout + n / 200.0
-    connect = (b"CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"bench-idle\","
-               b"\"lang\":\"python-raw\",\"version\":\"1\",\"protocol\":1}\r\nPING\r\n")
+    connect = connect_line("bench-idle", o.url) + b"PING\r\n"
     try:
         while len(socks) + failed < n and time.monotonic() < deadline:
             wave = []

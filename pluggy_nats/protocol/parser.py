@@ -19,6 +19,13 @@ PAYLOAD    ``RMSG a b c size`` + payload              ``(args, payload)`` (size 
 HPAYLOAD   ``HMSG a b c hdr total`` + msg             ``(args, hdr, msg)``
 =========  =========================================  ==========================
 
+A PUB or PAYLOAD entry may carry a third element, a *batch function*: the fast
+path hands it a run of consecutive frames whose control lines are identical
+(same subject, reply and size: what a publisher streaming one subject sends)
+as ``(subject, reply, payloads)`` or ``(args, payloads)``, a list of two or
+more payloads. The receiver then matches once and frames once per batch
+instead of once per message. Without one, every frame is dispatched alone.
+
 Control lines end at ``\\n`` (an optional ``\\r`` before it is dropped) and fields are
 separated by spaces or tabs; payloads must be followed by exactly ``\\r\\n``. Verbs are
 case-insensitive. Violations raise :class:`ProtocolError`; ops parsed before the bad
@@ -50,11 +57,13 @@ _CRLF = b"\r\n"
 
 
 def make_op_table(entries):
-    """Build an op table from ``{verb: (shape, function)}``, adding lower-case
-    aliases so the common spellings hit the table without an ``upper()`` call."""
+    """Build an op table from ``{verb: (shape, function[, batch function])}``,
+    adding lower-case aliases so the common spellings hit the table without an
+    ``upper()`` call. Entries become ``(shape, function, batch function or None)``."""
     table = {}
     for verb, entry in entries.items():
         verb = verb.upper()
+        entry = (entry[0], entry[1], entry[2] if len(entry) > 2 else None)
         table[verb] = entry
         table[verb.lower()] = entry
     return table
@@ -134,7 +143,7 @@ class Parser:
                     if not ops:
                         return  # stopped: nothing after a close is processed
                     raise ProtocolError(UNKNOWN_OP, "unknown verb %r" % verb[:32])
-            shape, fn = entry
+            shape, fn, _ = entry
 
             if shape == PUB:  # the hot path: PUB subj [reply] size
                 nargs = len(args)
@@ -222,12 +231,16 @@ class Parser:
         unusual (another verb, a bare LF in the line, a payload containing CRLF,
         a size that does not match, an incomplete frame, limits) ends the run
         and the general loop takes that frame, so results are identical.
+
+        With a batch function, a frame whose control line equals the previous
+        one joins its batch after one bytes comparison and a length check: the
+        line was validated when the batch began, so it is not split again.
         """
         ops = self.ops
         entry = ops.get(verb)
         if entry is None or entry[0] not in (PUB, PAYLOAD):
             return pos
-        shape, fn = entry
+        shape, fn, batch_fn = entry
         is_pub = shape == PUB
         handler = self.handler
         max_cl = self.max_control_line
@@ -237,13 +250,27 @@ class Parser:
         if nl > 0:
             size_b = data[pos:nl].rsplit(None, 1)[-1]
             if size_b.isdigit() and int(size_b) >= _BIG:
-                return self._offset_run(data, pos, verb, fn, is_pub)
+                return self._offset_run(data, pos, verb, fn, batch_fn, is_pub)
         parts = (data[pos:] if pos else data).split(b"\r\n")
         last = len(parts) - 2  # parts[-1] is what follows the final CRLF
         sizes = _SIZE_BYTES
+        # Batching: ``first`` is the pending frame's payload, ``prev`` its control
+        # line; ``batch`` collects it and the payloads of like frames that follow.
+        # A lone frame (mixed subjects) is dispatched inline, without a list.
+        first = batch = prev = head = reply = None
+        psize = -1
         i = 0
         while i < last:
             line = parts[i]
+            payload = parts[i + 1]
+            if line == prev and len(payload) == psize:
+                # same subject, reply and size: checked when the batch began
+                if batch is None:
+                    batch = [first, payload]
+                else:
+                    batch.append(payload)
+                i += 2
+                continue
             # 10 is LF: a bare LF inside would end the line early in the general loop.
             if len(line) > max_cl or 10 in line:
                 break
@@ -253,14 +280,13 @@ class Parser:
             nargs = len(args)
             if is_pub:
                 if nargs == 3:
-                    reply = None
+                    arg2 = None
                 elif nargs == 4:
-                    reply = args[2]
+                    arg2 = args[2]
                 else:
                     break
             elif nargs < 3:
                 break
-            payload = parts[i + 1]
             size = len(payload)
             # The declared size must equal the part's length (else the payload
             # holds a CRLF or is incomplete); a table lookup beats int().
@@ -270,16 +296,52 @@ class Parser:
             if size > max_payload:
                 break
             i += 2
+            if batch_fn is None:
+                if is_pub:
+                    fn(handler, args[1], arg2, payload)
+                else:
+                    fn(handler, args[1:-1], payload)
+                if self.ops is not ops:
+                    break  # the op closed the connection (or switched tables)
+                continue
+            if first is not None:  # the pending frame (or run) ends here
+                if batch is not None:
+                    self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
+                    batch = None
+                elif is_pub:
+                    fn(handler, head, reply, first)
+                else:
+                    fn(handler, head, first)
+                if self.ops is not ops:
+                    i -= 2  # stopped before this frame
+                    first = None
+                    break
+            prev = line
+            psize = size
+            first = payload
             if is_pub:
-                fn(handler, args[1], reply, payload)
+                head = args[1]
+                reply = arg2
             else:
-                fn(handler, args[1:-1], payload)
-            if self.ops is not ops:
-                break  # the op closed the connection (or switched tables)
+                head = args[1:-1]
+        if first is not None:
+            self._dispatch(fn, batch_fn, is_pub, head, reply, batch or [first])
         # Bytes consumed: every part taken plus its CRLF, summed in C once.
         return pos + sum(map(len, parts[:i])) + 2 * i
 
-    def _offset_run(self, data, pos, verb, fn, is_pub):
+    def _dispatch(self, fn, batch_fn, is_pub, head, reply, batch):
+        """Hand a batch of payloads (one control line) to its op."""
+        if len(batch) > 1:
+            if is_pub:
+                batch_fn(self.handler, head, reply, batch)
+            else:
+                batch_fn(self.handler, head, batch)
+        elif is_pub:
+            fn(self.handler, head, reply, batch[0])
+        else:
+            fn(self.handler, head, batch[0])
+
+    def _offset_run(self, data, pos, verb, fn, batch_fn, is_pub):
         """``_payload_run`` for big payloads: each frame found by its control
         line's LF (memchr) and its declared size, so payload bytes are never
         scanned. Declines exactly what the general loop would treat differently."""
@@ -290,42 +352,69 @@ class Parser:
         find = data.find
         size_ints = _SIZE_INTS.get
         n = len(data)
+        batch = None
+        prev = None
+        head = reply = None
+        size = 0
         while pos < n:
             nl = find(b"\n", pos)
             if nl < 0 or nl - pos > max_cl:
                 break
-            args = data[pos:nl].split()
+            line = data[pos:nl]
+            if line == prev:  # same frame shape as the batch: size known and checked
+                start = nl + 1
+                end = start + size
+                if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
+                    break
+                pos = end + 2
+                batch.append(data[start:end])
+                continue
+            args = line.split()
             if not args or args[0] != verb:
                 break
             nargs = len(args)
             if is_pub:
                 if nargs == 3:
-                    reply = None
+                    arg2 = None
                 elif nargs == 4:
-                    reply = args[2]
+                    arg2 = args[2]
                 else:
                     break
             elif nargs < 3:
                 break
-            size = size_ints(args[-1])
-            if size is None:
+            fsize = size_ints(args[-1])
+            if fsize is None:
                 size_b = args[-1]
                 if not size_b.isdigit():
                     break
-                size = int(size_b)
-            if size > max_payload:
+                fsize = int(size_b)
+            if fsize > max_payload:
                 break
             start = nl + 1
-            end = start + size
+            end = start + fsize
             if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
                 break
+            if batch_fn is None:
+                pos = end + 2
+                if is_pub:
+                    fn(handler, args[1], arg2, data[start:end])
+                else:
+                    fn(handler, args[1:-1], data[start:end])
+                if self.ops is not ops:
+                    break
+                continue
+            if batch is not None:
+                self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
+                batch = None
+                if self.ops is not ops:
+                    break  # stopped before this frame
             pos = end + 2
-            if is_pub:
-                fn(handler, args[1], reply, data[start:end])
-            else:
-                fn(handler, args[1:-1], data[start:end])
-            if self.ops is not ops:
-                break
+            prev = line
+            size = fsize
+            head, reply = (args[1], arg2) if is_pub else (args[1:-1], None)
+            batch = [data[start:end]]
+        if batch is not None:
+            self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
         return pos
 
     def stop(self):

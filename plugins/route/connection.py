@@ -10,7 +10,7 @@ the account token is left out.
 import json
 
 from pluggy_nats.connection import ROUTE, ClosedReason
-from pluggy_nats.delivery import deliver
+from pluggy_nats.delivery import deliver, deliver_batch
 from pluggy_nats.links import Link
 from pluggy_nats.protocol import encode
 from pluggy_nats.protocol.parser import BARE, HPAYLOAD, LINE, PAYLOAD, REST, make_op_table
@@ -180,8 +180,52 @@ class RouteConnection(Link):
             self.flush_queued = True
             self.touched.append(self)
 
+    def send_msgs(self, account, subject, reply, payloads):
+        # All RMSG heads of the batch are equal: one join frames them all.
+        acc = b"" if self.pinned is not None else account.name_bytes + b" "
+        mid = b" " + reply + b" " if reply else b" "
+        head = b"RMSG %s%s%s%d\r\n" % (acc, subject, mid, len(payloads[0]))
+        out = self.out
+        out += head
+        out += (b"\r\n" + head).join(payloads)
+        out += b"\r\n"
+        n = len(payloads)
+        self.out_msgs += n
+        self.out_bytes += n * len(payloads[0])
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.touched.append(self)
+
     def op_rmsg(self, args, payload):
         self._inbound(args, 0, payload)
+
+    def op_rmsg_batch(self, args, payloads):
+        """RMSG frames with one control line (the parser's batches): account,
+        subject and targets are looked up once for all of them."""
+        if self.pinned is not None or len(args) != 2:  # queue groups, replies, pinned
+            for payload in payloads:
+                self._inbound(args, 0, payload)
+            return
+        account = self._accounts.get(args[0])
+        if account is None:
+            account, _rest = self._account_and_args(args)
+        subject = args[1]
+        result = account.sublist.match(subject)
+        if result is not EMPTY_RESULT:
+            cached = self._targets.get(subject)
+            if cached is not None and cached[0] is result:
+                targets = cached[1]
+            else:
+                targets = self._local_targets(subject, result, None)
+            if targets:
+                self.account = account
+                if not deliver_batch(targets, subject, None, payloads, self):
+                    for payload in payloads:  # counted by _inbound
+                        self._inbound(args, 0, payload)
+                    return
+        n = len(payloads)
+        self.in_msgs += n
+        self.in_bytes += n * len(payloads[0])
 
     def op_hmsg(self, args, hdr, msg):
         self._inbound(args, hdr, msg)
@@ -265,7 +309,7 @@ ROUTE_OPS = make_op_table({
     b"RS-": (LINE, RouteConnection.op_rs_minus),
     b"LS+": (LINE, RouteConnection.op_ls_plus),
     b"LS-": (LINE, RouteConnection.op_ls_minus),
-    b"RMSG": (PAYLOAD, RouteConnection.op_rmsg),
+    b"RMSG": (PAYLOAD, RouteConnection.op_rmsg, RouteConnection.op_rmsg_batch),
     b"HMSG": (HPAYLOAD, RouteConnection.op_hmsg),
     b"LMSG": (HPAYLOAD, RouteConnection.op_lmsg),
 })

@@ -3,7 +3,9 @@
 * parse: a 64 KiB read of 16-byte PUB frames through the parser (fast path)
   and through the general loop, with a no-op handler;
 * publish: the same read into a client connection with one or eight local
-  subscribers: parse, match, frame and append to their buffers.
+  subscribers: parse, match, frame and append to their buffers. Identical
+  frames form batches (one match and one join per subscriber for a run);
+  ``mixed`` alternates two subjects so every message takes the per-message path.
 
 Each round handles BATCH messages; ``extra_info["ns_per_msg"]`` is the
 per-message figure. The server is created but never started: no sockets are
@@ -52,15 +54,19 @@ def _client(server):
     return conn
 
 
-@pytest.mark.parametrize("subscribers", [1, 8])
-def test_bench_publish_to_local_subscribers(benchmark, server, subscribers):
+MIXED = (FRAME + FRAME.replace(b"foo.bar", b"foo.baz")) * (BATCH // 2)
+
+
+@pytest.mark.parametrize("subscribers,data", [(1, DATA), (8, DATA), (1, MIXED), (8, MIXED)],
+                         ids=["1-batched", "8-batched", "1-mixed", "8-mixed"])
+def test_bench_publish_to_local_subscribers(benchmark, server, subscribers, data):
     pub = _client(server)
     subs = [_client(server) for _ in range(subscribers)]
     for sub in subs:
-        sub.parser.feed(b"SUB foo.bar 1\r\n")
+        sub.parser.feed(b"SUB foo.* 1\r\n")
 
     def run():
-        pub.parser.feed(DATA)
+        pub.parser.feed(data)
         for sub in subs:  # what the flush would do, without the syscall
             sub.out.clear()
             sub.flush_queued = False

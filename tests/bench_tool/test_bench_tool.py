@@ -205,3 +205,36 @@ def test_bench_compare_smoke(tmp_path):
     runs = data["runs"]["pubsub/16B"]
     assert [r["delivered"] for r in runs["a"] + runs["b"]] == [5000, 5000]
     assert data["summary"]["pubsub/16B"]["a"]["ok"] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_bench_compare_with_auth_against_go(tmp_path):
+    """``--auth``: both servers require a password (one config file), the
+    generator logs in, and every message still arrives (a cluster too)."""
+    from pluggy_nats.testing.plugin import require_go_nats_server
+
+    go = require_go_nats_server()[0]
+    out = tmp_path / "cmp.json"
+    cmd = [sys.executable, "-m", "pluggy_nats", "bench", "compare", "--auth",
+           "--server", "py=%s -m pluggy_nats serve" % sys.executable, "--server", "go=" + go,
+           "--reps", "1", "--only", "pubsub,queue,cluster", "--sizes", "16", "--msgs", "5000",
+           "--verify", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = json.loads(out.read_text())["runs"]
+    for case in ("pubsub/16B", "queue/16B", "cluster/16B"):
+        for label in ("py", "go"):
+            (res,) = runs[case][label]
+            assert res["ok"] and res["delivered"] == 5000, (case, label, res.get("error"))
+
+
+def test_bench_logs_in_with_url_credentials(make_server, tmp_path):
+    conf = tmp_path / "auth.conf"
+    conf.write_text("authorization { user: u, password: 'p@ss' }\n")
+    server = make_server("-c", str(conf))
+    url = server.url.replace("://", "://u:p%40ss@")
+    rc, res = bench("pubsub", "--url", url, "--msgs", "2000")
+    assert rc == 0 and res["delivered"] == 2000, res
+    rc, res = bench("pubsub", "--url", server.url, "--msgs", "2000", "--timeout", "2")
+    assert rc == 1 and not res["ok"]  # no credentials: refused

@@ -262,3 +262,43 @@ def test_cluster_route_to_self_is_dropped(make_server, raw_client, wait_for):
 
     time.sleep(0.5)
     assert server.logs().count("Duplicate Route") == closes  # not dialled again
+
+
+def test_cluster_burst_arrives_once_and_in_order(make_cluster):
+    """A burst of like frames is forwarded as batches (RMSG runs) and delivered
+    from them in order: plain subs on B and C, a queue group spread over both."""
+    servers = make_cluster(3, args=("-m", "-1"))
+    total = 2000
+
+    async def main():
+        clients = [await connect(s) for s in servers]
+        plain = [await nc.subscribe("burst", pending_msgs_limit=total * 2)
+                 for nc in clients[1:]]
+        extra = [await connect(s) for s in servers[1:]]
+        queue = [await nc.subscribe("burstq", queue="q", pending_msgs_limit=total * 2)
+                 for nc in extra]
+        await settle(*clients, *extra)
+        interest_on_all(servers, "burst", count=2)
+        interest_on_all(servers, "burstq", count=2)
+        for subject in ("burst", "burstq"):  # plain interest only, then a queue group
+            for n in range(total):
+                await clients[0].publish(subject, b"%06d" % n)
+        await clients[0].flush()
+        for sub in plain:
+            got = [int((await sub.next_msg(timeout=10)).data) for _ in range(total)]
+            assert got == list(range(total))
+        shares = []
+        for sub in queue:
+            share = []
+            while True:
+                try:
+                    share.append(int((await sub.next_msg(timeout=1)).data))
+                except nats.errors.TimeoutError:
+                    break
+            assert share == sorted(share)
+            shares += share
+        assert sorted(shares) == list(range(total))
+        for nc in clients + extra:
+            await nc.close()
+
+    run(main())

@@ -39,6 +39,16 @@ OPS = make_op_table({
     b"RS+": (LINE, lambda h, args: h.ops.append(("RS+", *args))),
 })
 
+# The same table with batch functions: a batch must record exactly what the
+# frames one by one would have.
+BATCH_OPS = make_op_table({
+    **{verb: entry for verb, entry in OPS.items() if verb == verb.upper()},
+    b"PUB": (PUB, OPS[b"PUB"][1],
+             lambda h, s, r, ps: h.ops.extend(("PUB", s, r, p) for p in ps)),
+    b"RMSG": (PAYLOAD, OPS[b"RMSG"][1],
+              lambda h, args, ps: h.ops.extend(("RMSG", tuple(args), p) for p in ps)),
+})
+
 
 def parse(*chunks, **limits):
     rec = Recorder()
@@ -232,6 +242,8 @@ FRAMES = st.sampled_from([
     b"PUB a 10\r\n0123456789\r\n" * 3,
     b"RMSG $G a 3\r\nabc\r\n", b"RMSG $G a + r q1 q2 2\r\nhi\r\n", b"RMSG $G a | q 0\r\n\r\n",
     b"RMSG $G a 4\r\na\r\nb\r\n", b"RMSG a\r\n", b"RMSG $G a 2 \r\nhi\r\n",
+    # same control lines as frames above, other payloads: batches form and break
+    b"PUB a 3\r\nxyz\r\n", b"PUB a 4\r\nwxyz\r\n", b"RMSG $G a 3\r\nxyz\r\n",
 ])
 
 
@@ -247,9 +259,9 @@ def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big)
     stream = b"".join(frames)
     chunks = [stream[i:i + step] for i in range(0, len(stream), step)]
 
-    def outcome():
+    def outcome(ops=OPS):
         rec = Recorder()
-        parser = Parser(rec, OPS, max_control_line=64, max_payload=128)
+        parser = Parser(rec, ops, max_control_line=64, max_payload=128)
         try:
             for chunk in chunks:
                 parser.feed(chunk)
@@ -261,6 +273,7 @@ def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big)
     parser_module._BIG = big
     try:
         fast = outcome()
+        batched = outcome(BATCH_OPS)
     finally:
         parser_module._BIG = saved_big
     saved = parser_module._FAST_TRIES
@@ -270,3 +283,4 @@ def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big)
     finally:
         parser_module._FAST_TRIES = saved
     assert fast == slow
+    assert batched == slow

@@ -1,0 +1,185 @@
+"""A fixed, in-process workload of the data plane, for load-independent measurement.
+
+``pluggy-nats bench compare`` measures wall-clock throughput, which a shared
+machine makes noisy. This module instead feeds pre-built 64 KiB reads through
+real connection objects (parse, match, frame, append, stats) of a Server with
+every plugin loaded and auth configured, and never touches a socket: the work
+is deterministic, so its instruction count (``valgrind --tool=callgrind``) or
+profile (cProfile) is a figure that does not depend on what else runs.
+
+    python -m pluggy_nats.bench.hotpath pubsub16 --rounds 200        # just run
+    python -m pluggy_nats.bench.hotpath pubsub16 --profile           # cProfile top 15
+    python -m pluggy_nats.bench.hotpath all --callgrind              # instructions/msg
+
+``--callgrind`` runs each scenario under callgrind twice (``--rounds`` and 0
+rounds) and reports the difference per message, so start-up and imports cancel.
+A flush after every read is simulated by clearing the subscribers' buffers.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+READ = 65536
+# The auth configuration ``bench compare --auth`` uses too: one user with a
+# password in a named account, no permissions (the fast path must hold).
+AUTH_CONF = """
+accounts {
+  BENCH { users = [ { user: bench, password: bench } ] }
+}
+"""
+CONNECT = (b'CONNECT {"verbose":false,"pedantic":false,"user":"bench","pass":"bench",'
+           b'"protocol":1,"headers":true}\r\n')
+
+# name: (payload size, plain subscribers, queue members, path). "mixed" streams
+# alternate two subjects (foo.bar, foo.baz; subscribers use foo.*), so no two
+# consecutive frames are alike and every message takes the per-message path.
+SCENARIOS = {
+    "mixed_pubsub16": (16, 1, 0, "mixed"),
+    "mixed_fanout16": (16, 8, 0, "mixed"),
+    "pub16": (16, 0, 0, "client"),
+    "pubsub16": (16, 1, 0, "client"),
+    "pubsub1k": (1024, 1, 0, "client"),
+    "fanout16": (16, 8, 0, "client"),
+    "fanout1k": (1024, 8, 0, "client"),
+    "queue16": (16, 0, 4, "client"),
+    "route_out16": (16, 0, 0, "route_out"),  # client PUB -> one route (cluster, server A)
+    "route_in16": (16, 1, 0, "route_in"),  # RMSG from a route -> one client (server C)
+}
+
+
+def frames(size, verb=b"PUB foo.bar ", mixed=False):
+    frame = verb + b"%d\r\n" % size + bytes(97 + i % 26 for i in range(size)) + b"\r\n"
+    count = max(2, READ // len(frame)) // 2 * 2
+    if mixed:
+        return (frame + frame.replace(b"foo.bar", b"foo.baz")) * (count // 2), count
+    return frame * count, count
+
+
+class Workload:
+    """One scenario's connections on a fresh Server; ``run(rounds)`` feeds it."""
+
+    def __init__(self, name):
+        import gevent.socket
+
+        from pluggy_nats.client import ClientConnection
+        from pluggy_nats.conf import loads
+        from pluggy_nats.options import Options
+        from pluggy_nats.server import Server
+
+        size, plain, members, path = SCENARIOS[name]
+        self.server = server = Server(Options(conf=loads(AUTH_CONF)), host="127.0.0.1", port=0,
+                                      autoload=True)
+        self._socks = []
+
+        def client():
+            ours, theirs = gevent.socket.socketpair()
+            self._socks += [ours, theirs]
+            conn = ClientConnection(server, ours, ("127.0.0.1", 0))
+            server.register(conn)
+            conn.parser.feed(CONNECT)
+            assert conn.authenticated and conn.fast_pub, "auth took the fast path away"
+            conn.out.clear()
+            return conn
+
+        self.subs = [client() for _ in range(plain + members)]
+        subject = b"foo.*" if path == "mixed" else b"foo.bar"
+        for i, sub in enumerate(self.subs):
+            sub.parser.feed(b"SUB %s%s 1\r\n" % (subject, b" q" if i >= plain else b""))
+        if path == "route_in":
+            link = self._route(gevent.socket)
+            account = self.subs[0].account
+            self.data, self.count = frames(size, b"RMSG " + account.name_bytes + b" foo.bar ")
+            self.feed = link.parser.feed
+        else:
+            pub = client()
+            if path == "route_out":
+                link = self._route(gevent.socket)
+                link.on_remote_sub(pub.account, b"foo.bar")
+                self.subs.append(link)
+            self.data, self.count = frames(size, mixed=path == "mixed")
+            self.feed = pub.parser.feed
+        server.touched.clear()
+
+    def _route(self, socket_module):
+        from pluggy_nats_plugins.route.connection import RouteConnection
+
+        ours, theirs = socket_module.socketpair()
+        self._socks += [ours, theirs]
+        link = RouteConnection(self.server, ours, ("127.0.0.1", 0), manager=None)
+        link.registered = True
+        self.server.register(link)
+        return link
+
+    def run(self, rounds):
+        feed, data, subs, touched = self.feed, self.data, self.subs, self.server.touched
+        for _ in range(rounds):
+            feed(data)
+            for sub in subs:  # what the flush would do, without the syscall
+                sub.out.clear()
+                sub.flush_queued = False
+            touched.clear()
+        delivered = sum(s.out_msgs for s in subs)
+        return rounds * self.count, delivered
+
+
+def _callgrind(name, rounds):
+    """Instructions of running ``rounds`` rounds of ``name``, under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+               sys.executable, "-m", "pluggy_nats.bench.hotpath", name, "--rounds", str(rounds)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        m = re.search(r"Collected : (\d+)", r.stderr)
+        if r.returncode or not m:
+            raise SystemExit("callgrind failed for %s:\n%s" % (name, r.stderr[-2000:]))
+        return int(m.group(1))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m pluggy_nats.bench.hotpath",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenario", choices=sorted(SCENARIOS) + ["all"])
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="64 KiB reads to feed (default 40, or 2000 with --profile)")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--profile", action="store_true", help="cProfile, top entries by tottime")
+    mode.add_argument("--callgrind", action="store_true",
+                      help="instructions per message (valgrind, --rounds vs 0 rounds)")
+    a = ap.parse_args(argv)
+    names = sorted(SCENARIOS) if a.scenario == "all" else [a.scenario]
+    if a.callgrind:
+        rounds = a.rounds or 40
+        for name in names:
+            msgs = rounds * frames(SCENARIOS[name][0])[1]
+            per = (_callgrind(name, rounds) - _callgrind(name, 0)) / msgs
+            print("%-12s %8.0f instructions/msg  (%d msgs)" % (name, per, msgs), flush=True)
+        return 0
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    for name in names:
+        w = Workload(name)
+        rounds = a.rounds if a.rounds is not None else (2000 if a.profile else 40)
+        if a.profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.enable()
+            msgs, delivered = w.run(rounds)
+            prof.disable()
+            print("== %s: %d msgs, %d delivered" % (name, msgs, delivered))
+            pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+        else:
+            msgs, delivered = w.run(rounds)
+            if rounds:
+                print("%s: %d msgs, %d delivered" % (name, msgs, delivered))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Batched delivery (the parser's runs of identical PUB/RMSG lines) must put
+exactly the bytes into every subscriber's buffer that delivery one message at
+a time does. Each case feeds one stream to two servers, one with the batch
+functions removed from the op tables, and compares every buffer and counter."""
+
+import random
+
+import gevent.socket
+import pytest
+from pluggy_nats_plugins.route import connection as route_module
+
+import pluggy_nats.client as client_module
+from pluggy_nats.client import ClientConnection
+from pluggy_nats.protocol.parser import make_op_table
+from pluggy_nats.server import Server
+
+CONNECT = b'CONNECT {"verbose":false,"pedantic":false}\r\n'
+
+
+def unbatched(table):
+    return make_op_table({verb: entry[:2] for verb, entry in table.items()
+                          if verb == verb.upper()})
+
+
+def pubs(subject, sizes, reply=b"", count=5):
+    out = []
+    for size in sizes:
+        line = b"PUB %s %s%d\r\n" % (subject, reply + b" " if reply else b"", size)
+        for i in range(count):
+            out.append(line + bytes([97 + (i + size) % 26]) * size + b"\r\n")
+    return b"".join(out)
+
+
+class World:
+    """A server (never started) with clients on socketpairs."""
+
+    def __init__(self, batched):
+        self.server = Server(host="127.0.0.1", port=0, autoload=False)
+        self.batched = batched
+        self.socks = []
+
+    def client(self, subs=(), connect=CONNECT):
+        ours, theirs = gevent.socket.socketpair()
+        self.socks += [ours, theirs]
+        conn = ClientConnection(self.server, ours, ("127.0.0.1", 0))
+        if not self.batched:
+            conn.parser.ops = unbatched(client_module.CLIENT_OPS)
+        self.server.register(conn)
+        conn.parser.feed(connect)
+        if not self.batched:
+            conn.parser.ops = unbatched(client_module.CLIENT_OPS)
+        for line in subs:
+            conn.parser.feed(line)
+        conn.out.clear()
+        return conn
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+
+
+STREAM = (pubs(b"foo.bar", [16, 0, 300]) + pubs(b"foo.baz", [3], reply=b"_INBOX.x")
+          + b"PING\r\n" + pubs(b"foo.bar", [1024], count=3) + pubs(b"other", [5]))
+
+
+@pytest.mark.parametrize("subs", [
+    [b"SUB foo.bar 1\r\n"],
+    [b"SUB foo.* 7\r\n", b"SUB foo.bar 8\r\n", b"SUB > 9\r\n"],
+    [b"SUB foo.bar 1\r\n", b"UNSUB 1 7\r\n"],  # auto-unsubscribe inside a batch
+    [b"SUB foo.bar q 1\r\n"],  # three members: picks from the same random sequence
+    [b"SUB foo.bar 1\r\n", b"SUB foo.* q 2\r\n"],  # plain + queue sub on one connection
+    [b"SUB foo.bar q 1\r\n", b"UNSUB 1 4\r\n"],  # members leave the group mid-batch
+], ids=["literal", "wildcards", "max_msgs", "queue", "plain_and_queue", "queue_max_msgs"])
+def test_batches_frame_exactly_like_single_messages(subs):
+    """Also where a connection holds several matching subscriptions: its frames
+    must interleave message by message, as nats-server sends them."""
+    outs = []
+    for batched in (True, False):
+        random.seed(7)
+        world = World(batched)
+        try:
+            receivers = [world.client(subs) for _ in range(3)]
+            pub = world.client()
+            pub.parser.feed(STREAM)
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes, sorted(c.subs))
+                         for c in receivers] + [(pub.in_msgs, pub.in_bytes, bytes(pub.out))])
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert outs[0][0][1] > 0
+
+
+def test_queue_batches_give_each_message_to_one_member_in_order():
+    world = World(True)
+    try:
+        members = [world.client([b"SUB foo q %d\r\n" % i]) for i in range(4)]
+        pub = world.client()
+        frames = b"".join(b"PUB foo 4\r\n%04d\r\n" % i for i in range(1000))
+        pub.parser.feed(frames)
+        got = []
+        for m in members:
+            seqs = [int(x) for x in bytes(m.out).split(b"\r\n")[1::2]]
+            assert seqs == sorted(seqs)  # each member sees its share in order
+            got += seqs
+        assert sorted(got) == list(range(1000))
+        assert all(m.out_msgs > 100 for m in members)  # random picks spread
+    finally:
+        world.close()
+
+
+def test_route_batches_frame_like_single_messages():
+    """Out to a route (one RMSG per message) and in from one (RMSG runs)."""
+    outs = []
+    for batched in (True, False):
+        world = World(batched)
+        try:
+            server = world.server
+            ours, theirs = gevent.socket.socketpair()
+            world.socks += [ours, theirs]
+            link = route_module.RouteConnection(server, ours, ("127.0.0.1", 0), manager=None)
+            if not batched:
+                link.parser.ops = unbatched(route_module.ROUTE_OPS)
+            link.registered = True
+            server.register(link)
+            sub = world.client([b"SUB foo.bar 1\r\n"])
+            pub = world.client()
+            link.on_remote_sub(pub.account, b"foo.*")
+            link.on_remote_sub(pub.account, b"foo.bar")  # two subs, one frame per message
+            pub.parser.feed(STREAM)
+            sent = bytes(link.out)
+            sub.out.clear()
+            sub.out_msgs = 0
+            link.parser.feed(b"".join(b"RMSG $G foo.bar %d\r\n%s\r\n" % (len(p), p)
+                                      for p in [b"ab", b"cd", b"ef", b"", b"x" * 400] * 3))
+            outs.append((sent, link.out_msgs, bytes(sub.out), sub.out_msgs, link.in_msgs))
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert outs[0][1] > 0 and outs[0][3] == 15
+
+
+def test_internal_subscribers_get_messages_one_at_a_time():
+    """An internal client's callback may change interest between messages (here:
+    it unsubscribes after three): a batch must not run past that."""
+    from pluggy_nats.internal import InternalClient
+
+    outs = []
+    for batched in (True, False):
+        world = World(batched)
+        try:
+            sub = world.client([b"SUB foo.bar 1\r\n"])
+            internal = InternalClient(world.server, world.server.accounts.global_account)
+            seen = []
+
+            def callback(isub, subject, reply, headers, payload, seen=seen, ic=internal):
+                seen.append(payload)
+                if len(seen) == 3:
+                    ic.unsubscribe(isub)
+
+            internal.subscribe("foo.bar", callback)
+            pub = world.client()
+            pub.parser.feed(pubs(b"foo.bar", [16], count=10))
+            outs.append((seen, bytes(sub.out)))
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert len(outs[0][0]) == 3 and outs[0][1].count(b"MSG ") == 10
