@@ -53,6 +53,13 @@ def parse_cpus(text):
     return cpus
 
 
+def add_subjects(ap):
+    ap.add_argument("--subjects", type=int, default=1,
+                    help="publishers cycle over this many subjects (subscribers take them"
+                         " all with a wildcard); >1 measures the per-message path, since"
+                         " no two consecutive messages share a control line (default 1)")
+
+
 def add_common(ap):
     """Options shared by scenarios and ``compare``."""
     ap.add_argument("--size", type=int, default=16, help="payload bytes (default 16)")
@@ -75,6 +82,7 @@ def add_common(ap):
     ap.add_argument("--conns", type=int, default=10000,
                     help="connections for conns (default 10000)")
     ap.add_argument("--hold", type=float, default=0.0, help="conns: hold them this long")
+    add_subjects(ap)
     ap.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
 
 
@@ -119,6 +127,9 @@ def finish_options(o):
             raise SystemExit("--%s must be >= 0" % name)
     if o.scenario not in ("pub", "conns", "req") and (o.pubs < 1 or o.subs < 1):
         raise SystemExit("%s needs at least one publisher and one subscriber" % o.scenario)
+    if getattr(o, "subjects", 1) < 1:
+        raise SystemExit("--subjects must be >= 1")
+    o.subjects = getattr(o, "subjects", 1)
     if o.size < 1 and o.scenario not in ("conns", "req"):
         raise SystemExit("--size must be >= 1 (size 0 marks warm-up probes)")
     return o

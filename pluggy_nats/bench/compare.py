@@ -190,8 +190,8 @@ class Runner:
             scenario=scen, url=urls[0], sub_url=urls[-1] if len(urls) > 1 else None,
             size=size or 16, msgs=a.msgs, duration=a.duration, pubs=None, subs=None,
             window=a.window, batch=a.batch, verify=a.verify, timeout=a.timeout,
-            conns=a.conns, hold=0.0, quiet=True, pid=pid, cpus=self.gen_cpus, sink=False,
-            json=None)
+            conns=a.conns, hold=0.0, subjects=a.subjects, quiet=True, pid=pid,
+            cpus=self.gen_cpus, sink=False, json=None)
         if case == "fanout":
             extra = {"subs": a.fanout_subs}
         elif case == "queue":
@@ -285,6 +285,8 @@ def build_parser():
     ap.add_argument("--start-timeout", type=float, default=30.0, help="server start-up timeout")
     ap.add_argument("--conns", type=int, default=10000, help="idle connections for conns")
     ap.add_argument("--fanout-subs", type=int, default=8, help="subscribers for fanout")
+    from . import add_subjects
+    add_subjects(ap)
     ap.add_argument("--queue-members", type=int, default=4,
                     help="publishers and queue subscribers for queue")
     ap.add_argument("--auth", action="store_true",

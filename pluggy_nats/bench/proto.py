@@ -181,9 +181,12 @@ class MsgCounter:
     ``errors`` (-ERR lines).
     """
 
-    def __init__(self, want, verify=False):
+    def __init__(self, want, verify=False, vary=None):
         self.want = want
         self.verify = bool(verify) and want >= TAG
+        # (offset, width) of control-line bytes that differ between otherwise
+        # identical frames: the subject index with ``--subjects N``.
+        self.vary = vary
         self.count = 0
         self.probes = 0
         self.other = 0
@@ -198,14 +201,21 @@ class MsgCounter:
 
     # -- template
     def _learn(self, frame, hdr_len):
-        if self.verify:
+        # Masked offsets are zeroed in the template and, by stride, in the
+        # buffer before one comparison checks a whole run of frames: the tags
+        # first (their bytes are XORed), then the varying subject bytes.
+        masks = list(range(hdr_len, hdr_len + TAG)) if self.verify else []
+        if self.vary:
+            masks += range(self.vary[0], self.vary[0] + self.vary[1])
+        if masks:
             frame = bytearray(frame)
-            frame[hdr_len:hdr_len + TAG] = bytes(TAG)
+            for j in masks:
+                frame[j] = 0
             frame = bytes(frame)
         n = frame_block_count(len(frame))
         block = frame * n
-        self._tmpl = (frame, len(frame), n, block, memoryview(block), hdr_len,
-                      bytes(n))  # zeros for masking tags
+        self._tmpl = (frame, len(frame), n, block, memoryview(block), masks,
+                      bytes(n))  # zeros for masking
         self._misses = 0
 
     def feed(self, buf, start, end):
@@ -214,12 +224,12 @@ class MsgCounter:
         mv = None
         while p < end:
             if tmpl is not None and end - p >= tmpl[1]:
-                frame, flen, kmax, _block, bmv, toff, zeros = tmpl
+                frame, flen, kmax, _block, bmv, masks, zeros = tmpl
                 n = (end - p) // flen
                 if n > kmax:
                     n = kmax
                 stop = p + n * flen
-                if not self.verify:
+                if not masks:
                     if buf.startswith(bmv[:n * flen], p):
                         self.count += n
                         p = stop
@@ -233,27 +243,31 @@ class MsgCounter:
                 else:
                     if mv is None:
                         mv = memoryview(buf)
-                    tags = bytearray(TAG * n)
                     z = zeros[:n]
-                    for j in range(TAG):
-                        s = p + toff + j
-                        tags[j::TAG] = mv[s:stop:flen]
+                    saved = []
+                    for j in masks:
+                        s = p + j
+                        saved.append(bytes(mv[s:stop:flen]))
                         mv[s:stop:flen] = z
                     if buf.startswith(bmv[:n * flen], p):
-                        self.count += n
-                        self.tagxor ^= xor_lanes(int.from_bytes(tags, "little"), n)
-                        p = stop
-                        self._misses = 0
-                        continue
-                    m = 0
-                    while m < n and buf.startswith(frame, p + m * flen):
-                        m += 1
-                    for j in range(TAG):  # put the tags back: they may not be tags
-                        mv[p + toff + j:stop:flen] = tags[j::TAG]
+                        m = n
+                    else:
+                        m = 0
+                        while m < n and buf.startswith(frame, p + m * flen):
+                            m += 1
+                        for j, old in zip(masks, saved, strict=True):  # put back: may not be frames
+                            mv[p + j:stop:flen] = old
                     if m:
                         self.count += m
-                        self.tagxor ^= xor_lanes(int.from_bytes(tags[:TAG * m], "little"), m)
+                        if self.verify:
+                            tags = bytearray(TAG * m)
+                            for j in range(TAG):
+                                tags[j::TAG] = saved[j][:m]
+                            self.tagxor ^= xor_lanes(int.from_bytes(tags, "little"), m)
                         p += m * flen
+                        if m == n:
+                            self._misses = 0
+                            continue
                 if m == 0:
                     self._misses += 1
                     if self._misses > 64:  # the stream changed shape: learn again
@@ -353,27 +367,47 @@ def pub_frame(subject, size, reply=None, data=None):
     return b"PUB %s %d\r\n%s\r\n" % (subject, size, data)
 
 
-class TaggedBatches:
-    """Publisher batches: ``k`` copies of one PUB frame, with fresh random tags
-    in every payload when verifying. ``make(k)`` -> (bytes, XOR of the tags)."""
+def rotating_subjects(subject, n):
+    """``subject.0`` .. ``subject.<n-1>``, zero-padded so every frame has the
+    same length (the tag positions are found by stride)."""
+    width = len(str(n - 1))
+    return [b"%s.%0*d" % (subject, width, i) for i in range(n)]
 
-    def __init__(self, subject, size, batch, verify):
-        self.frame = pub_frame(subject, size)
+
+class TaggedBatches:
+    """Publisher batches: ``k`` PUB frames, with fresh random tags in every
+    payload when verifying. ``make(k)`` -> (bytes, XOR of the tags).
+
+    With ``subjects`` > 1 the frames cycle over that many subjects (see
+    :func:`rotating_subjects`), so no two neighbours share a control line: the
+    server's per-message path, not its batch path, is what gets measured."""
+
+    def __init__(self, subject, size, batch, verify, subjects=1):
+        subs = [subject] if subjects <= 1 else rotating_subjects(subject, subjects)
+        frames = [pub_frame(s, size) for s in subs]
+        self.frame = frames[0]
         self.flen = len(self.frame)
         self.hdr = self.frame.index(CRLF) + 2
         self.batch = batch
         self.verify = bool(verify) and size >= TAG
         self.rng = random.Random(os.urandom(32))  # own state: forked processes differ
         if self.verify:
-            f = bytearray(self.frame)
-            f[self.hdr:self.hdr + TAG] = bytes(TAG)
-            self.frame = bytes(f)
-        self.block = self.frame * batch
+            for i, f in enumerate(frames):
+                f = bytearray(f)
+                f[self.hdr:self.hdr + TAG] = bytes(TAG)
+                frames[i] = bytes(f)
+        self.cycle = b"".join(frames)
+        self.block = self._frames(batch)
+
+    def _frames(self, k):
+        """``k`` frames of the subject cycle, starting at its first subject."""
+        reps = -(-k // (len(self.cycle) // self.flen))
+        return (self.cycle * reps)[:k * self.flen]
 
     def make(self, k):
         if not self.verify:
-            return (self.block if k == self.batch else self.frame * k), 0
-        data = bytearray(self.block if k == self.batch else self.frame * k)
+            return (self.block if k == self.batch else self._frames(k)), 0
+        data = bytearray(self.block if k == self.batch else self._frames(k))
         value = self.rng.getrandbits(64 * k)
         tags = value.to_bytes(TAG * k, "little")
         for j in range(TAG):

@@ -164,7 +164,8 @@ class Workers:
 
 def base_result(o):
     return {"scenario": o.scenario, "url": o.url, "sub_url": o.sub_url or o.url, "size": o.size,
-            "pubs": o.pubs, "subs": o.subs, "ok": False, "error": None}
+            "pubs": o.pubs, "subs": o.subs, "subjects": getattr(o, "subjects", 1), "ok": False,
+            "error": None}
 
 
 def run(o):
@@ -182,11 +183,25 @@ def _hard_limit(o):
     return (o.duration or 0) + 3 * o.timeout + 60 + (o.msgs or 0) / 1e5
 
 
+def sub_subject(o):
+    """What throughput subscribers subscribe to: the one subject, or with
+    ``--subjects N`` a ``*`` over the N subjects the publishers cycle through."""
+    return SUBJECT if o.subjects <= 1 else SUBJECT + b".*"
+
+
+def varying_bytes(o):
+    """(offset, width) in a MSG frame of the subject index that differs from
+    frame to frame with ``--subjects N`` (see proto.rotating_subjects)."""
+    if o.subjects <= 1:
+        return None
+    return (len(b"MSG %s." % SUBJECT), len(str(o.subjects - 1)))
+
+
 def _warm_up(o, shared, nsubs, queue, ws):
     """Publish empty probes until the subscribers see them (interest propagated)."""
     sock, _ = dial(o.url, o.timeout, name="bench-probe")
     try:
-        probe = b"PUB %s 0\r\n\r\n" % SUBJECT
+        probe = b"PUB %s 0\r\n\r\n" % (SUBJECT if o.subjects <= 1 else SUBJECT + b".probe")
         deadline = time.monotonic() + o.timeout
         while True:
             seen = [shared.sub_probes[i] for i in range(nsubs)]
@@ -209,7 +224,7 @@ def run_throughput(o):
     res = base_result(o)
     npubs, nsubs = o.pubs, (0 if o.scenario == "pub" else o.subs)
     queue = o.queue
-    frame_len = len(b"PUB %s %d\r\n\r\n" % (SUBJECT, o.size)) + o.size
+    frame_len = len(b"PUB %s.%d %d\r\n\r\n" % (SUBJECT, o.subjects, o.size)) + o.size
     window_msgs = max(16, o.window // frame_len) if o.window and nsubs else 0
     batch = max(1, o.batch // frame_len)
     if window_msgs:
@@ -224,8 +239,9 @@ def run_throughput(o):
     try:
         for i in range(nsubs):
             ws.start("sub", i, workers.subscriber, {
-                "url": o.sub_url or o.url, "subject": SUBJECT, "queue": QUEUE if queue else None,
-                "size": o.size, "verify": res["verify"], "timeout": o.timeout, "hard_limit": hard,
+                "url": o.sub_url or o.url, "subject": sub_subject(o),
+                "queue": QUEUE if queue else None, "vary": varying_bytes(o), "size": o.size,
+                "verify": res["verify"], "timeout": o.timeout, "hard_limit": hard,
                 "cpus": o.cpus})
         ws.wait_ready("sub", shared.sub_ready, nsubs, o.timeout + 5)
         for i in range(npubs):
@@ -234,7 +250,7 @@ def run_throughput(o):
                 quota = o.msgs // npubs + (1 if i < o.msgs % npubs else 0)
             ws.start("pub", i, workers.publisher, {
                 "url": o.url, "subject": SUBJECT, "size": o.size, "verify": res["verify"],
-                "batch": batch, "window_msgs": window_msgs, "quota": quota,
+                "subjects": o.subjects, "batch": batch, "window_msgs": window_msgs, "quota": quota,
                 "duration": None if o.msgs and not o.duration_given else o.duration,
                 "nsubs": nsubs, "queue": queue, "timeout": o.timeout, "hard_limit": hard,
                 "cpus": o.cpus})

@@ -107,7 +107,7 @@ def subscriber(idx, spec, shared, conn):
         else:
             sock.sendall(b"SUB %s %d\r\nPING\r\n" % (subject, sid))
         wait_pong(sock, timeout=spec["timeout"])
-        counter = MsgCounter(spec["size"], spec.get("verify"))
+        counter = MsgCounter(spec["size"], spec.get("verify"), spec.get("vary"))
         rb = RecvBuffer()
         kernel_timeouts(sock, recv=0.1, send=spec["timeout"])
         shared.sub_ready[idx] = 1
@@ -167,7 +167,8 @@ def publisher(idx, spec, shared, conn):
     sock = None
     try:
         sock, _ = dial(spec["url"], spec["timeout"], name="bench-pub-%d" % idx)
-        tb = TaggedBatches(spec["subject"], spec["size"], spec["batch"], spec.get("verify"))
+        tb = TaggedBatches(spec["subject"], spec["size"], spec["batch"], spec.get("verify"),
+                           spec.get("subjects", 1))
         shared.pub_ready[idx] = 1
         hard = time.monotonic() + spec["hard_limit"]
         while shared.go.value == 0.0:

@@ -99,6 +99,30 @@ def test_tagged_batches_xor_matches_what_a_counter_sees():
     assert counter.tagxor == sent_xor != 0
 
 
+def test_rotating_subjects_counted_on_the_fast_path_with_verification():
+    """``--subjects N``: frames differ in the subject index, which the counter
+    masks like the tags; a frame of another subject prefix is not counted."""
+    tb = TaggedBatches(b"bench.s", 16, 37, verify=True, subjects=12)
+    data, sent_xor = tb.make(37)
+    flen = tb.flen
+    msgs = []
+    for i in range(37):
+        frame = bytes(data[i * flen:(i + 1) * flen])
+        subject = frame.split()[1]
+        assert subject == b"bench.s.%02d" % (i % 12)
+        msgs.append(_msg(4, frame[frame.index(b"\r\n") + 2:-2], subject=subject))
+    msgs.insert(20, _msg(4, b"y" * 16, subject=b"other.s.05"))  # same shape, wrong prefix
+    counter = MsgCounter(16, verify=True, vary=(len(b"MSG bench.s."), 2))
+    buf = bytearray(b"".join(msgs))
+    assert counter.feed(buf, 0, len(buf)) == len(buf)
+    assert counter.count == 38  # the counter counts sizes, subjects are the server's job...
+    assert counter.tagxor != sent_xor  # ...but the stray frame's bytes break the tag XOR
+    counter = MsgCounter(16, verify=True, vary=(len(b"MSG bench.s."), 2))
+    buf = bytearray(b"".join(msgs[:20] + msgs[21:]))
+    assert counter.feed(buf, 0, len(buf)) == len(buf)
+    assert (counter.count, counter.tagxor) == (37, sent_xor)
+
+
 def test_xor_lanes():
     rng = random.Random(1)
     for n in (1, 2, 3, 7, 64, 1000):
@@ -152,6 +176,15 @@ def test_bench_fanout_and_queue(make_server):
     assert rc == 0, res
     assert res["sent"] == res["delivered"] == 8000
     assert sum(res["per_sub"]) == 8000 and res["verified"] is True
+
+
+def test_bench_rotating_subjects_exactly_once(make_server):
+    server = make_server()
+    rc, res = bench("fanout", "--url", server.url, "--msgs", "6000", "--subs", "3",
+                    "--subjects", "10", "--verify")
+    assert rc == 0, res
+    assert res["subjects"] == 10 and res["verified"] is True
+    assert res["per_sub"] == [6000, 6000, 6000]
 
 
 def test_bench_req(make_server):
