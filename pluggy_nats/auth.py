@@ -5,14 +5,17 @@ class Allow:
     """Let the connection in, bound to ``account`` (an Account or its name; default
     the global account) with optional ``permissions`` (an object with
     ``can_publish(subject)`` and ``can_subscribe(subject, queue)``) and the
-    ``user`` name shown in /connz."""
+    ``user`` name shown in /connz. ``limits`` are this connection's own
+    ``max_subscriptions``/``max_payload`` (a user JWT's ``subs``/``payload``):
+    the smallest of them, the account's and the server's applies."""
 
-    __slots__ = ("account", "permissions", "user")
+    __slots__ = ("account", "permissions", "user", "limits")
 
-    def __init__(self, account=None, permissions=None, user=None):
+    def __init__(self, account=None, permissions=None, user=None, limits=None):
         self.account = account
         self.permissions = permissions
         self.user = user
+        self.limits = limits
 
     def __repr__(self):
         return "Allow(account=%r, user=%r)" % (self.account, self.user)

@@ -60,24 +60,28 @@ class ClientConnection(Connection):
         self.match = account.sublist.match
         account.clients.add(self)
 
-    def _apply_account_limits(self):
-        """The account's limits over the server's (the smaller wins, as
-        nats-server's applyAccountLimits). Returns False when the account has
-        no room for another connection (the connection is then closed)."""
+    def _apply_account_limits(self, user_limits=None):
+        """The user's and the account's limits over the server's (the smallest
+        wins, as nats-server's applyAccountLimits). Returns False when the
+        account has no room for another connection (the connection is then
+        closed)."""
         limits = self.account.limits
-        if not limits:
+        if not limits and not user_limits:
             return True
-        max_conns = limits.get("max_connections", -1)
+        max_conns = (limits or {}).get("max_connections", -1)
         if max_conns is not None and 0 <= max_conns < len(self.account.clients):
             self.close(ClosedReason.MAX_ACCOUNT_CONNECTIONS_EXCEEDED, E.MAX_ACCOUNT_CONNECTIONS)
             return False
-        max_subs = limits.get("max_subscriptions", -1)
-        if max_subs is not None and max_subs >= 0 and (self.max_subs is None
-                                                        or max_subs < self.max_subs):
-            self.max_subs = max_subs
-        max_payload = limits.get("max_payload", -1)
-        if max_payload is not None and 0 <= max_payload < self.parser.max_payload:
-            self.parser.max_payload = max_payload
+        for source in (limits, user_limits):
+            if not source:
+                continue
+            max_subs = source.get("max_subscriptions", -1)
+            if max_subs is not None and max_subs >= 0 and (self.max_subs is None
+                                                            or max_subs < self.max_subs):
+                self.max_subs = max_subs
+            max_payload = source.get("max_payload", -1)
+            if max_payload is not None and 0 <= max_payload < self.parser.max_payload:
+                self.parser.max_payload = max_payload
         return True
 
     def _update_fast_pub(self):
@@ -159,7 +163,7 @@ class ClientConnection(Connection):
             if isinstance(account, str):
                 account = server.accounts.get_or_create(account)
             self.bind_account(account)
-            if not self._apply_account_limits():
+            if not self._apply_account_limits(decision.limits):
                 return False
         self.authenticated = True
         self.parser.ops = CLIENT_OPS
