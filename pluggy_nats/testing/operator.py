@@ -6,10 +6,14 @@ resolver) and ``.creds`` files for users::
 
     trust = Trust(tmp_path)
     acc = trust.account("A", limits={"conn": 5})
+    svc = trust.account("S", exports=[Trust.service_export("q", token_req=True)])
+    trust.account_jwt(acc, imports=[Trust.service_import(
+        svc, "q", token=trust.activation(svc, acc, "q"))])
     creds = trust.user_creds(acc, "alice", pub={"allow": ["a.>"]})
     server = make_server(config=trust.config())
 """
 
+import base64
 import os
 import time
 
@@ -66,6 +70,32 @@ class Trust:
         self.accounts[name] = acc
         self.account_jwt(acc, **nats)
         return acc
+
+    def activation(self, exporter, importer, subject, kind="service", signer=None,
+                   exp=None):
+        """An activation JWT letting ``importer`` import ``subject`` (a
+        ``token_req`` export of ``exporter``), as ``nsc generate activation``
+        makes it; ``signer`` is one of the exporter's signing keys."""
+        body = {"subject": subject, "kind": kind, "type": "activation", "version": 2}
+        if signer is not None:
+            body["issuer_account"] = exporter.pubkey
+        claims = {"sub": importer.pubkey, "name": subject, "nats": body}
+        if exp is not None:
+            claims["exp"] = exp
+        return natsjwt.encode(claims, signer or exporter.kp)
+
+    @staticmethod
+    def service_export(subject, **kw):
+        """An account JWT ``exports`` entry of type service (``response_type``,
+        ``response_threshold`` in nanoseconds, ``token_req``, ...)."""
+        return dict({"name": subject, "subject": subject, "type": "service"}, **kw)
+
+    @staticmethod
+    def service_import(exporter, subject, **kw):
+        """An account JWT ``imports`` entry of type service from ``exporter``
+        (``local_subject``, ``token``, ...)."""
+        return dict({"name": subject, "subject": subject, "account": exporter.pubkey,
+                     "type": "service"}, **kw)
 
     def user_jwt(self, acc, name, signer=None, issued_at=None, exp=None, nbf=None,
                  kp=None, bare=False, **nats):
@@ -124,6 +154,13 @@ class Trust:
         lines.extend("  %s: %s" % (a.pubkey, a.jwt) for a in accounts)
         lines.append("}")
         return "\n".join(lines) + "\n" + extra
+
+
+def connect_fields(token, kp, info):
+    """The CONNECT fields of a user JWT login: ``jwt`` and ``sig``, the user
+    key's signature of the INFO ``nonce`` (raw-URL base64, as nats.go)."""
+    sig = base64.urlsafe_b64encode(kp.sign(info["nonce"].encode())).rstrip(b"=").decode()
+    return {"jwt": token, "sig": sig}
 
 
 def _q(text):

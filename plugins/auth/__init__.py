@@ -35,8 +35,13 @@
   off when its JWT or its account's expires, or when an account update
   revokes it (or its signing key, or bearer tokens).
   Accounts (named by public key) are created on first use; their JWT limits
-  go into ``account.limits``, their stream imports are wired through
-  :mod:`.streams`. URL and cache resolvers are refused as "not supported".
+  go into ``account.limits``, their stream and service imports are wired
+  through :mod:`.streams` and :mod:`.services` (``response_type``,
+  ``response_threshold``, ``local_subject``/``to``) and re-wired when either
+  side's JWT is updated; ``token_req`` exports need an activation token
+  (:mod:`.activation`). A user JWT's ``subs``/``payload`` limit its
+  connection (``Allow.limits``; the smallest of user, account and server
+  applies). URL and cache resolvers are refused as "not supported".
 
 ``allow_responses`` needs to see the reply subjects delivered to a connection,
 which it does through ``nats_message_published`` (a second object,
@@ -44,12 +49,13 @@ which it does through ``nats_message_published`` (a second object,
 that hook takes every publish off the core's fast path).
 
 Not done here: ``max_leafnodes`` (parsed, no leaf nodes yet), service latency
-tracking and ``share`` (parsed, ignored), service imports in account JWTs
-(skipped), activation tokens (``token_req`` exports are never authorized),
-per-user JWT limits (subs/data/payload), the account resolver's sync with other
-servers (``interval`` is read, unused). Auth callout lives in :mod:`.callout`
-(registered as ``auth-callout`` when configured), TLS ``verify_and_map`` in
-:mod:`.tlsmap`. The state lives in
+tracking and ``share`` (parsed, ignored; JWT exports' ``latency`` too), the
+user JWT ``data`` limit (not enforced), export ``revocations`` of activations
+and activation tokens given as URLs, cutting off an import when its activation
+expires while in use (it is re-checked only on a JWT update), the account
+resolver's sync with other servers (``interval`` is read, unused). Auth
+callout lives in :mod:`.callout` (registered as ``auth-callout`` when
+configured), TLS ``verify_and_map`` in :mod:`.tlsmap`. The state lives in
 :class:`~.manager.AuthManager`, registered by ``nats_configure`` as
 ``auth-manager``.
 """

@@ -20,10 +20,15 @@ The client learns only "Authorization Violation"; the reason goes to the log.
 
 Accounts are created lazily on first use (named by their public key) and keep
 what their JWT says: ``limits`` into ``account.limits``, ``revocations``,
-signing keys, and stream imports (wired through :mod:`.streams`). An update
-(:meth:`OperatorAuth.update`, from the claims service) re-applies all of it and
-closes connections of users it revokes with ``-ERR 'User Authentication
-Revoked'``, as nats-server does.
+signing keys, stream imports (wired through :mod:`.streams`) and service
+imports (through :mod:`.services`, one :class:`~.services.ResponseRoutes` per
+exporting account), each only when the exporter exports it to this account
+(``token_req`` exports with a valid activation, :mod:`.activation`). A user
+JWT's ``subs``/``payload`` go to the core as the connection's own limits. An
+update (:meth:`OperatorAuth.update`, from the claims service) re-applies all of
+it, re-wires the imports of accounts importing from it, and closes connections
+of users it revokes with ``-ERR 'User Authentication Revoked'``, as
+nats-server does.
 """
 
 import datetime
@@ -40,7 +45,16 @@ from pluggy_nats.permissions import PermissionSpec, ResponsePermission, SubjectP
 from pluggy_nats.subjects import is_literal, subset_match
 
 from . import jwt as natsjwt
-from .config import StreamImport
+from .activation import activation_error, claims_errors, remote_subject
+from .config import (
+    DEFAULT_RESPONSE_THRESHOLD,
+    SINGLETON,
+    STREAMED,
+    ServiceExport,
+    ServiceImport,
+    StreamImport,
+)
+from .services import ResponseRoutes, ServiceImporter
 from .signatures import verify_key, verify_nonce
 from .streams import StreamImporter
 
@@ -48,6 +62,7 @@ STANDARD = "STANDARD"
 _PERM_CACHE_MAX = 1024
 _LIMITS = (("conn", "max_connections"), ("subs", "max_subscriptions"),
            ("payload", "max_payload"))
+_USER_LIMITS = (("subs", "max_subscriptions"), ("payload", "max_payload"))
 
 
 class JWTAccount:
@@ -62,6 +77,7 @@ class JWTAccount:
         self.revocations = {}
         self.default_spec = None
         self.importers = []
+        self.responses = None  # ResponseRoutes, made when a service import uses this account
         self.expiry = None  # timer cutting users off when the account JWT expires
 
     def is_revoked(self, user, issued_at):
@@ -190,6 +206,9 @@ class OperatorAuth:
                                    % (claims.get("sub"), pubkey))
         if claims.get("iss") not in self.op.trusted_keys:
             raise natsjwt.JWTError("account JWT issuer %s is not trusted" % claims.get("iss"))
+        errors = claims_errors(pubkey, (claims.get("nats") or {}).get("imports") or ())
+        if errors:
+            raise natsjwt.JWTError("; ".join(errors))
         return claims
 
     def account(self, pubkey):
@@ -251,46 +270,76 @@ class OperatorAuth:
             conn.close(ClosedReason.AUTHENTICATION_EXPIRED, "Account Authentication Expired")
 
     def _wire_imports(self, acc, imports):
+        """(Re)create the importers of ``acc``'s stream and service imports,
+        each one only when the exporter exports it to ``acc``."""
         for imp in acc.importers:
             imp.stop()
         acc.importers = []
         for entry in imports:
-            if not isinstance(entry, dict) or entry.get("type") != "stream":
-                continue  # service imports: not served yet
-            subject, src_key = entry.get("subject"), entry.get("account")
+            if not isinstance(entry, dict) or entry.get("type") not in ("stream", "service"):
+                continue
+            kind = entry["type"]
+            subject, src_key = remote_subject(entry), entry.get("account")
             src = self.account(src_key) if src_key != acc.pubkey else None
+            why = None
             if src is None or not isinstance(subject, str):
-                self.log.warning("jwt_stream_import_skipped", account=acc.pubkey,
-                                 source=src_key, subject=subject, why="source unknown")
+                why = "source unknown"
+            else:
+                export, why = self._export_for(src, acc.pubkey, entry)
+            if why is None:
+                importer, why = (self._stream_importer if kind == "stream"
+                                 else self._service_importer)(src, acc, entry, export)
+            if why is not None:
+                self.log.warning("jwt_import_skipped", kind=kind, account=acc.pubkey,
+                                 source=src_key, subject=subject, why=why)
                 continue
-            if not self._exported(src, subject):
-                self.log.warning("jwt_stream_import_skipped", account=acc.pubkey,
-                                 source=src_key, subject=subject, why="not exported")
-                continue
-            local = entry.get("local_subject")
-            to = entry.get("to")
-            if local and not is_literal(local.encode()):
-                self.log.warning("jwt_stream_import_skipped", account=acc.pubkey,
-                                 source=src_key, subject=subject,
-                                 why="wildcard local_subject mappings are not supported")
-                continue
-            spec = StreamImport(src_key, subject, prefix=None if local else to or None,
-                                to=local or None)
-            importer = StreamImporter(self.server, src.account, acc.account, spec)
             importer.start()
             acc.importers.append(importer)
 
+    def _stream_importer(self, src, acc, entry, export):
+        local, to = entry.get("local_subject"), entry.get("to")
+        if local and not is_literal(local.encode()):
+            return None, "wildcard local_subject mappings are not supported"
+        spec = StreamImport(src.pubkey, entry["subject"], prefix=None if local else to or None,
+                            to=local or None)
+        return StreamImporter(self.server, src.account, acc.account, spec), None
+
+    def _service_importer(self, src, acc, entry, export):
+        """A :class:`.services.ServiceImporter`: requests on ``local_subject``
+        (else ``subject``) in ``acc`` go to the remote subject in ``src``
+        (``subject``, or the deprecated ``to`` without ``local_subject``),
+        answered through ``src``'s response routes."""
+        rtype = SINGLETON if export.get("response_type", SINGLETON) == SINGLETON else STREAMED
+        threshold = export.get("response_threshold")
+        threshold = (threshold / 1e9 if isinstance(threshold, (int, float)) and threshold > 0
+                     else DEFAULT_RESPONSE_THRESHOLD)  # nanoseconds in a JWT
+        spec = ServiceImport(src.pubkey, remote_subject(entry),
+                             entry.get("local_subject") or entry["subject"])
+        spec.export = ServiceExport(export["subject"], None, rtype, threshold)
+        if src.responses is None:
+            src.responses = ResponseRoutes(self.server, src.account)
+        return ServiceImporter(self.server, src.account, acc.account, spec, src.responses), None
+
     @staticmethod
-    def _exported(src, subject):
+    def _export_for(src, importer, entry):
+        """(the export of ``src`` that lets ``importer`` import ``entry``, None)
+        or (None, why not). A ``token_req`` export needs a valid activation
+        token in the import (:mod:`.activation`)."""
+        kind, subject = entry["type"], remote_subject(entry)
+        why = "not exported"
         for exp in (src.claims.get("nats") or {}).get("exports") or ():
-            if not isinstance(exp, dict) or exp.get("type") != "stream":
+            if not isinstance(exp, dict) or exp.get("type") != kind:
+                continue
+            if not (isinstance(exp.get("subject"), str)
+                    and subset_match(subject.encode(), exp["subject"].encode())):
                 continue
             if exp.get("token_req"):
-                continue  # activation tokens are not supported: never authorized
-            if isinstance(exp.get("subject"), str) and subset_match(
-                    subject.encode(), exp["subject"].encode()):
-                return True
-        return False
+                why = activation_error(entry.get("token"), src.pubkey, src.signing_keys,
+                                       importer, subject, kind)
+                if why is not None:
+                    continue
+            return exp, None
+        return None, why
 
     def update(self, pubkey, token):
         """A new JWT for ``pubkey`` was stored: re-apply it when that account is
@@ -335,9 +384,7 @@ class OperatorAuth:
         acc = self.accounts.pop(pubkey, None)
         if acc is None:
             return
-        for imp in acc.importers:
-            imp.stop()
-        acc.importers = []
+        _stop_importers(acc)
         if acc.expiry is not None:
             acc.expiry.kill(block=False)
         self._expired(acc)
@@ -346,9 +393,7 @@ class OperatorAuth:
         for acc in self.accounts.values():
             if acc.expiry is not None:
                 acc.expiry.kill(block=False)
-            for imp in acc.importers:
-                imp.stop()
-            acc.importers = []
+            _stop_importers(acc)
 
     # -- users -------------------------------------------------------------------------
 
@@ -411,7 +456,8 @@ class OperatorAuth:
         if exp:  # killed by the auth manager when the connection closes first
             conn.jwt_expiry = gevent.spawn_later(max(0.0, exp - now), _expire, conn)
         return Allow(account=acc.account, user=user_key,
-                     permissions=perms.for_connection() if perms is not None else None)
+                     permissions=perms.for_connection() if perms is not None else None,
+                     limits=_user_limits(limits))
 
     def _permissions(self, token, acc, limits):
         """Compiled once per (user JWT, account JWT): reconnects reuse them."""
@@ -426,6 +472,25 @@ class OperatorAuth:
             self._perms.clear()
         self._perms[key] = compiled
         return compiled
+
+
+def _user_limits(limits):
+    """The connection's own limits from a user JWT (or its scope template):
+    ``subs`` and ``payload``, negative = unlimited (the core keeps the smallest
+    of these, the account's and the server's, as nats-server applyAccountLimits).
+    ``data`` is not enforced. An absent key is unlimited here, where
+    nats-server would read it as 0 (nsc always writes -1)."""
+    return {ours: limits[theirs] for theirs, ours in _USER_LIMITS
+            if isinstance(limits.get(theirs), int) and not isinstance(limits[theirs], bool)} or None
+
+
+def _stop_importers(acc):
+    for imp in acc.importers:
+        imp.stop()
+    acc.importers = []
+    if acc.responses is not None:
+        acc.responses.stop()
+        acc.responses = None
 
 
 def _expire(conn):
