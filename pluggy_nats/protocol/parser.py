@@ -26,6 +26,12 @@ as ``(subject, reply, payloads)`` or ``(args, payloads)``, a list of two or
 more payloads. The receiver then matches once and frames once per batch
 instead of once per message. Without one, every frame is dispatched alone.
 
+A fourth element, a *run function*, takes the whole run instead (a read
+buffer's consecutive frames of that verb, in order): ``(run)``, a list of
+``(subject, reply, payload)`` or ``(args, None, payload)`` where payload is a
+list for a batch of identical control lines. A receiver can then deliver
+messages of *different* subjects that reach the same subscribers together.
+
 Control lines end at ``\\n`` (an optional ``\\r`` before it is dropped) and fields are
 separated by spaces or tabs; payloads must be followed by exactly ``\\r\\n``. Verbs are
 case-insensitive. Violations raise :class:`ProtocolError`; ops parsed before the bad
@@ -57,13 +63,15 @@ _CRLF = b"\r\n"
 
 
 def make_op_table(entries):
-    """Build an op table from ``{verb: (shape, function[, batch function])}``,
-    adding lower-case aliases so the common spellings hit the table without an
-    ``upper()`` call. Entries become ``(shape, function, batch function or None)``."""
+    """Build an op table from ``{verb: (shape, function[, batch function[, run
+    function]])}``, adding lower-case aliases so the common spellings hit the
+    table without an ``upper()`` call. Entries become ``(shape, function, batch
+    function or None, run function or None)``."""
     table = {}
     for verb, entry in entries.items():
         verb = verb.upper()
-        entry = (entry[0], entry[1], entry[2] if len(entry) > 2 else None)
+        entry = (entry[0], entry[1], entry[2] if len(entry) > 2 else None,
+                 entry[3] if len(entry) > 3 else None)
         table[verb] = entry
         table[verb.lower()] = entry
     return table
@@ -143,7 +151,7 @@ class Parser:
                     if not ops:
                         return  # stopped: nothing after a close is processed
                     raise ProtocolError(UNKNOWN_OP, "unknown verb %r" % verb[:32])
-            shape, fn, _ = entry
+            shape, fn = entry[0], entry[1]
 
             if shape == PUB:  # the hot path: PUB subj [reply] size
                 nargs = len(args)
@@ -240,9 +248,11 @@ class Parser:
         entry = ops.get(verb)
         if entry is None or entry[0] not in (PUB, PAYLOAD):
             return pos
-        shape, fn, batch_fn = entry
+        shape, fn, batch_fn, run_fn = entry
         is_pub = shape == PUB
         handler = self.handler
+        # With a run function, frames and batches are collected, not dispatched.
+        run = [] if run_fn is not None and batch_fn is not None else None
         max_cl = self.max_control_line
         max_payload = self.max_payload
         # Peek at the first frame's size: big payloads take the offset run.
@@ -250,7 +260,10 @@ class Parser:
         if nl > 0:
             size_b = data[pos:nl].rsplit(None, 1)[-1]
             if size_b.isdigit() and int(size_b) >= _BIG:
-                return self._offset_run(data, pos, verb, fn, batch_fn, is_pub)
+                pos = self._offset_run(data, pos, verb, fn, batch_fn, is_pub, run)
+                if run:
+                    run_fn(handler, run)
+                return pos
         parts = (data[pos:] if pos else data).split(b"\r\n")
         last = len(parts) - 2  # parts[-1] is what follows the final CRLF
         sizes = _SIZE_BYTES
@@ -305,7 +318,10 @@ class Parser:
                     break  # the op closed the connection (or switched tables)
                 continue
             if first is not None:  # the pending frame (or run) ends here
-                if batch is not None:
+                if run is not None:
+                    run.append((head, reply, first if batch is None else batch))
+                    batch = None
+                elif batch is not None:
                     self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
                     batch = None
                 elif is_pub:
@@ -325,7 +341,12 @@ class Parser:
             else:
                 head = args[1:-1]
         if first is not None:
-            self._dispatch(fn, batch_fn, is_pub, head, reply, batch or [first])
+            if run is not None:
+                run.append((head, reply, first if batch is None else batch))
+            else:
+                self._dispatch(fn, batch_fn, is_pub, head, reply, batch or [first])
+        if run:
+            run_fn(handler, run)
         # Bytes consumed: every part taken plus its CRLF, summed in C once.
         return pos + sum(map(len, parts[:i])) + 2 * i
 
@@ -341,7 +362,7 @@ class Parser:
         else:
             fn(self.handler, head, batch[0])
 
-    def _offset_run(self, data, pos, verb, fn, batch_fn, is_pub):
+    def _offset_run(self, data, pos, verb, fn, batch_fn, is_pub, run):
         """``_payload_run`` for big payloads: each frame found by its control
         line's LF (memchr) and its declared size, so payload bytes are never
         scanned. Declines exactly what the general loop would treat differently."""
@@ -404,17 +425,24 @@ class Parser:
                     break
                 continue
             if batch is not None:
-                self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
-                batch = None
-                if self.ops is not ops:
-                    break  # stopped before this frame
+                if run is not None:
+                    run.append((head, reply, batch[0] if len(batch) == 1 else batch))
+                    batch = None
+                else:
+                    self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
+                    batch = None
+                    if self.ops is not ops:
+                        break  # stopped before this frame
             pos = end + 2
             prev = line
             size = fsize
             head, reply = (args[1], arg2) if is_pub else (args[1:-1], None)
             batch = [data[start:end]]
         if batch is not None:
-            self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
+            if run is not None:
+                run.append((head, reply, batch[0] if len(batch) == 1 else batch))
+            else:
+                self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
         return pos
 
     def stop(self):

@@ -90,6 +90,47 @@ def test_batches_frame_exactly_like_single_messages(subs):
     assert outs[0][0][1] > 0
 
 
+def mixed(count=120):
+    """A publisher cycling over subjects, sizes and replies (no two neighbouring
+    lines alike, with identical-line batches and a PING in between)."""
+    out = []
+    for i in range(count):
+        subject = b"foo.%s" % b"abc"[i % 3:i % 3 + 1]
+        reply = b"_INBOX.r " if i % 7 == 0 else b""
+        size = (i * 37) % (700 if i % 11 == 0 else 40)
+        out.append(b"PUB %s %s%d\r\n%s\r\n" % (subject, reply, size, bytes([97 + i % 26]) * size))
+        if i == 60:
+            out.append(b"PING\r\n" + pubs(b"foo.a", [5], count=4))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("subs", [
+    [b"SUB foo.* 1\r\n"],
+    [b"SUB foo.* 7\r\n", b"SUB foo.a 8\r\n", b"SUB > 9\r\n"],
+    [b"SUB foo.* 1\r\n", b"UNSUB 1 50\r\n"],  # auto-unsubscribe inside a run
+    [b"SUB foo.* q 1\r\n"],
+    [b"SUB foo.b 1\r\n", b"SUB foo.* q 2\r\n"],
+    [b"SUB foo.* q 1\r\n", b"UNSUB 1 30\r\n"],
+], ids=["wildcard", "overlapping", "max_msgs", "queue", "plain_and_queue", "queue_max_msgs"])
+def test_mixed_subject_runs_frame_exactly_like_single_messages(subs):
+    """Runs of different subjects reaching the same subscriptions (deliver_run)
+    give every subscriber the bytes, order and counters of one-by-one delivery."""
+    outs = []
+    for batched in (True, False):
+        random.seed(11)
+        world = World(batched)
+        try:
+            receivers = [world.client(subs) for _ in range(3)]
+            pub = world.client()
+            pub.parser.feed(mixed())
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes, sorted(c.subs))
+                         for c in receivers] + [(pub.in_msgs, pub.in_bytes, bytes(pub.out))])
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert outs[0][0][1] > 0
+
+
 def test_queue_batches_give_each_message_to_one_member_in_order():
     world = World(True)
     try:
@@ -126,7 +167,7 @@ def test_route_batches_frame_like_single_messages():
             pub = world.client()
             link.on_remote_sub(pub.account, b"foo.*")
             link.on_remote_sub(pub.account, b"foo.bar")  # two subs, one frame per message
-            pub.parser.feed(STREAM)
+            pub.parser.feed(STREAM + mixed())
             sent = bytes(link.out)
             sub.out.clear()
             sub.out_msgs = 0
