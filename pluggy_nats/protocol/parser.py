@@ -272,6 +272,8 @@ class Parser:
         # A lone frame (mixed subjects) is dispatched inline, without a list.
         first = batch = prev = head = reply = None
         psize = -1
+        known = {}  # PUB control line -> (subject, reply, size), validated
+        known_get = known.get
         i = 0
         while i < last:
             line = parts[i]
@@ -284,36 +286,47 @@ class Parser:
                     batch.append(payload)
                 i += 2
                 continue
-            # 10 is LF: a bare LF inside would end the line early in the general loop.
-            if len(line) > max_cl or 10 in line:
-                break
-            args = line.split()
-            if args[0] != verb:
-                break
-            nargs = len(args)
-            if is_pub:
-                if nargs == 3:
-                    arg2 = None
-                elif nargs == 4:
-                    arg2 = args[2]
+            # A PUB line validated earlier in this buffer (a publisher cycling
+            # over a few subjects) needs only its payload's length checked.
+            got = known_get(line) if is_pub else None
+            if got is not None and got[2] == len(payload):
+                h, arg2, size = got
+            else:
+                # 10 is LF: a bare LF inside would end the line early in the general loop.
+                if len(line) > max_cl or 10 in line:
+                    break
+                args = line.split()
+                if args[0] != verb:
+                    break
+                nargs = len(args)
+                if is_pub:
+                    if nargs == 3:
+                        arg2 = None
+                    elif nargs == 4:
+                        arg2 = args[2]
+                    else:
+                        break
+                elif nargs < 3:
+                    break
+                size = len(payload)
+                # The declared size must equal the part's length (else the payload
+                # holds a CRLF or is incomplete); a table lookup beats int().
+                if sizes.get(size) != args[-1]:
+                    if size < len(sizes) or not args[-1].isdigit() or int(args[-1]) != size:
+                        break
+                if size > max_payload:
+                    break
+                if is_pub:
+                    h = args[1]
+                    known[line] = (h, arg2, size)
                 else:
-                    break
-            elif nargs < 3:
-                break
-            size = len(payload)
-            # The declared size must equal the part's length (else the payload
-            # holds a CRLF or is incomplete); a table lookup beats int().
-            if sizes.get(size) != args[-1]:
-                if size < len(sizes) or not args[-1].isdigit() or int(args[-1]) != size:
-                    break
-            if size > max_payload:
-                break
+                    h = args[1:-1]
             i += 2
             if batch_fn is None:
                 if is_pub:
-                    fn(handler, args[1], arg2, payload)
+                    fn(handler, h, arg2, payload)
                 else:
-                    fn(handler, args[1:-1], payload)
+                    fn(handler, h, payload)
                 if self.ops is not ops:
                     break  # the op closed the connection (or switched tables)
                 continue
@@ -335,11 +348,9 @@ class Parser:
             prev = line
             psize = size
             first = payload
+            head = h
             if is_pub:
-                head = args[1]
                 reply = arg2
-            else:
-                head = args[1:-1]
         if first is not None:
             if run is not None:
                 run.append((head, reply, first if batch is None else batch))
