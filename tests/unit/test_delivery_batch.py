@@ -180,6 +180,46 @@ def test_route_batches_frame_like_single_messages():
     assert outs[0][1] > 0 and outs[0][3] == 15
 
 
+@pytest.mark.parametrize("subs", [
+    [b"SUB foo.* 1\r\n"],
+    [b"SUB foo.* 1\r\n", b"SUB foo.b 2\r\n"],  # two subs on one connection
+    [b"SUB foo.* 1\r\n", b"UNSUB 1 40\r\n"],
+    [b"SUB foo.a 1\r\n"],
+], ids=["wildcard", "overlapping", "max_msgs", "literal"])
+def test_route_runs_of_mixed_subjects_frame_like_single_messages(subs):
+    """RMSG runs cycling over subjects (with replies, queue groups and batches
+    in between) reach local subscribers exactly as one by one."""
+    frames = []
+    for i in range(150):
+        subject = b"foo.%s" % b"abc"[i % 3:i % 3 + 1]
+        mid = b" _INBOX.r " if i % 13 == 0 else b" | q " if i % 17 == 0 else b" "
+        payload = bytes([97 + i % 26]) * ((i * 7) % 50)
+        frames.append(b"RMSG $G %s%s%d\r\n%s\r\n" % (subject, mid, len(payload), payload))
+        if i == 90:
+            frames.append(b"RMSG $G foo.c 2\r\nzz\r\n" * 3)
+    outs = []
+    for batched in (True, False):
+        random.seed(5)
+        world = World(batched)
+        try:
+            server = world.server
+            ours, theirs = gevent.socket.socketpair()
+            world.socks += [ours, theirs]
+            link = route_module.RouteConnection(server, ours, ("127.0.0.1", 0), manager=None)
+            if not batched:
+                link.parser.ops = unbatched(route_module.ROUTE_OPS)
+            link.registered = True
+            server.register(link)
+            receivers = [world.client(subs + [b"SUB foo.* q 9\r\n"]) for _ in range(2)]
+            link.parser.feed(b"".join(frames))
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes, sorted(c.subs))
+                         for c in receivers] + [(link.in_msgs, link.in_bytes)])
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert outs[0][0][1] > 0
+
+
 def test_internal_subscribers_get_messages_one_at_a_time():
     """An internal client's callback may change interest between messages (here:
     it unsubscribes after three): a batch must not run past that."""
