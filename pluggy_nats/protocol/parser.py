@@ -388,6 +388,8 @@ class Parser:
         prev = None
         head = reply = None
         size = 0
+        known = {}  # PUB control line -> (subject, reply, size), validated
+        known_get = known.get
         while pos < n:
             nl = find(b"\n", pos)
             if nl < 0 or nl - pos > max_cl:
@@ -401,27 +403,36 @@ class Parser:
                 pos = end + 2
                 batch.append(data[start:end])
                 continue
-            args = line.split()
-            if not args or args[0] != verb:
-                break
-            nargs = len(args)
-            if is_pub:
-                if nargs == 3:
-                    arg2 = None
-                elif nargs == 4:
-                    arg2 = args[2]
+            got = known_get(line) if is_pub else None  # validated earlier in this buffer
+            if got is not None:
+                h, arg2, fsize = got
+            else:
+                args = line.split()
+                if not args or args[0] != verb:
+                    break
+                nargs = len(args)
+                if is_pub:
+                    if nargs == 3:
+                        arg2 = None
+                    elif nargs == 4:
+                        arg2 = args[2]
+                    else:
+                        break
+                elif nargs < 3:
+                    break
+                fsize = size_ints(args[-1])
+                if fsize is None:
+                    size_b = args[-1]
+                    if not size_b.isdigit():
+                        break
+                    fsize = int(size_b)
+                if fsize > max_payload:
+                    break
+                if is_pub:
+                    h = args[1]
+                    known[line] = (h, arg2, fsize)
                 else:
-                    break
-            elif nargs < 3:
-                break
-            fsize = size_ints(args[-1])
-            if fsize is None:
-                size_b = args[-1]
-                if not size_b.isdigit():
-                    break
-                fsize = int(size_b)
-            if fsize > max_payload:
-                break
+                    h = args[1:-1]
             start = nl + 1
             end = start + fsize
             if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
@@ -429,9 +440,9 @@ class Parser:
             if batch_fn is None:
                 pos = end + 2
                 if is_pub:
-                    fn(handler, args[1], arg2, data[start:end])
+                    fn(handler, h, arg2, data[start:end])
                 else:
-                    fn(handler, args[1:-1], data[start:end])
+                    fn(handler, h, data[start:end])
                 if self.ops is not ops:
                     break
                 continue
@@ -447,7 +458,7 @@ class Parser:
             pos = end + 2
             prev = line
             size = fsize
-            head, reply = (args[1], arg2) if is_pub else (args[1:-1], None)
+            head, reply = (h, arg2) if is_pub else (h, None)
             batch = [data[start:end]]
         if batch is not None:
             if run is not None:
