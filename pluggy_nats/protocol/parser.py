@@ -272,7 +272,7 @@ class Parser:
         # A lone frame (mixed subjects) is dispatched inline, without a list.
         first = batch = prev = head = reply = None
         psize = -1
-        known = {}  # PUB control line -> (subject, reply, size), validated
+        known = {}  # control line -> (subject or args, reply, size), validated
         known_get = known.get
         i = 0
         while i < last:
@@ -286,9 +286,9 @@ class Parser:
                     batch.append(payload)
                 i += 2
                 continue
-            # A PUB line validated earlier in this buffer (a publisher cycling
-            # over a few subjects) needs only its payload's length checked.
-            got = known_get(line) if is_pub else None
+            # A line validated earlier in this buffer (a publisher cycling over
+            # a few subjects) needs only its payload's length checked.
+            got = known_get(line)
             if got is not None and got[2] == len(payload):
                 h, arg2, size = got
             else:
@@ -316,11 +316,9 @@ class Parser:
                         break
                 if size > max_payload:
                     break
-                if is_pub:
-                    h = args[1]
-                    known[line] = (h, arg2, size)
-                else:
-                    h = args[1:-1]
+                # (an RMSG's argument list is shared by its frames: receivers only read it)
+                h = args[1] if is_pub else args[1:-1]
+                known[line] = (h, arg2 if is_pub else None, size)
             i += 2
             if batch_fn is None:
                 if is_pub:
@@ -388,7 +386,7 @@ class Parser:
         prev = None
         head = reply = None
         size = 0
-        known = {}  # PUB control line -> (subject, reply, size), validated
+        known = {}  # control line -> (subject or args, reply, size), validated
         known_get = known.get
         while pos < n:
             nl = find(b"\n", pos)
@@ -403,7 +401,7 @@ class Parser:
                 pos = end + 2
                 batch.append(data[start:end])
                 continue
-            got = known_get(line) if is_pub else None  # validated earlier in this buffer
+            got = known_get(line)  # validated earlier in this buffer
             if got is not None:
                 h, arg2, fsize = got
             else:
@@ -428,11 +426,9 @@ class Parser:
                     fsize = int(size_b)
                 if fsize > max_payload:
                     break
-                if is_pub:
-                    h = args[1]
-                    known[line] = (h, arg2, fsize)
-                else:
-                    h = args[1:-1]
+                # (an RMSG's argument list is shared by its frames: receivers only read it)
+                h = args[1] if is_pub else args[1:-1]
+                known[line] = (h, arg2 if is_pub else None, fsize)
             start = nl + 1
             end = start + fsize
             if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
