@@ -13,15 +13,22 @@ subscriptions matched, naming the queue groups it was picked to serve.
 reply and size (the parser's batches): every frame of the batch to one client
 subscriber differs only in its payload, so the whole batch is one ``join``
 with the frame head as separator, and bookkeeping is paid once per batch.
+
+``deliver_run`` generalises that to consecutive messages of *different*
+subjects, replies and sizes that reach the same subscriptions (a publisher
+cycling over subjects under one wildcard subscriber): the frames are cut at the
+sid, so each client subscriber's share is one ``join`` with its " <sid> " as
+separator. Publish order per subscriber is kept: a run is only ever delivered
+whole, in order, to each subscriber.
 """
 
 from itertools import chain
 from random import random
 
-# b"<size>\r\n" for common payload sizes: joining pre-encoded parts is ~25%
-# cheaper than b"%d\r\n%s\r\n" % (len(msg), msg), and for big payloads it
+# b"<size>\r\n" for common payload sizes (links frame with it too): joining
+# pre-encoded parts is ~25% cheaper than b"%d\r\n%s\r\n" % (len(msg), msg), and for big payloads it
 # skips the format machinery's copy (join copies the payload once).
-_SIZE_CRLF = {n: b"%d\r\n" % n for n in range(8192)}
+SIZE_CRLF = {n: b"%d\r\n" % n for n in range(8192)}
 _join = b"".join
 
 
@@ -84,7 +91,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                     out += tail
             else:
                 if tail is None:  # inline: this is most messages
-                    size_crlf = _SIZE_CRLF.get(size) or b"%d\r\n" % size
+                    size_crlf = SIZE_CRLF.get(size) or b"%d\r\n" % size
                     if reply:
                         tail = _join((reply, b" ", size_crlf, msg, b"\r\n"))
                     else:
@@ -156,18 +163,10 @@ def deliver_batch(result, subject, reply, payloads, publisher):
     """
     psubs, qsubs = result
     noecho = publisher.noecho
-    if not _batchable(result):
+    if not _batchable(result) or (qsubs and not _queues_batchable(qsubs, noecho)):
         return False
     plan = None  # (sub, its payloads) for queue members
     if qsubs:
-        if noecho is not None:
-            return False
-        for members in qsubs:
-            if len(members) > _QUEUE_BATCH_MAX:
-                return False
-            for sub in members:
-                if sub.conn.kind or sub.max_msgs:
-                    return False
         plan = []
         for members in qsubs:
             count = len(members)
@@ -179,7 +178,7 @@ def deliver_batch(result, subject, reply, payloads, publisher):
                 buckets[int(random() * count)].append(p)
             plan += [(members[i], b) for i, b in enumerate(buckets) if b]
     size = len(payloads[0])
-    size_crlf = _SIZE_CRLF.get(size) or b"%d\r\n" % size
+    size_crlf = SIZE_CRLF.get(size) or b"%d\r\n" % size
     mid = reply + b" " + size_crlf if reply else size_crlf  # after "MSG subj sid "
     touched = publisher.touched
     links = None
@@ -202,6 +201,98 @@ def deliver_batch(result, subject, reply, payloads, publisher):
         for link in links:
             link.send_msgs(account, subject, reply, payloads)
     return True
+
+
+def _queues_batchable(qsubs, noecho):
+    """Queue members can take picks for a whole batch: an echoing publisher,
+    client members only, none that auto-unsubscribes, groups small enough."""
+    if noecho is not None:
+        return False
+    for members in qsubs:
+        if len(members) > _QUEUE_BATCH_MAX:
+            return False
+        for sub in members:
+            if sub.conn.kind or sub.max_msgs:
+                return False
+    return True
+
+
+def deliver_run(result, msgs, publisher):
+    """``deliver`` for ``msgs``, two or more header-less ``(subject, reply,
+    payload)`` in publish order, each of which matched subscriptions equal to
+    ``result``'s. Returns False, having done nothing, where ``deliver_batch``
+    would, or where a client subscriber auto-unsubscribes or has
+    subscribe-deny rules (both are per message); the caller then delivers
+    message by message.
+    """
+    psubs, qsubs = result
+    noecho = publisher.noecho
+    if not _batchable(result) or (qsubs and not _queues_batchable(qsubs, noecho)):
+        return False
+    for sub in chain(psubs, *qsubs):
+        if sub.max_msgs or (not sub.conn.kind and sub.conn.deny_delivery is not None):
+            return False
+    parts = None  # the run's frames cut at the sid, built on first use
+    count = len(msgs)
+    nbytes = sum([len(m[2]) for m in msgs])
+    touched = publisher.touched
+    links = None
+    for sub in psubs:
+        c = sub.conn
+        if c is noecho:
+            continue
+        if c.kind:  # a link (_batchable turned internal clients away)
+            if links is None:
+                links = [c]
+            elif c not in links:  # one frame per link however many subs matched
+                links.append(c)
+            continue
+        if parts is None:
+            parts = _run_parts(msgs)
+        _append_run(c, sub.sid_part.join(parts), count, nbytes, touched)
+    for members in qsubs:  # one random member per message, as deliver does
+        n = len(members)
+        buckets = [[] for _ in members]
+        for m in msgs:
+            buckets[int(random() * n)].append(m)
+        for sub, mine in zip(members, buckets, strict=True):
+            if mine:
+                _append_run(sub.conn, sub.sid_part.join(_run_parts(mine)), len(mine),
+                            sum([len(m[2]) for m in mine]), touched)
+    if links is not None:
+        account = publisher.account
+        for link in links:
+            link.send_run(account, msgs)
+    return True
+
+
+def _run_parts(msgs):
+    """The MSG frames of ``msgs`` cut where the sid goes: ``[b"MSG subj0",
+    b"<reply> <size>\r\n<payload>\r\nMSG subj1", ..., b"<size>\r\n<payload>\r\n"]``,
+    so ``b" <sid> ".join(parts)`` is the subscriber's whole share."""
+    sizes = SIZE_CRLF
+    parts = []
+    append = parts.append
+    tail = b"MSG "  # what precedes the next subject: the previous frame's tail
+    for subject, reply, payload in msgs:
+        append(tail + subject)
+        size_crlf = sizes.get(len(payload)) or b"%d\r\n" % len(payload)
+        if reply:
+            tail = _join((reply, b" ", size_crlf, payload, b"\r\nMSG "))
+        else:
+            tail = _join((size_crlf, payload, b"\r\nMSG "))
+    append(tail[:-4])  # the last frame is not followed by another "MSG "
+    return parts
+
+
+def _append_run(c, frames, count, nbytes, touched):
+    """Append ``count`` framed messages (``nbytes`` of payload) to client ``c``."""
+    c.out += frames
+    c.out_msgs += count
+    c.out_bytes += nbytes
+    if not c.flush_queued:
+        c.flush_queued = True
+        touched.append(c)
 
 
 # Queue groups with more members than this go message by message: checking

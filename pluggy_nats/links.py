@@ -112,6 +112,12 @@ class Link(Connection):
         for payload in payloads:
             self.send_msg(account, subject, reply, 0, payload, ())
 
+    def send_run(self, account, msgs):
+        """Forward header-less ``(subject, reply, payload)`` messages in order
+        (no queue groups). A kind may frame them at once; this is the default."""
+        for subject, reply, payload in msgs:
+            self.send_msg(account, subject, reply, 0, payload, ())
+
     # -- interest we send the peer ----------------------------------------------
 
     def advertise(self, account_name, subject, queue, weight):

@@ -34,12 +34,17 @@ accounts {
 CONNECT = (b'CONNECT {"verbose":false,"pedantic":false,"user":"bench","pass":"bench",'
            b'"protocol":1,"headers":true}\r\n')
 
-# name: (payload size, plain subscribers, queue members, path). "mixed" streams
-# alternate two subjects (foo.bar, foo.baz; subscribers use foo.*), so no two
-# consecutive frames are alike and every message takes the per-message path.
+# name: (payload size, plain subscribers, queue members, path[, mixed]). "mixed"
+# streams alternate two subjects (foo.bar, foo.baz; subscribers use foo.*), so no
+# two consecutive frames are alike and every message takes the per-message path.
 SCENARIOS = {
-    "mixed_pubsub16": (16, 1, 0, "mixed"),
-    "mixed_fanout16": (16, 8, 0, "mixed"),
+    "mixed_pubsub16": (16, 1, 0, "client", True),
+    "mixed_pubsub1k": (1024, 1, 0, "client", True),
+    "mixed_fanout16": (16, 8, 0, "client", True),
+    "mixed_fanout1k": (1024, 8, 0, "client", True),
+    "mixed_queue16": (16, 0, 4, "client", True),
+    "mixed_route_out16": (16, 0, 0, "route_out", True),
+    "mixed_route_in16": (16, 1, 0, "route_in", True),
     "pub16": (16, 0, 0, "client"),
     "pubsub16": (16, 1, 0, "client"),
     "pubsub1k": (1024, 1, 0, "client"),
@@ -51,8 +56,8 @@ SCENARIOS = {
 }
 
 
-def frames(size, verb=b"PUB foo.bar ", mixed=False):
-    frame = verb + b"%d\r\n" % size + bytes(97 + i % 26 for i in range(size)) + b"\r\n"
+def frames(size, verb=b"PUB ", mixed=False):
+    frame = verb + b"foo.bar %d\r\n" % size + bytes(97 + i % 26 for i in range(size)) + b"\r\n"
     count = max(2, READ // len(frame)) // 2 * 2
     if mixed:
         return (frame + frame.replace(b"foo.bar", b"foo.baz")) * (count // 2), count
@@ -70,7 +75,8 @@ class Workload:
         from pluggy_nats.options import Options
         from pluggy_nats.server import Server
 
-        size, plain, members, path = SCENARIOS[name]
+        size, plain, members, path, *mixed = SCENARIOS[name]
+        mixed = bool(mixed)
         self.server = server = Server(Options(conf=loads(AUTH_CONF)), host="127.0.0.1", port=0,
                                       autoload=True)
         self._socks = []
@@ -86,21 +92,21 @@ class Workload:
             return conn
 
         self.subs = [client() for _ in range(plain + members)]
-        subject = b"foo.*" if path == "mixed" else b"foo.bar"
+        subject = b"foo.*" if mixed else b"foo.bar"
         for i, sub in enumerate(self.subs):
             sub.parser.feed(b"SUB %s%s 1\r\n" % (subject, b" q" if i >= plain else b""))
         if path == "route_in":
             link = self._route(gevent.socket)
             account = self.subs[0].account
-            self.data, self.count = frames(size, b"RMSG " + account.name_bytes + b" foo.bar ")
+            self.data, self.count = frames(size, b"RMSG " + account.name_bytes + b" ", mixed)
             self.feed = link.parser.feed
         else:
             pub = client()
             if path == "route_out":
                 link = self._route(gevent.socket)
-                link.on_remote_sub(pub.account, b"foo.bar")
+                link.on_remote_sub(pub.account, subject)
                 self.subs.append(link)
-            self.data, self.count = frames(size, mixed=path == "mixed")
+            self.data, self.count = frames(size, mixed=mixed)
             self.feed = pub.parser.feed
         server.touched.clear()
 
@@ -127,7 +133,7 @@ class Workload:
 
 
 def _callgrind(name, rounds):
-    """Instructions of running ``rounds`` rounds of ``name``, under callgrind."""
+    """(instructions, messages) of running ``rounds`` rounds of ``name`` under callgrind."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
@@ -136,7 +142,9 @@ def _callgrind(name, rounds):
         m = re.search(r"Collected : (\d+)", r.stderr)
         if r.returncode or not m:
             raise SystemExit("callgrind failed for %s:\n%s" % (name, r.stderr[-2000:]))
-        return int(m.group(1))
+        # The run's own message count (frame sizes differ per verb, e.g. RMSG).
+        msgs = re.search(r": (\d+) msgs", r.stdout)
+        return int(m.group(1)), int(msgs.group(1)) if msgs else 0
 
 
 def main(argv=None):
@@ -154,9 +162,9 @@ def main(argv=None):
     if a.callgrind:
         rounds = a.rounds or 40
         for name in names:
-            msgs = rounds * frames(SCENARIOS[name][0])[1]
-            per = (_callgrind(name, rounds) - _callgrind(name, 0)) / msgs
-            print("%-12s %8.0f instructions/msg  (%d msgs)" % (name, per, msgs), flush=True)
+            total, msgs = _callgrind(name, rounds)
+            per = (total - _callgrind(name, 0)[0]) / msgs
+            print("%-18s %8.0f instructions/msg  (%d msgs)" % (name, per, msgs), flush=True)
         return 0
     import structlog
 

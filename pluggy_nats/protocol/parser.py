@@ -26,6 +26,12 @@ as ``(subject, reply, payloads)`` or ``(args, payloads)``, a list of two or
 more payloads. The receiver then matches once and frames once per batch
 instead of once per message. Without one, every frame is dispatched alone.
 
+A fourth element, a *run function*, takes the whole run instead (a read
+buffer's consecutive frames of that verb, in order): ``(run)``, a list of
+``(subject, reply, payload)`` or ``(args, None, payload)`` where payload is a
+list for a batch of identical control lines. A receiver can then deliver
+messages of *different* subjects that reach the same subscribers together.
+
 Control lines end at ``\\n`` (an optional ``\\r`` before it is dropped) and fields are
 separated by spaces or tabs; payloads must be followed by exactly ``\\r\\n``. Verbs are
 case-insensitive. Violations raise :class:`ProtocolError`; ops parsed before the bad
@@ -57,13 +63,15 @@ _CRLF = b"\r\n"
 
 
 def make_op_table(entries):
-    """Build an op table from ``{verb: (shape, function[, batch function])}``,
-    adding lower-case aliases so the common spellings hit the table without an
-    ``upper()`` call. Entries become ``(shape, function, batch function or None)``."""
+    """Build an op table from ``{verb: (shape, function[, batch function[, run
+    function]])}``, adding lower-case aliases so the common spellings hit the
+    table without an ``upper()`` call. Entries become ``(shape, function, batch
+    function or None, run function or None)``."""
     table = {}
     for verb, entry in entries.items():
         verb = verb.upper()
-        entry = (entry[0], entry[1], entry[2] if len(entry) > 2 else None)
+        entry = (entry[0], entry[1], entry[2] if len(entry) > 2 else None,
+                 entry[3] if len(entry) > 3 else None)
         table[verb] = entry
         table[verb.lower()] = entry
     return table
@@ -143,7 +151,7 @@ class Parser:
                     if not ops:
                         return  # stopped: nothing after a close is processed
                     raise ProtocolError(UNKNOWN_OP, "unknown verb %r" % verb[:32])
-            shape, fn, _ = entry
+            shape, fn = entry[0], entry[1]
 
             if shape == PUB:  # the hot path: PUB subj [reply] size
                 nargs = len(args)
@@ -240,9 +248,11 @@ class Parser:
         entry = ops.get(verb)
         if entry is None or entry[0] not in (PUB, PAYLOAD):
             return pos
-        shape, fn, batch_fn = entry
+        shape, fn, batch_fn, run_fn = entry
         is_pub = shape == PUB
         handler = self.handler
+        # With a run function, frames and batches are collected, not dispatched.
+        run = [] if run_fn is not None and batch_fn is not None else None
         max_cl = self.max_control_line
         max_payload = self.max_payload
         # Peek at the first frame's size: big payloads take the offset run.
@@ -250,7 +260,10 @@ class Parser:
         if nl > 0:
             size_b = data[pos:nl].rsplit(None, 1)[-1]
             if size_b.isdigit() and int(size_b) >= _BIG:
-                return self._offset_run(data, pos, verb, fn, batch_fn, is_pub)
+                pos = self._offset_run(data, pos, verb, fn, batch_fn, is_pub, run)
+                if run:
+                    run_fn(handler, run)
+                return pos
         parts = (data[pos:] if pos else data).split(b"\r\n")
         last = len(parts) - 2  # parts[-1] is what follows the final CRLF
         sizes = _SIZE_BYTES
@@ -259,6 +272,8 @@ class Parser:
         # A lone frame (mixed subjects) is dispatched inline, without a list.
         first = batch = prev = head = reply = None
         psize = -1
+        known = {}  # control line -> (subject or args, reply, size), validated
+        known_get = known.get
         i = 0
         while i < last:
             line = parts[i]
@@ -271,41 +286,53 @@ class Parser:
                     batch.append(payload)
                 i += 2
                 continue
-            # 10 is LF: a bare LF inside would end the line early in the general loop.
-            if len(line) > max_cl or 10 in line:
-                break
-            args = line.split()
-            if args[0] != verb:
-                break
-            nargs = len(args)
-            if is_pub:
-                if nargs == 3:
-                    arg2 = None
-                elif nargs == 4:
-                    arg2 = args[2]
-                else:
+            # A line validated earlier in this buffer (a publisher cycling over
+            # a few subjects) needs only its payload's length checked.
+            got = known_get(line)
+            if got is not None and got[2] == len(payload):
+                h, arg2, size = got
+            else:
+                # 10 is LF: a bare LF inside would end the line early in the general loop.
+                if len(line) > max_cl or 10 in line:
                     break
-            elif nargs < 3:
-                break
-            size = len(payload)
-            # The declared size must equal the part's length (else the payload
-            # holds a CRLF or is incomplete); a table lookup beats int().
-            if sizes.get(size) != args[-1]:
-                if size < len(sizes) or not args[-1].isdigit() or int(args[-1]) != size:
+                args = line.split()
+                if args[0] != verb:
                     break
-            if size > max_payload:
-                break
+                nargs = len(args)
+                if is_pub:
+                    if nargs == 3:
+                        arg2 = None
+                    elif nargs == 4:
+                        arg2 = args[2]
+                    else:
+                        break
+                elif nargs < 3:
+                    break
+                size = len(payload)
+                # The declared size must equal the part's length (else the payload
+                # holds a CRLF or is incomplete); a table lookup beats int().
+                if sizes.get(size) != args[-1]:
+                    if size < len(sizes) or not args[-1].isdigit() or int(args[-1]) != size:
+                        break
+                if size > max_payload:
+                    break
+                # (an RMSG's argument list is shared by its frames: receivers only read it)
+                h = args[1] if is_pub else args[1:-1]
+                known[line] = (h, arg2 if is_pub else None, size)
             i += 2
             if batch_fn is None:
                 if is_pub:
-                    fn(handler, args[1], arg2, payload)
+                    fn(handler, h, arg2, payload)
                 else:
-                    fn(handler, args[1:-1], payload)
+                    fn(handler, h, payload)
                 if self.ops is not ops:
                     break  # the op closed the connection (or switched tables)
                 continue
             if first is not None:  # the pending frame (or run) ends here
-                if batch is not None:
+                if run is not None:
+                    run.append((head, reply, first if batch is None else batch))
+                    batch = None
+                elif batch is not None:
                     self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
                     batch = None
                 elif is_pub:
@@ -319,13 +346,16 @@ class Parser:
             prev = line
             psize = size
             first = payload
+            head = h
             if is_pub:
-                head = args[1]
                 reply = arg2
-            else:
-                head = args[1:-1]
         if first is not None:
-            self._dispatch(fn, batch_fn, is_pub, head, reply, batch or [first])
+            if run is not None:
+                run.append((head, reply, first if batch is None else batch))
+            else:
+                self._dispatch(fn, batch_fn, is_pub, head, reply, batch or [first])
+        if run:
+            run_fn(handler, run)
         # Bytes consumed: every part taken plus its CRLF, summed in C once.
         return pos + sum(map(len, parts[:i])) + 2 * i
 
@@ -341,7 +371,7 @@ class Parser:
         else:
             fn(self.handler, head, batch[0])
 
-    def _offset_run(self, data, pos, verb, fn, batch_fn, is_pub):
+    def _offset_run(self, data, pos, verb, fn, batch_fn, is_pub, run):
         """``_payload_run`` for big payloads: each frame found by its control
         line's LF (memchr) and its declared size, so payload bytes are never
         scanned. Declines exactly what the general loop would treat differently."""
@@ -356,6 +386,8 @@ class Parser:
         prev = None
         head = reply = None
         size = 0
+        known = {}  # control line -> (subject or args, reply, size), validated
+        known_get = known.get
         while pos < n:
             nl = find(b"\n", pos)
             if nl < 0 or nl - pos > max_cl:
@@ -369,27 +401,34 @@ class Parser:
                 pos = end + 2
                 batch.append(data[start:end])
                 continue
-            args = line.split()
-            if not args or args[0] != verb:
-                break
-            nargs = len(args)
-            if is_pub:
-                if nargs == 3:
-                    arg2 = None
-                elif nargs == 4:
-                    arg2 = args[2]
-                else:
+            got = known_get(line)  # validated earlier in this buffer
+            if got is not None:
+                h, arg2, fsize = got
+            else:
+                args = line.split()
+                if not args or args[0] != verb:
                     break
-            elif nargs < 3:
-                break
-            fsize = size_ints(args[-1])
-            if fsize is None:
-                size_b = args[-1]
-                if not size_b.isdigit():
+                nargs = len(args)
+                if is_pub:
+                    if nargs == 3:
+                        arg2 = None
+                    elif nargs == 4:
+                        arg2 = args[2]
+                    else:
+                        break
+                elif nargs < 3:
                     break
-                fsize = int(size_b)
-            if fsize > max_payload:
-                break
+                fsize = size_ints(args[-1])
+                if fsize is None:
+                    size_b = args[-1]
+                    if not size_b.isdigit():
+                        break
+                    fsize = int(size_b)
+                if fsize > max_payload:
+                    break
+                # (an RMSG's argument list is shared by its frames: receivers only read it)
+                h = args[1] if is_pub else args[1:-1]
+                known[line] = (h, arg2 if is_pub else None, fsize)
             start = nl + 1
             end = start + fsize
             if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
@@ -397,24 +436,31 @@ class Parser:
             if batch_fn is None:
                 pos = end + 2
                 if is_pub:
-                    fn(handler, args[1], arg2, data[start:end])
+                    fn(handler, h, arg2, data[start:end])
                 else:
-                    fn(handler, args[1:-1], data[start:end])
+                    fn(handler, h, data[start:end])
                 if self.ops is not ops:
                     break
                 continue
             if batch is not None:
-                self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
-                batch = None
-                if self.ops is not ops:
-                    break  # stopped before this frame
+                if run is not None:
+                    run.append((head, reply, batch[0] if len(batch) == 1 else batch))
+                    batch = None
+                else:
+                    self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
+                    batch = None
+                    if self.ops is not ops:
+                        break  # stopped before this frame
             pos = end + 2
             prev = line
             size = fsize
-            head, reply = (args[1], arg2) if is_pub else (args[1:-1], None)
+            head, reply = (h, arg2) if is_pub else (h, None)
             batch = [data[start:end]]
         if batch is not None:
-            self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
+            if run is not None:
+                run.append((head, reply, batch[0] if len(batch) == 1 else batch))
+            else:
+                self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
         return pos
 
     def stop(self):

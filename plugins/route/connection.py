@@ -10,7 +10,7 @@ the account token is left out.
 import json
 
 from pluggy_nats.connection import ROUTE, ClosedReason
-from pluggy_nats.delivery import deliver, deliver_batch
+from pluggy_nats.delivery import SIZE_CRLF, deliver, deliver_batch, deliver_run
 from pluggy_nats.links import Link
 from pluggy_nats.protocol import encode
 from pluggy_nats.protocol.parser import BARE, HPAYLOAD, LINE, PAYLOAD, REST, make_op_table
@@ -196,6 +196,27 @@ class RouteConnection(Link):
             self.flush_queued = True
             self.touched.append(self)
 
+    def send_run(self, account, msgs):
+        # Every frame of the run built by one join and appended at once.
+        acc = b"RMSG " if self.pinned is not None else b"RMSG " + account.name_bytes + b" "
+        sizes = SIZE_CRLF
+        parts = []
+        nbytes = 0
+        for subject, reply, payload in msgs:
+            n = len(payload)
+            nbytes += n
+            size_crlf = sizes.get(n) or b"%d\r\n" % n
+            if reply:
+                parts += (acc, subject, b" ", reply, b" ", size_crlf, payload, b"\r\n")
+            else:
+                parts += (acc, subject, b" ", size_crlf, payload, b"\r\n")
+        self.out += b"".join(parts)
+        self.out_msgs += len(msgs)
+        self.out_bytes += nbytes
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.touched.append(self)
+
     def op_rmsg(self, args, payload):
         self._inbound(args, 0, payload)
 
@@ -226,6 +247,71 @@ class RouteConnection(Link):
         n = len(payloads)
         self.in_msgs += n
         self.in_bytes += n * len(payloads[0])
+
+    def op_rmsg_run(self, run):
+        """A read buffer's run of RMSGs (the parser's run function): items are
+        ``(args, None, payload)``, or a list of payloads for a batch of one
+        control line. Consecutive plain messages (no reply, no queue groups)
+        of one account whose local targets are the same subscriptions are
+        delivered at once (``deliver_run``); the rest go one by one in between."""
+        seg = []  # (subject, None, payload) reaching seg_targets, not yet delivered
+        seg_account = seg_targets = None
+        accounts = self._accounts
+        pinned = self.pinned is not None
+        for args, _, payload in run:
+            account = None if pinned or len(args) != 2 else accounts.get(args[0])
+            if account is None or payload.__class__ is list:
+                if seg:
+                    self._deliver_segment(seg_account, seg_targets, seg)
+                    seg = []
+                if self.closed:
+                    return
+                if payload.__class__ is list:
+                    self.op_rmsg_batch(args, payload)
+                else:
+                    self._inbound(args, 0, payload)
+                continue
+            subject = args[1]
+            result = account.sublist.match(subject)
+            targets = None
+            if result is not EMPTY_RESULT:
+                cached = self._targets.get(subject)
+                if cached is not None and cached[0] is result:
+                    targets = cached[1]
+                else:
+                    targets = self._local_targets(subject, result, None)
+            if not targets:  # nobody here: counted, nothing to deliver
+                self.in_msgs += 1
+                self.in_bytes += len(payload)
+                continue
+            if seg:
+                if account is seg_account and targets[0] == seg_targets[0] and \
+                        targets[1] == seg_targets[1]:
+                    seg.append((subject, None, payload))
+                    continue
+                if not self._deliver_segment(seg_account, seg_targets, seg):
+                    seg = []  # delivered one by one (which may unsubscribe): match anew
+                    self._inbound(args, 0, payload)
+                    continue
+            seg = [(subject, None, payload)]
+            seg_account = account
+            seg_targets = targets
+        if seg:
+            self._deliver_segment(seg_account, seg_targets, seg)
+
+    def _deliver_segment(self, account, targets, seg):
+        """Deliver a segment of ``op_rmsg_run``; False if it went message by
+        message (through ``_inbound``, which matches each anew)."""
+        if len(seg) > 1:
+            self.account = account
+            if deliver_run(targets, seg, self):
+                self.in_msgs += len(seg)
+                self.in_bytes += sum([len(m[2]) for m in seg])
+                return True
+        name = account.name_bytes
+        for subject, _, payload in seg:
+            self._inbound([name, subject], 0, payload)
+        return False
 
     def op_hmsg(self, args, hdr, msg):
         self._inbound(args, hdr, msg)
@@ -309,7 +395,8 @@ ROUTE_OPS = make_op_table({
     b"RS-": (LINE, RouteConnection.op_rs_minus),
     b"LS+": (LINE, RouteConnection.op_ls_plus),
     b"LS-": (LINE, RouteConnection.op_ls_minus),
-    b"RMSG": (PAYLOAD, RouteConnection.op_rmsg, RouteConnection.op_rmsg_batch),
+    b"RMSG": (PAYLOAD, RouteConnection.op_rmsg, RouteConnection.op_rmsg_batch,
+              RouteConnection.op_rmsg_run),
     b"HMSG": (HPAYLOAD, RouteConnection.op_hmsg),
     b"LMSG": (HPAYLOAD, RouteConnection.op_lmsg),
 })

@@ -90,6 +90,47 @@ def test_batches_frame_exactly_like_single_messages(subs):
     assert outs[0][0][1] > 0
 
 
+def mixed(count=120):
+    """A publisher cycling over subjects, sizes and replies (no two neighbouring
+    lines alike, with identical-line batches and a PING in between)."""
+    out = []
+    for i in range(count):
+        subject = b"foo.%s" % b"abc"[i % 3:i % 3 + 1]
+        reply = b"_INBOX.r " if i % 7 == 0 else b""
+        size = (i * 37) % (700 if i % 11 == 0 else 40)
+        out.append(b"PUB %s %s%d\r\n%s\r\n" % (subject, reply, size, bytes([97 + i % 26]) * size))
+        if i == 60:
+            out.append(b"PING\r\n" + pubs(b"foo.a", [5], count=4))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("subs", [
+    [b"SUB foo.* 1\r\n"],
+    [b"SUB foo.* 7\r\n", b"SUB foo.a 8\r\n", b"SUB > 9\r\n"],
+    [b"SUB foo.* 1\r\n", b"UNSUB 1 50\r\n"],  # auto-unsubscribe inside a run
+    [b"SUB foo.* q 1\r\n"],
+    [b"SUB foo.b 1\r\n", b"SUB foo.* q 2\r\n"],
+    [b"SUB foo.* q 1\r\n", b"UNSUB 1 30\r\n"],
+], ids=["wildcard", "overlapping", "max_msgs", "queue", "plain_and_queue", "queue_max_msgs"])
+def test_mixed_subject_runs_frame_exactly_like_single_messages(subs):
+    """Runs of different subjects reaching the same subscriptions (deliver_run)
+    give every subscriber the bytes, order and counters of one-by-one delivery."""
+    outs = []
+    for batched in (True, False):
+        random.seed(11)
+        world = World(batched)
+        try:
+            receivers = [world.client(subs) for _ in range(3)]
+            pub = world.client()
+            pub.parser.feed(mixed())
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes, sorted(c.subs))
+                         for c in receivers] + [(pub.in_msgs, pub.in_bytes, bytes(pub.out))])
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert outs[0][0][1] > 0
+
+
 def test_queue_batches_give_each_message_to_one_member_in_order():
     world = World(True)
     try:
@@ -126,7 +167,7 @@ def test_route_batches_frame_like_single_messages():
             pub = world.client()
             link.on_remote_sub(pub.account, b"foo.*")
             link.on_remote_sub(pub.account, b"foo.bar")  # two subs, one frame per message
-            pub.parser.feed(STREAM)
+            pub.parser.feed(STREAM + mixed())
             sent = bytes(link.out)
             sub.out.clear()
             sub.out_msgs = 0
@@ -137,6 +178,46 @@ def test_route_batches_frame_like_single_messages():
             world.close()
     assert outs[0] == outs[1]
     assert outs[0][1] > 0 and outs[0][3] == 15
+
+
+@pytest.mark.parametrize("subs", [
+    [b"SUB foo.* 1\r\n"],
+    [b"SUB foo.* 1\r\n", b"SUB foo.b 2\r\n"],  # two subs on one connection
+    [b"SUB foo.* 1\r\n", b"UNSUB 1 40\r\n"],
+    [b"SUB foo.a 1\r\n"],
+], ids=["wildcard", "overlapping", "max_msgs", "literal"])
+def test_route_runs_of_mixed_subjects_frame_like_single_messages(subs):
+    """RMSG runs cycling over subjects (with replies, queue groups and batches
+    in between) reach local subscribers exactly as one by one."""
+    frames = []
+    for i in range(150):
+        subject = b"foo.%s" % b"abc"[i % 3:i % 3 + 1]
+        mid = b" _INBOX.r " if i % 13 == 0 else b" | q " if i % 17 == 0 else b" "
+        payload = bytes([97 + i % 26]) * ((i * 7) % 50)
+        frames.append(b"RMSG $G %s%s%d\r\n%s\r\n" % (subject, mid, len(payload), payload))
+        if i == 90:
+            frames.append(b"RMSG $G foo.c 2\r\nzz\r\n" * 3)
+    outs = []
+    for batched in (True, False):
+        random.seed(5)
+        world = World(batched)
+        try:
+            server = world.server
+            ours, theirs = gevent.socket.socketpair()
+            world.socks += [ours, theirs]
+            link = route_module.RouteConnection(server, ours, ("127.0.0.1", 0), manager=None)
+            if not batched:
+                link.parser.ops = unbatched(route_module.ROUTE_OPS)
+            link.registered = True
+            server.register(link)
+            receivers = [world.client(subs + [b"SUB foo.* q 9\r\n"]) for _ in range(2)]
+            link.parser.feed(b"".join(frames))
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes, sorted(c.subs))
+                         for c in receivers] + [(link.in_msgs, link.in_bytes)])
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert outs[0][0][1] > 0
 
 
 def test_internal_subscribers_get_messages_one_at_a_time():
