@@ -253,8 +253,14 @@ class RouteManager:
         slot = conn.pinned.name if conn.pinned is not None else conn.pool_idx
         existing = slots.get(slot)
         if existing is not None and not existing.closed:
-            # Both sides dialled: keep the connection solicited by the smaller id.
-            keep_new = (self.server.server_id < server_id) == conn.solicited
+            if existing.solicited == conn.solicited:
+                # One side dialled twice (an explicit and a gossiped URL for the
+                # same server, say): keep the connection already carrying
+                # traffic; closing it would drop the messages written to it.
+                keep_new = False
+            else:
+                # Both sides dialled: keep the connection solicited by the smaller id.
+                keep_new = (self.server.server_id < server_id) == conn.solicited
             loser = existing if keep_new else conn
             if loser is conn:
                 if conn.url:

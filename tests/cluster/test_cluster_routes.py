@@ -302,3 +302,31 @@ def test_cluster_burst_arrives_once_and_in_order(make_cluster):
             await nc.close()
 
     run(main())
+
+
+def test_cluster_second_route_from_the_same_side_does_not_replace_the_first(make_server,
+                                                                             raw_client):
+    """A peer that dials the same pool slot twice (seen when an explicit and a
+    gossiped URL name the same server): the connection already carrying
+    traffic stays, the new one is closed. Replacing the first dropped the
+    messages written to it (found by a 3-node bench run that stalled)."""
+    server = make_server("--cluster", "nats://127.0.0.1:-1", "--cluster_name", "c1")
+    from pluggy_nats.testing.raw import RawClient
+
+    # "N0..." sorts below every real server id, which made the old rule
+    # (keep the newer connection when the peer's id is smaller) replace it.
+    hello = (b'CONNECT {"echo":true,"verbose":false,"pedantic":false,"headers":true,'
+             b'"name":"N0PEER","cluster":"c1","lnoc":true}\r\n'
+             b'INFO {"server_id":"N0PEER","server_name":"peer","cluster":"c1",'
+             b'"route_pool_size":3,"route_pool_idx":2,"host":"127.0.0.1","port":1}\r\n')
+    first = RawClient("127.0.0.1", server.cluster_port)
+    first.send(hello + b"RS+ $G twice.x\r\nPING\r\n")
+    first.expect(rb"PONG\r\n")
+    second = RawClient("127.0.0.1", server.cluster_port)
+    second.send(hello + b"PING\r\n")
+    second.expect_closed()
+    client = raw_client(server)
+    client.send(b'CONNECT {"verbose":false,"pedantic":false}\r\n'
+                b"PUB twice.x 5\r\nhello\r\nPING\r\n")
+    client.expect(rb"PONG\r\n")
+    first.expect(rb"RMSG \$G twice.x 5\r\nhello\r\n")
