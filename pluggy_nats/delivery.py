@@ -181,26 +181,35 @@ def deliver_batch(result, subject, reply, payloads, publisher):
     size_crlf = SIZE_CRLF.get(size) or b"%d\r\n" % size
     mid = reply + b" " + size_crlf if reply else size_crlf  # after "MSG subj sid "
     touched = publisher.touched
-    links = None
-    for sub in psubs:
-        c = sub.conn
-        if c is noecho:
-            continue
-        if c.kind:  # a link (_batchable turned internal clients away)
-            if links is None:
-                links = [c]
-            elif c not in links:  # one frame per link however many subs matched
-                links.append(c)
-        else:
-            _append_batch(c, sub, subject, mid, size, payloads, touched)
+    clients, links = _split_plain(psubs, noecho)
+    for sub in clients:
+        _append_batch(sub.conn, sub, subject, mid, size, payloads, touched)
     if plan:
         for sub, mine in plan:
             _append_batch(sub.conn, sub, subject, mid, size, mine, touched)
-    if links is not None:
+    if links:
         account = publisher.account
         for link in links:
             link.send_msgs(account, subject, reply, payloads)
     return True
+
+
+def _split_plain(psubs, noecho):
+    """A batch's or run's plain subscriptions: the client ones (the no-echo
+    publisher's left out) and the links among their connections, each once:
+    one frame per link however many of its subscriptions matched.
+    (``_batchable`` has turned internal clients away.)"""
+    clients = []
+    links = []
+    for sub in psubs:
+        c = sub.conn
+        if c is noecho:
+            continue
+        if not c.kind:
+            clients.append(sub)
+        elif c not in links:
+            links.append(c)
+    return clients, links
 
 
 def _queues_batchable(qsubs, noecho):
@@ -232,24 +241,14 @@ def deliver_run(result, msgs, publisher):
     for sub in chain(psubs, *qsubs):
         if sub.max_msgs or (not sub.conn.kind and sub.conn.deny_delivery is not None):
             return False
-    parts = None  # the run's frames cut at the sid, built on first use
     count = len(msgs)
     nbytes = sum([len(m[2]) for m in msgs])
     touched = publisher.touched
-    links = None
-    for sub in psubs:
-        c = sub.conn
-        if c is noecho:
-            continue
-        if c.kind:  # a link (_batchable turned internal clients away)
-            if links is None:
-                links = [c]
-            elif c not in links:  # one frame per link however many subs matched
-                links.append(c)
-            continue
-        if parts is None:
-            parts = _run_parts(msgs)
-        _append_run(c, sub.sid_part.join(parts), count, nbytes, touched)
+    clients, links = _split_plain(psubs, noecho)
+    if clients:
+        parts = _run_parts(msgs)
+        for sub in clients:
+            _append_run(sub.conn, sub.sid_part.join(parts), count, nbytes, touched)
     for members in qsubs:  # one random member per message, as deliver does
         n = len(members)
         buckets = [[] for _ in members]
@@ -259,7 +258,7 @@ def deliver_run(result, msgs, publisher):
             if mine:
                 _append_run(sub.conn, sub.sid_part.join(_run_parts(mine)), len(mine),
                             sum([len(m[2]) for m in mine]), touched)
-    if links is not None:
+    if links:
         account = publisher.account
         for link in links:
             link.send_run(account, msgs)

@@ -279,23 +279,10 @@ class Sublist:
         """Remove ``sub`` (by identity); True if it was present. Nodes left
         empty are pruned, so churn does not grow the trie."""
         subject = sub.subject
-        n = self._root
-        path = []  # (parent, token, child) for pruning
-        literal = True
-        for tok in subject.split(b"."):
-            if tok == _PWC:
-                literal = False
-                c = n.pwc
-            elif tok == _FWC:
-                literal = False
-                c = n.fwc
-            else:
-                d = n.nodes
-                c = d.get(tok) if d is not None else None
-            if c is None:
-                return False
-            path.append((n, tok, c))
-            n = c
+        path, literal = self._path(subject)
+        if path is None:
+            return False
+        n = path[-1][2]
         key = id(sub)
         queue = sub.queue
         if queue:
@@ -339,22 +326,33 @@ class Sublist:
         self.genid += 1
         if not sub.queue:
             return
+        path, literal = self._path(sub.subject)
+        if path is None:
+            return
+        path[-1][2].ql = None
+        self._invalidate(sub.subject, literal)
+
+    def _path(self, subject):
+        """The trie nodes of ``subject`` as ``(parent, token, child)`` from the
+        root down (None if a node is missing), and whether it is literal."""
         n = self._root
+        path = []
         literal = True
-        for tok in sub.subject.split(b"."):
+        for tok in subject.split(b"."):
             if tok == _PWC:
                 literal = False
-                n = n.pwc
+                c = n.pwc
             elif tok == _FWC:
                 literal = False
-                n = n.fwc
+                c = n.fwc
             else:
                 d = n.nodes
-                n = d.get(tok) if d is not None else None
-            if n is None:
-                return
-        n.ql = None
-        self._invalidate(sub.subject, literal)
+                c = d.get(tok) if d is not None else None
+            if c is None:
+                return None, literal
+            path.append((n, tok, c))
+            n = c
+        return path, literal
 
     def _invalidate(self, subject, literal):
         """Drop the cached results a change to ``subject``'s subs may alter.

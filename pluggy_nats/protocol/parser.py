@@ -77,6 +77,26 @@ def make_op_table(entries):
     return table
 
 
+
+_BAD_LINE = object()
+
+
+def _reply_arg(args, verb, is_pub):
+    """The reply of a PUB line split into ``args`` (None if it has none; None
+    for RMSG lines too, whose arguments the op reads itself), or ``_BAD_LINE``
+    when the verb or the number of arguments is not what the runs handle: the
+    general loop then decides, with the error nats-server sends."""
+    if not args or args[0] != verb:
+        return _BAD_LINE
+    nargs = len(args)
+    if is_pub:
+        if nargs == 3:
+            return None
+        if nargs == 4:
+            return args[2]
+        return _BAD_LINE
+    return None if nargs >= 3 else _BAD_LINE
+
 class Parser:
     """Incremental parser for one connection.
 
@@ -296,17 +316,8 @@ class Parser:
                 if len(line) > max_cl or 10 in line:
                     break
                 args = line.split()
-                if args[0] != verb:
-                    break
-                nargs = len(args)
-                if is_pub:
-                    if nargs == 3:
-                        arg2 = None
-                    elif nargs == 4:
-                        arg2 = args[2]
-                    else:
-                        break
-                elif nargs < 3:
+                arg2 = _reply_arg(args, verb, is_pub)
+                if arg2 is _BAD_LINE:
                     break
                 size = len(payload)
                 # The declared size must equal the part's length (else the payload
@@ -406,17 +417,8 @@ class Parser:
                 h, arg2, fsize = got
             else:
                 args = line.split()
-                if not args or args[0] != verb:
-                    break
-                nargs = len(args)
-                if is_pub:
-                    if nargs == 3:
-                        arg2 = None
-                    elif nargs == 4:
-                        arg2 = args[2]
-                    else:
-                        break
-                elif nargs < 3:
+                arg2 = _reply_arg(args, verb, is_pub)
+                if arg2 is _BAD_LINE:
                     break
                 fsize = size_ints(args[-1])
                 if fsize is None:

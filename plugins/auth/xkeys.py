@@ -10,12 +10,13 @@ The Python ``nkeys`` package has no curve keys, hence this module.
 """
 
 import base64
-import binascii
 
 import nacl.exceptions
 import nacl.public
 import nacl.utils
 import nkeys
+
+from .signatures import decode_public_key
 
 PREFIX_BYTE_CURVE = 23 << 3  # "X"
 VERSION = b"xkv1"
@@ -34,17 +35,10 @@ def encode_public(raw):
 
 def decode_public(text):
     """The raw 32-byte X25519 key of a public xkey; XKeyError if it is not one."""
-    if not isinstance(text, str) or len(text) != 56:
-        raise XKeyError("not a public xkey")
     try:
-        raw = base64.b32decode(text.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise XKeyError("not a public xkey (bad base32)")
-    if len(raw) != 35 or raw[0] != PREFIX_BYTE_CURVE:
-        raise XKeyError("not a public xkey")
-    if nkeys.crc16(bytearray(raw[:-2])) != int.from_bytes(raw[-2:], "little"):
-        raise XKeyError("not a public xkey (bad checksum)")
-    return raw[1:-2]
+        return decode_public_key(text, PREFIX_BYTE_CURVE)
+    except ValueError as exc:
+        raise XKeyError(str(exc).replace("nkey", "xkey"))
 
 
 def is_public(text):
