@@ -377,6 +377,7 @@ class OperatorAuth:
                     user.signer not in acc.signing_keys
                     or acc.signing_keys[user.signer] != old_keys.get(user.signer)):
                 conn.close(ClosedReason.AUTHENTICATION_VIOLATION)
+        self.server.accounts.updated(acc.account)
 
     def remove(self, pubkey):
         """The account's JWT was deleted: its users are cut off (nats-server
@@ -388,6 +389,7 @@ class OperatorAuth:
         if acc.expiry is not None:
             acc.expiry.kill(block=False)
         self._expired(acc)
+        self.server.accounts.removed(acc.account)
 
     def stop(self):
         for acc in self.accounts.values():
