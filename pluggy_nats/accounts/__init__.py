@@ -2,10 +2,15 @@
 
 The core knows two: the global account ``$G`` that clients join when nobody says
 otherwise, and the system account ``$SYS`` for server services. The auth plugin
-creates the rest and places users into them.
+creates the rest (from the config file or account JWTs) and places users into them.
+
+The package also holds what accounts share with each other: the export/import
+model (:mod:`.exports`), stream imports (:mod:`.streams`), service imports with
+their response routes (:mod:`.services`) and activation tokens
+(:mod:`.activation`), so JetStream and leaf nodes use them without the auth plugin.
 """
 
-from .sublist import Sublist
+from ..sublist import Sublist
 
 GLOBAL_ACCOUNT = "$G"
 SYSTEM_ACCOUNT = "$SYS"
