@@ -5,7 +5,7 @@ interest propagation, monitoring. The *data plane* (parse, match, deliver, flush
 makes no hook call per message unless a plugin implements the one opt-in data
 hook, :func:`nats_message_published`.
 
-Conventions (see DESIGN.md section 3):
+Conventions (docs/architecture.md, "Hooks and who implements them"):
 
 * ``nats_addoption`` is ``historic`` so a plugin registered late still adds its options.
 * Decision hooks are ``firstresult``: return a decision or ``None`` for "not mine".
