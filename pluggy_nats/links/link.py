@@ -99,6 +99,20 @@ class Link(Connection):
         cls.OPS = make_op_table(entries)
         return cls
 
+    def set_role(self, origin, interest_from=None, messages_from=None):
+        """Play ``origin``'s rows of the propagation and forwarding tables (a
+        leaf link is ``leaf_hub`` or ``leaf_spoke`` once the handshake says
+        which). Call before the link is registered (``links.link_up``)."""
+        from .kinds import FORWARDING, PROPAGATION
+
+        self.origin = origin
+        self.interest_from = frozenset(interest_from) if interest_from is not None \
+            else PROPAGATION.get(origin, self.link_kind.interest_from)
+        self.messages_from = frozenset(messages_from) if messages_from is not None \
+            else FORWARDING.get(origin, self.link_kind.messages_from)
+        self.forwarders = self.server.links.forwarders_for(origin)
+        self._targets.clear()
+
     def bind_account(self, account):
         """Every message and interest on this link is in ``account`` (a pinned
         route, a leaf link): the framing leaves the account token out."""

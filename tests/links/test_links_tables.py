@@ -42,10 +42,7 @@ class ProbeLink(Link):
     def __init__(self, server, role):
         self._pair = socket.socketpair()
         super().__init__(server, self._pair[0], ("127.0.0.1", 0), manager=self)
-        self.origin = role
-        self.interest_from = KINDS[role].interest_from
-        self.messages_from = KINDS[role].messages_from
-        self.forwarders = server.links.forwarders_for(role)
+        self.set_role(role)  # the rows of kinds.py for that role
         self.told = {}
 
     def send_sub(self, account_name, subject, queue, weight):
