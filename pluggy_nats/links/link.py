@@ -72,6 +72,8 @@ class Link(Connection):
         self.forwarders = server.links.forwarders_for(self.origin)
         self.bound_account = None  # set by bind_account: every message is in it
         self.acc_token = self.account_token
+        if not self.account_token:  # a framing without accounts: bound from the start
+            self.bind_account(server.accounts.global_account)
         self.account = None  # account of the message being delivered inbound
         self._targets = {}  # subject -> (sublist result, targets) for inbound messages
         self._accounts = {}  # account token on the wire -> Account
@@ -372,14 +374,15 @@ class Link(Connection):
     def op_msg_batch(self, args, payloads):
         """Frames with one control line (the parser's batches): account,
         subject and targets are looked up once for all of them."""
-        if self.bound_account is not None or len(args) != 2 or self.forwarders:
-            for payload in payloads:  # queue groups, replies, bound links, forwarders
+        bound = self.bound_account
+        if len(args) != (2 if bound is None else 1) or self.forwarders:
+            for payload in payloads:  # queue groups, replies, forwarders
                 self._inbound(args, 0, payload)
             return
-        account = self._accounts.get(args[0])
+        account = bound or self._accounts.get(args[0])
         if account is None:
             account, _rest = self._account_and_args(args)
-        subject = args[1]
+        subject = args[-1]
         result = account.sublist.match(subject)
         if result is not EMPTY_RESULT:
             cached = self._targets.get(subject)
@@ -406,9 +409,12 @@ class Link(Connection):
         seg = []  # (subject, None, payload) reaching seg_targets, not yet delivered
         seg_account = seg_targets = None
         accounts = self._accounts
-        single = self.bound_account is not None or bool(self.forwarders)
+        bound = self.bound_account  # then the lines carry no account token
+        nargs = 2 if bound is None else 1
+        single = bool(self.forwarders)
         for args, _, payload in run:
-            account = None if single or len(args) != 2 else accounts.get(args[0])
+            account = None if single or len(args) != nargs else \
+                accounts.get(args[0]) if bound is None else bound
             if account is None or payload.__class__ is list:
                 if seg:
                     self._deliver_segment(seg_account, seg_targets, seg)
@@ -420,7 +426,7 @@ class Link(Connection):
                 else:
                     self._inbound(args, 0, payload)
                 continue
-            subject = args[1]
+            subject = args[-1]
             result = account.sublist.match(subject)
             targets = None
             if result is not EMPTY_RESULT:
@@ -458,8 +464,9 @@ class Link(Connection):
                 self.in_bytes += sum([len(m[2]) for m in seg])
                 return True
         name = account.name_bytes
+        bound = self.bound_account is not None
         for subject, _, payload in seg:
-            self._inbound([name, subject], 0, payload)
+            self._inbound([subject] if bound else [name, subject], 0, payload)
         return False
 
     def _inbound(self, args, hdr, msg):
