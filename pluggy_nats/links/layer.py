@@ -163,7 +163,8 @@ class LinkLayer:
             return
         self.stopping = True
         for listener in self.listeners:
-            listener.close()
+            if not listener.closed:  # a plugin may have stopped its own already
+                listener.close()
         for solicitor in list(self.solicitors):
             solicitor.stop()
         for conn in list(self.server.conns.values()):
