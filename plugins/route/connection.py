@@ -7,7 +7,7 @@ Wire format (PROTOCOL.md 1.2, checked against nats-server 2.15.1 on the wire):
 the account token is left out.
 """
 
-import json
+from pluggy_nats.protocol.jsonarg import loads_object
 
 from pluggy_nats.connection import ROUTE, ClosedReason
 from pluggy_nats.delivery import SIZE_CRLF, deliver, deliver_batch, deliver_run
@@ -52,7 +52,7 @@ class RouteConnection(Link):
 
     def op_connect(self, rest):
         try:
-            opts = json.loads(rest)
+            opts = loads_object(rest)
         except ValueError:
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
@@ -62,7 +62,7 @@ class RouteConnection(Link):
 
     def op_info(self, rest):
         try:
-            info = json.loads(rest)
+            info = loads_object(rest)
         except ValueError:
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
