@@ -7,12 +7,11 @@ Wire format (PROTOCOL.md 1.2, checked against nats-server 2.15.1 on the wire):
 the account token is left out.
 """
 
-from pluggy_nats.protocol.jsonarg import loads_object
-
 from pluggy_nats.connection import ROUTE, ClosedReason
 from pluggy_nats.delivery import SIZE_CRLF, deliver, deliver_batch, deliver_run
 from pluggy_nats.links import Link
 from pluggy_nats.protocol import encode
+from pluggy_nats.protocol.jsonarg import loads_object
 from pluggy_nats.protocol.parser import BARE, HPAYLOAD, LINE, PAYLOAD, REST, make_op_table
 from pluggy_nats.sublist import EMPTY_RESULT, SublistResult
 
