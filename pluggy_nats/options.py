@@ -121,6 +121,11 @@ class Options:
             if value is not None:
                 setattr(self, name, value)
                 self.sources[name] = override_sources.get(name, "argument")
+        if self.sources["http_host"] == "default":
+            # nats-server: an unset http_host follows the client host, so
+            # ``-a 127.0.0.1 -m P`` does not expose the monitor on every address
+            self.http_host = self.host
+            self.sources["http_host"] = "follows host"
 
     def explain(self):
         """``(name, value, source)`` for every core option, in CORE_OPTIONS order.

@@ -9,14 +9,16 @@
 """
 
 import html
+import http.client
 import json
 import re
 from urllib.parse import parse_qs
 
 import structlog
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from pluggy_nats import hookimpl
+from pluggy_nats.connection import log_crash
 
 
 class BadRequest(Exception):
@@ -37,6 +39,23 @@ TITLES = {
     "/routez": "Routes", "/leafz": "LeafNodes", "/gatewayz": "Gateways",
     "/raftz": "Raft Groups", "/healthz": "Health Probe",
 }
+
+
+_TOO_MANY_HEADERS = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+                     b"Content-Length: 0\r\n\r\n")
+
+
+class QuietHandler(WSGIHandler):
+    """gevent's handler, but a malformed request is answered without a word
+    in the log (gevent prints a traceback for anything but a ValueError, e.g.
+    http.client's "got more than 100 headers"), and too many headers is a 431
+    (nats-server's net/http answers 431 when the header is too large)."""
+
+    def _handle_client_error(self, ex):
+        if isinstance(ex, http.client.HTTPException) and "headers" in str(ex):
+            return ("431", _TOO_MANY_HEADERS)
+        return ("400", b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                       b"Content-Length: 0\r\n\r\n")
 
 
 class EndpointRegistry:
@@ -66,7 +85,8 @@ class MonitorServer:
         server.hook.nats_monitor_endpoints(registry=self.registry)
         opts = server.options
         self.http = WSGIServer((opts.http_host, max(opts.http_port, 0)), self.wsgi, log=None,
-                               error_log=None, spawn=server._client_pool)
+                               error_log=None, spawn=server._client_pool,
+                               handler_class=QuietHandler)
         self.http.init_socket()
         self.port = self.http.address[1]
         server.http_port = self.port
@@ -112,8 +132,8 @@ class MonitorServer:
                 payload, status = {"error": str(exc)}, "400 Bad Request"
             except Unavailable as exc:
                 payload, status = exc.args[0], "503 Service Unavailable"
-            except Exception:
-                self.log.exception("monitor_endpoint_failed", path=path)
+            except Exception as exc:
+                log_crash(self.log.bind(path=path[:128]), exc, "monitor_endpoint_failed")
                 payload, status = {"error": "internal error"}, "500 Internal Server Error"
         return self._respond(start_response, status, payload, callback)
 
