@@ -9,22 +9,12 @@ no one claims is reported as an unknown key.
 import difflib
 
 from .conf import ConfigError, parse_duration, parse_size
+from .conf.values import parse_listen
 
 __all__ = ["Options", "ConfigError", "CORE_OPTIONS"]
 
 KB = 1024
 MB = 1024 * KB
-
-
-def _host_port(value):
-    """``listen: host:port`` / ``:port`` / ``port``."""
-    text = str(value)
-    if text.isdigit():
-        return None, int(text)
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        return text, None
-    return host.strip("[]") or None, int(port)
 
 
 def _bool(value):
@@ -159,9 +149,9 @@ class Options:
             if lkey == "listen":
                 self._claimed.add(key)
                 try:
-                    host, port = _host_port(value)
-                except ValueError:
-                    self.errors.append((self._position(key), "listen: bad address %r" % (value,)))
+                    host, port = parse_listen(value)
+                except ValueError as exc:
+                    self.errors.append((self._position(key), "listen: %s" % exc))
                     continue
                 if host:
                     self._set_from_file("host", host, key)
@@ -170,9 +160,9 @@ class Options:
             elif lkey == "http":
                 self._claimed.add(key)
                 try:
-                    host, port = _host_port(value)
-                except ValueError:
-                    self.errors.append((self._position(key), "http: bad address %r" % (value,)))
+                    host, port = parse_listen(value)
+                except ValueError as exc:
+                    self.errors.append((self._position(key), "http: %s" % exc))
                     continue
                 if host:
                     self._set_from_file("http_host", host, key)
