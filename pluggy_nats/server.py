@@ -27,6 +27,7 @@ import structlog
 from . import __version__
 from .accounts import Accounts
 from .client import ClientConnection
+from .closed import ClosedConn
 from .connection import CLIENT, ClosedReason
 from .mappings import AccountMappings
 from .options import ConfigError, Options
@@ -286,7 +287,7 @@ class Server:
         if self.conns.pop(conn.cid, None) is not None:
             if conn.kind == CLIENT:
                 self._num_clients -= 1
-            self.closed_conns.append(conn)
+                self.closed_conns.append(ClosedConn(conn))
         self.hook.nats_client_closed(conn=conn, reason=reason)
 
     # -- interest ---------------------------------------------------------------
