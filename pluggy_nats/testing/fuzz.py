@@ -298,7 +298,8 @@ def check_reply(reply, ops=CLIENT_REPLY_OPS):
     pos = 0
     while pos < len(reply):
         m = _FRAME.match(reply, pos)
-        assert m and m.group("verb") in ops, "malformed reply at %d: %r" % (pos, reply[pos:pos + 80])
+        assert m and m.group("verb") in ops, "malformed reply at %d: %r" % (
+            pos, reply[pos:pos + 80])
         pos = m.end()
         if m.group("verb") in (b"MSG", b"HMSG"):
             size = int(m.group("args").split()[-1])
