@@ -111,15 +111,17 @@ class ClientConnection(Connection):
             self.log.debug("bad_connect", error=str(exc)[:200])
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
-        self.verbose = bool(opts.get("verbose", True))
-        self.pedantic = bool(opts.get("pedantic", True))
-        self.echo = bool(opts.get("echo", True))
-        self.headers = bool(opts.get("headers", False))
-        self.no_responders = bool(opts.get("no_responders", False))
-        self.name = str(opts.get("name") or "")
-        self.lang = str(opts.get("lang") or "")
-        self.version = str(opts.get("version") or "")
-        protocol = opts.get("protocol", 0)
+        # Decoded over the current options, as nats-server unmarshals into the
+        # client's: a second CONNECT changes only the fields it carries.
+        self.verbose = opts.get("verbose", self.verbose)
+        self.pedantic = opts.get("pedantic", self.pedantic)
+        self.echo = opts.get("echo", self.echo)
+        self.headers = opts.get("headers", self.headers)
+        self.no_responders = opts.get("no_responders", self.no_responders)
+        self.name = opts.get("name", self.name)
+        self.lang = opts.get("lang", self.lang)
+        self.version = opts.get("version", self.version)
+        protocol = opts.get("protocol", self.protocol)
         if protocol < 0 or protocol > 1:
             self.close(ClosedReason.BAD_CLIENT_PROTOCOL_VERSION, E.INVALID_CLIENT_PROTOCOL)
             return
@@ -131,6 +133,9 @@ class ClientConnection(Connection):
         if not self.authenticated and not self._authenticate(opts):
             return
         self.connect_received = True
+        if self.authenticated:
+            # HPUB is refused at its control line without headers (nats-server)
+            self.parser.ops = CLIENT_OPS if self.headers else CLIENT_OPS_NO_HEADERS
         self._update_fast_pub()
         if self.verbose:
             self.send(encode.OK)
@@ -353,6 +358,13 @@ class ClientConnection(Connection):
                 deliver(r, subject, reply, 0, payload, self)
         return False
 
+    def op_hpub_refused(self, args):
+        """HPUB from a client that did not ask for headers: closed when its
+        control line is read, before any payload (nats-server's
+        ErrMsgHeadersNotSupported)."""
+        self.log.debug("hpub_without_headers")
+        self.close(ClosedReason.PROTOCOL_VIOLATION)
+
     def op_hpub(self, subject, reply, hdr, msg):
         if not self.headers:
             self.log.debug("hpub_without_headers")
@@ -489,4 +501,10 @@ INFO_FIELDS = {
     "connect_urls": STRINGS,
 }
 
-ClientConnection.OPS = CLIENT_OPS
+# The table of a client that did not ask for headers (every client until CONNECT).
+CLIENT_OPS_NO_HEADERS = make_op_table({
+    **{verb: entry for verb, entry in CLIENT_OPS.items() if verb == verb.upper()},
+    b"HPUB": (LINE, ClientConnection.op_hpub_refused),
+})
+
+ClientConnection.OPS = CLIENT_OPS_NO_HEADERS

@@ -234,6 +234,8 @@ class Parser:
                 elif nargs == 4:
                     reply = args[2]
                     size_b = args[3]
+                elif len(line) == len(verb):  # no space after the verb
+                    raise ProtocolError(UNKNOWN_OP, "PUB without arguments")
                 else:
                     raise ProtocolError(None, "PUB needs subject [reply] size")
                 size = size_ints(size_b)
@@ -256,9 +258,13 @@ class Parser:
                 pos = nl + 1
                 fn(handler)
             elif shape == LINE:
+                if len(line) == len(verb):  # no space after the verb
+                    raise ProtocolError(UNKNOWN_OP, "%r without arguments" % verb[:16])
                 pos = nl + 1
                 fn(handler, args[1:])
             elif shape == REST:
+                if len(line) == len(verb) and verb.upper() == b"-ERR":
+                    raise ProtocolError(UNKNOWN_OP, "-ERR without a space")
                 # JSON whitespace around the argument is stripped (nats-server skips
                 # spaces and tabs, JSON decoding the rest); VT/FF are not whitespace there.
                 rest = line[len(verb):].strip(b" \t\r")
@@ -266,6 +272,8 @@ class Parser:
                 fn(handler, rest)
             else:
                 # HPUB / PAYLOAD / HPAYLOAD: sizes are the last one or two fields.
+                if len(line) == len(verb):  # no space after the verb
+                    raise ProtocolError(UNKNOWN_OP, "%r without arguments" % verb[:16])
                 if shape == PAYLOAD:
                     if len(args) < 3:
                         raise ProtocolError(None, "%s needs arguments and a size" % verb)

@@ -45,12 +45,16 @@ SEPARATORS = [b" ", b"  ", b"\t", b" \t", b"\x0b", b"\x0c", b"\r", b""]
 LINE_ENDS = [b"\r\n", b"\n", b"\r\r\n", b" \r\n", b"\n\r"]
 
 
+def _mostly(common, rare, one_in=5):
+    """``common`` but one draw in ``one_in`` from ``rare``."""
+    return st.integers(0, one_in - 1).flatmap(lambda n: rare if n == 0 else common)
+
+
 def tokens():
-    """Subject tokens: plain, wildcards, empty, odd bytes."""
-    return st.one_of(
-        st.sampled_from([b"foo", b"bar", b"*", b">", b"", b"a-b", b"_INBOX", b"$SYS", b"x" * 40]),
-        st.binary(min_size=1, max_size=6),
-    )
+    """Subject tokens: plain, wildcards, empty, and now and then odd bytes."""
+    return _mostly(st.sampled_from([b"foo", b"bar", b"*", b">", b"", b"a-b", b"_INBOX", b"$SYS",
+                                    b"x" * 40]),
+                   st.binary(min_size=1, max_size=6))
 
 
 def subjects():
@@ -60,10 +64,9 @@ def subjects():
 
 def numbers():
     """Sizes, sids, weights: small, zero-padded, huge, negative, not numbers."""
-    return st.one_of(
-        st.integers(0, 64).map(lambda n: b"%d" % n),
-        st.sampled_from([b"-1", b"0001", b"9" * 10, b"1e3", b"0x10", b"", b"\xff", b"1.5"]),
-    )
+    return _mostly(st.integers(0, 64).map(lambda n: b"%d" % n),
+                   st.sampled_from([b"-1", b"0001", b"9" * 10, b"1e3", b"0x10", b"", b"\xff",
+                                    b"1.5"]))
 
 
 def fields(*strategies):
@@ -153,8 +156,49 @@ def protocol(verbs, junk=True):
             frame += body + (b"\r\n" if draw(st.integers(0, 6)) else draw(st.binary(max_size=3)))
         return frame
 
-    frame = st.one_of(one_frame(), st.binary(min_size=1, max_size=16)) if junk else one_frame()
+    frame = _mostly(one_frame(), st.binary(min_size=1, max_size=16), 8) if junk else one_frame()
     return st.lists(frame, min_size=1, max_size=6).map(b"".join)
+
+
+# -- the client protocol (PROTOCOL.md 1.1): shared by every client-port fuzzer --------
+
+# The client protocol's verbs and their arguments (PROTOCOL.md 1.1), plus MSG,
+# which a client may not send.
+_PUB_HEAD = st.one_of(fields(subjects()), fields(subjects(), subjects()))
+CLIENT_VERBS = {
+    b"CONNECT": json_args(),
+    b"INFO": json_args(),
+    b"PUB": payload_frame(1, _PUB_HEAD),
+    b"HPUB": payload_frame(2, _PUB_HEAD),
+    b"SUB": st.one_of(fields(subjects(), numbers()),
+                      fields(subjects(), tokens(), numbers())),
+    b"UNSUB": st.one_of(fields(numbers()), fields(numbers(), numbers())),
+    b"PING": None,
+    b"PONG": None,
+    b"+OK": None,
+    b"-ERR": fields(st.sampled_from([b"'x'", b"", b"\xff"])),
+    b"MSG": payload_frame(1, fields(subjects(), numbers())),
+}
+
+# Most inputs start by connecting as a client that gets every reply.
+_CONNECT = b'CONNECT {"verbose":true,"pedantic":true,"headers":true,"protocol":1}\r\n'
+
+
+def client_inputs():
+    """Client protocol inputs; most start by connecting as a client that gets
+    every reply (verbose, pedantic, headers, protocol 1)."""
+    return st.tuples(st.sampled_from([_CONNECT, _CONNECT, b""]),
+                     protocol(CLIENT_VERBS)).map(b"".join)
+
+
+# The reproducers of issue 18 (and a few cousins), sent before the drawn inputs.
+CLIENT_REPRODUCERS = [
+    b"CONNECT " + b"[" * 1000 + b"\r\n",
+    b'CONNECT {"a":' * 700 + b"\r\n",
+    b"SUB a\x0cq 1\r\n", b"UNSUB\x0b1\r\n", b" PING\r\n", b"\rPING\r\n",
+    _CONNECT + b"PUB a 2 \r\r\nhi\r\n", _CONNECT + b"INFO x\r\n", b'CONNECT {"protocol": true}\r\n',
+    b'CONNECT {"verbose":false,"lang":"caf\xe9"}\r\n', b'CONNECT {"name":"\\udc00"}\r\nPING\r\n',
+]
 
 
 # -- running --------------------------------------------------------------------------
@@ -305,6 +349,27 @@ def check_reply(reply, ops=CLIENT_REPLY_OPS):
             size = int(m.group("args").split()[-1])
             assert reply[pos + size:pos + size + 2] == b"\r\n", "payload size wrong in %r" % reply
             pos += size + 2
+
+
+_INFO = re.compile(rb"INFO (\{.*?\}) ?\r\n")
+#: INFO fields that differ between two servers (ids, versions, addresses)
+VOLATILE_INFO = frozenset({
+    "server_id", "server_name", "version", "go", "git_commit", "host", "port", "client_id",
+    "client_ip", "xkey", "api_lvl", "pluggy_nats", "nonce", "max_payload", "connect_urls"})
+
+
+def normalize_reply(data, volatile=VOLATILE_INFO):
+    """``data`` with every INFO's volatile fields dropped and the rest in
+    key order, so replies of two servers compare byte for byte."""
+    def info(match):
+        try:
+            fields = json.loads(match.group(1))
+        except ValueError:
+            return match.group(0)
+        kept = {k: v for k, v in fields.items() if k not in volatile}
+        return b"INFO " + json.dumps(kept, sort_keys=True).encode() + b"\r\n"
+
+    return _INFO.sub(info, data)
 
 
 def log_size(logfile):

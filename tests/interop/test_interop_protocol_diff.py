@@ -2,10 +2,9 @@
 ours; the replies (with server-specific INFO fields blanked) must be identical,
 including whether and when the connection is closed."""
 
-import json
-import re
-
 import pytest
+
+from pluggy_nats.testing.fuzz import normalize_reply
 
 pytestmark = pytest.mark.interop
 
@@ -61,26 +60,11 @@ SCRIPTS = {
     "ok_and_pong_from_client": CONNECT + b"+OK\r\nPONG\r\nPING\r\n",
 }
 
-_INFO = re.compile(rb"INFO (\{.*?\}) \r\n")
-_VOLATILE = {"server_id", "server_name", "version", "go", "git_commit", "host", "port",
-             "client_id", "client_ip", "xkey", "api_lvl", "pluggy_nats", "nonce",
-             "max_payload", "connect_urls"}
-
-
-def _normalize(data):
-    def info(match):
-        fields = json.loads(match.group(1))
-        kept = {k: v for k, v in fields.items() if k not in _VOLATILE}
-        return b"INFO " + json.dumps(kept, sort_keys=True).encode() + b"\r\n"
-
-    return _INFO.sub(info, data)
-
-
 def _run_script(raw_client, server, script):
     c = raw_client(server)
     c.send(script)
     out = c.read_all(timeout=0.4)
-    return _normalize(out) + (b"<closed>" if c.closed else b"")
+    return normalize_reply(out) + (b"<closed>" if c.closed else b"")
 
 
 @pytest.fixture(scope="module")
