@@ -6,9 +6,9 @@ import time
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
 from .delivery import deliver, deliver_batch, deliver_run
-from .protocol import encode
+from .protocol import encode, jsonarg
 from .protocol import errors as E
-from .protocol.jsonarg import BOOL, INT, PERMISSION, STRING, STRINGS, check_fields, loads_object
+from .protocol.jsonarg import BOOL, INT, PERMISSION, STRING, check_fields, loads_object
 from .protocol.parser import BARE, HPUB, LINE, PUB, REST, make_op_table
 from .subjects import is_valid_wire_literal_subject, is_valid_wire_subject
 from .sublist import EMPTY_RESULT
@@ -196,7 +196,7 @@ class ClientConnection(Connection):
         # Clients may not update server state with INFO and nats-server ignores
         # one it can decode; one it cannot closes the connection.
         try:
-            check_fields(loads_object(rest), INFO_FIELDS)
+            check_fields(loads_object(rest), jsonarg.INFO_FIELDS)
         except ValueError as exc:
             self.log.debug("bad_info", error=str(exc)[:200])
             self.close(ClosedReason.PROTOCOL_VIOLATION)
@@ -490,16 +490,6 @@ CONNECT_FIELDS = {
     "export": PERMISSION,
 }
 
-# INFO from a client is decoded into nats-server's Info and dropped: the
-# fields a client could plausibly send, type-checked the same way.
-INFO_FIELDS = {
-    **dict.fromkeys(("server_id", "server_name", "version", "go", "host", "nonce",
-                     "client_ip", "cluster", "domain", "xkey"), STRING),
-    **dict.fromkeys(("proto", "port", "max_payload", "client_id"), INT),
-    **dict.fromkeys(("headers", "auth_required", "tls_required", "tls_verify",
-                     "tls_available", "jetstream", "ldm"), BOOL),
-    "connect_urls": STRINGS,
-}
 
 # The table of a client that did not ask for headers (every client until CONNECT).
 CLIENT_OPS_NO_HEADERS = make_op_table({

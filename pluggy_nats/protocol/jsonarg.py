@@ -99,3 +99,23 @@ def _kind_ok(kind, value):
             v is None or _kind_ok(STRINGS, v) for k, v in value.items()
             if k.lower() in ("allow", "deny"))
     return False
+
+
+# nats-server's Info (server.go): what any peer's INFO is decoded into. A
+# field of another JSON type is a decoding error there, so the connection closes.
+INFO_FIELDS = {
+    **dict.fromkeys((
+        "server_id", "server_name", "version", "go", "git_commit", "host", "ip", "nonce",
+        "client_ip", "cluster", "domain", "xkey", "route_account", "gateway", "gateway_url",
+        "gateway_cmd_payload", "remote_account", "compression"), STRING),
+    **dict.fromkeys(("proto", "port", "max_payload", "client_id", "route_pool_size",
+                     "route_pool_idx", "gossip_mode", "gateway_cmd", "api_lvl"), INT),
+    **dict.fromkeys((
+        "headers", "auth_required", "tls_required", "tls_verify", "tls_available", "jetstream",
+        "ldm", "cluster_dynamic", "lnoc", "lnocu", "info_on_connect", "connect_info",
+        "route_acc_add_reqid", "gateway_nrp", "gateway_iom", "acc_is_sys"), BOOL),
+    **dict.fromkeys(("connect_urls", "ws_connect_urls", "gateway_urls", "leafnode_urls"),
+                    STRINGS),
+    "import": PERMISSION,
+    "export": PERMISSION,
+}

@@ -304,11 +304,16 @@ def fuzz_settings(n):
                     phases=(Phase.explicit, Phase.generate, Phase.shrink))
 
 
-def run(target, strategy, n=150, seed_value=18, check_logs=True, explicit=()):
+def run(target, strategy, n=150, seed_value=18, check_logs=True, explicit=(),
+        log_per_connection=0):
     """Fuzz ``target`` (a :class:`WireTarget`, or any callable ``(data,
     stats)``) with the ``explicit`` inputs (known reproducers, always sent)
     and ``n`` inputs drawn from ``strategy``; then check the server log
-    (:func:`check_log`) and that the server still serves. Returns Stats."""
+    (:func:`check_log`) and that the server still serves. Returns Stats.
+
+    ``log_per_connection``: bytes of log a connection may cost whatever it
+    sends, for links whose connect and disconnect are logged at info level
+    (nats-server logs them too); garbage must not add to it."""
     stats = Stats()
     mark = log_size(target.logfile) if check_logs and hasattr(target, "logfile") else None
     send = target.send if hasattr(target, "send") else target
@@ -323,7 +328,7 @@ def run(target, strategy, n=150, seed_value=18, check_logs=True, explicit=()):
 
     one()
     if mark is not None:
-        check_log(target.logfile, mark, stats.sent)
+        check_log(target.logfile, mark, stats.sent, stats.examples * log_per_connection)
     if getattr(target, "sentinel_port", None):
         assert target.serving(), "server stopped serving"
     return stats
@@ -333,6 +338,9 @@ def run(target, strategy, n=150, seed_value=18, check_logs=True, explicit=()):
 
 #: what a server may send a client
 CLIENT_REPLY_OPS = (b"INFO", b"MSG", b"HMSG", b"PING", b"PONG", b"+OK", b"-ERR")
+#: what a server may send a route, gateway or leaf peer
+LINK_REPLY_OPS = (b"INFO", b"CONNECT", b"PING", b"PONG", b"+OK", b"-ERR", b"RS+", b"RS-", b"LS+",
+                  b"LS-", b"A+", b"A-", b"RMSG", b"HMSG", b"LMSG")
 _FRAME = re.compile(rb"(?P<verb>[A-Z+-]+)(?P<args>[^\r\n]*)\r\n")
 
 
@@ -345,7 +353,7 @@ def check_reply(reply, ops=CLIENT_REPLY_OPS):
         assert m and m.group("verb") in ops, "malformed reply at %d: %r" % (
             pos, reply[pos:pos + 80])
         pos = m.end()
-        if m.group("verb") in (b"MSG", b"HMSG"):
+        if m.group("verb") in (b"MSG", b"HMSG", b"RMSG", b"LMSG"):
             size = int(m.group("args").split()[-1])
             assert reply[pos + size:pos + size + 2] == b"\r\n", "payload size wrong in %r" % reply
             pos += size + 2

@@ -11,7 +11,7 @@ from pluggy_nats.connection import ROUTE, ClosedReason
 from pluggy_nats.delivery import SIZE_CRLF, deliver, deliver_batch, deliver_run
 from pluggy_nats.links import Link
 from pluggy_nats.protocol import encode
-from pluggy_nats.protocol.jsonarg import loads_object
+from pluggy_nats.protocol.jsonarg import INFO_FIELDS, check_fields, loads_object
 from pluggy_nats.protocol.parser import BARE, HPAYLOAD, LINE, PAYLOAD, REST, make_op_table
 from pluggy_nats.sublist import EMPTY_RESULT, SublistResult
 
@@ -62,6 +62,7 @@ class RouteConnection(Link):
     def op_info(self, rest):
         try:
             info = loads_object(rest)
+            check_fields(info, INFO_FIELDS)  # Go's Info types; the dict is used as sent
         except ValueError:
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return

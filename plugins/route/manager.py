@@ -43,6 +43,16 @@ class Peer:
         return list(self.pooled.values()) + list(self.pinned.values())
 
 
+def _dialable(url):
+    """A gossiped route URL with a host and a valid port (a peer's INFO may
+    carry anything; nats-server refuses what url.Parse refuses)."""
+    try:
+        parts = urlsplit(url if "://" in url else "nats-route://" + url)
+        return bool(parts.hostname) and parts.hostname != "none" and 0 < (parts.port or 6222)
+    except ValueError:
+        return False
+
+
 class RouteManager:
     def __init__(self, server, config):
         self.server = server
@@ -369,7 +379,7 @@ class RouteManager:
         if server_id in self.peers or server_id == self.server.server_id:
             return
         url = info.get("ip") or "nats-route://%s:%s" % (info.get("host"), info.get("port"))
-        if url in self.url_peers or url in self._implicit_pending:
+        if url in self.url_peers or url in self._implicit_pending or not _dialable(url):
             return
         self._implicit_pending.add(url)
         self.server.spawn(self._solicit, url, False, 0, None, None, self.config.connect_retries)
