@@ -145,48 +145,56 @@ class Options:
 
     def _apply_file(self):
         for key, value in self.conf.items():
-            lkey = key.lower()
-            if lkey == "listen":
-                self._claimed.add(key)
-                try:
-                    host, port = parse_listen(value)
-                except ValueError as exc:
-                    self.errors.append((self._position(key), "listen: %s" % exc))
-                    continue
-                if host:
-                    self._set_from_file("host", host, key)
-                if port is not None:
-                    self._set_from_file("port", port, key)
-            elif lkey == "http":
-                self._claimed.add(key)
-                try:
-                    host, port = parse_listen(value)
-                except ValueError as exc:
-                    self.errors.append((self._position(key), "http: %s" % exc))
-                    continue
-                if host:
-                    self._set_from_file("http_host", host, key)
-                if port is not None:
-                    self._set_from_file("http_port", port, key)
-            elif lkey == "tls":
-                self._claimed.add(key)
-                from .tls import parse_tls
+            before = len(self.errors)
+            self._apply_key(key, value)
+            # an error about a value as a whole (not a map, say) is at its key
+            self.errors[before:] = [(pos or self._position(key), msg)
+                                    for pos, msg in self.errors[before:]]
 
-                try:
-                    self.tls = parse_tls(value, "tls", block_pos=self._position(key))
-                except ConfigError as exc:
-                    self.errors.extend(exc.errors)
-            elif lkey in ("mappings", "maps"):
-                self._claimed.add(key)
-                from .mappings import parse_mappings
+    def _apply_key(self, key, value):
+        """One top-level key of the config file: a core option or special key."""
+        lkey = key.lower()
+        if lkey == "listen":
+            self._claimed.add(key)
+            try:
+                host, port = parse_listen(value)
+            except ValueError as exc:
+                self.errors.append((self._position(key), "listen: %s" % exc))
+                return
+            if host:
+                self._set_from_file("host", host, key)
+            if port is not None:
+                self._set_from_file("port", port, key)
+        elif lkey == "http":
+            self._claimed.add(key)
+            try:
+                host, port = parse_listen(value)
+            except ValueError as exc:
+                self.errors.append((self._position(key), "http: %s" % exc))
+                return
+            if host:
+                self._set_from_file("http_host", host, key)
+            if port is not None:
+                self._set_from_file("http_port", port, key)
+        elif lkey == "tls":
+            self._claimed.add(key)
+            from .tls import parse_tls
 
-                getpos = getattr(value, "position", None)
-                self.mappings = parse_mappings(value, self.errors, getpos)
-            else:
-                name = ALIASES.get(lkey, lkey)
-                if name in CORE_OPTIONS:
-                    self._claimed.add(key)
-                    self._set_from_file(name, value, key)
+            try:
+                self.tls = parse_tls(value, "tls", block_pos=self._position(key))
+            except ConfigError as exc:
+                self.errors.extend(exc.errors)
+        elif lkey in ("mappings", "maps"):
+            self._claimed.add(key)
+            from .mappings import parse_mappings
+
+            getpos = getattr(value, "position", None)
+            self.mappings = parse_mappings(value, self.errors, getpos)
+        else:
+            name = ALIASES.get(lkey, lkey)
+            if name in CORE_OPTIONS:
+                self._claimed.add(key)
+                self._set_from_file(name, value, key)
 
     def _apply_tls_flags(self, override):
         """Client TLS: the ``--tls*`` flags over the file's ``tls {}`` block; a
