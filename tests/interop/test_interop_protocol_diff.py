@@ -58,6 +58,36 @@ SCRIPTS = {
     "err_from_client": CONNECT + b"-ERR 'x'\r\n",
     "info_from_client": CONNECT + b"INFO {}\r\nPING\r\n",
     "ok_and_pong_from_client": CONNECT + b"+OK\r\nPONG\r\nPING\r\n",
+    # issue 18: fields are separated by space and tab only (finding 6)
+    "formfeed_inside_subject": CONNECT + b"SUB a\x0cq 1\r\nPUB a\x0cq 1\r\nx\r\nPING\r\n",
+    "vtab_inside_queue": CONNECT + b"SUB a q\x0bq 1\r\nPUB a 1\r\nx\r\nPING\r\n",
+    "vtab_after_verb": b"UNSUB\x0b1\r\n",
+    "space_before_verb": b" PING\r\n",
+    "cr_before_verb": b"\rPING\r\n",
+    "cr_inside_sub": CONNECT + b"SUB a\rq 1\r\nPUB a 1\r\nx\r\nPING\r\n",
+    "cr_inside_sub_bare_lf": CONNECT + b"SUB a\rb 12\nPUB a 1\r\nx\r\nPING\r\n",
+    "ping_glued": CONNECT + b"PINGX\r\nPONGY\r\n+OKZ\r\nPING\r\n",
+    "connect_glued": b'CONNECT{"verbose":false}\r\nPING\r\n',
+    "verb_without_arguments": CONNECT + b"SUB\r\n",
+    "err_without_space": CONNECT + b"-ERR\r\n",
+    # issue 18: other garbage Go closes for (finding 7)
+    "pub_cr_before_crlf": CONNECT + b"PUB a 2 \r\r\nhi\r\nPING\r\n",
+    "info_not_json": CONNECT + b"INFO x\r\nPING\r\n",
+    "info_wrong_type": CONNECT + b'INFO {"port":"x"}\r\nPING\r\n',
+    "connect_protocol_bool": b'CONNECT {"protocol": true}\r\nPING\r\n',
+    "connect_protocol_float": b'CONNECT {"protocol": 1.0}\r\nPING\r\n',
+    "connect_verbose_string": b'CONNECT {"verbose": "false"}\r\nPING\r\n',
+    "connect_nan": b'CONNECT {"protocol": NaN}\r\nPING\r\n',
+    "connect_deep_json": b"CONNECT " + b"[" * 1000 + b"\r\nPING\r\n",
+    "size_ten_digits": CONNECT + b"PUB a 0000000001\r\nx\r\nPING\r\n",
+    "hpub_without_headers": b'CONNECT {"verbose":false}\r\nHPUB a 12 14\r\n',
+    # issue 18: valid input Go takes (finding 8) and CONNECT decoding as Go's
+    "connect_not_utf8": b'CONNECT {"verbose":false,"lang":"caf\xe9"}\r\nPING\r\n',
+    "connect_lone_surrogate": b'CONNECT {"verbose":false,"name":"\\ud800"}\r\nPING\r\n',
+    "connect_null": b"CONNECT null\r\nPING\r\n",
+    "connect_keys_any_case": b'CONNECT {"VERBOSE":false}\r\nPING\r\n',
+    "second_connect_keeps_fields": b'CONNECT {"verbose":false,"protocol":1}\r\nCONNECT {}\r\n'
+                                   b"PING\r\n",
 }
 
 def _run_script(raw_client, server, script):
