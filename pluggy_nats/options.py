@@ -76,6 +76,8 @@ ALIASES = {
 # the global account's subject mappings, pluggy_nats.mappings.Mapping objects
 # in ``options.mappings``)
 SPECIAL_KEYS = ("listen", "http", "tls", "mappings")
+# address keys -> the (host, port) options they set
+_ADDRESS_KEYS = {"listen": ("host", "port"), "http": ("http_host", "http_port")}
 
 
 class Options:
@@ -154,28 +156,18 @@ class Options:
     def _apply_key(self, key, value):
         """One top-level key of the config file: a core option or special key."""
         lkey = key.lower()
-        if lkey == "listen":
+        if lkey in _ADDRESS_KEYS:  # listen / http: a port or host:port
             self._claimed.add(key)
             try:
                 host, port = parse_listen(value)
             except ValueError as exc:
-                self.errors.append((self._position(key), "listen: %s" % exc))
+                self.errors.append((self._position(key), "%s: %s" % (lkey, exc)))
                 return
+            host_option, port_option = _ADDRESS_KEYS[lkey]
             if host:
-                self._set_from_file("host", host, key)
+                self._set_from_file(host_option, host, key)
             if port is not None:
-                self._set_from_file("port", port, key)
-        elif lkey == "http":
-            self._claimed.add(key)
-            try:
-                host, port = parse_listen(value)
-            except ValueError as exc:
-                self.errors.append((self._position(key), "http: %s" % exc))
-                return
-            if host:
-                self._set_from_file("http_host", host, key)
-            if port is not None:
-                self._set_from_file("http_port", port, key)
+                self._set_from_file(port_option, port, key)
         elif lkey == "tls":
             self._claimed.add(key)
             from .tls import parse_tls

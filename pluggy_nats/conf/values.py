@@ -154,21 +154,18 @@ def _fail(message, pos, exc_type=ValueError):
 # -- type checks for plugins' config parsing ----------------------------------------
 
 
+# Python type of a parsed config value -> the Go type nats-server names
+# (bool first: a bool is an int in Python).
+_GO_TYPES = ((bool, "bool"), (int, "int64"), (float, "float64"), (str, "string"),
+             (dict, "map[string]interface {}"), (list, "[]interface {}"))
+
+
 def go_type(value) -> str:
     """The Go type nats-server would name for a parsed config value
     (its error messages say ``got int64``, ``got string``...)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int64"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    if isinstance(value, list):
-        return "[]interface {}"
+    for python_type, name in _GO_TYPES:
+        if isinstance(value, python_type):
+            return name
     return type(value).__name__
 
 

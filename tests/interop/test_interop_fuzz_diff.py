@@ -15,8 +15,16 @@ EXAMPLES = 400
 _PING = b"PING\r\n"  # appended: tells whether (and where) the connection was still open
 
 
+_IPS = b"-ERR 'Invalid Publish Subject'\r\n"
+_UNKNOWN = b"-ERR 'Unknown Protocol Operation'\r\n"
+
+
 def _only_pedantic_pub_error(data, go, ours):
-    return go.replace(b"-ERR 'Invalid Publish Subject'\r\n", b"") == ours
+    # Go's reply is ours with one pedantic -ERR for the last (broken) frame:
+    # before the closing Unknown Protocol Operation, or at the very end
+    if ours.endswith(_UNKNOWN) and go == ours[:-len(_UNKNOWN)] + _IPS + _UNKNOWN:
+        return True
+    return go == ours + _IPS
 
 
 def _go_closed_at_client_info(data, go, ours):
@@ -49,19 +57,6 @@ KNOWN_DIFFERENCES = {
 def _reply(server, data):
     reply, _ = fuzz.exchange("127.0.0.1", server.port, data + _PING)
     return fuzz.normalize_reply(reply)
-
-
-@pytest.fixture(scope="module")
-def go_and_ours(tmp_path_factory):
-    from pluggy_nats.testing.launch import Launcher, pluggy_nats_command
-    from pluggy_nats.testing.plugin import require_go_nats_server
-
-    go = require_go_nats_server()
-    launcher = Launcher(str(tmp_path_factory.mktemp("fuzzdiff")))
-    try:
-        yield launcher.start(go, name="go"), launcher.start(pluggy_nats_command(), name="py")
-    finally:
-        launcher.close()
 
 
 def test_interop_fuzz_same_replies_as_go(go_and_ours):

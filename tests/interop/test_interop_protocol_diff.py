@@ -97,29 +97,16 @@ def _run_script(raw_client, server, script):
     return normalize_reply(out) + (b"<closed>" if c.closed else b"")
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory):
-    from pluggy_nats.testing.launch import Launcher, pluggy_nats_command
-    from pluggy_nats.testing.plugin import require_go_nats_server
-
-    go = require_go_nats_server()
-    launcher = Launcher(str(tmp_path_factory.mktemp("diff")))
-    try:
-        yield launcher.start(go, name="go"), launcher.start(pluggy_nats_command(), name="py")
-    finally:
-        launcher.close()
-
-
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_interop_same_replies_as_go(both, raw_client, name):
-    go, ours = both
+def test_interop_same_replies_as_go(go_and_ours, raw_client, name):
+    go, ours = go_and_ours
     expected = _run_script(raw_client, go, SCRIPTS[name])
     got = _run_script(raw_client, ours, SCRIPTS[name])
     assert got == expected, "script %s:\n go: %r\n us: %r" % (name, expected, got)
 
 
-def test_interop_info_has_the_fields_clients_read(both, raw_client):
-    go, ours = both
+def test_interop_info_has_the_fields_clients_read(go_and_ours, raw_client):
+    go, ours = go_and_ours
     go_info = raw_client(go).info
     our_info = raw_client(ours).info
     for key in ("server_id", "server_name", "version", "proto", "go", "host", "port",
