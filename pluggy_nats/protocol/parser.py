@@ -286,8 +286,12 @@ class Parser:
                     hdr_b = args[-2]
                     size_b = args[-1]
                     head = args[1:-2]
-                size = _parse_size(size_b, verb)
-                hdr = _parse_size(hdr_b, verb)
+                size = size_ints(size_b)
+                if size is None:
+                    size = _parse_size(size_b, verb)
+                hdr = size_ints(hdr_b)
+                if hdr is None:
+                    hdr = _parse_size(hdr_b, verb)
                 if hdr > size:
                     raise ProtocolError(None, "header size %d > total %d" % (hdr, size))
                 if size > max_payload:

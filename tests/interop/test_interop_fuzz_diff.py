@@ -11,7 +11,7 @@ from pluggy_nats.testing import fuzz
 
 pytestmark = pytest.mark.interop
 
-EXAMPLES = 400
+EXAMPLES = 250
 _PING = b"PING\r\n"  # appended: tells whether (and where) the connection was still open
 
 

@@ -2,14 +2,16 @@
 replies (those are scripts in tests/interop/test_interop_protocol_diff.py,
 checked against the Go server byte for byte: findings 6, 7, 8)."""
 
+import contextlib
 import gc
+import io
 import os
 import subprocess
-import sys
 import tracemalloc
 
 import pytest
 
+from pluggy_nats.cli import serve
 from pluggy_nats.testing import fuzz
 from pluggy_nats.testing.launch import go_nats_server_command
 
@@ -75,14 +77,21 @@ def test_monitor_too_many_headers_is_431_without_traceback(make_server):
 
 
 def _check(command, tmp_path, text):
+    """(exit code, output) of checking ``text`` with ``-t``: ours in-process (the
+    code ``serve -t`` runs, without a Python start-up per case), Go as a process."""
     path = os.path.join(str(tmp_path), "t.conf")
     with open(path, "w") as f:
         f.write(text)
+    if command is OURS:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            rc = serve(["-t", "-c", path])
+        return rc, out.getvalue()
     r = subprocess.run(command + ["-t", "-c", path], capture_output=True, text=True, timeout=60)
     return r.returncode, r.stdout + r.stderr
 
 
-OURS = [sys.executable, "-m", "pluggy_nats", "serve"]
+OURS = object()
 
 
 @pytest.mark.parametrize("text, message", [

@@ -76,7 +76,7 @@ def configs(draw):
     return text
 
 
-EXAMPLES = 120  # each is a full `serve -t` (plugins loaded): ~0.1 s
+EXAMPLES = 100  # each is a full `serve -t` (plugins loaded): ~0.1 s
 _LOCATED = re.compile(r"^.+:\d+:\d+: ")
 
 
