@@ -1,16 +1,16 @@
 """Client connections: the NATS client protocol (PROTOCOL.md 1.1) on top of
 :class:`~pluggy_nats.connection.Connection`."""
 
-import json
 import time
 
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
 from .delivery import deliver, deliver_batch, deliver_run
-from .protocol import encode
+from .protocol import encode, jsonarg
 from .protocol import errors as E
+from .protocol.jsonarg import BOOL, INT, PERMISSION, STRING, check_fields, loads_object
 from .protocol.parser import BARE, HPUB, LINE, PUB, REST, make_op_table
-from .subjects import is_valid_literal_subject, is_valid_queue, is_valid_subject
+from .subjects import is_valid_wire_literal_subject, is_valid_wire_subject
 from .sublist import EMPTY_RESULT
 from .subscription import Subscription
 
@@ -108,26 +108,24 @@ class ClientConnection(Connection):
 
     def op_connect(self, rest):
         try:
-            opts = json.loads(rest)
-            if not isinstance(opts, dict):
-                raise ValueError("CONNECT needs a JSON object")
-            for field in _STRING_FIELDS:
-                if field in opts and not isinstance(opts[field], (str, type(None))):
-                    raise ValueError("CONNECT field %r must be a string" % field)
+            opts = check_fields(loads_object(rest), CONNECT_FIELDS)
         except ValueError as exc:
-            self.log.debug("bad_connect", error=str(exc))
+            # nats-server closes without a word on a CONNECT it cannot decode
+            self.log.debug("bad_connect", error=str(exc)[:200])
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
-        self.verbose = bool(opts.get("verbose", True))
-        self.pedantic = bool(opts.get("pedantic", True))
-        self.echo = bool(opts.get("echo", True))
-        self.headers = bool(opts.get("headers", False))
-        self.no_responders = bool(opts.get("no_responders", False))
-        self.name = str(opts.get("name") or "")
-        self.lang = str(opts.get("lang") or "")
-        self.version = str(opts.get("version") or "")
-        protocol = opts.get("protocol", 0)
-        if not isinstance(protocol, int) or protocol < 0 or protocol > 1:
+        # Decoded over the current options, as nats-server unmarshals into the
+        # client's: a second CONNECT changes only the fields it carries.
+        self.verbose = opts.get("verbose", self.verbose)
+        self.pedantic = opts.get("pedantic", self.pedantic)
+        self.echo = opts.get("echo", self.echo)
+        self.headers = opts.get("headers", self.headers)
+        self.no_responders = opts.get("no_responders", self.no_responders)
+        self.name = opts.get("name", self.name)
+        self.lang = opts.get("lang", self.lang)
+        self.version = opts.get("version", self.version)
+        protocol = opts.get("protocol", self.protocol)
+        if protocol < 0 or protocol > 1:
             self.close(ClosedReason.BAD_CLIENT_PROTOCOL_VERSION, E.INVALID_CLIENT_PROTOCOL)
             return
         self.protocol = protocol
@@ -138,6 +136,9 @@ class ClientConnection(Connection):
         if not self.authenticated and not self._authenticate(opts):
             return
         self.connect_received = True
+        if self.authenticated:
+            # HPUB is refused at its control line without headers (nats-server)
+            self.parser.ops = CLIENT_OPS if self.headers else CLIENT_OPS_NO_HEADERS
         self._update_fast_pub()
         if self.verbose:
             self.send(encode.OK)
@@ -196,7 +197,13 @@ class ClientConnection(Connection):
         pass
 
     def op_info(self, rest):
-        pass  # clients may not update server state with INFO; nats-server ignores it
+        # Clients may not update server state with INFO and nats-server ignores
+        # one it can decode; one it cannot closes the connection.
+        try:
+            check_fields(loads_object(rest), jsonarg.INFO_FIELDS)
+        except ValueError as exc:
+            self.log.debug("bad_info", error=str(exc)[:200])
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
 
     def op_err(self, rest):
         self.log.debug("client_sent_err", text=rest[:128])
@@ -211,7 +218,8 @@ class ClientConnection(Connection):
         else:
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
-        if not is_valid_subject(subject) or (queue is not None and not is_valid_queue(queue)):
+        # (nats-server does not check the queue name: the parser made it one field)
+        if not is_valid_wire_subject(subject):
             self.send(encode.err(E.INVALID_SUBJECT))
             return
         if sid in self.subs:
@@ -241,7 +249,9 @@ class ClientConnection(Connection):
             return
         sub = self.subs.get(args[0])
         if sub is not None:
-            max_msgs = int(args[1]) if len(args) == 2 and args[1].isdigit() else 0
+            # nats-server's parseSize: not 1-9 digits means no limit (unsubscribe now)
+            max_msgs = int(args[1]) if len(args) == 2 and args[1].isdigit() \
+                and len(args[1]) <= 9 else 0
             if max_msgs and sub.delivered < max_msgs:
                 sub.max_msgs = max_msgs
             else:
@@ -352,6 +362,13 @@ class ClientConnection(Connection):
                 deliver(r, subject, reply, 0, payload, self)
         return False
 
+    def op_hpub_refused(self, args):
+        """HPUB from a client that did not ask for headers: closed when its
+        control line is read, before any payload (nats-server's
+        ErrMsgHeadersNotSupported)."""
+        self.log.debug("hpub_without_headers")
+        self.close(ClosedReason.PROTOCOL_VIOLATION)
+
     def op_hpub(self, subject, reply, hdr, msg):
         if not self.headers:
             self.log.debug("hpub_without_headers")
@@ -364,7 +381,7 @@ class ClientConnection(Connection):
     def publish(self, subject, reply, hdr, msg):
         # The order of replies is nats-server's: the pedantic check and +OK
         # belong to the control line, permissions and delivery to the message.
-        if self.pedantic and not is_valid_literal_subject(subject):
+        if self.pedantic and not is_valid_wire_literal_subject(subject):
             self.send(encode.err(E.INVALID_PUB_SUBJECT))
             if self.verbose:
                 self.send(encode.OK)
@@ -467,8 +484,23 @@ PRE_AUTH_OPS = make_op_table({
     for verb, (shape, fn, _batch, _run) in CLIENT_OPS.items() if verb == verb.upper()
 })
 
-# CONNECT fields nats-server decodes as strings: another JSON type is a
-# decoding error there, which closes the connection without a word.
-_STRING_FIELDS = ("user", "pass", "auth_token", "nkey", "sig", "jwt", "name", "lang", "version")
+# CONNECT fields and their types (nats-server's ClientOpts): another JSON type
+# is a decoding error there, which closes the connection without a word.
+CONNECT_FIELDS = {
+    **dict.fromkeys(("echo", "verbose", "pedantic", "tls_required", "new_account", "headers",
+                     "no_responders"), BOOL),
+    **dict.fromkeys(("nkey", "jwt", "sig", "auth_token", "user", "pass", "name", "lang",
+                     "version", "account", "remote_account", "proxy_sig"), STRING),
+    "protocol": INT,
+    "import": PERMISSION,
+    "export": PERMISSION,
+}
 
-ClientConnection.OPS = CLIENT_OPS
+
+# The table of a client that did not ask for headers (every client until CONNECT).
+CLIENT_OPS_NO_HEADERS = make_op_table({
+    **{verb: entry for verb, entry in CLIENT_OPS.items() if verb == verb.upper()},
+    b"HPUB": (LINE, ClientConnection.op_hpub_refused),
+})
+
+ClientConnection.OPS = CLIENT_OPS_NO_HEADERS

@@ -106,6 +106,18 @@ class _Handshaking:
 _HANDSHAKING = _Handshaking()
 
 
+def log_crash(log, exc, event="connection_crashed"):
+    """Log an unexpected exception in one bounded line (type, message cut to
+    200 characters, innermost file:line); the traceback only at debug level."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = "%s:%d" % (tb.tb_frame.f_code.co_filename.rsplit("/", 1)[-1], tb.tb_lineno) \
+        if tb is not None else "?"
+    log.error(event, error="%s: %s" % (type(exc).__name__, str(exc)[:200]), at=where)
+    log.debug(event + "_traceback", exc_info=exc)
+
+
 def next_cid():
     return next(_cids)
 
@@ -210,9 +222,12 @@ class Connection:
                 server.flush_touched()
         except gevent.GreenletExit:
             raise
-        except Exception:
-            # One bad connection never takes the server down.
-            self.log.exception("connection_crashed")
+        except Exception as exc:
+            # One bad connection never takes the server down, and what a peer
+            # sends never makes a log bigger than one line (DESIGN: no traceback
+            # on garbage): the exception and where it was raised; the traceback
+            # only with -D.
+            log_crash(self.log, exc)
             self.close(ClosedReason.INTERNAL_ERROR)
         finally:
             server.flush_touched()

@@ -12,7 +12,7 @@ import itertools
 
 import structlog
 
-from .connection import SYSTEM
+from .connection import SYSTEM, log_crash
 from .delivery import deliver
 from .links.kinds import ALL_ORIGINS, CLIENT_ORIGIN
 from .subscription import Subscription
@@ -88,8 +88,9 @@ class InternalClient:
         self.publisher = publisher
         try:
             sub.callback(sub, subject, reply, msg[:hdr] if hdr else None, msg[hdr:] if hdr else msg)
-        except Exception:
-            self.log.exception("internal_callback_failed", subject=subject)
+        except Exception as exc:
+            # a published payload never logs more than a line (no traceback)
+            log_crash(self.log.bind(subject=subject[:128]), exc, "internal_callback_failed")
 
     def close(self):
         for sub in list(self.subs):

@@ -9,22 +9,12 @@ no one claims is reported as an unknown key.
 import difflib
 
 from .conf import ConfigError, parse_duration, parse_size
+from .conf.values import parse_listen
 
 __all__ = ["Options", "ConfigError", "CORE_OPTIONS"]
 
 KB = 1024
 MB = 1024 * KB
-
-
-def _host_port(value):
-    """``listen: host:port`` / ``:port`` / ``port``."""
-    text = str(value)
-    if text.isdigit():
-        return None, int(text)
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        return text, None
-    return host.strip("[]") or None, int(port)
 
 
 def _bool(value):
@@ -86,6 +76,8 @@ ALIASES = {
 # the global account's subject mappings, pluggy_nats.mappings.Mapping objects
 # in ``options.mappings``)
 SPECIAL_KEYS = ("listen", "http", "tls", "mappings")
+# address keys -> the (host, port) options they set
+_ADDRESS_KEYS = {"listen": ("host", "port"), "http": ("http_host", "http_port")}
 
 
 class Options:
@@ -121,6 +113,11 @@ class Options:
             if value is not None:
                 setattr(self, name, value)
                 self.sources[name] = override_sources.get(name, "argument")
+        if self.sources["http_host"] == "default":
+            # nats-server: an unset http_host follows the client host, so
+            # ``-a 127.0.0.1 -m P`` does not expose the monitor on every address
+            self.http_host = self.host
+            self.sources["http_host"] = "follows host"
 
     def explain(self):
         """``(name, value, source)`` for every core option, in CORE_OPTIONS order.
@@ -150,48 +147,46 @@ class Options:
 
     def _apply_file(self):
         for key, value in self.conf.items():
-            lkey = key.lower()
-            if lkey == "listen":
-                self._claimed.add(key)
-                try:
-                    host, port = _host_port(value)
-                except ValueError:
-                    self.errors.append((self._position(key), "listen: bad address %r" % (value,)))
-                    continue
-                if host:
-                    self._set_from_file("host", host, key)
-                if port is not None:
-                    self._set_from_file("port", port, key)
-            elif lkey == "http":
-                self._claimed.add(key)
-                try:
-                    host, port = _host_port(value)
-                except ValueError:
-                    self.errors.append((self._position(key), "http: bad address %r" % (value,)))
-                    continue
-                if host:
-                    self._set_from_file("http_host", host, key)
-                if port is not None:
-                    self._set_from_file("http_port", port, key)
-            elif lkey == "tls":
-                self._claimed.add(key)
-                from .tls import parse_tls
+            before = len(self.errors)
+            self._apply_key(key, value)
+            # an error about a value as a whole (not a map, say) is at its key
+            self.errors[before:] = [(pos or self._position(key), msg)
+                                    for pos, msg in self.errors[before:]]
 
-                try:
-                    self.tls = parse_tls(value, "tls", block_pos=self._position(key))
-                except ConfigError as exc:
-                    self.errors.extend(exc.errors)
-            elif lkey in ("mappings", "maps"):
-                self._claimed.add(key)
-                from .mappings import parse_mappings
+    def _apply_key(self, key, value):
+        """One top-level key of the config file: a core option or special key."""
+        lkey = key.lower()
+        if lkey in _ADDRESS_KEYS:  # listen / http: a port or host:port
+            self._claimed.add(key)
+            try:
+                host, port = parse_listen(value)
+            except ValueError as exc:
+                self.errors.append((self._position(key), "%s: %s" % (lkey, exc)))
+                return
+            host_option, port_option = _ADDRESS_KEYS[lkey]
+            if host:
+                self._set_from_file(host_option, host, key)
+            if port is not None:
+                self._set_from_file(port_option, port, key)
+        elif lkey == "tls":
+            self._claimed.add(key)
+            from .tls import parse_tls
 
-                getpos = getattr(value, "position", None)
-                self.mappings = parse_mappings(value, self.errors, getpos)
-            else:
-                name = ALIASES.get(lkey, lkey)
-                if name in CORE_OPTIONS:
-                    self._claimed.add(key)
-                    self._set_from_file(name, value, key)
+            try:
+                self.tls = parse_tls(value, "tls", block_pos=self._position(key))
+            except ConfigError as exc:
+                self.errors.extend(exc.errors)
+        elif lkey in ("mappings", "maps"):
+            self._claimed.add(key)
+            from .mappings import parse_mappings
+
+            getpos = getattr(value, "position", None)
+            self.mappings = parse_mappings(value, self.errors, getpos)
+        else:
+            name = ALIASES.get(lkey, lkey)
+            if name in CORE_OPTIONS:
+                self._claimed.add(key)
+                self._set_from_file(name, value, key)
 
     def _apply_tls_flags(self, override):
         """Client TLS: the ``--tls*`` flags over the file's ``tls {}`` block; a

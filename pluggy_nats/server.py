@@ -27,6 +27,7 @@ import structlog
 from . import __version__
 from .accounts import Accounts
 from .client import ClientConnection
+from .closed import ClosedConn
 from .connection import CLIENT, ClosedReason
 from .links.layer import LinkLayer
 from .mappings import AccountMappings
@@ -307,7 +308,7 @@ class Server:
         if self.conns.pop(conn.cid, None) is not None:
             if conn.kind == CLIENT:
                 self._num_clients -= 1
-            self.closed_conns.append(conn)
+            self.closed_conns.append(ClosedConn(conn))
         kind = conn.link_kind.name if conn.is_link else "client"
         self.hook.nats_client_closed(conn=conn, reason=reason, kind=kind)
 

@@ -16,6 +16,8 @@ __all__ = [
     "is_valid_subject",
     "is_valid_literal_subject",
     "is_valid_queue",
+    "is_valid_wire_subject",
+    "is_valid_wire_literal_subject",
     "is_literal",
     "subject_matches",
     "subset_match",
@@ -36,6 +38,13 @@ _match_literal = re.compile(rb"(?:%s\.)*%s" % (_LTOK, _LTOK)).fullmatch
 _match_queue = re.compile(rb"[^ \t\r\n\f]+").fullmatch
 # Quick wildcard-token test: a "*" or ">" with a "." or an edge on both sides.
 _has_wildcard = re.compile(rb"(?:^|\.)[*>](?:\.|\Z)").search
+# On the wire nats-server checks only the token structure (Sublist.Insert, and
+# IsValidLiteralSubject for a pedantic PUB): its parser already split fields on
+# space and tab, and a CR or FF inside a field is a plain byte there.
+_WTOK = rb"[^.]+"
+_match_wire_subject = re.compile(rb"(?:(?!>\.)%s\.)*%s" % (_WTOK, _WTOK), re.S).fullmatch
+_WLTOK = rb"(?![*>](?:\.|\Z))" + _WTOK
+_match_wire_literal = re.compile(rb"(?:%s\.)*%s" % (_WLTOK, _WLTOK), re.S).fullmatch
 
 
 def is_valid_subject(subject: bytes) -> bool:
@@ -46,6 +55,16 @@ def is_valid_subject(subject: bytes) -> bool:
 def is_valid_literal_subject(subject: bytes) -> bool:
     """A valid subject without wildcard tokens (a publish subject)."""
     return _match_literal(subject) is not None
+
+
+def is_valid_wire_subject(subject: bytes) -> bool:
+    """A SUB subject as nats-server accepts it from a peer (tokens only)."""
+    return _match_wire_subject(subject) is not None
+
+
+def is_valid_wire_literal_subject(subject: bytes) -> bool:
+    """A pedantic PUB subject as nats-server accepts it (tokens only)."""
+    return _match_wire_literal(subject) is not None
 
 
 def is_valid_queue(queue: bytes) -> bool:

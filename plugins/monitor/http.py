@@ -9,14 +9,16 @@
 """
 
 import html
+import http.client
 import json
 import re
 from urllib.parse import parse_qs
 
 import structlog
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from pluggy_nats import hookimpl
+from pluggy_nats.connection import log_crash
 
 
 class BadRequest(Exception):
@@ -37,6 +39,23 @@ TITLES = {
     "/routez": "Routes", "/leafz": "LeafNodes", "/gatewayz": "Gateways",
     "/raftz": "Raft Groups", "/healthz": "Health Probe",
 }
+
+
+_TOO_MANY_HEADERS = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+                     b"Content-Length: 0\r\n\r\n")
+
+
+class QuietHandler(WSGIHandler):
+    """gevent's handler, but a malformed request is answered without a word
+    in the log (gevent prints a traceback for anything but a ValueError, e.g.
+    http.client's "got more than 100 headers"), and too many headers is a 431
+    (nats-server's net/http answers 431 when the header is too large)."""
+
+    def _handle_client_error(self, ex):
+        if isinstance(ex, http.client.HTTPException) and "headers" in str(ex):
+            return ("431", _TOO_MANY_HEADERS)
+        return ("400", b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                       b"Content-Length: 0\r\n\r\n")
 
 
 class EndpointRegistry:
@@ -68,7 +87,8 @@ class MonitorServer:
         self.http = server.listen(
             opts.http_host, opts.http_port, self.wsgi, "monitor",
             factory=lambda address, app, spawn: WSGIServer(address, app, log=None,
-                                                           error_log=None, spawn=spawn))
+                                                           error_log=None, spawn=spawn,
+                                                           handler_class=QuietHandler))
         self.port = self.http.address[1]
         server.http_port = self.port
         self.log.info("Starting http monitor on %s:%d" % (opts.http_host, self.port))
@@ -112,8 +132,8 @@ class MonitorServer:
                 payload, status = {"error": str(exc)}, "400 Bad Request"
             except Unavailable as exc:
                 payload, status = exc.args[0], "503 Service Unavailable"
-            except Exception:
-                self.log.exception("monitor_endpoint_failed", path=path)
+            except Exception as exc:
+                log_crash(self.log.bind(path=path[:128]), exc, "monitor_endpoint_failed")
                 payload, status = {"error": "internal error"}, "500 Internal Server Error"
         return self._respond(start_response, status, payload, callback)
 

@@ -6,6 +6,7 @@ mechanism in :mod:`pluggy_nats.links`.
 """
 
 from pluggy_nats import hookimpl
+from pluggy_nats.conf.values import expect, expect_strings, go_type, parse_listen
 from pluggy_nats.options import ConfigError
 from pluggy_nats.permissions import PermissionSpec, SubjectPermission
 from pluggy_nats.subjects import is_valid_subject
@@ -100,41 +101,60 @@ def parse_route_permissions(value):
     return PermissionSpec(publish=imp, subscribe=exp)
 
 
+def _authorization(cfg, value):
+    """``cluster { authorization { user, password, timeout } }``."""
+    for key, item in expect(value, dict, "authorization").items():
+        k = key.lower()
+        if k == "user":
+            cfg.auth_user = expect(item, str, "authorization.user")
+        elif k in ("password", "pass"):
+            cfg.auth_password = expect(item, str, "authorization.password")
+        elif k == "timeout":
+            if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+                raise ValueError("expected a duration for authorization.timeout, got %s"
+                                 % go_type(item))
+        else:
+            raise ValueError("unknown field %r in authorization" % key)
+
+
 def parse_cluster(block, args):
-    """A ClusterConfig from the config block (dict or None) and the flags."""
+    """A ClusterConfig from the config block (dict or None) and the flags.
+    Every value is type-checked; errors carry the key's file:line."""
     cfg = ClusterConfig()
     errors = []
     position = getattr(block, "position", lambda key: None)
+    if block is not None and not isinstance(block, dict):
+        raise ConfigError([(None, "Expected map to define cluster, got %s" % go_type(block))])
     for key, value in (block or {}).items():
         k = key.lower()
         try:
             if k == "name":
-                cfg.name = str(value)
+                cfg.name = expect(value, str, "name")
             elif k == "listen":
-                cfg.host, cfg.port, _ = _listen(value)
+                host, cfg.port = parse_listen(value)
+                cfg.host = host or cfg.host
             elif k in ("host", "net"):
-                cfg.host = str(value)
+                cfg.host = expect(value, str, key)
             elif k == "port":
-                cfg.port = int(value)
+                cfg.port = expect(value, int, "port")
             elif k == "routes":
-                cfg.routes = [str(r) for r in (value if isinstance(value, list) else [value])]
+                cfg.routes = expect_strings(value, "routes")
             elif k in ("advertise", "cluster_advertise"):
-                host, port, _ = _listen(value)
+                host, port, _ = _listen(expect(value, str, key))
                 cfg.advertise_host, cfg.advertise_port = host, port
             elif k == "no_advertise":
-                cfg.no_advertise = bool(value)
+                cfg.no_advertise = expect(value, bool, "no_advertise")
             elif k == "connect_retries":
-                cfg.connect_retries = int(value)
+                cfg.connect_retries = expect(value, int, "connect_retries")
             elif k == "pool_size":
-                cfg.pool_size = max(int(value), 1)
+                cfg.pool_size = max(expect(value, int, "pool_size"), 1)
             elif k == "accounts":
-                cfg.accounts = [str(a) for a in value]
+                cfg.accounts = expect_strings(value, "accounts")
             elif k == "authorization":
-                cfg.auth_user = value.get("user")
-                cfg.auth_password = value.get("password")
+                _authorization(cfg, value)
             elif k == "compression":
                 mode = value.get("mode") if isinstance(value, dict) else value
-                mode = "accept" if mode is True else "off" if mode is False else str(mode)
+                mode = "accept" if mode is True else "off" if mode is False else mode
                 if mode not in COMPRESSION_MODES:
                     raise ValueError("unknown mode %r (one of %s)"
                                      % (mode, ", ".join(COMPRESSION_MODES)))
@@ -182,13 +202,19 @@ def nats_addoption(parser):
 
 @hookimpl
 def nats_configure(config, server):
-    block = None
+    block = block_key = None
     for key in list(config.conf):
         if key.lower() == "cluster":
-            block = config.conf[key]
+            block, block_key = config.conf[key], key
             config.claim(key)
     args = config.args
     if block is None and not (args is not None and getattr(args, "cluster", None)):
         return
-    cfg = parse_cluster(block, args)
+    try:
+        cfg = parse_cluster(block, args)
+    except ConfigError as exc:
+        # the block itself is not a map: report where its key is
+        getpos = getattr(config.conf, "position", None)
+        pos = getpos(block_key) if getpos and block_key else None
+        raise ConfigError([(p or pos, m) for p, m in exc.errors]) from None
     server.pluginmanager.register(RouteManager(server, cfg), "route-manager")

@@ -3,6 +3,8 @@ listener and solicitors (pool connections, pinned accounts, implicit routes),
 the cluster name, client URLs and gossip. Accepting, dialling, duplicate
 rules, interest propagation and messages are the layer's (pluggy_nats.links)."""
 
+from urllib.parse import urlsplit
+
 import structlog
 
 from pluggy_nats import __version__, hookimpl
@@ -20,6 +22,16 @@ def fnv32a(data):
     for byte in data:
         h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
     return h
+
+
+def _dialable(url):
+    """A gossiped route URL with a host and a valid port (a peer's INFO may
+    carry anything; nats-server refuses what url.Parse refuses)."""
+    try:
+        parts = urlsplit(url if "://" in url else "nats-route://" + url)
+        return bool(parts.hostname) and parts.hostname != "none" and 0 < (parts.port or 6222)
+    except ValueError:
+        return False
 
 
 class RouteManager:
@@ -334,7 +346,7 @@ class RouteManager:
         if server_id in self.peers or server_id == self.server.server_id:
             return
         url = info.get("ip") or "nats-route://%s:%s" % (info.get("host"), info.get("port"))
-        if url in self.url_peers or url in self._implicit_pending:
+        if url in self.url_peers or url in self._implicit_pending or not _dialable(url):
             return
         self._implicit_pending.add(url)
         self._solicit(url, False, 0, None, None, self.config.connect_retries)

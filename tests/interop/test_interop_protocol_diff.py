@@ -2,10 +2,9 @@
 ours; the replies (with server-specific INFO fields blanked) must be identical,
 including whether and when the connection is closed."""
 
-import json
-import re
-
 import pytest
+
+from pluggy_nats.testing.fuzz import normalize_reply
 
 pytestmark = pytest.mark.interop
 
@@ -59,53 +58,55 @@ SCRIPTS = {
     "err_from_client": CONNECT + b"-ERR 'x'\r\n",
     "info_from_client": CONNECT + b"INFO {}\r\nPING\r\n",
     "ok_and_pong_from_client": CONNECT + b"+OK\r\nPONG\r\nPING\r\n",
+    # issue 18: fields are separated by space and tab only (finding 6)
+    "formfeed_inside_subject": CONNECT + b"SUB a\x0cq 1\r\nPUB a\x0cq 1\r\nx\r\nPING\r\n",
+    "vtab_inside_queue": CONNECT + b"SUB a q\x0bq 1\r\nPUB a 1\r\nx\r\nPING\r\n",
+    "vtab_after_verb": b"UNSUB\x0b1\r\n",
+    "space_before_verb": b" PING\r\n",
+    "cr_before_verb": b"\rPING\r\n",
+    "cr_inside_sub": CONNECT + b"SUB a\rq 1\r\nPUB a 1\r\nx\r\nPING\r\n",
+    "cr_inside_sub_bare_lf": CONNECT + b"SUB a\rb 12\nPUB a 1\r\nx\r\nPING\r\n",
+    "ping_glued": CONNECT + b"PINGX\r\nPONGY\r\n+OKZ\r\nPING\r\n",
+    "connect_glued": b'CONNECT{"verbose":false}\r\nPING\r\n',
+    "verb_without_arguments": CONNECT + b"SUB\r\n",
+    "err_without_space": CONNECT + b"-ERR\r\n",
+    # issue 18: other garbage Go closes for (finding 7)
+    "pub_cr_before_crlf": CONNECT + b"PUB a 2 \r\r\nhi\r\nPING\r\n",
+    "info_not_json": CONNECT + b"INFO x\r\nPING\r\n",
+    "info_wrong_type": CONNECT + b'INFO {"port":"x"}\r\nPING\r\n',
+    "connect_protocol_bool": b'CONNECT {"protocol": true}\r\nPING\r\n',
+    "connect_protocol_float": b'CONNECT {"protocol": 1.0}\r\nPING\r\n',
+    "connect_verbose_string": b'CONNECT {"verbose": "false"}\r\nPING\r\n',
+    "connect_nan": b'CONNECT {"protocol": NaN}\r\nPING\r\n',
+    "connect_deep_json": b"CONNECT " + b"[" * 1000 + b"\r\nPING\r\n",
+    "size_ten_digits": CONNECT + b"PUB a 0000000001\r\nx\r\nPING\r\n",
+    "hpub_without_headers": b'CONNECT {"verbose":false}\r\nHPUB a 12 14\r\n',
+    # issue 18: valid input Go takes (finding 8) and CONNECT decoding as Go's
+    "connect_not_utf8": b'CONNECT {"verbose":false,"lang":"caf\xe9"}\r\nPING\r\n',
+    "connect_lone_surrogate": b'CONNECT {"verbose":false,"name":"\\ud800"}\r\nPING\r\n',
+    "connect_null": b"CONNECT null\r\nPING\r\n",
+    "connect_keys_any_case": b'CONNECT {"VERBOSE":false}\r\nPING\r\n',
+    "second_connect_keeps_fields": b'CONNECT {"verbose":false,"protocol":1}\r\nCONNECT {}\r\n'
+                                   b"PING\r\n",
 }
-
-_INFO = re.compile(rb"INFO (\{.*?\}) \r\n")
-_VOLATILE = {"server_id", "server_name", "version", "go", "git_commit", "host", "port",
-             "client_id", "client_ip", "xkey", "api_lvl", "pluggy_nats", "nonce",
-             "max_payload", "connect_urls"}
-
-
-def _normalize(data):
-    def info(match):
-        fields = json.loads(match.group(1))
-        kept = {k: v for k, v in fields.items() if k not in _VOLATILE}
-        return b"INFO " + json.dumps(kept, sort_keys=True).encode() + b"\r\n"
-
-    return _INFO.sub(info, data)
-
 
 def _run_script(raw_client, server, script):
     c = raw_client(server)
     c.send(script)
     out = c.read_all(timeout=0.4)
-    return _normalize(out) + (b"<closed>" if c.closed else b"")
-
-
-@pytest.fixture(scope="module")
-def both(tmp_path_factory):
-    from pluggy_nats.testing.launch import Launcher, pluggy_nats_command
-    from pluggy_nats.testing.plugin import require_go_nats_server
-
-    go = require_go_nats_server()
-    launcher = Launcher(str(tmp_path_factory.mktemp("diff")))
-    try:
-        yield launcher.start(go, name="go"), launcher.start(pluggy_nats_command(), name="py")
-    finally:
-        launcher.close()
+    return normalize_reply(out) + (b"<closed>" if c.closed else b"")
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_interop_same_replies_as_go(both, raw_client, name):
-    go, ours = both
+def test_interop_same_replies_as_go(go_and_ours, raw_client, name):
+    go, ours = go_and_ours
     expected = _run_script(raw_client, go, SCRIPTS[name])
     got = _run_script(raw_client, ours, SCRIPTS[name])
     assert got == expected, "script %s:\n go: %r\n us: %r" % (name, expected, got)
 
 
-def test_interop_info_has_the_fields_clients_read(both, raw_client):
-    go, ours = both
+def test_interop_info_has_the_fields_clients_read(go_and_ours, raw_client):
+    go, ours = go_and_ours
     go_info = raw_client(go).info
     our_info = raw_client(ours).info
     for key in ("server_id", "server_name", "version", "proto", "go", "host", "port",
