@@ -26,6 +26,7 @@ from ..delivery import SIZE_CRLF, deliver, deliver_batch, deliver_run
 from ..protocol import encode
 from ..protocol.jsonarg import INFO_FIELDS, check_fields, loads_object
 from ..protocol.parser import BARE, HPAYLOAD, PAYLOAD, REST, make_op_table
+from ..subjects import is_valid_wire_subject
 from ..sublist import EMPTY_RESULT, SublistResult
 from ..subscription import Subscription
 from .kinds import CLIENT_ORIGIN
@@ -241,6 +242,11 @@ class Link(Connection):
         key = (account.name, subject, queue)
         sub = self.remote_subs.get(key)
         if sub is None:
+            if not is_valid_wire_subject(subject):
+                # nats-server: "Could not insert subscription", -ERR, the link stays
+                self.log.debug("invalid_remote_subscription", subject=subject[:128])
+                self.send(encode.err("Invalid Subscription"))
+                return
             if self.accept_filter is not None and not self.accept_filter(subject):
                 self.log.debug("remote_interest_refused", subject=subject)
                 return
