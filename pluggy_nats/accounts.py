@@ -14,10 +14,10 @@ SYSTEM_ACCOUNT = "$SYS"
 class Account:
     __slots__ = ("name", "name_bytes", "sublist", "clients", "limits", "mappings", "__dict__")
 
-    def __init__(self, name):
+    def __init__(self, name, sublist_cache=True):
         self.name = name
         self.name_bytes = name.encode()  # as links put it on the wire
-        self.sublist = Sublist()
+        self.sublist = Sublist(cache=sublist_cache)
         self.clients = set()  # client connections bound to this account
         # max_connections, max_subscriptions, max_payload: absent or negative = no
         # limit (the auth plugin fills them from config or account JWTs); the
@@ -38,8 +38,9 @@ class Account:
 class Accounts:
     """The server's accounts by name."""
 
-    def __init__(self, system_account=SYSTEM_ACCOUNT):
+    def __init__(self, system_account=SYSTEM_ACCOUNT, sublist_cache=True):
         self._by_name = {}
+        self._sublist_cache = sublist_cache  # False: no_sublist_cache
         self.global_account = self.get_or_create(GLOBAL_ACCOUNT)
         self.system_account = self.get_or_create(system_account) if system_account else None
 
@@ -49,7 +50,7 @@ class Accounts:
     def get_or_create(self, name):
         acc = self._by_name.get(name)
         if acc is None:
-            acc = self._by_name[name] = Account(name)
+            acc = self._by_name[name] = Account(name, self._sublist_cache)
         return acc
 
     def __iter__(self):

@@ -229,7 +229,7 @@ def _explain(options):
 
 
 def serve(argv):
-    from .log import configure_logging
+    from .log import configure_from_options
     from .options import ConfigError
 
     pm = plugin_manager_for(argv)
@@ -254,9 +254,7 @@ def serve(argv):
     try:
         options = build_options(args, arg_sources(parser, argv))
         # Checking opens no log file: only a running server writes one.
-        configure_logging(debug=options.debug, trace=options.trace, json_output=args.log_json,
-                          logfile=None if check_only else options.logfile,
-                          logtime=options.logtime)
+        configure_from_options(options, json_output=args.log_json, check_only=check_only)
         from .server import Server
 
         server = Server(options, pluginmanager=pm)

@@ -118,7 +118,9 @@ class ClientConnection(Connection):
         self.verbose = bool(opts.get("verbose", True))
         self.pedantic = bool(opts.get("pedantic", True))
         self.echo = bool(opts.get("echo", True))
-        self.headers = bool(opts.get("headers", False))
+        # no_header_support: the server says headers:false and takes no HPUB
+        self.headers = (bool(opts.get("headers", False))
+                        and not self.server.options.no_header_support)
         self.no_responders = bool(opts.get("no_responders", False))
         self.name = str(opts.get("name") or "")
         self.lang = str(opts.get("lang") or "")
@@ -224,6 +226,14 @@ class ClientConnection(Connection):
             if queue is not None:
                 text += ' using queue "%s"' % queue.decode(errors="replace")
             self.send(encode.err(text))
+            return
+        max_tokens = self.server.options.max_sub_tokens
+        if max_tokens and subject.count(b".") >= max_tokens:
+            name = subject.decode(errors="replace")
+            self.log.error('Subscription Violation Too Many Tokens - Subject "%s", SID %s'
+                           % (name, sid.decode(errors="replace")))
+            self.send(encode.err('Permissions Violation for Subscription to "%s", too many tokens'
+                                 % name))
             return
         sub = Subscription(self, subject, queue, sid)
         self.subs[sid] = sub

@@ -108,6 +108,14 @@ class TLSConfig:
             self._server_ctx = ctx
         return self._server_ctx
 
+    def monitor_context(self):
+        """The HTTPS monitor's context: our certificate, no client certificate
+        asked for (nats-server clones the client TLS config with NoClientCert)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._common(ctx)
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
     def client_context(self):
         """The context for dialling (routes): verifies the peer against
         ``ca_file`` (or the system roots) and its host name; presents our

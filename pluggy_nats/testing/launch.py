@@ -17,7 +17,7 @@ import time
 
 HOST = "127.0.0.1"
 _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
-_HTTP = re.compile(r"Starting http monitor on (\S+):(\d+)")
+_HTTP = re.compile(r"Starting https? monitor on (\S+):(\d+)")
 _ROUTES = re.compile(r"Listening for route connections on (\S+):(\d+)")
 _READY = "Server is ready"
 

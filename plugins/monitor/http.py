@@ -10,6 +10,7 @@
 
 import html
 import json
+import posixpath
 import re
 from urllib.parse import parse_qs
 
@@ -39,6 +40,19 @@ TITLES = {
 }
 
 
+class MonitorStartError(OSError):
+    """The monitor cannot start (nats-server: "Can't start monitoring: ...")."""
+
+
+def normalize_base_path(path):
+    """``http_base_path`` as nats-server reads it: a leading slash, cleaned."""
+    if not path:
+        return "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    return posixpath.normpath(path).replace("//", "/")
+
+
 class EndpointRegistry:
     def __init__(self):
         self.endpoints = {}
@@ -59,19 +73,40 @@ class MonitorServer:
         self.counters = Counters()
         self.http = None
         self.port = None
+        self.base = ""  # http_base_path without its trailing slash
         self.log = structlog.get_logger("pluggy_nats.monitor")
 
     @hookimpl
     def nats_server_start(self, server):
         server.hook.nats_monitor_endpoints(registry=self.registry)
         opts = server.options
-        self.http = WSGIServer((opts.http_host, max(opts.http_port, 0)), self.wsgi, log=None,
-                               error_log=None, spawn=server._client_pool)
+        # nats-server StartMonitoring: one of http/https; https serves the
+        # client tls {} certificate and asks for no client certificate.
+        if opts.http_port and opts.https_port:
+            raise MonitorStartError("Can't start monitoring: can't specify both HTTP (%d) and "
+                                    "HTTPs (%d) ports" % (opts.http_port, opts.https_port))
+        ssl_context = None
+        port = opts.http_port
+        if opts.https_port:
+            if opts.tls is None:
+                raise MonitorStartError("Can't start monitoring: TLS cert and key required "
+                                        "for HTTPS")
+            ssl_context = opts.tls.monitor_context()
+            port = opts.https_port
+        self.base = normalize_base_path(opts.http_base_path).rstrip("/")
+        kwargs = {"ssl_context": ssl_context} if ssl_context is not None else {}
+        self.http = WSGIServer((opts.http_host, max(port, 0)), self.wsgi, log=None,
+                               error_log=None, spawn=server._client_pool, **kwargs)
         self.http.init_socket()
         self.port = self.http.address[1]
-        server.http_port = self.port
+        if ssl_context is not None:
+            server.https_port = self.port
+        else:
+            server.http_port = self.port
         self.http.start()
-        self.log.info("Starting http monitor on %s:%d" % (opts.http_host, self.port))
+        self.log.info("Starting %s monitor on %s:%d"
+                      % ("https" if ssl_context is not None else "http", opts.http_host,
+                         self.port))
 
     @hookimpl
     def nats_client_closed(self, conn, reason):
@@ -84,6 +119,11 @@ class MonitorServer:
 
     def wsgi(self, environ, start_response):
         path = environ.get("PATH_INFO", "/").rstrip("/") or "/"
+        if self.base:  # http_base_path: endpoints live under it, nothing outside
+            if path != self.base and not path.startswith(self.base + "/"):
+                return self._respond(start_response, "404 Not Found",
+                                     {"error": "not found: %s" % path}, None)
+            path = path[len(self.base):] or "/"
         try:
             query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""),
                                                     keep_blank_values=True).items()}

@@ -153,11 +153,10 @@ class RouteManager:
     # -- INFO / CONNECT ---------------------------------------------------------
 
     def _client_url(self):
-        opts = self.server.options
-        host = opts.host
+        host, port = self.server.advertised_client_address()  # client_advertise wins
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
-        return "%s:%d" % (host, self.server.port)
+        return "%s:%d" % (host, port)
 
     def route_info(self):
         server = self.server
@@ -412,6 +411,7 @@ class RouteManager:
         host, port = parts.hostname or "127.0.0.1", parts.port or 6222
         delay = RECONNECT_MIN
         attempts = 0
+        dialled = False  # has this url ever answered (reconnect_error_reports then)
         pinned = self.server.accounts.get_or_create(account) if account else None
         while not self._stopping and url not in self.self_urls:
             if expect_id is not None and expect_id not in self.peers:
@@ -424,8 +424,13 @@ class RouteManager:
             try:
                 sock = gevent.socket.create_connection((host, port), timeout=2)
                 sock.settimeout(None)
-            except OSError:
+            except OSError as exc:
                 attempts += 1
+                # connect_error_reports / reconnect_error_reports: how often a
+                # failing dial is an error in the log rather than debug
+                report = self.log.error if self.server.should_report_connect_error(
+                    not dialled, attempts) else self.log.debug
+                report("Error trying to connect to route (attempt %d): %s" % (attempts, exc))
                 if retries is not None and attempts > retries:
                     self._implicit_pending.discard(url)
                     return
@@ -434,6 +439,7 @@ class RouteManager:
                 continue
             delay = RECONNECT_MIN
             attempts = 0
+            dialled = True
             conn = RouteConnection(self.server, sock, (host, port), self, solicited=True,
                                    pool_idx=pool_idx, pinned=pinned, url=url)
             self._use_tls(conn, server_side=False, hostname=host)

@@ -107,6 +107,11 @@ class SystemServices:
         cluster = getattr(server, "cluster_name", None)
         if cluster:
             info["cluster"] = cluster
+        opts = server.options
+        if opts.server_tags:
+            info["tags"] = list(opts.server_tags)
+        if opts.server_metadata:
+            info["metadata"] = dict(opts.server_metadata)
         return info
 
     def _publish(self, subject, payload, reply=None):
