@@ -4,6 +4,8 @@
 import json
 import time
 
+import gevent
+
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
 from .delivery import deliver, deliver_batch, deliver_run
@@ -82,7 +84,21 @@ class ClientConnection(Connection):
             max_payload = source.get("max_payload", -1)
             if max_payload is not None and 0 <= max_payload < self.parser.max_payload:
                 self.parser.max_payload = max_payload
+        if self.max_subs is not None and len(self.subs) >= self.max_subs:
+            # At the limit already (a user JWT without "subs" means 0): as
+            # nats-server, from aside (after what this read asked for) the
+            # error, and the close 20ms later.
+            self.server.spawn(self._subs_at_limit)
         return True
+
+    def _subs_at_limit(self):
+        if self.closed:
+            return
+        self.send(encode.err(E.MAX_SUBSCRIPTIONS))
+        self.server.flush_touched()
+        gevent.sleep(0.02)
+        self.close(ClosedReason.MAX_SUBSCRIPTIONS_EXCEEDED)
+        self.server.flush_touched()
 
     def _update_fast_pub(self):
         # One flag gates both op_pub and op_pub_batch: anything that must see

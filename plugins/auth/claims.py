@@ -86,7 +86,7 @@ class ClaimsService:
     def _on_delete(self, sub, subject, reply, headers, payload):
         subj = ""
         try:
-            claims = natsjwt.decode(bytes(payload).decode("utf-8", "replace").strip())
+            claims = natsjwt.decode_generic(bytes(payload).decode("utf-8", "replace").strip())
             subj = claims.get("sub") or ""
             accounts = self._delete_targets(claims)
         except (natsjwt.JWTError, ValueError) as exc:

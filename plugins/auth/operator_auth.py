@@ -457,7 +457,7 @@ class OperatorAuth:
             conn.jwt_expiry = gevent.spawn_later(max(0.0, exp - now), _expire, conn)
         return Allow(account=acc.account, user=user_key,
                      permissions=perms.for_connection() if perms is not None else None,
-                     limits=_user_limits(limits))
+                     limits=_user_limits(limits, absent=-1 if scope is not None else 0))
 
     def _permissions(self, token, acc, limits):
         """Compiled once per (user JWT, account JWT): reconnects reuse them."""
@@ -474,14 +474,20 @@ class OperatorAuth:
         return compiled
 
 
-def _user_limits(limits):
+def _user_limits(limits, absent):
     """The connection's own limits from a user JWT (or its scope template):
     ``subs`` and ``payload``, negative = unlimited (the core keeps the smallest
     of these, the account's and the server's, as nats-server applyAccountLimits).
-    ``data`` is not enforced. An absent key is unlimited here, where
-    nats-server would read it as 0 (nsc always writes -1)."""
-    return {ours: limits[theirs] for theirs, ours in _USER_LIMITS
-            if isinstance(limits.get(theirs), int) and not isinstance(limits[theirs], bool)} or None
+    ``data`` is not enforced. An absent key is ``absent``, as nats-io/jwt reads
+    it: 0 in a v2 user JWT (nsc writes -1 for unlimited; so a user without
+    ``subs`` is refused every subscription), -1 in a scope template
+    (``NewUserScope``); a v1 user's were already made -1 by
+    :func:`pluggy_nats.jwt.upgrade_v1`."""
+    out = {}
+    for theirs, ours in _USER_LIMITS:
+        value = limits.get(theirs, absent)
+        out[ours] = value if isinstance(value, int) and not isinstance(value, bool) else absent
+    return out
 
 
 def _stop_importers(acc):
