@@ -106,7 +106,7 @@ CORE_OPTIONS = {
     "auth_timeout": (2.0, parse_duration),
     "lame_duck_duration": (120.0, parse_duration),
     "lame_duck_grace_period": (10.0, parse_duration),
-    "http_host": ("0.0.0.0", _str),
+    "http_host": (None, _str),  # None: the client host, as nats-server
     "http_port": (0, _int),
     "debug": (False, _bool),
     "trace": (False, _bool),
@@ -146,6 +146,9 @@ CORE_OPTIONS = {
     "allow_non_tls": (False, _bool),
     "prof_port": (0, _int),
     "prof_block_rate": (0, _int),
+    # JetStream's directory: nats-server reads it only when JetStream is on
+    # (jetstream {} is not built yet, so it is kept and unused, as Go does then)
+    "store_dir": (None, _str),
 }
 
 # Settings whose value asks for something not built yet: key -> predicate on the
@@ -164,7 +167,7 @@ UNSUPPORTED_VALUES = {
 # while no loaded plugin claims them they are refused as "not supported yet"
 # (never silently ignored); a plugin that implements one claims it.
 NOT_BUILT = frozenset({
-    "gateway", "leaf", "leafnodes", "jetstream", "store_dir", "storedir",
+    "gateway", "leaf", "leafnodes", "jetstream",
     "default_js_domain", "websocket", "ws", "mqtt", "default_sentinel", "proxies",
     "resolver_tls", "resolver_pinned_accounts", "trusted", "trusted_keys",
 })
@@ -184,6 +187,7 @@ ALIASES = {
     "log_size_limit": "logfile_size_limit",
     "log_max_num": "logfile_max_num",
     "max_subscription_tokens": "max_sub_tokens",
+    "storedir": "store_dir",
 }
 
 # keys that expand into several options (``tls``: the client TLS block, a
@@ -333,7 +337,7 @@ class Options:
                 errors.append((self._position(key), "%s is not supported yet" % key))
                 continue
             hint = difflib.get_close_matches(key, known, n=1)
-            msg = "unknown field %r" % key
+            msg = 'unknown field "%s"' % key  # nats-server's quotes
             if hint:
                 msg += " (did you mean %r?)" % hint[0]
             errors.append((self._position(key), msg))

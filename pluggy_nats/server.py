@@ -63,6 +63,24 @@ def parse_advertise(advertise, default_port):
     return host, value if value > 0 else default_port
 
 
+class StartError(OSError):
+    """The server cannot start (a port in use, ...): nats-server logs the
+    message at fatal level and exits with status 1; so does the CLI."""
+
+
+def go_listen_error(host, port, exc):
+    """An OSError from bind/listen as Go's net package words it:
+    ``listen tcp HOST:PORT: bind: address already in use``."""
+    code = getattr(exc, "errno", None)
+    reason = os.strerror(code).lower() if code else str(exc)
+    return "listen tcp %s: bind: %s" % (join_host_port(host, port), reason)
+
+
+def join_host_port(host, port):
+    """``host:port``, IPv6 hosts in brackets (Go ``net.JoinHostPort``)."""
+    return "[%s]:%s" % (host, port) if ":" in host else "%s:%s" % (host, port)
+
+
 def new_server_id():
     """A server id alone (no key kept)."""
     return new_server_keypair().public_key.decode()
@@ -171,7 +189,12 @@ class Server:
         port = opts.port if opts.port and opts.port > 0 else 0
         listener = gevent.server.StreamServer((opts.host, port), self._handle_client,
                                               spawn=self._client_pool, backlog=1024)
-        listener.init_socket()
+        try:
+            listener.init_socket()
+        except OSError as exc:  # nats-server's words, which launchers look for
+            where = join_host_port(opts.host, port)
+            raise StartError('Error listening on port: %s, "%s"'
+                             % (where, go_listen_error(opts.host, port, exc))) from exc
         self.port = listener.address[1]
         self.listeners.append(listener)
         self.hook.nats_server_start(server=self)

@@ -262,7 +262,7 @@ def varz(server, query):
     out.update({
         "ping_interval": int(opts.ping_interval * NS),
         "ping_max": opts.ping_max,
-        "http_host": opts.http_host,
+        "http_host": opts.http_host or opts.host,
         "http_port": getattr(server, "http_port", None) or max(opts.http_port, 0),
         "http_base_path": opts.http_base_path,
         "https_port": getattr(server, "https_port", None) or max(opts.https_port, 0),

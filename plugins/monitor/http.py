@@ -18,6 +18,7 @@ import structlog
 from gevent.pywsgi import WSGIServer
 
 from pluggy_nats import hookimpl
+from pluggy_nats.server import StartError, go_listen_error
 
 
 class BadRequest(Exception):
@@ -40,7 +41,7 @@ TITLES = {
 }
 
 
-class MonitorStartError(OSError):
+class MonitorStartError(StartError):
     """The monitor cannot start (nats-server: "Can't start monitoring: ...")."""
 
 
@@ -95,9 +96,15 @@ class MonitorServer:
             port = opts.https_port
         self.base = normalize_base_path(opts.http_base_path).rstrip("/")
         kwargs = {"ssl_context": ssl_context} if ssl_context is not None else {}
-        self.http = WSGIServer((opts.http_host, max(port, 0)), self.wsgi, log=None,
+        host = opts.http_host or opts.host  # nats-server: the client host by default
+        self.http = WSGIServer((host, max(port, 0)), self.wsgi, log=None,
                                error_log=None, spawn=server._client_pool, **kwargs)
-        self.http.init_socket()
+        try:
+            self.http.init_socket()
+        except OSError as exc:
+            raise MonitorStartError("Can't start monitoring: can't listen to the monitor "
+                                    "port: %s" % go_listen_error(host, max(port, 0),
+                                                                 exc)) from exc
         self.port = self.http.address[1]
         if ssl_context is not None:
             server.https_port = self.port
@@ -105,7 +112,7 @@ class MonitorServer:
             server.http_port = self.port
         self.http.start()
         self.log.info("Starting %s monitor on %s:%d"
-                      % ("https" if ssl_context is not None else "http", opts.http_host,
+                      % ("https" if ssl_context is not None else "http", host,
                          self.port))
 
     @hookimpl
