@@ -68,10 +68,15 @@ def _str_map(value):
     raise ValueError("expected a map of strings, got %r" % (value,))
 
 
-def _map(value):
+def _flags(value):
+    """``feature_flags``: a map of booleans."""
     if isinstance(value, dict):
+        for name, flag in value.items():
+            if not isinstance(flag, bool):
+                raise ValueError("error parsing feature flag %r: expected bool, got %r"
+                                 % (name, flag))
         return dict(value)
-    raise ValueError("expected a map, got %r" % (value,))
+    raise ValueError("error parsing feature flags: expected a map, got %r" % (value,))
 
 
 def _sub_tokens(value):
@@ -82,6 +87,13 @@ def _sub_tokens(value):
     if n <= 0:
         raise ValueError("value can not be negative")
     return n
+
+
+def _grace_period(value):
+    seconds = parse_duration(value)
+    if seconds < 0:
+        raise ValueError("invalid lame_duck_grace_period, needs to be positive")
+    return seconds
 
 
 def _write_timeout(value):
@@ -104,8 +116,9 @@ CORE_OPTIONS = {
     "ping_max": (2, _int),
     "write_deadline": (10.0, parse_duration),
     "auth_timeout": (2.0, parse_duration),
+    # nats-server refuses less than 30s here; we allow it (tests drain in seconds)
     "lame_duck_duration": (120.0, parse_duration),
-    "lame_duck_grace_period": (10.0, parse_duration),
+    "lame_duck_grace_period": (10.0, _grace_period),
     "http_host": (None, _str),  # None: the client host, as nats-server
     "http_port": (0, _int),
     "debug": (False, _bool),
@@ -135,7 +148,7 @@ CORE_OPTIONS = {
     "reconnect_error_reports": (1, _int),
     "server_tags": ([], _tags),
     "server_metadata": ({}, _str_map),
-    "feature_flags": ({}, _map),
+    "feature_flags": ({}, _flags),
     "max_closed_clients": (10000, _int),
     "no_fast_producer_stall": (False, _bool),
     "write_timeout": ("default", _write_timeout),
