@@ -249,7 +249,7 @@ class Connection:
         try:
             ctx = cfg.server_context() if self.tls_server_side else cfg.client_context()
             self.sock = handshake(self.sock, ctx, cfg.timeout, self.tls_server_side,
-                                  self.tls_hostname)
+                                  self.tls_hostname, cfg.pinned_certs)
         except TLSHandshakeError as exc:
             self.writer = None
             self.log.info("tls_handshake_failed", error=str(exc))

@@ -265,7 +265,7 @@ def varz(server, query):
         "http_host": opts.http_host or opts.host,
         "http_port": getattr(server, "http_port", None) or max(opts.http_port, 0),
         "http_base_path": opts.http_base_path,
-        "https_port": getattr(server, "https_port", None) or max(opts.https_port, 0),
+        "https_port": opts.https_port,  # as configured (-1 stays -1), as nats-server
         "auth_timeout": _seconds(opts.auth_timeout),
         "max_control_line": opts.max_control_line,
         "max_payload": opts.max_payload,
