@@ -79,6 +79,7 @@ class JWTAccount:
         self.importers = []
         self.responses = None  # ResponseRoutes, made when a service import uses this account
         self.expiry = None  # timer cutting users off when the account JWT expires
+        self.activation_timers = []  # timers stopping imports whose activation expires
 
     def is_revoked(self, user, issued_at):
         for key in (user, "*"):
@@ -275,6 +276,7 @@ class OperatorAuth:
         for imp in acc.importers:
             imp.stop()
         acc.importers = []
+        _kill_activation_timers(acc)
         for entry in imports:
             if not isinstance(entry, dict) or entry.get("type") not in ("stream", "service"):
                 continue
@@ -295,6 +297,27 @@ class OperatorAuth:
                 continue
             importer.start()
             acc.importers.append(importer)
+            self._expire_with_activation(acc, importer, entry.get("token"))
+
+    def _expire_with_activation(self, acc, importer, token):
+        """An import granted by an activation token with ``exp`` stops at that
+        time (nats-server activationExpired): a timer per such import, killed
+        when the account's imports are wired again or the account goes."""
+        if not token:
+            return
+        try:
+            exp = natsjwt.decode(token, expect_type="activation").get("exp")
+        except natsjwt.JWTError:
+            return
+        if isinstance(exp, (int, float)) and exp > 0:
+            acc.activation_timers.append(gevent.spawn_later(
+                max(0.0, exp - time.time()), self._activation_expired, acc, importer))
+
+    def _activation_expired(self, acc, importer):
+        if importer in acc.importers:
+            importer.stop()
+            acc.importers.remove(importer)
+            self.log.info("jwt_import_activation_expired", account=acc.pubkey)
 
     def _stream_importer(self, src, acc, entry, export):
         local, to = entry.get("local_subject"), entry.get("to")
@@ -490,10 +513,17 @@ def _user_limits(limits, absent):
     return out
 
 
+def _kill_activation_timers(acc):
+    for timer in acc.activation_timers:
+        timer.kill(block=False)
+    acc.activation_timers = []
+
+
 def _stop_importers(acc):
     for imp in acc.importers:
         imp.stop()
     acc.importers = []
+    _kill_activation_timers(acc)
     if acc.responses is not None:
         acc.responses.stop()
         acc.responses = None
