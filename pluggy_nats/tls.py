@@ -231,7 +231,9 @@ def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_sid
                 cfg.ca_file = _str(value)
             elif k == "verify":
                 cfg.verify = _bool(value)
-            elif k == "verify_and_map" and not client_side:
+            elif k == "verify_and_map":
+                # clients: the certificate names the user (the auth plugin);
+                # routes: it must name the cluster authorization user
                 cfg.verify_and_map = _bool(value)
             elif k == "timeout":
                 if isinstance(value, bool):
@@ -267,7 +269,7 @@ def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_sid
             elif k in _CERT_STORE:
                 errors.append((position(key), "cert_store not compatible with current "
                                "operating system"))
-            elif k in _UNSUPPORTED or k == "verify_and_map":  # routes: not yet
+            elif k in _UNSUPPORTED:
                 errors.append((position(key), "%s.%s is not supported yet" % (where, key)))
             else:
                 errors.append((position(key), "%s: unknown field %r" % (where, key)))

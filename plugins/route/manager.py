@@ -206,8 +206,16 @@ class RouteManager:
     def accept_connect(self, conn, opts):
         """Check a peer's CONNECT (cluster name, credentials). False = closed."""
         cfg = self.config
-        if cfg.auth_user and not (opts.get("user") == cfg.auth_user
-                                  and opts.get("pass") == cfg.auth_password):
+        if cfg.tls is not None and cfg.tls.verify_and_map:
+            # nats-server isRouterAuthorized: the peer's certificate must name
+            # the cluster authorization user; no password is asked then
+            from pluggy_nats_plugins.auth.tlsmap import mapped_user
+
+            if not cfg.auth_user or mapped_user(conn, {cfg.auth_user: True}) is None:
+                conn.close(ClosedReason.AUTHENTICATION_VIOLATION, "Authorization Violation")
+                return False
+        elif cfg.auth_user and not (opts.get("user") == cfg.auth_user
+                                    and opts.get("pass") == cfg.auth_password):
             conn.close(ClosedReason.AUTHENTICATION_VIOLATION, "Authorization Violation")
             return False
         if not self._cluster_name_ok(conn, opts.get("cluster") or "", opts.get("cluster_dynamic")):
