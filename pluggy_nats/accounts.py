@@ -23,6 +23,10 @@ class Account:
         # limit (the auth plugin fills them from config or account JWTs); the
         # core enforces them when a client binds to the account.
         self.limits = {}
+        # server id -> this account's clients on that server (the system
+        # plugin keeps it from $SYS account connection events); counted
+        # against max_connections with the local clients
+        self.remote_conns = {}
         # pluggy_nats.mappings.AccountMappings, or None: publishes from clients
         # of an account without mappings never look at them.
         self.mappings = None

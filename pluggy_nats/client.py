@@ -71,7 +71,8 @@ class ClientConnection(Connection):
         if not limits and not user_limits:
             return True
         max_conns = (limits or {}).get("max_connections", -1)
-        if max_conns is not None and 0 <= max_conns < len(self.account.clients):
+        if max_conns is not None and 0 <= max_conns < len(self.account.clients) + sum(
+                self.account.remote_conns.values()):
             self.close(ClosedReason.MAX_ACCOUNT_CONNECTIONS_EXCEEDED, E.MAX_ACCOUNT_CONNECTIONS)
             return False
         for source in (limits, user_limits):
