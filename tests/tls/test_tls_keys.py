@@ -21,13 +21,6 @@ from pluggy_nats.testing.plugin import run
 IMPLS = ("ours", "go")
 
 
-@pytest.fixture
-def start(make_server, go_nats_server):
-    def start(impl, config):
-        return (make_server if impl == "ours" else go_nats_server)(config=config)
-    return start
-
-
 def key_id(cert_path):
     cert = x509.load_pem_x509_certificate(open(cert_path, "rb").read())
     spki = cert.public_key().public_bytes(serialization.Encoding.DER,

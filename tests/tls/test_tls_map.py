@@ -106,13 +106,6 @@ def _answers(server, certs, with_password=False):
     return run(main())
 
 
-@pytest.fixture
-def start(make_server, go_nats_server):
-    def start(impl, config):
-        return (make_server if impl == "ours" else go_nats_server)(config=config)
-    return start
-
-
 def _expected(go_answers):
     return {case: "ok" if CASES[case][2] and case != "password-user" else go_answers[case]
             for case in CASES}
