@@ -66,7 +66,7 @@ def test_v1_activation_kind_moves_out_of_nats_type(keys):
         "activation", "service", "q")
 
 
-@pytest.mark.parametrize("header, version, signed, accepted", [
+TOKEN_CASES = [
     ({"typ": "jwt", "alg": "ed25519"}, 1, "v1", True),            # older nsc
     ({"typ": "JWT", "alg": "ed25519-nkey"}, 1, "v1", True),       # the version decides
     ({"typ": "JWT", "alg": "ED25519"}, 2, "v2", True),            # alg in any case
@@ -80,17 +80,24 @@ def test_v1_activation_kind_moves_out_of_nats_type(keys):
     ({"typ": "JWT", "alg": "ed25519-nkey"}, 3, "v2", False),      # a newer version
     ({"typ": "JWT", "alg": "ed25519-nkey"}, 0, "v2", False),      # no version
     ({"typ": "JWT", "alg": "ed25519-nkey"}, 0, "v1", False),
-])
-def test_decode_accepts_and_refuses_as_nats_jwt(keys, header, version, signed, accepted):
-    acc, user = keys
-    claims = _user(acc, user)
+]
+
+
+def _user_token(acc, user, header, version, signed):
+    claims = _user(acc, user, pub={}, sub={}, subs=-1, data=-1, payload=-1)
     if version == 1:
         claims = to_v1(claims)
     elif version == 0:
         del claims["nats"]["version"]
     else:
         claims["nats"]["version"] = version
-    token = _forge(header, claims, acc, signed)
+    return _forge(header, claims, acc, signed)
+
+
+@pytest.mark.parametrize("header, version, signed, accepted", TOKEN_CASES)
+def test_decode_accepts_and_refuses_as_nats_jwt(keys, header, version, signed, accepted):
+    acc, user = keys
+    token = _user_token(acc, user, header, version, signed)
     if accepted:
         assert natsjwt.decode(token, expect_type="user")["nats"]["type"] == "user"
     else:
@@ -218,3 +225,32 @@ def test_user_without_subs_limit_v1_unlimited_v2_zero(tmp_path, make_server, go_
     go, ours = results.values()
     assert go == ("ok", "closed"), go
     assert ours == go
+
+
+def _connect(raw_client, server, token, kp):
+    c = raw_client(server)
+    sig = base64.urlsafe_b64encode(kp.sign(c.info["nonce"].encode())).rstrip(b"=").decode()
+    connect = {"verbose": False, "pedantic": False, "protocol": 1, "jwt": token, "sig": sig}
+    c.send(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")
+    m = c.expect(rb"(PONG\r\n|-ERR '[^']*'\r\n)", timeout=5.0)
+    return "accept" if m.group(1) == b"PONG\r\n" else m.group(1).decode().strip()
+
+
+@pytest.mark.interop
+def test_connect_with_each_token_form_as_go(tmp_path, make_server, go_nats_server, raw_client):
+    """The decoder table above, as user JWTs in CONNECT: the Go server is the
+    reference, and ours answers each one the same."""
+    trust = Trust(tmp_path)
+    acc = trust.account("A")
+    conf = trust.config()
+    go, ours = go_nats_server(config=conf), make_server(config=conf)
+    seen = []
+    for header, version, signed, _accepted in TOKEN_CASES:
+        user = natsjwt.new_keypair("U")
+        token = _user_token(acc.kp, user, header, version, signed)
+        seen.append(((header, version, signed), _connect(raw_client, go, token, user),
+                     _connect(raw_client, ours, token, user)))
+    assert [(case, g) for case, g, _ in seen] == [
+        ((h, v, s), "accept" if a else "-ERR 'Authorization Violation'")
+        for h, v, s, a in TOKEN_CASES]
+    assert [(case, o) for case, _, o in seen] == [(case, g) for case, g, _ in seen]
