@@ -182,7 +182,7 @@ UNSUPPORTED_VALUES = {
 NOT_BUILT = frozenset({
     "gateway", "leaf", "leafnodes", "jetstream",
     "default_js_domain", "websocket", "ws", "mqtt", "default_sentinel", "proxies",
-    "resolver_tls", "resolver_pinned_accounts", "trusted", "trusted_keys",
+    "resolver_tls", "trusted", "trusted_keys",
 })
 
 # config-file spellings nats-server accepts for the same option

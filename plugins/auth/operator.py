@@ -39,6 +39,9 @@ class OperatorConfig:
         self.timeout = 1.9
         self.preload = {}  # account public key -> JWT
         self.system_account = None  # from the first operator JWT when not configured
+        # resolver_pinned_accounts: only users of these accounts (and of the
+        # system account) may log in; None = any account
+        self.pinned_accounts = None
 
 
 def parse_decorated_jwt(text):
@@ -87,6 +90,14 @@ def parse(conf, errors):
             claimed.append(key)
             resolver_seen = True
             _resolver(conf, key, op, errors)
+        elif lk == "resolver_pinned_accounts":
+            claimed.append(key)
+            keys = [v] if isinstance(v, str) else v if isinstance(v, list) else None
+            if keys is None or not all(isinstance(k, str) for k in keys):
+                errors.append((_pos(conf, key), "error parsing resolver_pinned_accounts: "
+                                                "unsupported type %r" % (v,)))
+                continue
+            op.pinned_accounts = set(keys)
         elif lk == "resolver_preload":
             claimed.append(key)
             if not isinstance(v, dict):
@@ -174,6 +185,11 @@ def validate(op, cfg, errors):
     """nats-server validateTrustedOperators, for the auth config ``cfg``."""
     if op is None or not op.operators:
         return
+    if op.pinned_accounts is not None:
+        for key in sorted(op.pinned_accounts):
+            if not _is_account_key(key):
+                errors.append((None, "pinned account key %r is not a valid public account "
+                                     "nkey" % key))
     if cfg.accounts:
         errors.append((None, "operators do not allow Accounts to be configured directly"))
     if cfg.users or cfg.nkeys:
@@ -188,6 +204,18 @@ def validate(op, cfg, errors):
     elif op.resolver == "FULL":
         errors.append((None, "using nats based account resolver - the system account needs "
                              "to be specified in configuration or the operator jwt"))
+    if op.pinned_accounts is not None and cfg.system_account:
+        op.pinned_accounts.add(cfg.system_account)  # the operator's own can always connect
+
+
+def _is_account_key(key):
+    if not key.startswith("A"):
+        return False
+    try:
+        natsjwt.public_key_bytes(key)
+    except natsjwt.JWTError:
+        return False
+    return True
 
 
 def _pos(m, key):

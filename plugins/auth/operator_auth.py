@@ -435,6 +435,9 @@ class OperatorAuth:
         user_key = claims.get("sub")
         issuer = claims.get("iss")
         acc_key = nats.get("issuer_account") or issuer
+        pinned = self.op.pinned_accounts
+        if pinned is not None and acc_key not in pinned:
+            return Deny("account %s not listed as operator pinned account" % acc_key)
         acc = self.account(acc_key)
         if acc is None:
             return Deny("account %s not resolved" % acc_key)
