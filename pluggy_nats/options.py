@@ -181,7 +181,7 @@ UNSUPPORTED_VALUES = {
 # (never silently ignored); a plugin that implements one claims it.
 NOT_BUILT = frozenset({
     "gateway", "leaf", "leafnodes", "jetstream",
-    "default_js_domain", "websocket", "ws", "mqtt", "default_sentinel", "proxies",
+    "default_js_domain", "websocket", "ws", "mqtt", "proxies",
     "resolver_tls", "trusted", "trusted_keys",
 })
 

@@ -55,6 +55,7 @@ from .config import (
     ServiceImport,
     StreamImport,
 )
+from .operator import has_own_permissions
 from .services import ResponseRoutes, ServiceImporter
 from .streams import StreamImporter
 
@@ -131,18 +132,6 @@ def permission_spec(limits):
     if pub is None and sub is None and response is None:
         return None
     return PermissionSpec(publish=pub, subscribe=sub, response=response)
-
-
-# jwt.UserPermissionLimits: a scoped signing key's user must leave all of it at
-# the zero value (jwt UserScope.ValidateScopedSigner, HasEmptyPermissions), so
-# even nsc's default "subs": -1 makes such a user invalid.
-_USER_PERMISSION_LIMITS = ("src", "times", "times_location", "subs", "data", "payload",
-                           "bearer_token", "allowed_connection_types", "resp")
-
-
-def _has_own_permissions(nats):
-    return (any(_subject_permission(nats.get(k)) for k in ("pub", "sub"))
-            or any(nats.get(k) for k in _USER_PERMISSION_LIMITS))
 
 
 def _src_allows(src, host):
@@ -421,7 +410,7 @@ class OperatorAuth:
     # -- users -------------------------------------------------------------------------
 
     def authenticate(self, conn, connect):
-        token = connect.get("jwt")
+        token = connect.get("jwt") or self.op.default_sentinel  # for those who bring none
         if not token:
             return Deny("no user JWT in operator mode")
         try:
@@ -450,7 +439,7 @@ class OperatorAuth:
         scope = acc.signing_keys.get(issuer) if issuer != acc.pubkey else None
         limits = nats
         if scope is not None:
-            if _has_own_permissions(nats):
+            if has_own_permissions(nats):
                 return Deny("scoped signing key user carries its own permissions")
             limits = scope
         bearer = bool(limits.get("bearer_token"))
