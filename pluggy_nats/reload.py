@@ -21,7 +21,7 @@ RELOADABLE = frozenset({
     "lame_duck_grace_period", "logtime_utc", "logfile_size_limit", "logfile_max_num",
     "syslog", "remote_syslog", "trace_verbose", "trace_headers", "max_traced_msg_len",
     "connect_error_reports", "reconnect_error_reports", "max_sub_tokens", "server_tags",
-    "server_metadata", "no_fast_producer_stall", "http_base_path",
+    "server_metadata", "no_fast_producer_stall",
 })
 # options that change where or how the server logs
 LOGGING = frozenset({"debug", "trace", "logtime", "logfile", "logtime_utc",
