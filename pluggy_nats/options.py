@@ -171,7 +171,6 @@ UNSUPPORTED_VALUES = {
     "ocsp": lambda v: v is not None and v is not False,
     "ocsp_cache": lambda v: v is not None and v is not False,
     "proxy_protocol": bool,
-    "allow_non_tls": bool,
     "prof_port": bool,
     "prof_block_rate": bool,
 }

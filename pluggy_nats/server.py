@@ -266,6 +266,7 @@ class Server:
             # handshake_first): nats-server 2.15.1 on the wire.
             conn.tls_config = tls
             conn.tls_first = tls.handshake_first
+            conn.tls_optional = self.options.allow_non_tls
         self.register(conn)
         conn.run()
 
@@ -304,7 +305,8 @@ class Server:
             info["auth_required"] = True
         tls = opts.tls
         if tls is not None:
-            info["tls_required"] = True
+            # allow_non_tls: TLS offered (tls_available), plaintext accepted
+            info["tls_available" if opts.allow_non_tls else "tls_required"] = True
             if tls.verify:
                 info["tls_verify"] = True
         if self.connect_urls:

@@ -6,6 +6,7 @@ monitor, and the keys still refused, by name."""
 
 import hashlib
 import json
+import socket
 import ssl
 import urllib.request
 
@@ -101,3 +102,19 @@ def test_tls_key_values_checked_as_go(certs):
         block % 'cert_store: "WindowsCurrentUser"')
     assert "tls.ocsp_peer is not supported yet" in check(block % "ocsp_peer: true")
     assert check(block % 'curve_preferences: ["X25519MLKEM768", "CurveP384"]') == ""
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_allow_non_tls_takes_both_kinds_of_client(start, certs, impl):
+    srv = start(impl, certs.tls_block() + "allow_non_tls: true\n")
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    info = json.loads(sock.recv(4096).split(b"\r\n")[0][5:])
+    assert info.get("tls_available") is True and "tls_required" not in info
+    sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')  # plaintext: served
+    data = b""
+    while b"PONG" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, "closed"
+        data += chunk
+    sock.close()
+    assert run(attempt(srv.url, certs.client_context())) == "ok"  # TLS: served too
