@@ -48,6 +48,7 @@ class ServerProcess:
         self.port = None
         self.http_port = None
         self.cluster_port = None
+        self.expect_routes = "--cluster" in self.args  # Launcher.start also looks at the config
 
     @property
     def url(self):
@@ -75,7 +76,9 @@ class ServerProcess:
             text = self.logs()
             if _READY in text:
                 match = _LISTEN.search(text)
-                if match:
+                # nats-server may log its route listener just after "ready"
+                routes_pending = self.expect_routes and not _ROUTES.search(text)
+                if match and not routes_pending:
                     self.port = int(match.group(2))
                     http = _HTTP.search(text)
                     self.http_port = int(http.group(2)) if http else None
@@ -141,6 +144,8 @@ class Launcher:
                 f.write(config)
             args += ["-c", conf_path]
         proc = ServerProcess(command, args, os.path.join(self.workdir, "%s.log" % name), name)
+        if config is not None and re.search(r"^\s*cluster\s*[:={]", config, re.M):
+            proc.expect_routes = True
         self.processes.append(proc)
         return proc.start(timeout)
 
