@@ -202,9 +202,13 @@ def build_options(args, sources=None):
     sources = sources or {}
     conf = None
     if args.config:
-        from .conf import load
+        from .conf import ConfigError, load
 
-        conf = load(args.config)
+        try:
+            conf = load(args.config)
+        except ConfigError as exc:
+            exc.syntax = True  # the file does not parse (error_head words it as Go)
+            raise
     overrides = {}
     origin = {}
     for name in OVERRIDES:
@@ -238,6 +242,23 @@ def format_errors(exc, config=None):
     return "\n".join(lines)
 
 
+def error_head(exc):
+    """The first line of a configuration failure, in nats-server's words
+    where scripts look for them: "Parse error on line N: '...'" for a file
+    that does not parse, else "configuration errors:" (the located list follows)."""
+    if getattr(exc, "syntax", False) and exc.errors:
+        pos, msg = exc.errors[0]
+        return "Parse error on line %d: '%s'" % (pos.line if pos else 0, msg)
+    return "configuration errors:"
+
+
+def go_os_error(exc):
+    """An OSError as Go words it: ``open FILE: no such file or directory``."""
+    if exc.filename is not None and exc.strerror:
+        return "open %s: %s" % (exc.filename, exc.strerror.lower())
+    return str(exc)
+
+
 def _explain(options):
     import json
 
@@ -249,7 +270,7 @@ def _explain(options):
 
 
 def serve(argv):
-    from .log import configure_logging
+    from .log import configure_from_options
     from .options import ConfigError
 
     pm = plugin_manager_for(argv)
@@ -274,18 +295,16 @@ def serve(argv):
     try:
         options = build_options(args, arg_sources(parser, argv))
         # Checking opens no log file: only a running server writes one.
-        configure_logging(debug=options.debug, trace=options.trace, json_output=args.log_json,
-                          logfile=None if check_only else options.logfile,
-                          logtime=options.logtime)
+        configure_from_options(options, json_output=args.log_json, check_only=check_only)
         from .server import Server
 
         server = Server(options, pluginmanager=pm)
     except ConfigError as exc:
-        print("pluggy-nats: configuration errors:\n%s" % format_errors(exc, args.config),
+        print("pluggy-nats: %s\n%s" % (error_head(exc), format_errors(exc, args.config)),
               file=sys.stderr)
         return 1
     except OSError as exc:
-        print("pluggy-nats: %s" % exc, file=sys.stderr)
+        print("pluggy-nats: %s" % go_os_error(exc), file=sys.stderr)
         return 1
     if args.explain_config:
         _explain(options)
@@ -299,10 +318,15 @@ def serve(argv):
         else:
             print("pluggy-nats: configuration is valid (no configuration file)")
         return 0
+    from .server import StartError
+
     try:
         server.serve_forever()
-    except OSError as exc:  # bind failures and the like
-        server.log.error("Error listening", error=str(exc))
+    except StartError as exc:  # nats-server: Fatalf, the last line, exit status 1
+        server.log.critical(str(exc))
+        return 1
+    except OSError as exc:
+        server.log.critical("Error starting server: %s" % go_os_error(exc))
         return 1
     return 0
 

@@ -3,6 +3,8 @@
 
 import time
 
+import gevent
+
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
 from .delivery import deliver, deliver_batch, deliver_run
@@ -72,7 +74,8 @@ class ClientConnection(Connection):
         if not limits and not user_limits:
             return True
         max_conns = (limits or {}).get("max_connections", -1)
-        if max_conns is not None and 0 <= max_conns < len(self.account.clients):
+        if max_conns is not None and 0 <= max_conns < len(self.account.clients) + sum(
+                self.account.remote_conns.values()):
             self.close(ClosedReason.MAX_ACCOUNT_CONNECTIONS_EXCEEDED, E.MAX_ACCOUNT_CONNECTIONS)
             return False
         for source in (limits, user_limits):
@@ -85,7 +88,21 @@ class ClientConnection(Connection):
             max_payload = source.get("max_payload", -1)
             if max_payload is not None and 0 <= max_payload < self.parser.max_payload:
                 self.parser.max_payload = max_payload
+        if self.max_subs is not None and len(self.subs) >= self.max_subs:
+            # At the limit already (a user JWT without "subs" means 0): as
+            # nats-server, from aside (after what this read asked for) the
+            # error, and the close 20ms later.
+            self.server.spawn(self._subs_at_limit)
         return True
+
+    def _subs_at_limit(self):
+        if self.closed:
+            return
+        self.send(encode.err(E.MAX_SUBSCRIPTIONS))
+        self.server.flush_touched()
+        gevent.sleep(0.02)
+        self.close(ClosedReason.MAX_SUBSCRIPTIONS_EXCEEDED)
+        self.server.flush_touched()
 
     def _update_fast_pub(self):
         # One flag gates both op_pub and op_pub_batch: anything that must see
@@ -119,7 +136,9 @@ class ClientConnection(Connection):
         self.verbose = opts.get("verbose", self.verbose)
         self.pedantic = opts.get("pedantic", self.pedantic)
         self.echo = opts.get("echo", self.echo)
-        self.headers = opts.get("headers", self.headers)
+        # no_header_support: the server says headers:false and takes no HPUB
+        self.headers = (opts.get("headers", self.headers)
+                        and not self.server.options.no_header_support)
         self.no_responders = opts.get("no_responders", self.no_responders)
         self.name = opts.get("name", self.name)
         self.lang = opts.get("lang", self.lang)
@@ -236,6 +255,14 @@ class ClientConnection(Connection):
             if queue is not None:
                 text += ' using queue "%s"' % queue.decode(errors="replace")
             self.send(encode.err(text))
+            return
+        max_tokens = self.server.options.max_sub_tokens
+        if max_tokens and subject.count(b".") >= max_tokens:
+            name = subject.decode(errors="replace")
+            self.log.error('Subscription Violation Too Many Tokens - Subject "%s", SID %s'
+                           % (name, sid.decode(errors="replace")))
+            self.send(encode.err('Permissions Violation for Subscription to "%s", too many tokens'
+                                 % name))
             return
         sub = Subscription(self, subject, queue, sid)
         self.subs[sid] = sub

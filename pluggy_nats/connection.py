@@ -12,6 +12,7 @@ connection owns one greenlet, not two.
 
 import enum
 import itertools
+import socket
 import time
 
 import gevent
@@ -149,6 +150,7 @@ class Connection:
         # plaintext INFO (clients), which side we are, and the peer's name.
         self.tls_config = None
         self.tls_first = False
+        self.tls_optional = False  # allow_non_tls: TLS only if the client starts it
         self.tls_server_side = True
         self.tls_hostname = None
         self.tls = False  # True once the handshake is done
@@ -199,6 +201,7 @@ class Connection:
             self.on_start()
             server.flush_touched()
             if tls is not None and not self.tls_first and not self.closed \
+                    and (not self.tls_optional or self._peer_wants_tls(tls.timeout)) \
                     and not self.start_tls():
                 return
             recv = self.sock.recv
@@ -237,6 +240,19 @@ class Connection:
     def on_start(self):
         """Called in the reader greenlet before the first read (send INFO here)."""
 
+    def _peer_wants_tls(self, timeout):
+        """allow_non_tls: whether the client's first byte (peeked, within
+        ``timeout``) starts a TLS handshake (0x16); else it speaks plaintext
+        (nats-server sniffs the same way after INFO)."""
+        from gevent.socket import wait_read
+
+        try:
+            wait_read(self.sock.fileno(), timeout=timeout)
+            first = self.sock.recv(1, socket.MSG_PEEK)
+        except (TimeoutError, OSError):
+            return False
+        return first == b"\x16"
+
     def _peer_spoke(self, delay):
         """True if the peer sent something (a ClientHello) within ``delay``."""
         from gevent.socket import wait_read
@@ -269,7 +285,7 @@ class Connection:
         try:
             ctx = cfg.server_context() if self.tls_server_side else cfg.client_context()
             self.sock = handshake(self.sock, ctx, cfg.timeout, self.tls_server_side,
-                                  self.tls_hostname)
+                                  self.tls_hostname, cfg.pinned_certs)
         except TLSHandshakeError as exc:
             self.writer = None
             self.log.info("tls_handshake_failed", error=str(exc))

@@ -6,9 +6,12 @@ connection carries a bound logger with its ``cid``, kind and remote address.
 """
 
 import logging
+import os
 import sys
 
 import structlog
+
+from .logsinks import RotatingLogFile, SyslogStream
 
 _logfile = {"path": None, "stream": None}
 
@@ -25,25 +28,34 @@ class _ReopenableFile:
 
 def reopen_logfile():
     if _logfile["path"]:
-        old = _logfile["stream"]
-        _logfile["stream"] = open(_logfile["path"], "a", buffering=1)
-        old.close()
+        _logfile["stream"].reopen()
 
 
-def configure_logging(debug=False, trace=False, json_output=False, logfile=None, logtime=True):
+def configure_logging(debug=False, trace=False, json_output=False, logfile=None, logtime=True,
+                      logtime_utc=False, size_limit=0, max_files=0, syslog=False,
+                      remote_syslog=None):
+    """Where and how the server logs, as nats-server ``ConfigureLogger``: a log
+    file (rotated past ``size_limit`` bytes, keeping ``max_files`` files with
+    the live one), else remote syslog (``udp://``, ``tcp://``, ``unix://``),
+    else the local syslog, else stderr."""
     # -V (trace) logs at debug level too; protocol tracing is switched on per connection.
     level = logging.DEBUG if (debug or trace) else logging.INFO
     stream = sys.stderr
     if logfile:
+        old = _logfile["stream"]
         _logfile["path"] = logfile
-        _logfile["stream"] = open(logfile, "a", buffering=1)
+        _logfile["stream"] = RotatingLogFile(logfile, size_limit, max_files)
+        if old is not None:
+            old.close()
         stream = _ReopenableFile()
+    elif remote_syslog or syslog:
+        stream = SyslogStream(remote_syslog, ident="pluggy-nats[%d]" % os.getpid())
     processors = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
     ]
     if logtime:
-        processors.append(structlog.processors.TimeStamper(fmt="iso", utc=False))
+        processors.append(structlog.processors.TimeStamper(fmt="iso", utc=logtime_utc))
     if json_output:
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
@@ -54,3 +66,16 @@ def configure_logging(debug=False, trace=False, json_output=False, logfile=None,
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
+
+
+def configure_from_options(options, json_output=False, check_only=False):
+    """:func:`configure_logging` with the logging settings of ``options``
+    (start and reload). Checking a configuration opens no file and no syslog:
+    only a running server writes logs."""
+    configure_logging(debug=options.debug, trace=options.trace, json_output=json_output,
+                      logfile=None if check_only else options.logfile,
+                      logtime=options.logtime, logtime_utc=options.logtime_utc,
+                      size_limit=options.logfile_size_limit,
+                      max_files=options.logfile_max_num,
+                      syslog=options.syslog and not check_only,
+                      remote_syslog=None if check_only else options.remote_syslog)

@@ -10,7 +10,7 @@ environment values given at start still win over the file, as they did then.
 """
 
 from .conf import load
-from .options import CORE_OPTIONS, ConfigError, Options
+from .options import ALIASES, CORE_OPTIONS, SPECIAL_KEYS, ConfigError, Options
 
 # Core options a running server can take on: new connections (and the sweep)
 # read them from server.options, so setting them is enough.
@@ -18,8 +18,14 @@ RELOADABLE = frozenset({
     "debug", "trace", "logtime", "logfile", "max_payload", "max_pending",
     "max_control_line", "max_connections", "max_subscriptions", "ping_interval",
     "ping_max", "write_deadline", "auth_timeout", "lame_duck_duration",
-    "lame_duck_grace_period",
+    "lame_duck_grace_period", "logtime_utc", "logfile_size_limit", "logfile_max_num",
+    "syslog", "remote_syslog", "trace_verbose", "trace_headers", "max_traced_msg_len",
+    "connect_error_reports", "reconnect_error_reports", "max_sub_tokens", "server_tags",
+    "server_metadata", "no_fast_producer_stall",
 })
+# options that change where or how the server logs
+LOGGING = frozenset({"debug", "trace", "logtime", "logfile", "logtime_utc",
+                     "logfile_size_limit", "logfile_max_num", "syslog", "remote_syslog"})
 
 
 class ReloadRefused(Exception):
@@ -44,8 +50,7 @@ def reload_config(server):
             if source != "default" and not _from_file(source)}
     fresh = Options(conf=conf, args=running.args,
                     override_sources={name: running.sources[name] for name in kept}, **kept)
-    core_keys = set(CORE_OPTIONS) | {"listen", "http", "net", "log_file", "pid_file",
-                                     "monitor_port", "mappings", "maps"}
+    core_keys = set(CORE_OPTIONS) | set(ALIASES) | set(SPECIAL_KEYS) | {"maps"}
     refused = []
     appliers = []  # plugins' apply() for the blocks they accepted
     old_conf = running.conf or {}
@@ -87,12 +92,10 @@ def reload_config(server):
         changes["mappings"] = (len(running.mappings), len(fresh.mappings))
         running.mappings = fresh.mappings
         server.set_global_mappings(fresh.mappings)
-    if changes.keys() & {"debug", "trace", "logtime", "logfile"}:
-        from .log import configure_logging
+    if changes.keys() & LOGGING:
+        from .log import configure_from_options
 
-        configure_logging(debug=running.debug, trace=running.trace,
-                          json_output=bool(getattr(running.args, "log_json", False)),
-                          logfile=running.logfile, logtime=running.logtime)
+        configure_from_options(running, json_output=bool(getattr(running.args, "log_json", False)))
     return changes
 
 

@@ -25,7 +25,7 @@ import nkeys
 import structlog
 
 from . import __version__
-from .accounts import Accounts
+from .accounts import SYSTEM_ACCOUNT, Accounts
 from .client import ClientConnection
 from .closed import ClosedConn
 from .connection import CLIENT, ClosedReason
@@ -38,7 +38,6 @@ from .plugins import make_plugin_manager
 # read INFO "version" to gate features, so we advertise it; our own version is
 # sent as INFO "pluggy_nats" and shown in /varz.
 NATS_COMPAT_VERSION = "2.15.1"
-CLOSED_RING_SIZE = 10000
 
 
 def new_server_keypair():
@@ -47,6 +46,41 @@ def new_server_keypair():
     the server must vouch for (auth callout requests)."""
     seed = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_SERVER)
     return nkeys.from_seed(bytearray(seed))
+
+
+def parse_advertise(advertise, default_port):
+    """``host``, ``host:port`` or ``[v6]:port`` -> ``(host, port)``
+    (nats-server ``parseHostPort``); ValueError for a bad port."""
+    text = advertise.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    if not port:
+        return host, default_port
+    value = int(port)
+    return host, value if value > 0 else default_port
+
+
+class StartError(OSError):
+    """The server cannot start (a port in use, ...): nats-server logs the
+    message at fatal level and exits with status 1; so does the CLI."""
+
+
+def go_listen_error(host, port, exc):
+    """An OSError from bind/listen as Go's net package words it:
+    ``listen tcp HOST:PORT: bind: address already in use``."""
+    code = getattr(exc, "errno", None)
+    reason = os.strerror(code).lower() if code else str(exc)
+    return "listen tcp %s: bind: %s" % (join_host_port(host, port), reason)
+
+
+def join_host_port(host, port):
+    """``host:port``, IPv6 hosts in brackets (Go ``net.JoinHostPort``)."""
+    return "[%s]:%s" % (host, port) if ":" in host else "%s:%s" % (host, port)
 
 
 def new_server_id():
@@ -84,11 +118,16 @@ class Server:
         self.keypair = new_server_keypair()
         self.server_id = self.keypair.public_key.decode()
         self.server_name = self.options.server_name or self.server_id
-        self.accounts = Accounts(hook=self.hook)
+        # no_system_account: no $SYS unless system_account names one (the auth plugin).
+        opts = self.options
+        self.accounts = Accounts(
+            system_account=None if opts.no_system_account else SYSTEM_ACCOUNT,
+            sublist_cache=not opts.no_sublist_cache, hook=self.hook)
         self.auth_required = False  # the auth plugin sets this in nats_configure
         self.conns = {}  # cid -> open connection of any kind
         self._num_clients = 0
-        self.closed_conns = collections.deque(maxlen=CLOSED_RING_SIZE)
+        # /connz?state=closed keeps the last max_closed_clients (0: none, as Go).
+        self.closed_conns = collections.deque(maxlen=max(self.options.max_closed_clients, 0))
         self.touched = []  # connections with output queued in the current batch
         self.stats = Stats()
         self.start_time = None
@@ -172,7 +211,12 @@ class Server:
         port = opts.port if opts.port and opts.port > 0 else 0
         listener = gevent.server.StreamServer((opts.host, port), self._handle_client,
                                               spawn=self._client_pool, backlog=1024)
-        listener.init_socket()
+        try:
+            listener.init_socket()
+        except OSError as exc:  # nats-server's words, which launchers look for
+            where = join_host_port(opts.host, port)
+            raise StartError('Error listening on port: %s, "%s"'
+                             % (where, go_listen_error(opts.host, port, exc))) from exc
         self.port = listener.address[1]
         self.listeners.append(listener)
         self.hook.nats_server_start(server=self)
@@ -244,6 +288,7 @@ class Server:
             # handshake_first): nats-server 2.15.1 on the wire.
             conn.tls_config = tls
             conn.tls_first = tls.handshake_first
+            conn.tls_optional = self.options.allow_non_tls
         self.register(conn)
         conn.run()
 
@@ -263,15 +308,16 @@ class Server:
     def client_info(self, conn):
         """The INFO dict for a client connection."""
         opts = self.options
+        host, port = self.advertised_client_address()
         info = {
             "server_id": self.server_id,
             "server_name": self.server_name,
             "version": NATS_COMPAT_VERSION,
             "proto": 1,
             "go": "python" + platform.python_version(),
-            "host": opts.host,
-            "port": self.port,
-            "headers": True,
+            "host": host,
+            "port": port,
+            "headers": not opts.no_header_support,
             "max_payload": opts.max_payload,
             "client_id": conn.cid,
             "client_ip": conn.host,
@@ -281,7 +327,8 @@ class Server:
             info["auth_required"] = True
         tls = opts.tls
         if tls is not None:
-            info["tls_required"] = True
+            # allow_non_tls: TLS offered (tls_available), plaintext accepted
+            info["tls_available" if opts.allow_non_tls else "tls_required"] = True
             if tls.verify:
                 info["tls_verify"] = True
         if self.connect_urls:
@@ -289,6 +336,25 @@ class Server:
         info.update(self.extra_info)
         self.hook.nats_info(conn=conn, info=info)
         return info
+
+    def advertised_client_address(self):
+        """``(host, port)`` clients are told to use: ``client_advertise``
+        (``host`` or ``host:port``, the port defaulting to the listen port) or
+        the listen address (nats-server ``setInfoHostPort``)."""
+        advertise = self.options.client_advertise
+        if not advertise:
+            return self.options.host, self.port
+        host, port = parse_advertise(advertise, self.port)
+        return host, port
+
+    def should_report_connect_error(self, first_connect, attempts):
+        """Whether a failed dial (route, gateway, leaf) is logged at error level
+        rather than debug: the first attempt, then every ``connect_error_reports``
+        attempts before a first connection and every ``reconnect_error_reports``
+        after one (nats-server ``shouldReportConnectErr``)."""
+        every = (self.options.connect_error_reports if first_connect
+                 else self.options.reconnect_error_reports)
+        return attempts == 1 or (every > 0 and attempts % every == 0)
 
     def refresh_publish_observers(self):
         """Re-read whether a plugin observes publishes (one may register a

@@ -112,12 +112,14 @@ class Sublist:
     attributes; it is held and removed by identity."""
 
     __slots__ = ("_root", "_cache", "_cache_get", "_count", "_inserts", "_removes",
-                 "_hits", "_misses", "_hits_mark", "genid")
+                 "_hits", "_misses", "_hits_mark", "genid", "_cache_max")
 
-    def __init__(self):
+    def __init__(self, cache=True):
         self._root = _Node()
         self._cache = {}  # subject -> SublistResult; never rebound (see _cache_get)
         self._cache_get = self._cache.get  # pre-bound: saves a lookup per hit
+        # cache=False (no_sublist_cache): every match walks the trie, nothing is kept
+        self._cache_max = CACHE_MAX if cache else 0
         self._count = 0
         self._inserts = 0
         self._removes = 0
@@ -174,7 +176,9 @@ class Sublist:
                     qsubs = tuple(groups.values())
         r = _new_result(SublistResult, (psubs, qsubs)) if psubs or qsubs else EMPTY_RESULT
         cache = self._cache
-        if len(cache) >= CACHE_MAX:
+        if len(cache) >= self._cache_max:
+            if not self._cache_max:
+                return r
             self._sweep()
         cache[subject] = r  # misses are cached too: a subject nobody wants stays cheap
         return r

@@ -14,6 +14,9 @@ A failed or timed-out handshake closes the connection with
 ``ClosedReason.TLS_HANDSHAKE_ERROR``.
 """
 
+import hashlib
+import re
+
 from gevent import ssl
 
 from .conf import ConfigError, parse_duration
@@ -32,10 +35,52 @@ _VERSIONS = {
 
 # nats-server keys we recognise but do not implement (an error says so, rather
 # than "unknown field", so the operator knows the key is spelt right).
-_UNSUPPORTED = ("verify_cert_and_check_known_urls", "pinned_certs",
-                "cipher_suites", "curve_preferences", "ocsp_peer", "cert_store", "cert_match",
-                "cert_match_by", "ca_certs_match", "cert_match_skip_invalid", "certs",
+_UNSUPPORTED = ("verify_cert_and_check_known_urls", "ocsp_peer", "certs",
                 "connection_rate_limit", "insecure")
+# The Windows certificate store: nats-server itself refuses these elsewhere.
+_CERT_STORE = ("cert_store", "cert_match", "cert_match_by", "ca_certs_match",
+               "cert_match_skip_invalid")
+
+# Go crypto/tls suite names (tls.CipherSuites() and InsecureCipherSuites()) ->
+# OpenSSL names. TLS 1.3 suites are not configurable in Go (nor through
+# Python's set_ciphers): accepted and left to the defaults, as Go does.
+CIPHERS = {
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_RSA_WITH_RC4_128_SHA": "RC4-SHA",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA": "DES-CBC3-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256": "AES128-SHA256",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA": "ECDHE-ECDSA-RC4-SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA": "ECDHE-RSA-RC4-SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA": "ECDHE-RSA-DES-CBC3-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256": "ECDHE-ECDSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256": "ECDHE-RSA-AES128-SHA256",
+    "TLS_AES_128_GCM_SHA256": None,
+    "TLS_AES_256_GCM_SHA384": None,
+    "TLS_CHACHA20_POLY1305_SHA256": None,
+}
+
+# Go curve names -> OpenSSL's; None: known to Go, not settable through Python's
+# ssl (post-quantum hybrids), skipped in favour of the next one listed.
+CURVES = {
+    "CurveP256": "prime256v1", "CurveP384": "secp384r1", "CurveP521": "secp521r1",
+    "X25519": "X25519", "X25519MLKEM768": None, "SecP256r1MLKEM768": None,
+    "SecP384r1MLKEM1024": None,
+}
+
+_PIN = re.compile(r"^[A-Fa-f0-9]{64}$")
 
 
 class TLSHandshakeError(Exception):
@@ -60,13 +105,18 @@ class TLSConfig:
         self.handshake_first = handshake_first
         self.min_version = min_version  # an ssl.TLSVersion or None (the ssl default)
         self.first_fallback = None  # handshake_first with a fallback delay (seconds)
+        # pinned_certs: hex SHA-256 of the peer certificate's SubjectPublicKeyInfo
+        # (checked after every handshake, both sides); None = no pinning
+        self.pinned_certs = None
+        self.ciphers = None  # OpenSSL cipher string from cipher_suites (TLS 1.2)
+        self.curve = None  # OpenSSL name of the first usable curve_preferences entry
         self._server_ctx = None
         self._client_ctx = None
 
     def _key(self):
         return (self.cert_file, self.key_file, self.ca_file, self.verify, self.timeout,
                 self.handshake_first, self.first_fallback, self.min_version,
-                self.verify_and_map)
+                self.verify_and_map, self.pinned_certs, self.ciphers, self.curve)
 
     def __eq__(self, other):
         return isinstance(other, TLSConfig) and self._key() == other._key()
@@ -88,6 +138,10 @@ class TLSConfig:
     def _common(self, ctx):
         if self.min_version is not None:
             ctx.minimum_version = self.min_version
+        if self.ciphers:
+            ctx.set_ciphers(self.ciphers)
+        if self.curve:
+            ctx.set_ecdh_curve(self.curve)
         if self.cert_file:
             ctx.load_cert_chain(self.cert_file, self.key_file)
 
@@ -107,6 +161,14 @@ class TLSConfig:
                 ctx.verify_mode = ssl.CERT_NONE
             self._server_ctx = ctx
         return self._server_ctx
+
+    def monitor_context(self):
+        """The HTTPS monitor's context: our certificate, no client certificate
+        asked for (nats-server clones the client TLS config with NoClientCert)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._common(ctx)
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
     def client_context(self):
         """The context for dialling (routes): verifies the peer against
@@ -169,7 +231,9 @@ def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_sid
                 cfg.ca_file = _str(value)
             elif k == "verify":
                 cfg.verify = _bool(value)
-            elif k == "verify_and_map" and not client_side:
+            elif k == "verify_and_map":
+                # clients: the certificate names the user (the auth plugin);
+                # routes: it must name the cluster authorization user
                 cfg.verify_and_map = _bool(value)
             elif k == "timeout":
                 if isinstance(value, bool):
@@ -196,7 +260,16 @@ def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_sid
                 if version is None:
                     raise ValueError("unknown version %r (use \"1.2\" or \"1.3\")" % (value,))
                 cfg.min_version = version
-            elif k in _UNSUPPORTED or k == "verify_and_map":  # routes: not yet
+            elif k == "pinned_certs":
+                cfg.pinned_certs = _pinned_certs(value)
+            elif k == "cipher_suites":
+                cfg.ciphers = _cipher_suites(value)
+            elif k == "curve_preferences":
+                cfg.curve = _curve_preferences(value)
+            elif k in _CERT_STORE:
+                errors.append((position(key), "cert_store not compatible with current "
+                               "operating system"))
+            elif k in _UNSUPPORTED:
                 errors.append((position(key), "%s.%s is not supported yet" % (where, key)))
             else:
                 errors.append((position(key), "%s: unknown field %r" % (where, key)))
@@ -208,6 +281,58 @@ def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_sid
     if errors:
         raise ConfigError(errors)
     return cfg
+
+
+def _pinned_certs(value):
+    if not isinstance(value, list):
+        raise ValueError("expected 'pinned_certs' to be a list of hex-encoded sha256 of DER "
+                         "encoded SubjectPublicKeyInfo")
+    pins = set()
+    for entry in value:
+        entry = str(entry).lower()
+        if not _PIN.match(entry):
+            raise ValueError("'pinned_certs' key %s does not look like hex-encoded sha256 of "
+                             "DER encoded SubjectPublicKeyInfo" % entry)
+        pins.add(entry)
+    return frozenset(pins) or None  # an empty list pins nothing, as Go
+
+
+def _cipher_suites(value):
+    if not isinstance(value, list) or not value:
+        raise ValueError("'cipher_suites' cannot be empty")
+    names = []
+    for name in value:
+        if name not in CIPHERS:
+            raise ValueError("unrecognized cipher %s" % name)
+        if CIPHERS[name]:
+            names.append(CIPHERS[name])
+    return ":".join(names) or None
+
+
+def _curve_preferences(value):
+    if not isinstance(value, list) or not value:
+        raise ValueError("'curve_preferences' cannot be empty")
+    for name in value:
+        if name not in CURVES:
+            raise ValueError("unrecognized curve preference %s" % name)
+    # Python's ssl sets one curve for the key exchange: the first one it can.
+    usable = [CURVES[name] for name in value if CURVES[name]]
+    return usable[0] if usable else None
+
+
+def peer_key_id(tls_sock):
+    """Hex SHA-256 of the peer certificate's DER SubjectPublicKeyInfo (what
+    ``pinned_certs`` lists, as nats-server ``matchesPinnedCert``); None
+    without a peer certificate."""
+    der = tls_sock.getpeercert(binary_form=True)
+    if not der:
+        return None
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    spki = x509.load_der_x509_certificate(der).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
 
 
 def _check_files(cfg, where, position, client_side=False):
@@ -263,10 +388,11 @@ def apply_tls_flags(current, args):
     return cfg
 
 
-def handshake(sock, context, timeout, server_side=True, hostname=None):
+def handshake(sock, context, timeout, server_side=True, hostname=None, pinned=None):
     """Wrap ``sock`` (a gevent socket) and complete the handshake within
-    ``timeout`` seconds. Returns the SSL socket (which now owns the file
-    descriptor); raises TLSHandshakeError."""
+    ``timeout`` seconds; with ``pinned`` (a set of key ids), the peer's
+    certificate must be one of them. Returns the SSL socket (which now owns
+    the file descriptor); raises TLSHandshakeError."""
     import gevent
 
     try:
@@ -289,6 +415,9 @@ def handshake(sock, context, timeout, server_side=True, hostname=None):
         raise TLSHandshakeError(str(exc)) from exc
     finally:
         timer.close()
+    if pinned is not None and peer_key_id(tls_sock) not in pinned:
+        _close(tls_sock)
+        raise TLSHandshakeError("certificate not pinned")
     return tls_sock
 
 

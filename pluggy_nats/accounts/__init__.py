@@ -19,15 +19,19 @@ SYSTEM_ACCOUNT = "$SYS"
 class Account:
     __slots__ = ("name", "name_bytes", "sublist", "clients", "limits", "mappings", "__dict__")
 
-    def __init__(self, name):
+    def __init__(self, name, sublist_cache=True):
         self.name = name
         self.name_bytes = name.encode()  # as links put it on the wire
-        self.sublist = Sublist()
+        self.sublist = Sublist(cache=sublist_cache)
         self.clients = set()  # client connections bound to this account
         # max_connections, max_subscriptions, max_payload: absent or negative = no
         # limit (the auth plugin fills them from config or account JWTs); the
         # core enforces them when a client binds to the account.
         self.limits = {}
+        # server id -> this account's clients on that server (the system
+        # plugin keeps it from $SYS account connection events); counted
+        # against max_connections with the local clients
+        self.remote_conns = {}
         # pluggy_nats.mappings.AccountMappings, or None: publishes from clients
         # of an account without mappings never look at them.
         self.mappings = None
@@ -44,9 +48,10 @@ class Accounts:
     """The server's accounts by name. ``hook`` (the server's plugin hooks, if
     given) hears of accounts created, updated and removed."""
 
-    def __init__(self, system_account=SYSTEM_ACCOUNT, hook=None):
+    def __init__(self, system_account=SYSTEM_ACCOUNT, hook=None, sublist_cache=True):
         self._by_name = {}
         self.hook = hook
+        self._sublist_cache = sublist_cache  # False: no_sublist_cache
         self.global_account = self.get_or_create(GLOBAL_ACCOUNT)
         self.system_account = self.get_or_create(system_account) if system_account else None
 
@@ -56,7 +61,7 @@ class Accounts:
     def get_or_create(self, name):
         acc = self._by_name.get(name)
         if acc is None:
-            acc = self._by_name[name] = Account(name)
+            acc = self._by_name[name] = Account(name, self._sublist_cache)
             if self.hook is not None:
                 self.hook.nats_account_created(account=acc)
         return acc

@@ -60,8 +60,13 @@ class Solicitor:
     def __init__(self, server, url, connect, *, scheme="nats", default_port=4222,
                  retries=None, backoff_min=RECONNECT_MIN, backoff_max=RECONNECT_MAX,
                  jitter=0.2, dial_timeout=DIAL_TIMEOUT, should_dial=None, finished=None,
-                 after=None, on_give_up=None, idle_wait=0.5):
+                 after=None, on_give_up=None, idle_wait=0.5, label=None):
         self.server = server
+        # "route", "gateway", "leafnode": failed dials are logged as nats-server
+        # logs them ("Error trying to connect to route ..."), at error level as
+        # often as connect_error_reports / reconnect_error_reports say
+        self.label = label
+        self.dialled = False  # has a dial ever succeeded
         self.url = url
         self.connect = connect
         self.host, self.port, self.username, self.password = host_port(url, scheme, default_port)
@@ -77,6 +82,14 @@ class Solicitor:
         self.idle_wait = idle_wait
         self.stopped = False
         self.link = None  # the current link, while one is up
+
+    def _report(self, attempts, exc):
+        if self.label is None:
+            return
+        log = self.server.links.log
+        report = log.error if self.server.should_report_connect_error(
+            not self.dialled, attempts) else log.debug
+        report("Error trying to connect to %s (attempt %d): %s" % (self.label, attempts, exc))
 
     def stop(self):
         self.stopped = True
@@ -98,8 +111,9 @@ class Solicitor:
                 sock = gevent.socket.create_connection((self.host, self.port),
                                                        timeout=self.dial_timeout)
                 sock.settimeout(None)
-            except OSError:
+            except OSError as exc:
                 failures += 1
+                self._report(failures, exc)
                 if self.retries is not None and failures > self.retries:
                     if self.on_give_up is not None:
                         self.on_give_up()
@@ -109,6 +123,7 @@ class Solicitor:
                 continue
             delay = self.backoff_min
             failures = 0
+            self.dialled = True
             link = self.link = self.connect(sock, (self.host, self.port))
             started = time.monotonic()
             run_link(self.server, link)  # returns when the link closes

@@ -17,7 +17,7 @@ import time
 
 HOST = "127.0.0.1"
 _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
-_HTTP = re.compile(r"Starting http monitor on (\S+):(\d+)")
+_HTTP = re.compile(r"Starting https? monitor on (\S+):(\d+)")
 _ROUTES = re.compile(r"Listening for route connections on (\S+):(\d+)")
 _READY = "Server is ready"
 
@@ -49,6 +49,7 @@ class ServerProcess:
         self.http_port = None
         self.cluster_port = None
         self._terminated = False  # SIGTERM sent to the current process
+        self.expect_routes = "--cluster" in self.args  # Launcher.start also looks at the config
 
     @property
     def url(self):
@@ -77,7 +78,9 @@ class ServerProcess:
             text = self.logs()
             if _READY in text:
                 match = _LISTEN.search(text)
-                if match:
+                # nats-server may log its route listener just after "ready"
+                routes_pending = self.expect_routes and not _ROUTES.search(text)
+                if match and not routes_pending:
                     self.port = int(match.group(2))
                     http = _HTTP.search(text)
                     self.http_port = int(http.group(2)) if http else None
@@ -153,6 +156,8 @@ class Launcher:
                 f.write(config)
             args += ["-c", conf_path]
         proc = ServerProcess(command, args, os.path.join(self.workdir, "%s.log" % name), name)
+        if config is not None and re.search(r"^\s*cluster\s*[:={]", config, re.M):
+            proc.expect_routes = True
         self.processes.append(proc)
         return proc.start(timeout)
 

@@ -11,6 +11,10 @@ resolver) and ``.creds`` files for users::
         svc, "q", token=trust.activation(svc, acc, "q"))])
     creds = trust.user_creds(acc, "alice", pub={"allow": ["a.>"]})
     server = make_server(config=trust.config())
+
+``Trust(tmp_path, v1=True)`` mints every JWT the way older ``nsc`` did (v1
+claims: a top-level ``type``, header ``"alg": "ed25519"``, signed over the
+claims alone); ``v1=`` on a single minting call overrides it for that token.
 """
 
 import base64
@@ -31,9 +35,35 @@ class Account:
         self.jwt = None
 
 
+def to_v1(claims):
+    """v2-layout claims rewritten the way nats-io/jwt v1 wrote them (the
+    inverse of :func:`pluggy_nats.jwt.upgrade_v1`): ``type``, ``tags`` and
+    ``issuer_account`` at the top level, no ``version``, an activation's
+    ``kind`` as ``nats.type``, and no user ``subs``/``data``/``payload`` when
+    unlimited (v1 user JWTs had none)."""
+    out = dict(claims)
+    nats = dict(out.get("nats") or {})
+    kind = nats.pop("type")
+    nats.pop("version", None)
+    out["type"] = kind
+    if "tags" in nats:
+        out["tags"] = nats.pop("tags")
+    if "issuer_account" in nats:
+        out["issuer_account"] = nats.pop("issuer_account")
+    if kind == "activation":
+        nats["type"] = nats.pop("kind")
+    if kind == "user":
+        for key in ("subs", "data", "payload"):
+            if nats.get(key) == -1:
+                del nats[key]
+    out["nats"] = nats
+    return out
+
+
 class Trust:
-    def __init__(self, directory, operator_signing_key=False, strict=False):
+    def __init__(self, directory, operator_signing_key=False, strict=False, v1=False):
         self.dir = str(directory)
+        self.v1 = v1
         self.operator = natsjwt.new_keypair("O")
         self.op_signing = natsjwt.new_keypair("O") if operator_signing_key else None
         self.accounts = {}
@@ -46,9 +76,15 @@ class Trust:
             claims["nats"]["signing_keys"] = [self.op_signing.public_key.decode()]
         if strict:
             claims["nats"]["strict_signing_key_usage"] = True
-        self.operator_jwt = natsjwt.encode(claims, self.operator)
+        self.operator_jwt = self.encode(claims, self.operator)
 
-    def account_jwt(self, acc, signer=None, **nats):
+    def encode(self, claims, keypair, v1=None):
+        """Sign v2-layout ``claims``, as v1 when ``v1`` (default: the Trust's)."""
+        if self.v1 if v1 is None else v1:
+            return natsjwt.encode(to_v1(claims), keypair, v1=True)
+        return natsjwt.encode(claims, keypair)
+
+    def account_jwt(self, acc, signer=None, v1=None, **nats):
         """(Re)issue ``acc``'s JWT; ``nats`` fields (limits, revocations,
         signing_keys, exports, imports, ...) go under ``nats``; ``exp`` on top."""
         exp = nats.pop("exp", None)
@@ -62,7 +98,7 @@ class Trust:
             claims["exp"] = exp
         if iat is not None:
             claims["iat"] = iat
-        acc.jwt = natsjwt.encode(claims, signer or self.op_signing or self.operator)
+        acc.jwt = self.encode(claims, signer or self.op_signing or self.operator, v1)
         return acc.jwt
 
     def account(self, name, **nats):
@@ -72,7 +108,7 @@ class Trust:
         return acc
 
     def activation(self, exporter, importer, subject, kind="service", signer=None,
-                   exp=None):
+                   exp=None, v1=None):
         """An activation JWT letting ``importer`` import ``subject`` (a
         ``token_req`` export of ``exporter``), as ``nsc generate activation``
         makes it; ``signer`` is one of the exporter's signing keys."""
@@ -82,7 +118,7 @@ class Trust:
         claims = {"sub": importer.pubkey, "name": subject, "nats": body}
         if exp is not None:
             claims["exp"] = exp
-        return natsjwt.encode(claims, signer or exporter.kp)
+        return self.encode(claims, signer or exporter.kp, v1)
 
     @staticmethod
     def service_export(subject, **kw):
@@ -98,7 +134,7 @@ class Trust:
                      "type": "service"}, **kw)
 
     def user_jwt(self, acc, name, signer=None, issued_at=None, exp=None, nbf=None,
-                 kp=None, bare=False, **nats):
+                 kp=None, bare=False, v1=None, **nats):
         """A user JWT and its keypair. ``bare``: no permissions or limits at all,
         as a user of a scoped signing key must be (nsc writes none then)."""
         kp = kp or natsjwt.new_keypair("U")
@@ -112,7 +148,7 @@ class Trust:
         for key, value in (("iat", issued_at), ("exp", exp), ("nbf", nbf)):
             if value is not None:
                 claims[key] = value
-        return natsjwt.encode(claims, signer or acc.kp), kp
+        return self.encode(claims, signer or acc.kp, v1), kp
 
     def user_creds(self, acc, name, **kw):
         """Path of a ``.creds`` file for a new user of ``acc``."""

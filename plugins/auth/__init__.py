@@ -51,9 +51,7 @@ that hook takes every publish off the core's fast path).
 Not done here: ``max_leafnodes`` (parsed, no leaf nodes yet), service latency
 tracking and ``share`` (parsed, ignored; JWT exports' ``latency`` too), the
 user JWT ``data`` limit (not enforced), export ``revocations`` of activations
-and activation tokens given as URLs, cutting off an import when its activation
-expires while in use (it is re-checked only on a JWT update), the account
-resolver's sync with other servers (``interval`` is read, unused). Auth
+and activation tokens given as URLs. Auth
 callout lives in :mod:`.callout` (registered as ``auth-callout`` when
 configured), TLS ``verify_and_map`` in :mod:`.tlsmap`. The state lives in
 :class:`~.manager.AuthManager`, registered by ``nats_configure`` as

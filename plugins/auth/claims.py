@@ -11,7 +11,8 @@ DirAccResolver.Start):
   account JWTs (never the system account's) and cuts their users off;
 * ``$SYS.REQ.CLAIMS.LIST`` answers ``{"server": {...}, "data": [account keys]}``;
 * ``$SYS.REQ.ACCOUNT.<pubkey>.CLAIMS.LOOKUP`` answers with the stored JWT
-  itself, and not at all when there is none (so another server may answer).
+  itself, and not at all when there is none (so another server may answer);
+* ``$SYS.REQ.CLAIMS.PACK``: the ``interval`` sync (:mod:`.packsync`).
 
 Only users of the system account can publish there: the subscriptions live in
 the system account, which is isolated like every other.
@@ -25,6 +26,8 @@ import structlog
 from pluggy_nats import __version__
 from pluggy_nats import jwt as natsjwt
 from pluggy_nats.internal import InternalClient
+
+from .packsync import PackSync
 
 UPDATE = "$SYS.REQ.CLAIMS.UPDATE"
 ACCOUNT_UPDATE = "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE"
@@ -48,6 +51,8 @@ class ClaimsService:
         self.client.subscribe(ACCOUNT_LOOKUP, self._on_lookup)
         self.client.subscribe(LIST, self._on_list)
         self.client.subscribe(DELETE, self._on_delete)
+        # the resolver's interval sync with the other servers
+        self.sync = PackSync(self.server, self.auth, self.client, self.auth.op.interval)
 
     def stop(self):
         if self.client is not None:
@@ -86,7 +91,7 @@ class ClaimsService:
     def _on_delete(self, sub, subject, reply, headers, payload):
         subj = ""
         try:
-            claims = natsjwt.decode(bytes(payload).decode("utf-8", "replace").strip())
+            claims = natsjwt.decode_generic(bytes(payload).decode("utf-8", "replace").strip())
             subj = claims.get("sub") or ""
             accounts = self._delete_targets(claims)
         except (natsjwt.JWTError, ValueError) as exc:

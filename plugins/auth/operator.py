@@ -39,6 +39,11 @@ class OperatorConfig:
         self.timeout = 1.9
         self.preload = {}  # account public key -> JWT
         self.system_account = None  # from the first operator JWT when not configured
+        # resolver_pinned_accounts: only users of these accounts (and of the
+        # system account) may log in; None = any account
+        self.pinned_accounts = None
+        # default_sentinel: the user JWT of clients that bring none (a bearer token)
+        self.default_sentinel = None
 
 
 def parse_decorated_jwt(text):
@@ -87,6 +92,21 @@ def parse(conf, errors):
             claimed.append(key)
             resolver_seen = True
             _resolver(conf, key, op, errors)
+        elif lk == "default_sentinel":
+            claimed.append(key)
+            if not isinstance(v, str):
+                errors.append((_pos(conf, key), "default_sentinel: expected a string, got %r"
+                               % (v,)))
+                continue
+            op.default_sentinel = v.strip()
+        elif lk == "resolver_pinned_accounts":
+            claimed.append(key)
+            keys = [v] if isinstance(v, str) else v if isinstance(v, list) else None
+            if keys is None or not all(isinstance(k, str) for k in keys):
+                errors.append((_pos(conf, key), "error parsing resolver_pinned_accounts: "
+                                                "unsupported type %r" % (v,)))
+                continue
+            op.pinned_accounts = set(keys)
         elif lk == "resolver_preload":
             claimed.append(key)
             if not isinstance(v, dict):
@@ -112,6 +132,8 @@ def parse(conf, errors):
         else:
             op.strict = True  # and users must come from account signing keys
         op.trusted_keys.update(k for k in nats.get("signing_keys") or () if isinstance(k, str))
+    if op.default_sentinel and not op.operators:
+        errors.append((None, "default sentinel requires operators and accounts"))
     if op.operators:
         op.system_account = (op.operators[0].get("nats") or {}).get("system_account")
         if not resolver_seen:
@@ -174,6 +196,13 @@ def validate(op, cfg, errors):
     """nats-server validateTrustedOperators, for the auth config ``cfg``."""
     if op is None or not op.operators:
         return
+    if op.default_sentinel:
+        _check_sentinel(op.default_sentinel, errors)
+    if op.pinned_accounts is not None:
+        for key in sorted(op.pinned_accounts):
+            if not _is_account_key(key):
+                errors.append((None, "pinned account key %r is not a valid public account "
+                                     "nkey" % key))
     if cfg.accounts:
         errors.append((None, "operators do not allow Accounts to be configured directly"))
     if cfg.users or cfg.nkeys:
@@ -188,6 +217,51 @@ def validate(op, cfg, errors):
     elif op.resolver == "FULL":
         errors.append((None, "using nats based account resolver - the system account needs "
                              "to be specified in configuration or the operator jwt"))
+    if op.pinned_accounts is not None and cfg.system_account:
+        op.pinned_accounts.add(cfg.system_account)  # the operator's own can always connect
+
+
+def _check_sentinel(token, errors):
+    """nats-server validateTrustedOperators: the default sentinel is a bearer
+    user JWT (or looks like a scoped signing key's user: issuer_account and
+    no permissions of its own, checked when used)."""
+    try:
+        claims = natsjwt.decode(token, expect_type="user")
+    except natsjwt.JWTError:
+        errors.append((None, "default sentinel JWT not valid"))
+        return
+    nats = claims.get("nats") or {}
+    scoped_like = nats.get("issuer_account") and not has_own_permissions(nats)
+    if not nats.get("bearer_token") and not scoped_like:
+        errors.append((None, "default sentinel must be a bearer token"))
+
+
+# jwt.UserPermissionLimits: a scoped signing key's user must leave all of it at
+# the zero value (jwt UserScope.ValidateScopedSigner, HasEmptyPermissions), so
+# even nsc's default "subs": -1 makes such a user invalid.
+_USER_PERMISSION_LIMITS = ("src", "times", "times_location", "subs", "data", "payload",
+                           "bearer_token", "allowed_connection_types", "resp")
+
+
+def has_own_permissions(nats):
+    """Whether user claims set any of jwt.UserPermissionLimits (subjects in
+    ``pub``/``sub`` or any limit), i.e. not ``HasEmptyPermissions``."""
+    for key in ("pub", "sub"):
+        block = nats.get(key)
+        if isinstance(block, dict) and any(
+                isinstance(s, str) for k in ("allow", "deny") for s in block.get(k) or ()):
+            return True
+    return any(nats.get(k) for k in _USER_PERMISSION_LIMITS)
+
+
+def _is_account_key(key):
+    if not key.startswith("A"):
+        return False
+    try:
+        natsjwt.public_key_bytes(key)
+    except natsjwt.JWTError:
+        return False
+    return True
 
 
 def _pos(m, key):

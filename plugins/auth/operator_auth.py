@@ -57,6 +57,7 @@ from .config import (
     ServiceImport,
     StreamImport,
 )
+from .operator import has_own_permissions
 
 STANDARD = "STANDARD"
 _PERM_CACHE_MAX = 1024
@@ -79,6 +80,7 @@ class JWTAccount:
         self.importers = []
         self.responses = None  # ResponseRoutes, made when a service import uses this account
         self.expiry = None  # timer cutting users off when the account JWT expires
+        self.activation_timers = []  # timers stopping imports whose activation expires
 
     def is_revoked(self, user, issued_at):
         for key in (user, "*"):
@@ -130,18 +132,6 @@ def permission_spec(limits):
     if pub is None and sub is None and response is None:
         return None
     return PermissionSpec(publish=pub, subscribe=sub, response=response)
-
-
-# jwt.UserPermissionLimits: a scoped signing key's user must leave all of it at
-# the zero value (jwt UserScope.ValidateScopedSigner, HasEmptyPermissions), so
-# even nsc's default "subs": -1 makes such a user invalid.
-_USER_PERMISSION_LIMITS = ("src", "times", "times_location", "subs", "data", "payload",
-                           "bearer_token", "allowed_connection_types", "resp")
-
-
-def _has_own_permissions(nats):
-    return (any(_subject_permission(nats.get(k)) for k in ("pub", "sub"))
-            or any(nats.get(k) for k in _USER_PERMISSION_LIMITS))
 
 
 def _src_allows(src, host):
@@ -275,6 +265,7 @@ class OperatorAuth:
         for imp in acc.importers:
             imp.stop()
         acc.importers = []
+        _kill_activation_timers(acc)
         for entry in imports:
             if not isinstance(entry, dict) or entry.get("type") not in ("stream", "service"):
                 continue
@@ -295,6 +286,27 @@ class OperatorAuth:
                 continue
             importer.start()
             acc.importers.append(importer)
+            self._expire_with_activation(acc, importer, entry.get("token"))
+
+    def _expire_with_activation(self, acc, importer, token):
+        """An import granted by an activation token with ``exp`` stops at that
+        time (nats-server activationExpired): a timer per such import, killed
+        when the account's imports are wired again or the account goes."""
+        if not token:
+            return
+        try:
+            exp = natsjwt.decode(token, expect_type="activation").get("exp")
+        except natsjwt.JWTError:
+            return
+        if isinstance(exp, (int, float)) and exp > 0:
+            acc.activation_timers.append(gevent.spawn_later(
+                max(0.0, exp - time.time()), self._activation_expired, acc, importer))
+
+    def _activation_expired(self, acc, importer):
+        if importer in acc.importers:
+            importer.stop()
+            acc.importers.remove(importer)
+            self.log.info("jwt_import_activation_expired", account=acc.pubkey)
 
     def _stream_importer(self, src, acc, entry, export):
         local, to = entry.get("local_subject"), entry.get("to")
@@ -400,7 +412,7 @@ class OperatorAuth:
     # -- users -------------------------------------------------------------------------
 
     def authenticate(self, conn, connect):
-        token = connect.get("jwt")
+        token = connect.get("jwt") or self.op.default_sentinel  # for those who bring none
         if not token:
             return Deny("no user JWT in operator mode")
         try:
@@ -414,6 +426,9 @@ class OperatorAuth:
         user_key = claims.get("sub")
         issuer = claims.get("iss")
         acc_key = nats.get("issuer_account") or issuer
+        pinned = self.op.pinned_accounts
+        if pinned is not None and acc_key not in pinned:
+            return Deny("account %s not listed as operator pinned account" % acc_key)
         acc = self.account(acc_key)
         if acc is None:
             return Deny("account %s not resolved" % acc_key)
@@ -426,7 +441,7 @@ class OperatorAuth:
         scope = acc.signing_keys.get(issuer) if issuer != acc.pubkey else None
         limits = nats
         if scope is not None:
-            if _has_own_permissions(nats):
+            if has_own_permissions(nats):
                 return Deny("scoped signing key user carries its own permissions")
             limits = scope
         bearer = bool(limits.get("bearer_token"))
@@ -459,7 +474,7 @@ class OperatorAuth:
             conn.jwt_expiry = gevent.spawn_later(max(0.0, exp - now), _expire, conn)
         return Allow(account=acc.account, user=user_key,
                      permissions=perms.for_connection() if perms is not None else None,
-                     limits=_user_limits(limits))
+                     limits=_user_limits(limits, absent=-1 if scope is not None else 0))
 
     def _permissions(self, token, acc, limits):
         """Compiled once per (user JWT, account JWT): reconnects reuse them."""
@@ -476,20 +491,33 @@ class OperatorAuth:
         return compiled
 
 
-def _user_limits(limits):
+def _user_limits(limits, absent):
     """The connection's own limits from a user JWT (or its scope template):
     ``subs`` and ``payload``, negative = unlimited (the core keeps the smallest
     of these, the account's and the server's, as nats-server applyAccountLimits).
-    ``data`` is not enforced. An absent key is unlimited here, where
-    nats-server would read it as 0 (nsc always writes -1)."""
-    return {ours: limits[theirs] for theirs, ours in _USER_LIMITS
-            if isinstance(limits.get(theirs), int) and not isinstance(limits[theirs], bool)} or None
+    ``data`` is not enforced. An absent key is ``absent``, as nats-io/jwt reads
+    it: 0 in a v2 user JWT (nsc writes -1 for unlimited; so a user without
+    ``subs`` is refused every subscription), -1 in a scope template
+    (``NewUserScope``); a v1 user's were already made -1 by
+    :func:`pluggy_nats.jwt.upgrade_v1`."""
+    out = {}
+    for theirs, ours in _USER_LIMITS:
+        value = limits.get(theirs, absent)
+        out[ours] = value if isinstance(value, int) and not isinstance(value, bool) else absent
+    return out
+
+
+def _kill_activation_timers(acc):
+    for timer in acc.activation_timers:
+        timer.kill(block=False)
+    acc.activation_timers = []
 
 
 def _stop_importers(acc):
     for imp in acc.importers:
         imp.stop()
     acc.importers = []
+    _kill_activation_timers(acc)
     if acc.responses is not None:
         acc.responses.stop()
         acc.responses = None

@@ -13,7 +13,7 @@ from .http import MonitorServer
 
 @hookimpl
 def nats_configure(config, server):
-    if config.http_port:
+    if config.http_port or config.https_port:
         server.pluginmanager.register(MonitorServer(server), "monitor-http")
 
 

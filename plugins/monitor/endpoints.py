@@ -252,16 +252,20 @@ def varz(server, query):
         out["auth_required"] = True
     if server.connect_urls:
         out["connect_urls"] = list(server.connect_urls)
+    if opts.server_tags:
+        out["tags"] = list(opts.server_tags)
+    if opts.server_metadata:
+        out["metadata"] = dict(opts.server_metadata)
     out["max_connections"] = opts.max_connections
     if opts.max_subscriptions:
         out["max_subscriptions"] = opts.max_subscriptions
     out.update({
         "ping_interval": int(opts.ping_interval * NS),
         "ping_max": opts.ping_max,
-        "http_host": opts.http_host,
+        "http_host": opts.http_host or opts.host,
         "http_port": getattr(server, "http_port", None) or max(opts.http_port, 0),
-        "http_base_path": "",
-        "https_port": 0,
+        "http_base_path": opts.http_base_path,
+        "https_port": opts.https_port,  # as configured (-1 stays -1), as nats-server
         "auth_timeout": _seconds(opts.auth_timeout),
         "max_control_line": opts.max_control_line,
         "max_payload": opts.max_payload,
@@ -302,13 +306,15 @@ def varz(server, query):
         "http_req_stats": dict(stats.http_requests),
         "config_load_time": rfc3339(start),
         "config_digest": config_digest,
-        "feature_flags": {},  # JetStream feature flags: none in the core
+        "feature_flags": dict(opts.feature_flags),
         "system_account": system_account.name if system_account else "",
         "slow_consumer_stats": slow,
         "stale_connection_stats": dict(stats.stale),
         "disk_io_wait_stats": {"waiters": 0, "waits": 0, "wait_time": 0, "max_wait_time": 0},
         "pluggy_nats": __version__,
     })
+    if not out["system_account"]:
+        del out["system_account"]  # omitempty, as nats-server (no_system_account)
     server.hook.nats_varz(server=server, varz=out)
     return out
 

@@ -11,6 +11,7 @@
 import html
 import http.client
 import json
+import posixpath
 import re
 from urllib.parse import parse_qs
 
@@ -19,6 +20,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from pluggy_nats import hookimpl
 from pluggy_nats.connection import log_crash
+from pluggy_nats.server import StartError, go_listen_error
 
 
 class BadRequest(Exception):
@@ -56,6 +58,17 @@ class QuietHandler(WSGIHandler):
             return ("431", _TOO_MANY_HEADERS)
         return ("400", b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
                        b"Content-Length: 0\r\n\r\n")
+class MonitorStartError(StartError):
+    """The monitor cannot start (nats-server: "Can't start monitoring: ...")."""
+
+
+def normalize_base_path(path):
+    """``http_base_path`` as nats-server reads it: a leading slash, cleaned."""
+    if not path:
+        return "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    return posixpath.normpath(path).replace("//", "/")
 
 
 class EndpointRegistry:
@@ -78,20 +91,46 @@ class MonitorServer:
         self.counters = Counters()
         self.http = None
         self.port = None
+        self.base = ""  # http_base_path without its trailing slash
         self.log = structlog.get_logger("pluggy_nats.monitor")
 
     @hookimpl
     def nats_server_start(self, server):
         server.hook.nats_monitor_endpoints(registry=self.registry)
         opts = server.options
-        self.http = server.listen(
-            opts.http_host, opts.http_port, self.wsgi, "monitor",
-            factory=lambda address, app, spawn: WSGIServer(address, app, log=None,
-                                                           error_log=None, spawn=spawn,
-                                                           handler_class=QuietHandler))
+        # nats-server StartMonitoring: one of http/https; https serves the
+        # client tls {} certificate and asks for no client certificate.
+        if opts.http_port and opts.https_port:
+            raise MonitorStartError("Can't start monitoring: can't specify both HTTP (%d) and "
+                                    "HTTPs (%d) ports" % (opts.http_port, opts.https_port))
+        ssl_context = None
+        port = opts.http_port
+        if opts.https_port:
+            if opts.tls is None:
+                raise MonitorStartError("Can't start monitoring: TLS cert and key required "
+                                        "for HTTPS")
+            ssl_context = opts.tls.monitor_context()
+            port = opts.https_port
+        self.base = normalize_base_path(opts.http_base_path).rstrip("/")
+        kwargs = {"ssl_context": ssl_context} if ssl_context is not None else {}
+        host = opts.http_host or opts.host  # nats-server: the client host by default
+        try:
+            self.http = server.listen(
+                host, port, self.wsgi, "monitor",
+                factory=lambda address, app, spawn: WSGIServer(
+                    address, app, log=None, error_log=None, spawn=spawn,
+                    handler_class=QuietHandler, **kwargs))
+        except OSError as exc:
+            raise MonitorStartError("Can't start monitoring: can't listen to the monitor "
+                                    "port: %s" % go_listen_error(host, max(port, 0),
+                                                                 exc)) from exc
         self.port = self.http.address[1]
-        server.http_port = self.port
-        self.log.info("Starting http monitor on %s:%d" % (opts.http_host, self.port))
+        if ssl_context is not None:
+            server.https_port = self.port
+        else:
+            server.http_port = self.port
+        self.log.info("Starting %s monitor on %s:%d"
+                      % ("https" if ssl_context is not None else "http", host, self.port))
 
     @hookimpl
     def nats_client_closed(self, conn, reason):
@@ -104,6 +143,11 @@ class MonitorServer:
 
     def wsgi(self, environ, start_response):
         path = environ.get("PATH_INFO", "/").rstrip("/") or "/"
+        if self.base:  # http_base_path: endpoints live under it, nothing outside
+            if path != self.base and not path.startswith(self.base + "/"):
+                return self._respond(start_response, "404 Not Found",
+                                     {"error": "not found: %s" % path}, None)
+            path = path[len(self.base):] or "/"
         try:
             query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""),
                                                     keep_blank_values=True).items()}

@@ -159,11 +159,10 @@ class RouteManager:
     # -- INFO / CONNECT ---------------------------------------------------------
 
     def _client_url(self):
-        opts = self.server.options
-        host = opts.host
+        host, port = self.server.advertised_client_address()  # client_advertise wins
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
-        return "%s:%d" % (host, self.server.port)
+        return "%s:%d" % (host, port)
 
     def route_info(self):
         server = self.server
@@ -213,8 +212,16 @@ class RouteManager:
     def accept_connect(self, conn, opts):
         """Check a peer's CONNECT (cluster name, credentials). False = closed."""
         cfg = self.config
-        if cfg.auth_user and not (opts.get("user") == cfg.auth_user
-                                  and opts.get("pass") == cfg.auth_password):
+        if cfg.tls is not None and cfg.tls.verify_and_map:
+            # nats-server isRouterAuthorized: the peer's certificate must name
+            # the cluster authorization user; no password is asked then
+            from pluggy_nats_plugins.auth.tlsmap import mapped_user
+
+            if not cfg.auth_user or mapped_user(conn, {cfg.auth_user: True}) is None:
+                conn.close(ClosedReason.AUTHENTICATION_VIOLATION, "Authorization Violation")
+                return False
+        elif cfg.auth_user and not (opts.get("user") == cfg.auth_user
+                                    and opts.get("pass") == cfg.auth_password):
             conn.close(ClosedReason.AUTHENTICATION_VIOLATION, "Authorization Violation")
             return False
         if not self._cluster_name_ok(conn, opts.get("cluster") or "", opts.get("cluster_dynamic")):
@@ -398,7 +405,7 @@ class RouteManager:
 
         solicitor = Solicitor(self.server, url, connect, scheme="nats-route", default_port=6222,
                               retries=retries, finished=finished, should_dial=should_dial,
-                              after=after,
+                              after=after, label="route",
                               on_give_up=lambda: self._implicit_pending.discard(url))
         if explicit and pool_idx == 0 and account is None:
             self._explicit[url] = solicitor

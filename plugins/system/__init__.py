@@ -30,6 +30,8 @@ from pluggy_nats.accounts import GLOBAL_ACCOUNT
 from pluggy_nats.connection import CLIENT, ClosedReason
 from pluggy_nats.internal import InternalClient
 
+from .accconns import AccountConns
+
 STATSZ_INTERVAL = 10.0
 DISCONNECT_TYPE = "io.nats.server.advisory.v1.client_disconnect"
 _ENDPOINT_QUERY = {"subscriptions": "subs", "offset": "offset", "limit": "limit",
@@ -53,6 +55,7 @@ class SystemServices:
     def __init__(self, server):
         self.server = server
         self.client = None
+        self.conns = None  # AccountConns once the system client exists
         self.seq = itertools.count(1)
         self.endpoints = {}
         self.log = structlog.get_logger("pluggy_nats.system")
@@ -73,10 +76,13 @@ class SystemServices:
         self.client.subscribe("$SYS.REQ.SERVER.PING.*", self._on_endpoint)
         self.client.subscribe("$SYS.REQ.SERVER.%s.*" % sid, self._on_endpoint)
         server.spawn(self._statsz_loop)
+        self.conns = AccountConns(server, self.client, self._server_info, _now)
 
     @hookimpl
     def nats_client_connected(self, conn):
         self._client_event(conn, "CONNECT", "io.nats.server.advisory.v1.client_connect")
+        if self.conns is not None:
+            self.conns.changed(getattr(conn, "account", None))
 
     @hookimpl
     def nats_client_closed(self, conn, reason):
@@ -88,6 +94,8 @@ class SystemServices:
             self._auth_error_event(conn, reason)
         if conn.authenticated or reason is ClosedReason.AUTHENTICATION_VIOLATION:
             self._client_event(conn, "DISCONNECT", DISCONNECT_TYPE, reason)
+        if conn.authenticated and self.conns is not None:
+            self.conns.changed(getattr(conn, "account", None))
 
     @hookimpl
     def nats_server_stop(self, server, lame_duck):
@@ -107,6 +115,11 @@ class SystemServices:
         cluster = getattr(server, "cluster_name", None)
         if cluster:
             info["cluster"] = cluster
+        opts = server.options
+        if opts.server_tags:
+            info["tags"] = list(opts.server_tags)
+        if opts.server_metadata:
+            info["metadata"] = dict(opts.server_metadata)
         return info
 
     def _publish(self, subject, payload, reply=None):

@@ -76,10 +76,10 @@ def test_every_error_is_listed_with_its_position(conf, command):
     lines = error_lines(out.stderr)
     expected = [
         (1, "port: expected an integer"),
-        (2, "unknown field 'max_payloda' (did you mean 'max_payload'?)"),
+        (2, "unknown field \"max_payloda\" (did you mean 'max_payload'?)"),
         (3, "ping_interval"),
         (4, "listen: could not parse port"),
-        (5, "unknown field 'write_deadlin' (did you mean 'write_deadline'?)"),
+        (5, "unknown field \"write_deadlin\" (did you mean 'write_deadline'?)"),
         (6, "max_payload (1048576) cannot exceed max_pending (1024)"),
     ]
     assert len(lines) == len(expected), out.stderr

@@ -28,16 +28,28 @@ def test_operability_system_events_and_requests(make_server):
         sys_nc = await nats.connect(_url(server, "sys"), allow_reconnect=False)
         events = await sys_nc.subscribe("$SYS.ACCOUNT.APP.>")
         await sys_nc.flush()
+        conns = []
+
+        async def next_event():
+            """The next CONNECT/DISCONNECT; account connection counts (sent
+            with each change, as nats-server) are kept aside."""
+            while True:
+                msg = await events.next_msg(timeout=3)
+                if not msg.subject.endswith(".SERVER.CONNS"):
+                    return msg
+                conns.append(json.loads(msg.data)["conns"])
+
         app = await nats.connect(_url(server, "app"), allow_reconnect=False, name="the-app")
-        connect = await events.next_msg(timeout=3)
+        connect = await next_event()
         assert connect.subject == "$SYS.ACCOUNT.APP.CONNECT"
         body = json.loads(connect.data)
         assert body["type"] == "io.nats.server.advisory.v1.client_connect"
         assert body["client"]["acc"] == "APP" and body["client"]["name"] == "the-app"
         await app.publish("x", b"12345")
         await app.close()
-        disconnect = await events.next_msg(timeout=3)
+        disconnect = await next_event()
         assert disconnect.subject == "$SYS.ACCOUNT.APP.DISCONNECT"
+        assert conns[:1] == [1]  # the count after the connect
         body = json.loads(disconnect.data)
         # nats-server: "sent" is what the client sent (its inMsgs)
         assert body["sent"]["msgs"] == 1 and body["reason"] == "Client Closed"

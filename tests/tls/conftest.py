@@ -126,3 +126,11 @@ def make_certs(directory):
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory):
     return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def start(make_server, go_nats_server):
+    """start("ours" | "go", config) -> a running server with that config."""
+    def start(impl, config):
+        return (make_server if impl == "ours" else go_nats_server)(config=config)
+    return start

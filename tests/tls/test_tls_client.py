@@ -19,13 +19,6 @@ from pluggy_nats.tls import parse_tls
 IMPLS = ("ours", "go")
 
 
-@pytest.fixture
-def start(make_server, go_nats_server):
-    def start(impl, config):
-        return (make_server if impl == "ours" else go_nats_server)(config=config)
-    return start
-
-
 def read_info(port, timeout=3.0):
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     buf = b""

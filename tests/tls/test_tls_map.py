@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from pluggy_nats.conf import loads
-from pluggy_nats.options import ConfigError, Options
+from pluggy_nats.options import Options
 from pluggy_nats.testing.plugin import run
 from pluggy_nats.tls import parse_tls
 
@@ -106,13 +106,6 @@ def _answers(server, certs, with_password=False):
     return run(main())
 
 
-@pytest.fixture
-def start(make_server, go_nats_server):
-    def start(impl, config):
-        return (make_server if impl == "ours" else go_nats_server)(config=config)
-    return start
-
-
 def _expected(go_answers):
     return {case: "ok" if CASES[case][2] and case != "password-user" else go_answers[case]
             for case in CASES}
@@ -140,8 +133,7 @@ def test_tls_verify_and_map_same_as_go(start, certs):
 def test_tls_verify_and_map_config(certs):
     opts = Options(conf=loads(certs.tls_block(extra="verify_and_map: true")))
     assert opts.tls.verify and opts.tls.verify_and_map
-    # routes (the dialling side) do not map certificates to users yet: refused
+    # routes: the peer certificate must name the cluster authorization user
     block = loads(certs.tls_block(extra="verify_and_map: true"))["tls"]
-    with pytest.raises(ConfigError) as info:
-        parse_tls(block, "cluster.tls", force_verify=True, client_side=True)
-    assert "cluster.tls.verify_and_map is not supported yet" in str(info.value)
+    cfg = parse_tls(block, "cluster.tls", force_verify=True, client_side=True)
+    assert cfg.verify and cfg.verify_and_map

@@ -59,6 +59,26 @@ async def crosses(a_url, b_url):
         await b.close()
 
 
+async def nothing_crosses(a_url, b_url, seconds):
+    """For ``seconds``, nothing published on b reaches a subscriber on a."""
+    a = await nats.connect(a_url, allow_reconnect=False)
+    b = await nats.connect(b_url, allow_reconnect=False)
+    try:
+        sub = await a.subscribe("x")
+        await a.flush()
+        deadline = time.monotonic() + seconds
+        while True:
+            await b.publish("x", b"leak")
+            await b.flush()
+            with pytest.raises(nats.errors.TimeoutError):
+                await sub.next_msg(timeout=0.25)
+            if time.monotonic() > deadline:
+                break
+    finally:
+        await a.close()
+        await b.close()
+
+
 def test_tls_routes_two_of_ours(make_server, certs):
     seed = make_server("-m", "-1", config=cluster_conf(certs))
     joiner = make_server(config=cluster_conf(certs, [seed.route_url]))
@@ -112,17 +132,36 @@ def test_tls_routes_plain_peer_does_not_join(make_server, certs):
     plain = make_server("--cluster", "nats://127.0.0.1:-1", "--cluster_name", "c1",
                         "--routes", srv.route_url)
 
-    async def main():
-        a = await nats.connect(srv.url, allow_reconnect=False)
-        b = await nats.connect(plain.url, allow_reconnect=False)
-        sub = await a.subscribe("x")
-        await a.flush()
-        for _ in range(5):
-            await b.publish("x", b"leak")
-            await b.flush()
-        with pytest.raises(nats.errors.TimeoutError):
-            await sub.next_msg(timeout=0.5)
-        await a.close()
-        await b.close()
+    run(nothing_crosses(srv.url, plain.url, seconds=0.5))
 
-    run(main())
+
+def mapped_cluster_conf(certs, user, routes=()):
+    """Route TLS with verify_and_map: the peer's certificate (DNS name
+    "localhost") must name the cluster authorization user."""
+    conf = ("cluster { name: c1, listen: 127.0.0.1:-1, authorization { user: %s }, %s"
+            % (user, certs.tls_block(extra="verify_and_map: true")))
+    if routes:
+        conf += " routes: [%s]" % ", ".join(routes)
+    return conf + " }\n"
+
+
+@pytest.mark.parametrize("go_accepts", [True, False], ids=["go_accepts", "we_accept"])
+def test_tls_routes_verify_and_map_mixed_cluster(make_server, go_nats_server, certs,
+                                                 go_accepts):
+    """The accepting side maps the dialler's certificate to the cluster user."""
+    if go_accepts:
+        go = go_nats_server(config=mapped_cluster_conf(certs, "localhost"))
+        ours = make_server(config=mapped_cluster_conf(certs, "localhost", [go.route_url]))
+    else:
+        ours = make_server(config=mapped_cluster_conf(certs, "localhost"))
+        go = go_nats_server(config=mapped_cluster_conf(certs, "localhost", [ours.route_url]))
+    run(crosses(ours.url, go.url))
+
+
+@pytest.mark.parametrize("impl", ["ours", "go"])
+def test_tls_routes_verify_and_map_other_user_refused(make_server, go_nats_server, certs, impl):
+    """A certificate that does not name the cluster user forms no route."""
+    start = make_server if impl == "ours" else go_nats_server
+    seed = start(config=mapped_cluster_conf(certs, "someone-else"))
+    joiner = make_server(config=mapped_cluster_conf(certs, "someone-else", [seed.route_url]))
+    run(nothing_crosses(seed.url, joiner.url, seconds=3))  # time a route would take

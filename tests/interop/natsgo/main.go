@@ -1,4 +1,5 @@
-// A nats.go client exercising the core features against the server at os.Args[1].
+// A nats.go client exercising the core features against the server at os.Args[1]
+// (logging in with the .creds file os.Args[2] when given).
 // Built offline (GOPATH mode) from Debian's golang-github-nats-io-go-nats-dev by
 // tests/interop/test_interop_natsgo.py; prints one line per check and "ALL OK".
 package main
@@ -19,7 +20,11 @@ func fail(format string, args ...interface{}) {
 }
 
 func main() {
-	nc, err := nats.Connect(os.Args[1], nats.Timeout(5*time.Second))
+	opts := []nats.Option{nats.Timeout(5 * time.Second)}
+	if len(os.Args) > 2 { // a .creds file: operator mode
+		opts = append(opts, nats.UserCredentials(os.Args[2]))
+	}
+	nc, err := nats.Connect(os.Args[1], opts...)
 	if err != nil {
 		fail("connect: %v", err)
 	}
