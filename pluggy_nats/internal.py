@@ -58,9 +58,11 @@ class InternalClient:
 
     unsubscribe = remove_subscription
 
-    def publish(self, subject, payload=b"", reply=None, headers=None):
+    def publish(self, subject, payload=b"", reply=None, headers=None, flush=True):
         """Publish into this client's account. ``headers`` is a raw header block
-        (``NATS/1.0\\r\\n...\\r\\n\\r\\n``) or None. Returns the number of deliveries."""
+        (``NATS/1.0\\r\\n...\\r\\n\\r\\n``) or None. Returns the number of deliveries.
+        ``flush=False`` leaves the output queued for the caller's ``server.flush_touched()``
+        (a callback running in a client's reader, or a loop sending many messages)."""
         if isinstance(subject, str):
             subject = subject.encode()
         if isinstance(reply, str):
@@ -72,7 +74,8 @@ class InternalClient:
         self.out_msgs += 1
         result = self.account.sublist.match(subject)
         n = deliver(result, subject, reply, hdr, msg, self) if (result.psubs or result.qsubs) else 0
-        self.server.flush_touched()
+        if flush:
+            self.server.flush_touched()
         return n
 
     def deliver_msg(self, sub, subject, reply, hdr, msg, publisher=None):

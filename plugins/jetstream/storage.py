@@ -1,0 +1,14 @@
+"""The one place the plugin imports the store from (JS-STORE-API.md)."""
+
+from ._standin_store import (  # noqa: F401  (re-exported)
+    ConsumerState,
+    ErrMaxBytes,
+    ErrMaxMsgs,
+    ErrMaxMsgSize,
+    ErrMaxMsgsPerSubject,
+    ErrStorageFull,
+    ErrStoreClosed,
+    StoreConfig,
+    StoreError,
+    open_stream_store,
+)
