@@ -22,6 +22,7 @@ from .stream import _match_any
 
 SECOND = 1_000_000_000
 FC_BYTES = 1024 * 1024  # push flow control request after this many bytes
+INTEREST_POLL = 0.05  # seconds between interest checks of an unbound push consumer
 
 
 class PullRequest:
@@ -377,6 +378,7 @@ class Consumer:
                     # Go stops redelivering, keeps the message in the stream
                     # (MAX_DELIVERIES advisory) and moves the ack floor past it.
                     del self.pending[seq]
+                    self.rdc.pop(seq, None)
                     self.jsa.advisory_max_deliveries(self, seq, dc)
                     self._update_floor()
                     continue
@@ -416,8 +418,10 @@ class Consumer:
                     self._push_heartbeat(subject)
                     self.last_delivery = now
                 soon(self.last_delivery + hb)
-        elif hb:
-            soon(now + hb)
+        else:
+            # no subscriber on the deliver subject yet: look again soon (clients
+            # may subscribe after creating the consumer)
+            soon(now + min(hb, INTEREST_POLL) if hb else now + INTEREST_POLL)
 
     def _push_heartbeat(self, subject):
         hdr = ("NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: %d\r\n"
