@@ -58,11 +58,14 @@ class InternalClient:
 
     unsubscribe = remove_subscription
 
-    def publish(self, subject, payload=b"", reply=None, headers=None, flush=True):
+    def publish(self, subject, payload=b"", reply=None, headers=None, flush=True, via=None):
         """Publish into this client's account. ``headers`` is a raw header block
         (``NATS/1.0\\r\\n...\\r\\n\\r\\n``) or None. Returns the number of deliveries.
         ``flush=False`` leaves the output queued for the caller's ``server.flush_touched()``
-        (a callback running in a client's reader, or a loop sending many messages)."""
+        (a callback running in a client's reader, or a loop sending many messages).
+        ``via``: match subscriptions on this subject instead while the message keeps
+        ``subject`` (JetStream delivers a stored message, under its own subject, to
+        a consumer's deliver subject or a pull request's reply inbox)."""
         if isinstance(subject, str):
             subject = subject.encode()
         if isinstance(reply, str):
@@ -72,7 +75,10 @@ class InternalClient:
         hdr = len(headers) if headers else 0
         msg = headers + payload if headers else payload
         self.out_msgs += 1
-        result = self.account.sublist.match(subject)
+        if via is not None:
+            result = self.account.sublist.match(via.encode() if isinstance(via, str) else via)
+        else:
+            result = self.account.sublist.match(subject)
         n = deliver(result, subject, reply, hdr, msg, self) if (result.psubs or result.qsubs) else 0
         if flush:
             self.server.flush_touched()

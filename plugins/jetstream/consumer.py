@@ -344,7 +344,9 @@ class Consumer:
         if self.cfg.get("headers_only"):
             hdr = H.build([("Nats-Msg-Size", str(len(data)))], hdr)
             data = b""
-        self.client.publish(subject, data, reply=reply, headers=hdr or None, flush=False)
+        # the message keeps its own subject; it goes to the deliver subject / inbox
+        self.client.publish(msg.subject, data, reply=reply, headers=hdr or None, flush=False,
+                            via=subject)
         self.last_delivery = now
         if self.ack_none:
             self.afloor_s = self.dsseq
