@@ -23,14 +23,11 @@ CONSUMER_LIST_LIMIT = 256
 # response type -> keys Go writes even on error (non-omitempty fields)
 _ERROR_KEYS = {
     "stream_info_response": {"total": 0, "offset": 0, "limit": 0},
-    "stream_names_response": {"total": 0, "offset": 0, "limit": 0, "streams": None},
+    "stream_names_response": {"total": 0, "offset": 0, "limit": 0, "streams": []},
     "stream_list_response": {"total": 0, "offset": 0, "limit": 0, "streams": []},
-    "consumer_names_response": {"total": 0, "offset": 0, "limit": 0, "consumers": None},
+    "consumer_names_response": {"total": 0, "offset": 0, "limit": 0, "consumers": []},
     "consumer_list_response": {"total": 0, "offset": 0, "limit": 0, "consumers": []},
-    "stream_delete_response": {"success": False},
-    "stream_purge_response": {"success": False, "purged": 0},
-    "stream_msg_delete_response": {"success": False},
-    "consumer_delete_response": {"success": False},
+    "stream_purge_response": {"purged": 0},
     "consumer_pause_response": {"paused": False, "pause_until": "0001-01-01T00:00:00Z"},
 }
 
@@ -233,14 +230,16 @@ class Api:
         existing = jsa.streams.get(cfg["name"])
         if existing is not None:
             if same_config(existing.cfg, cfg):
-                return existing.info()
+                info = existing.info(cluster=False)
+                info["did_create"] = True  # as Go answers an idempotent create
+                return info
             raise ApiError(10058)
         if jsa.limits.max_streams >= 0 and len(jsa.streams) >= jsa.limits.max_streams:
             raise ApiError(10027)
         self._check_overlap(jsa, cfg)
         self._check_resources(jsa, cfg)
         stream = jsa.create_stream(cfg)
-        info = stream.info()
+        info = stream.info(cluster=False)
         info["did_create"] = True
         return info
 
@@ -252,7 +251,7 @@ class Api:
         self._check_resources(jsa, cfg, stream.cfg)
         stream.update(cfg)
         advisories.stream_action(jsa, stream.name, "modify")
-        return stream.info()
+        return stream.info(cluster=False)
 
     def stream_info(self, jsa, args, payload):
         req = loads(payload)
@@ -291,13 +290,13 @@ class Api:
         streams, offset = self._filtered_streams(jsa, payload)
         page = streams[offset:offset + STREAM_NAMES_LIMIT]
         return {"total": len(streams), "offset": offset, "limit": STREAM_NAMES_LIMIT,
-                "streams": [s.name for s in page] if page else None}
+                "streams": [s.name for s in page]}
 
     def stream_list(self, jsa, args, payload):
         streams, offset = self._filtered_streams(jsa, payload)
         page = streams[offset:offset + STREAM_LIST_LIMIT]
         return {"total": len(streams), "offset": offset, "limit": STREAM_LIST_LIMIT,
-                "streams": [s.info() for s in page]}
+                "streams": [s.info(cluster=False) for s in page]}
 
     def stream_delete(self, jsa, args, payload):
         stream = self._stream(jsa, args)
@@ -491,7 +490,7 @@ class Api:
         consumers, offset = self._consumer_page(jsa, args, payload)
         page = consumers[offset:offset + CONSUMER_LIST_LIMIT * 4]
         return {"total": len(consumers), "offset": offset, "limit": CONSUMER_LIST_LIMIT * 4,
-                "consumers": [c.name for c in page] if page else None}
+                "consumers": [c.name for c in page]}
 
     def consumer_list(self, jsa, args, payload):
         consumers, offset = self._consumer_page(jsa, args, payload)

@@ -223,8 +223,8 @@ class Stream:
             self.jsa.js.log.warning("stream_store_failed", stream=self.name, error=str(exc))
             self._error(reply, ApiError(10077, err=str(exc) or "store failed"))
             return 0
+        self.last_msg_id = msg_id  # Go keeps the id of the last message, "" if none
         if msg_id:
-            self.last_msg_id = msg_id
             self._remember_id(msg_id, seq, ts)
         if rollup:
             if rollup == "sub":
@@ -515,10 +515,12 @@ class Stream:
         out["consumer_count"] = len(self.consumers)
         return out
 
-    def info(self, deleted_details=False, subjects_filter=None):
+    def info(self, deleted_details=False, subjects_filter=None, cluster=True):
+        """StreamInfo; Go adds ``cluster`` only to STREAM.INFO answers."""
         info = {"config": self.jsa.stamp(self.cfg), "created": H.rfc3339(self.created),
-                "state": self.state_dict(deleted_details, subjects_filter),
-                "cluster": {"leader": self.server.server_name}}
+                "state": self.state_dict(deleted_details, subjects_filter)}
+        if cluster:
+            info["cluster"] = {"leader": self.server.server_name}
         if self.cfg.get("mirror"):
             info["mirror"] = self.jsa.source_info(self, self.cfg["mirror"])
         if self.cfg.get("sources"):

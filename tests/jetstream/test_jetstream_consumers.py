@@ -267,7 +267,7 @@ def test_jetstream_ephemeral_inactive(js_server, wait_for):
             if not names["consumers"]:
                 break
             await asyncio.sleep(0.05)
-        assert names["consumers"] is None
+        assert names["consumers"] == []
         await nc.close()
 
     run(main())

@@ -1,0 +1,197 @@
+"""Differential test: one script of raw JetStream API requests and publishes
+(valid and invalid stream/consumer configs, each API call, PubAcks with dedup
+and expected headers) against the Go nats-server and ours; the ``type``, the
+error codes and the set of keys of every response must be the same."""
+
+import json
+
+import nats
+import pytest
+
+from pluggy_nats.testing.plugin import run
+
+pytestmark = pytest.mark.interop
+
+S1 = {"name": "S1", "subjects": ["s1.>"]}
+MEM = {"name": "M", "subjects": ["m.>"], "storage": "memory", "max_bytes": 1 << 20,
+       "allow_direct": True, "allow_rollup_hdrs": True, "allow_msg_ttl": True,
+       "max_msgs_per_subject": 3, "description": "memory one"}
+
+
+def _cc(stream, **config):
+    return {"stream_name": stream, "config": config}
+
+
+SCRIPT = [
+    ("req", "$JS.API.INFO", None),
+    ("req", "$JS.API.STREAM.CREATE.S1", S1),
+    ("req", "$JS.API.STREAM.CREATE.S1", S1),
+    ("req", "$JS.API.STREAM.CREATE.S1", {"name": "S1", "subjects": ["other"]}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "max_age": -1}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", b"{bad json"),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "OTHER"}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "retention": "forever"}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "max_msgs": "x"}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "subjects": ["a", "a.>"]}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "subjects": ["a", "a"]}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "num_replicas": 3}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "subjects": ["s1.x"]}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "max_age": 50_000_000}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "deny_purge": True,
+                                          "allow_rollup_hdrs": True}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "discard_new_per_subject": True}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "subject_delete_marker_ttl":
+                                          500_000_000}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "subjects": [">"]}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "subjects": ["$JS.API.x"]}),
+    ("req", "$JS.API.STREAM.CREATE.BAD", {"name": "BAD", "duplicate_window": -5}),
+    ("req", "$JS.API.STREAM.CREATE.M", MEM),
+    ("req", "$JS.API.STREAM.UPDATE.S1", dict(S1, storage="memory")),
+    ("req", "$JS.API.STREAM.UPDATE.S1", dict(S1, max_msgs=100)),
+    ("req", "$JS.API.STREAM.UPDATE.NOPE", {"name": "NOPE"}),
+    ("pub", "s1.a", b"1", {"Nats-Msg-Id": "x"}),
+    ("pub", "s1.a", b"1", {"Nats-Msg-Id": "x"}),
+    ("pub", "s1.b", b"2", {"Nats-Expected-Last-Sequence": "7"}),
+    ("pub", "s1.b", b"2", {"Nats-Expected-Last-Sequence": "1"}),
+    ("pub", "s1.b", b"3", {"Nats-Expected-Stream": "NOT"}),
+    ("pub", "s1.b", b"3", {"Nats-Expected-Last-Subject-Sequence": "1"}),
+    ("pub", "s1.b", b"3", {"Nats-Expected-Last-Subject-Sequence": "2"}),
+    ("pub", "s1.c", b"4", {"Nats-Expected-Last-Msg-Id": "nope"}),
+    ("pub", "s1.c", b"4", {"Nats-Expected-Last-Msg-Id": "x"}),
+    ("pub", "s1.c", b"5", {"Nats-Rollup": "sub"}),
+    ("pub", "s1.c", b"5", {"Nats-TTL": "5s"}),
+    ("pub", "m.a", b"6", {"Nats-TTL": "100ms"}),
+    ("pub", "m.a", b"6", {"Nats-TTL": "1h"}),
+    ("pub", "m.a", b"7", {"Nats-Rollup": "bogus"}),
+    ("pub", "m.a", b"8", {"Nats-Rollup": "sub"}),
+    ("pub", "m.b", b"9", None),
+    ("req", "$JS.API.STREAM.INFO.S1", None),
+    ("req", "$JS.API.STREAM.INFO.S1", {"subjects_filter": ">"}),
+    ("req", "$JS.API.STREAM.INFO.S1", {"deleted_details": True}),
+    ("req", "$JS.API.STREAM.INFO.NOPE", None),
+    ("req", "$JS.API.STREAM.NAMES", None),
+    ("req", "$JS.API.STREAM.NAMES", {"subject": "m.x"}),
+    ("req", "$JS.API.STREAM.LIST", None),
+    ("req", "$JS.API.STREAM.MSG.GET.S1", {"seq": 1}),
+    ("req", "$JS.API.STREAM.MSG.GET.S1", {"seq": 99}),
+    ("req", "$JS.API.STREAM.MSG.GET.S1", {"last_by_subj": "s1.b"}),
+    ("req", "$JS.API.STREAM.MSG.GET.S1", {"next_by_subj": "s1.c", "seq": 1}),
+    ("req", "$JS.API.STREAM.MSG.GET.S1", {"seq": 1, "last_by_subj": "s1.b"}),
+    ("req", "$JS.API.STREAM.MSG.GET.NOPE", {"seq": 1}),
+    ("req", "$JS.API.STREAM.MSG.DELETE.S1", {"seq": 1}),
+    ("req", "$JS.API.STREAM.MSG.DELETE.S1", {"seq": 1}),
+    ("req", "$JS.API.CONSUMER.DURABLE.CREATE.S1.dur", _cc("S1", durable_name="dur",
+                                                          ack_policy="explicit")),
+    ("req", "$JS.API.CONSUMER.DURABLE.CREATE.S1.dur", _cc("S1", durable_name="other")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.named", _cc("S1", name="named")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.named", _cc("S1", name="named")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.named", dict(_cc("S1", max_deliver=5),
+                                                      action="create")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.fresh", dict(_cc("S1"), action="update")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.pushy", _cc("S1", deliver_subject="deliver.here",
+                                                    ack_policy="explicit",
+                                                    idle_heartbeat=1_000_000_000,
+                                                    flow_control=True)),
+    ("req", "$JS.API.CONSUMER.CREATE.S1", _cc("S1", durable_name="d2")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", durable_name="y")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x.s1.a", _cc("S1", filter_subject="s1.b")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x.s1.a", _cc("S1", filter_subjects=["s1.a"])),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x.s1.a", _cc("S1", filter_subject="s1.a")),
+    ("req", "$JS.API.CONSUMER.CREATE.NOPE.x", _cc("NOPE")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("OTHER")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", deliver_subject="d.s",
+                                                flow_control=True)),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", idle_heartbeat=1_000_000_000)),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", deliver_policy="by_start_sequence")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", deliver_policy="all",
+                                                opt_start_seq=4)),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", deliver_policy="last_per_subject")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", backoff=[1, 2, 3], max_deliver=2,
+                                                ack_policy="explicit")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", deliver_subject="d.s",
+                                                max_waiting=5)),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", deliver_subject="d.s",
+                                                idle_heartbeat=50_000_000)),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", filter_subjects=["s1.>", "s1.a"])),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", filter_subject="s1.a",
+                                                filter_subjects=["s1.b"])),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", ack_policy="sometimes")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", num_replicas=3)),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", b"{nope"),
+    ("req", "$JS.API.CONSUMER.INFO.S1.dur", None),
+    ("req", "$JS.API.CONSUMER.INFO.S1.nope", None),
+    ("req", "$JS.API.CONSUMER.NAMES.S1", None),
+    ("req", "$JS.API.CONSUMER.LIST.S1", None),
+    ("req", "$JS.API.CONSUMER.NAMES.NOPE", None),
+    ("req", "$JS.API.CONSUMER.PAUSE.S1.dur", {"pause_until": "2099-01-01T00:00:00Z"}),
+    ("req", "$JS.API.CONSUMER.PAUSE.S1.dur", {}),
+    ("req", "$JS.API.CONSUMER.PAUSE.S1.nope", {}),
+    ("req", "$JS.API.CONSUMER.DELETE.S1.named", None),
+    ("req", "$JS.API.CONSUMER.DELETE.S1.named", None),
+    ("req", "$JS.API.STREAM.LEADER.STEPDOWN.S1", None),
+    ("req", "$JS.API.STREAM.PURGE.S1", {"seq": 2, "keep": 1}),
+    ("req", "$JS.API.STREAM.PURGE.S1", {"filter": "s1.b"}),
+    ("req", "$JS.API.STREAM.PURGE.S1", {"keep": 1}),
+    ("req", "$JS.API.STREAM.PURGE.NOPE", None),
+    ("req", "$JS.API.STREAM.CREATE.WQ", {"name": "WQ", "subjects": ["wq"],
+                                         "retention": "workqueue"}),
+    ("req", "$JS.API.CONSUMER.CREATE.WQ.a", _cc("WQ", ack_policy="none")),
+    ("req", "$JS.API.CONSUMER.CREATE.WQ.a", _cc("WQ", ack_policy="explicit")),
+    ("req", "$JS.API.CONSUMER.CREATE.WQ.b", _cc("WQ", ack_policy="explicit")),
+    ("req", "$JS.API.CONSUMER.CREATE.WQ.c", _cc("WQ", ack_policy="explicit",
+                                                deliver_policy="new")),
+    ("req", "$JS.API.STREAM.DELETE.S1", None),
+    ("req", "$JS.API.STREAM.DELETE.S1", None),
+    ("req", "$JS.API.STREAM.DELETE.M", None),
+]
+
+
+def _shape(value):
+    """What must match: type, error codes, key sets (recursively for dicts)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, v in value.items():
+            if key == "error":
+                out[key] = (v.get("code"), v.get("err_code"))
+            elif key in ("metadata", "subjects") and isinstance(v, dict):
+                out[key] = "map"
+            elif key == "type":
+                out[key] = v
+            else:
+                out[key] = _shape(v)
+        return out
+    if isinstance(value, list):
+        return [_shape(v) for v in value[:1]]
+    return type(value).__name__ if not isinstance(value, bool) else "bool"
+
+
+async def _play(url):
+    nc = await nats.connect(url, allow_reconnect=False)
+    results = []
+    for step in SCRIPT:
+        kind, subject, body = step[:3]
+        if kind == "req":
+            payload = b"" if body is None else (body if isinstance(body, bytes)
+                                                else json.dumps(body).encode())
+            try:
+                msg = await nc.request(subject, payload, timeout=2)
+                results.append(_shape(json.loads(msg.data)))
+            except nats.errors.TimeoutError:
+                results.append("timeout")
+        else:
+            msg = await nc.request(subject, body, headers=step[3], timeout=2)
+            results.append(_shape(json.loads(msg.data)))
+    await nc.close()
+    return results
+
+
+def test_jetstream_api_matches_go(js_server, go_nats_server, tmp_path):
+    go = go_nats_server("-js", "-sd", str(tmp_path / "go-store"))
+    ours = js_server()
+    go_results = run(_play(go.url))
+    our_results = run(_play(ours.url))
+    diffs = []
+    for step, g, o in zip(SCRIPT, go_results, our_results, strict=True):
+        if g != o:
+            diffs.append("%s %s\n  go:   %s\n  ours: %s" % (step[0], step[1], g, o))
+    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
