@@ -66,3 +66,19 @@ def test_jetstream_domain(js_server, tmp_path):
         await nc.close()
 
     run(main())
+
+
+def test_jetstream_bench_scenario(js_server):
+    """``pluggy-nats bench js`` runs end to end (figures are measured elsewhere)."""
+    import subprocess
+    import sys
+
+    srv = js_server()
+    cmd = [sys.executable, "-m", "pluggy_nats", "bench", "js", "--url", srv.url,
+           "--msgs", "3000", "--json", "-", "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert res["ok"] and res["sent"] == 3000 and res["pub_errors"] == 0
+    assert res["pub_msgs_per_s"] > 0 and res["drain_msgs_per_s"] > 0
