@@ -1,6 +1,6 @@
 """The one place the plugin imports the store from (JS-STORE-API.md)."""
 
-from ._standin_store import (  # noqa: F401  (re-exported)
+from .store import (  # noqa: F401  (re-exported)
     ConsumerState,
     ErrMaxBytes,
     ErrMaxMsgs,
