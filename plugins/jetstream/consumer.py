@@ -610,7 +610,9 @@ class Consumer:
             self.afloor_s = self.dsseq
             self.afloor_c = self.dseq
         else:
-            first = min(self.pending)
+            # deliveries enter ``pending`` in stream order (redeliveries keep
+            # their place), so the first key is the lowest pending sequence
+            first = next(iter(self.pending))
             self.afloor_s = first - 1
             self.afloor_c = self.pending[first][0] - 1
 

@@ -176,14 +176,19 @@ class Stream:
         self.process(subject, reply.decode() if reply else "", bytes(hdr) if hdr else b"",
                      bytes(payload))
 
+    def _pub(self, subject, payload=b"", **kw):
+        """Publish without flushing: callbacks run in a client's reader, which
+        flushes every touched connection once its read batch is handled."""
+        self.client.publish(subject, payload, flush=False, **kw)
+
     def _respond(self, reply, body):
         if reply and not self.cfg.get("no_ack"):
-            self.client.publish(reply, body)
+            self._pub(reply, body)
 
     def _error(self, reply, err):
         if reply and not self.cfg.get("no_ack"):
             body = {"error": err.as_dict(), "stream": self.name, "seq": 0}
-            self.client.publish(reply, dumps(body))
+            self._pub(reply, dumps(body))
 
     def process(self, subject, reply, hdr, data):
         """A message published to the stream: checks (Go's processJetStreamMsg
@@ -241,7 +246,7 @@ class Stream:
                     self._sync_scheduled = True
                     self.server.spawn(self._flush_acks)
             else:
-                self.client.publish(reply, body)
+                self._pub(reply, body)
         republish = cfg.get("republish")
         if republish:
             self._republish(republish, subject, seq, ts, hdr, data)
@@ -268,7 +273,8 @@ class Stream:
                 self._error(reply, ApiError(10077, err="sync failed"))
             return
         for reply, body in acks:
-            self.client.publish(reply, body)
+            self._pub(reply, body)
+        self.server.flush_touched()
 
     def _check_headers(self, h, subject):
         cfg = self.cfg
@@ -347,7 +353,7 @@ class Stream:
         if rp.get("headers_only"):
             pairs.append(("Nats-Msg-Size", str(len(data))))
             data = b""
-        self.client.publish(dest, data, headers=H.build(pairs, hdr))
+        self._pub(dest, data, headers=H.build(pairs, hdr))
 
     # -- removal, expiry ---------------------------------------------------------
 
@@ -405,25 +411,25 @@ class Stream:
         tail = subject[prefix_len + 1:].decode() if len(subject) > prefix_len else ""
         if tail:
             if payload and payload.strip():
-                self.client.publish(reply, b"", headers=H.status(408, "Bad Request"))
+                self._pub(reply, b"", headers=H.status(408, "Bad Request"))
                 return
             msg = self.store.load_last(tail)
             self._direct_reply(reply, msg)
             return
         if not payload or not bytes(payload).strip():
-            self.client.publish(reply, b"", headers=H.status(408, "Empty Request"))
+            self._pub(reply, b"", headers=H.status(408, "Empty Request"))
             return
         try:
             req = json.loads(bytes(payload))
             if not isinstance(req, dict):
                 raise ValueError
         except ValueError:
-            self.client.publish(reply, b"", headers=H.status(408, "Malformed Request"))
+            self._pub(reply, b"", headers=H.status(408, "Malformed Request"))
             return
         try:
             self._direct_get(reply, req)
         except ApiError:
-            self.client.publish(reply, b"", headers=H.status(408, "Bad Request"))
+            self._pub(reply, b"", headers=H.status(408, "Bad Request"))
 
     def _direct_get(self, reply, req):
         multi = req.get("multi_last")
@@ -435,12 +441,12 @@ class Stream:
             if batch:
                 seqs = seqs[:batch]
             if not seqs:
-                self.client.publish(reply, b"", headers=H.status(404, "No Results"))
+                self._pub(reply, b"", headers=H.status(404, "No Results"))
                 return
             for i, seq in enumerate(seqs):
                 self._direct_reply(reply, self.store.load_msg(seq),
                                    pending=len(seqs) - i - 1, last=seqs[i - 1] if i else 0)
-            self.client.publish(reply, b"", headers=H.status(204, "EOB", [
+            self._pub(reply, b"", headers=H.status(204, "EOB", [
                 ("Nats-Num-Pending", "0"), ("Nats-Last-Sequence", str(seqs[-1]))]))
             return
         if batch:
@@ -463,10 +469,10 @@ class Stream:
                 seq = msg.seq + 1
                 sent += 1
             if not sent:
-                self.client.publish(reply, b"", headers=H.status(404, "Message Not Found"))
+                self._pub(reply, b"", headers=H.status(404, "Message Not Found"))
                 return
             pending = self.store.num_pending(seq, [filt] if filt else None)
-            self.client.publish(reply, b"", headers=H.status(204, "EOB", [
+            self._pub(reply, b"", headers=H.status(204, "EOB", [
                 ("Nats-Num-Pending", str(pending)), ("Nats-Last-Sequence", str(last))]))
             return
         msg = self.get_msg(req)
@@ -485,13 +491,13 @@ class Stream:
 
     def _direct_reply(self, reply, msg, pending=None, last=None):
         if msg is None:
-            self.client.publish(reply, b"", headers=H.status(404, "Message Not Found"))
+            self._pub(reply, b"", headers=H.status(404, "Message Not Found"))
             return
         pairs = [("Nats-Stream", self.name), ("Nats-Subject", msg.subject),
                  ("Nats-Sequence", str(msg.seq)), ("Nats-Time-Stamp", H.rfc3339(msg.ts))]
         if pending is not None:
             pairs += [("Nats-Num-Pending", str(pending)), ("Nats-Last-Sequence", str(last))]
-        self.client.publish(reply, msg.data, headers=H.build(pairs, msg.hdr))
+        self._pub(reply, msg.data, headers=H.build(pairs, msg.hdr))
 
     # -- info ------------------------------------------------------------------
 
