@@ -132,9 +132,6 @@ class JsAccount:
         out = tr.apply(subject.encode().split(b"."))
         return out.decode() if isinstance(out, bytes) else out
 
-    def source_info(self, stream, source):
-        return {"name": source.get("name", ""), "lag": 0, "active": -1}
-
     def usage(self):
         mem = store = 0
         for s in self.streams.values():

@@ -85,6 +85,8 @@ class Stream:
         self.created = created
         self.store = store
         self.consumers = {}
+        self.feeds = set()  # SourceFeeds reading from this stream (mirrors, sources)
+        self.source_feeds = []  # SourceFeeds writing into this stream
         self.dedup = collections.OrderedDict()  # msg id -> (seq, ts ns)
         self.last_msg_id = ""
         self.subs = []
@@ -107,8 +109,17 @@ class Stream:
             self._pubprefix = '{"stream":%s,"seq":' % json.dumps(self.name)
 
     def start(self):
+        from .sources import SourceFeed
+
         self._subscribe()
         self._expiry = self.server.spawn(self._expiry_loop)
+        if self.cfg.get("mirror"):
+            self.source_feeds = [SourceFeed(self, self.cfg["mirror"], mirror=True)]
+        else:
+            self.source_feeds = [SourceFeed(self, spec, mirror=False)
+                                 for spec in self.cfg.get("sources") or ()]
+        for feed in self.source_feeds:
+            feed.start()
 
     def _subscribe(self):
         for sub in self.subs:
@@ -132,6 +143,15 @@ class Stream:
                 cfg.get("allow_direct") or old.get("subject_transform") != \
                 cfg.get("subject_transform"):
             self._subscribe()
+        if old.get("sources") != cfg.get("sources"):
+            from .sources import SourceFeed
+
+            for feed in self.source_feeds:
+                feed.stop()
+            self.source_feeds = [SourceFeed(self, spec, mirror=False)
+                                 for spec in cfg.get("sources") or ()]
+            for feed in self.source_feeds:
+                feed.start()
         self._expiry_wake.set()
         self.save_meta()
 
@@ -142,6 +162,8 @@ class Stream:
         self.subs = []
         for consumer in list(self.consumers.values()):
             consumer.stop(delete=delete, notify=delete)
+        for feed in self.source_feeds:
+            feed.stop()
         if self._expiry is not None:
             self._expiry.kill(block=False)
         self._flush_acks()
@@ -190,9 +212,10 @@ class Stream:
             body = {"error": err.as_dict(), "stream": self.name, "seq": 0}
             self._pub(reply, dumps(body))
 
-    def process(self, subject, reply, hdr, data):
-        """A message published to the stream: checks (Go's processJetStreamMsg
-        order), store, PubAck, notify consumers. Returns the seq or 0."""
+    def process(self, subject, reply, hdr, data, sourced=False):
+        """A message published to the stream (or copied by a source): checks (Go's
+        processJetStreamMsg order), store, PubAck, notify consumers. Returns the
+        seq or 0."""
         cfg = self.cfg
         if cfg.get("sealed"):
             self._error(reply, ApiError(10109))
@@ -209,6 +232,8 @@ class Stream:
         if hdr:
             h = H.parse(hdr)
             try:
+                if not sourced and "Nats-Stream-Source" in h:
+                    raise ApiError(10227)
                 msg_id, ttl, rollup = self._check_headers(h, subject)
             except ApiError as err:
                 self._error(reply, err)
@@ -255,9 +280,25 @@ class Stream:
                 _match_any(c.filters, subject) for c in self.consumers.values()):
             self.store.remove_msg(seq)  # interest/workqueue with no one interested
             return seq
+        self._stored(seq, subject)
+        return seq
+
+    def _stored(self, seq, subject):
         for consumer in self.consumers.values():
             consumer.on_stored(seq, subject)
-        return seq
+        for feed in self.feeds:
+            feed.wake.set()
+
+    def store_mirrored(self, msg):
+        """A mirror copies the origin's message at the origin's sequence."""
+        if msg.seq <= self.store.state().last_seq:
+            return
+        try:
+            self.store.store_raw(msg.subject, msg.hdr, msg.data, msg.seq, msg.ts)
+        except StoreError as exc:
+            self.jsa.js.log.warning("mirror_store_failed", stream=self.name, error=str(exc))
+            return
+        self._stored(msg.seq, msg.subject)
 
     def _flush_acks(self):
         """Group commit: one fsync, then every PubAck that waited for it."""
@@ -527,10 +568,10 @@ class Stream:
                 "state": self.state_dict(deleted_details, subjects_filter)}
         if cluster:
             info["cluster"] = {"leader": self.server.server_name}
-        if self.cfg.get("mirror"):
-            info["mirror"] = self.jsa.source_info(self, self.cfg["mirror"])
-        if self.cfg.get("sources"):
-            info["sources"] = [self.jsa.source_info(self, s) for s in self.cfg["sources"]]
+        if self.cfg.get("mirror") and self.source_feeds:
+            info["mirror"] = self.source_feeds[0].info()
+        elif self.cfg.get("sources"):
+            info["sources"] = [feed.info() for feed in self.source_feeds]
         info["ts"] = H.rfc3339(time.time_ns())
         return info
 
