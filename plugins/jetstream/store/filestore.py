@@ -88,6 +88,7 @@ class FileStore(StreamStore):
         self._dir_dirty = False
         self._replaying = False
         self._lost_from = None
+        self._lost_guess = 0
         try:
             os.makedirs(self._msgdir, exist_ok=True)
         except OSError as exc:
@@ -433,7 +434,10 @@ class FileStore(StreamStore):
                 self._replay(blk, start)
         finally:
             self._replaying = False
+        if self._lost_from is not None and self._lost_guess:  # damage in the last block
+            self.lost.extend(range(self._lost_from, self._lost_guess + 1))
         self._lost_from = None
+        self._lost_guess = 0
         if self._blocks:
             self._wblk = self._blocks[-1]
             self._wfd = os.open(self._wblk.path, os.O_RDWR)
@@ -470,8 +474,9 @@ class FileStore(StreamStore):
                     or kind not in _KINDS
                     or zlib.crc32(mv[pos:pos + n - 4]) != CRC.unpack_from(buf, pos + n - 4)[0]):
                 bad = True
-                if kind == KIND_MSG and seq > self._last and n >= MIN_REC:
-                    self.lost.append(seq)
+                # The damaged record's own sequence, if its header still looks sane.
+                if kind == KIND_MSG and self._last < seq <= self._last + 1_000_000:
+                    self._lost_guess = seq
                 break
             self._apply(blk, start + pos, kind, seq, ts, aux, buf, pos, slen, hlen, n)
             pos += n
@@ -487,8 +492,9 @@ class FileStore(StreamStore):
             if seq <= self._last:
                 return  # never written so; ignore rather than corrupt the index
             if self._lost_from is not None:
-                self.lost.extend(range(self._lost_from, min(seq, self._lost_from + 100_000)))
+                self.lost.extend(range(self._lost_from, min(seq, self._lost_from + 1_000_000)))
                 self._lost_from = None
+                self._lost_guess = 0
             if not blk.offs:
                 blk.base = seq
                 self._rebase()
