@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pluggy_nats_plugins.jetstream.store import (
-    ErrStorageFull,
     StoreConfig,
     StoreError,
     open_stream_store,
@@ -28,7 +26,8 @@ WRITER = textwrap.dedent("""
     n = 0
     while True:
         n += 1
-        seq, _ = s.store_msg("c.%d" % rnd.randrange(5), b"", b"payload-%d" % (s.state().last_seq + 1))
+        nxt = s.state().last_seq + 1
+        seq, _ = s.store_msg("c.%d" % rnd.randrange(5), b"", b"payload-%d" % nxt)
         if n % 7 == 0 and seq > 3:
             print("R", seq - 3, flush=True)  # before: the parent may see it gone or not
             s.remove_msg(seq - 3)
