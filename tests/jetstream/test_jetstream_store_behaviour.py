@@ -4,7 +4,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pluggy_nats_plugins.jetstream.store import (
     ConsumerState,
     ErrMaxBytes,

@@ -413,8 +413,15 @@ class StreamStore:
                     return self._stored(self._subject_first(subject, entry))
             lo = max(lo, min(e[1] for _, e in entries))
             hi = max(e[2] for _, e in entries)
-        for seq in self._scan(match, lo, hi):
-            return self._stored(seq)
+        seq, next_live, load = lo, self._e_next_live, self._e_load
+        while seq <= hi:  # one read per candidate: the subject comes with the message
+            seq = next_live(seq, hi)
+            if seq is None:
+                return None
+            rec = load(seq)
+            if rec is not None and match(rec[0]):
+                return StoredMsg(rec[0], seq, rec[1], rec[2], rec[3])
+            seq += 1
         return None
 
     def load_prev(self, filter_subjects, start_seq):

@@ -58,7 +58,7 @@ _DEL_PAD = array("Q", [DEL])
 
 
 class _Block:
-    __slots__ = ("idx", "path", "base", "offs", "live", "size", "crc")
+    __slots__ = ("idx", "path", "base", "offs", "live", "size", "crc", "written", "synced")
 
     def __init__(self, idx, path, base):
         self.idx = idx
@@ -68,6 +68,10 @@ class _Block:
         self.live = 0
         self.size = 0  # bytes of whole records
         self.crc = None  # (size, crc32 of the first size bytes), cached for the index
+        # Writes counted by the appender, the count covered by the last fsync: each has one
+        # writer, so sync() in another thread never loses a write (no shared set to race).
+        self.written = 0
+        self.synced = 0
 
 
 class FileStore(StreamStore):
@@ -84,10 +88,11 @@ class FileStore(StreamStore):
         self._wfd = None
         self._rfds = OrderedDict()
         self._windows = []  # [(block idx, file offset, bytes)], most recent first
-        self._dirty = set()
-        self._dir_dirty = False
+        self._dir_changes = 0  # blocks created/deleted (appender) ...
+        self._dir_synced = 0  # ... and how many of those the last directory fsync covers
         self._replaying = False
         self._lost_from = None
+        self._lost_guess = 0
         try:
             os.makedirs(self._msgdir, exist_ok=True)
         except OSError as exc:
@@ -131,7 +136,7 @@ class FileStore(StreamStore):
         self._blocks.append(blk)
         self._rebase()
         self._wblk, self._wfd = blk, fd
-        self._dir_dirty = True
+        self._dir_changes += 1
         return blk
 
     def _fd(self, blk):
@@ -169,7 +174,7 @@ class FileStore(StreamStore):
                 pass
             changed = True
         if changed:
-            self._dir_dirty = True
+            self._dir_changes += 1
             self._rebase()
 
     # -- writing ----------------------------------------------------------------------
@@ -186,7 +191,7 @@ class FileStore(StreamStore):
             self._cut(blk, off)
             raise ErrStorageFull("short write to block %d" % blk.idx)
         blk.size = off + n
-        self._dirty.add(blk.idx)
+        blk.written += 1
         return off
 
     def _cut(self, blk, size):
@@ -255,7 +260,7 @@ class FileStore(StreamStore):
             raise store_error(exc, "erasing in block %d" % blk.idx)
         self._windows = [w for w in self._windows if w[0] != blk.idx]
         blk.crc = None
-        self._dirty.add(blk.idx)
+        blk.written += 1
 
     def _e_skip(self, seq, count):
         self._write_ctl(KIND_SKIP, seq, count)
@@ -433,7 +438,10 @@ class FileStore(StreamStore):
                 self._replay(blk, start)
         finally:
             self._replaying = False
+        if self._lost_from is not None and self._lost_guess:  # damage in the last block
+            self.lost.extend(range(self._lost_from, self._lost_guess + 1))
         self._lost_from = None
+        self._lost_guess = 0
         if self._blocks:
             self._wblk = self._blocks[-1]
             self._wfd = os.open(self._wblk.path, os.O_RDWR)
@@ -470,8 +478,9 @@ class FileStore(StreamStore):
                     or kind not in _KINDS
                     or zlib.crc32(mv[pos:pos + n - 4]) != CRC.unpack_from(buf, pos + n - 4)[0]):
                 bad = True
-                if kind == KIND_MSG and seq > self._last and n >= MIN_REC:
-                    self.lost.append(seq)
+                # The damaged record's own sequence, if its header still looks sane.
+                if kind == KIND_MSG and self._last < seq <= self._last + 1_000_000:
+                    self._lost_guess = seq
                 break
             self._apply(blk, start + pos, kind, seq, ts, aux, buf, pos, slen, hlen, n)
             pos += n
@@ -487,8 +496,9 @@ class FileStore(StreamStore):
             if seq <= self._last:
                 return  # never written so; ignore rather than corrupt the index
             if self._lost_from is not None:
-                self.lost.extend(range(self._lost_from, min(seq, self._lost_from + 100_000)))
+                self.lost.extend(range(self._lost_from, min(seq, self._lost_from + 1_000_000)))
                 self._lost_from = None
+                self._lost_guess = 0
             if not blk.offs:
                 blk.base = seq
                 self._rebase()
@@ -638,22 +648,25 @@ class FileStore(StreamStore):
     def sync(self):
         """fsync every block written since the last sync, and the directory if it changed.
 
-        Safe to run in a worker thread beside appends (GroupCommit does): it touches only
-        a swapped-out set and file descriptors of its own."""
-        dirty, self._dirty = self._dirty, set()
-        dir_dirty, self._dir_dirty = self._dir_dirty, False
+        Safe to run in a worker thread beside appends (GroupCommit does): it reads the
+        appender's counters before each fsync and uses file descriptors of its own."""
         try:
+            dir_changes = self._dir_changes
             for blk in list(self._blocks):
-                if blk.idx in dirty:
-                    fd = os.open(blk.path, os.O_RDONLY)
+                written = blk.written
+                if written != blk.synced:
+                    try:
+                        fd = os.open(blk.path, os.O_RDONLY)
+                    except FileNotFoundError:
+                        continue  # deleted meanwhile: nothing to keep
                     try:
                         os.fsync(fd)
                     finally:
                         os.close(fd)
-            if dir_dirty:
+                    blk.synced = written
+            if dir_changes != self._dir_synced:
                 fsync_dir(self._msgdir)
-        except FileNotFoundError:
-            pass  # a block deleted meanwhile needs no sync
+                self._dir_synced = dir_changes
         except OSError as exc:
             raise store_error(exc, "syncing")
 

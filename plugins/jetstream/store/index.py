@@ -11,15 +11,31 @@ from array import array
 _SECOND = 1_000_000_000
 
 
+_compiled = {}
+
+
 def compile_filters(filters):
     """A predicate ``str -> bool`` for a list of subject filters (None, [] or ">" = all).
 
     Literal filters test by set membership; wildcards by one compiled regular expression.
-    Returns None when every subject matches, so callers can skip the test entirely."""
+    Returns None when every subject matches, so callers can skip the test entirely.
+    Cached: a consumer asks with the same filters for every message."""
     if not filters:
         return None
     if isinstance(filters, str):
         filters = [filters]
+    key = tuple(filters)
+    try:
+        return _compiled[key]
+    except KeyError:
+        pass
+    if len(_compiled) > 1024:
+        _compiled.clear()
+    match = _compiled[key] = _compile(filters)
+    return match
+
+
+def _compile(filters):
     if ">" in filters:
         return None
     literals = {f for f in filters if not _is_wild(f)}
@@ -36,15 +52,24 @@ def compile_filters(filters):
     return lambda s: s in literals or fullmatch(s) is not None
 
 
+_literals = {}
+
+
 def literal_filters(filters):
-    """The filters as a list of literal subjects, or None if any has a wildcard."""
+    """The filters as a tuple of literal subjects, or None if any has a wildcard."""
     if not filters:
         return None
     if isinstance(filters, str):
         filters = [filters]
-    if any(_is_wild(f) for f in filters):
-        return None
-    return list(filters)
+    key = tuple(filters)
+    try:
+        return _literals[key]
+    except KeyError:
+        pass
+    if len(_literals) > 1024:
+        _literals.clear()
+    lits = _literals[key] = None if any(_is_wild(f) for f in filters) else key
+    return lits
 
 
 def _is_wild(f):

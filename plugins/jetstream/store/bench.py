@@ -1,0 +1,125 @@
+"""Micro-benchmark of the stream stores: appends/s, loads/s, and RSS of a big file stream.
+
+    python -m pluggy_nats_plugins.jetstream.store.bench [--msgs 200000] [--rss-msgs 1000000]
+
+Each figure is one run on whatever else the machine is doing: read it as such.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import StoreConfig, open_stream_store
+
+PAYLOAD = b"x" * 16
+
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rate(n, fn):
+    t = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - t)
+
+
+def bench_kind(kind, n, sync_every, directory):
+    store = open_stream_store(kind, directory, StoreConfig("B"))
+
+    def append():
+        put, sync = store.store_msg, store.sync
+        for i in range(n):
+            put("bench.sub", b"", PAYLOAD)
+            if sync_every and i % sync_every == sync_every - 1:
+                sync()
+
+    def load():
+        get = store.load_msg
+        for seq in range(1, n + 1):
+            get(seq)
+
+    def drain():
+        nxt, seq = store.load_next, 1
+        while (m := nxt(None, seq)) is not None:
+            seq = m.seq + 1
+
+    def drain_filtered():
+        nxt, seq = store.load_next, 1
+        while (m := nxt(["bench.*"], seq)) is not None:
+            seq = m.seq + 1
+
+    out = {"append": rate(n, append), "load": rate(n, load), "next": rate(n, drain),
+           "next_filtered": rate(n, drain_filtered)}
+    store.close()
+    return out
+
+
+def rss_child(directory, n):
+    """In a fresh process: RSS after writing n messages, after reopen, after a rebuild."""
+    base = rss_mb()
+    store = open_stream_store("file", directory, StoreConfig("R"))
+    t = time.perf_counter()
+    for _ in range(n):
+        store.store_msg("bench.sub", b"", PAYLOAD)
+    written = time.perf_counter() - t
+    store.sync()
+    after_write = rss_mb()
+    store.close()
+    t = time.perf_counter()
+    store = open_stream_store("file", directory, StoreConfig("R"))
+    reopen_s = time.perf_counter() - t
+    assert store.state().msgs == n
+    after_reopen = rss_mb()
+    store._close_fds()  # a crash: no index written at close
+    os.unlink(os.path.join(directory, "msgs", "index.db"))
+    t = time.perf_counter()
+    store = open_stream_store("file", directory, StoreConfig("R"))
+    rebuild_s = time.perf_counter() - t
+    assert store.state().msgs == n
+    print("rss_base_mb=%.1f rss_written_mb=%.1f rss_reopened_mb=%.1f rss_rebuilt_mb=%.1f "
+          "write_s=%.1f reopen_s=%.2f rebuild_s=%.1f disk_mb=%.1f" % (
+              base, after_write, after_reopen, rss_mb(), written, reopen_s, rebuild_s,
+              sum(os.path.getsize(os.path.join(directory, "msgs", f))
+                  for f in os.listdir(os.path.join(directory, "msgs"))) / 2**20))
+    store.close()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--msgs", type=int, default=200_000)
+    ap.add_argument("--rss-msgs", type=int, default=1_000_000, help="0 skips the RSS run")
+    ap.add_argument("--rss-child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.rss_child:
+        rss_child(args.rss_child, args.rss_msgs)
+        return
+    tmp = tempfile.mkdtemp(prefix="js-store-bench-")
+    try:
+        print("%d messages of %d B, one subject; rates per second" % (args.msgs, len(PAYLOAD)))
+        for kind, sync_every in (("memory", 0), ("file", 0), ("file", 256)):
+            d = os.path.join(tmp, "%s-%d" % (kind, sync_every))
+            r = bench_kind(kind, args.msgs, sync_every, d)
+            label = kind + (" fsync/%d" % sync_every if sync_every else "")
+            print("%-16s append %9.0f  load_msg %9.0f  load_next %9.0f  load_next(filter) %9.0f"
+                  % (label, r["append"], r["load"], r["next"], r["next_filtered"]))
+        if args.rss_msgs:
+            d = os.path.join(tmp, "rss")
+            out = subprocess.run([sys.executable, "-m", __spec__.name, "--rss-child", d,
+                                  "--rss-msgs", str(args.rss_msgs)],
+                                 capture_output=True, text=True, check=True)
+            print("file store, %d x %d B: %s" % (args.rss_msgs, len(PAYLOAD), out.stdout.strip()))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
