@@ -108,6 +108,7 @@ class JetStream:
                 for stream in list(jsa.streams.values()):
                     try:
                         stream.store.sync()
+                        stream.store.flush_state()  # a reopen then replays only the tail
                     except Exception as exc:  # a failing disk must not stop the others
                         self.log.warning("stream_sync_failed", stream=stream.name,
                                          error=str(exc))

@@ -10,5 +10,6 @@ from .store import (  # noqa: F401  (re-exported)
     ErrStoreClosed,
     StoreConfig,
     StoreError,
+    gevent_group_commit,
     open_stream_store,
 )

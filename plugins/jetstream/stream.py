@@ -28,6 +28,7 @@ from .storage import (
     ErrMaxMsgsPerSubject,
     StoreConfig,
     StoreError,
+    gevent_group_commit,
 )
 
 MAX_HDR = 64 * 1024
@@ -91,8 +92,10 @@ class Stream:
         self.last_msg_id = ""
         self.subs = []
         self.closed = False
-        self._pending_acks = []  # (reply, body) waiting for a group sync
-        self._sync_scheduled = False
+        # sync_interval "always": PubAcks wait for one fsync per batch (group
+        # commit; the fsync runs in gevent's thread pool)
+        self._group_commit = gevent_group_commit(store) if jsa.js.config.sync_always else None
+        self._synced_acks = []  # (reply, body, error) released by the last fsync
         self._expiry_wake = gevent.event.Event()
         self._expiry = None
         self._pubprefix = None
@@ -166,7 +169,9 @@ class Stream:
             feed.stop()
         if self._expiry is not None:
             self._expiry.kill(block=False)
-        self._flush_acks()
+        if self._group_commit is not None:
+            self._group_commit.flush()
+            self._send_synced_acks()
         if delete:
             self.store.delete()
         else:
@@ -242,7 +247,8 @@ class Stream:
                 self._respond(reply, (self._pubprefix + '%d,"duplicate": true}' % dup.seq).encode())
                 return 0
         try:
-            seq, ts = self.store.store_msg(subject, hdr, data, ttl * SECOND if ttl > 0 else 0)
+            # Nats-TTL "never" is -1 for the store: exempt from max_age
+            seq, ts = self.store.store_msg(subject, hdr, data, ttl * SECOND if ttl > 0 else ttl)
         except (ErrMaxMsgs, ErrMaxBytes, ErrMaxMsgsPerSubject) as exc:
             self._error(reply, ApiError(10077, err=str(exc) or "maximum messages exceeded"))
             return 0
@@ -265,11 +271,8 @@ class Stream:
             self._expiry_wake.set()
         if reply and not cfg.get("no_ack"):
             body = (self._pubprefix + "%d}" % seq).encode()
-            if self.jsa.js.config.sync_always:
-                self._pending_acks.append((reply, body))
-                if not self._sync_scheduled:
-                    self._sync_scheduled = True
-                    self.server.spawn(self._flush_acks)
+            if self._group_commit is not None:
+                self._group_commit.add(lambda exc, r=reply, b=body: self._after_sync(r, b, exc))
             else:
                 self._pub(reply, body)
         republish = cfg.get("republish")
@@ -300,21 +303,21 @@ class Stream:
             return
         self._stored(msg.seq, msg.subject)
 
-    def _flush_acks(self):
-        """Group commit: one fsync, then every PubAck that waited for it."""
-        self._sync_scheduled = False
-        acks, self._pending_acks = self._pending_acks, []
-        if not acks:
-            return
-        try:
-            self.store.sync()
-        except (StoreError, OSError) as exc:
-            self.jsa.js.log.warning("stream_sync_failed", stream=self.name, error=str(exc))
-            for reply, _ in acks:
+    def _after_sync(self, reply, body, exc):
+        """Group commit released this ack; the first of a batch schedules one
+        greenlet that answers them all and flushes once."""
+        self._synced_acks.append((reply, body, exc))
+        if len(self._synced_acks) == 1:
+            gevent.spawn(self._send_synced_acks)
+
+    def _send_synced_acks(self):
+        acks, self._synced_acks = self._synced_acks, []
+        for reply, body, exc in acks:
+            if exc is None:
+                self._pub(reply, body)
+            else:
+                self.jsa.js.log.warning("stream_sync_failed", stream=self.name, error=str(exc))
                 self._error(reply, ApiError(10077, err="sync failed"))
-            return
-        for reply, body in acks:
-            self._pub(reply, body)
         self.server.flush_touched()
 
     def _check_headers(self, h, subject):
@@ -416,10 +419,14 @@ class Stream:
             due = self.store.next_expiry()
             now = time.time_ns()
             if due is not None and due <= now:
-                removed = self.store.expire(now)
+                removed = []
+                markers = self.store.expire(now, removed)
                 if removed:
                     for consumer in self.consumers.values():
                         consumer.on_purged()
+                for marker in markers:  # subject delete markers the store wrote
+                    self._stored(marker.seq, marker.subject)
+                self.server.flush_touched()
                 continue
             timeout = None if due is None else max(0.001, (due - now) / 1e9)
             self._expiry_wake.wait(timeout)
