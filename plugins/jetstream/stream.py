@@ -32,6 +32,7 @@ from .storage import (
 )
 
 MAX_HDR = 64 * 1024
+MAX_BATCH = 1000  # messages in one atomic batch (Go's streamMaxAtomicBatchSize)
 SECOND = 1_000_000_000
 
 
@@ -88,6 +89,7 @@ class Stream:
         self.consumers = {}
         self.feeds = set()  # SourceFeeds reading from this stream (mirrors, sources)
         self.source_feeds = []  # SourceFeeds writing into this stream
+        self.batches = {}  # atomic batch id -> staged (subject, hdr, data, headers)
         self.dedup = collections.OrderedDict()  # msg id -> (seq, ts ns)
         self.last_msg_id = ""
         self.subs = []
@@ -217,7 +219,7 @@ class Stream:
             body = {"error": err.as_dict(), "stream": self.name, "seq": 0}
             self._pub(reply, dumps(body))
 
-    def process(self, subject, reply, hdr, data, sourced=False):
+    def process(self, subject, reply, hdr, data, sourced=False, in_batch=False):
         """A message published to the stream (or copied by a source): checks (Go's
         processJetStreamMsg order), store, PubAck, notify consumers. Returns the
         seq or 0."""
@@ -236,6 +238,8 @@ class Stream:
         rollup = ""
         if hdr:
             h = H.parse(hdr)
+            if "Nats-Batch-Id" in h and not in_batch and not sourced:
+                return self._batch_msg(subject, reply, hdr, data, h)
             try:
                 if not sourced and "Nats-Stream-Source" in h:
                     raise ApiError(10227)
@@ -269,7 +273,7 @@ class Stream:
                 self.purge(seq=seq, notify=False)
         if ttl > 0 or (cfg["max_age"] and self._expiry_wake is not None):
             self._expiry_wake.set()
-        if reply and not cfg.get("no_ack"):
+        if reply and not cfg.get("no_ack") and not in_batch:
             body = (self._pubprefix + "%d}" % seq).encode()
             if self._group_commit is not None:
                 self._group_commit.add(lambda exc, r=reply, b=body: self._after_sync(r, b, exc))
@@ -302,6 +306,62 @@ class Stream:
             self.jsa.js.log.warning("mirror_store_failed", stream=self.name, error=str(exc))
             return
         self._stored(msg.seq, msg.subject)
+
+    # -- atomic batch publish (2.12: Nats-Batch-Id/-Sequence/-Commit) -------------
+
+    def _batch_msg(self, subject, reply, hdr, data, h):
+        """Stage a batch message; the commit stores the whole batch and answers
+        one PubAck with ``batch`` and ``count``. Staged messages are answered
+        with an empty message, as Go does."""
+        batch_id = h["Nats-Batch-Id"]
+        if not self.cfg.get("allow_atomic"):
+            self._error(reply, ApiError(10174))
+            return 0
+        if not batch_id or len(batch_id) > 64:
+            self._error(reply, ApiError(10179))
+            return 0
+        seq = _int(h.get("Nats-Batch-Sequence", ""))
+        if not seq or seq < 1:
+            self.batches.pop(batch_id, None)
+            self._error(reply, ApiError(10175))
+            return 0
+        staged = self.batches.get(batch_id)
+        if staged is None:
+            staged = self.batches[batch_id] = []
+        commit = h.get("Nats-Batch-Commit")
+        if len(staged) + 1 != seq or (commit == "eob" and seq == 1):
+            del self.batches[batch_id]
+            self._error(reply, ApiError(10176))
+            return 0
+        if commit is not None and commit not in ("1", "eob"):
+            del self.batches[batch_id]
+            self._error(reply, ApiError(10200))
+            return 0
+        if commit != "eob":
+            staged.append((subject, hdr, data, h))
+        if len(staged) > MAX_BATCH:
+            del self.batches[batch_id]
+            self._error(reply, ApiError(10199, size=MAX_BATCH))
+            return 0
+        if commit is None:
+            if reply and not self.cfg.get("no_ack"):
+                self._pub(reply, b"")
+            return 0
+        del self.batches[batch_id]
+        for _, _, _, mh in staged:
+            if "Nats-Expected-Last-Msg-Id" in mh:
+                self._error(reply, ApiError(10177, header="Nats-Expected-Last-Msg-Id"))
+                return 0
+        last = 0
+        for subj, mhdr, mdata, _ in staged:
+            last = self.process(subj, "", mhdr, mdata, in_batch=True)
+            if not last:  # a check or the store refused: the rest is not stored
+                self._error(reply, ApiError(10176))
+                return 0
+        if reply and not self.cfg.get("no_ack"):
+            self._respond(reply, (self._pubprefix + '%d,"batch":%s,"count":%d}' % (
+                last, dumps(batch_id).decode(), len(staged))).encode())
+        return last
 
     def _after_sync(self, reply, body, exc):
         """Group commit released this ack; the first of a batch schedules one

@@ -2,6 +2,7 @@
 stream and consumer API, publishing with PubAcks and headers."""
 
 import asyncio
+import json
 
 import pytest
 from nats.errors import NoRespondersError, TimeoutError
@@ -328,6 +329,40 @@ def test_jetstream_consumer_api(js_server):
         assert await js.delete_consumer("C", "multi")
         with pytest.raises(NotFoundError):
             await js.consumer_info("C", "multi")
+        await nc.close()
+
+    run(main())
+
+
+def test_jetstream_atomic_batch(js_server):
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="AB", subjects=["ab.>"])
+        hdr = {"Nats-Batch-Id": "b1", "Nats-Batch-Sequence": "1"}
+        raw = await nc.request("ab.1", b"x", headers=hdr)
+        assert json.loads(raw.data)["error"]["err_code"] == 10174  # not allowed
+        await api(nc, "$JS.API.STREAM.UPDATE.AB", {"name": "AB", "subjects": ["ab.>"],
+                                                   "allow_atomic": True})
+        for i in (1, 2):
+            raw = await nc.request("ab.%d" % i, b"%d" % i, headers={
+                "Nats-Batch-Id": "b1", "Nats-Batch-Sequence": str(i)})
+            assert raw.data == b""  # staged
+        si = await js.stream_info("AB")
+        assert si.state.messages == 0
+        raw = await nc.request("ab.3", b"3", headers={
+            "Nats-Batch-Id": "b1", "Nats-Batch-Sequence": "3", "Nats-Batch-Commit": "1"})
+        assert json.loads(raw.data) == {"stream": "AB", "seq": 3, "batch": "b1", "count": 3}
+        assert (await js.stream_info("AB")).state.messages == 3
+        # a gap abandons the batch
+        await nc.request("ab.1", b"x", headers={"Nats-Batch-Id": "b2",
+                                                "Nats-Batch-Sequence": "1"})
+        raw = await nc.request("ab.1", b"x", headers={
+            "Nats-Batch-Id": "b2", "Nats-Batch-Sequence": "3", "Nats-Batch-Commit": "1"})
+        assert json.loads(raw.data)["error"]["err_code"] == 10176
+        assert (await js.stream_info("AB")).state.messages == 3
         await nc.close()
 
     run(main())

@@ -140,6 +140,21 @@ SCRIPT = [
     ("req", "$JS.API.CONSUMER.CREATE.WQ.b", _cc("WQ", ack_policy="explicit")),
     ("req", "$JS.API.CONSUMER.CREATE.WQ.c", _cc("WQ", ack_policy="explicit",
                                                 deliver_policy="new")),
+    ("pub", "s1.q", b"x", {"Nats-Batch-Id": "b0", "Nats-Batch-Sequence": "1"}),
+    ("req", "$JS.API.STREAM.CREATE.AB", {"name": "AB", "subjects": ["ab.>"],
+                                         "allow_atomic": True}),
+    ("pub", "ab.1", b"1", {"Nats-Batch-Id": "b1", "Nats-Batch-Sequence": "1"}),
+    ("pub", "ab.2", b"2", {"Nats-Batch-Id": "b1", "Nats-Batch-Sequence": "2"}),
+    ("pub", "ab.3", b"3", {"Nats-Batch-Id": "b1", "Nats-Batch-Sequence": "3",
+                           "Nats-Batch-Commit": "1"}),
+    ("pub", "ab.1", b"1", {"Nats-Batch-Id": "b2", "Nats-Batch-Sequence": "2"}),
+    ("pub", "ab.1", b"1", {"Nats-Batch-Id": "b3", "Nats-Batch-Sequence": "1"}),
+    ("pub", "ab.1", b"1", {"Nats-Batch-Id": "b3", "Nats-Batch-Sequence": "2",
+                           "Nats-Batch-Commit": "yes"}),
+    ("pub", "ab.1", b"1", {"Nats-Batch-Id": "b4", "Nats-Batch-Sequence": "1"}),
+    ("pub", "ab.1", b"1", {"Nats-Batch-Id": "b4", "Nats-Batch-Sequence": "2",
+                           "Nats-Batch-Commit": "eob"}),
+    ("req", "$JS.API.STREAM.INFO.AB", None),
     ("req", "$JS.API.STREAM.DELETE.S1", None),
     ("req", "$JS.API.STREAM.DELETE.S1", None),
     ("req", "$JS.API.STREAM.DELETE.M", None),
@@ -180,7 +195,7 @@ async def _play(url):
                 results.append("timeout")
         else:
             msg = await nc.request(subject, body, headers=step[3], timeout=2)
-            results.append(_shape(json.loads(msg.data)))
+            results.append(_shape(json.loads(msg.data)) if msg.data else "empty")
     await nc.close()
     return results
 
