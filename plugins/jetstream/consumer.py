@@ -402,10 +402,17 @@ class Consumer:
         if active:
             self.last_active = now
             sent = 0
+            replay_original = self.cfg["replay_policy"] == "original"
             while self._has_work() and not self._max_ack_pending_reached() and sent < 4096:
                 msg, dc = self._next_msg()
                 if msg is None:
                     break
+                if replay_original and dc == 1:
+                    due = self._replay_due(msg, now)
+                    if due:
+                        self._put_back(msg, dc)
+                        soon(due)
+                        break
                 self.fc_bytes += self._send(msg, dc, subject, now)
                 sent += 1
                 if self.cfg.get("flow_control") and self.fc_bytes >= FC_BYTES:
@@ -424,6 +431,19 @@ class Consumer:
             # no subscriber on the deliver subject yet: look again soon (clients
             # may subscribe after creating the consumer)
             soon(now + min(hb, INTEREST_POLL) if hb else now + INTEREST_POLL)
+
+    def _replay_due(self, msg, now):
+        """replay_policy original: when ``msg`` may go (0 = now), keeping the gaps
+        between the stored timestamps."""
+        last = self._replay_last
+        if last is not None:
+            due = last[1] + (msg.ts - last[0]) / 1e9
+            if due > now:
+                return due
+        self._replay_last = (msg.ts, now)
+        return 0
+
+    _replay_last = None  # (stored ts ns, monotonic time) of the last replayed message
 
     def _push_heartbeat(self, subject):
         hdr = ("NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: %d\r\n"

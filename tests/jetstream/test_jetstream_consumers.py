@@ -271,3 +271,66 @@ def test_jetstream_ephemeral_inactive(js_server, wait_for):
         await nc.close()
 
     run(main())
+
+
+def test_jetstream_replay_original_and_ack_all(js_server):
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="RO", subjects=["ro"])
+        await js.publish("ro", b"a")
+        await asyncio.sleep(0.4)
+        await js.publish("ro", b"b")
+        sub = await js.subscribe("ro", durable="orig", manual_ack=True,
+                                 config=jsapi.ConsumerConfig(replay_policy="original",
+                                                             ack_policy="all"))
+        loop = asyncio.get_running_loop()
+        m1 = await sub.next_msg(timeout=2)
+        t1 = loop.time()
+        m2 = await sub.next_msg(timeout=2)
+        assert (m1.data, m2.data) == (b"a", b"b")
+        assert loop.time() - t1 >= 0.3  # the original gap
+        await m2.ack_sync()  # ack all: both
+        ci = await js.consumer_info("RO", "orig")
+        assert ci.num_ack_pending == 0 and ci.ack_floor.stream_seq == 2
+        await nc.close()
+
+    run(main())
+
+
+def test_jetstream_push_heartbeats_and_flow_control(js_server):
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="HB", subjects=["hb"])
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        await js.add_consumer("HB", jsapi.ConsumerConfig(
+            durable_name="hb", deliver_subject=inbox, idle_heartbeat=0.2,
+            flow_control=True, ack_policy="none"))
+        m = await sub.next_msg(timeout=2)
+        assert m.headers.get("Status") == "100" and \
+            m.headers.get("Description") == "Idle Heartbeat"
+        assert m.headers.get("Nats-Last-Consumer") == "0"
+        big = b"x" * 200_000
+        for _ in range(8):  # 1.6 MB: past the flow control threshold
+            await js.publish("hb", big)
+        seen_fc = False
+        got = 0
+        while got < 8:
+            m = await sub.next_msg(timeout=2)
+            if m.headers and m.headers.get("Status") == "100":
+                if m.headers.get("Description") == "FlowControl Request":
+                    assert m.reply.startswith("$JS.FC.HB.hb.")
+                    await nc.publish(m.reply, b"")
+                    seen_fc = True
+                continue
+            got += 1
+        assert seen_fc
+        await nc.close()
+
+    run(main())
