@@ -15,7 +15,7 @@ from pluggy_nats.subjects import subject_matches
 from . import advisories
 from .consumer import Consumer
 from .errors import ApiError
-from .storage import StoreConfig, StoreError, open_stream_store
+from .store import StoreConfig, StoreError, open_stream_store
 from .stream import Stream, store_config
 
 API_LEVEL = 5

@@ -17,7 +17,7 @@ import gevent.event
 
 from . import headers as H
 from .consumercfg import filters_of
-from .storage import ConsumerState, StoreError
+from .store import ConsumerState, StoreError
 from .stream import _match_any
 
 SECOND = 1_000_000_000

@@ -215,70 +215,33 @@ def check_consumer_config(obj, stream_cfg, server_limits, account_limits, pedant
             raise ApiError(10101)
     if not durable and inactive == 0:
         inactive = DEFAULT_INACTIVE
-    cfg = {}
-    if durable:
-        cfg["durable_name"] = durable
-    if name or durable:
-        cfg["name"] = name or durable
-    if description:
-        cfg["description"] = description
-    cfg["deliver_policy"] = deliver_policy
-    if opt_seq:
-        cfg["opt_start_seq"] = opt_seq
-    if opt_time:
-        cfg["opt_start_time"] = opt_time
-    cfg["ack_policy"] = ack_policy
-    if ack_wait:
-        cfg["ack_wait"] = ack_wait
-    cfg["max_deliver"] = max_deliver
-    if backoff:
-        cfg["backoff"] = backoff
-    if filter_subject:
-        cfg["filter_subject"] = filter_subject
-    if filter_subjects:
-        cfg["filter_subjects"] = filter_subjects
-    cfg["replay_policy"] = replay
-    if rate_limit:
-        cfg["rate_limit_bps"] = rate_limit
-    if f.str("sample_freq"):
-        cfg["sample_freq"] = f.str("sample_freq")
-    if max_waiting and not deliver_subject:
-        cfg["max_waiting"] = max_waiting
-    if max_ack_pending:
-        cfg["max_ack_pending"] = max_ack_pending
-    if flow_control:
-        cfg["flow_control"] = True
-    if heartbeat:
-        cfg["idle_heartbeat"] = heartbeat
-    if f.bool("headers_only"):
-        cfg["headers_only"] = True
-    if max_batch:
-        cfg["max_batch"] = max_batch
-    if max_expires:
-        cfg["max_expires"] = max_expires
-    if max_bytes:
-        cfg["max_bytes"] = max_bytes
-    if deliver_subject:
-        cfg["deliver_subject"] = deliver_subject
-    if f.str("deliver_group"):
-        cfg["deliver_group"] = f.str("deliver_group")
-    if inactive:
-        cfg["inactive_threshold"] = inactive
-    cfg["num_replicas"] = replicas
-    if f.bool("mem_storage"):
-        cfg["mem_storage"] = True
-    cfg["metadata"] = metadata
-    if f.str("pause_until"):
-        cfg["pause_until"] = f.str("pause_until")
-    if groups:
-        cfg["priority_groups"] = groups
-    if priority_policy != "none":
-        cfg["priority_policy"] = priority_policy
-        timeout = f.int("priority_timeout", 0)
-        if priority_policy == "pinned_client" and not timeout:
-            timeout = 120 * SECOND
-        if timeout:
-            cfg["priority_timeout"] = timeout
+    timeout = f.int("priority_timeout", 0)
+    if priority_policy == "pinned_client" and not timeout:
+        timeout = 120 * SECOND
+    pushed = bool(deliver_subject)
+    # Go's field order; the flag says whether Go writes the key when it is empty
+    fields = (
+        ("durable_name", durable, False), ("name", name or durable, False),
+        ("description", description, False), ("deliver_policy", deliver_policy, True),
+        ("opt_start_seq", opt_seq, False), ("opt_start_time", opt_time, False),
+        ("ack_policy", ack_policy, True), ("ack_wait", ack_wait, False),
+        ("max_deliver", max_deliver, True), ("backoff", backoff, False),
+        ("filter_subject", filter_subject, False), ("filter_subjects", filter_subjects, False),
+        ("replay_policy", replay, True), ("rate_limit_bps", rate_limit, False),
+        ("sample_freq", f.str("sample_freq"), False),
+        ("max_waiting", 0 if pushed else max_waiting, False),
+        ("max_ack_pending", max_ack_pending, False), ("flow_control", flow_control, False),
+        ("idle_heartbeat", heartbeat, False), ("headers_only", f.bool("headers_only"), False),
+        ("max_batch", max_batch, False), ("max_expires", max_expires, False),
+        ("max_bytes", max_bytes, False), ("deliver_subject", deliver_subject, False),
+        ("deliver_group", f.str("deliver_group"), False),
+        ("inactive_threshold", inactive, False), ("num_replicas", replicas, True),
+        ("mem_storage", f.bool("mem_storage"), False), ("metadata", metadata, True),
+        ("pause_until", f.str("pause_until"), False), ("priority_groups", groups, False),
+        ("priority_policy", "" if priority_policy == "none" else priority_policy, False),
+        ("priority_timeout", timeout if priority_policy != "none" else 0, False),
+    )
+    cfg = {key: value for key, value, always in fields if always or value}
     return cfg
 
 

@@ -21,7 +21,7 @@ from pluggy_nats.subjects import subject_matches
 from . import headers as H
 from .errors import ApiError
 from .jsonreq import dumps
-from .storage import (
+from .store import (
     ErrMaxBytes,
     ErrMaxMsgs,
     ErrMaxMsgSize,
