@@ -57,6 +57,12 @@ INDEX_VERSION = 1
 _DEL_PAD = array("Q", [DEL])
 
 
+def go_size(rec_len, hdr_len):
+    """Go's fileStoreMsgSize of a record of rec_len bytes, so max_bytes and state.bytes
+    agree with nats-server: 22 + subject + headers + payload + 8 (+4 with headers)."""
+    return rec_len - MIN_REC + 30 + (4 if hdr_len else 0)
+
+
 class _Block:
     __slots__ = ("idx", "path", "base", "offs", "live", "size", "crc", "written", "synced")
 
@@ -105,8 +111,7 @@ class FileStore(StreamStore):
 
     @staticmethod
     def _msg_size(subject, hdr, data):
-        # Go's fileStoreMsgSize, so max_bytes and state.bytes agree with nats-server.
-        return 30 + len(subject) + len(hdr) + len(data) + (4 if hdr else 0)
+        return go_size(MIN_REC + len(subject) + len(hdr) + len(data), len(hdr))
 
     # -- blocks -----------------------------------------------------------------------
 
@@ -203,7 +208,32 @@ class FileStore(StreamStore):
 
     def _e_append(self, seq, ts, subject, hdr, data, ttl):
         sb = subject.encode()
-        n = MIN_REC + len(sb) + len(hdr) + len(data)
+        slen, hlen = len(sb), len(hdr)
+        n = MIN_REC + slen + hlen + len(data)
+        blk = self._wblk
+        offs = blk.offs
+        if not offs or seq != blk.base + len(offs) or blk.size + n > self._block_size:
+            blk = self._block_for(seq, n)
+            offs = blk.offs
+        head = HDR.pack(n, KIND_MSG, seq, ts, ttl, slen, hlen)
+        crc = zlib.crc32(data, zlib.crc32(hdr, zlib.crc32(sb, zlib.crc32(head))))
+        off = blk.size
+        try:
+            written = os.pwritev(self._wfd, (head, sb, hdr, data, CRC.pack(crc)), off)
+        except OSError as exc:
+            self._cut(blk, off)
+            raise store_error(exc, "writing block %d" % blk.idx)
+        if written != n:
+            self._cut(blk, off)
+            raise ErrStorageFull("short write to block %d" % blk.idx)
+        blk.size = off + n
+        blk.written += 1
+        offs.append(off)
+        blk.live += 1
+        return go_size(n, hlen)
+
+    def _block_for(self, seq, n):
+        """The block a record of n bytes for seq goes to: roll over, rebase, pad gaps."""
         blk = self._wblk
         if blk.size and blk.size + n > self._block_size:
             blk = self._new_block(seq)
@@ -217,11 +247,7 @@ class FileStore(StreamStore):
                 blk = self._new_block(seq)
             elif gap > 0:
                 blk.offs.extend(_DEL_PAD * gap)
-        head = HDR.pack(n, KIND_MSG, seq, ts, ttl, len(sb), len(hdr))
-        crc = zlib.crc32(data, zlib.crc32(hdr, zlib.crc32(sb, zlib.crc32(head))))
-        off = self._write(blk, (head, sb, hdr, data, CRC.pack(crc)), n)
-        blk.offs.append(off)
-        blk.live += 1
+        return blk
 
     def _write_ctl(self, kind, seq, aux):
         blk = self._wblk
@@ -318,7 +344,8 @@ class FileStore(StreamStore):
 
     def _damaged(self):
         """A record changed under us (disk fault): re-verify everything from the blocks."""
-        self._rebuild()
+        if not self._replaying:  # a replay reads only records it has just verified
+            self._rebuild()
         return None
 
     def _e_load(self, seq):
@@ -339,9 +366,7 @@ class FileStore(StreamStore):
             return None
         buf, p, (n, _, _, ts, ttl, slen, hlen) = got
         a = p + HDR_SIZE
-        dlen = n - MIN_REC - slen - hlen
-        return (buf[a:a + slen].decode("utf-8", "replace"),
-                30 + slen + hlen + dlen + (4 if hlen else 0), ttl, ts)
+        return buf[a:a + slen].decode("utf-8", "replace"), go_size(n, hlen), ttl, ts
 
     def _e_next_live(self, seq, hi):
         blocks = self._blocks
@@ -514,9 +539,7 @@ class FileStore(StreamStore):
             blk.live += 1
             a = pos + HDR_SIZE
             subject = buf[a:a + slen].decode("utf-8", "replace")
-            dlen = n - MIN_REC - slen - hlen
-            self._note_append(seq, ts, subject, 30 + slen + hlen + dlen + (4 if hlen else 0),
-                              aux)
+            self._note_append(seq, ts, subject, go_size(n, hlen), aux)
         elif kind == KIND_TOMB:
             tblk, j = self._locate(seq)
             if tblk is not None and tblk.offs[j] != DEL:
