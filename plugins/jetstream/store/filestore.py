@@ -22,11 +22,12 @@ few 64 KiB windows, so a stream of millions of messages costs tens of MB, not it
 
 Durability: every record is written to the OS before ``store_*`` returns (kill -9 loses
 nothing); ``sync()`` fsyncs. On open the index snapshot is used if every block it names is
-intact (whole-block CRC) and only the tails written after it are replayed; otherwise the
+intact (whole-block BLAKE2b) and only the tails written after it are replayed; otherwise the
 index is rebuilt from all blocks. A record failing its checksum ends its block: it and the
 rest of that block are dropped (reported in ``lost``) and the block is cut there.
 """
 
+import hashlib
 import marshal
 import os
 import shutil
@@ -53,7 +54,7 @@ GAP_MAX = 4096  # a bigger sequence gap starts a new block instead of padding th
 WINDOW = 64 * 1024
 WINDOWS = 4
 READ_FDS = 32
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _DEL_PAD = array("Q", [DEL])
 
 
@@ -73,7 +74,7 @@ class _Block:
         self.offs = array("Q")
         self.live = 0
         self.size = 0  # bytes of whole records
-        self.crc = None  # (size, crc32 of the first size bytes), cached for the index
+        self.crc = None  # (size, digest of the first size bytes), cached for the index
         # Writes counted by the appender, the count covered by the last fsync: each has one
         # writer, so sync() in another thread never loses a write (no shared set to race).
         self.written = 0
@@ -455,7 +456,7 @@ class FileStore(StreamStore):
                 self._reset_memory()
                 tails = [(_Block(i, self._block_path(i), 0), 0) for i in idxs]
             for blk, start in tails:
-                if start == 0:
+                if not any(b is blk for b in self._blocks):
                     # Appended only when reached, so the bases stay sorted for bisect.
                     blk.base = self._last + 1
                     self._blocks.append(blk)
@@ -571,20 +572,25 @@ class FileStore(StreamStore):
 
     # -- index snapshot ---------------------------------------------------------------
 
-    def _block_crc(self, blk):
+    def _block_digest(self, blk):
+        """BLAKE2b of the block's first ``size`` bytes (cached per size), for the snapshot.
+
+        Not CRC32: a record rewritten in place with its own CRC32 updated (an erase) leaves
+        a CRC32 of the whole block unchanged (CRC is linear; a CRC'd message has a fixed
+        residue), so the snapshot would wrongly pass."""
         if blk.crc is not None and blk.crc[0] == blk.size:
             return blk.crc[1]
-        crc = 0
+        h = hashlib.blake2b(digest_size=16)
         with open(blk.path, "rb") as f:
             left = blk.size
             while left > 0:
                 chunk = f.read(min(left, 1 << 20))
                 if not chunk:
                     break
-                crc = zlib.crc32(chunk, crc)
+                h.update(chunk)
                 left -= len(chunk)
-        blk.crc = (blk.size, crc)
-        return crc
+        blk.crc = (blk.size, h.digest())
+        return blk.crc[1]
 
     def flush_state(self):
         """Write the index snapshot (atomic rename) so the next open skips the replay."""
@@ -595,7 +601,7 @@ class FileStore(StreamStore):
                 "v": INDEX_VERSION, "msgs": self._msgs, "bytes": self._bytes,
                 "first": self._first, "last": self._last, "last_ts": self._last_ts,
                 "age": self._age_cursor, "lost": self.lost, "lost_bytes": self.lost_bytes,
-                "blocks": [(b.idx, b.base, b.size, b.live, b.offs.tobytes(), self._block_crc(b))
+                "blocks": [(b.idx, b.base, b.size, b.live, b.offs.tobytes(), self._block_digest(b))
                            for b in self._blocks],
                 "subjects": self._subjects.dump(), "ttls": self._ttls.dump(),
             }
@@ -622,7 +628,7 @@ class FileStore(StreamStore):
                 if os.path.getsize(blk.path) < size:
                     return None
                 blk.size = size
-                if self._block_crc(blk) != crc:
+                if self._block_digest(blk) != crc:
                     return None
                 blk.offs.frombytes(offs)
                 blk.live = live
