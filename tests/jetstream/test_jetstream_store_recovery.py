@@ -194,6 +194,16 @@ def test_index_missing_or_stale_is_rebuilt(tmp_path):
     s.close()
 
 
+def test_erase_after_the_snapshot_then_crash(tmp_path):
+    s = _filled(tmp_path, n=10)
+    s.flush_state()
+    s.remove_msg(5, erase=True)  # rewrites a record below the snapshot's block size
+    s._close_fds()  # crash
+    s = open_stream_store("file", str(tmp_path / "S"), StoreConfig("S", block_size=2048))
+    assert s.state().msgs == 9 and s.load_msg(5) is None and s.load_msg(6).seq == 6
+    s.close()
+
+
 def test_garbage_index_is_ignored(tmp_path):
     s = _filled(tmp_path, n=20)
     s.close()

@@ -62,6 +62,7 @@ class StreamStore:
     # -- engine primitives ------------------------------------------------------------
 
     def _e_append(self, seq, ts, subject, hdr, data, ttl):
+        """Store a message; returns its size as Go counts it (state.bytes, max_bytes)."""
         raise NotImplementedError
 
     def _e_load(self, seq):
@@ -174,8 +175,7 @@ class StreamStore:
         self._enforce_limits(subject)
 
     def _append(self, seq, ts, subject, hdr, data, ttl):
-        self._e_append(seq, ts, subject, hdr, data, ttl)
-        self._note_append(seq, ts, subject, self._msg_size(subject, hdr, data), ttl)
+        self._note_append(seq, ts, subject, self._e_append(seq, ts, subject, hdr, data, ttl), ttl)
 
     def skip_msgs(self, seq, count):
         """Reserve ``count`` sequences from ``seq`` as deleted (mirror gaps)."""
@@ -555,8 +555,11 @@ class StreamStore:
 
     def _expire_one(self, seq, markers, removed):
         marker_ttl = self.config.subject_delete_marker_ttl_ns
+        meta = self._e_meta(seq)
+        if meta is None:
+            return  # removed otherwise before its time
+        subject = meta[0]
         rec = self._e_load(seq) if marker_ttl > 0 else None
-        subject = self._e_meta(seq)[0] if rec is None else rec[0]
         if not self._remove(seq):
             return
         if removed is not None:

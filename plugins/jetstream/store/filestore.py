@@ -22,11 +22,12 @@ few 64 KiB windows, so a stream of millions of messages costs tens of MB, not it
 
 Durability: every record is written to the OS before ``store_*`` returns (kill -9 loses
 nothing); ``sync()`` fsyncs. On open the index snapshot is used if every block it names is
-intact (whole-block CRC) and only the tails written after it are replayed; otherwise the
+intact (whole-block BLAKE2b) and only the tails written after it are replayed; otherwise the
 index is rebuilt from all blocks. A record failing its checksum ends its block: it and the
 rest of that block are dropped (reported in ``lost``) and the block is cut there.
 """
 
+import hashlib
 import marshal
 import os
 import shutil
@@ -53,8 +54,14 @@ GAP_MAX = 4096  # a bigger sequence gap starts a new block instead of padding th
 WINDOW = 64 * 1024
 WINDOWS = 4
 READ_FDS = 32
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _DEL_PAD = array("Q", [DEL])
+
+
+def go_size(rec_len, hdr_len):
+    """Go's fileStoreMsgSize of a record of rec_len bytes, so max_bytes and state.bytes
+    agree with nats-server: 22 + subject + headers + payload + 8 (+4 with headers)."""
+    return rec_len - MIN_REC + 30 + (4 if hdr_len else 0)
 
 
 class _Block:
@@ -67,7 +74,7 @@ class _Block:
         self.offs = array("Q")
         self.live = 0
         self.size = 0  # bytes of whole records
-        self.crc = None  # (size, crc32 of the first size bytes), cached for the index
+        self.crc = None  # (size, digest of the first size bytes), cached for the index
         # Writes counted by the appender, the count covered by the last fsync: each has one
         # writer, so sync() in another thread never loses a write (no shared set to race).
         self.written = 0
@@ -105,8 +112,7 @@ class FileStore(StreamStore):
 
     @staticmethod
     def _msg_size(subject, hdr, data):
-        # Go's fileStoreMsgSize, so max_bytes and state.bytes agree with nats-server.
-        return 30 + len(subject) + len(hdr) + len(data) + (4 if hdr else 0)
+        return go_size(MIN_REC + len(subject) + len(hdr) + len(data), len(hdr))
 
     # -- blocks -----------------------------------------------------------------------
 
@@ -203,7 +209,32 @@ class FileStore(StreamStore):
 
     def _e_append(self, seq, ts, subject, hdr, data, ttl):
         sb = subject.encode()
-        n = MIN_REC + len(sb) + len(hdr) + len(data)
+        slen, hlen = len(sb), len(hdr)
+        n = MIN_REC + slen + hlen + len(data)
+        blk = self._wblk
+        offs = blk.offs
+        if not offs or seq != blk.base + len(offs) or blk.size + n > self._block_size:
+            blk = self._block_for(seq, n)
+            offs = blk.offs
+        head = HDR.pack(n, KIND_MSG, seq, ts, ttl, slen, hlen)
+        crc = zlib.crc32(data, zlib.crc32(hdr, zlib.crc32(sb, zlib.crc32(head))))
+        off = blk.size
+        try:
+            written = os.pwritev(self._wfd, (head, sb, hdr, data, CRC.pack(crc)), off)
+        except OSError as exc:
+            self._cut(blk, off)
+            raise store_error(exc, "writing block %d" % blk.idx)
+        if written != n:
+            self._cut(blk, off)
+            raise ErrStorageFull("short write to block %d" % blk.idx)
+        blk.size = off + n
+        blk.written += 1
+        offs.append(off)
+        blk.live += 1
+        return go_size(n, hlen)
+
+    def _block_for(self, seq, n):
+        """The block a record of n bytes for seq goes to: roll over, rebase, pad gaps."""
         blk = self._wblk
         if blk.size and blk.size + n > self._block_size:
             blk = self._new_block(seq)
@@ -217,11 +248,7 @@ class FileStore(StreamStore):
                 blk = self._new_block(seq)
             elif gap > 0:
                 blk.offs.extend(_DEL_PAD * gap)
-        head = HDR.pack(n, KIND_MSG, seq, ts, ttl, len(sb), len(hdr))
-        crc = zlib.crc32(data, zlib.crc32(hdr, zlib.crc32(sb, zlib.crc32(head))))
-        off = self._write(blk, (head, sb, hdr, data, CRC.pack(crc)), n)
-        blk.offs.append(off)
-        blk.live += 1
+        return blk
 
     def _write_ctl(self, kind, seq, aux):
         blk = self._wblk
@@ -318,7 +345,8 @@ class FileStore(StreamStore):
 
     def _damaged(self):
         """A record changed under us (disk fault): re-verify everything from the blocks."""
-        self._rebuild()
+        if not self._replaying:  # a replay reads only records it has just verified
+            self._rebuild()
         return None
 
     def _e_load(self, seq):
@@ -339,9 +367,7 @@ class FileStore(StreamStore):
             return None
         buf, p, (n, _, _, ts, ttl, slen, hlen) = got
         a = p + HDR_SIZE
-        dlen = n - MIN_REC - slen - hlen
-        return (buf[a:a + slen].decode("utf-8", "replace"),
-                30 + slen + hlen + dlen + (4 if hlen else 0), ttl, ts)
+        return buf[a:a + slen].decode("utf-8", "replace"), go_size(n, hlen), ttl, ts
 
     def _e_next_live(self, seq, hi):
         blocks = self._blocks
@@ -430,7 +456,7 @@ class FileStore(StreamStore):
                 self._reset_memory()
                 tails = [(_Block(i, self._block_path(i), 0), 0) for i in idxs]
             for blk, start in tails:
-                if start == 0:
+                if not any(b is blk for b in self._blocks):
                     # Appended only when reached, so the bases stay sorted for bisect.
                     blk.base = self._last + 1
                     self._blocks.append(blk)
@@ -514,9 +540,7 @@ class FileStore(StreamStore):
             blk.live += 1
             a = pos + HDR_SIZE
             subject = buf[a:a + slen].decode("utf-8", "replace")
-            dlen = n - MIN_REC - slen - hlen
-            self._note_append(seq, ts, subject, 30 + slen + hlen + dlen + (4 if hlen else 0),
-                              aux)
+            self._note_append(seq, ts, subject, go_size(n, hlen), aux)
         elif kind == KIND_TOMB:
             tblk, j = self._locate(seq)
             if tblk is not None and tblk.offs[j] != DEL:
@@ -548,20 +572,25 @@ class FileStore(StreamStore):
 
     # -- index snapshot ---------------------------------------------------------------
 
-    def _block_crc(self, blk):
+    def _block_digest(self, blk):
+        """BLAKE2b of the block's first ``size`` bytes (cached per size), for the snapshot.
+
+        Not CRC32: a record rewritten in place with its own CRC32 updated (an erase) leaves
+        a CRC32 of the whole block unchanged (CRC is linear; a CRC'd message has a fixed
+        residue), so the snapshot would wrongly pass."""
         if blk.crc is not None and blk.crc[0] == blk.size:
             return blk.crc[1]
-        crc = 0
+        h = hashlib.blake2b(digest_size=16)
         with open(blk.path, "rb") as f:
             left = blk.size
             while left > 0:
                 chunk = f.read(min(left, 1 << 20))
                 if not chunk:
                     break
-                crc = zlib.crc32(chunk, crc)
+                h.update(chunk)
                 left -= len(chunk)
-        blk.crc = (blk.size, crc)
-        return crc
+        blk.crc = (blk.size, h.digest())
+        return blk.crc[1]
 
     def flush_state(self):
         """Write the index snapshot (atomic rename) so the next open skips the replay."""
@@ -572,7 +601,7 @@ class FileStore(StreamStore):
                 "v": INDEX_VERSION, "msgs": self._msgs, "bytes": self._bytes,
                 "first": self._first, "last": self._last, "last_ts": self._last_ts,
                 "age": self._age_cursor, "lost": self.lost, "lost_bytes": self.lost_bytes,
-                "blocks": [(b.idx, b.base, b.size, b.live, b.offs.tobytes(), self._block_crc(b))
+                "blocks": [(b.idx, b.base, b.size, b.live, b.offs.tobytes(), self._block_digest(b))
                            for b in self._blocks],
                 "subjects": self._subjects.dump(), "ttls": self._ttls.dump(),
             }
@@ -599,7 +628,7 @@ class FileStore(StreamStore):
                 if os.path.getsize(blk.path) < size:
                     return None
                 blk.size = size
-                if self._block_crc(blk) != crc:
+                if self._block_digest(blk) != crc:
                     return None
                 blk.offs.frombytes(offs)
                 blk.live = live

@@ -26,6 +26,7 @@ class MemoryStore(StreamStore):
     def _e_append(self, seq, ts, subject, hdr, data, ttl):
         self._data[seq] = (subject, ts, hdr, data, ttl)
         self._order.append(seq)
+        return len(subject) + len(hdr) + len(data) + 16
 
     def _e_load(self, seq):
         return self._data.get(seq)
