@@ -214,6 +214,15 @@ class Api:
             else:
                 store -= old["max_bytes"]
         size = max(cfg["max_bytes"], 0)
+        server = self.js.config
+        limit = server.max_memory if cfg["storage"] == "memory" else server.max_store
+        if limit >= 0 and size:
+            used = sum((a.reserved()[0] if cfg["storage"] == "memory" else a.reserved()[1])
+                       for a in self.js.accounts.values())
+            if old is not None and old["storage"] == cfg["storage"]:
+                used -= max(old["max_bytes"], 0)
+            if used + size > limit:
+                raise ApiError(10023)  # the server's max_mem / max_file
         if cfg["storage"] == "memory":
             if limits.max_memory >= 0 and (mem + size > limits.max_memory or
                                            limits.max_memory == 0):

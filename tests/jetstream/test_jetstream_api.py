@@ -55,6 +55,10 @@ def test_jetstream_account_info_and_config_block(make_server, tmp_path):
         assert exc.value.err_code == 10121
         ack = await js.publish("s.1", b"x")
         assert ack.seq == 1
+        with pytest.raises(APIError) as exc:  # over the server's max_mem
+            await js.add_stream(name="BIG", subjects=["big"], storage="memory",
+                                max_bytes=100 * 1024 * 1024)
+        assert exc.value.err_code == 10023
         await nc.close()
 
     run(main())
