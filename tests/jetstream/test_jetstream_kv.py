@@ -125,3 +125,39 @@ def test_jetstream_object_store(js_server):
         await nc.close()
 
     run(main())
+
+
+def test_jetstream_kv_per_key_ttl_and_delete_markers(js_server):
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="KV_M", subjects=["$KV.M.>"], allow_msg_ttl=True,
+                            allow_rollup_hdrs=True, max_msgs_per_subject=1, discard="new",
+                            max_age=1.0, subject_delete_marker_ttl=1.0, allow_direct=True)
+        kv = await js.key_value("M")
+        await kv.create("short", b"v", msg_ttl=1)
+        await kv.put("aged", b"w")
+        watcher = await kv.watchall(include_history=True)
+        seen = {}
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 6
+        while loop.time() < end and len(seen) < 2:
+            e = await watcher.updates(timeout=1)
+            if e is not None and e.operation in ("DEL", "PURGE"):
+                seen[e.key] = e.operation
+        assert seen.get("aged") in ("DEL", "PURGE"), seen  # the server's MaxAge marker
+        # the per-message TTL expired too; its marker then expires by its own TTL
+        for _ in range(80):
+            try:
+                await kv.get("short")
+            except KeyNotFoundError:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("short never went")
+        await watcher.stop()
+        await nc.close()
+
+    run(main())
