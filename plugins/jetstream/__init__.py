@@ -54,6 +54,7 @@ class JetStream:
         self.api = Api(self)
         self.log = structlog.get_logger("pluggy_nats.jetstream")
         self._disabled_clients = []
+        self._disabled_accounts = set()
         if config.enabled:
             server.extra_info["jetstream"] = True
 
@@ -90,10 +91,32 @@ class JetStream:
         for account in server.accounts:
             if account is system or account.name in self.accounts:
                 continue
-            client = InternalClient(server, account, "$JS-disabled")
-            client.subscribe("$JS.API.>", self.api.not_enabled_handler(client))
-            self._disabled_clients.append(client)
+            self._answer_not_enabled(account)
         server.spawn(self._sync_loop)
+
+    def _answer_not_enabled(self, account):
+        client = InternalClient(self.server, account, "$JS-disabled")
+        client.subscribe("$JS.API.>", self.api.not_enabled_handler(client))
+        self._disabled_clients.append(client)
+        self._disabled_accounts.add(account.name)
+
+    @hookimpl
+    def nats_client_connected(self, conn):
+        """Operator mode: an account resolved from its JWT gets JetStream on
+        first use when its JWT's limits give it storage (else Go's 10039)."""
+        account = getattr(conn, "account", None)
+        if (not self.config.enabled or account is None or account.is_system
+                or account.name in self.accounts or account.name in self._disabled_accounts):
+            return
+        jwt_limits = getattr(account, "jwt_limits", None)
+        if jwt_limits is None:
+            return
+        limits = jsconfig.limits_from_jwt(jwt_limits)
+        if limits is None:
+            self._answer_not_enabled(account)
+            return
+        jsa = self.accounts[account.name] = JsAccount(self, account, limits)
+        jsa.start(self.api)
 
     def _sync_loop(self):
         """fsync every store each ``sync_interval`` (Go's default 2 min)."""

@@ -174,6 +174,32 @@ def parse_account_block(value, errors, where=None):
     return limits
 
 
+# account JWT ``nats.limits`` key -> AccountLimits field (jwt.JetStreamLimits)
+_JWT_KEYS = {"mem_storage": "max_memory", "disk_storage": "max_storage",
+             "streams": "max_streams", "consumer": "max_consumers",
+             "max_ack_pending": "max_ack_pending",
+             "mem_max_stream_bytes": "memory_max_stream_bytes",
+             "disk_max_stream_bytes": "storage_max_stream_bytes"}
+
+
+def limits_from_jwt(jwt_limits):
+    """AccountLimits from an account JWT's limits, or None when the JWT gives the
+    account no JetStream (memory and disk storage both 0 or absent, as Go)."""
+    if not jwt_limits:
+        return None
+    mem = jwt_limits.get("mem_storage", 0)
+    disk = jwt_limits.get("disk_storage", 0)
+    if not mem and not disk:
+        return None
+    limits = AccountLimits()
+    for theirs, ours in _JWT_KEYS.items():
+        value = jwt_limits.get(theirs)
+        if isinstance(value, int) and not isinstance(value, bool):
+            setattr(limits, ours, value)
+    limits.max_bytes_required = bool(jwt_limits.get("max_bytes_required"))
+    return limits
+
+
 def build(conf, args):
     """The JetStreamConfig from the config file (``conf``) and flags (``args``);
     returns (config, claimed top-level keys). Raises ConfigError."""

@@ -370,3 +370,31 @@ def test_jetstream_atomic_batch(js_server):
         await nc.close()
 
     run(main())
+
+
+def test_jetstream_jwt_account_limits(make_server, tmp_path):
+    """Operator mode: JetStream limits come from each account's JWT."""
+    from pluggy_nats.testing.operator import Trust
+
+    trust = Trust(tmp_path)
+    a = trust.account("A", limits={"mem_storage": -1, "disk_storage": -1, "streams": 1,
+                                   "consumer": -1})
+    b = trust.account("B")
+    srv = make_server("-js", "-sd", str(tmp_path / "sd"), config=trust.config())
+
+    async def main():
+        na = await connect(srv, user_credentials=trust.user_creds(a, "ua"))
+        js = na.jetstream()
+        info = await js.account_info()
+        assert info.limits.max_streams == 1
+        await js.add_stream(name="JW", subjects=["jw"])
+        with pytest.raises(APIError) as exc:
+            await js.add_stream(name="JW2", subjects=["jw2"])
+        assert exc.value.err_code == 10027
+        await na.close()
+        nb = await connect(srv, user_credentials=trust.user_creds(b, "ub"))
+        resp = await api(nb, "$JS.API.INFO")
+        assert resp["error"]["err_code"] == 10039
+        await nb.close()
+
+    run(main())
