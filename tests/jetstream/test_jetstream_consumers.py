@@ -334,3 +334,37 @@ def test_jetstream_push_heartbeats_and_flow_control(js_server):
         await nc.close()
 
     run(main())
+
+
+def test_jetstream_pull_next_ack_and_max_bytes(js_server):
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="NX", subjects=["nx"])
+        for i in range(3):
+            await js.publish("nx", b"%d" % i * 100)
+        await js.add_consumer("NX", durable_name="n", ack_policy="explicit")
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.NX.n", b"1", reply=inbox)
+        m = await sub.next_msg(timeout=2)
+        assert m.data == b"0" * 100
+        # +NXT acks this one and asks for the next, to the same inbox
+        await nc.publish(m.reply, b"+NXT", reply=inbox)
+        m = await sub.next_msg(timeout=2)
+        assert m.data == b"1" * 100
+        await nc.publish(m.reply, b"+ACK")
+        # max_bytes smaller than the next message: 409
+        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.NX.n",
+                         json.dumps({"batch": 5, "max_bytes": 50,
+                                     "expires": 1_000_000_000}).encode(), reply=inbox)
+        m = await sub.next_msg(timeout=2)
+        assert (m.headers["Status"], m.headers["Description"]) == \
+            ("409", "Message Size Exceeds MaxBytes")
+        ci = await js.consumer_info("NX", "n")
+        assert ci.ack_floor.stream_seq == 2 and ci.num_pending == 1
+        await nc.close()
+
+    run(main())
