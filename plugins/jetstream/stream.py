@@ -32,6 +32,7 @@ from .store import (
 )
 
 MAX_HDR = 64 * 1024
+EXPIRY_TICK = 0.05  # seconds between expiry passes
 MAX_BATCH = 1000  # messages in one atomic batch (Go's streamMaxAtomicBatchSize)
 SECOND = 1_000_000_000
 
@@ -487,6 +488,9 @@ class Stream:
                 for marker in markers:  # subject delete markers the store wrote
                     self._stored(marker.seq, marker.subject)
                 self.server.flush_touched()
+                # one pass per EXPIRY_TICK at most: messages expiring one by one
+                # are removed in batches, and consumers recount once per batch
+                gevent.sleep(EXPIRY_TICK)
                 continue
             timeout = None if due is None else max(0.001, (due - now) / 1e9)
             self._expiry_wake.wait(timeout)
