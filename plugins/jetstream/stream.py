@@ -558,8 +558,10 @@ class Stream:
             for i, seq in enumerate(seqs):
                 self._direct_reply(reply, self.store.load_msg(seq),
                                    pending=len(seqs) - i - 1, last=seqs[i - 1] if i else 0)
+            up_to = req.get("up_to_seq") or self.store.state().last_seq
             self._pub(reply, b"", headers=H.status(204, "EOB", [
-                ("Nats-Num-Pending", "0"), ("Nats-Last-Sequence", str(seqs[-1]))]))
+                ("Nats-Num-Pending", "0"), ("Nats-Last-Sequence", str(seqs[-1])),
+                ("Nats-UpTo-Sequence", str(up_to))]))
             return
         if batch:
             filt = req.get("next_by_subj")

@@ -210,3 +210,57 @@ def test_jetstream_api_matches_go(js_server, go_nats_server, tmp_path):
         if g != o:
             diffs.append("%s %s\n  go:   %s\n  ours: %s" % (step[0], step[1], g, o))
     assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+
+
+DIRECT = [
+    ("$JS.API.DIRECT.GET.DG", {"seq": 1}),
+    ("$JS.API.DIRECT.GET.DG", {"seq": 99}),
+    ("$JS.API.DIRECT.GET.DG", {"last_by_subj": "dg.b"}),
+    ("$JS.API.DIRECT.GET.DG", {"next_by_subj": "dg.a", "seq": 2}),
+    ("$JS.API.DIRECT.GET.DG", b""),
+    ("$JS.API.DIRECT.GET.DG", b"{junk"),
+    ("$JS.API.DIRECT.GET.DG.dg.a", b""),
+    ("$JS.API.DIRECT.GET.DG.dg.none", b""),
+    ("$JS.API.DIRECT.GET.DG", {"seq": 1, "batch": 3}),
+    ("$JS.API.DIRECT.GET.DG", {"multi_last": ["dg.*"]}),
+]
+
+
+async def _play_direct(url):
+    nc = await nats.connect(url, allow_reconnect=False)
+    await nc.request("$JS.API.STREAM.CREATE.DG", json.dumps({
+        "name": "DG", "subjects": ["dg.*"], "allow_direct": True}).encode(), timeout=2)
+    for subject, data in (("dg.a", b"1"), ("dg.b", b"2"), ("dg.a", b"3")):
+        await nc.request(subject, data, headers={"X-Mine": "yes"}, timeout=2)
+    out = []
+    for subject, body in DIRECT:
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        await nc.publish(subject, payload, reply=inbox)
+        answers = []
+        while True:
+            try:
+                m = await sub.next_msg(timeout=0.5)
+            except nats.errors.TimeoutError:
+                break
+            hdrs = dict(m.headers or {})
+            answers.append((hdrs.get("Status"), hdrs.get("Description"),
+                            sorted(k for k in hdrs if k not in ("Status", "Description")),
+                            m.data, hdrs.get("Nats-Sequence"), hdrs.get("Nats-Subject")))
+            if hdrs.get("Status") or "batch" not in str(body) and "multi" not in str(body):
+                break
+        await sub.unsubscribe()
+        out.append(answers)
+    await nc.close()
+    return out
+
+
+def test_jetstream_direct_get_matches_go(js_server, go_nats_server, tmp_path):
+    go = go_nats_server("-js", "-sd", str(tmp_path / "go-direct"))
+    ours = js_server()
+    go_results = run(_play_direct(go.url))
+    our_results = run(_play_direct(ours.url))
+    diffs = ["%s %s\n  go:   %s\n  ours: %s" % (step[0], step[1], g, o)
+             for step, g, o in zip(DIRECT, go_results, our_results, strict=True) if g != o]
+    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
