@@ -17,6 +17,7 @@ import gevent.event
 
 from . import headers as H
 from .consumercfg import filters_of
+from .jsonreq import go_syntax_text
 from .store import ConsumerState, StoreError
 from .stream import _match_any
 
@@ -56,7 +57,7 @@ def parse_pull_request(payload):
     try:
         req = json.loads(text)
     except ValueError as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(go_syntax_text(exc, text)) from None
     batch = req.get("batch") or 1
     expires = req.get("expires") or 0
     hb = req.get("idle_heartbeat") or 0

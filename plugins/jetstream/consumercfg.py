@@ -35,7 +35,7 @@ def filters_of(cfg):
 
 def check_consumer_config(obj, stream_cfg, server_limits, account_limits, pedantic=False):
     """``obj``: the request's ``config``; returns the normalized config dict."""
-    f = Fields(obj, "ConsumerConfig")
+    f = Fields(obj, "CreateConsumerRequest.config")
     deliver_policy = f.enum("deliver_policy", DELIVER, "all")
     ack_policy = f.enum("ack_policy", ACK, "none")
     replay = f.enum("replay_policy", REPLAY, "instant")

@@ -29,7 +29,8 @@ def loads(payload):
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise ApiError(10025, err=_go_syntax_text(exc)) from None
+        raise ApiError(10025, err="%s at offset %d" % (go_syntax_text(exc, text),
+                                                       getattr(exc, "pos", 0) + 1)) from None
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -38,10 +39,32 @@ def loads(payload):
     return value
 
 
-def _go_syntax_text(exc):
-    msg = getattr(exc, "msg", str(exc))
+_GO_SYNTAX = (
+    ("Expecting property name enclosed in double quotes",
+     "looking for beginning of object key string"),
+    ("Expecting value", "looking for beginning of value"),
+    ("Expecting ',' delimiter", "after object key:value pair"),
+    ("Expecting ':' delimiter", "after object key"),
+    ("Extra data", "after top-level value"),
+)
+
+
+def go_syntax_text(exc, text):
+    """Python's JSONDecodeError in the words of Go's encoding/json."""
     pos = getattr(exc, "pos", 0)
-    return "%s at offset %d" % (msg[:1].lower() + msg[1:], pos + 1)
+    msg = getattr(exc, "msg", "")
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    if pos >= len(text) or msg.startswith("Unterminated"):
+        return "unexpected end of JSON input"
+    for python, go in _GO_SYNTAX:
+        if msg.startswith(python):
+            return "invalid character %s %s" % (_go_char(text[pos]), go)
+    return "invalid character %s" % _go_char(text[pos])
+
+
+def _go_char(ch):
+    return "'%s'" % ch if ch != "'" else "'\\''"
 
 
 class Fields:
@@ -124,7 +147,8 @@ class Fields:
         if not isinstance(v, str):
             self._bad(key, v, "string")
         if v.lower() not in choices:
-            raise ApiError(10025, err="can not unmarshal %s" % json.dumps(v))
+            # Go: fmt %q of the raw JSON text, quotes included
+            raise ApiError(10025, err="can not unmarshal %s" % json.dumps(json.dumps(v)))
         return v.lower()
 
 

@@ -56,7 +56,7 @@ def check_stream_config(obj, server_limits, account_limits, pedantic=False):
     """Validate the request's config dict ``obj``; return the config dict Go would
     store. ``server_limits`` is the JetStreamConfig, ``account_limits`` the
     account's AccountLimits. Raises ApiError."""
-    f = Fields(obj, "StreamConfig")
+    f = Fields(obj, "StreamConfigRequest")
     name = f.str("name")
     if not is_valid_name(name):
         raise _invalid("stream name is required and can not contain '.', '*', '>', '\\', '/'")
@@ -98,7 +98,7 @@ def check_stream_config(obj, server_limits, account_limits, pedantic=False):
     mirror = f.map("mirror")
     sources = obj.get("sources") or []
     if not isinstance(sources, list):
-        Fields(obj, "StreamConfig")._bad("sources", sources, "[]*server.StreamSource")
+        f._bad("sources", sources, "[]*server.StreamSource")
     dup = f.int("duplicate_window", 0)
     server_dup = int(server_limits.duplicate_window * SECOND) if server_limits else 0
     if dup == 0 and mirror is None and not sources:

@@ -167,7 +167,7 @@ def _shape(value):
         out = {}
         for key, v in value.items():
             if key == "error":
-                out[key] = (v.get("code"), v.get("err_code"))
+                out[key] = (v.get("code"), v.get("err_code"), v.get("description"))
             elif key in ("metadata", "subjects") and isinstance(v, dict):
                 out[key] = "map"
             elif key == "type":
@@ -263,4 +263,56 @@ def test_jetstream_direct_get_matches_go(js_server, go_nats_server, tmp_path):
     our_results = run(_play_direct(ours.url))
     diffs = ["%s %s\n  go:   %s\n  ours: %s" % (step[0], step[1], g, o)
              for step, g, o in zip(DIRECT, go_results, our_results, strict=True) if g != o]
+    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+
+
+PULLS = [
+    {"batch": 1, "no_wait": True},
+    {"batch": 2, "expires": 300_000_000},
+    {"batch": 9},
+    {"batch": 1, "expires": 100_000_000, "idle_heartbeat": 80_000_000},
+    b"{junk",
+    {"batch": 1, "max_bytes": 10, "expires": 300_000_000},
+    b"",
+]
+
+
+async def _play_pulls(url):
+    nc = await nats.connect(url, allow_reconnect=False)
+    await nc.request("$JS.API.STREAM.CREATE.PL", json.dumps({
+        "name": "PL", "subjects": ["pl"]}).encode(), timeout=2)
+    await nc.request("$JS.API.CONSUMER.CREATE.PL.p", json.dumps({
+        "stream_name": "PL", "config": {"name": "p", "ack_policy": "explicit",
+                                        "max_batch": 5}}).encode(), timeout=2)
+    out = []
+    for i, body in enumerate(PULLS):
+        if i == 5:
+            await nc.request("pl", b"x" * 100, timeout=2)
+        if i == 6:
+            await nc.request("pl", b"y", timeout=2)
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.PL.p", payload, reply=inbox)
+        try:
+            m = await sub.next_msg(timeout=1.5)
+            hdrs = dict(m.headers or {})
+            out.append((hdrs.get("Status"), hdrs.get("Description"),
+                        sorted(k for k in hdrs if k not in ("Status", "Description")),
+                        m.subject if not hdrs.get("Status") else None,
+                        len(m.reply.split(".")) if m.reply else 0))
+        except nats.errors.TimeoutError:
+            out.append("timeout")
+        await sub.unsubscribe()
+    await nc.close()
+    return out
+
+
+def test_jetstream_pull_statuses_match_go(js_server, go_nats_server, tmp_path):
+    go = go_nats_server("-js", "-sd", str(tmp_path / "go-pull"))
+    ours = js_server()
+    go_results = run(_play_pulls(go.url))
+    our_results = run(_play_pulls(ours.url))
+    diffs = ["%s\n  go:   %s\n  ours: %s" % (step, g, o)
+             for step, g, o in zip(PULLS, go_results, our_results, strict=True) if g != o]
     assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
