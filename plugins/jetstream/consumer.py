@@ -404,7 +404,11 @@ class Consumer:
             self.last_active = now
             sent = 0
             replay_original = self.cfg["replay_policy"] == "original"
+            rate = self.cfg.get("rate_limit_bps", 0)
             while self._has_work() and not self._max_ack_pending_reached() and sent < 4096:
+                if rate and self._rate_next > now:  # rate_limit_bps: wait for the budget
+                    soon(self._rate_next)
+                    break
                 msg, dc = self._next_msg()
                 if msg is None:
                     break
@@ -414,8 +418,11 @@ class Consumer:
                         self._put_back(msg, dc)
                         soon(due)
                         break
-                self.fc_bytes += self._send(msg, dc, subject, now)
+                size = self._send(msg, dc, subject, now)
+                self.fc_bytes += size
                 sent += 1
+                if rate:
+                    self._rate_next = max(now, self._rate_next) + size * 8 / rate
                 if self.cfg.get("flow_control") and self.fc_bytes >= FC_BYTES:
                     self.fc_bytes = 0
                     self.client.publish(subject, b"", reply="$JS.FC.%s.%s.%d" % (
@@ -445,6 +452,7 @@ class Consumer:
         return 0
 
     _replay_last = None  # (stored ts ns, monotonic time) of the last replayed message
+    _rate_next = 0.0  # rate_limit_bps: monotonic time the next message may go
 
     def _push_heartbeat(self, subject):
         hdr = ("NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: %d\r\n"

@@ -368,3 +368,25 @@ def test_jetstream_pull_next_ack_and_max_bytes(js_server):
         await nc.close()
 
     run(main())
+
+
+def test_jetstream_push_rate_limit(js_server):
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="RL", subjects=["rl"])
+        for _ in range(5):
+            await js.publish("rl", b"x" * 1000)
+        # 16000 bits/s = 2 KB/s: each ~1 KB message takes about half a second
+        sub = await js.subscribe("rl", durable="slow", config=jsapi.ConsumerConfig(
+            rate_limit_bps=16_000, ack_policy="none"))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for _ in range(3):
+            await sub.next_msg(timeout=3)
+        assert loop.time() - t0 >= 0.8  # 3 KB at 2 KB/s
+        await nc.close()
+
+    run(main())
