@@ -101,6 +101,7 @@ class Stream:
         self._synced_acks = []  # (reply, body, error) released by the last fsync
         self._expiry_wake = gevent.event.Event()
         self._expiry = None
+        self._expiry_idle = True  # the expiry loop waits with no deadline
         self._pubprefix = None
         self._set_pubprefix()
 
@@ -113,6 +114,7 @@ class Stream:
                 json.dumps(self.name), json.dumps(domain))
         else:
             self._pubprefix = '{"stream":%s,"seq":' % json.dumps(self.name)
+        self._ackprefix = self._pubprefix.encode()
 
     def start(self):
         from .sources import SourceFeed
@@ -203,8 +205,8 @@ class Stream:
         transform = self.cfg.get("subject_transform")
         if transform and transform.get("dest"):
             subject = self.jsa.transform(transform, subject)
-        self.process(subject, reply.decode() if reply else "", bytes(hdr) if hdr else b"",
-                     bytes(payload))
+        # the reply stays bytes: it is only handed back to publish
+        self.process(subject, reply or "", bytes(hdr) if hdr else b"", bytes(payload))
 
     def _pub(self, subject, payload=b"", **kw):
         """Publish without flushing: callbacks run in a client's reader, which
@@ -272,10 +274,10 @@ class Stream:
                 self.purge(subject=subject, keep=1, notify=False)
             else:
                 self.purge(seq=seq, notify=False)
-        if ttl > 0 or (cfg["max_age"] and self._expiry_wake is not None):
-            self._expiry_wake.set()
+        if ttl > 0 or (self._expiry_idle and cfg["max_age"]):
+            self._expiry_wake.set()  # the expiry loop had nothing to wait for
         if reply and not cfg.get("no_ack") and not in_batch:
-            body = (self._pubprefix + "%d}" % seq).encode()
+            body = b"%s%d}" % (self._ackprefix, seq)
             if self._group_commit is not None:
                 self._group_commit.add(lambda exc, r=reply, b=body: self._after_sync(r, b, exc))
             else:
@@ -493,8 +495,10 @@ class Stream:
                 gevent.sleep(EXPIRY_TICK)
                 continue
             timeout = None if due is None else max(0.001, (due - now) / 1e9)
+            self._expiry_idle = due is None
             self._expiry_wake.wait(timeout)
             self._expiry_wake.clear()
+            self._expiry_idle = False
 
     # -- retention -------------------------------------------------------------
 
