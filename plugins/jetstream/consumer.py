@@ -27,11 +27,12 @@ INTEREST_POLL = 0.05  # seconds between interest checks of an unbound push consu
 
 
 class PullRequest:
-    __slots__ = ("reply", "batch", "max_bytes", "expires", "no_wait", "hb", "next_hb",
-                 "delivered", "received")
+    __slots__ = ("reply", "reply_bytes", "batch", "max_bytes", "expires", "no_wait", "hb",
+                 "next_hb", "delivered", "received")
 
     def __init__(self, reply, batch, max_bytes, expires, no_wait, hb, now):
         self.reply = reply
+        self.reply_bytes = reply.encode() if isinstance(reply, str) else bytes(reply)
         self.batch = batch
         self.max_bytes = max_bytes
         self.expires = expires  # monotonic deadline or 0
@@ -506,11 +507,14 @@ class Consumer:
     def _deliver_pull(self, now, soon):
         waiting = self.waiting
         sublist = self.jsa.account.sublist
+        checked = None  # the request whose inbox was seen to have interest this pass
         while waiting and self._has_work() and not self._max_ack_pending_reached():
             req = waiting[0]
-            if not sublist.has_interest(req.reply.encode()):
-                waiting.popleft()
-                continue
+            if req is not checked:
+                if not sublist.has_interest(req.reply_bytes):
+                    waiting.popleft()
+                    continue
+                checked = req
             msg, dc = self._next_msg()
             if msg is None:
                 break
