@@ -56,7 +56,9 @@ class JetStream:
         self._disabled_clients = []
         self._disabled_accounts = set()
         if config.enabled:
-            server.extra_info["jetstream"] = True
+            server.extra_info["jetstream"] = True  # Go's INFO says so, and the domain
+            if config.domain:
+                server.extra_info["domain"] = config.domain
 
     @property
     def enabled(self):
