@@ -122,6 +122,17 @@ def test_jetstream_object_store(js_server):
         assert names == ["blob.bin"]
         info = await obs.get_info("blob.bin")
         assert info.digest.startswith("SHA-256=")
+        watcher = await obs.watch(include_history=False)
+        await obs.put("later.txt", b"late")
+        for _ in range(5):
+            e = await watcher.updates(timeout=2)
+            if e is not None and e.name == "later.txt":
+                break
+        else:
+            pytest.fail("no watch update for later.txt")
+        await obs.seal()
+        status = await obs.status()
+        assert status.sealed
         await nc.close()
 
     run(main())

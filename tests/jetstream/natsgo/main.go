@@ -180,6 +180,17 @@ func main() {
 	if err != nil || len(list) != 1 || list[0].Name != "blob" {
 		fail("object list: %v", err)
 	}
+	blobInfo, err := obs.GetInfo("blob")
+	if err != nil {
+		fail("object info: %v", err)
+	}
+	if _, err := obs.AddLink("alias", blobInfo); err != nil {
+		fail("object link: %v", err)
+	}
+	viaLink, err := obs.GetBytes("alias")
+	if err != nil || !bytes.Equal(viaLink, blob) {
+		fail("object get through link: %v", err)
+	}
 	fmt.Println("ok object store")
 
 	if err := js.DeleteStream("GO"); err != nil {
