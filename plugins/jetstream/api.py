@@ -182,13 +182,17 @@ class Api:
 
     # -- streams ---------------------------------------------------------------------
 
-    def _check_stream_request(self, jsa, args, payload):
+    def _check_stream_request(self, jsa, args, payload, create=False):
         req = loads(payload)
         name = args[0] if args else ""
         if req.get("name") is None or req.get("name") == "":
             req["name"] = name
         if name != req.get("name"):
             raise ApiError(10056)
+        if create and req.get("sealed") is True:
+            raise ApiError(10052, err="stream configuration for create can not be sealed")
+        if create and req.get("mirror_direct") is True and not req.get("mirror"):
+            raise ApiError(10052, err="stream has no mirror but does have mirror direct")
         pedantic = Fields(req, "StreamConfig").bool("pedantic")
         cfg = check_stream_config(req, self.js.config, jsa.limits, pedantic)
         return cfg
@@ -233,7 +237,7 @@ class Api:
                 raise ApiError(10047)
 
     def stream_create(self, jsa, args, payload):
-        cfg = self._check_stream_request(jsa, args, payload)
+        cfg = self._check_stream_request(jsa, args, payload, create=True)
         if cfg["num_replicas"] > 1:
             raise ApiError(10074)
         existing = jsa.streams.get(cfg["name"])
