@@ -434,11 +434,11 @@ class Stream:
         return seen[0] if seen else 0
 
     def _remember_id(self, msg_id, seq, ts):
-        if self.cfg["duplicate_window"] > 0:
+        if self.cfg.get("duplicate_window", 0) > 0:
             self.dedup[msg_id] = (seq, ts)
 
     def _prune_ids(self, now):
-        window = self.cfg["duplicate_window"]
+        window = self.cfg.get("duplicate_window", 0)
         dedup = self.dedup
         while dedup:
             key, (seq, ts) = next(iter(dedup.items()))

@@ -211,7 +211,8 @@ def check_stream_config(obj, server_limits, account_limits, pedantic=False):
     cfg["num_replicas"] = replicas
     if no_ack:
         cfg["no_ack"] = True
-    cfg["duplicate_window"] = dup
+    if dup:  # omitempty: mirrors and sources without one leave it out
+        cfg["duplicate_window"] = dup
     placement = f.map("placement")
     if placement:
         cfg["placement"] = placement
