@@ -239,11 +239,17 @@ class Stream:
         msg_id = ""
         ttl = 0
         rollup = ""
+        counter = None
+        if not hdr and cfg.get("allow_msg_counter"):
+            self._error(reply, ApiError(10169))
+            return 0
         if hdr:
             h = H.parse(hdr)
             if "Nats-Batch-Id" in h and not in_batch and not sourced:
                 return self._batch_msg(subject, reply, hdr, data, h)
             try:
+                if "Nats-Incr" in h or cfg.get("allow_msg_counter"):
+                    data, counter = self._count(h, subject, data)
                 if not sourced and "Nats-Stream-Source" in h:
                     raise ApiError(10227)
                 msg_id, ttl, rollup = self._check_headers(h, subject)
@@ -278,6 +284,8 @@ class Stream:
             self._expiry_wake.set()  # the expiry loop had nothing to wait for
         if reply and not cfg.get("no_ack") and not in_batch:
             body = b"%s%d}" % (self._ackprefix, seq)
+            if counter is not None:
+                body = b'%s%d,"val":"%d"}' % (self._ackprefix, seq, counter)
             if self._group_commit is not None:
                 self._group_commit.add(lambda exc, r=reply, b=body: self._after_sync(r, b, exc))
             else:
@@ -382,6 +390,35 @@ class Stream:
                 self.jsa.js.log.warning("stream_sync_failed", stream=self.name, error=str(exc))
                 self._error(reply, ApiError(10077, err="sync failed"))
         self.server.flush_touched()
+
+    def _count(self, h, subject, data):
+        """A counter increment (allow_msg_counter, ``Nats-Incr``): the stored body
+        becomes ``{"val":"<total>"}``. Returns (body, total)."""
+        text = h.get("Nats-Incr")
+        if text is None:
+            raise ApiError(10169)
+        try:
+            incr = int(text, 10)
+        except ValueError:
+            raise ApiError(10171) from None
+        if text[:1] not in "+-0123456789" or "_" in text or " " in text:
+            raise ApiError(10171)
+        if not self.cfg.get("allow_msg_counter"):
+            raise ApiError(10168)
+        if data:
+            raise ApiError(10170)
+        for name in ("Nats-Rollup", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id",
+                     "Nats-Expected-Last-Subject-Sequence-Subject"):
+            if name in h:
+                raise ApiError(10171)
+        total = incr
+        last = self.store.load_last(subject)
+        if last is not None:
+            try:
+                total += int(json.loads(last.data)["val"])
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(10172) from None
+        return b'{"val":"%d"}' % total, total
 
     def _check_headers(self, h, subject):
         cfg = self.cfg

@@ -52,6 +52,10 @@ def _source(obj, where):
     return out
 
 
+def mirror_requested(obj):
+    return isinstance(obj.get("mirror"), dict)
+
+
 def check_stream_config(obj, server_limits, account_limits, pedantic=False):
     """Validate the request's config dict ``obj``; return the config dict Go would
     store. ``server_limits`` is the JetStreamConfig, ``account_limits`` the
@@ -116,6 +120,15 @@ def check_stream_config(obj, server_limits, account_limits, pedantic=False):
     allow_rollup = f.bool("allow_rollup_hdrs")
     if deny_purge and allow_rollup:
         raise _invalid("roll-ups require the purge permission")
+    if f.bool("allow_msg_counter"):
+        if discard == "new":
+            raise _invalid("counter stream cannot use discard new")
+        if f.bool("allow_msg_ttl"):
+            raise _invalid("counter stream cannot use message TTLs")
+        if retention != "limits":
+            raise _invalid("counter stream can only use limits retention")
+        if mirror_requested(obj):
+            raise ApiError(10173)
     discard_new_per = f.bool("discard_new_per_subject")
     if discard_new_per:
         if discard != "new":

@@ -398,3 +398,25 @@ def test_jetstream_jwt_account_limits(make_server, tmp_path):
         await nb.close()
 
     run(main())
+
+
+def test_jetstream_counters(js_server):
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await api(nc, "$JS.API.STREAM.CREATE.CN", {"name": "CN", "subjects": ["cn.>"],
+                                                   "allow_msg_counter": True})
+        vals = []
+        for incr in ("+5", "-2", "10"):
+            raw = await nc.request("cn.hits", b"", headers={"Nats-Incr": incr})
+            vals.append(json.loads(raw.data)["val"])
+        assert vals == ["5", "3", "13"]
+        msg = await js.get_msg("CN", subject="cn.hits")
+        assert json.loads(msg.data) == {"val": "13"}
+        raw = await nc.request("cn.hits", b"", headers={"Nats-Incr": "one"})
+        assert json.loads(raw.data)["error"]["err_code"] == 10171
+        await nc.close()
+
+    run(main())
