@@ -11,15 +11,12 @@ that was written.
 import time
 
 from .index import SubjectIndex, TtlWheel, compile_filters, literal_filters
-from .types import (  # noqa: F401  (the interface names them as base's)
-    ConsumerState,
+from .types import (
     ErrMaxBytes,
     ErrMaxMsgs,
     ErrMaxMsgSize,
     ErrMaxMsgsPerSubject,
-    ErrStorageFull,
     ErrStoreClosed,
-    StoreConfig,
     StoredMsg,
     StoreError,
     StreamState,

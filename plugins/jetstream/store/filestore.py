@@ -218,18 +218,7 @@ class FileStore(StreamStore):
             offs = blk.offs
         head = HDR.pack(n, KIND_MSG, seq, ts, ttl, slen, hlen)
         crc = zlib.crc32(data, zlib.crc32(hdr, zlib.crc32(sb, zlib.crc32(head))))
-        off = blk.size
-        try:
-            written = os.pwritev(self._wfd, (head, sb, hdr, data, CRC.pack(crc)), off)
-        except OSError as exc:
-            self._cut(blk, off)
-            raise store_error(exc, "writing block %d" % blk.idx)
-        if written != n:
-            self._cut(blk, off)
-            raise ErrStorageFull("short write to block %d" % blk.idx)
-        blk.size = off + n
-        blk.written += 1
-        offs.append(off)
+        offs.append(self._write(blk, (head, sb, hdr, data, CRC.pack(crc)), n))
         blk.live += 1
         return go_size(n, hlen)
 
