@@ -70,7 +70,7 @@ class StreamStore:
         """(subject, size, ttl, ts) of a live message without its payload, or None."""
         raise NotImplementedError
 
-    def _e_remove(self, seq, erase):
+    def _e_remove(self, seq, erase, subject):
         raise NotImplementedError
 
     def _e_skip(self, seq, count):
@@ -97,6 +97,10 @@ class StreamStore:
 
     def _e_deleted(self, lo, hi):
         raise NotImplementedError
+
+    def _e_count_matching(self, lo, hi, match):
+        """Live messages in [lo, hi] whose subject matches (engines may do better)."""
+        return sum(1 for _ in self._scan(match, lo, hi))
 
     def _msg_size(self, subject, hdr, data):
         raise NotImplementedError
@@ -233,7 +237,7 @@ class StreamStore:
         meta = self._e_meta(seq)
         if meta is None:
             return False
-        self._e_remove(seq, erase)
+        self._e_remove(seq, erase, meta[0])
         self._note_remove(seq, meta[0], meta[1])
         return True
 
@@ -518,7 +522,7 @@ class StreamStore:
         entries = [e for _, e in self._subjects.matching(match) if e[2] >= lo]
         if all(e[1] >= lo for e in entries):
             return sum(e[0] for e in entries)
-        return sum(1 for _ in self._scan(match, lo, max(e[2] for e in entries)))
+        return self._e_count_matching(lo, max(e[2] for e in entries), match)
 
     # -- expiry -----------------------------------------------------------------------
 

@@ -65,7 +65,8 @@ def go_size(rec_len, hdr_len):
 
 
 class _Block:
-    __slots__ = ("idx", "path", "base", "offs", "live", "size", "crc", "written", "synced")
+    __slots__ = ("idx", "path", "base", "offs", "live", "size", "crc", "written", "synced",
+                 "fss")
 
     def __init__(self, idx, path, base):
         self.idx = idx
@@ -79,6 +80,7 @@ class _Block:
         # writer, so sync() in another thread never loses a write (no shared set to race).
         self.written = 0
         self.synced = 0
+        self.fss = None  # subject -> live count in this block, built when first needed
 
 
 class FileStore(StreamStore):
@@ -220,6 +222,8 @@ class FileStore(StreamStore):
         crc = zlib.crc32(data, zlib.crc32(hdr, zlib.crc32(sb, zlib.crc32(head))))
         offs.append(self._write(blk, (head, sb, hdr, data, CRC.pack(crc)), n))
         blk.live += 1
+        if blk.fss is not None:
+            blk.fss[subject] = blk.fss.get(subject, 0) + 1
         return go_size(n, hlen)
 
     def _block_for(self, seq, n):
@@ -246,16 +250,23 @@ class FileStore(StreamStore):
         head = HDR.pack(MIN_REC, kind, seq, 0, aux, 0, 0)
         self._write(blk, (head, CRC.pack(zlib.crc32(head))), MIN_REC)
 
-    def _e_remove(self, seq, erase):
+    def _e_remove(self, seq, erase, subject):
         blk, j = self._locate(seq)
         if erase:
             self._erase(blk, blk.offs[j])
         self._write_ctl(KIND_TOMB, seq, 0)
-        self._mark_removed(blk, j)
+        self._mark_removed(blk, j, subject)
 
-    def _mark_removed(self, blk, j):
+    def _mark_removed(self, blk, j, subject):
         blk.offs[j] = DEL
         blk.live -= 1
+        fss = blk.fss
+        if fss is not None:
+            n = fss.get(subject, 0) - 1
+            if n > 0:
+                fss[subject] = n
+            else:
+                fss.pop(subject, None)
         if blk.live == 0:
             self._drop_empty_front()
 
@@ -292,6 +303,7 @@ class FileStore(StreamStore):
             if k and blk.live:
                 blk.offs[0:k] = _DEL_PAD * k
                 blk.live = len(blk.offs) - blk.offs.count(DEL)
+                blk.fss = None
         self._drop_empty_front()
 
     # -- reading ----------------------------------------------------------------------
@@ -409,6 +421,32 @@ class FileStore(StreamStore):
                 part = blk.offs[j0:j1]
                 total += len(part) - part.count(DEL)
         return total
+
+    def _e_count_matching(self, lo, hi, match):
+        """Whole blocks from their subject counts, the straddling ones by a scan."""
+        total = 0
+        for blk in self._blocks:
+            n = len(blk.offs)
+            if not n or not blk.live or blk.base + n <= lo:
+                continue
+            if blk.base > hi:
+                break
+            if lo <= blk.base and blk.base + n - 1 <= hi:
+                total += sum(c for s, c in self._fss(blk).items() if match(s))
+            else:
+                total += sum(1 for _ in self._scan(match, max(lo, blk.base),
+                                                   min(hi, blk.base + n - 1)))
+        return total
+
+    def _fss(self, blk):
+        if blk.fss is None:
+            fss = {}
+            for seq in self._scan(None, blk.base, blk.base + len(blk.offs) - 1):
+                meta = self._e_meta(seq)
+                if meta is not None:
+                    fss[meta[0]] = fss.get(meta[0], 0) + 1
+            blk.fss = fss
+        return blk.fss
 
     def _e_deleted(self, lo, hi):
         out = []
@@ -534,7 +572,7 @@ class FileStore(StreamStore):
             tblk, j = self._locate(seq)
             if tblk is not None and tblk.offs[j] != DEL:
                 meta = self._e_meta(seq)
-                self._mark_removed(tblk, j)
+                self._mark_removed(tblk, j, meta[0] if meta else None)
                 if meta is not None:
                     self._note_remove(seq, meta[0], meta[1])
         elif kind == KIND_SKIP:
