@@ -56,6 +56,7 @@ WINDOWS = 4
 READ_FDS = 32
 INDEX_VERSION = 2
 _DEL_PAD = array("Q", [DEL])
+_SLEN = struct.Struct("<H")  # subj_len, 6 bytes before the end of the header
 
 
 def go_size(rec_len, hdr_len):
@@ -423,7 +424,7 @@ class FileStore(StreamStore):
         return total
 
     def _e_count_matching(self, lo, hi, match):
-        """Whole blocks from their subject counts, the straddling ones by a scan."""
+        """Whole blocks from their cached subject counts, the edge blocks by one read."""
         total = 0
         for blk in self._blocks:
             n = len(blk.offs)
@@ -431,22 +432,34 @@ class FileStore(StreamStore):
                 continue
             if blk.base > hi:
                 break
-            if lo <= blk.base and blk.base + n - 1 <= hi:
-                total += sum(c for s, c in self._fss(blk).items() if match(s))
+            j0, j1 = max(0, lo - blk.base), min(n, hi - blk.base + 1)
+            if j0 == 0 and j1 == n:
+                if blk.fss is None:
+                    blk.fss = self._subject_counts(blk, 0, n)
+                counts = blk.fss
             else:
-                total += sum(1 for _ in self._scan(match, max(lo, blk.base),
-                                                   min(hi, blk.base + n - 1)))
+                counts = self._subject_counts(blk, j0, j1)
+            total += sum(c for s, c in counts.items() if match(s))
         return total
 
-    def _fss(self, blk):
-        if blk.fss is None:
-            fss = {}
-            for seq in self._scan(None, blk.base, blk.base + len(blk.offs) - 1):
-                meta = self._e_meta(seq)
-                if meta is not None:
-                    fss[meta[0]] = fss.get(meta[0], 0) + 1
-            blk.fss = fss
-        return blk.fss
+    def _subject_counts(self, blk, j0, j1):
+        """subject -> live messages among blk.offs[j0:j1], from one read of that range."""
+        live = [o for o in blk.offs[j0:j1] if o != DEL]
+        counts = {}
+        if not live:
+            return counts
+        fd = self._fd(blk)
+        tail = os.pread(fd, 4, live[-1])
+        if len(tail) < 4:
+            return counts
+        buf = os.pread(fd, live[-1] + CRC.unpack(tail)[0] - live[0], live[0])
+        start = live[0]
+        unpack = _SLEN.unpack_from
+        for off in live:
+            p = off - start + HDR_SIZE
+            subject = buf[p:p + unpack(buf, p - 6)[0]]
+            counts[subject] = counts.get(subject, 0) + 1
+        return {s.decode("utf-8", "replace"): c for s, c in counts.items()}
 
     def _e_deleted(self, lo, hi):
         out = []
