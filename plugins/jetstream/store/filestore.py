@@ -56,6 +56,7 @@ WINDOWS = 4
 READ_FDS = 32
 INDEX_VERSION = 2
 _DEL_PAD = array("Q", [DEL])
+_RUN = 1024
 _SLEN = struct.Struct("<H")  # subj_len, 6 bytes before the end of the header
 
 
@@ -63,6 +64,46 @@ def go_size(rec_len, hdr_len):
     """Go's fileStoreMsgSize of a record of rec_len bytes, so max_bytes and state.bytes
     agree with nats-server: 22 + subject + headers + payload + 8 (+4 with headers)."""
     return rec_len - MIN_REC + 30 + (4 if hdr_len else 0)
+
+
+def _next_live_index(offs, j):
+    """The first index >= j not DEL, or -1; long DEL runs are skipped a chunk at a time in C
+    (a KV stream's old blocks are mostly deleted)."""
+    n = len(offs)
+    stop = min(n, j + 16)
+    while j < stop:
+        if offs[j] != DEL:
+            return j
+        j += 1
+    while j < n:
+        k = min(n, j + _RUN)
+        if offs[j:k].count(DEL) != k - j:
+            break
+        j = k
+    while j < n:
+        if offs[j] != DEL:
+            return j
+        j += 1
+    return -1
+
+
+def _prev_live_index(offs, j):
+    """The last index <= j not DEL, or -1 (mirror of _next_live_index)."""
+    stop = max(-1, j - 16)
+    while j > stop:
+        if offs[j] != DEL:
+            return j
+        j -= 1
+    while j >= 0:
+        k = max(0, j - _RUN + 1)
+        if offs[k:j + 1].count(DEL) != j + 1 - k:
+            break
+        j = k - 1
+    while j >= 0:
+        if offs[j] != DEL:
+            return j
+        j -= 1
+    return -1
 
 
 class _Block:
@@ -379,14 +420,10 @@ class FileStore(StreamStore):
             if blk.base > hi:
                 return None
             if blk.live:
-                offs = blk.offs
-                j = max(0, seq - blk.base)
-                n = len(offs)
-                while j < n:
-                    if offs[j] != DEL:
-                        s = blk.base + j
-                        return s if s <= hi else None
-                    j += 1
+                j = _next_live_index(blk.offs, max(0, seq - blk.base))
+                if j >= 0:
+                    s = blk.base + j
+                    return s if s <= hi else None
             i += 1
         return None
 
@@ -396,13 +433,10 @@ class FileStore(StreamStore):
         while i >= 0:
             blk = blocks[i]
             if blk.live:
-                offs = blk.offs
-                j = min(len(offs) - 1, seq - blk.base)
-                while j >= 0:
-                    if offs[j] != DEL:
-                        s = blk.base + j
-                        return s if s >= lo else None
-                    j -= 1
+                j = _prev_live_index(blk.offs, min(len(blk.offs) - 1, seq - blk.base))
+                if j >= 0:
+                    s = blk.base + j
+                    return s if s >= lo else None
             if blk.base <= lo:
                 return None
             i -= 1
