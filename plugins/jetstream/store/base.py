@@ -52,6 +52,7 @@ class StreamStore:
         self._subjects = SubjectIndex()
         self._ttls = TtlWheel()
         self._age_cursor = 0  # live messages below it are all exempt from max_age
+        self._first_ts = (0, 0)  # (first seq, its timestamp), cached for state()
         self._closed = False
         self.lost = []  # sequences found corrupt/torn on open (file store)
         self.lost_bytes = 0
@@ -486,7 +487,11 @@ class StreamStore:
         self._check_open()
         first_ts = 0
         if self._msgs:
-            first_ts = self._e_meta(self._first)[3]
+            # The API asks for state() on many publishes: one read per first sequence.
+            if self._first_ts[0] != self._first:
+                meta = self._e_meta(self._first)
+                self._first_ts = (self._first, meta[3] if meta else 0)
+            first_ts = self._first_ts[1]
         span = self._last - self._first + 1 if self._msgs else 0
         deleted = None
         if with_deleted:
