@@ -39,7 +39,7 @@ from collections import OrderedDict
 
 from .base import StreamStore
 from .consumer import FileConsumerStore
-from .types import ErrStorageFull
+from .types import ErrStorageFull, StoreError
 from .util import atomic_write, fsync_dir, read_checked, store_error
 
 HDR = struct.Struct("<IBQqqHI")
@@ -730,6 +730,8 @@ class FileStore(StreamStore):
 
     def consumer_store(self, name):
         self._check_open()
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise StoreError("invalid consumer name %r" % (name,))  # never a path outside
         try:
             return FileConsumerStore(os.path.join(self.directory, "obs", name), name,
                                      self.config.sync_always)
