@@ -50,6 +50,11 @@ def fill(store, n, subject="a", payload=b"x" * 16):
             for i in range(n)]
 
 
+def span(store):
+    st = store.state()
+    return st.msgs, st.first_seq, st.last_seq
+
+
 def test_append_and_load_by_seq(make):
     s = make()
     seqs = fill(s, 300, subject=lambda i: "orders.%d" % (i % 3))
@@ -91,19 +96,16 @@ def test_empty_stream_reports_first_as_last_plus_one(make):
     s = make()
     fill(s, 5)
     assert s.purge() == 5
-    st = s.state()
-    assert (st.msgs, st.first_seq, st.last_seq) == (0, 6, 5)
+    assert span(s) == (0, 6, 5)
     s = make.reopen(s)
-    st = s.state()
-    assert (st.msgs, st.first_seq, st.last_seq) == (0, 6, 5)
+    assert span(s) == (0, 6, 5)
     assert s.store_msg("a", b"", b"")[0] == 6
 
 
 def test_max_msgs_discard_old(make):
     s = make(max_msgs=10)
     fill(s, 25)
-    st = s.state()
-    assert (st.msgs, st.first_seq, st.last_seq) == (10, 16, 25)
+    assert span(s) == (10, 16, 25)
     assert s.load_msg(15) is None
 
 
@@ -215,11 +217,9 @@ def test_compact_and_compact_beyond_last(make):
     assert s.subjects_state() == {"c.0": 6, "c.1": 7, "c.2": 7}
     assert s.load_next(["c.0"], 1).seq == 13
     assert s.compact(100) == 20
-    st = s.state()
-    assert (st.msgs, st.first_seq, st.last_seq) == (0, 100, 99)
+    assert span(s) == (0, 100, 99)
     s = make.reopen(s)
-    st = s.state()
-    assert (st.msgs, st.first_seq, st.last_seq) == (0, 100, 99)
+    assert span(s) == (0, 100, 99)
     assert s.store_msg("c", b"", b"")[0] == 100
 
 

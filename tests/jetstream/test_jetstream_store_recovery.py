@@ -261,6 +261,9 @@ def test_full_disk_is_storage_full_and_state_unchanged(tmp_path):
 
 def test_unwritable_consumer_and_meta_dirs_are_store_errors(tmp_path):
     s = _filled(tmp_path, n=1)
+    for bad in ("../x", "a/b", "..", ""):
+        with pytest.raises(StoreError):
+            s.consumer_store(bad)
     (tmp_path / "S" / "obs").write_text("in the way")
     with pytest.raises(StoreError):
         s.consumer_store("c")

@@ -11,15 +11,12 @@ that was written.
 import time
 
 from .index import SubjectIndex, TtlWheel, compile_filters, literal_filters
-from .types import (  # noqa: F401  (the interface names them as base's)
-    ConsumerState,
+from .types import (
     ErrMaxBytes,
     ErrMaxMsgs,
     ErrMaxMsgSize,
     ErrMaxMsgsPerSubject,
-    ErrStorageFull,
     ErrStoreClosed,
-    StoreConfig,
     StoredMsg,
     StoreError,
     StreamState,
@@ -55,6 +52,7 @@ class StreamStore:
         self._subjects = SubjectIndex()
         self._ttls = TtlWheel()
         self._age_cursor = 0  # live messages below it are all exempt from max_age
+        self._first_ts = (0, 0)  # (first seq, its timestamp), cached for state()
         self._closed = False
         self.lost = []  # sequences found corrupt/torn on open (file store)
         self.lost_bytes = 0
@@ -73,7 +71,7 @@ class StreamStore:
         """(subject, size, ttl, ts) of a live message without its payload, or None."""
         raise NotImplementedError
 
-    def _e_remove(self, seq, erase):
+    def _e_remove(self, seq, erase, subject):
         raise NotImplementedError
 
     def _e_skip(self, seq, count):
@@ -100,6 +98,10 @@ class StreamStore:
 
     def _e_deleted(self, lo, hi):
         raise NotImplementedError
+
+    def _e_count_matching(self, lo, hi, match):
+        """Live messages in [lo, hi] whose subject matches (engines may do better)."""
+        return sum(1 for _ in self._scan(match, lo, hi))
 
     def _msg_size(self, subject, hdr, data):
         raise NotImplementedError
@@ -236,7 +238,7 @@ class StreamStore:
         meta = self._e_meta(seq)
         if meta is None:
             return False
-        self._e_remove(seq, erase)
+        self._e_remove(seq, erase, meta[0])
         self._note_remove(seq, meta[0], meta[1])
         return True
 
@@ -485,7 +487,11 @@ class StreamStore:
         self._check_open()
         first_ts = 0
         if self._msgs:
-            first_ts = self._e_meta(self._first)[3]
+            # The API asks for state() on many publishes: one read per first sequence.
+            if self._first_ts[0] != self._first:
+                meta = self._e_meta(self._first)
+                self._first_ts = (self._first, meta[3] if meta else 0)
+            first_ts = self._first_ts[1]
         span = self._last - self._first + 1 if self._msgs else 0
         deleted = None
         if with_deleted:
@@ -521,7 +527,7 @@ class StreamStore:
         entries = [e for _, e in self._subjects.matching(match) if e[2] >= lo]
         if all(e[1] >= lo for e in entries):
             return sum(e[0] for e in entries)
-        return sum(1 for _ in self._scan(match, lo, max(e[2] for e in entries)))
+        return self._e_count_matching(lo, max(e[2] for e in entries), match)
 
     # -- expiry -----------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from collections import OrderedDict
 
 from .base import StreamStore
 from .consumer import FileConsumerStore
-from .types import ErrStorageFull
+from .types import ErrStorageFull, StoreError
 from .util import atomic_write, fsync_dir, read_checked, store_error
 
 HDR = struct.Struct("<IBQqqHI")
@@ -56,6 +56,8 @@ WINDOWS = 4
 READ_FDS = 32
 INDEX_VERSION = 2
 _DEL_PAD = array("Q", [DEL])
+_RUN = 1024
+_SLEN = struct.Struct("<H")  # subj_len, 6 bytes before the end of the header
 
 
 def go_size(rec_len, hdr_len):
@@ -64,8 +66,49 @@ def go_size(rec_len, hdr_len):
     return rec_len - MIN_REC + 30 + (4 if hdr_len else 0)
 
 
+def _next_live_index(offs, j):
+    """The first index >= j not DEL, or -1; long DEL runs are skipped a chunk at a time in C
+    (a KV stream's old blocks are mostly deleted)."""
+    n = len(offs)
+    stop = min(n, j + 16)
+    while j < stop:
+        if offs[j] != DEL:
+            return j
+        j += 1
+    while j < n:
+        k = min(n, j + _RUN)
+        if offs[j:k].count(DEL) != k - j:
+            break
+        j = k
+    while j < n:
+        if offs[j] != DEL:
+            return j
+        j += 1
+    return -1
+
+
+def _prev_live_index(offs, j):
+    """The last index <= j not DEL, or -1 (mirror of _next_live_index)."""
+    stop = max(-1, j - 16)
+    while j > stop:
+        if offs[j] != DEL:
+            return j
+        j -= 1
+    while j >= 0:
+        k = max(0, j - _RUN + 1)
+        if offs[k:j + 1].count(DEL) != j + 1 - k:
+            break
+        j = k - 1
+    while j >= 0:
+        if offs[j] != DEL:
+            return j
+        j -= 1
+    return -1
+
+
 class _Block:
-    __slots__ = ("idx", "path", "base", "offs", "live", "size", "crc", "written", "synced")
+    __slots__ = ("idx", "path", "base", "offs", "live", "size", "crc", "written", "synced",
+                 "fss")
 
     def __init__(self, idx, path, base):
         self.idx = idx
@@ -79,6 +122,7 @@ class _Block:
         # writer, so sync() in another thread never loses a write (no shared set to race).
         self.written = 0
         self.synced = 0
+        self.fss = None  # subject -> live count in this block, built when first needed
 
 
 class FileStore(StreamStore):
@@ -218,19 +262,10 @@ class FileStore(StreamStore):
             offs = blk.offs
         head = HDR.pack(n, KIND_MSG, seq, ts, ttl, slen, hlen)
         crc = zlib.crc32(data, zlib.crc32(hdr, zlib.crc32(sb, zlib.crc32(head))))
-        off = blk.size
-        try:
-            written = os.pwritev(self._wfd, (head, sb, hdr, data, CRC.pack(crc)), off)
-        except OSError as exc:
-            self._cut(blk, off)
-            raise store_error(exc, "writing block %d" % blk.idx)
-        if written != n:
-            self._cut(blk, off)
-            raise ErrStorageFull("short write to block %d" % blk.idx)
-        blk.size = off + n
-        blk.written += 1
-        offs.append(off)
+        offs.append(self._write(blk, (head, sb, hdr, data, CRC.pack(crc)), n))
         blk.live += 1
+        if blk.fss is not None:
+            blk.fss[subject] = blk.fss.get(subject, 0) + 1
         return go_size(n, hlen)
 
     def _block_for(self, seq, n):
@@ -257,16 +292,23 @@ class FileStore(StreamStore):
         head = HDR.pack(MIN_REC, kind, seq, 0, aux, 0, 0)
         self._write(blk, (head, CRC.pack(zlib.crc32(head))), MIN_REC)
 
-    def _e_remove(self, seq, erase):
+    def _e_remove(self, seq, erase, subject):
         blk, j = self._locate(seq)
         if erase:
             self._erase(blk, blk.offs[j])
         self._write_ctl(KIND_TOMB, seq, 0)
-        self._mark_removed(blk, j)
+        self._mark_removed(blk, j, subject)
 
-    def _mark_removed(self, blk, j):
+    def _mark_removed(self, blk, j, subject):
         blk.offs[j] = DEL
         blk.live -= 1
+        fss = blk.fss
+        if fss is not None:
+            n = fss.get(subject, 0) - 1
+            if n > 0:
+                fss[subject] = n
+            else:
+                fss.pop(subject, None)
         if blk.live == 0:
             self._drop_empty_front()
 
@@ -303,6 +345,7 @@ class FileStore(StreamStore):
             if k and blk.live:
                 blk.offs[0:k] = _DEL_PAD * k
                 blk.live = len(blk.offs) - blk.offs.count(DEL)
+                blk.fss = None
         self._drop_empty_front()
 
     # -- reading ----------------------------------------------------------------------
@@ -377,14 +420,10 @@ class FileStore(StreamStore):
             if blk.base > hi:
                 return None
             if blk.live:
-                offs = blk.offs
-                j = max(0, seq - blk.base)
-                n = len(offs)
-                while j < n:
-                    if offs[j] != DEL:
-                        s = blk.base + j
-                        return s if s <= hi else None
-                    j += 1
+                j = _next_live_index(blk.offs, max(0, seq - blk.base))
+                if j >= 0:
+                    s = blk.base + j
+                    return s if s <= hi else None
             i += 1
         return None
 
@@ -394,13 +433,10 @@ class FileStore(StreamStore):
         while i >= 0:
             blk = blocks[i]
             if blk.live:
-                offs = blk.offs
-                j = min(len(offs) - 1, seq - blk.base)
-                while j >= 0:
-                    if offs[j] != DEL:
-                        s = blk.base + j
-                        return s if s >= lo else None
-                    j -= 1
+                j = _prev_live_index(blk.offs, min(len(blk.offs) - 1, seq - blk.base))
+                if j >= 0:
+                    s = blk.base + j
+                    return s if s >= lo else None
             if blk.base <= lo:
                 return None
             i -= 1
@@ -420,6 +456,44 @@ class FileStore(StreamStore):
                 part = blk.offs[j0:j1]
                 total += len(part) - part.count(DEL)
         return total
+
+    def _e_count_matching(self, lo, hi, match):
+        """Whole blocks from their cached subject counts, the edge blocks by one read."""
+        total = 0
+        for blk in self._blocks:
+            n = len(blk.offs)
+            if not n or not blk.live or blk.base + n <= lo:
+                continue
+            if blk.base > hi:
+                break
+            j0, j1 = max(0, lo - blk.base), min(n, hi - blk.base + 1)
+            if j0 == 0 and j1 == n:
+                if blk.fss is None:
+                    blk.fss = self._subject_counts(blk, 0, n)
+                counts = blk.fss
+            else:
+                counts = self._subject_counts(blk, j0, j1)
+            total += sum(c for s, c in counts.items() if match(s))
+        return total
+
+    def _subject_counts(self, blk, j0, j1):
+        """subject -> live messages among blk.offs[j0:j1], from one read of that range."""
+        live = [o for o in blk.offs[j0:j1] if o != DEL]
+        counts = {}
+        if not live:
+            return counts
+        fd = self._fd(blk)
+        tail = os.pread(fd, 4, live[-1])
+        if len(tail) < 4:
+            return counts
+        buf = os.pread(fd, live[-1] + CRC.unpack(tail)[0] - live[0], live[0])
+        start = live[0]
+        unpack = _SLEN.unpack_from
+        for off in live:
+            p = off - start + HDR_SIZE
+            subject = buf[p:p + unpack(buf, p - 6)[0]]
+            counts[subject] = counts.get(subject, 0) + 1
+        return {s.decode("utf-8", "replace"): c for s, c in counts.items()}
 
     def _e_deleted(self, lo, hi):
         out = []
@@ -545,7 +619,7 @@ class FileStore(StreamStore):
             tblk, j = self._locate(seq)
             if tblk is not None and tblk.offs[j] != DEL:
                 meta = self._e_meta(seq)
-                self._mark_removed(tblk, j)
+                self._mark_removed(tblk, j, meta[0] if meta else None)
                 if meta is not None:
                     self._note_remove(seq, meta[0], meta[1])
         elif kind == KIND_SKIP:
@@ -656,6 +730,8 @@ class FileStore(StreamStore):
 
     def consumer_store(self, name):
         self._check_open()
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise StoreError("invalid consumer name %r" % (name,))  # never a path outside
         try:
             return FileConsumerStore(os.path.join(self.directory, "obs", name), name,
                                      self.config.sync_always)

@@ -12,27 +12,40 @@ _SECOND = 1_000_000_000
 
 
 _compiled = {}
+_literals = {}
+
+
+def _cached(cache, filters, build):
+    """Per-filter-list memo: a consumer asks with the same filters for every message."""
+    if isinstance(filters, str):
+        filters = [filters]
+    key = tuple(filters)
+    try:
+        return cache[key]
+    except KeyError:
+        pass
+    if len(cache) > 1024:
+        cache.clear()
+    value = cache[key] = build(key)
+    return value
 
 
 def compile_filters(filters):
     """A predicate ``str -> bool`` for a list of subject filters (None, [] or ">" = all).
 
     Literal filters test by set membership; wildcards by one compiled regular expression.
-    Returns None when every subject matches, so callers can skip the test entirely.
-    Cached: a consumer asks with the same filters for every message."""
+    Returns None when every subject matches, so callers can skip the test entirely."""
     if not filters:
         return None
-    if isinstance(filters, str):
-        filters = [filters]
-    key = tuple(filters)
-    try:
-        return _compiled[key]
-    except KeyError:
-        pass
-    if len(_compiled) > 1024:
-        _compiled.clear()
-    match = _compiled[key] = _compile(filters)
-    return match
+    return _cached(_compiled, filters, _compile)
+
+
+def literal_filters(filters):
+    """The filters as a tuple of literal subjects, or None if any has a wildcard."""
+    if not filters:
+        return None
+    return _cached(_literals, filters,
+                   lambda key: None if any(_is_wild(f) for f in key) else key)
 
 
 def _compile(filters):
@@ -50,26 +63,6 @@ def _compile(filters):
     if not literals:
         return lambda s: fullmatch(s) is not None
     return lambda s: s in literals or fullmatch(s) is not None
-
-
-_literals = {}
-
-
-def literal_filters(filters):
-    """The filters as a tuple of literal subjects, or None if any has a wildcard."""
-    if not filters:
-        return None
-    if isinstance(filters, str):
-        filters = [filters]
-    key = tuple(filters)
-    try:
-        return _literals[key]
-    except KeyError:
-        pass
-    if len(_literals) > 1024:
-        _literals.clear()
-    lits = _literals[key] = None if any(_is_wild(f) for f in filters) else key
-    return lits
 
 
 def _is_wild(f):

@@ -37,7 +37,7 @@ class MemoryStore(StreamStore):
             return None
         return rec[0], len(rec[0]) + len(rec[2]) + len(rec[3]) + 16, rec[4], rec[1]
 
-    def _e_remove(self, seq, erase):
+    def _e_remove(self, seq, erase, subject):
         del self._data[seq]
         self._tidy()
 
