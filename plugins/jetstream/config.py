@@ -4,6 +4,7 @@ the ``-js``/``-sd`` flags, and per-account ``accounts { A { jetstream {...} } }`
 limits, read as nats-server's opts.go reads them."""
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 
@@ -44,6 +45,24 @@ class JetStreamConfig:
     duplicate_window: float = 0.0   # limits { duplicate_window }, 0 = none
     # account name -> AccountLimits for accounts with a jetstream block
     accounts: dict = field(default_factory=dict)
+
+    def effective_max_memory(self):
+        """``max_mem``, or Go's dynamic default: 75 % of the machine's memory."""
+        if self.max_memory >= 0:
+            return self.max_memory
+        try:
+            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.75)
+        except (ValueError, OSError, AttributeError):
+            return -1
+
+    def effective_max_store(self):
+        """``max_file``, or Go's dynamic default: 75 % of the free disk space."""
+        if self.max_store >= 0:
+            return self.max_store
+        try:
+            return int(shutil.disk_usage(self.jetstream_dir()).free * 0.75)
+        except OSError:
+            return -1
 
     def jetstream_dir(self):
         """``<store_dir>/jetstream``, where files go (Go's JetStreamStoreDir)."""

@@ -6,11 +6,13 @@ import time
 from .account import API_LEVEL
 from .headers import rfc3339
 
+LIMITS = {"default_max_consumers": 1000}  # as Go 2.15 reports its JSLimitOpts
+
 
 def _config(js):
     cfg = js.config
-    out = {"max_memory": cfg.max_memory, "max_storage": cfg.max_store,
-           "store_dir": cfg.jetstream_dir()[:-len("/jetstream")],
+    out = {"max_memory": cfg.effective_max_memory(), "max_storage": cfg.effective_max_store(),
+           "store_dir": cfg.jetstream_dir(),
            "sync_interval": 0 if cfg.sync_always else int(cfg.sync_interval * 1e9)}
     if cfg.sync_always:
         out["sync_always"] = True
@@ -43,7 +45,7 @@ def varz_block(js):
                       "ha_assets": 0,
                       "api": {"level": API_LEVEL, "total": js.api.total,
                               "errors": js.api.errors}},
-            "limits": {}}
+            "limits": dict(LIMITS)}
 
 
 def _truthy(query, key):
@@ -63,7 +65,7 @@ def jsz(js, query):
                 "accounts": len(js.accounts), "ha_assets": 0,
                 "api": {"level": API_LEVEL, "total": js.api.total, "errors": js.api.errors},
                 "streams": streams, "consumers": consumers, "messages": msgs,
-                "bytes": nbytes, "limits": {}})
+                "bytes": nbytes, "limits": dict(LIMITS), "total": len(js.accounts)})
     want_streams = _truthy(query, "streams") or _truthy(query, "consumers")
     want_accounts = _truthy(query, "accounts") or want_streams or query.get("acc")
     if want_accounts:

@@ -364,3 +364,44 @@ def test_jetstream_pull_statuses_match_go(js_server, go_nats_server, tmp_path):
     diffs = ["%s\n  go:   %s\n  ours: %s" % (step, g, o)
              for step, g, o in zip(PULLS, go_results, our_results, strict=True) if g != o]
     assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+
+
+def _key_paths(d, pre=""):
+    out = set()
+    for k, v in d.items():
+        out.add(pre + k)
+        if isinstance(v, dict) and k != "metadata":
+            out |= _key_paths(v, pre + k + ".")
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            out |= _key_paths(v[0], pre + k + "[].")
+    return out
+
+
+def test_jetstream_monitor_keys_match_go(js_server, go_nats_server, tmp_path):
+    import urllib.request
+
+    go = go_nats_server("-js", "-sd", str(tmp_path / "go-mon"), "-m", "-1")
+    ours = js_server("-m", "-1")
+
+    async def setup(url):
+        nc = await nats.connect(url, allow_reconnect=False)
+        js = nc.jetstream()
+        await js.add_stream(name="Z", subjects=["z"])
+        await js.publish("z", b"1")
+        await js.add_consumer("Z", durable_name="zc")
+        await nc.close()
+
+    found = {}
+    for name, srv in (("go", go), ("ours", ours)):
+        run(setup(srv.url))
+        for path in ("/jsz", "/jsz?accounts=1&streams=1&consumers=1&config=1", "/varz"):
+            url = "http://127.0.0.1:%d%s" % (srv.http_port, path)
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                body = json.loads(resp.read())
+            if path == "/varz":
+                body = {"jetstream": body.get("jetstream")}
+            found[(name, path)] = _key_paths(body)
+    for path in ("/jsz", "/jsz?accounts=1&streams=1&consumers=1&config=1", "/varz"):
+        go_keys, our_keys = found[("go", path)], found[("ours", path)]
+        assert go_keys == our_keys, (path, sorted(go_keys - our_keys),
+                                     sorted(our_keys - go_keys))
