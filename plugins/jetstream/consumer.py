@@ -350,6 +350,7 @@ class Consumer:
         self.client.publish(msg.subject, data, reply=reply, headers=hdr or None, flush=False,
                             via=subject)
         self.last_delivery = now
+        self.last_delivered_ns = time.time_ns()
         if self.ack_none:
             self.afloor_s = self.dsseq
             self.afloor_c = self.dseq
@@ -453,6 +454,8 @@ class Consumer:
         return 0
 
     _replay_last = None  # (stored ts ns, monotonic time) of the last replayed message
+    last_delivered_ns = 0  # wall clock of the last delivery / ack (info's last_active)
+    last_ack_ns = 0
     _rate_next = 0.0  # rate_limit_bps: monotonic time the next message may go
 
     def _push_heartbeat(self, subject):
@@ -602,6 +605,7 @@ class Consumer:
     def on_ack(self, kind, sseq, dseq, dc, body, reply):
         """An ack of stream seq ``sseq`` (``kind`` one of ACK NAK WPI NXT TERM)."""
         self.last_active = time.monotonic()
+        self.last_ack_ns = time.time_ns()
         if kind in ("ACK", "NXT", "TERM"):
             if self.ack_all and kind != "TERM":
                 for seq in [s for s in self.pending if s <= sseq]:
@@ -653,7 +657,11 @@ class Consumer:
 
     def info(self):
         delivered = {"consumer_seq": self.dseq, "stream_seq": self.dsseq}
+        if self.last_delivered_ns:
+            delivered["last_active"] = H.rfc3339(self.last_delivered_ns)
         floor = {"consumer_seq": self.afloor_c, "stream_seq": self.afloor_s}
+        if self.last_ack_ns:
+            floor["last_active"] = H.rfc3339(self.last_ack_ns)
         info = {"stream_name": self.stream.name, "name": self.name,
                 "created": H.rfc3339(self.created), "config": self.jsa.stamp(self.cfg),
                 "delivered": delivered, "ack_floor": floor,

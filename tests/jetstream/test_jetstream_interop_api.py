@@ -325,6 +325,17 @@ PULLS = [
 ]
 
 
+def _masked(info, keys):
+    """The counters of a consumer info, timestamps replaced by a marker."""
+    out = {}
+    for key in keys:
+        value = info[key]
+        if isinstance(value, dict) and "last_active" in value:
+            value = dict(value, last_active="ts")
+        out[key] = value
+    return out
+
+
 async def _play_pulls(url):
     nc = await nats.connect(url, allow_reconnect=False)
     await nc.request("$JS.API.STREAM.CREATE.PL", json.dumps({
@@ -352,6 +363,27 @@ async def _play_pulls(url):
         except nats.errors.TimeoutError:
             out.append("timeout")
         await sub.unsubscribe()
+    # the counters after those deliveries, then after acking what is pending
+    resp = await nc.request("$JS.API.CONSUMER.INFO.PL.p", b"", timeout=2)
+    info = json.loads(resp.data)
+    out.append(_masked(info, ("delivered", "ack_floor", "num_ack_pending", "num_pending",
+                              "num_redelivered", "num_waiting")))
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    await nc.publish("$JS.API.CONSUMER.MSG.NEXT.PL.p", b'{"batch": 5, "no_wait": true}',
+                     reply=inbox)
+    while True:
+        try:
+            m = await sub.next_msg(timeout=0.5)
+        except nats.errors.TimeoutError:
+            break
+        if m.reply:
+            await m.ack()
+    await nc.flush()
+    resp = await nc.request("$JS.API.CONSUMER.INFO.PL.p", b"", timeout=2)
+    info = json.loads(resp.data)
+    out.append(_masked(info, ("delivered", "ack_floor", "num_ack_pending", "num_pending",
+                              "num_redelivered")))
     await nc.close()
     return out
 
@@ -362,7 +394,8 @@ def test_jetstream_pull_statuses_match_go(js_server, go_nats_server, tmp_path):
     go_results = run(_play_pulls(go.url))
     our_results = run(_play_pulls(ours.url))
     diffs = ["%s\n  go:   %s\n  ours: %s" % (step, g, o)
-             for step, g, o in zip(PULLS, go_results, our_results, strict=True) if g != o]
+             for step, g, o in zip(PULLS + ["info", "info after acks"], go_results,
+                                   our_results, strict=True) if g != o]
     assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
 
 
