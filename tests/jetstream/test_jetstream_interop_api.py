@@ -438,3 +438,41 @@ def test_jetstream_monitor_keys_match_go(js_server, go_nats_server, tmp_path):
         go_keys, our_keys = found[("go", path)], found[("ours", path)]
         assert go_keys == our_keys, (path, sorted(go_keys - our_keys),
                                      sorted(our_keys - go_keys))
+
+
+async def _play_push(url):
+    nc = await nats.connect(url, allow_reconnect=False)
+    await nc.request("$JS.API.STREAM.CREATE.PU", json.dumps({
+        "name": "PU", "subjects": ["pu.*"]}).encode(), timeout=2)
+    for i in range(3):
+        await nc.request("pu.%d" % i, b"%d" % i, headers={"X-N": str(i)}, timeout=2)
+    sub = await nc.subscribe("dlv")
+    await nc.request("$JS.API.CONSUMER.CREATE.PU.push", json.dumps({
+        "stream_name": "PU", "config": {"name": "push", "deliver_subject": "dlv",
+                                        "ack_policy": "explicit", "ack_wait": 60_000_000_000,
+                                        "filter_subject": "pu.*"}}).encode(), timeout=2)
+    out = []
+    msgs = []
+    for _ in range(3):
+        m = await sub.next_msg(timeout=2)
+        msgs.append(m)
+        tokens = m.reply.split(".")
+        out.append((m.subject, m.data, sorted((m.headers or {}).keys()), len(tokens),
+                    tokens[:7], tokens[8]))  # all but the timestamp
+    ack = await nc.request(msgs[1].reply, b"+ACK", timeout=2)
+    out.append(("double ack", ack.data))
+    await msgs[0].term()
+    await nc.flush()
+    resp = await nc.request("$JS.API.CONSUMER.INFO.PU.push", b"", timeout=2)
+    out.append(_masked(json.loads(resp.data), ("delivered", "ack_floor", "num_ack_pending",
+                                                 "num_pending", "num_redelivered")))
+    await nc.close()
+    return out
+
+
+def test_jetstream_push_deliveries_match_go(js_server, go_nats_server, tmp_path):
+    go = go_nats_server("-js", "-sd", str(tmp_path / "go-push"))
+    ours = js_server()
+    go_results = run(_play_push(go.url))
+    our_results = run(_play_push(ours.url))
+    assert go_results == our_results
