@@ -130,3 +130,28 @@ def test_jetstream_crash_consumer_ack_floor(js_server):
         await nc.close()
 
     run(main(), timeout=60)
+
+
+def test_jetstream_crash_emptied_stream_keeps_sequences(js_server):
+    """nats-server#2068: an emptied stream must not restart at sequence 0."""
+    srv = js_server()
+
+    async def main():
+        nc = await nats.connect(srv.url, allow_reconnect=False)
+        js = nc.jetstream()
+        await js.add_stream(name="EMPTY", subjects=["empty"])
+        for i in range(3):
+            await js.publish("empty", b"%d" % i)
+        await js.purge_stream("EMPTY")
+        await nc.close()
+        srv.kill()
+        srv.start()
+        nc = await nats.connect(srv.url, allow_reconnect=False)
+        js = nc.jetstream()
+        info = await js.stream_info("EMPTY")
+        assert (info.state.messages, info.state.first_seq, info.state.last_seq) == (0, 4, 3)
+        ack = await js.publish("empty", b"next")
+        assert ack.seq == 4
+        await nc.close()
+
+    run(main(), timeout=60)
