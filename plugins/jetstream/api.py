@@ -437,6 +437,7 @@ class Api:
             from .consumercfg import filters_of
 
             existing.filters = filters_of(cfg)
+            existing.read_filters = existing.effective_filters()
             stream.save_meta()
             existing.wake.set()
             return existing.info()

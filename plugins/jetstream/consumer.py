@@ -15,6 +15,8 @@ import time
 import gevent
 import gevent.event
 
+from pluggy_nats.subjects import subset_match
+
 from . import headers as H
 from .consumercfg import filters_of
 from .jsonreq import go_syntax_text
@@ -81,6 +83,7 @@ class Consumer:
         self.cfg = cfg
         self.created = created
         self.filters = filters_of(cfg)
+        self.read_filters = self.effective_filters()
         self.push = bool(cfg.get("deliver_subject"))
         self.ack_none = cfg["ack_policy"] == "none"
         self.ack_all = cfg["ack_policy"] == "all"
@@ -119,6 +122,19 @@ class Consumer:
 
     # -- position -------------------------------------------------------------
 
+    def effective_filters(self):
+        """The filters worth applying while reading: None when they take every
+        subject the stream can hold (a KV watcher's ``$KV.B.>`` on ``KV_B``)."""
+        if not self.filters:
+            return None
+        subjects = self.stream.cfg.get("subjects") or []
+        cfg = self.stream.cfg
+        if subjects and not cfg.get("sources") and not cfg.get("subject_transform") and all(
+                any(f == ">" or subset_match(s.encode(), f.encode()) for f in self.filters)
+                for s in subjects):
+            return None
+        return self.filters
+
     def _init_position(self):
         st = self.stream.store.state()
         policy = self.cfg["deliver_policy"]
@@ -154,12 +170,12 @@ class Consumer:
         self.next_ack_check = now
 
     def _count_pending(self):
-        n = self.stream.store.num_pending(self.sseq, self.filters or None)
+        n = self.stream.store.num_pending(self.sseq, self.read_filters)
         return n + len(self.lps)
 
     def on_stored(self, seq, subject):
         """The stream stored ``seq``: count it and wake the deliverer."""
-        if self.filters and not _match_any(self.filters, subject):
+        if self.read_filters and not _match_any(self.read_filters, subject):
             return
         self.npending += 1
         if not self.wake.is_set():
@@ -316,7 +332,11 @@ class Consumer:
             if msg is not None:
                 self.npending = max(0, self.npending - 1)
                 return msg, 1
-        msg = store.load_next(self.filters or None, self.sseq)
+        if self.read_filters is None:
+            # reading every subject in order: most sequences are there
+            msg = store.load_msg(self.sseq) or store.load_next(None, self.sseq)
+        else:
+            msg = store.load_next(self.read_filters, self.sseq)
         if msg is None:
             st = store.state()
             self.sseq = max(self.sseq, st.last_seq + 1)

@@ -147,6 +147,8 @@ class Stream:
         old = self.cfg
         self.cfg = cfg
         self.store.update_config(store_config(cfg))
+        for consumer in self.consumers.values():
+            consumer.read_filters = consumer.effective_filters()
         if old.get("subjects") != cfg.get("subjects") or old.get("allow_direct") != \
                 cfg.get("allow_direct") or old.get("subject_transform") != \
                 cfg.get("subject_transform"):
