@@ -99,6 +99,11 @@ class StreamStore:
     def _e_deleted(self, lo, hi):
         raise NotImplementedError
 
+    def _e_skip_to(self, seq, hi, subjects):
+        """A sequence >= seq before which none of these literal subjects occurs (engines
+        with per-block subject sets skip whole blocks; the default skips nothing)."""
+        return seq
+
     def _e_count_matching(self, lo, hi, match):
         """Live messages in [lo, hi] whose subject matches (engines may do better)."""
         return sum(1 for _ in self._scan(match, lo, hi))
@@ -416,7 +421,10 @@ class StreamStore:
             lo = max(lo, min(e[1] for _, e in entries))
             hi = max(e[2] for _, e in entries)
         seq, next_live, load = lo, self._e_next_live, self._e_load
+        skip = self._e_skip_to if lits else None
         while seq <= hi:  # one read per candidate: the subject comes with the message
+            if skip is not None:
+                seq = skip(seq, hi, lits)
             seq = next_live(seq, hi)
             if seq is None:
                 return None
