@@ -389,9 +389,16 @@ class StreamStore:
         """The subject's first live sequence (tightens the index's lower bound)."""
         if entry[0] == 1:
             return entry[2]
-        for seq in self._scan(subject.__eq__, max(entry[1], self._first), entry[2]):
-            entry[1] = seq
-            return seq
+        seq, hi, only = max(entry[1], self._first), entry[2], (subject,)
+        while seq <= hi:
+            seq = self._e_next_live(self._e_skip_to(seq, hi, only), hi)
+            if seq is None:
+                break
+            meta = self._e_meta(seq)
+            if meta is not None and meta[0] == subject:
+                entry[1] = seq
+                return seq
+            seq += 1
         return entry[2]
 
     def load_next(self, filter_subjects, start_seq):
