@@ -190,6 +190,9 @@ class FileStore(StreamStore):
         self._rebase()
         self._wblk, self._wfd = blk, fd
         self._dir_changes += 1
+        # Every block starts by recording the last sequence used so far: once the blocks
+        # before it are deleted, a rebuild must not hand out those sequences again.
+        self._write_ctl(KIND_SKIP, self._last + 1, 0)
         return blk
 
     def _fd(self, blk):
@@ -654,6 +657,7 @@ class FileStore(StreamStore):
             subject = buf[a:a + slen].decode("utf-8", "replace")
             self._note_append(seq, ts, subject, go_size(n, hlen), aux)
         elif kind == KIND_TOMB:
+            self._note_gap(seq)  # the sequence was used, even if its block is gone
             tblk, j = self._locate(seq)
             if tblk is not None and tblk.offs[j] != DEL:
                 meta = self._e_meta(seq)
