@@ -232,6 +232,8 @@ class StreamStore:
                 while entry is not None and entry[0] > c.max_msgs_per_subject:
                     self._remove(self._subject_first(name, entry))
                     entry = subjects.get(name)
+        if c.discard_new:
+            return  # as Go: discard new refuses new messages, it never drops old ones
         if c.max_msgs > 0:
             while self._msgs > c.max_msgs:
                 self._remove(self._first)
