@@ -326,6 +326,8 @@ def test_update_config_applies_limits_now(make):
     fill(s, 10, subject=lambda i: "u.%d" % (i % 2))
     s.update_config(StoreConfig("S", max_msgs_per_subject=2))
     assert s.state().msgs == 4
+    s.update_config(StoreConfig("S", max_msgs=2, discard_new=True))
+    assert s.state().msgs == 4  # as Go: discard new never drops what is stored
     s.update_config(StoreConfig("S", max_msgs=1))
     assert s.state().msgs == 1 and s.state().first_seq == 10
 

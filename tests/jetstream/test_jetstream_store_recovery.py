@@ -204,6 +204,25 @@ def test_erase_after_the_snapshot_then_crash(tmp_path):
     s.close()
 
 
+@pytest.mark.parametrize("how", ["removed", "skipped"])
+def test_sequences_survive_their_deleted_blocks(tmp_path, how):
+    """nats-server#2068: after every block with messages is gone, a rebuild (no index)
+    must still know the last sequence, or it would hand the same sequences out again."""
+    s = _filled(tmp_path, n=100, block_size=1024)
+    if how == "skipped":
+        s.skip_msgs(101, 50)
+    for seq in range(1, 101):
+        s.remove_msg(seq)
+    last = s.state().last_seq
+    assert len(_blocks(s)) < 5  # the emptied front blocks were deleted
+    s._close_fds()  # crash, and no index to help
+    (Path(s._msgdir) / "index.db").unlink(missing_ok=True)
+    s = open_stream_store("file", str(tmp_path / "S"), StoreConfig("S", block_size=1024))
+    assert s.state().last_seq == last and s.state().msgs == 0
+    assert s.store_msg("f.0", b"", b"new")[0] == last + 1
+    s.close()
+
+
 def test_garbage_index_is_ignored(tmp_path):
     s = _filled(tmp_path, n=20)
     s.close()

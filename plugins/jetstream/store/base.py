@@ -99,6 +99,11 @@ class StreamStore:
     def _e_deleted(self, lo, hi):
         raise NotImplementedError
 
+    def _e_skip_to(self, seq, hi, subjects):
+        """A sequence >= seq before which none of these literal subjects occurs (engines
+        with per-block subject sets skip whole blocks; the default skips nothing)."""
+        return seq
+
     def _e_count_matching(self, lo, hi, match):
         """Live messages in [lo, hi] whose subject matches (engines may do better)."""
         return sum(1 for _ in self._scan(match, lo, hi))
@@ -227,6 +232,8 @@ class StreamStore:
                 while entry is not None and entry[0] > c.max_msgs_per_subject:
                     self._remove(self._subject_first(name, entry))
                     entry = subjects.get(name)
+        if c.discard_new:
+            return  # as Go: discard new refuses new messages, it never drops old ones
         if c.max_msgs > 0:
             while self._msgs > c.max_msgs:
                 self._remove(self._first)
@@ -384,9 +391,16 @@ class StreamStore:
         """The subject's first live sequence (tightens the index's lower bound)."""
         if entry[0] == 1:
             return entry[2]
-        for seq in self._scan(subject.__eq__, max(entry[1], self._first), entry[2]):
-            entry[1] = seq
-            return seq
+        seq, hi, only = max(entry[1], self._first), entry[2], (subject,)
+        while seq <= hi:
+            seq = self._e_next_live(self._e_skip_to(seq, hi, only), hi)
+            if seq is None:
+                break
+            meta = self._e_meta(seq)
+            if meta is not None and meta[0] == subject:
+                entry[1] = seq
+                return seq
+            seq += 1
         return entry[2]
 
     def load_next(self, filter_subjects, start_seq):
@@ -416,7 +430,10 @@ class StreamStore:
             lo = max(lo, min(e[1] for _, e in entries))
             hi = max(e[2] for _, e in entries)
         seq, next_live, load = lo, self._e_next_live, self._e_load
+        skip = self._e_skip_to if lits else None
         while seq <= hi:  # one read per candidate: the subject comes with the message
+            if skip is not None:
+                seq = skip(seq, hi, lits)
             seq = next_live(seq, hi)
             if seq is None:
                 return None

@@ -122,7 +122,9 @@ class _Block:
         # writer, so sync() in another thread never loses a write (no shared set to race).
         self.written = 0
         self.synced = 0
-        self.fss = None  # subject -> live count in this block, built when first needed
+        # subject -> [live count, first (lower bound), last (upper bound)] in this block,
+        # built when first needed (as Go's per-block fss): filtered counts and skips.
+        self.fss = None
 
 
 class FileStore(StreamStore):
@@ -183,10 +185,14 @@ class FileStore(StreamStore):
         if self._wfd is not None:
             os.close(self._wfd)
         blk = _Block(idx, path, base)
+        blk.fss = {}  # empty and kept up to date from the start
         self._blocks.append(blk)
         self._rebase()
         self._wblk, self._wfd = blk, fd
         self._dir_changes += 1
+        # Every block starts by recording the last sequence used so far: once the blocks
+        # before it are deleted, a rebuild must not hand out those sequences again.
+        self._write_ctl(KIND_SKIP, self._last + 1, 0)
         return blk
 
     def _fd(self, blk):
@@ -265,7 +271,12 @@ class FileStore(StreamStore):
         offs.append(self._write(blk, (head, sb, hdr, data, CRC.pack(crc)), n))
         blk.live += 1
         if blk.fss is not None:
-            blk.fss[subject] = blk.fss.get(subject, 0) + 1
+            entry = blk.fss.get(subject)
+            if entry is None:
+                blk.fss[subject] = [1, seq, seq]
+            else:
+                entry[0] += 1
+                entry[2] = seq
         return go_size(n, hlen)
 
     def _block_for(self, seq, n):
@@ -304,11 +315,11 @@ class FileStore(StreamStore):
         blk.live -= 1
         fss = blk.fss
         if fss is not None:
-            n = fss.get(subject, 0) - 1
-            if n > 0:
-                fss[subject] = n
-            else:
-                fss.pop(subject, None)
+            entry = fss.get(subject)
+            if entry is not None:
+                entry[0] -= 1
+                if entry[0] <= 0:
+                    del fss[subject]
         if blk.live == 0:
             self._drop_empty_front()
 
@@ -473,27 +484,57 @@ class FileStore(StreamStore):
                 counts = blk.fss
             else:
                 counts = self._subject_counts(blk, j0, j1)
-            total += sum(c for s, c in counts.items() if match(s))
+            total += sum(e[0] for s, e in counts.items() if match(s))
         return total
 
+    def _e_skip_to(self, seq, hi, subjects):
+        i = max(0, bisect_right(self._bases, seq) - 1)
+        blocks = self._blocks
+        while i < len(blocks):
+            blk = blocks[i]
+            n = len(blk.offs)
+            if blk.base > hi:
+                return hi + 1
+            if n and blk.live and blk.base + n > seq:
+                if blk.fss is None:
+                    blk.fss = self._subject_counts(blk, 0, n)
+                best = None
+                for subject in subjects:
+                    entry = blk.fss.get(subject)
+                    if entry is not None and entry[2] >= seq:
+                        start = max(seq, entry[1])
+                        best = start if best is None else min(best, start)
+                if best is not None:
+                    return best
+            i += 1
+        return hi + 1
+
     def _subject_counts(self, blk, j0, j1):
-        """subject -> live messages among blk.offs[j0:j1], from one read of that range."""
-        live = [o for o in blk.offs[j0:j1] if o != DEL]
+        """subject -> [count, first, last] of the live messages among blk.offs[j0:j1],
+        from one read of that byte range."""
+        offs = blk.offs
+        live = [j for j in range(j0, j1) if offs[j] != DEL]
         counts = {}
         if not live:
             return counts
         fd = self._fd(blk)
-        tail = os.pread(fd, 4, live[-1])
+        start, end = offs[live[0]], offs[live[-1]]
+        tail = os.pread(fd, 4, end)
         if len(tail) < 4:
             return counts
-        buf = os.pread(fd, live[-1] + CRC.unpack(tail)[0] - live[0], live[0])
-        start = live[0]
+        buf = os.pread(fd, end + CRC.unpack(tail)[0] - start, start)
         unpack = _SLEN.unpack_from
-        for off in live:
-            p = off - start + HDR_SIZE
+        base = blk.base
+        for j in live:
+            p = offs[j] - start + HDR_SIZE
             subject = buf[p:p + unpack(buf, p - 6)[0]]
-            counts[subject] = counts.get(subject, 0) + 1
-        return {s.decode("utf-8", "replace"): c for s, c in counts.items()}
+            entry = counts.get(subject)
+            if entry is None:
+                counts[subject] = [1, base + j, base + j]
+            else:
+                entry[0] += 1
+                entry[2] = base + j
+        return {s.decode("utf-8", "replace"): e for s, e in counts.items()}
 
     def _e_deleted(self, lo, hi):
         out = []
@@ -616,6 +657,7 @@ class FileStore(StreamStore):
             subject = buf[a:a + slen].decode("utf-8", "replace")
             self._note_append(seq, ts, subject, go_size(n, hlen), aux)
         elif kind == KIND_TOMB:
+            self._note_gap(seq)  # the sequence was used, even if its block is gone
             tblk, j = self._locate(seq)
             if tblk is not None and tblk.offs[j] != DEL:
                 meta = self._e_meta(seq)
