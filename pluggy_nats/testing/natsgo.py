@@ -21,8 +21,11 @@ def build_natsgo_client(src_dir, tmp_path_factory, name="natsgo-client", timeout
             pytest.fail(reason + " (.ci/run installs them)")
         pytest.skip(reason)
     out = str(tmp_path_factory.mktemp(name) / name)
+    # one build cache per test session: the second client reuses compiled nats.go
+    cache = tmp_path_factory.getbasetemp() / "gocache"
+    cache.mkdir(exist_ok=True)
     env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOFLAGS="", GOPROXY="off",
-               CGO_ENABLED="0", GOCACHE=str(tmp_path_factory.mktemp("gocache")))
+               CGO_ENABLED="0", GOCACHE=str(cache))
     build = subprocess.run([go, "build", "-o", out, "."], cwd=src_dir, env=env,
                            capture_output=True, text=True, timeout=timeout)
     assert build.returncode == 0, build.stderr
