@@ -531,6 +531,7 @@ class Consumer:
         waiting = self.waiting
         sublist = self.jsa.account.sublist
         checked = None  # the request whose inbox was seen to have interest this pass
+        replay_original = self.cfg["replay_policy"] == "original"
         while waiting and self._has_work() and not self._max_ack_pending_reached():
             req = waiting[0]
             if req is not checked:
@@ -541,6 +542,12 @@ class Consumer:
             msg, dc = self._next_msg()
             if msg is None:
                 break
+            if replay_original and dc == 1:
+                due = self._replay_due(msg, now)
+                if due:
+                    self._put_back(msg, dc)
+                    soon(due)
+                    break
             size = len(msg.hdr) + len(msg.data)
             if req.max_bytes:
                 if size > req.max_bytes:

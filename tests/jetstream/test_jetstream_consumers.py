@@ -390,3 +390,30 @@ def test_jetstream_push_rate_limit(js_server):
         await nc.close()
 
     run(main())
+
+
+def test_jetstream_pull_replay_original(js_server):
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="RP", subjects=["rp"])
+        await js.publish("rp", b"a")
+        await asyncio.sleep(0.4)
+        await js.publish("rp", b"b")
+        psub = await js.pull_subscribe("rp", durable="orig", config=jsapi.ConsumerConfig(
+            replay_policy="original"))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        got = []
+        while len(got) < 2 and loop.time() - t0 < 5:
+            try:
+                got += await psub.fetch(2, timeout=1)
+            except TimeoutError:
+                pass
+        assert [m.data for m in got] == [b"a", b"b"]
+        assert loop.time() - t0 >= 0.3  # the original gap between them
+        await nc.close()
+
+    run(main())
