@@ -30,7 +30,7 @@ INTEREST_POLL = 0.05  # seconds between interest checks of an unbound push consu
 
 class PullRequest:
     __slots__ = ("reply", "reply_bytes", "batch", "max_bytes", "expires", "no_wait", "hb",
-                 "next_hb", "delivered", "received")
+                 "next_hb", "delivered", "received", "min_pending", "min_ack_pending")
 
     def __init__(self, reply, batch, max_bytes, expires, no_wait, hb, now):
         self.reply = reply
@@ -43,20 +43,21 @@ class PullRequest:
         self.next_hb = now + hb if hb else 0
         self.delivered = 0
         self.received = now
+        self.min_pending = self.min_ack_pending = 0  # priority policy overflow
 
 
 def parse_pull_request(payload):
-    """Body of a MSG.NEXT request -> (batch, expires ns, no_wait, max_bytes, hb ns);
-    ValueError with Go's text for a bad one."""
+    """Body of a MSG.NEXT request -> (batch, expires ns, no_wait, max_bytes, hb ns,
+    priority group dict or None); ValueError with Go's text for a bad one."""
     text = bytes(payload).strip() if payload else b""
     if not text:
-        return 1, 0, False, 0, 0
+        return 1, 0, False, 0, 0, None
     if text[:1] != b"{":
         try:
             n = int(text)
         except ValueError:
             n = 1
-        return max(n, 1), 0, False, 0, 0
+        return max(n, 1), 0, False, 0, 0, None
     try:
         req = json.loads(text)
     except ValueError as exc:
@@ -70,7 +71,27 @@ def parse_pull_request(payload):
         raise ValueError("heartbeat value too large")
     if hb and not expires:
         raise ValueError("heartbeat value too large")
-    return batch, expires, bool(req.get("no_wait")), int(req.get("max_bytes") or 0), hb
+    group = {key: req.get(key) or default for key, default in (
+        ("group", ""), ("min_pending", 0), ("min_ack_pending", 0), ("id", ""), ("priority", 0))}
+    return (batch, expires, bool(req.get("no_wait")), int(req.get("max_bytes") or 0), hb,
+            group)
+
+
+def priority_error(cfg, group):
+    """Go's 400 texts for a pull request's priority group (processNextMsgRequest)."""
+    policy = cfg.get("priority_policy", "none")
+    if (group["min_pending"] or group["min_ack_pending"]) and policy != "overflow":
+        return "Bad Request - Not a Overflow Priority consumer"
+    if group["id"] and policy != "pinned_client":
+        return "Bad Request - Not a Pinned Client Priority consumer"
+    if not isinstance(group["priority"], int) or not 0 <= group["priority"] <= 9:
+        return "Bad Request - Priority must be between 0 and 9"
+    if policy != "none":
+        if not group["group"]:
+            return "Bad Request - Priority Group missing"
+        if group["group"] not in (cfg.get("priority_groups") or ()):
+            return "Bad Request - Invalid Priority Group"
+    return None
 
 
 class Consumer:
@@ -493,7 +514,7 @@ class Consumer:
                                 flush=False)
             return
         try:
-            batch, expires, no_wait, max_bytes, hb = parse_pull_request(payload)
+            batch, expires, no_wait, max_bytes, hb, group = parse_pull_request(payload)
         except ValueError as exc:
             self.client.publish(reply, b"", headers=H.status(400, "Bad Request - %s" % exc),
                                 flush=False)
@@ -512,6 +533,11 @@ class Consumer:
             self.client.publish(reply, b"", headers=H.status(
                 409, "Exceeded MaxRequestMaxBytes of %d" % cfg["max_bytes"]), flush=False)
             return
+        if group is not None:
+            text = priority_error(cfg, group)
+            if text:
+                self.client.publish(reply, b"", headers=H.status(400, text), flush=False)
+                return
         if no_wait:
             if not self._has_work() and not expires:
                 self.client.publish(reply, b"", headers=H.NO_MESSAGES, flush=False)
@@ -522,9 +548,12 @@ class Consumer:
                                     flush=False)
             return
         now = time.monotonic()
-        self.waiting.append(PullRequest(reply, batch, max_bytes,
-                                        now + expires / 1e9 if expires else 0, no_wait,
-                                        hb / 1e9, now))
+        req = PullRequest(reply, batch, max_bytes, now + expires / 1e9 if expires else 0,
+                          no_wait, hb / 1e9, now)
+        if group is not None and cfg.get("priority_policy") == "overflow":
+            req.min_pending = group["min_pending"]
+            req.min_ack_pending = group["min_ack_pending"]
+        self.waiting.append(req)
         self.wake.set()
 
     def _deliver_pull(self, now, soon):
@@ -532,8 +561,20 @@ class Consumer:
         sublist = self.jsa.account.sublist
         checked = None  # the request whose inbox was seen to have interest this pass
         replay_original = self.cfg["replay_policy"] == "original"
+        skipped = 0
         while waiting and self._has_work() and not self._max_ack_pending_reached():
             req = waiting[0]
+            if (req.min_pending or req.min_ack_pending) and not (
+                    (req.min_pending and req.min_pending <= self.npending) or
+                    (req.min_ack_pending and req.min_ack_pending <= len(self.pending))):
+                # overflow: this request only takes messages once the backlog
+                # reaches its thresholds; look at the next one
+                waiting.rotate(-1)
+                skipped += 1
+                if skipped >= len(waiting):
+                    break
+                continue
+            skipped = 0
             if req is not checked:
                 if not sublist.has_interest(req.reply_bytes):
                     waiting.popleft()

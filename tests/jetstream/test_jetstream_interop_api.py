@@ -476,3 +476,58 @@ def test_jetstream_push_deliveries_match_go(js_server, go_nats_server, tmp_path)
     go_results = run(_play_push(go.url))
     our_results = run(_play_push(ours.url))
     assert go_results == our_results
+
+
+PRIORITY_PULLS = [
+    ("ov", {"batch": 1, "expires": 300_000_000}),
+    ("ov", {"batch": 1, "expires": 300_000_000, "group": "B"}),
+    ("ov", {"batch": 1, "expires": 300_000_000, "group": "A", "priority": 12}),
+    ("ov", {"batch": 1, "expires": 300_000_000, "group": "A", "id": "x"}),
+    ("ov", {"batch": 1, "expires": 300_000_000, "group": "A", "min_pending": 5}),
+    ("ov", {"batch": 1, "expires": 300_000_000, "group": "A", "min_pending": 1}),
+    ("ov", {"batch": 1, "expires": 300_000_000, "group": "A"}),
+    ("plain", {"batch": 1, "expires": 300_000_000, "min_pending": 1}),
+]
+
+
+async def _play_priority(url):
+    nc = await nats.connect(url, allow_reconnect=False)
+    await nc.request("$JS.API.STREAM.CREATE.PR", json.dumps({
+        "name": "PR", "subjects": ["pr"]}).encode(), timeout=2)
+    for i in range(2):
+        await nc.request("pr", b"%d" % i, timeout=2)
+    out = []
+    for name, cfg in (("ov", {"priority_policy": "overflow", "priority_groups": ["A"]}),
+                      ("plain", {}),
+                      ("bad", {"priority_policy": "overflow"}),
+                      ("bad2", {"priority_groups": ["A"]})):
+        resp = await nc.request("$JS.API.CONSUMER.CREATE.PR.%s" % name, json.dumps({
+            "stream_name": "PR", "config": dict(cfg, name=name, ack_policy="explicit")}
+        ).encode(), timeout=2)
+        body = json.loads(resp.data)
+        out.append(body.get("error") or sorted(body["config"]))
+    for name, body in PRIORITY_PULLS:
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.PR.%s" % name, json.dumps(body).encode(),
+                         reply=inbox)
+        try:
+            m = await sub.next_msg(timeout=1.5)
+            hdrs = dict(m.headers or {})
+            out.append((hdrs.get("Status"), hdrs.get("Description"), m.data))
+        except nats.errors.TimeoutError:
+            out.append("timeout")
+        await sub.unsubscribe()
+    await nc.close()
+    return out
+
+
+def test_jetstream_priority_groups_match_go(js_server, go_nats_server, tmp_path):
+    go = go_nats_server("-js", "-sd", str(tmp_path / "go-prio"))
+    ours = js_server()
+    go_results = run(_play_priority(go.url))
+    our_results = run(_play_priority(ours.url))
+    steps = ["create ov", "create plain", "create bad", "create bad2"] + PRIORITY_PULLS
+    diffs = ["%s\n  go:   %s\n  ours: %s" % (step, g, o)
+             for step, g, o in zip(steps, go_results, our_results, strict=True) if g != o]
+    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
