@@ -239,6 +239,12 @@ class JsAccount:
     def advisory_naked(self, consumer, seq, dc):
         advisories.naked(self, consumer, seq, dc)
 
+    def advisory_pinned(self, consumer, group):
+        advisories.pinned(self, consumer, group)
+
+    def advisory_unpinned(self, consumer, group, reason):
+        advisories.unpinned(self, consumer, group, reason)
+
     def advisory_terminated(self, consumer, seq, dc, reason):
         advisories.terminated(self, consumer, seq, dc, reason)
 

@@ -69,3 +69,17 @@ def terminated(jsa, consumer, seq, dc, reason):
              {"type": "terminated", "stream": consumer.stream.name,
               "consumer": consumer.name, "stream_seq": seq, "deliveries": dc,
               "reason": reason})
+
+
+def pinned(jsa, consumer, group):
+    _publish(jsa, PREFIX + "CONSUMER.PINNED.%s.%s" % (consumer.stream.name, consumer.name),
+             {"type": "consumer_group_pinned", "account": jsa.account.name,
+              "stream": consumer.stream.name, "consumer": consumer.name, "group": group,
+              "pinned_id": consumer.pin_id})
+
+
+def unpinned(jsa, consumer, group, reason):
+    _publish(jsa, PREFIX + "CONSUMER.UNPINNED.%s.%s" % (consumer.stream.name, consumer.name),
+             {"type": "consumer_group_unpinned", "account": jsa.account.name,
+              "stream": consumer.stream.name, "consumer": consumer.name, "group": group,
+              "reason": reason})

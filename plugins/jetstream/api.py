@@ -543,6 +543,7 @@ class Api:
         group = Fields(req, "JSApiConsumerUnpinRequest").str("group")
         if group not in (consumer.cfg.get("priority_groups") or []):
             raise ApiError(10160)
+        consumer.unpin("admin")
         return {}
 
     def consumer_reset(self, jsa, args, payload):

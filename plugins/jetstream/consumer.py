@@ -10,6 +10,7 @@ method calls (deliver, ack, nak...) so a replicated consumer can replay them.
 import collections
 import heapq
 import json
+import secrets
 import time
 
 import gevent
@@ -30,7 +31,8 @@ INTEREST_POLL = 0.05  # seconds between interest checks of an unbound push consu
 
 class PullRequest:
     __slots__ = ("reply", "reply_bytes", "batch", "max_bytes", "expires", "no_wait", "hb",
-                 "next_hb", "delivered", "received", "min_pending", "min_ack_pending")
+                 "next_hb", "delivered", "received", "min_pending", "min_ack_pending",
+                 "pin_id", "group")
 
     def __init__(self, reply, batch, max_bytes, expires, no_wait, hb, now):
         self.reply = reply
@@ -44,6 +46,7 @@ class PullRequest:
         self.delivered = 0
         self.received = now
         self.min_pending = self.min_ack_pending = 0  # priority policy overflow
+        self.pin_id = self.group = ""  # priority policy pinned_client
 
 
 def parse_pull_request(payload):
@@ -374,7 +377,7 @@ class Consumer:
     def _has_work(self):
         return bool(self.rdq or self.lps or self.npending)
 
-    def _send(self, msg, dc, subject, now):
+    def _send(self, msg, dc, subject, now, pin=None):
         self.dseq += 1
         if dc == 1:
             self.dsseq = max(self.dsseq, msg.seq)
@@ -387,6 +390,8 @@ class Consumer:
         if self.cfg.get("headers_only"):
             hdr = H.build([("Nats-Msg-Size", str(len(data)))], hdr)
             data = b""
+        if pin:
+            hdr = H.build([("Nats-Pin-Id", pin)], hdr)
         # the message keeps its own subject; it goes to the deliver subject / inbox
         self.client.publish(msg.subject, data, reply=reply, headers=hdr or None, flush=False,
                             via=subject)
@@ -538,6 +543,13 @@ class Consumer:
             if text:
                 self.client.publish(reply, b"", headers=H.status(400, text), flush=False)
                 return
+            if self.pin_id and cfg.get("priority_policy") == "pinned_client":
+                if group["id"] == self.pin_id:
+                    self.pin_deadline = time.monotonic() + self._pin_ttl()
+                elif group["id"]:
+                    self.client.publish(reply, b"", headers=H.status(
+                        423, "Nats-Pin-Id mismatch"), flush=False)
+                    return
         if no_wait:
             if not self._has_work() and not expires:
                 self.client.publish(reply, b"", headers=H.NO_MESSAGES, flush=False)
@@ -553,6 +565,9 @@ class Consumer:
         if group is not None and cfg.get("priority_policy") == "overflow":
             req.min_pending = group["min_pending"]
             req.min_ack_pending = group["min_ack_pending"]
+        if group is not None and cfg.get("priority_policy") == "pinned_client":
+            req.pin_id = group["id"]
+            req.group = group["group"]
         self.waiting.append(req)
         self.wake.set()
 
@@ -561,6 +576,7 @@ class Consumer:
         sublist = self.jsa.account.sublist
         checked = None  # the request whose inbox was seen to have interest this pass
         replay_original = self.cfg["replay_policy"] == "original"
+        pinned = self.cfg.get("priority_policy") == "pinned_client"
         skipped = 0
         while waiting and self._has_work() and not self._max_ack_pending_reached():
             req = waiting[0]
@@ -575,6 +591,19 @@ class Consumer:
                     break
                 continue
             skipped = 0
+            if pinned and not self._pin_allows(req, now):
+                if req.pin_id:  # another (older) pin: Go tells it and drops the request
+                    waiting.popleft()
+                    self.client.publish(req.reply, b"", headers=H.status(
+                        423, "Nats-Wrong-Pin-Id", [
+                            ("Nats-Pending-Messages", req.batch - req.delivered),
+                            ("Nats-Pending-Bytes", req.max_bytes)]), flush=False)
+                    continue
+                waiting.rotate(-1)  # unpinned requests wait while a pin is held
+                skipped += 1
+                if skipped >= len(waiting):
+                    break
+                continue
             if req is not checked:
                 if not sublist.has_interest(req.reply_bytes):
                     waiting.popleft()
@@ -602,7 +631,7 @@ class Consumer:
                 req.max_bytes -= size
                 if req.max_bytes == 0:
                     req.batch = req.delivered + 1
-            self._send(msg, dc, req.reply, now)
+            self._send(msg, dc, req.reply, now, pin=self.pin_id or None)
             req.delivered += 1
             if req.hb:
                 req.next_hb = now + req.hb
@@ -622,6 +651,41 @@ class Consumer:
                 else:
                     kept.append(req)
             self.waiting = waiting = kept
+
+    # -- priority policy pinned_client ------------------------------------------
+
+    pin_id = ""  # the pull client holding the pin (Nats-Pin-Id), "" = none
+    pin_deadline = 0.0
+    pin_group = ""
+    pinned_ns = 0
+
+    def _pin_ttl(self):
+        return self.cfg.get("priority_timeout", 120 * SECOND) / 1e9
+
+    def _pin_allows(self, req, now):
+        """May ``req`` take messages? The first request without an id gets a new
+        pin (Go's nextWaiting); the pin holder's requests carry its id."""
+        if self.pin_id and now >= self.pin_deadline:
+            self.unpin("timeout")
+        if not self.pin_id:
+            if req.pin_id:
+                return False
+            self.pin_id = secrets.token_hex(11)
+            self.pin_group = req.group
+            self.pin_deadline = now + self._pin_ttl()
+            self.pinned_ns = time.time_ns()
+            self.jsa.advisory_pinned(self, req.group)
+            return True
+        return req.pin_id == self.pin_id
+
+    def unpin(self, reason="admin"):
+        if self.pin_id:
+            group = self.pin_group
+            self.pin_id = ""
+            self.pin_group = ""
+            self.pinned_ns = 0
+            self.jsa.advisory_unpinned(self, group, reason)
+            self.wake.set()
 
     def _put_back(self, msg, dc):
         if dc > 1:
@@ -741,6 +805,15 @@ class Consumer:
                 self.cfg["deliver_subject"].encode())
             if not info["push_bound"]:
                 del info["push_bound"]
+        if self.cfg.get("priority_policy") == "pinned_client":
+            groups = []
+            for group in self.cfg.get("priority_groups") or ():
+                entry = {"group": group}
+                if self.pin_id and group == self.pin_group:
+                    entry["pinned_client_id"] = self.pin_id
+                    entry["pinned_ts"] = H.rfc3339(self.pinned_ns)
+                groups.append(entry)
+            info["priority_groups"] = groups
         if self.paused_until and self.paused_until > time.time_ns():
             info["paused"] = True
             info["pause_remaining"] = self.paused_until - time.time_ns()

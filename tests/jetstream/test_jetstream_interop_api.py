@@ -531,3 +531,63 @@ def test_jetstream_priority_groups_match_go(js_server, go_nats_server, tmp_path)
     diffs = ["%s\n  go:   %s\n  ours: %s" % (step, g, o)
              for step, g, o in zip(steps, go_results, our_results, strict=True) if g != o]
     assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+
+
+async def _play_pinned(url):
+    nc = await nats.connect(url, allow_reconnect=False)
+    await nc.request("$JS.API.STREAM.CREATE.PN", json.dumps({
+        "name": "PN", "subjects": ["pn"]}).encode(), timeout=2)
+    for i in range(4):
+        await nc.request("pn", b"%d" % i, timeout=2)
+    await nc.request("$JS.API.CONSUMER.CREATE.PN.pin", json.dumps({
+        "stream_name": "PN", "config": {"name": "pin", "ack_policy": "explicit",
+                                        "priority_policy": "pinned_client",
+                                        "priority_groups": ["A"]}}).encode(), timeout=2)
+    pins = []
+    out = []
+
+    async def pull(body):
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        await nc.publish("$JS.API.CONSUMER.MSG.NEXT.PN.pin",
+                         json.dumps(dict(body, expires=400_000_000, batch=1)).encode(),
+                         reply=inbox)
+        try:
+            m = await sub.next_msg(timeout=1.5)
+            hdrs = dict(m.headers or {})
+            pin = hdrs.pop("Nats-Pin-Id", None)
+            if pin and pin not in pins:
+                pins.append(pin)
+            out.append((hdrs.get("Status"), hdrs.get("Description"), m.data,
+                        pins.index(pin) if pin else None))
+        except nats.errors.TimeoutError:
+            out.append("timeout")
+        await sub.unsubscribe()
+
+    await pull({"group": "A"})
+    await pull({"group": "A", "id": "wrong"})
+    await pull({"group": "A"})
+    await pull({"group": "A", "id": pins[0] if pins else "none"})
+    resp = await nc.request("$JS.API.CONSUMER.INFO.PN.pin", b"", timeout=2)
+    groups = json.loads(resp.data).get("priority_groups")
+    out.append([sorted(g) for g in groups] if groups else groups)
+    resp = await nc.request("$JS.API.CONSUMER.UNPIN.PN.pin", json.dumps({"group": "A"}).encode(),
+                            timeout=2)
+    out.append(sorted(json.loads(resp.data)))
+    resp = await nc.request("$JS.API.CONSUMER.UNPIN.PN.pin", json.dumps({"group": "Z"}).encode(),
+                            timeout=2)
+    out.append(json.loads(resp.data).get("error"))
+    await pull({"group": "A", "id": pins[0] if pins else "none"})
+    await pull({"group": "A"})
+    await nc.close()
+    return out
+
+
+def test_jetstream_pinned_client_matches_go(js_server, go_nats_server, tmp_path):
+    go = go_nats_server("-js", "-sd", str(tmp_path / "go-pin"))
+    ours = js_server()
+    go_results = run(_play_pinned(go.url))
+    our_results = run(_play_pinned(ours.url))
+    diffs = ["step %d\n  go:   %s\n  ours: %s" % (i, g, o)
+             for i, (g, o) in enumerate(zip(go_results, our_results, strict=True)) if g != o]
+    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
