@@ -11,10 +11,10 @@ PREFIX = "$JS.EVENT.ADVISORY."
 T = "io.nats.jetstream.advisory.v1."
 
 
-def _publish(jsa, subject, body):
+def _publish(jsa, subject, body, prefix=T):
     if not jsa.account.sublist.has_interest(subject.encode()):
         return
-    event = {"type": T + body.pop("type"), "id": secrets.token_hex(11),
+    event = {"type": prefix + body.pop("type"), "id": secrets.token_hex(11),
              "timestamp": H.rfc3339(time.time_ns())}
     event.update(body)
     if jsa.js.config.domain:
@@ -83,3 +83,14 @@ def unpinned(jsa, consumer, group, reason):
              {"type": "consumer_group_unpinned", "account": jsa.account.name,
               "stream": consumer.stream.name, "consumer": consumer.name, "group": group,
               "reason": reason})
+
+
+def ack_metric(jsa, consumer, sseq, dseq, dc, delay_ns):
+    """``$JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer>`` for a sampled ack
+    (``sample_freq``)."""
+    _publish(jsa, "$JS.EVENT.METRIC.CONSUMER.ACK.%s.%s" % (consumer.stream.name,
+                                                          consumer.name),
+             {"type": "consumer_ack", "stream": consumer.stream.name,
+              "consumer": consumer.name, "consumer_seq": dseq, "stream_seq": sseq,
+              "ack_time": delay_ns, "deliveries": dc},
+             prefix="io.nats.jetstream.metric.v1.")

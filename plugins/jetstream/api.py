@@ -9,6 +9,7 @@ import time
 from . import advisories
 from . import headers as H
 from .account import API_LEVEL, new_consumer_name
+from .consumer import sample_rate
 from .consumercfg import check_consumer_config
 from .consumercfg import same_config as same_consumer
 from .errors import ApiError
@@ -438,6 +439,7 @@ class Api:
 
             existing.filters = filters_of(cfg)
             existing.read_filters = existing.effective_filters()
+            existing.sample = sample_rate(cfg.get("sample_freq", ""))
             stream.save_meta()
             existing.wake.set()
             return existing.info()

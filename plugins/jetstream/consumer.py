@@ -10,6 +10,7 @@ method calls (deliver, ack, nak...) so a replicated consumer can replay them.
 import collections
 import heapq
 import json
+import random
 import secrets
 import time
 
@@ -18,6 +19,7 @@ import gevent.event
 
 from pluggy_nats.subjects import subset_match
 
+from . import advisories
 from . import headers as H
 from .consumercfg import filters_of
 from .jsonreq import go_syntax_text
@@ -80,6 +82,15 @@ def parse_pull_request(payload):
             group)
 
 
+def sample_rate(text):
+    """``sample_freq`` ("30%" or "30") -> a probability 0..1."""
+    text = (text or "").strip().rstrip("%")
+    try:
+        return max(0, min(100, int(text))) / 100
+    except ValueError:
+        return 0
+
+
 def priority_error(cfg, group):
     """Go's 400 texts for a pull request's priority group (processNextMsgRequest)."""
     policy = cfg.get("priority_policy", "none")
@@ -108,6 +119,7 @@ class Consumer:
         self.created = created
         self.filters = filters_of(cfg)
         self.read_filters = self.effective_filters()
+        self.sample = sample_rate(cfg.get("sample_freq", ""))
         self.push = bool(cfg.get("deliver_subject"))
         self.ack_none = cfg["ack_policy"] == "none"
         self.ack_all = cfg["ack_policy"] == "all"
@@ -743,6 +755,10 @@ class Consumer:
                 for seq in [s for s in self.pending if s <= sseq]:
                     self._acked(seq, retention=True)
             elif sseq in self.pending:
+                if self.sample and kind != "TERM" and random.random() < self.sample:
+                    p = self.pending[sseq]
+                    advisories.ack_metric(self.jsa, self, sseq, p[0], dc,
+                                          time.time_ns() - p[1])
                 self._acked(sseq, retention=kind != "TERM" or
                             self.stream.cfg["retention"] == "workqueue")
                 if kind == "TERM":

@@ -192,6 +192,11 @@ def check_consumer_config(obj, stream_cfg, server_limits, account_limits, pedant
             parse_rfc3339(opt_time)
         except ValueError:
             raise ApiError(10025, err="parsing time %s" % opt_time) from None
+    sample = f.str("sample_freq")
+    if sample:
+        digits = sample[:-1] if sample.endswith("%") else sample
+        if not digits.lstrip("-").isdigit() or int(digits) < 0:
+            raise ApiError(10095, err='strconv.Atoi: parsing "%s": invalid syntax' % digits)
     if flow_control and heartbeat == 0:
         raise ApiError(10108)
     if durable and name and name != durable:

@@ -117,6 +117,8 @@ SCRIPT = [
                                                 filter_subjects=["s1.b"])),
     ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", ack_policy="sometimes")),
     ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", num_replicas=3)),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.x", _cc("S1", sample_freq="lots")),
+    ("req", "$JS.API.CONSUMER.CREATE.S1.smp", _cc("S1", sample_freq="50%")),
     ("req", "$JS.API.CONSUMER.CREATE.S1.x", b"{nope"),
     ("req", "$JS.API.CONSUMER.INFO.S1.dur", None),
     ("req", "$JS.API.CONSUMER.INFO.S1.nope", None),

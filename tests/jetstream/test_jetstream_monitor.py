@@ -3,6 +3,8 @@
 import json
 import urllib.request
 
+from nats.js import api as jsapi
+
 from pluggy_nats.testing.plugin import run
 
 from .conftest import api, connect
@@ -49,6 +51,31 @@ def test_jetstream_jsz_varz_and_advisories(js_server):
     varz = _get(srv, "/varz")
     assert varz["jetstream"]["config"]["sync_interval"] == 120_000_000_000
     assert varz["jetstream"]["stats"]["api"]["level"] == 5
+
+
+def test_jetstream_ack_sample_metrics(js_server):
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        metrics = await nc.subscribe("$JS.EVENT.METRIC.CONSUMER.ACK.SM.sampled")
+        js = nc.jetstream()
+        await js.add_stream(name="SM", subjects=["sm"])
+        await js.publish("sm", b"x")
+        resp = await api(nc, "$JS.API.CONSUMER.CREATE.SM.bad", {"stream_name": "SM", "config": {
+            "name": "bad", "ack_policy": "explicit", "sample_freq": "lots"}})
+        assert resp["error"]["err_code"] == 10095
+        psub = await js.pull_subscribe("sm", durable="sampled", config=jsapi.ConsumerConfig(
+            sample_freq="100%"))
+        (m,) = await psub.fetch(1, timeout=2)
+        await m.ack_sync()
+        event = json.loads((await metrics.next_msg(timeout=2)).data)
+        assert event["type"] == "io.nats.jetstream.metric.v1.consumer_ack"
+        assert (event["stream_seq"], event["consumer_seq"], event["deliveries"]) == (1, 1, 1)
+        assert event["ack_time"] > 0
+        await nc.close()
+
+    run(main())
 
 
 def test_jetstream_domain(js_server, tmp_path):
