@@ -469,15 +469,9 @@ class Consumer:
                 if rate and self._rate_next > now:  # rate_limit_bps: wait for the budget
                     soon(self._rate_next)
                     break
-                msg, dc = self._next_msg()
+                msg, dc = self._next_due(replay_original, now, soon)
                 if msg is None:
                     break
-                if replay_original and dc == 1:
-                    due = self._replay_due(msg, now)
-                    if due:
-                        self._put_back(msg, dc)
-                        soon(due)
-                        break
                 size = self._send(msg, dc, subject, now)
                 self.fc_bytes += size
                 sent += 1
@@ -499,6 +493,18 @@ class Consumer:
             # no subscriber on the deliver subject yet: look again soon (clients
             # may subscribe after creating the consumer)
             soon(now + min(hb, INTEREST_POLL) if hb else now + INTEREST_POLL)
+
+    def _next_due(self, replay_original, now, soon):
+        """The next message that may go now: (None, 0) when there is none or
+        ``replay_policy: original`` holds it back (then ``soon`` gets its time)."""
+        msg, dc = self._next_msg()
+        if msg is not None and replay_original and dc == 1:
+            due = self._replay_due(msg, now)
+            if due:
+                self._put_back(msg, dc)
+                soon(due)
+                return None, 0
+        return msg, dc
 
     def _replay_due(self, msg, now):
         """replay_policy original: when ``msg`` may go (0 = now), keeping the gaps
@@ -621,15 +627,9 @@ class Consumer:
                     waiting.popleft()
                     continue
                 checked = req
-            msg, dc = self._next_msg()
+            msg, dc = self._next_due(replay_original, now, soon)
             if msg is None:
                 break
-            if replay_original and dc == 1:
-                due = self._replay_due(msg, now)
-                if due:
-                    self._put_back(msg, dc)
-                    soon(due)
-                    break
             size = len(msg.hdr) + len(msg.data)
             if req.max_bytes:
                 if size > req.max_bytes:

@@ -211,6 +211,19 @@ SCRIPT = [
 ]
 
 
+def _compare_with_go(js_server, go_nats_server, tmp_path, play, steps=None):
+    """Play ``play(url)`` against a fresh Go server and a fresh one of ours; every
+    step must be answered alike (else the differences are listed)."""
+    go = go_nats_server("-js", "-sd", str(tmp_path / ("go-" + play.__name__)))
+    ours = js_server()
+    go_results = run(play(go.url))
+    our_results = run(play(ours.url))
+    steps = list(steps) if steps is not None else list(range(len(go_results)))
+    diffs = ["%s\n  go:   %s\n  ours: %s" % (step, g, o)
+             for step, g, o in zip(steps, go_results, our_results, strict=True) if g != o]
+    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+
+
 def _shape(value):
     """What must match: type, error codes, key sets (recursively for dicts)."""
     if isinstance(value, dict):
@@ -251,15 +264,7 @@ async def _play(url):
 
 
 def test_jetstream_api_matches_go(js_server, go_nats_server, tmp_path):
-    go = go_nats_server("-js", "-sd", str(tmp_path / "go-store"))
-    ours = js_server()
-    go_results = run(_play(go.url))
-    our_results = run(_play(ours.url))
-    diffs = []
-    for step, g, o in zip(SCRIPT, go_results, our_results, strict=True):
-        if g != o:
-            diffs.append("%s %s\n  go:   %s\n  ours: %s" % (step[0], step[1], g, o))
-    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+    _compare_with_go(js_server, go_nats_server, tmp_path, _play, [(s[0], s[1]) for s in SCRIPT])
 
 
 DIRECT = [
@@ -307,13 +312,7 @@ async def _play_direct(url):
 
 
 def test_jetstream_direct_get_matches_go(js_server, go_nats_server, tmp_path):
-    go = go_nats_server("-js", "-sd", str(tmp_path / "go-direct"))
-    ours = js_server()
-    go_results = run(_play_direct(go.url))
-    our_results = run(_play_direct(ours.url))
-    diffs = ["%s %s\n  go:   %s\n  ours: %s" % (step[0], step[1], g, o)
-             for step, g, o in zip(DIRECT, go_results, our_results, strict=True) if g != o]
-    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+    _compare_with_go(js_server, go_nats_server, tmp_path, _play_direct, DIRECT)
 
 
 PULLS = [
@@ -391,14 +390,8 @@ async def _play_pulls(url):
 
 
 def test_jetstream_pull_statuses_match_go(js_server, go_nats_server, tmp_path):
-    go = go_nats_server("-js", "-sd", str(tmp_path / "go-pull"))
-    ours = js_server()
-    go_results = run(_play_pulls(go.url))
-    our_results = run(_play_pulls(ours.url))
-    diffs = ["%s\n  go:   %s\n  ours: %s" % (step, g, o)
-             for step, g, o in zip(PULLS + ["info", "info after acks"], go_results,
-                                   our_results, strict=True) if g != o]
-    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+    _compare_with_go(js_server, go_nats_server, tmp_path, _play_pulls,
+                     PULLS + ["info", "info after acks"])
 
 
 def _key_paths(d, pre=""):
@@ -473,11 +466,7 @@ async def _play_push(url):
 
 
 def test_jetstream_push_deliveries_match_go(js_server, go_nats_server, tmp_path):
-    go = go_nats_server("-js", "-sd", str(tmp_path / "go-push"))
-    ours = js_server()
-    go_results = run(_play_push(go.url))
-    our_results = run(_play_push(ours.url))
-    assert go_results == our_results
+    _compare_with_go(js_server, go_nats_server, tmp_path, _play_push)
 
 
 PRIORITY_PULLS = [
@@ -525,14 +514,8 @@ async def _play_priority(url):
 
 
 def test_jetstream_priority_groups_match_go(js_server, go_nats_server, tmp_path):
-    go = go_nats_server("-js", "-sd", str(tmp_path / "go-prio"))
-    ours = js_server()
-    go_results = run(_play_priority(go.url))
-    our_results = run(_play_priority(ours.url))
-    steps = ["create ov", "create plain", "create bad", "create bad2"] + PRIORITY_PULLS
-    diffs = ["%s\n  go:   %s\n  ours: %s" % (step, g, o)
-             for step, g, o in zip(steps, go_results, our_results, strict=True) if g != o]
-    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+    _compare_with_go(js_server, go_nats_server, tmp_path, _play_priority,
+                     ["create ov", "create plain", "create bad", "create bad2"] + PRIORITY_PULLS)
 
 
 async def _play_pinned(url):
@@ -586,10 +569,4 @@ async def _play_pinned(url):
 
 
 def test_jetstream_pinned_client_matches_go(js_server, go_nats_server, tmp_path):
-    go = go_nats_server("-js", "-sd", str(tmp_path / "go-pin"))
-    ours = js_server()
-    go_results = run(_play_pinned(go.url))
-    our_results = run(_play_pinned(ours.url))
-    diffs = ["step %d\n  go:   %s\n  ours: %s" % (i, g, o)
-             for i, (g, o) in enumerate(zip(go_results, our_results, strict=True)) if g != o]
-    assert not diffs, "%d differences:\n%s" % (len(diffs), "\n".join(diffs))
+    _compare_with_go(js_server, go_nats_server, tmp_path, _play_pinned)
