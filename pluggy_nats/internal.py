@@ -61,9 +61,14 @@ class InternalClient:
 
     unsubscribe = remove_subscription
 
-    def publish(self, subject, payload=b"", reply=None, headers=None):
+    def publish(self, subject, payload=b"", reply=None, headers=None, flush=True, via=None):
         """Publish into this client's account. ``headers`` is a raw header block
-        (``NATS/1.0\\r\\n...\\r\\n\\r\\n``) or None. Returns the number of deliveries."""
+        (``NATS/1.0\\r\\n...\\r\\n\\r\\n``) or None. Returns the number of deliveries.
+        ``flush=False`` leaves the output queued for the caller's ``server.flush_touched()``
+        (a callback running in a client's reader, or a loop sending many messages).
+        ``via``: match subscriptions on this subject instead while the message keeps
+        ``subject`` (JetStream delivers a stored message, under its own subject, to
+        a consumer's deliver subject or a pull request's reply inbox)."""
         if isinstance(subject, str):
             subject = subject.encode()
         if isinstance(reply, str):
@@ -73,12 +78,16 @@ class InternalClient:
         hdr = len(headers) if headers else 0
         msg = headers + payload if headers else payload
         self.out_msgs += 1
-        result = self.account.sublist.match(subject)
+        if isinstance(via, str):
+            via = via.encode()
+        result = self.account.sublist.match(via if via is not None else subject)
         n = deliver(result, subject, reply, hdr, msg, self) if (result.psubs or result.qsubs) else 0
         links = self.server.links
-        if links.client_forwarders:  # gateways: after local delivery
-            links.forward(self, self.account, subject, reply, hdr, msg, result)
-        self.server.flush_touched()
+        if links.client_forwarders:  # gateways: after local delivery, on the routing subject
+            links.forward(self, self.account, via if via is not None else subject, reply, hdr,
+                          msg, result)
+        if flush:
+            self.server.flush_touched()
         return n
 
     def deliver_msg(self, sub, subject, reply, hdr, msg, publisher=None):

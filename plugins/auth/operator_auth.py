@@ -243,6 +243,8 @@ class OperatorAuth:
         # Negative means unlimited in a JWT; an absent key is unlimited for the core.
         acc.account.limits = {ours: limits[theirs] for theirs, ours in _LIMITS
                               if isinstance(limits.get(theirs), int) and limits[theirs] >= 0}
+        # the JWT's limits as written: JetStream reads its own (mem_storage, ...)
+        acc.account.jwt_limits = dict(limits)
         self._wire_imports(acc, nats.get("imports") or ())
         self._perms.clear()
         if acc.expiry is not None:

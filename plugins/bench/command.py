@@ -106,6 +106,13 @@ def build_parser():
                          " (with --sink the default is the sink on the first CPU, the"
                          " generator on the second)")
     ap.add_argument("--json", metavar="FILE", help="write the result as JSON (- = stdout)")
+    jg = ap.add_argument_group("js")
+    jg.add_argument("--inflight", type=int, default=256,
+                    help="js: PubAcks outstanding while publishing (default 256)")
+    jg.add_argument("--pull-batch", type=int, default=500,
+                    help="js: messages per pull request while draining (default 500)")
+    jg.add_argument("--js-storage", choices=("file", "memory"), default="file",
+                    help="js: stream storage (default file)")
     return ap
 
 
@@ -125,7 +132,7 @@ def finish_options(o):
     for name in ("pubs", "subs"):
         if getattr(o, name) < 0:
             raise SystemExit("--%s must be >= 0" % name)
-    if o.scenario not in ("pub", "conns", "req") and (o.pubs < 1 or o.subs < 1):
+    if o.scenario not in ("pub", "conns", "req", "js") and (o.pubs < 1 or o.subs < 1):
         raise SystemExit("%s needs at least one publisher and one subscriber" % o.scenario)
     if getattr(o, "subjects", 1) < 1:
         raise SystemExit("--subjects must be >= 1")
@@ -196,11 +203,21 @@ def main(argv=None):
     from .scenarios import run
 
     try:
-        res = _run_with_sink(o) if o.sink else run(o)
+        if o.scenario == "js":
+            from .jetstream import run_js
+
+            res = run_js(o)
+        else:
+            res = _run_with_sink(o) if o.sink else run(o)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    lines = format_result(res)
+    if o.scenario == "js":
+        from .jetstream import format_js
+
+        lines = format_js(res)
+    else:
+        lines = format_result(res)
     out = sys.stderr if o.json == "-" else sys.stdout
     print("\n".join(lines), file=out, flush=True)
     if o.json:

@@ -37,6 +37,7 @@ SCENARIOS = {
     "req": (1, 1, False, "sequential request/reply, one responder: latency percentiles"),
     "cluster": (1, 1, False, "publisher on --url, subscriber on --sub-url: msgs/s delivered"),
     "conns": (0, 0, False, "N idle connections: server RSS per connection (--pid)"),
+    "js": (1, 0, False, "JetStream: async publish (--inflight acks) then a pull drain"),
 }
 
 

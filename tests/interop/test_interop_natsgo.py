@@ -2,33 +2,20 @@
 against our server and, as a control, against the Go nats-server."""
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
+from pluggy_nats.testing.natsgo import build_natsgo_client
+
 pytestmark = pytest.mark.interop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GOPATH = "/usr/share/gocode"
 
 
 @pytest.fixture(scope="module")
 def natsgo_client(tmp_path_factory):
-    go = shutil.which("go")
-    have_lib = os.path.isdir(os.path.join(GOPATH, "src/github.com/nats-io/nats.go"))
-    if not (go and have_lib):
-        reason = "needs Go and nats.go: apt-get install golang-go golang-github-nats-io-go-nats-dev"
-        if os.environ.get("CI"):
-            pytest.fail(reason + " (.ci/run installs them)")
-        pytest.skip(reason)
-    out = str(tmp_path_factory.mktemp("natsgo") / "natsgo-client")
-    env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOFLAGS="", GOPROXY="off",
-               CGO_ENABLED="0", GOCACHE=str(tmp_path_factory.mktemp("gocache")))
-    build = subprocess.run([go, "build", "-o", out, "."], cwd=os.path.join(HERE, "natsgo"),
-                           env=env, capture_output=True, text=True, timeout=300)
-    assert build.returncode == 0, build.stderr
-    return out
+    return build_natsgo_client(os.path.join(HERE, "natsgo"), tmp_path_factory, "natsgo-client")
 
 
 @pytest.mark.parametrize("kind", ["pluggy-nats", "nats-server"])

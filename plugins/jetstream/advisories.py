@@ -1,0 +1,96 @@
+"""``$JS.EVENT.ADVISORY.>`` events (jetstream_events.go), published in the
+account the event is about, and only built when someone listens."""
+
+import secrets
+import time
+
+from . import headers as H
+from .jsonreq import dumps
+
+PREFIX = "$JS.EVENT.ADVISORY."
+T = "io.nats.jetstream.advisory.v1."
+
+
+def _publish(jsa, subject, body, prefix=T):
+    if not jsa.account.sublist.has_interest(subject.encode()):
+        return
+    event = {"type": prefix + body.pop("type"), "id": secrets.token_hex(11),
+             "timestamp": H.rfc3339(time.time_ns())}
+    event.update(body)
+    if jsa.js.config.domain:
+        event["domain"] = jsa.js.config.domain
+    jsa.client.publish(subject, dumps(event), flush=False)
+
+
+def api_audit(jsa, subject, request, response):
+    _publish(jsa, PREFIX + "API", {
+        "type": "api_audit", "server": jsa.server.server_name,
+        "client": {"acc": jsa.account.name, "server": jsa.server.server_name},
+        "subject": subject, "request": request, "response": response})
+
+
+def stream_action(jsa, stream, action):
+    verb = {"create": "CREATED", "delete": "DELETED", "modify": "UPDATED"}[action]
+    _publish(jsa, PREFIX + "STREAM.%s.%s" % (verb, stream),
+             {"type": "stream_action", "stream": stream, "action": action})
+
+
+def consumer_action(jsa, stream, consumer, action):
+    verb = {"create": "CREATED", "delete": "DELETED"}[action]
+    _publish(jsa, PREFIX + "CONSUMER.%s.%s.%s" % (verb, stream, consumer),
+             {"type": "consumer_action", "stream": stream, "consumer": consumer,
+              "action": action})
+
+
+def consumer_pause(jsa, stream, consumer, paused, until):
+    body = {"type": "consumer_pause", "stream": stream, "consumer": consumer,
+            "paused": paused}
+    if paused:
+        body["pause_until"] = until
+    _publish(jsa, PREFIX + "CONSUMER.PAUSE.%s.%s" % (stream, consumer), body)
+
+
+def max_deliveries(jsa, consumer, seq, dc):
+    _publish(jsa, PREFIX + "CONSUMER.MAX_DELIVERIES.%s.%s" % (consumer.stream.name,
+                                                              consumer.name),
+             {"type": "max_deliver", "stream": consumer.stream.name,
+              "consumer": consumer.name, "stream_seq": seq, "deliveries": dc})
+
+
+def naked(jsa, consumer, seq, dc):
+    _publish(jsa, PREFIX + "CONSUMER.MSG_NAKED.%s.%s" % (consumer.stream.name, consumer.name),
+             {"type": "nak", "stream": consumer.stream.name, "consumer": consumer.name,
+              "stream_seq": seq, "deliveries": dc})
+
+
+def terminated(jsa, consumer, seq, dc, reason):
+    _publish(jsa, PREFIX + "CONSUMER.MSG_TERMINATED.%s.%s" % (consumer.stream.name,
+                                                              consumer.name),
+             {"type": "terminated", "stream": consumer.stream.name,
+              "consumer": consumer.name, "stream_seq": seq, "deliveries": dc,
+              "reason": reason})
+
+
+def pinned(jsa, consumer, group):
+    _publish(jsa, PREFIX + "CONSUMER.PINNED.%s.%s" % (consumer.stream.name, consumer.name),
+             {"type": "consumer_group_pinned", "account": jsa.account.name,
+              "stream": consumer.stream.name, "consumer": consumer.name, "group": group,
+              "pinned_id": consumer.pin_id})
+
+
+def unpinned(jsa, consumer, group, reason):
+    _publish(jsa, PREFIX + "CONSUMER.UNPINNED.%s.%s" % (consumer.stream.name, consumer.name),
+             {"type": "consumer_group_unpinned", "account": jsa.account.name,
+              "stream": consumer.stream.name, "consumer": consumer.name, "group": group,
+              "reason": reason})
+
+
+def ack_metric(jsa, consumer, sseq, dseq, dc, delay_ns):
+    """``$JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer>`` for a sampled ack
+    (``sample_freq``)."""
+    _publish(jsa, "$JS.EVENT.METRIC.CONSUMER.ACK.%s.%s" % (consumer.stream.name,
+                                                          consumer.name),
+             {"type": "consumer_ack", "stream": consumer.stream.name,
+              "consumer": consumer.name, "consumer_seq": dseq, "stream_seq": sseq,
+              "ack_time": delay_ns, "deliveries": dc},
+             prefix="io.nats.jetstream.metric.v1.")

@@ -1,0 +1,99 @@
+"""/jsz and the /varz ``jetstream`` block, with nats-server's field names
+(monitor.go JSInfo, AccountDetail, StreamDetail)."""
+
+import time
+
+from .account import API_LEVEL
+from .headers import rfc3339
+
+LIMITS = {"default_max_consumers": 1000}  # as Go 2.15 reports its JSLimitOpts
+
+
+def _config(js):
+    cfg = js.config
+    out = {"max_memory": cfg.effective_max_memory(), "max_storage": cfg.effective_max_store(),
+           "store_dir": cfg.jetstream_dir(),
+           "sync_interval": 0 if cfg.sync_always else int(cfg.sync_interval * 1e9)}
+    if cfg.sync_always:
+        out["sync_always"] = True
+    if cfg.domain:
+        out["domain"] = cfg.domain
+    out["strict"] = cfg.strict
+    return out
+
+
+def _totals(js):
+    mem = store = rmem = rstore = streams = consumers = msgs = nbytes = 0
+    for jsa in js.accounts.values():
+        m, s = jsa.usage()
+        rm, rs = jsa.reserved()
+        mem, store, rmem, rstore = mem + m, store + s, rmem + rm, rstore + rs
+        streams += len(jsa.streams)
+        consumers += jsa.num_consumers()
+        for stream in jsa.streams.values():
+            st = stream.store.state()
+            msgs += st.msgs
+            nbytes += st.bytes
+    return mem, store, rmem, rstore, streams, consumers, msgs, nbytes
+
+
+def varz_block(js):
+    mem, store, rmem, rstore, streams, consumers, _, _ = _totals(js)
+    return {"config": _config(js),
+            "stats": {"memory": mem, "storage": store, "reserved_memory": rmem,
+                      "reserved_storage": rstore, "accounts": len(js.accounts),
+                      "ha_assets": 0,
+                      "api": {"level": API_LEVEL, "total": js.api.total,
+                              "errors": js.api.errors}},
+            "limits": dict(LIMITS)}
+
+
+def _truthy(query, key):
+    return str(query.get(key, "")).lower() in ("1", "true", "yes")
+
+
+def jsz(js, query):
+    """``/jsz`` (query: acc, accounts, streams, consumers, config, offset, limit)."""
+    server = js.server
+    mem, store, rmem, rstore, streams, consumers, msgs, nbytes = _totals(js)
+    out = {"server_id": server.server_id, "now": rfc3339(time.time_ns())}
+    if not js.config.enabled:
+        out["disabled"] = True
+        return out
+    out.update({"config": _config(js), "memory": mem, "storage": store,
+                "reserved_memory": rmem, "reserved_storage": rstore,
+                "accounts": len(js.accounts), "ha_assets": 0,
+                "api": {"level": API_LEVEL, "total": js.api.total, "errors": js.api.errors},
+                "streams": streams, "consumers": consumers, "messages": msgs,
+                "bytes": nbytes, "limits": dict(LIMITS), "total": len(js.accounts)})
+    want_streams = _truthy(query, "streams") or _truthy(query, "consumers")
+    want_accounts = _truthy(query, "accounts") or want_streams or query.get("acc")
+    if want_accounts:
+        details = []
+        for name, jsa in sorted(js.accounts.items()):
+            if query.get("acc") and query["acc"] != name:
+                continue
+            m, s = jsa.usage()
+            rm, rs = jsa.reserved()
+            detail = {"name": name, "id": name, "memory": m, "storage": s,
+                      "reserved_memory": rm, "reserved_storage": rs,
+                      "accounts": 1, "ha_assets": 0,
+                      "api": {"level": API_LEVEL, "total": js.api.total,
+                              "errors": js.api.errors}}
+            if want_streams:
+                detail["stream_detail"] = [_stream_detail(s, query)
+                                           for _, s in sorted(jsa.streams.items())]
+            details.append(detail)
+        out["account_details"] = details
+    return out
+
+
+def _stream_detail(stream, query):
+    out = {"name": stream.name, "created": rfc3339(stream.created),
+           "cluster": {"leader": stream.server.server_name},
+           "state": stream.state_dict()}
+    if _truthy(query, "config"):
+        out["config"] = stream.jsa.stamp(stream.cfg)
+    if _truthy(query, "consumers"):
+        out["consumer_detail"] = [c.info() for _, c in sorted(stream.consumers.items())]
+    return out

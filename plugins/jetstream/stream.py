@@ -1,0 +1,705 @@
+"""One stream: a state machine fed by an ordered log of operations.
+
+Every change to a stream's messages goes through :meth:`Stream.apply`-style
+methods that take plain values (subject, headers, payload, time) and return
+plain results, so that a replicated (RAFT) stream can later feed the same
+methods from its committed log. Publishes arrive through an internal
+subscription on the stream's subjects (no per-message hook); the store is
+synchronous, acknowledgements are sent after it returns (after one group
+``sync()`` per batch with ``sync_interval: always``).
+"""
+
+import collections
+import json
+import time
+
+import gevent
+import gevent.event
+
+from pluggy_nats.subjects import subject_matches
+
+from . import headers as H
+from .errors import ApiError
+from .jsonreq import dumps
+from .store import (
+    ErrMaxBytes,
+    ErrMaxMsgs,
+    ErrMaxMsgSize,
+    ErrMaxMsgsPerSubject,
+    StoreConfig,
+    StoreError,
+    gevent_group_commit,
+)
+
+MAX_HDR = 64 * 1024
+EXPIRY_TICK = 0.05  # seconds between expiry passes
+MAX_BATCH = 1000  # messages in one atomic batch (Go's streamMaxAtomicBatchSize)
+SECOND = 1_000_000_000
+
+
+def store_config(cfg):
+    """The limits the store enforces itself, from a stream config dict."""
+    return StoreConfig(
+        name=cfg["name"], subjects=list(cfg.get("subjects", [])),
+        max_msgs=cfg["max_msgs"], max_bytes=cfg["max_bytes"], max_age_ns=cfg["max_age"],
+        max_msgs_per_subject=cfg["max_msgs_per_subject"], max_msg_size=cfg["max_msg_size"],
+        discard_new=cfg["discard"] == "new",
+        discard_new_per_subject=bool(cfg.get("discard_new_per_subject")),
+        allow_msg_ttl=bool(cfg.get("allow_msg_ttl")),
+        subject_delete_marker_ttl_ns=cfg.get("subject_delete_marker_ttl", 0))
+
+
+def parse_ttl(text):
+    """``Nats-TTL`` -> seconds (-1 = never); ApiError 10165 when invalid (Go parseMessageTTL)."""
+    from pluggy_nats.conf import go_parse_duration
+
+    if text.lower() == "never":
+        return -1
+    try:
+        ns = go_parse_duration(text)
+    except ValueError:
+        ns = None
+    if ns is not None:
+        if ns < SECOND:
+            raise ApiError(10165)
+        return ns // SECOND
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ApiError(10165)
+
+
+def _match_any(filters, subject):
+    if not filters:
+        return True
+    s = subject.encode()
+    for f in filters:
+        if f == subject or f == ">" or subject_matches(f.encode(), s):
+            return True
+    return False
+
+
+class Stream:
+    def __init__(self, jsa, cfg, created, store):
+        self.jsa = jsa
+        self.server = jsa.server
+        self.client = jsa.client
+        self.name = cfg["name"]
+        self.cfg = cfg
+        self.created = created
+        self.store = store
+        self.consumers = {}
+        self.feeds = set()  # SourceFeeds reading from this stream (mirrors, sources)
+        self.source_feeds = []  # SourceFeeds writing into this stream
+        self.batches = {}  # atomic batch id -> staged (subject, hdr, data, headers)
+        self.dedup = collections.OrderedDict()  # msg id -> (seq, ts ns)
+        self.last_msg_id = ""
+        self.subs = []
+        self.closed = False
+        # sync_interval "always": PubAcks wait for one fsync per batch (group
+        # commit; the fsync runs in gevent's thread pool)
+        self._group_commit = gevent_group_commit(store) if jsa.js.config.sync_always else None
+        self._synced_acks = []  # (reply, body, error) released by the last fsync
+        self._expiry_wake = gevent.event.Event()
+        self._expiry = None
+        self._expiry_idle = True  # the expiry loop waits with no deadline
+        self._pubprefix = None
+        self._set_pubprefix()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def _set_pubprefix(self):
+        domain = self.jsa.js.config.domain
+        if domain:
+            self._pubprefix = '{"stream":%s,"domain":%s,"seq":' % (
+                json.dumps(self.name), json.dumps(domain))
+        else:
+            self._pubprefix = '{"stream":%s,"seq":' % json.dumps(self.name)
+        self._ackprefix = self._pubprefix.encode()
+
+    def start(self):
+        from .sources import SourceFeed
+
+        self._subscribe()
+        self._expiry = self.server.spawn(self._expiry_loop)
+        if self.cfg.get("mirror"):
+            self.source_feeds = [SourceFeed(self, self.cfg["mirror"], mirror=True)]
+        else:
+            self.source_feeds = [SourceFeed(self, spec, mirror=False)
+                                 for spec in self.cfg.get("sources") or ()]
+        for feed in self.source_feeds:
+            feed.start()
+
+    def _subscribe(self):
+        for sub in self.subs:
+            self.client.unsubscribe(sub)
+        self.subs = []
+        transform = self.cfg.get("subject_transform")
+        for subject in self.cfg.get("subjects", []):
+            self.subs.append(self.client.subscribe(subject, self._on_publish))
+        if transform and transform.get("src") and not self.cfg.get("subjects"):
+            self.subs.append(self.client.subscribe(transform["src"], self._on_publish))
+        if self.cfg.get("allow_direct"):
+            api = "$JS.API.DIRECT.GET.%s" % self.name
+            self.subs.append(self.client.subscribe(api, self._on_direct_get))
+            self.subs.append(self.client.subscribe(api + ".>", self._on_direct_get))
+
+    def update(self, cfg):
+        old = self.cfg
+        self.cfg = cfg
+        self.store.update_config(store_config(cfg))
+        for consumer in self.consumers.values():
+            consumer.read_filters = consumer.effective_filters()
+        if old.get("subjects") != cfg.get("subjects") or old.get("allow_direct") != \
+                cfg.get("allow_direct") or old.get("subject_transform") != \
+                cfg.get("subject_transform"):
+            self._subscribe()
+        if old.get("sources") != cfg.get("sources"):
+            from .sources import SourceFeed
+
+            for feed in self.source_feeds:
+                feed.stop()
+            self.source_feeds = [SourceFeed(self, spec, mirror=False)
+                                 for spec in cfg.get("sources") or ()]
+            for feed in self.source_feeds:
+                feed.start()
+        self._expiry_wake.set()
+        self.save_meta()
+
+    def stop(self, delete=False):
+        self.closed = True
+        for sub in self.subs:
+            self.client.unsubscribe(sub)
+        self.subs = []
+        for consumer in list(self.consumers.values()):
+            consumer.stop(delete=delete, notify=delete)
+        for feed in self.source_feeds:
+            feed.stop()
+        if self._expiry is not None:
+            self._expiry.kill(block=False)
+        if self._group_commit is not None:
+            self._group_commit.flush()
+            self._send_synced_acks()
+        if delete:
+            self.store.delete()
+        else:
+            try:
+                self.store.flush_state()
+            finally:
+                self.store.close()
+
+    def save_meta(self):
+        """The stream config, its creation time and its consumers' configs (the
+        store keeps the blob; the store keeps consumer state itself)."""
+        meta = {"config": self.cfg, "created": self.created,
+                "consumers": {name: {"config": c.cfg, "created": c.created}
+                              for name, c in self.consumers.items()}}
+        try:
+            self.store.write_meta(json.dumps(meta).encode())
+        except (StoreError, OSError) as exc:
+            self.jsa.js.log.warning("stream_meta_write_failed", stream=self.name, error=str(exc))
+
+    # -- publish ---------------------------------------------------------------
+
+    def _on_publish(self, sub, subject, reply, hdr, payload):
+        if self.closed:
+            return
+        subject = subject.decode()
+        transform = self.cfg.get("subject_transform")
+        if transform and transform.get("dest"):
+            subject = self.jsa.transform(transform, subject)
+        # the reply stays bytes: it is only handed back to publish
+        self.process(subject, reply or "", bytes(hdr) if hdr else b"", bytes(payload))
+
+    def _pub(self, subject, payload=b"", **kw):
+        """Publish without flushing: callbacks run in a client's reader, which
+        flushes every touched connection once its read batch is handled."""
+        self.client.publish(subject, payload, flush=False, **kw)
+
+    def _respond(self, reply, body):
+        if reply and not self.cfg.get("no_ack"):
+            self._pub(reply, body)
+
+    def _error(self, reply, err):
+        if reply and not self.cfg.get("no_ack"):
+            body = {"error": err.as_dict(), "stream": self.name, "seq": 0}
+            self._pub(reply, dumps(body))
+
+    def process(self, subject, reply, hdr, data, sourced=False, in_batch=False):
+        """A message published to the stream (or copied by a source): checks (Go's
+        processJetStreamMsg order), store, PubAck, notify consumers. Returns the
+        seq or 0."""
+        cfg = self.cfg
+        if cfg.get("sealed"):
+            self._error(reply, ApiError(10109))
+            return 0
+        if len(hdr) > MAX_HDR:
+            self._error(reply, ApiError(10097))
+            return 0
+        if cfg["max_msg_size"] >= 0 and len(hdr) + len(data) > cfg["max_msg_size"]:
+            self._error(reply, ApiError(10054))
+            return 0
+        msg_id = ""
+        ttl = 0
+        rollup = ""
+        counter = None
+        if not hdr and cfg.get("allow_msg_counter"):
+            self._error(reply, ApiError(10169))
+            return 0
+        if hdr:
+            h = H.parse(hdr)
+            if "Nats-Batch-Id" in h and not in_batch and not sourced:
+                return self._batch_msg(subject, reply, hdr, data, h)
+            try:
+                if "Nats-Incr" in h or cfg.get("allow_msg_counter"):
+                    data, counter = self._count(h, subject, data)
+                if not sourced and "Nats-Stream-Source" in h:
+                    raise ApiError(10227)
+                msg_id, ttl, rollup = self._check_headers(h, subject)
+            except ApiError as err:
+                self._error(reply, err)
+                return 0
+            except _Duplicate as dup:
+                self._respond(reply, (self._pubprefix + '%d,"duplicate": true}' % dup.seq).encode())
+                return 0
+        try:
+            # Nats-TTL "never" is -1 for the store: exempt from max_age
+            seq, ts = self.store.store_msg(subject, hdr, data, ttl * SECOND if ttl > 0 else ttl)
+        except (ErrMaxMsgs, ErrMaxBytes, ErrMaxMsgsPerSubject) as exc:
+            self._error(reply, ApiError(10077, err=str(exc) or "maximum messages exceeded"))
+            return 0
+        except ErrMaxMsgSize:
+            self._error(reply, ApiError(10054))
+            return 0
+        except StoreError as exc:
+            self.jsa.js.log.warning("stream_store_failed", stream=self.name, error=str(exc))
+            self._error(reply, ApiError(10077, err=str(exc) or "store failed"))
+            return 0
+        self.last_msg_id = msg_id  # Go keeps the id of the last message, "" if none
+        if msg_id:
+            self._remember_id(msg_id, seq, ts)
+        if rollup:
+            if rollup == "sub":
+                self.purge(subject=subject, keep=1, notify=False)
+            else:
+                self.purge(seq=seq, notify=False)
+        if ttl > 0 or (self._expiry_idle and cfg["max_age"]):
+            self._expiry_wake.set()  # the expiry loop had nothing to wait for
+        if reply and not cfg.get("no_ack") and not in_batch:
+            body = b"%s%d}" % (self._ackprefix, seq)
+            if counter is not None:
+                body = b'%s%d,"val":"%d"}' % (self._ackprefix, seq, counter)
+            if self._group_commit is not None:
+                self._group_commit.add(lambda exc, r=reply, b=body: self._after_sync(r, b, exc))
+            else:
+                self._pub(reply, body)
+        republish = cfg.get("republish")
+        if republish:
+            self._republish(republish, subject, seq, ts, hdr, data)
+        retention = cfg["retention"]
+        if retention != "limits" and not any(
+                _match_any(c.filters, subject) for c in self.consumers.values()):
+            self.store.remove_msg(seq)  # interest/workqueue with no one interested
+            return seq
+        self._stored(seq, subject)
+        return seq
+
+    def _stored(self, seq, subject):
+        for consumer in self.consumers.values():
+            consumer.on_stored(seq, subject)
+        for feed in self.feeds:
+            feed.wake.set()
+
+    def store_mirrored(self, msg):
+        """A mirror copies the origin's message at the origin's sequence."""
+        if msg.seq <= self.store.state().last_seq:
+            return
+        try:
+            self.store.store_raw(msg.subject, msg.hdr, msg.data, msg.seq, msg.ts)
+        except StoreError as exc:
+            self.jsa.js.log.warning("mirror_store_failed", stream=self.name, error=str(exc))
+            return
+        self._stored(msg.seq, msg.subject)
+
+    # -- atomic batch publish (2.12: Nats-Batch-Id/-Sequence/-Commit) -------------
+
+    def _batch_msg(self, subject, reply, hdr, data, h):
+        """Stage a batch message; the commit stores the whole batch and answers
+        one PubAck with ``batch`` and ``count``. Staged messages are answered
+        with an empty message, as Go does."""
+        batch_id = h["Nats-Batch-Id"]
+        if not self.cfg.get("allow_atomic"):
+            self._error(reply, ApiError(10174))
+            return 0
+        if not batch_id or len(batch_id) > 64:
+            self._error(reply, ApiError(10179))
+            return 0
+        seq = _int(h.get("Nats-Batch-Sequence", ""))
+        if not seq or seq < 1:
+            self.batches.pop(batch_id, None)
+            self._error(reply, ApiError(10175))
+            return 0
+        staged = self.batches.get(batch_id)
+        if staged is None:
+            staged = self.batches[batch_id] = []
+        commit = h.get("Nats-Batch-Commit")
+        if len(staged) + 1 != seq or (commit == "eob" and seq == 1):
+            del self.batches[batch_id]
+            self._error(reply, ApiError(10176))
+            return 0
+        if commit is not None and commit not in ("1", "eob"):
+            del self.batches[batch_id]
+            self._error(reply, ApiError(10200))
+            return 0
+        if commit != "eob":
+            staged.append((subject, hdr, data, h))
+        if len(staged) > MAX_BATCH:
+            del self.batches[batch_id]
+            self._error(reply, ApiError(10199, size=MAX_BATCH))
+            return 0
+        if commit is None:
+            if reply and not self.cfg.get("no_ack"):
+                self._pub(reply, b"")
+            return 0
+        del self.batches[batch_id]
+        for _, _, _, mh in staged:
+            if "Nats-Expected-Last-Msg-Id" in mh:
+                self._error(reply, ApiError(10177, header="Nats-Expected-Last-Msg-Id"))
+                return 0
+        last = 0
+        for subj, mhdr, mdata, _ in staged:
+            last = self.process(subj, "", mhdr, mdata, in_batch=True)
+            if not last:  # a check or the store refused: the rest is not stored
+                self._error(reply, ApiError(10176))
+                return 0
+        if reply and not self.cfg.get("no_ack"):
+            self._respond(reply, (self._pubprefix + '%d,"batch":%s,"count":%d}' % (
+                last, dumps(batch_id).decode(), len(staged))).encode())
+        return last
+
+    def _after_sync(self, reply, body, exc):
+        """Group commit released this ack; the first of a batch schedules one
+        greenlet that answers them all and flushes once."""
+        self._synced_acks.append((reply, body, exc))
+        if len(self._synced_acks) == 1:
+            gevent.spawn(self._send_synced_acks)
+
+    def _send_synced_acks(self):
+        acks, self._synced_acks = self._synced_acks, []
+        for reply, body, exc in acks:
+            if exc is None:
+                self._pub(reply, body)
+            else:
+                self.jsa.js.log.warning("stream_sync_failed", stream=self.name, error=str(exc))
+                self._error(reply, ApiError(10077, err="sync failed"))
+        self.server.flush_touched()
+
+    def _count(self, h, subject, data):
+        """A counter increment (allow_msg_counter, ``Nats-Incr``): the stored body
+        becomes ``{"val":"<total>"}``. Returns (body, total)."""
+        text = h.get("Nats-Incr")
+        if text is None:
+            raise ApiError(10169)
+        try:
+            incr = int(text, 10)
+        except ValueError:
+            raise ApiError(10171) from None
+        if text[:1] not in "+-0123456789" or "_" in text or " " in text:
+            raise ApiError(10171)
+        if not self.cfg.get("allow_msg_counter"):
+            raise ApiError(10168)
+        if data:
+            raise ApiError(10170)
+        for name in ("Nats-Rollup", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id",
+                     "Nats-Expected-Last-Subject-Sequence-Subject"):
+            if name in h:
+                raise ApiError(10171)
+        total = incr
+        last = self.store.load_last(subject)
+        if last is not None:
+            try:
+                total += int(json.loads(last.data)["val"])
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(10172) from None
+        return b'{"val":"%d"}' % total, total
+
+    def _check_headers(self, h, subject):
+        cfg = self.cfg
+        expected = h.get("Nats-Expected-Stream")
+        if expected and expected != self.name:
+            raise ApiError(10060)
+        ttl_text = h.get("Nats-TTL")
+        if ttl_text and not cfg.get("allow_msg_ttl"):
+            raise ApiError(10166)
+        last_subj_seq = h.get("Nats-Expected-Last-Subject-Sequence")
+        last_subj = h.get("Nats-Expected-Last-Subject-Sequence-Subject")
+        if last_subj_seq is not None:
+            want = _int(last_subj_seq)
+            last = self.store.load_last(last_subj or subject)
+            actual = last.seq if last is not None else 0
+            if want is None or actual != want:
+                raise ApiError(10071, seq=actual)
+        elif last_subj:
+            raise ApiError(10193)
+        last_seq = h.get("Nats-Expected-Last-Sequence")
+        if last_seq is not None:
+            want = _int(last_seq)
+            actual = self.store.state().last_seq
+            if want is None or want != actual:
+                raise ApiError(10071, seq=actual)
+        msg_id = h.get("Nats-Msg-Id", "")
+        if msg_id:
+            seen = self._check_id(msg_id)
+            if seen:
+                raise _Duplicate(seen)
+        last_id = h.get("Nats-Expected-Last-Msg-Id")
+        if last_id and last_id != self.last_msg_id:
+            raise ApiError(10070, id=self.last_msg_id)
+        rollup = h.get("Nats-Rollup", "")
+        if rollup:
+            if not cfg.get("allow_rollup_hdrs"):
+                raise ApiError(10111, err="rollup not permitted")
+            if rollup not in ("sub", "all"):
+                raise ApiError(10111, err='rollup value invalid: "%s"' % rollup)
+        ttl = 0
+        if ttl_text:
+            ttl = parse_ttl(ttl_text)
+        return msg_id, ttl, rollup
+
+    # -- dedup -----------------------------------------------------------------
+
+    def _check_id(self, msg_id):
+        self._prune_ids(time.time_ns())
+        seen = self.dedup.get(msg_id)
+        return seen[0] if seen else 0
+
+    def _remember_id(self, msg_id, seq, ts):
+        if self.cfg.get("duplicate_window", 0) > 0:
+            self.dedup[msg_id] = (seq, ts)
+
+    def _prune_ids(self, now):
+        window = self.cfg.get("duplicate_window", 0)
+        dedup = self.dedup
+        while dedup:
+            key, (seq, ts) = next(iter(dedup.items()))
+            if ts + window > now:
+                break
+            del dedup[key]
+
+    # -- republish -------------------------------------------------------------
+
+    def _republish(self, rp, subject, seq, ts, hdr, data):
+        src = rp.get("src") or ">"
+        if not _match_any([src], subject):
+            return
+        dest = self.jsa.transform({"src": src, "dest": rp["dest"]}, subject)
+        last = self.store.load_prev([subject], seq - 1)
+        pairs = [("Nats-Stream", self.name), ("Nats-Subject", subject),
+                 ("Nats-Sequence", str(seq)), ("Nats-Time-Stamp", H.rfc3339(ts)),
+                 ("Nats-Last-Sequence", str(last.seq if last else 0))]
+        if rp.get("headers_only"):
+            pairs.append(("Nats-Msg-Size", str(len(data))))
+            data = b""
+        self._pub(dest, data, headers=H.build(pairs, hdr))
+
+    # -- removal, expiry ---------------------------------------------------------
+
+    def remove_msg(self, seq, erase=False):
+        removed = self.store.remove_msg(seq, erase=erase)
+        if removed:
+            for consumer in self.consumers.values():
+                consumer.on_removed(seq)
+        return removed
+
+    def purge(self, subject=None, seq=0, keep=0, notify=True):
+        n = self.store.purge(subject=subject, seq=seq, keep=keep)
+        for consumer in self.consumers.values():
+            consumer.on_purged()
+        return n
+
+    def _expiry_loop(self):
+        while not self.closed:
+            due = self.store.next_expiry()
+            now = time.time_ns()
+            if due is not None and due <= now:
+                removed = []
+                markers = self.store.expire(now, removed)
+                if removed:
+                    for consumer in self.consumers.values():
+                        consumer.on_purged()
+                for marker in markers:  # subject delete markers the store wrote
+                    self._stored(marker.seq, marker.subject)
+                self.server.flush_touched()
+                # one pass per EXPIRY_TICK at most: messages expiring one by one
+                # are removed in batches, and consumers recount once per batch
+                gevent.sleep(EXPIRY_TICK)
+                continue
+            timeout = None if due is None else max(0.001, (due - now) / 1e9)
+            self._expiry_idle = due is None
+            self._expiry_wake.wait(timeout)
+            self._expiry_wake.clear()
+            self._expiry_idle = False
+
+    # -- retention -------------------------------------------------------------
+
+    def acked(self, seq, subject=None):
+        """A consumer acknowledged ``seq``: drop it if retention says so."""
+        retention = self.cfg["retention"]
+        if retention == "workqueue":
+            self.remove_msg(seq)
+        elif retention == "interest":
+            if subject is None:
+                msg = self.store.load_msg(seq)
+                if msg is None:
+                    return
+                subject = msg.subject
+            for c in self.consumers.values():
+                if _match_any(c.filters, subject) and not c.has_acked(seq):
+                    return
+            self.remove_msg(seq)
+
+    # -- direct get ------------------------------------------------------------
+
+    def _on_direct_get(self, sub, subject, reply, hdr, payload):
+        if not reply:
+            return
+        prefix_len = len("$JS.API.DIRECT.GET.") + len(self.name)
+        tail = subject[prefix_len + 1:].decode() if len(subject) > prefix_len else ""
+        if tail:
+            if payload and payload.strip():
+                self._pub(reply, b"", headers=H.status(408, "Bad Request"))
+                return
+            msg = self.store.load_last(tail)
+            self._direct_reply(reply, msg)
+            return
+        if not payload or not bytes(payload).strip():
+            self._pub(reply, b"", headers=H.status(408, "Empty Request"))
+            return
+        try:
+            req = json.loads(bytes(payload))
+            if not isinstance(req, dict):
+                raise ValueError
+        except ValueError:
+            self._pub(reply, b"", headers=H.status(408, "Malformed Request"))
+            return
+        try:
+            self._direct_get(reply, req)
+        except ApiError:
+            self._pub(reply, b"", headers=H.status(408, "Bad Request"))
+
+    def _direct_get(self, reply, req):
+        multi = req.get("multi_last")
+        batch = req.get("batch", 0)
+        if multi:
+            subjects = self.store.last_seq_per_subject(multi)
+            seqs = sorted(s for s in subjects.values()
+                          if not req.get("up_to_seq") or s <= req["up_to_seq"])
+            if batch:
+                seqs = seqs[:batch]
+            if not seqs:
+                self._pub(reply, b"", headers=H.status(404, "No Results"))
+                return
+            for i, seq in enumerate(seqs):
+                self._direct_reply(reply, self.store.load_msg(seq),
+                                   pending=len(seqs) - i - 1, last=seqs[i - 1] if i else 0)
+            up_to = req.get("up_to_seq") or self.store.state().last_seq
+            self._pub(reply, b"", headers=H.status(204, "EOB", [
+                ("Nats-Num-Pending", "0"), ("Nats-Last-Sequence", str(seqs[-1])),
+                ("Nats-UpTo-Sequence", str(up_to))]))
+            return
+        if batch:
+            filt = req.get("next_by_subj")
+            seq = req.get("seq", 0) or 1
+            sent = 0
+            last = 0
+            max_bytes = req.get("max_bytes", 0)
+            size = 0
+            while sent < batch:
+                msg = self.store.load_next([filt] if filt else None, seq)
+                if msg is None:
+                    break
+                size += len(msg.hdr) + len(msg.data)
+                if max_bytes and size > max_bytes and sent:
+                    break
+                pending = self.store.num_pending(msg.seq + 1, [filt] if filt else None)
+                self._direct_reply(reply, msg, pending=pending, last=last)
+                last = msg.seq
+                seq = msg.seq + 1
+                sent += 1
+            if not sent:
+                self._pub(reply, b"", headers=H.status(404, "Message Not Found"))
+                return
+            pending = self.store.num_pending(seq, [filt] if filt else None)
+            self._pub(reply, b"", headers=H.status(204, "EOB", [
+                ("Nats-Num-Pending", str(pending)), ("Nats-Last-Sequence", str(last))]))
+            return
+        msg = self.get_msg(req)
+        self._direct_reply(reply, msg)
+
+    def get_msg(self, req):
+        """STREAM.MSG.GET / direct get single-message lookups."""
+        if req.get("last_by_subj"):
+            return self.store.load_last(req["last_by_subj"])
+        if req.get("next_by_subj"):
+            return self.store.load_next([req["next_by_subj"]], req.get("seq", 0) or 1)
+        seq = req.get("seq", 0)
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise ApiError(10003)
+        return self.store.load_msg(seq) if seq else None
+
+    def _direct_reply(self, reply, msg, pending=None, last=None):
+        if msg is None:
+            self._pub(reply, b"", headers=H.status(404, "Message Not Found"))
+            return
+        pairs = [("Nats-Stream", self.name), ("Nats-Subject", msg.subject),
+                 ("Nats-Sequence", str(msg.seq)), ("Nats-Time-Stamp", H.rfc3339(msg.ts))]
+        if pending is not None:
+            pairs += [("Nats-Num-Pending", str(pending)), ("Nats-Last-Sequence", str(last))]
+        self._pub(reply, msg.data, headers=H.build(pairs, msg.hdr))
+
+    # -- info ------------------------------------------------------------------
+
+    def state_dict(self, deleted_details=False, subjects_filter=None):
+        st = self.store.state(with_deleted=deleted_details)
+        out = {"messages": st.msgs, "bytes": st.bytes, "first_seq": st.first_seq,
+               "first_ts": H.rfc3339(st.first_ts), "last_seq": st.last_seq,
+               "last_ts": H.rfc3339(st.last_ts)}
+        if st.msgs == 0 and st.last_seq == 0:
+            out["first_seq"] = 0
+        if deleted_details and st.deleted:
+            out["deleted"] = list(st.deleted)
+        if st.num_deleted:
+            out["num_deleted"] = st.num_deleted
+        if st.num_subjects:
+            out["num_subjects"] = st.num_subjects
+        if subjects_filter:
+            subjects = self.store.subjects_state(subjects_filter)
+            if subjects:
+                out["subjects"] = subjects
+        out["consumer_count"] = len(self.consumers)
+        return out
+
+    def info(self, deleted_details=False, subjects_filter=None, cluster=True):
+        """StreamInfo; Go adds ``cluster`` only to STREAM.INFO answers."""
+        info = {"config": self.jsa.stamp(self.cfg), "created": H.rfc3339(self.created),
+                "state": self.state_dict(deleted_details, subjects_filter)}
+        if cluster:
+            info["cluster"] = {"leader": self.server.server_name}
+        if self.cfg.get("mirror") and self.source_feeds:
+            info["mirror"] = self.source_feeds[0].info()
+        elif self.cfg.get("sources"):
+            info["sources"] = [feed.info() for feed in self.source_feeds]
+        info["ts"] = H.rfc3339(time.time_ns())
+        return info
+
+
+class _Duplicate(Exception):
+    def __init__(self, seq):
+        super().__init__(seq)
+        self.seq = seq
+
+
+def _int(text):
+    try:
+        return int(text.strip())
+    except (ValueError, AttributeError):
+        return None
