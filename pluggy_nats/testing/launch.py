@@ -39,8 +39,9 @@ def go_nats_server_command():
 class ServerProcess:
     """One server process. ``args`` are nats-server style flags."""
 
-    def __init__(self, command, args, logfile, name="server"):
+    def __init__(self, command, args, logfile, name="server", env=None):
         self.command = list(command)
+        self.env = env  # extra environment variables, or None
         self.args = list(args)
         self.logfile = logfile
         self.name = name
@@ -66,8 +67,10 @@ class ServerProcess:
             os.unlink(self.logfile)
         log = open(self.logfile, "ab")
         try:
+            env = dict(os.environ, **self.env) if self.env else None
             self.proc = subprocess.Popen(self.command + self.args, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log, start_new_session=True)
+                                         stdout=log, stderr=log, start_new_session=True,
+                                         env=env)
         finally:
             log.close()
         deadline = time.monotonic() + timeout
