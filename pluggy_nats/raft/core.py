@@ -165,10 +165,13 @@ class RaftCore:
             raise NotLeader(self.leader if self.leader != self.id else None)
         return self._append_local(type, data)
 
-    def snapshot(self, data):
-        """The application's state after applying everything through
-        ``self.applied``: keep it and compact the log up to there."""
-        index = self.applied
+    def snapshot(self, data, index=None):
+        """The application's state after applying everything through ``index``
+        (default: all handed out by ``ready()``): keep it and compact the log
+        up to there."""
+        index = self.applied if index is None else index
+        if index > self.applied:
+            raise ValueError("snapshot at %d beyond applied %d" % (index, self.applied))
         if index <= self.storage.snapshot_index:
             return False
         snap = Snapshot(index, self.storage.term_at(index), self._config_at(index), bytes(data))
