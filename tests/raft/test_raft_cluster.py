@@ -109,3 +109,69 @@ def test_raft_counter_survives_leader_kill_9(make_fault_cluster, tmp_path, run):
     run(body(), timeout=110)
     for server in cluster.servers:
         assert "Traceback" not in server.logs(), server.logs()[-3000:]
+
+
+async def converged(nc, names, acked, rounds=200):
+    views = None
+    for _ in range(rounds):
+        try:
+            views = [await state(nc, n) for n in names]
+        except (asyncio.TimeoutError, nats.errors.Error):
+            views = None
+        if views and len({json.dumps(v["ops"]) for v in views}) == 1 \
+                and set(acked) <= set(views[0]["ops"]):
+            ops = views[0]["ops"]
+            assert len(ops) == len(set(ops))
+            return views
+        await asyncio.sleep(0.1)
+    raise AssertionError("members did not converge: %s" % [
+        (v["id"], v["role"], v["term"], len(v["ops"])) for v in views or []])
+
+
+def test_raft_counter_paused_then_partitioned_leader(make_fault_cluster, tmp_path, run):
+    """SIGSTOP of the leader: the others elect a new one and keep acking; on
+    SIGCONT the old leader follows with no divergent ops. Then the new
+    leader's routes are cut: the majority side elects again, the isolated
+    one cannot commit, and after the heal everyone agrees."""
+    cluster, names = kv_cluster(make_fault_cluster, tmp_path)
+    by_id = {node_id_for(n): i for i, n in enumerate(names)}
+
+    async def body():
+        ncs = [await nats.connect(s.url) for s in cluster.servers]
+        deadline = time.monotonic() + 80
+        acked = []
+
+        async def write(client, n):
+            for _ in range(n):
+                op = "op-%d" % len(acked)
+                await add(client, op, deadline)
+                acked.append(op)
+
+        leader, term = await settled_leader(ncs[0], names)
+        first = by_id[leader]
+        client = ncs[(first + 1) % 3]
+        await write(client, 20)
+        cluster.pause(first)
+        await write(client, 20)
+        second, second_term = await settled_leader(
+            client, [n for i, n in enumerate(names) if i != first])
+        assert second != leader and second_term > term
+        cluster.resume(first)
+        views = await converged(client, names, acked)
+        assert views[first]["role"] == "follower" and views[first]["term"] >= second_term
+
+        isolated = by_id[second]
+        majority = [i for i in range(3) if i != isolated]
+        client = ncs[majority[0]]
+        cluster.partition([isolated], majority)
+        await write(client, 20)
+        third, third_term = await settled_leader(client, [names[i] for i in majority])
+        assert third != second and third_term > second_term
+        cluster.heal_all()
+        await converged(client, names, acked)
+        for nc in ncs:
+            await nc.close()
+
+    run(body(), timeout=110)
+    for server in cluster.servers:
+        assert "Traceback" not in server.logs(), server.logs()[-3000:]
