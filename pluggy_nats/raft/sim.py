@@ -20,12 +20,13 @@ asserts the Raft safety properties as the run goes:
 import hashlib
 import heapq
 import itertools
+import os
 import random
 import struct
 
 from .core import LEADER, ChangeInProgress, NotLeader, RaftConfig, RaftCore
 from .messages import NORMAL, decode, encode
-from .storage import MemoryStorage
+from .storage import FileStorage, MemoryStorage
 
 _APP = struct.Struct("<Q8s")
 
@@ -112,6 +113,49 @@ class Checker:
                                           % (a, b, i, agreed))
 
 
+class CrashableFileStorage(FileStorage):
+    """A :class:`FileStorage` (without fsync) whose :meth:`crash` keeps a random
+    part of what was written after the last sync, as a torn write-back would,
+    then recovers from the files."""
+
+    def __init__(self, directory, rng):
+        self.rng = rng
+        super().__init__(directory, segment_bytes=2048, fsync=False)
+        self._mark()
+
+    def _mark(self):
+        self._synced_at = (self._segments[-1] if self._segments else None, self._file_size)
+
+    def sync(self):
+        super().sync()
+        self._mark()
+
+    def _write_truncate(self, index):
+        super()._write_truncate(index)
+        self._mark()  # truncation syncs at once
+
+    def _write_compact(self, kept):
+        super()._write_compact(kept)
+        self.sync()
+
+    torn_bytes = 0  # written but not synced, lost in crashes so far
+
+    def crash(self):
+        torn = self.torn_bytes
+        if self._file is not None:
+            self._file.flush()
+            segment, synced = self._synced_at
+            if segment != self._segments[-1]:
+                synced = 0
+            keep = self.rng.randint(synced, self._file_size)
+            self._file.truncate(keep)
+            torn += self._file_size - keep
+        self.close()
+        recovered = CrashableFileStorage(self.dir, self.rng)
+        recovered.torn_bytes = torn
+        return recovered
+
+
 class SimNode:
     def __init__(self, cluster, node_id, storage, peers):
         self.id = node_id
@@ -128,7 +172,7 @@ class SimCluster:
     """``peers`` start as the group; ``spares`` run with no group until added."""
 
     def __init__(self, seed, peers, spares=(), config=None, delay=(0.001, 0.01), drop=0.0,
-                 duplicate=0.0, wire=True):
+                 duplicate=0.0, wire=True, directory=None):
         self.seed = seed
         self.rng = random.Random(seed)
         self.config = config or RaftConfig.scaled(0.05)
@@ -146,7 +190,9 @@ class SimCluster:
         self.part = {}   # node -> partition label; different labels do not talk
         self.delivered = 0
         for node_id in list(peers) + list(spares):
-            self.storages[node_id] = MemoryStorage()
+            # With a directory, logs are files (torn tails on crash); else memory.
+            self.storages[node_id] = MemoryStorage() if directory is None else \
+                CrashableFileStorage(os.path.join(directory, node_id), self.rng)
             self._start(node_id, self.initial if node_id in peers else ())
 
     # -- faults ---------------------------------------------------------------------------
@@ -157,11 +203,24 @@ class SimCluster:
         self.nodes[node_id] = node
         self._flush(node)
 
-    def crash(self, node_id):
-        """kill -9 and power loss: unsynced writes are gone."""
-        if self.nodes.get(node_id) is not None:
+    def crash(self, node_id, mid_write=False):
+        """kill -9 and power loss: unsynced writes are gone. ``mid_write``:
+        first hand the node its next message (or, on a leader, a proposal)
+        and crash before it syncs."""
+        node = self.nodes.get(node_id)
+        if node is not None:
+            if mid_write:
+                pending = [item for item in self.queue if item[2] == node_id]
+                if pending:
+                    item = min(pending)
+                    self.queue.remove(item)
+                    heapq.heapify(self.queue)
+                    msg = decode(item[3]) if self.wire else item[3]
+                    node.core.receive(msg, self.now)
+                elif node.core.role == LEADER and node.core.transfer_to is None:
+                    node.core.propose(b"torn")
             self.nodes[node_id] = None
-            self.storages[node_id].crash()
+            self.storages[node_id] = self.storages[node_id].crash()
 
     def restart(self, node_id):
         if self.nodes.get(node_id) is None:
@@ -271,7 +330,7 @@ class SimCluster:
         return result
 
 
-def random_schedule(seed, duration=2.0, step=0.05, settle=10.0):
+def random_schedule(seed, duration=2.0, step=0.05, settle=10.0, directory=None):
     """Run one seeded random fault schedule, then heal everything and require
     the group to commit a last entry on every member. Raises
     :class:`SafetyViolation` (or AssertionError) on any broken property;
@@ -282,7 +341,8 @@ def random_schedule(seed, duration=2.0, step=0.05, settle=10.0):
     spares = ["s0", "s1"]
     cluster = SimCluster(seed, ids, spares, drop=rng.choice((0.0, 0.01, 0.05, 0.2)),
                          duplicate=rng.choice((0.0, 0.02)),
-                         delay=(0.001, rng.choice((0.005, 0.02, 0.1))), wire=seed % 4 == 0)
+                         delay=(0.001, rng.choice((0.005, 0.02, 0.1))), wire=seed % 4 == 0,
+                         directory=directory)
     everyone = ids + spares
     proposed = 0
     faults = 0
@@ -299,7 +359,7 @@ def random_schedule(seed, duration=2.0, step=0.05, settle=10.0):
             continue
         faults += 1
         if r < 0.52:
-            cluster.crash(rng.choice(everyone))
+            cluster.crash(rng.choice(everyone), mid_write=rng.random() < 0.5)
         elif r < 0.62:
             down = [i for i in everyone if cluster.nodes.get(i) is None]
             if down:
@@ -349,6 +409,9 @@ def random_schedule(seed, duration=2.0, step=0.05, settle=10.0):
         if cluster.checker.digests[m.app.index] != m.app.digest:
             raise SafetyViolation("seed %d: %s differs at %d" % (seed, m.id, m.app.index))
     cluster.checker.check_logs(cluster.storages)
-    return {"seed": seed, "nodes": n, "proposed": proposed, "faults": faults,
+    for store in cluster.storages.values():
+        store.close()
+    torn = sum(getattr(store, "torn_bytes", 0) for store in cluster.storages.values())
+    return {"seed": seed, "nodes": n, "proposed": proposed, "faults": faults, "torn_bytes": torn,
             "committed": len(cluster.checker.committed), "elections": cluster.checker.elections,
             "messages": cluster.delivered}

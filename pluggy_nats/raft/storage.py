@@ -169,6 +169,7 @@ class MemoryStorage(Storage):
         """Forget everything not synced, as a kill -9 followed by a power loss."""
         self.entries = list(self._durable)
         self._dirty = False
+        return self
 
 
 # -- files ----------------------------------------------------------------------------
@@ -180,29 +181,35 @@ _SNAP = struct.Struct("<QQI")     # index, term, len(data)
 _CRC = struct.Struct("<I")
 
 
-def _fsync_dir(path):
+def _no_fsync(fd):
+    pass
+
+
+def _fsync_dir(path, fsync=os.fsync):
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        fsync(fd)
     finally:
         os.close(fd)
 
 
-def _write_atomic(path, data):
+def _write_atomic(path, data, fsync=os.fsync):
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
-        os.fsync(f.fileno())
+        fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(path))
+    _fsync_dir(os.path.dirname(path), fsync)
 
 
 class FileStorage(Storage):
-    """A directory of its own per RAFT group and node."""
+    """A directory of its own per RAFT group and node. ``fsync=False`` is for
+    simulations that model lost writes themselves."""
 
-    def __init__(self, directory, segment_bytes=8 << 20):
+    def __init__(self, directory, segment_bytes=8 << 20, fsync=True):
         super().__init__()
+        self._fsync = os.fsync if fsync else _no_fsync
         self.dir = directory
         self.log_dir = os.path.join(directory, "log")
         self.snap_dir = os.path.join(directory, "snapshots")
@@ -277,7 +284,7 @@ class FileStorage(Storage):
             if pos < len(raw):
                 with open(path, "r+b") as f:
                     f.truncate(pos)
-                    os.fsync(f.fileno())
+                    self._fsync(f.fileno())
         if self._segments:
             self._open_segment(self._segments[-1])
 
@@ -294,12 +301,13 @@ class FileStorage(Storage):
         self._file_size = self._file.tell()
         if first not in self._segments:
             self._segments.append(first)
-            _fsync_dir(self.log_dir)
+            _fsync_dir(self.log_dir, self._fsync)
 
     def _write_state(self):
         vote = (self.vote or "").encode()
         body = _TAV.pack(self.term, len(vote)) + vote
-        _write_atomic(os.path.join(self.dir, "tav.idx"), body + _CRC.pack(zlib.crc32(body)))
+        _write_atomic(os.path.join(self.dir, "tav.idx"), body + _CRC.pack(zlib.crc32(body)),
+                      self._fsync)
 
     def _write_entries(self, entries):
         out = []
@@ -334,13 +342,14 @@ class FileStorage(Storage):
         self._open_segment(first)
         self._file.truncate(offset)
         self._file_size = offset
-        os.fsync(self._file.fileno())
+        self._fsync(self._file.fileno())
 
     def _write_snapshot(self, snapshot):
         body = (_SNAP.pack(snapshot.index, snapshot.term, len(snapshot.data))
                 + encode_peers(snapshot.peers) + snapshot.data)
         name = "snap.%d.%d" % (snapshot.term, snapshot.index)
-        _write_atomic(os.path.join(self.snap_dir, name), body + _CRC.pack(zlib.crc32(body)))
+        _write_atomic(os.path.join(self.snap_dir, name), body + _CRC.pack(zlib.crc32(body)),
+                      self._fsync)
         for old in os.listdir(self.snap_dir):
             if old != name:
                 os.unlink(os.path.join(self.snap_dir, old))
@@ -354,7 +363,7 @@ class FileStorage(Storage):
             for seg in self._segments:
                 os.unlink(self._segment_path(seg))
             self._segments = []
-            _fsync_dir(self.log_dir)
+            _fsync_dir(self.log_dir, self._fsync)
             return
         dropped = len(self._where) - len(self.entries)
         del self._where[:dropped]
@@ -368,7 +377,7 @@ class FileStorage(Storage):
     def sync(self):
         if self._file is not None:
             self._file.flush()
-            os.fsync(self._file.fileno())
+            self._fsync(self._file.fileno())
 
     def close(self):
         if self._file is not None:
