@@ -161,7 +161,7 @@ class SimNode:
         self.id = node_id
         self.cluster = cluster
         self.storage = storage
-        self.app = ChainApp()
+        self.app = cluster.app_factory()
         seed = cluster.rng.getrandbits(64)
         self.core = RaftCore(node_id, storage, peers, cluster.config, random.Random(seed),
                              cluster.now)
@@ -172,8 +172,9 @@ class SimCluster:
     """``peers`` start as the group; ``spares`` run with no group until added."""
 
     def __init__(self, seed, peers, spares=(), config=None, delay=(0.001, 0.01), drop=0.0,
-                 duplicate=0.0, wire=True, directory=None):
+                 duplicate=0.0, wire=True, directory=None, app_factory=ChainApp):
         self.seed = seed
+        self.app_factory = app_factory  # a ChainApp (sub)class: what each node runs
         self.rng = random.Random(seed)
         self.config = config or RaftConfig.scaled(0.05)
         self.delay = delay
