@@ -459,19 +459,23 @@ class RaftCore:
         if len(self.votes & self.peers) >= self.quorum:
             self._become_leader()
 
-    def _on_append(self, msg):
-        storage = self.storage
+    def _accept_leader(self, msg):
+        """An append or snapshot from ``msg.src``: False when it is from an old
+        term (answered, so that leader steps down) or we lead this term."""
         if msg.term < self.term:
             self.outbox.append((msg.src, AppendResponse(self.term, self.id, False,
-                                                        storage.last_index)))
-            return
+                                                        self.storage.last_index)))
+            return False
         if self.role == LEADER:
-            return  # two leaders in one term cannot happen; never act on it
-        if self.role == CANDIDATE or self.leader != msg.src:
-            self.role = FOLLOWER
-            self.leader = msg.src
-        self.last_contact = self.now
+            return False  # two leaders in one term cannot happen; never act on it
+        self.role, self.leader, self.last_contact = FOLLOWER, msg.src, self.now
         self._reset_election_timer()
+        return True
+
+    def _on_append(self, msg):
+        storage = self.storage
+        if not self._accept_leader(msg):
+            return
         prev, prev_term, entries = msg.prev_index, msg.prev_term, msg.entries
         if prev < storage.snapshot_index:
             # Our snapshot covers the start: it is committed, so it matches.
@@ -551,14 +555,8 @@ class RaftCore:
 
     def _on_install_snapshot(self, msg):
         storage = self.storage
-        if msg.term < self.term:
-            self.outbox.append((msg.src, AppendResponse(self.term, self.id, False,
-                                                        storage.last_index)))
+        if not self._accept_leader(msg):
             return
-        if self.role == LEADER:
-            return
-        self.role, self.leader, self.last_contact = FOLLOWER, msg.src, self.now
-        self._reset_election_timer()
         if msg.index > self.commit_index:
             snap = Snapshot(msg.index, msg.last_term, tuple(msg.peers), msg.data)
             storage.save_snapshot(snap)
