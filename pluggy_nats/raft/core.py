@@ -20,8 +20,9 @@ Safety rules kept here (JETSTREAM-CLUSTER.md section 1, the Raft paper):
 * membership changes one peer at a time, effective when appended, one in flight,
   and only after the leader committed an entry of its term;
 * a node with a live leader ignores vote requests from other nodes (leader
-  stickiness) unless the request is a leader transfer, so removed or
-  partitioned nodes do not depose a healthy leader.
+  stickiness) unless the request is a leader transfer, and a candidate raises
+  its term only after a pre-vote majority, so removed or partitioned nodes do
+  not depose a healthy leader.
 """
 
 import random
@@ -150,6 +151,9 @@ class RaftCore:
 
     def receive(self, msg, now):
         self.now = now
+        if type(msg) in (VoteRequest, VoteResponse) and msg.pre:
+            self._on_pre_vote(msg)
+            return
         if msg.term > self.term:
             if type(msg) is VoteRequest and not msg.transfer and self._leader_is_live():
                 return  # stickiness: a healthy leader is not deposed by a stray node
@@ -263,6 +267,7 @@ class RaftCore:
         self.term_start_index = 0
         self.heartbeat_due = 0.0
         self.votes = set()
+        self.prevotes = set()
 
     def _become_follower(self, term, leader):
         if term != self.term:
@@ -279,6 +284,20 @@ class RaftCore:
         self._reset_election_timer()
         if self.id not in self.peers:
             return  # not a voter (a learner, or removed)
+        if not transfer and len(self.peers) > 1:
+            # Pre-vote first: a node that cannot win (cut off, or behind)
+            # never raises its term, so it cannot depose a leader on return.
+            self.prevotes = {self.id}
+            msg = VoteRequest(self.term + 1, self.id, self.storage.last_term,
+                              self.storage.last_index, False, True)
+            for peer in sorted(self.peers):
+                if peer != self.id:
+                    self.outbox.append((peer, msg))
+            return
+        self._start_election(transfer)
+
+    def _start_election(self, transfer):
+        self.prevotes = set()
         self.term += 1
         self.vote = self.id
         self.storage.save_state(self.term, self.id)
@@ -451,6 +470,26 @@ class RaftCore:
             # Our log is better: campaign soon rather than wait (Go does this).
             self._reset_election_timer(self.config.campaign_min, self.config.campaign_max)
         self.outbox.append((msg.src, VoteResponse(self.term, self.id, granted)))
+
+    def _on_pre_vote(self, msg):
+        storage = self.storage
+        if type(msg) is VoteRequest:
+            up_to_date = (msg.last_term, msg.last_index) >= (storage.last_term, storage.last_index)
+            granted = msg.term > self.term and up_to_date and not self._leader_is_live()
+            if not up_to_date and not self._leader_is_live() and self.role == FOLLOWER:
+                self._reset_election_timer(self.config.campaign_min, self.config.campaign_max)
+            self.outbox.append((msg.src, VoteResponse(msg.term if granted else self.term,
+                                                      self.id, granted, True)))
+            return
+        if not msg.granted:
+            if msg.term > self.term:
+                self._become_follower(msg.term, None)  # we are behind: catch up on the term
+            return
+        if msg.term != self.term + 1 or self.role == LEADER or not self.prevotes:
+            return
+        self.prevotes.add(msg.src)
+        if len(self.prevotes & self.peers) >= self.quorum:
+            self._start_election(False)
 
     def _on_vote_response(self, msg):
         if self.role != CANDIDATE or msg.term != self.term or not msg.granted:

@@ -38,6 +38,7 @@ class VoteRequest:
     last_term: int
     last_index: int
     transfer: bool = False  # a leader transfer: voters with a live leader still answer
+    pre: bool = False       # a pre-vote: would you vote for me at ``term``? (nothing changes)
 
 
 @dataclass(slots=True, frozen=True)
@@ -45,6 +46,7 @@ class VoteResponse:
     term: int
     src: str
     granted: bool
+    pre: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -106,7 +108,7 @@ def decode_peers(data):
 # -- wire ---------------------------------------------------------------------------
 
 _HEAD = struct.Struct("<BQB")      # kind, term, len(src)
-_VOTE_REQ = struct.Struct("<QQB")  # last_term, last_index, transfer
+_VOTE_REQ = struct.Struct("<QQB")  # last_term, last_index, flags (1 transfer, 2 pre)
 _AE = struct.Struct("<QQQI")       # prev_index, prev_term, commit, n
 _ENTRY = struct.Struct("<QBI")     # term, type, len(data)  (index is implied)
 _AE_RESP = struct.Struct("<BQ")    # success, index
@@ -131,9 +133,10 @@ def encode(msg):
     if cls is AppendResponse:
         return head + _AE_RESP.pack(msg.success, msg.index)
     if cls is VoteRequest:
-        return head + _VOTE_REQ.pack(msg.last_term, msg.last_index, msg.transfer)
+        return head + _VOTE_REQ.pack(msg.last_term, msg.last_index,
+                                     msg.transfer | (msg.pre << 1))
     if cls is VoteResponse:
-        return head + bytes([msg.granted])
+        return head + bytes([msg.granted | (msg.pre << 1)])
     return head + _SNAP.pack(msg.index, msg.last_term) + encode_peers(msg.peers) + msg.data
 
 
@@ -165,10 +168,10 @@ def decode(buf):
             success, index = _AE_RESP.unpack_from(buf, pos)
             return AppendResponse(term, src, bool(success), index)
         if cls is VoteRequest:
-            last_term, last_index, transfer = _VOTE_REQ.unpack_from(buf, pos)
-            return VoteRequest(term, src, last_term, last_index, bool(transfer))
+            last_term, last_index, flags = _VOTE_REQ.unpack_from(buf, pos)
+            return VoteRequest(term, src, last_term, last_index, bool(flags & 1), bool(flags & 2))
         if cls is VoteResponse:
-            return VoteResponse(term, src, bool(buf[pos]))
+            return VoteResponse(term, src, bool(buf[pos] & 1), bool(buf[pos] & 2))
         index, last_term = _SNAP.unpack_from(buf, pos)
         peers, used = decode_peers(buf[pos + _SNAP.size:])
         data = buf[pos + _SNAP.size + used:]

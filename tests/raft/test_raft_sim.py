@@ -224,3 +224,20 @@ def test_raft_leader_transfer_to_the_preferred_peer():
     assert new is not None and new.id == preferred and new.core.term == term + 1
     assert cluster.propose(leader.id, b"to old") is None
     assert cluster.propose(preferred, b"to new") is not None
+
+
+def test_raft_isolated_follower_does_not_depose_the_leader_on_return():
+    """Pre-vote: a follower cut off for many election timeouts keeps its term,
+    so when it returns the leader leads on (no election)."""
+    cluster = SimCluster(8, ["a", "b", "c"])
+    leader = elect(cluster)
+    term = leader.core.term
+    follower = next(n for n in ["a", "b", "c"] if n != leader.id)
+    cluster.partition([follower], [n for n in ["a", "b", "c"] if n != follower])
+    commit(cluster, leader.id, 5)
+    cluster.run(3.0)  # about ten election timeouts
+    assert cluster.nodes[follower].core.term == term
+    cluster.heal()
+    last = commit(cluster, leader.id, 5)
+    assert leader.core.role == LEADER and leader.core.term == term
+    assert cluster.nodes[follower].app.index == last
