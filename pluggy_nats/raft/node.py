@@ -103,6 +103,23 @@ class RaftNode:
     def peers(self):
         return self.core.peers
 
+    def status(self):
+        """This member's view, with /raftz's names (JETSTREAM-CLUSTER.md section 4)."""
+        core, storage, now = self.core, self.storage, time.monotonic()
+        peers = {}
+        for peer in sorted(core.peers | core.learners):
+            if peer == self.id:
+                continue
+            seen = core.last_ack.get(peer)
+            peers[peer] = {"last_replicated_index": core.match_index.get(peer, 0),
+                           "last_seen": None if seen is None else round(now - seen, 3),
+                           "learner": peer in core.learners}
+        return {"id": self.id, "group": self.group, "state": core.role, "term": core.term,
+                "leader": core.leader, "voted_for": core.vote, "pterm": storage.last_term,
+                "pindex": storage.last_index, "committed": core.commit_index,
+                "applied": self.applied, "snapshot_index": storage.snapshot_index,
+                "peers": peers}
+
     def propose(self, data):
         """Append ``data``; returns its index (the ``apply`` callback sees it
         once committed). Raises :class:`~.core.NotLeader` on a follower."""

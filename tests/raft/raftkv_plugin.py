@@ -9,7 +9,7 @@ The state is the ordered list of unique operation ids applied. Only the
 leader subscribes to ``kv.add`` (as a stream leader subscribes to its
 subjects): a request's payload is an op id, answered after it commits
 (``{"index", "dup"}``). ``kv.state.<server name>`` answers with a member's
-local view (role, term, leader, applied index, the op ids).
+local view (``RaftNode.status()`` and the op ids).
 """
 
 import json
@@ -29,7 +29,6 @@ class ReplicatedCounter:
         self.server = server
         self.ops = []
         self.seen = set()
-        self.applied = 0
         self.pending = {}   # log index -> reply subject (leader only)
         self.add_sub = None
 
@@ -54,7 +53,6 @@ class ReplicatedCounter:
         if not dup:
             self.seen.add(op)
             self.ops.append(op)
-        self.applied = entry.index
         reply = self.pending.pop(entry.index, None)
         if reply:
             self.client.publish(reply, json.dumps({"index": entry.index, "dup": dup}))
@@ -62,7 +60,6 @@ class ReplicatedCounter:
             self.node.snapshot(json.dumps(self.ops).encode())
 
     def install(self, data, index):
-        self.applied = index
         self.ops = json.loads(data)
         self.seen = set(self.ops)
 
@@ -85,11 +82,7 @@ class ReplicatedCounter:
             self.pending[index] = reply
 
     def on_state(self, sub, subject, reply, headers, payload):
-        node = self.node
-        self.client.publish(reply, json.dumps({
-            "id": node.id, "role": node.core.role, "term": node.term, "leader": node.leader,
-            "applied": self.applied, "ops": self.ops,
-            "snapshot_index": node.storage.snapshot_index}))
+        self.client.publish(reply, json.dumps(dict(self.node.status(), ops=self.ops)))
 
 
 @hookimpl

@@ -103,6 +103,10 @@ def test_raft_counter_survives_leader_kill_9(make_fault_cluster, tmp_path, run):
         assert set(acked) <= set(ops)             # every acknowledged op kept
         assert ops == sorted(ops, key=lambda op: int(op.split("-")[1]))  # in order
         assert views[victim]["snapshot_index"] > 0  # it restarted from, or received, a snapshot
+        leader_view = next(v for v in views if v["state"] == "leader")
+        assert sorted(leader_view["peers"]) == sorted(node_id_for(n) for n in names
+                                                      if node_id_for(n) != leader_view["id"])
+        assert all(p["last_replicated_index"] > 0 for p in leader_view["peers"].values())
         for nc in ncs:
             await nc.close()
 
@@ -125,7 +129,7 @@ async def converged(nc, names, acked, rounds=200):
             return views
         await asyncio.sleep(0.1)
     raise AssertionError("members did not converge: %s" % [
-        (v["id"], v["role"], v["term"], len(v["ops"])) for v in views or []])
+        (v["id"], v["state"], v["term"], len(v["ops"])) for v in views or []])
 
 
 def test_raft_counter_paused_then_partitioned_leader(make_fault_cluster, tmp_path, run):
@@ -158,7 +162,7 @@ def test_raft_counter_paused_then_partitioned_leader(make_fault_cluster, tmp_pat
         assert second != leader and second_term > term
         cluster.resume(first)
         views = await converged(client, names, acked)
-        assert views[first]["role"] == "follower" and views[first]["term"] >= second_term
+        assert views[first]["state"] == "follower" and views[first]["term"] >= second_term
 
         isolated = by_id[second]
         majority = [i for i in range(3) if i != isolated]
