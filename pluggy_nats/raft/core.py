@@ -236,8 +236,9 @@ class RaftCore:
         ready = Ready()
         storage = self.storage
         if self._synced_index != storage.last_index or self._dirty:
+            target = storage.last_index  # what this sync covers, whatever comes meanwhile
             storage.sync()
-            self._synced_index = storage.last_index
+            self._synced_index = target
             self._dirty = False
         if self.role == LEADER:
             self._advance_commit()
