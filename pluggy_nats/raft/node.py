@@ -167,12 +167,16 @@ class RaftNode:
                     self.log.warning("raft_bad_message", error=str(exc))
                     continue
                 if msg.src != self.id:
-                    core.receive(msg, now)
-            core.tick(now)
-            try:
-                self._flush()
-            except Exception:
-                self.log.exception("raft_flush_failed")
+                    self._guarded(core.receive, msg, now)
+            self._guarded(core.tick, now)
+            self._guarded(self._flush)
+
+    def _guarded(self, fn, *args):
+        """One bad input or callback must not stop the node's loop."""
+        try:
+            fn(*args)
+        except Exception:
+            self.log.exception("raft_step_failed", step=getattr(fn, "__name__", str(fn)))
 
     def _flush(self):
         ready = self.core.ready()
