@@ -17,7 +17,16 @@ import pytest
 
 from pluggy_nats.raft import core, storage
 from pluggy_nats.raft.core import LEADER
+from pluggy_nats.raft.messages import (
+    NORMAL,
+    PEER_STATE,
+    AppendResponse,
+    Entry,
+    VoteResponse,
+    encode_peers,
+)
 from pluggy_nats.raft.sim import SafetyViolation, SimCluster, random_schedule
+from pluggy_nats.raft.storage import MemoryStorage
 
 FIRST_SEED = int(os.environ.get("RAFT_SEED", "0"))
 SCHEDULES = int(os.environ.get("RAFT_SCHEDULES", "200"))
@@ -241,3 +250,24 @@ def test_raft_isolated_follower_does_not_depose_the_leader_on_return():
     last = commit(cluster, leader.id, 5)
     assert leader.core.role == LEADER and leader.core.term == term
     assert cluster.nodes[follower].app.index == last
+
+
+def test_raft_leader_commits_an_old_term_entry_only_with_one_of_its_own():
+    """Raft 5.4.2 (the paper's figure 8): an entry of an earlier term on a
+    majority is not committed by counting; it commits when an entry of the
+    leader's own term does."""
+    store = MemoryStorage()
+    store.append([Entry(1, 1, PEER_STATE, encode_peers(["a", "b", "c"])),
+                  Entry(2, 2, NORMAL, b"old")])
+    store.save_state(3, None)
+    leader = core.RaftCore("a", store, ["a", "b", "c"], core.RaftConfig.scaled(0.05))
+    leader.tick(10.0)                                  # pre-vote for term 4
+    leader.receive(VoteResponse(4, "b", True, True), 10.0)
+    leader.receive(VoteResponse(4, "b", True), 10.0)   # elected in term 4
+    assert leader.role == LEADER and leader.term == 4
+    leader.ready()                                     # its term-4 entry (index 3) synced
+    leader.receive(AppendResponse(4, "b", True, 2), 10.1)
+    leader.ready()
+    assert leader.commit_index == 0                    # index 2 is on a majority, not committed
+    leader.receive(AppendResponse(4, "b", True, 3), 10.2)
+    assert leader.ready().committed[-1].index == 3 and leader.commit_index == 3
