@@ -12,6 +12,7 @@ direct route around a proxy. Pytest fixture: ``make_fault_cluster`` (see
     cluster.link(0, 1).cut()         # 0 and 1 no longer talk (2 still relays nothing)
     cluster.link(0, 1).heal()
     cluster.link(1, 2).delay(200)    # 200 ms each way
+    cluster.link(0, 2).blackhole()   # open but silent
     cluster.kill(0); cluster.restart(0)
     cluster.pause(2); cluster.resume(2)
 """
@@ -54,6 +55,8 @@ class _Pipe:
                 data = self.src.recv(65536)
                 if not data:
                     break
+                if self.proxy.is_blackholed:
+                    continue  # swallowed: the connection stays up, silent
                 self.chunks.put((time.monotonic() + self.proxy.delay_s, data))
         except OSError:
             pass
@@ -77,13 +80,15 @@ class _Pipe:
 class TcpProxy:
     """A loopback TCP proxy to ``target_port``: ``cut()`` closes every
     connection through it and refuses new ones until ``heal()``;
-    ``delay(ms)`` holds each chunk that long in each direction."""
+    ``blackhole()`` keeps them open but drops every byte; ``delay(ms)`` holds
+    each chunk that long in each direction."""
 
     def __init__(self, target_port, name="proxy"):
         self.name = name
         self.target_port = target_port
         self.delay_s = 0.0
         self.is_cut = False
+        self.is_blackholed = False
         self.connections = 0     # accepted and forwarded, ever
         self._lock = threading.Lock()
         self._pairs = set()
@@ -140,8 +145,16 @@ class TcpProxy:
             _close(a)
             _close(b)
 
+    def blackhole(self):
+        """Partition without closing: connections stay open and every byte
+        is dropped (no RST, as with a pulled cable; the ends must notice by
+        their own timeouts). Bytes dropped are gone for good: a route that
+        lost part of a frame may need closing after ``heal()``."""
+        self.is_blackholed = True
+
     def heal(self):
         self.is_cut = False
+        self.is_blackholed = False
         self.delay_s = 0.0
 
     def delay(self, ms):

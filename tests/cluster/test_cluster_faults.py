@@ -100,3 +100,18 @@ def test_cluster_faults_pause_and_resume(make_fault_cluster, raw_client):
     client.expect_nothing(timeout=0.5)
     cluster.resume(1)
     client.expect(rb"PONG\r\n", timeout=5)
+
+
+def test_cluster_faults_blackhole_keeps_the_connection_silent(make_fault_cluster, pair,
+                                                              wait_for):
+    cluster = make_fault_cluster(2)
+    send = pair(cluster, 0, 1)
+    assert send()
+    link = cluster.link(0, 1)
+    used = link.connections
+    link.blackhole()
+    assert not send() and not send()
+    assert link.connections == used  # nothing was closed
+    link.heal()
+    # A frame cut in the middle may leave the route to be closed and redialled.
+    wait_for(lambda: send(0.2), timeout=15, message="delivery after the blackhole heals")
