@@ -201,11 +201,12 @@ class FaultCluster:
         """The proxy carrying the route between servers ``i`` and ``j``."""
         return self.links[(min(i, j), max(i, j))]
 
-    def partition(self, group_a, group_b):
-        """Cut every route between the two groups of server indices."""
+    def partition(self, group_a, group_b, blackhole=False):
+        """Cut (or blackhole) every route between two groups of server indices."""
         for i in group_a:
             for j in group_b:
-                self.link(i, j).cut()
+                link = self.link(i, j)
+                link.blackhole() if blackhole else link.cut()
 
     def heal_all(self):
         for proxy in self.links.values():

@@ -135,7 +135,7 @@ async def converged(nc, names, acked, rounds=200):
 def test_raft_counter_paused_then_partitioned_leader(make_fault_cluster, tmp_path, run):
     """SIGSTOP of the leader: the others elect a new one and keep acking; on
     SIGCONT the old leader follows with no divergent ops. Then the new
-    leader's routes are cut: the majority side elects again, the isolated
+    leader's routes are blackholed: the majority side elects again, the isolated
     one cannot commit, and after the heal everyone agrees."""
     cluster, names = kv_cluster(make_fault_cluster, tmp_path)
     by_id = {node_id_for(n): i for i, n in enumerate(names)}
@@ -167,7 +167,7 @@ def test_raft_counter_paused_then_partitioned_leader(make_fault_cluster, tmp_pat
         isolated = by_id[second]
         majority = [i for i in range(3) if i != isolated]
         client = ncs[majority[0]]
-        cluster.partition([isolated], majority)
+        cluster.partition([isolated], majority, blackhole=True)  # open but silent routes
         await write(client, 20)
         third, third_term = await settled_leader(client, [names[i] for i in majority])
         assert third != second and third_term > second_term
