@@ -176,16 +176,20 @@ def _close(sock):
 
 class FaultCluster:
     """``n`` servers of one cluster with proxied routes. ``command`` starts a
-    server (ours by default); ``args`` are extra flags for every server and
-    ``env`` extra environment. Each server gets its own store directory
+    server (ours by default); the indices in ``go`` run ``go_command`` (the Go
+    nats-server) instead. ``args`` are extra flags for our servers and ``env``
+    extra environment. Each server gets its own store directory
     ``<workdir>/<name>/store`` (``store_dir(i)``), kept across restarts."""
 
-    def __init__(self, workdir, n=3, name="fc", args=(), command=None, env=None):
+    def __init__(self, workdir, n=3, name="fc", args=(), command=None, env=None, go=(),
+                 go_command=None):
         self.workdir = workdir
         self.n = n
         self.name = name
         self.args = list(args)
         self.command = list(command or pluggy_nats_command())
+        self.go = set(go)  # indices that run the Go nats-server (``go_command``)
+        self.go_command = list(go_command or ())
         self.env = env
         self.names = ["%s-%d" % (name, i) for i in range(n)]
         self.ports = [free_port() for _ in range(n)]
@@ -235,8 +239,10 @@ class FaultCluster:
             f.write(self._config(i))
         self._starts[i] += 1
         log = os.path.join(self.workdir, "%s.%d.log" % (self.names[i], self._starts[i]))
-        args = ["-a", HOST, "-p", str(self.ports[i]), "-c", conf] + self.args
-        self.servers[i] = ServerProcess(self.command, args, log, self.names[i], self.env)
+        go = i in self.go
+        args = ["-a", HOST, "-p", str(self.ports[i]), "-c", conf] + ([] if go else self.args)
+        command = self.go_command if go else self.command
+        self.servers[i] = ServerProcess(command, args, log, self.names[i], self.env)
         return self.servers[i].start(timeout)
 
     def kill(self, i):

@@ -115,3 +115,15 @@ def test_cluster_faults_blackhole_keeps_the_connection_silent(make_fault_cluster
     link.heal()
     # A frame cut in the middle may leave the route to be closed and redialled.
     wait_for(lambda: send(0.2), timeout=15, message="delivery after the blackhole heals")
+
+
+@pytest.mark.interop
+def test_cluster_faults_with_a_go_server(make_fault_cluster, pair, wait_for):
+    """The harness drives mixed clusters too: server 1 is the Go nats-server."""
+    cluster = make_fault_cluster(3, go=(1,))
+    to_go, from_go = pair(cluster, 0, 1), pair(cluster, 1, 2)
+    assert to_go() and from_go()
+    cluster.partition([1], [0, 2])
+    assert not to_go() and not from_go()
+    cluster.heal_all()
+    wait_for(lambda: to_go(0.2) and from_go(0.2), timeout=15, message="delivery after heal")
