@@ -96,6 +96,9 @@ class Ready:
 
 
 class RaftCore:
+    """One member of one group. ``peers`` is the group at bootstrap (ignored
+    once the log or a snapshot holds a peer set)."""
+
     def __init__(self, node_id, storage, peers=(), config=None, rng=None, now=0.0):
         self.id = node_id
         self.storage = storage

@@ -204,8 +204,14 @@ def _write_atomic(path, data, fsync=os.fsync):
 
 
 class FileStorage(Storage):
-    """A directory of its own per RAFT group and node. ``fsync=False`` is for
-    simulations that model lost writes themselves."""
+    """A directory of its own per RAFT group and node.
+
+    ``fsync=True``: ``sync()`` fsyncs, so an acknowledgement means "on disk on
+    a quorum" (``sync_interval: always``, with group commit: one fsync per
+    batch). ``fsync=False``: ``sync()`` only hands the records to the OS, as
+    Go's default (acks from the page cache; a kill -9 loses nothing, a power
+    loss on a quorum can); simulations use it too and model lost writes
+    themselves."""
 
     def __init__(self, directory, segment_bytes=8 << 20, fsync=True):
         super().__init__()
