@@ -56,6 +56,10 @@ class ServerProcess:
 
     @property
     def route_url(self):
+        if self.cluster_port is None:
+            # The Go server may log its route listener after "Server is ready".
+            match = wait_for_log(self, _ROUTES, 5.0)
+            self.cluster_port = int(match.group(2))
         return "nats://%s:%d" % (HOST, self.cluster_port)
 
     @property
@@ -125,6 +129,18 @@ class ServerProcess:
             except ProcessLookupError:
                 pass
             self.proc.wait(5)
+
+
+def wait_for_log(proc, pattern, timeout):
+    """The first match of ``pattern`` in ``proc``'s log, polling up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        match = pattern.search(proc.logs())
+        if match or time.monotonic() > deadline:
+            if match is None:
+                raise RuntimeError("%s never logged %r" % (proc.name, pattern.pattern))
+            return match
+        time.sleep(0.02)
 
 
 class Launcher:
