@@ -39,8 +39,9 @@ def go_nats_server_command():
 class ServerProcess:
     """One server process. ``args`` are nats-server style flags."""
 
-    def __init__(self, command, args, logfile, name="server"):
+    def __init__(self, command, args, logfile, name="server", env=None):
         self.command = list(command)
+        self.env = env  # extra environment variables, or None
         self.args = list(args)
         self.logfile = logfile
         self.name = name
@@ -57,6 +58,10 @@ class ServerProcess:
 
     @property
     def route_url(self):
+        if self.cluster_port is None:
+            # The Go server may log its route listener after "Server is ready".
+            match = wait_for_log(self, _ROUTES, 5.0)
+            self.cluster_port = int(match.group(2))
         return "nats://%s:%d" % (HOST, self.cluster_port)
 
     @property
@@ -69,8 +74,10 @@ class ServerProcess:
             os.unlink(self.logfile)
         log = open(self.logfile, "ab")
         try:
+            env = dict(os.environ, **self.env) if self.env else None
             self.proc = subprocess.Popen(self.command + self.args, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log, start_new_session=True)
+                                         stdout=log, stderr=log, start_new_session=True,
+                                         env=env)
         finally:
             log.close()
         deadline = time.monotonic() + timeout
@@ -137,6 +144,18 @@ class ServerProcess:
             except ProcessLookupError:
                 pass
             self.proc.wait(5)
+
+
+def wait_for_log(proc, pattern, timeout):
+    """The first match of ``pattern`` in ``proc``'s log, polling up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        match = pattern.search(proc.logs())
+        if match or time.monotonic() > deadline:
+            if match is None:
+                raise RuntimeError("%s never logged %r" % (proc.name, pattern.pattern))
+            return match
+        time.sleep(0.02)
 
 
 class Launcher:

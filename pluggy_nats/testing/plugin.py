@@ -11,6 +11,10 @@
 * ``make_cluster(n, go=())``: ``n`` servers joined by routes, formed from one
   seed by gossip; the indices in ``go`` run the Go nats-server instead of ours.
   Returns once messages cross between every pair of servers.
+* ``make_fault_cluster(n, args=(), env=None, go=())``: ``n`` servers (the
+  indices in ``go`` run the Go nats-server) whose routes go through proxies
+  the test controls, for fault injection (kill -9 and
+  restart, SIGSTOP/SIGCONT, cut/heal/delay a route): see :mod:`.faults`.
 * ``run(coroutine, timeout)``: run an asyncio test body (the nats-py client).
 
 Servers run in their own processes, so gevent and asyncio never share a loop.
@@ -21,6 +25,7 @@ import os
 
 import pytest
 
+from .faults import FaultCluster
 from .launch import Launcher, go_nats_server_command, pluggy_nats_command
 from .raw import RawClient, wait_for, wait_for_mesh
 
@@ -98,6 +103,24 @@ def make_cluster(launcher):
         return servers
 
     return make
+
+
+@pytest.fixture
+def make_fault_cluster(tmp_path):
+    clusters = []
+
+    def make(n=3, name="fc", args=(), env=None, go=(), timeout=20.0):
+        go_command = require_go_nats_server() if go else None
+        cluster = FaultCluster(str(tmp_path / name), n, name, args, env=env, go=go,
+                               go_command=go_command)
+        clusters.append(cluster)
+        cluster.start(timeout)
+        wait_for_mesh(cluster.servers, timeout=timeout)
+        return cluster
+
+    yield make
+    for cluster in clusters:
+        cluster.close()
 
 
 @pytest.fixture

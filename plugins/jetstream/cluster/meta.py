@@ -1,0 +1,257 @@
+"""The meta group's state machine, sans I/O: which streams and consumers exist
+in the cluster and which servers (peers) carry each one's RAFT group
+(JETSTREAM-CLUSTER.md section 2).
+
+Every server applies the same committed meta entries (``MetaState.apply``) and
+gets back the changes it must act on (start or stop a stream or consumer group
+it is a peer of). Only the meta leader turns API requests into entries
+(:func:`propose_stream`, :func:`propose_consumer`, ...), placing new groups
+with :func:`select_peer_group`. Entries are Go's: an op byte from Go's
+append-only enum, then the assignment JSON; a snapshot is the JSON array of
+stream assignments with their consumers nested (Go compresses it with s2; we
+do not).
+"""
+
+import json
+import random
+from dataclasses import dataclass, field
+
+# Go's entry ops (srv:jetstream_cluster.go): an append-only enum, never renumber.
+ASSIGN_STREAM = 0
+ASSIGN_CONSUMER = 1
+REMOVE_STREAM = 2
+REMOVE_CONSUMER = 3
+UPDATE_STREAM = 11
+
+MAX_REPLICAS = 5
+_HASH_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+class MetaError(Exception):
+    """An API error in Go's shape: ``code`` (HTTP-like), ``err_code``, description."""
+
+    def __init__(self, code, err_code, description):
+        super().__init__(description)
+        self.code, self.err_code, self.description = code, err_code, description
+
+    def to_json(self):
+        return {"code": self.code, "err_code": self.err_code, "description": self.description}
+
+
+def no_peers():
+    return MetaError(400, 10005, "no suitable peers for placement")
+
+
+def encode_op(op, body):
+    return bytes([op]) + json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode_op(data):
+    return data[0], json.loads(bytes(data[1:]))
+
+
+def group_name(kind, replicas, storage, rng):
+    """Go's names: ``S-R3F-<8 random chars>`` for streams, ``C-...`` for
+    consumers (F/M = file/memory storage)."""
+    suffix = "".join(rng.choice(_HASH_DIGITS) for _ in range(8))
+    return "%s-R%d%s-%s" % (kind, replicas, "M" if storage == "memory" else "F", suffix)
+
+
+# -- placement --------------------------------------------------------------------------
+
+@dataclass
+class PeerInfo:
+    """What the meta leader knows of a server (from ``$SYS`` statsz events)."""
+
+    id: str
+    name: str
+    cluster: str
+    tags: set = field(default_factory=set)
+    offline: bool = False
+    available: int = 1 << 40      # bytes free in max_file or max_mem
+    streams: int = 0
+    ha_assets: int = 0
+
+
+def select_peer_group(peers, replicas, cluster, tags=(), unique_tag=None, max_bytes=0):
+    """Pick ``replicas`` peers of ``cluster`` (Go's ``selectPeerGroup``): every
+    tag in ``tags`` must be present and ``!tag`` excludes; ``!jetstream``
+    opts a server out; offline servers and those without room for
+    ``max_bytes`` are dropped; the rest sort by most available space (ties:
+    fewer streams) and, for R>1, by fewest HA assets; ``unique_tag`` (e.g.
+    ``"az:"``) puts at most one replica on each value of that tag."""
+    want = {t for t in tags if not t.startswith("!")}
+    avoid = {t[1:] for t in tags if t.startswith("!")}
+    candidates = []
+    for peer in peers:
+        if peer.cluster != cluster or peer.offline or "!jetstream" in peer.tags:
+            continue
+        if not want <= peer.tags or avoid & peer.tags:
+            continue
+        if max_bytes > 0 and peer.available < max_bytes:
+            continue
+        candidates.append(peer)
+    candidates.sort(key=lambda p: (-p.available, p.streams, p.name))
+    if replicas > 1:
+        candidates.sort(key=lambda p: p.ha_assets)  # stable: keeps the order above
+    chosen, seen = [], set()
+    for peer in candidates:
+        if unique_tag:
+            value = next((t for t in sorted(peer.tags) if t.startswith(unique_tag)), None)
+            if value is None or value in seen:
+                continue
+            seen.add(value)
+        chosen.append(peer.id)
+        if len(chosen) == replicas:
+            return chosen
+    raise no_peers()
+
+
+# -- the state machine ----------------------------------------------------------------
+
+def _key(account, name):
+    return "%s > %s" % (account, name)
+
+
+class MetaState:
+    """Stream assignments by (account, stream), each with its consumers."""
+
+    def __init__(self):
+        self.streams = {}
+
+    def stream(self, account, name):
+        return self.streams.get(_key(account, name))
+
+    def apply(self, data):
+        """Apply one committed meta entry; returns the changes as
+        ``(kind, account, stream, consumer_or_None, assignment)`` tuples,
+        ``kind`` one of ``stream_added``, ``stream_updated``, ``stream_removed``,
+        ``consumer_added``, ``consumer_removed``."""
+        op, body = decode_op(data)
+        if op in (ASSIGN_STREAM, UPDATE_STREAM):
+            account, name = body["client"]["account"], body["stream"]["name"]
+            key = _key(account, name)
+            old = self.streams.get(key)
+            if old is None and op == UPDATE_STREAM:
+                return []
+            body = dict(body, consumers=old["consumers"] if old else {})
+            self.streams[key] = body
+            return [("stream_updated" if old else "stream_added", account, name, None, body)]
+        if op == REMOVE_STREAM:
+            account, name = body["client"]["account"], body["stream"]["name"]
+            old = self.streams.pop(_key(account, name), None)
+            return [("stream_removed", account, name, None, old)] if old else []
+        if op == ASSIGN_CONSUMER:
+            account, stream = body["client"]["account"], body["stream"]
+            sa = self.streams.get(_key(account, stream))
+            if sa is None:
+                return []  # its stream is gone: nothing to run
+            sa["consumers"][body["name"]] = body
+            return [("consumer_added", account, stream, body["name"], body)]
+        if op == REMOVE_CONSUMER:
+            account, stream = body["client"]["account"], body["stream"]
+            sa = self.streams.get(_key(account, stream))
+            old = sa["consumers"].pop(body["name"], None) if sa else None
+            return [("consumer_removed", account, stream, body["name"], old)] if old else []
+        return []  # an op we do not know yet: ignored, as Go ignores unknown ops
+
+    def snapshot(self):
+        out = []
+        for key in sorted(self.streams):
+            sa = dict(self.streams[key])
+            sa["consumers"] = [sa["consumers"][c] for c in sorted(sa["consumers"])]
+            out.append(sa)
+        return json.dumps(out, separators=(",", ":"), sort_keys=True).encode()
+
+    def restore(self, data):
+        """Replace the state; returns the changes relative to the old one."""
+        old, self.streams = self.streams, {}
+        for sa in json.loads(data):
+            consumers = {c["name"]: c for c in sa.get("consumers") or []}
+            sa = dict(sa, consumers=consumers)
+            self.streams[_key(sa["client"]["account"], sa["stream"]["name"])] = sa
+        changes = []
+        for key in sorted(set(old) - set(self.streams)):
+            sa = old[key]
+            changes.append(("stream_removed", sa["client"]["account"], sa["stream"]["name"],
+                            None, sa))
+        for key in sorted(self.streams):
+            sa = self.streams[key]
+            if old.get(key) != sa:
+                changes.append(("stream_updated" if key in old else "stream_added",
+                                sa["client"]["account"], sa["stream"]["name"], None, sa))
+        return changes
+
+    def assigned_to(self, peer_id):
+        """(account, stream) of every stream whose group has ``peer_id``."""
+        return sorted((sa["client"]["account"], sa["stream"]["name"])
+                      for sa in self.streams.values() if peer_id in sa["group"]["peers"])
+
+
+# -- the leader: requests into entries ------------------------------------------------
+
+def propose_stream(state, account, config, peers, cluster, rng=None, created="", client=None):
+    """The ASSIGN_STREAM entry for a create request, placed on ``peers``
+    (a list of :class:`PeerInfo`). Raises :class:`MetaError` as Go answers."""
+    rng = rng or random.Random()
+    replicas = max(int(config.get("num_replicas") or 1), 1)
+    if replicas > MAX_REPLICAS:
+        raise MetaError(400, 10052, "maximum replicas is %d" % MAX_REPLICAS)
+    existing = state.stream(account, config["name"])
+    if existing is not None:
+        if existing["stream"] == config:
+            return None  # the same create again: Go answers with the stream's info
+        raise MetaError(400, 10058, "stream name already in use with a different configuration")
+    placement = config.get("placement") or {}
+    storage = config.get("storage", "file")
+    chosen = select_peer_group(peers, replicas, placement.get("cluster") or cluster,
+                               placement.get("tags") or (), None,
+                               max(int(config.get("max_bytes") or 0), 0))
+    preferred = placement.get("preferred")
+    if preferred:
+        names = {p.id: p.name for p in peers}
+        preferred = next((pid for pid in chosen if names.get(pid) == preferred), None)
+    group = {"name": group_name("S", replicas, storage, rng), "peers": chosen,
+             "store": storage, "cluster": placement.get("cluster") or cluster}
+    if preferred:
+        group["preferred"] = preferred
+    body = {"client": dict(client or {}, account=account), "created": created,
+            "stream": config, "group": group, "sync": "$JSC.SYNC.%s" % group["name"][-8:]}
+    return encode_op(ASSIGN_STREAM, body)
+
+
+def propose_remove_stream(state, account, name):
+    sa = state.stream(account, name)
+    if sa is None:
+        raise MetaError(404, 10059, "stream not found")
+    return encode_op(REMOVE_STREAM, {"client": sa["client"], "stream": sa["stream"],
+                                     "group": sa["group"]})
+
+
+def propose_consumer(state, account, stream, name, config, rng=None, created=""):
+    """ASSIGN_CONSUMER: a consumer's group defaults to its stream's replicas
+    and peers (Go); an R1 consumer of a replicated stream picks one of them."""
+    rng = rng or random.Random()
+    sa = state.stream(account, stream)
+    if sa is None:
+        raise MetaError(404, 10059, "stream not found")
+    peers = list(sa["group"]["peers"])
+    replicas = int(config.get("num_replicas") or 0) or len(peers)
+    if replicas > len(peers):
+        raise MetaError(400, 10126, "consumer config replica count exceeds parent stream")
+    if replicas < len(peers):
+        peers = sorted(rng.sample(peers, replicas))
+    group = {"name": group_name("C", replicas, sa["group"]["store"], rng), "peers": peers,
+             "store": sa["group"]["store"], "cluster": sa["group"]["cluster"]}
+    body = {"client": sa["client"], "created": created, "name": name, "stream": stream,
+            "consumer": config, "group": group}
+    return encode_op(ASSIGN_CONSUMER, body)
+
+
+def propose_remove_consumer(state, account, stream, name):
+    sa = state.stream(account, stream)
+    ca = sa["consumers"].get(name) if sa else None
+    if ca is None:
+        raise MetaError(404, 10014, "consumer not found")
+    return encode_op(REMOVE_CONSUMER, {"client": ca["client"], "stream": stream, "name": name,
+                                       "group": ca["group"]})

@@ -1,0 +1,129 @@
+"""The fault-injection harness itself (pluggy_nats.testing.faults), on real
+clusters of our servers: a cut route stops delivery between its two servers
+(and only them), heal restores it, delay holds messages back, kill -9 and
+restart keeps the ports, SIGSTOP freezes a server until SIGCONT."""
+
+import time
+
+import pytest
+
+from pluggy_nats.testing.raw import wait_for_mesh
+
+CONNECT = b'CONNECT {"verbose":false,"pedantic":false}\r\n'
+
+
+@pytest.fixture
+def pair(raw_client):
+    """pair(cluster, i, j) -> send(): publish on server i to a subscriber on
+    server j; send() returns True when the message arrived within 0.5 s."""
+    counter = iter(range(10**6))
+
+    def make(cluster, i, j):
+        sub = raw_client(cluster.servers[j])
+        sub.send(CONNECT + b"SUB probe.%d.%d 1\r\nPING\r\n" % (i, j))
+        sub.expect(rb"PONG\r\n")
+        pub = raw_client(cluster.servers[i])
+        pub.send(CONNECT)
+
+        def send(timeout=0.5):
+            n = next(counter)
+            pub.send(b"PUB probe.%d.%d %d\r\n%d\r\n" % (i, j, len(str(n)), n))
+            try:
+                sub.expect(rb"MSG probe\.%d\.%d 1 \d+\r\n%d\r\n" % (i, j, n), timeout=timeout)
+                return True
+            except AssertionError:
+                return False
+
+        return send
+
+    return make
+
+
+def test_cluster_faults_cut_and_heal_one_route(make_fault_cluster, pair, wait_for):
+    cluster = make_fault_cluster(3)
+    zero_to_one, one_to_zero = pair(cluster, 0, 1), pair(cluster, 1, 0)
+    zero_to_two = pair(cluster, 0, 2)
+    assert zero_to_one() and one_to_zero()
+    link = cluster.link(0, 1)
+    used = link.connections
+    link.cut()
+    assert not zero_to_one() and not one_to_zero()
+    assert zero_to_two()  # the other routes are untouched
+    time.sleep(1.0)  # the route keeps redialling; the cut proxy keeps refusing
+    assert not zero_to_one()
+    link.heal()
+    wait_for(lambda: zero_to_one(0.2), timeout=10, message="delivery after heal")
+    assert one_to_zero()
+    assert link.connections > used  # the route was re-established through the proxy
+
+
+def test_cluster_faults_partition_isolates_a_server(make_fault_cluster, pair, wait_for):
+    cluster = make_fault_cluster(3)
+    probes = {(i, j): pair(cluster, i, j) for i in range(3) for j in range(3) if i != j}
+    cluster.partition([2], [0, 1])
+    assert [k for k, send in probes.items() if send(0.3)] == [(0, 1), (1, 0)]
+    cluster.heal_all()
+    wait_for_mesh(cluster.servers, timeout=15)
+
+
+def test_cluster_faults_delay_holds_messages_back(make_fault_cluster, pair):
+    cluster = make_fault_cluster(2)
+    send = pair(cluster, 0, 1)
+    assert send()
+    cluster.link(0, 1).delay(400)
+    started = time.monotonic()
+    assert send(timeout=3.0)
+    assert time.monotonic() - started >= 0.4
+    cluster.link(0, 1).heal()
+    started = time.monotonic()
+    assert send()
+    assert time.monotonic() - started < 0.4
+
+
+def test_cluster_faults_kill_and_restart_keeps_ports(make_fault_cluster, raw_client):
+    cluster = make_fault_cluster(3)
+    port, pid = cluster.servers[1].port, cluster.servers[1].pid
+    cluster.kill(1)
+    assert cluster.servers[1].proc.returncode == -9
+    cluster.restart(1)
+    assert cluster.servers[1].port == port and cluster.servers[1].pid != pid
+    wait_for_mesh(cluster.servers, timeout=15)
+
+
+def test_cluster_faults_pause_and_resume(make_fault_cluster, raw_client):
+    cluster = make_fault_cluster(2)
+    client = raw_client(cluster.servers[1])
+    client.send(CONNECT + b"PING\r\n")
+    client.expect(rb"PONG\r\n")
+    cluster.pause(1)
+    client.send(b"PING\r\n")
+    client.expect_nothing(timeout=0.5)
+    cluster.resume(1)
+    client.expect(rb"PONG\r\n", timeout=5)
+
+
+def test_cluster_faults_blackhole_keeps_the_connection_silent(make_fault_cluster, pair,
+                                                              wait_for):
+    cluster = make_fault_cluster(2)
+    send = pair(cluster, 0, 1)
+    assert send()
+    link = cluster.link(0, 1)
+    used = link.connections
+    link.blackhole()
+    assert not send() and not send()
+    assert link.connections == used  # nothing was closed
+    link.heal()
+    # A frame cut in the middle may leave the route to be closed and redialled.
+    wait_for(lambda: send(0.2), timeout=15, message="delivery after the blackhole heals")
+
+
+@pytest.mark.interop
+def test_cluster_faults_with_a_go_server(make_fault_cluster, pair, wait_for):
+    """The harness drives mixed clusters too: server 1 is the Go nats-server."""
+    cluster = make_fault_cluster(3, go=(1,))
+    to_go, from_go = pair(cluster, 0, 1), pair(cluster, 1, 2)
+    assert to_go() and from_go()
+    cluster.partition([1], [0, 2])
+    assert not to_go() and not from_go()
+    cluster.heal_all()
+    wait_for(lambda: to_go(0.2) and from_go(0.2), timeout=15, message="delivery after heal")
