@@ -1,0 +1,310 @@
+"""A WebSocket client connection: after the HTTP upgrade it is an ordinary
+client connection (same parser, delivery, auth). Only the two ends change:
+reads go through :class:`FrameReader` (wsproto's frame decoder) into the
+parser, and each flush frames everything pending as one binary frame.
+
+The flush keeps the core's shape (connection.py): one non-blocking send of
+the framed bytes, and a writer greenlet only while the socket pushes back.
+Framed bytes that did not go out wait in ``wire``, so a frame is never cut
+by a later one.
+"""
+
+import struct
+import time
+import zlib
+
+import gevent
+from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
+
+from pluggy_nats.client import ClientConnection
+from pluggy_nats.connection import READ_SIZE, ClosedReason
+
+from .upgrade import UpgradeError, UpgradeReader
+
+# nats-server's wsEnqueueCloseMessage: the close status for each reason.
+_POLICY = {ClosedReason.AUTHENTICATION_TIMEOUT, ClosedReason.AUTHENTICATION_VIOLATION,
+           ClosedReason.SLOW_CONSUMER_PENDING_BYTES, ClosedReason.SLOW_CONSUMER_WRITE_DEADLINE,
+           ClosedReason.MAX_ACCOUNT_CONNECTIONS_EXCEEDED, ClosedReason.MAX_CONNECTIONS_EXCEEDED,
+           ClosedReason.MAX_CONTROL_LINE_EXCEEDED, ClosedReason.MAX_SUBSCRIPTIONS_EXCEEDED,
+           ClosedReason.AUTHENTICATION_EXPIRED, ClosedReason.REVOCATION}
+_PROTOCOL = {ClosedReason.PARSE_ERROR, ClosedReason.PROTOCOL_VIOLATION,
+             ClosedReason.BAD_CLIENT_PROTOCOL_VERSION}
+_GOING_AWAY = {ClosedReason.WRITE_ERROR, ClosedReason.READ_ERROR,
+               ClosedReason.STALE_CONNECTION, ClosedReason.SERVER_SHUTDOWN}
+CONTROL_PAYLOAD_MAX = 125
+COMPRESS_THRESHOLD = 64  # Go does not compress smaller buffers
+
+
+def close_status(reason):
+    if reason is ClosedReason.CLIENT_CLOSED:
+        return 1000
+    if reason in _POLICY:
+        return 1008
+    if reason is ClosedReason.TLS_HANDSHAKE_ERROR:
+        return 1015
+    if reason in _PROTOCOL:
+        return 1002
+    if reason is ClosedReason.MAX_PAYLOAD_EXCEEDED:
+        return 1009
+    if reason in _GOING_AWAY:
+        return 1001
+    return 1011
+
+
+def frame_header(opcode, length, rsv1=False):
+    """A server frame's header (final, unmasked)."""
+    first = 0x80 | (0x40 if rsv1 else 0) | opcode
+    if length < 126:
+        return bytes((first, length))
+    if length < 65536:
+        return struct.pack("!BBH", first, 126, length)
+    return struct.pack("!BBQ", first, 127, length)
+
+
+def close_frame(status, text):
+    """Go's wsCreateCloseMessage: a reason longer than a control frame allows
+    is cut and ends in "..."."""
+    body = text.encode()
+    if len(body) > CONTROL_PAYLOAD_MAX - 2:
+        body = body[:CONTROL_PAYLOAD_MAX - 5] + b"..."
+    payload = struct.pack("!H", status) + body
+    return frame_header(Opcode.CLOSE, len(payload)) + payload
+
+
+class FrameReader:
+    """Stands in for the socket in the reader loop: ``recv`` returns the NATS
+    bytes carried by data frames, answers PINGs, and returns b"" when the
+    client closes. A framing error closes the connection with status 1002."""
+
+    def __init__(self, conn, sock, decoder):
+        self.conn = conn
+        self.sock = sock
+        self.decoder = decoder
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        self.sock.close()
+
+    def recv(self, size):
+        conn = self.conn
+        decoder = self.decoder
+        while True:
+            data = self.sock.recv(size)
+            if not data:
+                return b""
+            decoder.receive_bytes(data)
+            chunks = []
+            try:
+                for frame in decoder.received_frames():
+                    opcode = frame.opcode
+                    if opcode is Opcode.BINARY or opcode is Opcode.TEXT \
+                            or opcode is Opcode.CONTINUATION:
+                        payload = frame.payload
+                        if payload:
+                            chunks.append(payload if isinstance(payload, bytes)
+                                          else bytes(payload) if isinstance(payload, bytearray)
+                                          else payload.encode())
+                    elif opcode is Opcode.PING:
+                        conn.send_control(Opcode.PONG, bytes(frame.payload))
+                    elif opcode is Opcode.CLOSE:
+                        code, _text = frame.payload
+                        # Echo the client's status (none -> normal closure), then close.
+                        status = 1000 if code == 1005 else int(code)
+                        conn.ws_close_status = status
+                        if chunks:
+                            conn.parser.feed(b"".join(chunks))
+                        return b""
+            except ParseFailed as exc:
+                conn.ws_close(ClosedReason.PROTOCOL_VIOLATION, 1002, str(exc))
+                raise OSError("websocket framing error") from None
+            if chunks:
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class WebSocketClientConnection(ClientConnection):
+    """A client whose bytes travel in WebSocket frames."""
+
+    is_websocket = True
+
+    def __init__(self, server, sock, addr, manager):
+        super().__init__(server, sock, addr)
+        self.manager = manager
+        self.wire = bytearray()  # framed bytes not yet taken by the kernel
+        self.ws_sock = sock  # the byte stream under the frames (TLS or plain)
+        self.ws_close_status = None  # set when the client sent a close frame
+        self.ws_close_text = None
+        self.compress = False
+        self._compressor = None
+        self.cookies = {}
+        self.ws_client_ip = ""
+
+    # -- the upgrade --------------------------------------------------------
+
+    def on_start(self):
+        """Read the HTTP upgrade, answer it, then go on as a client (INFO)."""
+        cfg = self.manager.config
+        if self.tls:
+            self.ws_sock = self.sock
+        reader = UpgradeReader(cfg, tls=self.tls)
+        timeout = self.manager.handshake_timeout()
+        try:
+            with gevent.Timeout(timeout, False):
+                upgrade = None
+                while upgrade is None:
+                    data = self.ws_sock.recv(READ_SIZE)
+                    if not data:
+                        break
+                    reader.feed(data)
+                    upgrade = reader.result()
+            if upgrade is None:  # timed out or closed before the request ended
+                self._close_silently(ClosedReason.READ_ERROR)
+                return
+        except UpgradeError as exc:
+            self.manager.log.error("websocket_handshake_error", remote="%s:%s" % (
+                self.host, self.port), reason=exc.reason)
+            self._close_silently(ClosedReason.PROTOCOL_VIOLATION, exc.response)
+            return
+        except OSError:
+            self._close_silently(ClosedReason.READ_ERROR)
+            return
+        if upgrade.kind != "client":
+            self.manager.log.error("Not configured to accept leaf node connections")
+            self._close_silently(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        self.compress = upgrade.compress
+        self.cookies = upgrade.cookies
+        self.ws_client_ip = upgrade.client_ip
+        extensions = []
+        if upgrade.compress:
+            from wsproto.extensions import PerMessageDeflate
+
+            pmd = PerMessageDeflate(client_no_context_takeover=True,
+                                    server_no_context_takeover=True)
+            pmd.accept(upgrade.extensions_offer)
+            extensions.append(pmd)
+        # wsproto checks the mask bit from the side it plays: "client" frames
+        # may arrive unmasked only when the client asked (Nats-No-Masking).
+        decoder = FrameProtocol(client=upgrade.no_masking, extensions=extensions)
+        self.wire += upgrade.response
+        self.sock = FrameReader(self, self.ws_sock, decoder)
+        super().on_start()
+
+    def _close_silently(self, reason, response=b""):
+        """Before the upgrade: an HTTP answer (if any), no frames."""
+        if response:
+            try:
+                self.ws_sock.sendall(response)
+            except OSError:
+                pass
+        self.wire.clear()
+        self.out.clear()
+        self.ws_close_status = -1  # nothing to frame
+        self.close(reason)
+
+    # -- writing --------------------------------------------------------------
+
+    def _frame(self, data):
+        """``data`` as one binary frame (compressed when negotiated and worth it)."""
+        if self.compress and len(data) > COMPRESS_THRESHOLD:
+            # No context takeover: a fresh raw deflate stream per message,
+            # without the 00 00 ff ff tail (RFC 7692 7.2.1).
+            comp = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+            body = comp.compress(data) + comp.flush(zlib.Z_SYNC_FLUSH)
+            if body.endswith(b"\x00\x00\xff\xff"):
+                body = body[:-4]
+            return frame_header(Opcode.BINARY, len(body), rsv1=True) + body
+        return frame_header(Opcode.BINARY, len(data)) + data
+
+    def send_control(self, opcode, payload=b""):
+        self.wire += frame_header(opcode, len(payload)) + payload
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.server.touched.append(self)
+
+    def flush(self):
+        out = self.out
+        if self.writer is not None or self.closed:
+            return
+        if out:
+            self.wire += self._frame(out)
+            out.clear()
+        wire = self.wire
+        if not wire:
+            return
+        if self.tls:
+            n = 0  # TLS writes go through the writer's sendall (as in the core)
+        else:
+            try:
+                n = self._raw.send(wire)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self.close(ClosedReason.WRITE_ERROR)
+                return
+        if n == len(wire):
+            wire.clear()
+            return
+        del wire[:n]
+        self.writer = self.server.spawn(self._write_loop)
+
+    def _write_loop(self):
+        deadline = self.server.options.write_deadline
+        try:
+            while (self.wire or self.out) and not self.closed:
+                if self.out:
+                    self.wire += self._frame(self.out)
+                    self.out = bytearray()
+                data, self.wire = self.wire, bytearray()
+                with gevent.Timeout(deadline):
+                    self.ws_sock.sendall(data)
+        except gevent.Timeout:
+            self.writer = None
+            self.server.stats.slow_consumers += 1
+            self.close(ClosedReason.SLOW_CONSUMER_WRITE_DEADLINE)
+        except (OSError, ValueError, AttributeError):
+            self.writer = None
+            self.close(ClosedReason.WRITE_ERROR)
+        finally:
+            self.writer = None
+
+    @property
+    def pending_bytes(self):
+        return len(self.out) + len(self.wire)
+
+    # -- closing --------------------------------------------------------------
+
+    def ws_close(self, reason, status, text):
+        """Close with a chosen close frame (framing errors)."""
+        self.ws_close_status, self.ws_close_text = status, text
+        self.close(reason)
+
+    def close(self, reason, err=None):
+        if self.closed:
+            return
+        if self.ws_close_status != -1:
+            final = bytearray(self.wire)
+            pending = bytes(self.out) + (self._err_bytes(err) if err else b"")
+            if pending:
+                final += self._frame(pending)
+            status = self.ws_close_status or close_status(reason)
+            final += close_frame(status, self.ws_close_text or reason.value)
+            self.wire.clear()
+            self.out = bytearray()
+            if self.writer is None:
+                try:
+                    if self.tls:
+                        self._raw.send_now(final)
+                    else:
+                        self._raw.send(final)
+                except OSError:
+                    pass
+        self.stop = time.time()
+        super().close(reason)
+
+    @staticmethod
+    def _err_bytes(err):
+        from pluggy_nats.protocol import encode
+
+        return encode.err(err)
