@@ -19,6 +19,7 @@ HOST = "127.0.0.1"
 _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
 _HTTP = re.compile(r"Starting http monitor on (\S+):(\d+)")
 _ROUTES = re.compile(r"Listening for route connections on (\S+):(\d+)")
+_WEBSOCKET = re.compile(r"Listening for websocket clients on wss?://(\S+):(\d+)")
 _READY = "Server is ready"
 
 
@@ -48,10 +49,15 @@ class ServerProcess:
         self.port = None
         self.http_port = None
         self.cluster_port = None
+        self.ws_port = None
 
     @property
     def url(self):
         return "nats://%s:%d" % (HOST, self.port)
+
+    @property
+    def ws_url(self):
+        return "ws://%s:%d" % (HOST, self.ws_port)
 
     @property
     def route_url(self):
@@ -81,6 +87,8 @@ class ServerProcess:
                     self.http_port = int(http.group(2)) if http else None
                     routes = _ROUTES.search(text)
                     self.cluster_port = int(routes.group(2)) if routes else None
+                    websocket = _WEBSOCKET.search(text)
+                    self.ws_port = int(websocket.group(2)) if websocket else None
                     return self
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s before it was ready:\n%s"

@@ -16,7 +16,7 @@ import zlib
 import gevent
 from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
 
-from pluggy_nats.client import ClientConnection
+from pluggy_nats.client import PRE_AUTH_OPS, ClientConnection
 from pluggy_nats.connection import READ_SIZE, ClosedReason
 
 from .upgrade import UpgradeError, UpgradeReader
@@ -127,6 +127,8 @@ class WebSocketClientConnection(ClientConnection):
     """A client whose bytes travel in WebSocket frames."""
 
     is_websocket = True
+    conn_type = "websocket"  # /connz "type"
+    client_type = "WEBSOCKET"  # allowed_connection_types
 
     def __init__(self, server, sock, addr, manager):
         super().__init__(server, sock, addr)
@@ -139,6 +141,10 @@ class WebSocketClientConnection(ClientConnection):
         self._compressor = None
         self.cookies = {}
         self.ws_client_ip = ""
+        self.no_auth_user = manager.config.no_auth_user
+        if manager.config.auth_override and not server.auth_required:
+            # The block's own authorization: CONNECT first, as with any auth.
+            self.parser.ops = PRE_AUTH_OPS
 
     # -- the upgrade --------------------------------------------------------
 
@@ -202,6 +208,18 @@ class WebSocketClientConnection(ClientConnection):
         self.out.clear()
         self.ws_close_status = -1  # nothing to frame
         self.close(reason)
+
+    # -- CONNECT ----------------------------------------------------------------
+
+    def _authenticate(self, opts):
+        """Credentials a browser cannot put in CONNECT come from the cookies the
+        block names (nats-server: only when CONNECT lacks them)."""
+        cfg = self.manager.config
+        for field, cookie in (("jwt", cfg.jwt_cookie), ("user", cfg.user_cookie),
+                              ("pass", cfg.pass_cookie), ("auth_token", cfg.token_cookie)):
+            if cookie and not opts.get(field) and cookie in self.cookies:
+                opts[field] = self.cookies[cookie]
+        return super()._authenticate(opts)
 
     # -- writing --------------------------------------------------------------
 
