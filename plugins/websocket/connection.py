@@ -109,15 +109,20 @@ class FrameReader:
                     elif opcode is Opcode.PING:
                         conn.send_control(Opcode.PONG, bytes(frame.payload))
                     elif opcode is Opcode.CLOSE:
-                        code, _text = frame.payload
-                        # Echo the client's status (none -> normal closure), then close.
-                        status = 1000 if code == 1005 else int(code)
-                        conn.ws_close_status = status
+                        code, text = frame.payload
+                        # Echo the client's close frame, as nats-server does.
+                        conn.close_frame_due = False
+                        echo = b"" if code == 1005 else struct.pack("!H", code) + text.encode()
+                        conn.send_control(Opcode.CLOSE, echo)
                         if chunks:
                             conn.parser.feed(b"".join(chunks))
                         return b""
             except ParseFailed as exc:
-                conn.ws_close(ClosedReason.PROTOCOL_VIOLATION, 1002, str(exc))
+                # nats-server ends the connection as a read error: no close
+                # frame, no -ERR (websocket.go wsRead, client.go readLoop).
+                conn.log.debug("websocket_framing_error", error=str(exc))
+                conn.close_frame_due = False
+                conn.close(ClosedReason.READ_ERROR)
                 raise OSError("websocket framing error") from None
             if chunks:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -135,8 +140,7 @@ class WebSocketClientConnection(ClientConnection):
         self.manager = manager
         self.wire = bytearray()  # framed bytes not yet taken by the kernel
         self.ws_sock = sock  # the byte stream under the frames (TLS or plain)
-        self.ws_close_status = None  # set when the client sent a close frame
-        self.ws_close_text = None
+        self.close_frame_due = True  # False: close without a close frame (as Go)
         self.compress = False
         self._compressor = None
         self.cookies = {}
@@ -206,7 +210,7 @@ class WebSocketClientConnection(ClientConnection):
                 pass
         self.wire.clear()
         self.out.clear()
-        self.ws_close_status = -1  # nothing to frame
+        self.close_frame_due = False
         self.close(reason)
 
     # -- CONNECT ----------------------------------------------------------------
@@ -293,21 +297,34 @@ class WebSocketClientConnection(ClientConnection):
 
     # -- closing --------------------------------------------------------------
 
-    def ws_close(self, reason, status, text):
-        """Close with a chosen close frame (framing errors)."""
-        self.ws_close_status, self.ws_close_text = status, text
-        self.close(reason)
+    def protocol_error(self, exc):
+        """nats-server answers a payload over the limit with -ERR and a close
+        frame; any other parse error in a WebSocket read ends the connection
+        as a read error, without either."""
+        if exc.err == "Maximum Payload Violation":
+            super().protocol_error(exc)
+            return
+        self.log.debug("protocol_error", error=exc.detail)
+        self.close_frame_due = False
+        self.close(ClosedReason.READ_ERROR)
 
     def close(self, reason, err=None):
         if self.closed:
             return
-        if self.ws_close_status != -1:
+        if not self.close_frame_due:  # what is queued still goes
+            final = bytes(self.wire)
+            self.wire.clear()
+            if final and self.writer is None and not self.tls:
+                try:
+                    self._raw.send(final)
+                except OSError:
+                    pass
+        else:
             final = bytearray(self.wire)
             pending = bytes(self.out) + (self._err_bytes(err) if err else b"")
             if pending:
                 final += self._frame(pending)
-            status = self.ws_close_status or close_status(reason)
-            final += close_frame(status, self.ws_close_text or reason.value)
+            final += close_frame(close_status(reason), reason.value)
             self.wire.clear()
             self.out = bytearray()
             if self.writer is None:

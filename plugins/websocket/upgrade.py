@@ -58,14 +58,15 @@ def accept_key(key):
     return base64.b64encode(hashlib.sha1(key.encode("latin-1") + GUID).digest()).decode()
 
 
-def http_error(status, reason=""):
-    """An error answer as Go's http.Error writes it (text body, nosniff)."""
+def http_error(status, reason="", version="1.1"):
+    """An error answer as Go's http.Error writes it (text body, nosniff), in
+    the request's HTTP version."""
     status = HTTPStatus(status)
     body = ("%s\n" % status.phrase).encode()
-    head = ("HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    head = ("HTTP/%s %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
             "Sec-Websocket-Version: 13\r\nX-Content-Type-Options: nosniff\r\n"
             "Date: %s\r\nContent-Length: %d\r\n\r\n"
-            % (status.value, status.phrase, formatdate(usegmt=True), len(body)))
+            % (version, status.value, status.phrase, formatdate(usegmt=True), len(body)))
     return UpgradeError(status.value, reason, head.encode() + body)
 
 
@@ -125,42 +126,48 @@ def _first(headers, name):
 
 def check_request(config, request, rest=b"", tls=False):
     """Go's checks, in Go's order; the 101 answer on success."""
+    version = request.http_version.decode("latin-1")
+
+    def refuse(status, reason):
+        return http_error(status, reason, version)
+
     target = request.target.decode("latin-1")
     path = urlsplit(target).path
     kind = "leaf" if path.endswith(LEAF_PATH) else "mqtt" if path.endswith(MQTT_PATH) \
         else "client"
     headers = _headers(request)
     if kind == "mqtt":
-        raise http_error(404, "mqtt websocket endpoint not enabled")
+        raise refuse(404, "mqtt websocket endpoint not enabled")
     if request.method != b"GET":
-        raise http_error(405, "request method must be GET")
+        raise refuse(405, "request method must be GET")
     if not _first(headers, "host"):
-        raise http_error(400, "'Host' missing in request")
+        raise refuse(400, "'Host' missing in request")
     if not _contains(headers.get("upgrade", ()), "websocket"):
-        raise http_error(400, "invalid value for header 'Upgrade'")
+        raise refuse(400, "invalid value for header 'Upgrade'")
     if not _contains(headers.get("connection", ()), "Upgrade"):
-        raise http_error(400, "invalid value for header 'Connection'")
+        raise refuse(400, "invalid value for header 'Connection'")
     key = _first(headers, "sec-websocket-key")
     if not key:
-        raise http_error(400, "key missing")
+        raise refuse(400, "key missing")
     try:
         decoded = base64.b64decode(key, validate=True)
     except (binascii.Error, ValueError):
         decoded = b""
     if len(decoded) != 16:
-        raise http_error(400, "invalid websocket key")
+        raise refuse(400, "invalid websocket key")
     if not _contains(headers.get("sec-websocket-version", ()), "13"):
-        raise http_error(400, "invalid version")
+        raise refuse(400, "invalid version")
     problem = origin_problem(config, headers, tls)
     if problem:
-        raise http_error(403, "origin not allowed: %s" % problem)
+        raise refuse(403, "origin not allowed: %s" % problem)
     offer = ", ".join(headers.get("sec-websocket-extensions", ()))
     compress = config.compression and any(
         p.strip(" \t").lower() == PMC_EXTENSION
         for ext in offer.split(",") for p in ext.split(";"))
     no_masking = _first(headers, "nats-no-masking") == "true"
     if rest:
-        raise http_error(400, "client sent data before handshake is complete")
+        # Go has hijacked the connection by then: it closes without an answer.
+        raise UpgradeError(400, "client sent data before handshake is complete", b"")
     response = [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: ",
                 accept_key(key).encode(), b"\r\n"]
