@@ -5,9 +5,9 @@ the block's own authorization (nats-server's "auth override"), and the
 import socket
 
 import structlog
+from pluggy_nats_plugins.auth.manager import check_secret  # bcrypt or plain, as the auth plugin
 
 from pluggy_nats import Allow, Deny, hookimpl
-from pluggy_nats_plugins.auth.manager import check_secret  # bcrypt or plain, as the auth plugin
 
 from .connection import WebSocketClientConnection
 

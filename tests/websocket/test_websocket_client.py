@@ -144,7 +144,7 @@ def test_websocket_own_authorization_and_cookies(make_server):
     server = make_server(config=WS % ", authorization { token: s3cret }, token_cookie: tk")
 
     async def body():
-        with pytest.raises(Exception):
+        with pytest.raises((nats.errors.Error, OSError)):
             await nats.connect(server.ws_url, max_reconnect_attempts=0,
                                allow_reconnect=False)
         nc = await nats.connect(server.ws_url, token="s3cret", allow_reconnect=False)
