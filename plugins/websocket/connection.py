@@ -14,7 +14,8 @@ import time
 import zlib
 
 import gevent
-from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 
 from pluggy_nats.client import PRE_AUTH_OPS, ClientConnection
 from pluggy_nats.connection import READ_SIZE, ClosedReason
@@ -69,6 +70,38 @@ def close_frame(status, text):
         body = body[:CONTROL_PAYLOAD_MAX - 5] + b"..."
     payload = struct.pack("!H", status) + body
     return frame_header(Opcode.CLOSE, len(payload)) + payload
+
+
+class BoundedDeflate(PerMessageDeflate):
+    """wsproto's permessage-deflate with a cap on what one message may
+    inflate to (nats-server: 8x max_payload, at most 64 MiB), so a small
+    compressed frame cannot blow up into gigabytes."""
+
+    def __init__(self, limit, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = limit
+        self.inflated = 0
+
+    def frame_inbound_payload_data(self, proto, data):
+        if not self._inbound_compressed or not self._inbound_is_compressible:
+            return data
+        try:
+            out = self._decompressor.decompress(bytes(data), self.limit - self.inflated + 1)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        self.inflated += len(out)
+        if self.inflated > self.limit or self._decompressor.unconsumed_tail:
+            return CloseReason.MESSAGE_TOO_BIG
+        return out
+
+    def frame_inbound_complete(self, proto, fin):
+        if fin:
+            self.inflated = 0
+        return super().frame_inbound_complete(proto, fin)
+
+
+def inflate_limit(max_payload):
+    return min(max_payload * 8, 64 << 20)
 
 
 class FrameReader:
@@ -188,10 +221,9 @@ class WebSocketClientConnection(ClientConnection):
         self.ws_client_ip = upgrade.client_ip
         extensions = []
         if upgrade.compress:
-            from wsproto.extensions import PerMessageDeflate
-
-            pmd = PerMessageDeflate(client_no_context_takeover=True,
-                                    server_no_context_takeover=True)
+            pmd = BoundedDeflate(inflate_limit(self.parser.max_payload),
+                                 client_no_context_takeover=True,
+                                 server_no_context_takeover=True)
             pmd.accept(upgrade.extensions_offer)
             extensions.append(pmd)
         # wsproto checks the mask bit from the side it plays: "client" frames

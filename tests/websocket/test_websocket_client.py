@@ -183,3 +183,27 @@ def test_websocket_origin_checks(make_server):
     none = WSRawClient(server.ws_port)  # no Origin header: not a browser, accepted
     assert none.upgrade().startswith(b"HTTP/1.1 101")
     none.close()
+
+
+def test_websocket_compressed_bomb_is_refused(make_server):
+    """A few KiB that inflate past 8x max_payload end the connection before
+    they are inflated; the server keeps serving."""
+    import zlib
+
+    server = make_server("--max_payload", "4096", config=WS % ", compression: true")
+    c = WSRawClient(server.ws_port)
+    assert b"permessage-deflate" in c.upgrade(headers=[("Sec-WebSocket-Extensions",
+                                                          "permessage-deflate")])
+    c.nats_bytes(until=b"\r\n")
+    comp = zlib.compressobj(wbits=-15)
+    bomb = comp.compress(b"\0" * (1 << 20)) + comp.flush(zlib.Z_SYNC_FLUSH)
+    assert len(bomb) < 4096
+    c.send_raw(mask_frame(2, bomb[:-4], rsv1=True))
+    assert c.close_frame(timeout=2) is None and c.read_body(1.0) == b""
+    c.close()
+    ok = WSRawClient(server.ws_port)
+    ok.upgrade()
+    ok.nats_bytes(until=b"\r\n")
+    ok.send(CONNECT + b"PING\r\n")
+    assert b"PONG" in ok.nats_bytes(until=b"PONG")
+    ok.close()
