@@ -151,11 +151,10 @@ class FrameReader:
                             conn.parser.feed(b"".join(chunks))
                         return b""
             except ParseFailed as exc:
-                # nats-server ends the connection as a read error: no close
-                # frame, no -ERR (websocket.go wsRead, client.go readLoop).
+                # nats-server queues a close frame (1002, the problem) and ends
+                # the connection (websocket.go wsHandleProtocolError).
                 conn.log.debug("websocket_framing_error", error=str(exc))
-                conn.close_frame_due = False
-                conn.close(ClosedReason.READ_ERROR)
+                conn.close(ClosedReason.PROTOCOL_VIOLATION, close_text=str(exc))
                 raise OSError("websocket framing error") from None
             if chunks:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -213,8 +212,7 @@ class WebSocketClientConnection(ClientConnection):
             self._close_silently(ClosedReason.READ_ERROR)
             return
         if upgrade.kind != "client":
-            self.manager.log.error("Not configured to accept leaf node connections")
-            self._close_silently(ClosedReason.PROTOCOL_VIOLATION)
+            self._hand_over(upgrade)
             return
         self.compress = upgrade.compress
         self.cookies = upgrade.cookies
@@ -231,19 +229,45 @@ class WebSocketClientConnection(ClientConnection):
         decoder = FrameProtocol(client=upgrade.no_masking, extensions=extensions)
         self.wire += upgrade.response
         self.sock = FrameReader(self, self.ws_sock, decoder)
+        self.server.register(self)  # a client from here on (counted, in /connz)
         super().on_start()
 
+    def _hand_over(self, upgrade):
+        """A leaf node dialled ``/leafnode``: the leafnode plugin takes the
+        WebSocket stream from here (nats-server's createLeafNode over ws)."""
+        from .transport import WebSocketSocket
+
+        server = self.server
+        try:
+            self.ws_sock.sendall(upgrade.response)
+        except OSError:
+            self._close_silently(ClosedReason.WRITE_ERROR)
+            return
+        stream = WebSocketSocket(self.ws_sock, expect_masked=not upgrade.no_masking, mask=False)
+        # This connection was only the upgrade and was never registered as a
+        # client: it ends here without close hooks, as Go never made a client of it.
+        self.closed = True
+        handled = server.hook.nats_link_accept(server=server, kind=upgrade.kind, sock=stream,
+                                               addr=(self.host, self.port))
+        if not handled:
+            self.manager.log.error("Not configured to accept leaf node connections")
+            stream.close()
+
     def _close_silently(self, reason, response=b""):
-        """Before the upgrade: an HTTP answer (if any), no frames."""
+        """Before the upgrade: an HTTP answer (if any), then close. Never a
+        client, so no close hooks, no /connz entry (as in Go)."""
         if response:
             try:
                 self.ws_sock.sendall(response)
             except OSError:
                 pass
-        self.wire.clear()
-        self.out.clear()
-        self.close_frame_due = False
-        self.close(reason)
+        self.closed = True
+        self.closed_reason = reason
+        self.parser.stop()
+        try:
+            self.ws_sock.close()
+        except OSError:
+            pass
 
     # -- CONNECT ----------------------------------------------------------------
 
@@ -329,18 +353,9 @@ class WebSocketClientConnection(ClientConnection):
 
     # -- closing --------------------------------------------------------------
 
-    def protocol_error(self, exc):
-        """nats-server answers a payload over the limit with -ERR and a close
-        frame; any other parse error in a WebSocket read ends the connection
-        as a read error, without either."""
-        if exc.err == "Maximum Payload Violation":
-            super().protocol_error(exc)
-            return
-        self.log.debug("protocol_error", error=exc.detail)
-        self.close_frame_due = False
-        self.close(ClosedReason.READ_ERROR)
-
-    def close(self, reason, err=None):
+    def close(self, reason, err=None, close_text=None):
+        """Close with pending data, the -ERR (if any) and a close frame whose
+        status follows the reason (nats-server's wsEnqueueCloseMessage)."""
         if self.closed:
             return
         if not self.close_frame_due:  # what is queued still goes
@@ -356,7 +371,7 @@ class WebSocketClientConnection(ClientConnection):
             pending = bytes(self.out) + (self._err_bytes(err) if err else b"")
             if pending:
                 final += self._frame(pending)
-            final += close_frame(close_status(reason), reason.value)
+            final += close_frame(close_status(reason), close_text or reason.value)
             self.wire.clear()
             self.out = bytearray()
             if self.writer is None:

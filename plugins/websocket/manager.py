@@ -119,5 +119,4 @@ class WebsocketManager:
         if self.config.tls is not None:
             conn.tls_config = self.config.tls
             conn.tls_first = True  # TLS, then the HTTP upgrade
-        server.register(conn)
-        conn.run()
+        conn.run()  # registered as a client once the upgrade is done
