@@ -4,7 +4,6 @@ a NATS session both ways, masked as a client must be, and unmasked when the
 server agrees to Nats-No-Masking."""
 
 import pytest
-
 from pluggy_nats_plugins.websocket.transport import WebSocketError, frame, ws_dial
 
 CONFIG = "websocket { listen: 127.0.0.1:-1, no_tls: true }\n"
