@@ -21,6 +21,7 @@ class WebsocketManager:
         self.log = structlog.get_logger("pluggy_nats.websocket")
         self.listener = None
         self.port = None
+        self.peer_urls = {}  # route peer's server_id -> its WebSocket URLs
 
     @property
     def scheme(self):
@@ -99,15 +100,42 @@ class WebsocketManager:
         if urls:
             varz["ws_connect_urls"] = urls
 
+    @hookimpl
+    def nats_link_info(self, link, info):
+        """Routes carry each server's WebSocket URL (nats-server ``ws_connect_urls``)."""
+        if link.link_kind.name == "route":
+            info["ws_connect_urls"] = self.own_urls()
+
+    @hookimpl
+    def nats_link_info_received(self, link, info):
+        if link.link_kind.name == "route" and link.remote_id:
+            urls = info.get("ws_connect_urls")
+            if isinstance(urls, list) and all(isinstance(u, str) for u in urls):
+                self.peer_urls[link.remote_id] = urls
+
+    @hookimpl
+    def nats_client_closed(self, conn, reason):
+        if getattr(conn, "link_kind", None) is not None and conn.remote_id:
+            self.peer_urls.pop(conn.remote_id, None)
+
     # -- connections ----------------------------------------------------------------
 
-    def connect_urls(self):
-        """What WebSocket clients are told to fail over to: this server's
-        advertised WebSocket address (the cluster's come with routes)."""
+    def own_urls(self):
+        """Where WebSocket clients reach this server: ``advertise``, else the
+        listener's address when it names one (not 0.0.0.0)."""
         cfg = self.config
         if cfg.advertise:
             return [cfg.advertise]
+        if self.port and cfg.host not in ("0.0.0.0", "::", ""):
+            return ["%s:%d" % (cfg.host, self.port)]
         return []
+
+    def connect_urls(self):
+        """What WebSocket clients may fail over to: ours and the cluster's."""
+        urls = list(self.own_urls())
+        for peer in self.peer_urls.values():
+            urls.extend(u for u in peer if u not in urls)
+        return urls
 
     def _accept(self, sock, addr):
         server = self.server

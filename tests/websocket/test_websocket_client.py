@@ -207,3 +207,21 @@ def test_websocket_compressed_bomb_is_refused(make_server):
     ok.send(CONNECT + b"PING\r\n")
     assert b"PONG" in ok.nats_bytes(until=b"PONG")
     ok.close()
+
+
+def test_websocket_connect_urls_span_the_cluster(make_cluster, tmp_path, wait_for):
+    """A WebSocket client learns every server's WebSocket URL (routes carry
+    them as nats-server's ws_connect_urls), so it can fail over."""
+    conf = tmp_path / "ws.conf"
+    conf.write_text(WS % "")
+    a, b = make_cluster(2, args=("-c", str(conf)))
+
+    def info_urls():
+        c = WSRawClient(a.ws_port)
+        c.upgrade()
+        line = c.nats_bytes(until=b"\r\n")
+        c.close()
+        return json.loads(line[5:line.index(b"\r\n")]).get("connect_urls", [])
+
+    expected = {"127.0.0.1:%d" % a.ws_port, "127.0.0.1:%d" % b.ws_port}
+    wait_for(lambda: set(info_urls()) == expected, timeout=10, message="both ws URLs")
