@@ -11,10 +11,14 @@ from pluggy_nats import hookimpl
 
 from .config import parse_websocket, validate_websocket
 from .manager import WebsocketManager
+from .transport import dial_link
 
 
 @hookimpl
 def nats_configure(config, server):
+    # Links may dial ws:// and wss:// (leaf remotes), listener or not.
+    server.links.register_transport("ws", dial_link)
+    server.links.register_transport("wss", dial_link)
     block = None
     position = None
     for key in list(config.conf):
