@@ -60,12 +60,14 @@ class Solicitor:
     def __init__(self, server, url, connect, *, scheme="nats", default_port=4222,
                  retries=None, backoff_min=RECONNECT_MIN, backoff_max=RECONNECT_MAX,
                  jitter=0.2, dial_timeout=DIAL_TIMEOUT, should_dial=None, finished=None,
-                 after=None, on_give_up=None, idle_wait=0.5, transport_tls=None):
+                 after=None, on_give_up=None, idle_wait=0.5, transport_tls=None,
+                 transport_options=None):
         self.server = server
         self.url = url
         self.connect = connect
         # TLS a registered transport runs underneath (wss://), not the link itself
         self.transport_tls = transport_tls
+        self.transport_options = transport_options or {}  # e.g. no_masking for ws
         self.host, self.port, self.username, self.password = host_port(url, scheme, default_port)
         self.retries = retries
         self.backoff_min = backoff_min
@@ -99,7 +101,8 @@ class Solicitor:
             try:
                 transport = self.server.links.transport_for(self.url)
                 if transport is not None:
-                    sock = transport(self.url, self.dial_timeout, self.transport_tls)
+                    sock = transport(self.url, self.dial_timeout, self.transport_tls,
+                                     **self.transport_options)
                 else:
                     sock = gevent.socket.create_connection((self.host, self.port),
                                                            timeout=self.dial_timeout)

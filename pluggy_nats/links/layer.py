@@ -67,8 +67,9 @@ class LinkLayer:
     def register_transport(self, scheme, dial):
         """Let links dial ``scheme://`` URLs over something other than plain
         TCP (the websocket plugin registers ``ws`` and ``wss``).
-        ``dial(url, timeout, tls_config)`` returns a connected socket-like
-        object; a transport that needs TLS does it underneath itself."""
+        ``dial(url, timeout, tls_config, **options)`` returns a connected
+        socket-like object; a transport that needs TLS does it underneath
+        itself. ``options`` are the Solicitor's ``transport_options``."""
         self.transports[scheme] = dial
 
     def transport_for(self, url):

@@ -174,14 +174,15 @@ def ws_dial(url, timeout=2.0, tls_context=None, server_hostname=None, path=LEAF_
         raise
 
 
-def dial_link(url, timeout, tls_config):
+def dial_link(url, timeout, tls_config, no_masking=False):
     """The link layer's transport for ``ws://`` and ``wss://`` URLs (leaf
     remotes): ``tls_config`` (a pluggy_nats.tls.TLSConfig) secures wss://;
-    without one, the system's default client context is used."""
+    without one, the system's default client context is used. ``no_masking``:
+    a remote's ``ws_no_masking``."""
     context = None
     if url.lower().startswith("wss://"):
         import ssl
 
         context = tls_config.client_context() if tls_config is not None \
             else ssl.create_default_context()
-    return ws_dial(url, timeout=timeout, tls_context=context)
+    return ws_dial(url, timeout=timeout, tls_context=context, no_masking=no_masking)
