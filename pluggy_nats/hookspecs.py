@@ -195,6 +195,17 @@ def nats_link_info_received(link, info):
     """
 
 
+@hookspec(firstresult=True)
+def nats_link_accept(server, kind, sock, addr):
+    """A listener that is not the kind's own accepted a connection for link
+    kind ``kind`` (``"leaf"``: a leaf node that dialled the WebSocket port's
+    ``/leafnode`` path). ``sock`` is socket-like (a WebSocket stream). The
+    plugin of that kind runs the connection in this greenlet, as its own
+    listener would, and returns True; ``None`` means "not mine" (the caller
+    then closes the connection).
+    """
+
+
 # --------------------------------------------------------------------------- interest
 
 

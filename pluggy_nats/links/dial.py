@@ -60,7 +60,8 @@ class Solicitor:
     def __init__(self, server, url, connect, *, scheme="nats", default_port=4222,
                  retries=None, backoff_min=RECONNECT_MIN, backoff_max=RECONNECT_MAX,
                  jitter=0.2, dial_timeout=DIAL_TIMEOUT, should_dial=None, finished=None,
-                 after=None, on_give_up=None, idle_wait=0.5, label=None):
+                 after=None, on_give_up=None, idle_wait=0.5, label=None, transport_tls=None,
+                 transport_options=None):
         self.server = server
         # "route", "gateway", "leafnode": failed dials are logged as nats-server
         # logs them ("Error trying to connect to route ..."), at error level as
@@ -69,6 +70,9 @@ class Solicitor:
         self.dialled = False  # has a dial ever succeeded
         self.url = url
         self.connect = connect
+        # TLS a registered transport runs underneath (wss://), not the link itself
+        self.transport_tls = transport_tls
+        self.transport_options = transport_options or {}  # e.g. no_masking for ws
         self.host, self.port, self.username, self.password = host_port(url, scheme, default_port)
         self.retries = retries
         self.backoff_min = backoff_min
@@ -108,9 +112,14 @@ class Solicitor:
                 gevent.sleep(self.idle_wait)
                 continue
             try:
-                sock = gevent.socket.create_connection((self.host, self.port),
-                                                       timeout=self.dial_timeout)
-                sock.settimeout(None)
+                transport = self.server.links.transport_for(self.url)
+                if transport is not None:
+                    sock = transport(self.url, self.dial_timeout, self.transport_tls,
+                                     **self.transport_options)
+                else:
+                    sock = gevent.socket.create_connection((self.host, self.port),
+                                                           timeout=self.dial_timeout)
+                    sock.settimeout(None)
             except OSError as exc:
                 failures += 1
                 self._report(failures, exc)

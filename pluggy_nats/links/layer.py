@@ -24,6 +24,7 @@ class LinkLayer:
         self.stopping = False
         self._forwarders = {}  # origin class -> tuple of forwarders its messages take
         self.client_forwarders = ()  # forwarders for messages clients publish
+        self.transports = {}  # URL scheme -> dial(url, timeout, tls_config) (ws, wss)
 
     # -- kinds ------------------------------------------------------------------
 
@@ -60,6 +61,21 @@ class LinkLayer:
         """Run the forwarders for a message ``publisher`` (a client) published."""
         for forward in self.client_forwarders:
             forward(publisher, account, subject, reply, hdr, msg, result)
+
+    # -- transports -------------------------------------------------------------------
+
+    def register_transport(self, scheme, dial):
+        """Let links dial ``scheme://`` URLs over something other than plain
+        TCP (the websocket plugin registers ``ws`` and ``wss``).
+        ``dial(url, timeout, tls_config, **options)`` returns a connected
+        socket-like object; a transport that needs TLS does it underneath
+        itself. ``options`` are the Solicitor's ``transport_options``."""
+        self.transports[scheme] = dial
+
+    def transport_for(self, url):
+        """The registered dial function for ``url``'s scheme, or None (TCP)."""
+        scheme, sep, _ = url.partition("://")
+        return self.transports.get(scheme.lower()) if sep else None
 
     # -- listening ------------------------------------------------------------------
 

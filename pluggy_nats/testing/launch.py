@@ -19,6 +19,7 @@ HOST = "127.0.0.1"
 _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
 _HTTP = re.compile(r"Starting https? monitor on (\S+):(\d+)")
 _ROUTES = re.compile(r"Listening for route connections on (\S+):(\d+)")
+_WEBSOCKET = re.compile(r"Listening for websocket clients on wss?://(\S+):(\d+)")
 _READY = "Server is ready"
 
 
@@ -49,12 +50,17 @@ class ServerProcess:
         self.port = None
         self.http_port = None
         self.cluster_port = None
+        self.ws_port = None
         self._terminated = False  # SIGTERM sent to the current process
         self.expect_routes = "--cluster" in self.args  # Launcher.start also looks at the config
 
     @property
     def url(self):
         return "nats://%s:%d" % (HOST, self.port)
+
+    @property
+    def ws_url(self):
+        return "ws://%s:%d" % (HOST, self.ws_port)
 
     @property
     def route_url(self):
@@ -93,6 +99,8 @@ class ServerProcess:
                     self.http_port = int(http.group(2)) if http else None
                     routes = _ROUTES.search(text)
                     self.cluster_port = int(routes.group(2)) if routes else None
+                    websocket = _WEBSOCKET.search(text)
+                    self.ws_port = int(websocket.group(2)) if websocket else None
                     return self
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s before it was ready:\n%s"

@@ -148,8 +148,10 @@ class AuthManager:
                 if not check_secret(user.password, password):
                     return Deny("password mismatch")
                 return self._allow(conn, user)
-            if self.no_auth_user and not user_name and not password and not token:
-                user = cfg.users.get(self.no_auth_user)
+            # A listener may name its own (websocket { no_auth_user }).
+            no_auth_user = getattr(conn, "no_auth_user", None) or self.no_auth_user
+            if no_auth_user and not user_name and not password and not token:
+                user = cfg.users.get(no_auth_user)
                 if user is not None:
                     return self._allow(conn, user)
             if user_name:

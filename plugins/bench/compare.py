@@ -48,7 +48,10 @@ CASES = {
     "req": ("req", {}, True, 1),
     "cluster": ("cluster", {}, True, 3),
     "conns": ("conns", {}, False, 1),
+    # pubsub with both clients over WebSocket (ws://, no TLS, no compression)
+    "ws": ("pubsub", {}, True, 1),
 }
+WEBSOCKET_BLOCK = "websocket { listen: \"%s:-1\", no_tls: true }\n" % HOST
 DEFAULT_CASES = ["pub", "pubsub", "fanout", "queue", "req", "cluster", "conns"]
 
 PIN = "import os,sys; os.sched_setaffinity(0, %r); os.execvp(sys.argv[1], sys.argv[1:])"
@@ -152,20 +155,29 @@ class Runner:
         if self.conf:
             self.conf = os.path.abspath(self.conf)
 
-    def url(self, proc):
-        """The server's client URL, with the generator's credentials."""
-        return proc.url.replace("://", "://" + self.userinfo, 1)
+    def url(self, proc, websocket=False):
+        """The server's client URL (``ws://`` for WebSocket cases), with the
+        generator's credentials."""
+        url = proc.ws_url if websocket else proc.url
+        return url.replace("://", "://" + self.userinfo, 1)
 
-    def start_servers(self, spec, count):
+    def start_servers(self, spec, count, websocket=False):
         self.n += 1
         command = list(spec.argv)
         if self.srv_cpus:
             command = [sys.executable, "-c", PIN % (self.srv_cpus,)] + command
         procs = []
         rports = free_ports(count) if count > 1 else []
+        conf = self.conf
+        if websocket:
+            conf = os.path.join(self.workdir, "websocket.conf")
+            with open(conf, "w") as f:
+                if self.conf:
+                    f.write("include %s\n" % json.dumps(self.conf))
+                f.write(WEBSOCKET_BLOCK)
         try:
             for i in range(count):
-                args = ["-c", self.conf] if self.conf else []
+                args = ["-c", conf] if conf else []
                 args += ["-a", HOST, "-p", "-1"]
                 if count > 1:
                     routes = ",".join("nats://%s:%d" % (HOST, rports[j])
@@ -203,9 +215,10 @@ class Runner:
 
     def run_case(self, spec, case, size):
         scen, _, _, count = CASES[case]
-        procs = self.start_servers(spec, count)
+        websocket = case == "ws"
+        procs = self.start_servers(spec, count, websocket)
         try:
-            urls = [self.url(p) for p in procs]
+            urls = [self.url(p, websocket) for p in procs]
             o = self.options(case, size, urls, procs[0].pid)
             cpu0 = sum(tree_cpu(p.pid) for p in procs)
             busy0 = busy_seconds()

@@ -88,7 +88,12 @@ def dial(url, timeout=10.0, name="pluggy-nats-bench"):
     Returns (socket, info dict). The socket is left blocking with ``timeout``.
     """
     host, port = parse_url(url)
-    sock = socket.create_connection((host, port), timeout=timeout)
+    if url.startswith("ws://"):
+        from .wsstream import ws_connect
+
+        sock = ws_connect(host, port, timeout)
+    else:
+        sock = socket.create_connection((host, port), timeout=timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = b""

@@ -407,7 +407,7 @@ def conn_info(c, now, subs=False, subs_detail=False, auth=False):
     info = {
         "cid": c.cid,
         "kind": KIND_NAMES[c.kind],
-        "type": "nats",
+        "type": getattr(c, "conn_type", "nats"),  # "websocket" for WebSocket clients
         "ip": c.host,
         "port": c.port,
         "start": rfc3339(c.start),

@@ -166,6 +166,16 @@ def test_bench_pubsub_counts_exactly(make_server):
     assert res["msgs_per_s"] > 0 and res["pub_per_s"] > 0
 
 
+def test_bench_pubsub_over_websocket_counts_exactly(make_server):
+    """The generator speaks WebSocket for ws:// URLs (the ``ws`` compare case)."""
+    server = make_server(config="websocket { listen: 127.0.0.1:-1, no_tls: true }\n")
+    rc, res = bench("pubsub", "--url", server.ws_url, "--msgs", "20001", "--size", "700",
+                    "--verify")
+    assert rc == 0, res
+    assert res["ok"], res
+    assert res["sent"] == res["delivered"] == 20001 and res["verified"] is True
+
+
 def test_bench_fanout_and_queue(make_server):
     server = make_server()
     rc, res = bench("fanout", "--url", server.url, "--msgs", "5000", "--subs", "3")
