@@ -1,0 +1,108 @@
+"""Gateway interest modes, sans-IO (GATEWAY.md section 5): optimistic sends
+with A-/RS- marks, the interest-only bracket, the switch after 1,000 RS-."""
+
+from pluggy_nats_plugins.gateway import interest as gi
+from pluggy_nats_plugins.gateway import wire
+
+
+def cmd_line(cmd, account):
+    return wire.encode_info(wire.cmd_info("A", cmd, account))
+
+
+# -- the sending side -----------------------------------------------------------
+
+
+def test_optimistic_sends_until_told_otherwise():
+    out = gi.OutboundInterest(interest_only=False)
+    assert out.interest("APP", b"foo") == (True, ())
+    out.rs_minus("APP", b"foo")
+    assert out.interest("APP", b"foo") == (False, ())
+    assert out.interest("APP", b"bar") == (True, ())
+    out.rs_plus("APP", b"foo")
+    assert out.interest("APP", b"foo") == (True, ())
+    out.rs_minus("APP", b"a.b")
+    out.rs_minus("APP", b"a.c")
+    out.rs_plus("APP", b"a.*")  # a wildcard clears every subject it covers
+    assert out.interest("APP", b"a.b")[0] and out.interest("APP", b"a.c")[0]
+    out.a_minus("APP")
+    assert out.interest("APP", b"bar") == (False, ())
+    out.a_plus("APP")
+    assert out.interest("APP", b"bar") == (True, ())
+
+
+def test_interest_only_peer_means_no_interest_for_unknown_accounts():
+    out = gi.OutboundInterest(interest_only=True)
+    assert out.interest("APP", b"foo") == (False, ())
+    # plain RS+ before the cmd 2 bracket is ignored (Go processGatewayRSub)
+    out.rs_plus("APP", b"foo")
+    assert out.interest("APP", b"foo") == (False, ())
+    out.all_subs_start("APP")
+    out.rs_plus("APP", b"foo")
+    out.all_subs_complete("APP")
+    assert out.interest("APP", b"foo")[0] is True
+    assert out.interest("APP", b"bar")[0] is False
+    assert out.mode("APP") == gi.INTEREST_ONLY
+    out.rs_minus("APP", b"foo")
+    assert out.interest("APP", b"foo")[0] is False
+
+
+def test_transition_from_optimistic():
+    out = gi.OutboundInterest(interest_only=False)
+    out.rs_minus("APP", b"x")
+    out.all_subs_start("APP")
+    assert out.mode("APP") == gi.TRANSITIONING
+    out.rs_plus("APP", b"y")
+    out.all_subs_complete("APP")
+    assert out.interest("APP", b"y")[0] and not out.interest("APP", b"z")[0]
+    assert out.account_stats("APP") == (gi.INTEREST_ONLY, 0, 1, 0)
+
+
+def test_queue_interest_is_always_explicit():
+    out = gi.OutboundInterest(interest_only=True)
+    out.rs_plus("APP", b"svc", b"workers", 1)
+    plain, groups = out.interest("APP", b"svc")
+    assert plain is False
+    assert [g[0].queue for g in groups] == [b"workers"]
+    assert out.total_qsubs == 1
+    out.a_minus("APP")  # keeps queue interest
+    assert out.interest("APP", b"svc")[1]
+    out.rs_minus("APP", b"svc", b"workers")
+    assert out.interest("APP", b"svc") == (False, ())
+    assert out.total_qsubs == 0
+
+
+# -- the receiving side -----------------------------------------------------------
+
+
+def test_no_interest_replies_once_each():
+    inn = gi.InboundInterest("A", lambda acc: [])
+    assert inn.no_account_interest("APP") == [b"A- APP\r\n"]
+    assert inn.no_account_interest("APP") == []
+    assert inn.local_sub_changed("APP", b"foo", None, True) == [b"A+ APP\r\n"]
+    assert inn.no_subject_interest("APP", b"bar", cmd_line) == [b"RS- APP bar\r\n"]
+    assert inn.no_subject_interest("APP", b"bar", cmd_line) == []
+    assert inn.local_sub_changed("APP", b"bar", None, True) == [b"RS+ APP bar\r\n"]
+    assert inn.local_sub_changed("APP", b"other", None, True) == []  # optimistic: not needed
+
+
+def test_switch_after_threshold_of_rs_minus():
+    subs = [b"keep.1", b"keep.2"]
+    inn = gi.InboundInterest("A", lambda acc: subs)
+    for i in range(gi.MAX_RUNSUB_BEFORE_SWITCH):
+        assert inn.no_subject_interest("APP", b"s.%d" % i, cmd_line) == [b"RS- APP s.%d\r\n" % i]
+    lines = inn.no_subject_interest("APP", b"one.more", cmd_line)
+    assert lines[0] == cmd_line(2, "APP") and lines[-1] == cmd_line(3, "APP")
+    assert lines[1:-1] == [b"RS+ APP keep.1\r\n", b"RS+ APP keep.2\r\n"]
+    assert inn.mode("APP") == gi.INTEREST_ONLY
+    # from now on every first/last subscription is sent, no more RS- replies
+    assert inn.no_subject_interest("APP", b"again", cmd_line) == []
+    assert inn.local_sub_changed("APP", b"n", None, True) == [b"RS+ APP n\r\n"]
+    assert inn.local_sub_changed("APP", b"n", None, False) == [b"RS- APP n\r\n"]
+
+
+def test_switch_is_done_once_and_queue_lines_carry_weight_one():
+    inn = gi.InboundInterest("A", lambda acc: [b"foo"])
+    assert len(inn.switch("APP", cmd_line)) == 3
+    assert inn.switch("APP", cmd_line) == []
+    assert inn.local_sub_changed("APP", b"q", b"grp", True) == [b"RS+ APP q grp 1\r\n"]
+    assert inn.local_sub_changed("APP", b"q", b"grp", False) == [b"RS- APP q grp\r\n"]
