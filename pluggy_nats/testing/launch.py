@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ HOST = "127.0.0.1"
 _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
 _HTTP = re.compile(r"Starting http monitor on (\S+):(\d+)")
 _ROUTES = re.compile(r"Listening for route connections on (\S+):(\d+)")
+_GATEWAYS = re.compile(r"Listening for gateways connections on (\S+):(\d+)")
 _READY = "Server is ready"
 
 
@@ -36,6 +38,14 @@ def go_nats_server_command():
     return [path] if path else None
 
 
+def free_port():
+    """A TCP port free on loopback right now (for configs that must name a
+    port before the server starts, as gateway lists do)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
 class ServerProcess:
     """One server process. ``args`` are nats-server style flags."""
 
@@ -48,6 +58,7 @@ class ServerProcess:
         self.port = None
         self.http_port = None
         self.cluster_port = None
+        self.gateway_port = None
 
     @property
     def url(self):
@@ -56,6 +67,10 @@ class ServerProcess:
     @property
     def route_url(self):
         return "nats://%s:%d" % (HOST, self.cluster_port)
+
+    @property
+    def gateway_url(self):
+        return "nats://%s:%d" % (HOST, self.gateway_port)
 
     @property
     def pid(self):
@@ -81,6 +96,8 @@ class ServerProcess:
                     self.http_port = int(http.group(2)) if http else None
                     routes = _ROUTES.search(text)
                     self.cluster_port = int(routes.group(2)) if routes else None
+                    gateways = _GATEWAYS.search(text)
+                    self.gateway_port = int(gateways.group(2)) if gateways else None
                     return self
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s before it was ready:\n%s"
