@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from pluggy_nats_plugins.gateway import config as gwconfig
 
 from pluggy_nats.conf import ConfigError, loads
-from pluggy_nats_plugins.gateway import config as gwconfig
 
 
 def parse(text, cluster_name=None):

@@ -4,7 +4,6 @@
 import json
 
 import pytest
-
 from pluggy_nats_plugins.gateway import wire
 
 
