@@ -106,3 +106,41 @@ def test_switch_is_done_once_and_queue_lines_carry_weight_one():
     assert inn.switch("APP", cmd_line) == []
     assert inn.local_sub_changed("APP", b"q", b"grp", True) == [b"RS+ APP q grp 1\r\n"]
     assert inn.local_sub_changed("APP", b"q", b"grp", False) == [b"RS- APP q grp\r\n"]
+
+
+# -- forwarding plan and reply tables ---------------------------------------------
+
+
+def test_plan_serves_queue_groups_once_in_rtt_order():
+    from pluggy_nats_plugins.gateway.forward import plan
+
+    near = gi.OutboundInterest(interest_only=True)
+    far = gi.OutboundInterest(interest_only=True)
+    for out in (near, far):
+        out.rs_plus("APP", b"job", b"workers", 1)
+    far.all_subs_start("APP")
+    far.rs_plus("APP", b"job")
+    far.all_subs_complete("APP")
+    # nobody here served "workers": the nearest cluster with members gets it
+    assert plan([("near", near), ("far", far)], "APP", b"job", ()) == [
+        ("near", [b"workers"]), ("far", [])]
+    # served locally: only the far cluster's plain subscriber gets a copy
+    assert plan([("near", near), ("far", far)], "APP", b"job", {b"workers"}) == [("far", [])]
+    assert plan([("near", near), ("far", far)], "APP", b"other", ()) == []
+
+
+def test_recent_subs_and_reply_map_expire():
+    from pluggy_nats_plugins.gateway.replies import RecentSubs, ReplyMap
+
+    recent = RecentSubs()
+    recent.added("APP", b"_INBOX.abc.*", now=10.0)
+    assert recent.should_map("APP", b"_INBOX.abc.1", now=11.0)
+    assert not recent.should_map("APP", b"_INBOX.other", now=11.0)
+    assert not recent.should_map("OTHER", b"_INBOX.abc.1", now=11.0)
+    assert not recent.should_map("APP", b"_INBOX.abc.1", now=12.5)  # older than 2 s
+    replies = ReplyMap()
+    replies.track("APP", b"_INBOX.x", b"_GR_.NUmM6c.LTinJZ._INBOX.x", now=5.0)
+    assert replies.lookup("APP", b"_INBOX.x", now=6.0) == b"_GR_.NUmM6c.LTinJZ._INBOX.x"
+    assert replies.lookup("APP", b"_INBOX.y", now=6.0) is None
+    assert replies.lookup("APP", b"_INBOX.x", now=7.5) is None
+    assert replies.count == 0
