@@ -182,8 +182,13 @@ def check_dialer_info(info, ours, wanted):
 
 
 def check_acceptor_connect(connect_fields, ours, known, reject_unknown, user, password):
-    """A CONNECT on a connection we accepted (Go processGatewayConnect and
-    isGatewayAuthorized). Returns the dialer's cluster name."""
+    """A CONNECT on a connection we accepted (Go processConnect: credentials,
+    then processGatewayConnect). Returns the dialer's cluster name."""
+    # Go's processConnect checks credentials first, for every connection kind
+    if user and not (connect_fields.get("user") == user and
+                     connect_fields.get("pass") == password):
+        raise HandshakeError("AUTHENTICATION_VIOLATION", "authentication error",
+                             "Authorization Violation")
     name = connect_fields.get("gateway") or ""
     if not name:
         text = "attempted to connect to gateway port"
@@ -191,8 +196,4 @@ def check_acceptor_connect(connect_fields, ours, known, reject_unknown, user, pa
     if reject_unknown and name not in known:
         raise HandshakeError("WRONG_GATEWAY", "Rejecting connection from gateway %s" % goq(name),
                              "Connection to gateway %s rejected" % goq(ours))
-    if user and not (connect_fields.get("user") == user and
-                     connect_fields.get("pass") == password):
-        raise HandshakeError("AUTHENTICATION_VIOLATION", "Authorization Violation",
-                             "Authorization Violation")
     return name
