@@ -1,0 +1,526 @@
+"""GatewayManager: one server's part of a super-cluster (GATEWAY.md).
+
+* the gateway listener and one dialler per remote cluster (explicit ones
+  retry forever, implicit ones ``connect_retries`` rounds);
+* the registry: one outbound per remote cluster (kept in RTT order, the queue
+  failover order), any number of inbounds;
+* discovery: our cluster's gateway URLs from route INFOs (``gateway_url``),
+  other clusters from gossip (INFO ``gateway_cmd`` 1) on gateways and routes;
+* the forwarder the link layer runs after local delivery of a message that
+  entered the cluster here: interest per peer, unserved queue groups,
+  ``_GR_.`` reply mapping;
+* ``/gatewayz`` and the ``/varz`` gateway block.
+
+Everything connection-shaped (accepting, TLS, the handshake driver, PINGs,
+interest ledger, framing) is the link layer's; this module keeps the
+gateway's rules only.
+"""
+
+import random
+import time
+
+import gevent
+import gevent.socket
+import structlog
+from pluggy_nats.links.dial import host_port, run_link, use_tls
+
+from pluggy_nats import hookimpl
+from pluggy_nats.connection import GATEWAY, ROUTE, ClosedReason
+from pluggy_nats.links import LinkKind
+from pluggy_nats.protocol.parser import LINE
+from pluggy_nats.server import NATS_COMPAT_VERSION
+
+from . import monitor, wire
+from .config import RemoteGateway
+from .forward import plan
+from .link import GatewayLink
+from .replies import RecentSubs, ReplyMap
+
+SOLICIT_DELAY = 1.0  # Go defaultSolicitGatewaysDelay: let the cluster form first
+CONNECT_DELAY = 1.0  # Go gatewayConnectDelay
+CONNECT_MAX_DELAY = 30.0  # Go gatewayConnectMaxDelay (connect_backoff)
+RECONNECT_DELAY = 1.0  # Go gatewayReconnectDelay (explicit remotes)
+DIAL_TIMEOUT = 1.0
+PING_INTERVAL_MAX = 15.0  # Go gwMaxPingInterval
+
+
+class GatewayManager:
+    def __init__(self, server, config):
+        self.server = server
+        self.config = config
+        self.name = config.name
+        self.log = structlog.get_logger("pluggy_nats.gateway")
+        self.remotes = {gw.name: gw for gw in config.gateways}
+        self.out = {}  # cluster name -> outbound GatewayLink
+        self.out_order = ()  # (link, OutboundInterest) by RTT: the forwarder's walk
+        self.out_by_hash = {}  # hash6(cluster) / old hash -> outbound link
+        self.inbound = {}  # cid -> inbound GatewayLink
+        self.url = None  # our gateway URL "host:port"
+        self.urls = {}  # our cluster's gateway URLs -> reference count
+        self.port = None
+        self.listener = None
+        self.dialling = set()  # remote names with a dialler running
+        self.recent = RecentSubs()
+        self.replies = ReplyMap()
+        self.cluster_hash = wire.hash6(self.name).encode()
+        self.server_hash = wire.hash6(server.server_id).encode()
+        self.reply_prefix = wire.reply_prefix(self.name, server.server_id)
+        self.old_reply_prefix = wire.old_reply_prefix(self.name)
+        self.old_hash = wire.old_hash(self.name).encode()
+        self._stopping = False
+        self.kind = LinkKind(
+            name="gateway", kind=GATEWAY,
+            ops={b"RS+": (LINE, GatewayLink.op_rs_plus), b"RS-": (LINE, GatewayLink.op_rs_minus),
+                 b"A+": (LINE, GatewayLink.op_a_plus), b"A-": (LINE, GatewayLink.op_a_minus)},
+            forwarder=self.forward, ping_interval_max=PING_INTERVAL_MAX)
+        GatewayLink.bind_kind(self.kind)
+        server.links.register_kind(self.kind)
+
+    # -- start / stop ---------------------------------------------------------------
+
+    @hookimpl
+    def nats_server_start(self, server):
+        cfg = self.config
+        self.listener = server.listen(cfg.host, cfg.port if cfg.port > 0 else 0, self._accept,
+                                      "gateway")
+        self.port = self.listener.address[1]
+        self.log.info("Gateway name is %s" % self.name)
+        self.log.info("Listening for gateways connections on %s:%d" % (cfg.host, self.port))
+        self.url = self._own_url()
+        self.urls[self.url] = self.urls.get(self.url, 0) + 1
+        route = server.pluginmanager.get_plugin("route-manager")
+        if route is not None and getattr(route, "name", None) is None:
+            route.name = self.name  # Go: the cluster takes the gateway's name
+        server.spawn(self._solicit_configured)
+
+    @hookimpl
+    def nats_server_stop(self, server, lame_duck):
+        if not lame_duck:
+            self._stopping = True
+
+    def _own_url(self):
+        cfg = self.config
+        if cfg.advertise:
+            host, _, port = cfg.advertise.rpartition(":")
+            return "%s:%s" % (host or cfg.advertise, port or self.port)
+        host = cfg.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return "%s:%d" % (host, self.port)
+
+    # -- INFO / CONNECT ---------------------------------------------------------------
+
+    def server_info(self):
+        cfg = self.config
+        host, _, port = self.url.rpartition(":")
+        return wire.server_info(self.server.server_id, self.server.server_name,
+                                NATS_COMPAT_VERSION, host, int(port),
+                                self.server.options.max_payload, self.name, list(self.urls),
+                                self.url, auth_required=bool(cfg.user),
+                                tls_required=cfg.tls is not None)
+
+    def connect_fields(self, link):
+        _host, _port, user, password = host_port(link.url, "nats", 7222)
+        if not user:
+            user, password = self.config.user, self.config.password
+        return wire.connect(self.server.server_id, self.name, user, password,
+                            tls_required=link.tls_config is not None)
+
+    def check_connect(self, opts):
+        cfg = self.config
+        return wire.check_acceptor_connect(opts, self.name, self.remotes, cfg.reject_unknown,
+                                           cfg.user, cfg.password)
+
+    def is_duplicate_server_name(self, name):
+        if not name:
+            return False
+        if name == self.server.server_name:
+            return True
+        return any(link.remote_name == name for link in self.server.links.links_of("route"))
+
+    # -- accepting and dialling ----------------------------------------------------------
+
+    def _accept(self, sock, addr):
+        link = GatewayLink(self.server, sock, addr, self)
+        use_tls(link, self.config.tls, server_side=True)
+        run_link(self.server, link)
+
+    def _solicit_configured(self):
+        gevent.sleep(SOLICIT_DELAY)
+        for remote in list(self.remotes.values()):
+            self.dial(remote)
+
+    def dial(self, remote):
+        """Start the dialler of ``remote`` unless one runs or we have an outbound."""
+        if remote.name in self.dialling or self._stopping:
+            return
+        self.dialling.add(remote.name)
+        self.server.spawn(self._dialler, remote)
+
+    def _dialler(self, remote):
+        """Keep one outbound to ``remote`` (Go solicitGateway, reconnectGateway)."""
+        try:
+            first = True
+            while not self._stopping:
+                if not first:
+                    delay = random.random() * 0.1 + (0 if remote.implicit else RECONNECT_DELAY)
+                    gevent.sleep(delay)
+                first = False
+                link = self._connect_any(remote)
+                if link is None:
+                    return  # an implicit remote given up
+                run_link(self.server, link)  # returns when the link closes
+                if link.closed_reason == ClosedReason.WRONG_GATEWAY and remote.name in self.out:
+                    return  # a duplicate of a live outbound
+        finally:
+            self.dialling.discard(remote.name)
+
+    def _connect_any(self, remote):
+        """Dial ``remote``'s URLs in random order until one answers; None when
+        an implicit remote runs out of retries (and has no inbound either)."""
+        attempts = 0
+        delay = CONNECT_DELAY
+        while not self._stopping:
+            urls = list(remote.urls)
+            random.shuffle(urls)
+            attempts += 1
+            for url in urls:
+                host, port, _user, _password = host_port(url, "nats", 7222)
+                if "%s:%d" % (host, port) in self.urls and host_port(self.url, "nats", 0)[1] \
+                        == port:
+                    continue  # ourselves
+                try:
+                    sock = gevent.socket.create_connection((host, port), timeout=DIAL_TIMEOUT)
+                    sock.settimeout(None)
+                except OSError:
+                    continue
+                link = GatewayLink(self.server, sock, (host, port), self, solicited=True,
+                                   url=url, remote=remote)
+                use_tls(link, remote.tls or self.config.tls, server_side=False, hostname=host)
+                return link
+            if remote.implicit and attempts > self.config.connect_retries:
+                if any(link.gateway == remote.name for link in self.inbound.values()):
+                    attempts = 0  # Go: keep trying while the remote dials us
+                else:
+                    self.remotes.pop(remote.name, None)
+                    return None
+            gevent.sleep(delay)
+            if self.config.connect_backoff:
+                delay = min(delay * 2, CONNECT_MAX_DELAY)
+        return None
+
+    # -- the registry -----------------------------------------------------------------------
+
+    def register_outbound(self, link, info):
+        existing = self.out.get(link.gateway)
+        if existing is not None and not existing.closed:
+            link.close(ClosedReason.WRONG_GATEWAY)
+            return
+        self.out[link.gateway] = link
+        remote = self.remotes.get(link.gateway)
+        if remote is not None:
+            _add_urls(remote, info.get("gateway_urls"))
+        self.server.links.link_up(link)
+        self._reorder()
+        link.log.info("gateway_outbound_registered", gateway=link.gateway, peer=link.remote_id)
+        self._forward_to_cluster(link.gateway, remote.urls if remote else [])
+        link.rtt_start = time.monotonic()
+        link.pings_out += 1
+        link.send(b"PING\r\n")  # the first RTT sample orders the outbounds
+
+    def register_inbound(self, link, info):
+        self.inbound[link.cid] = link
+        link.priming = True
+        self.server.links.link_up(link)  # fills link.advertised, sends nothing
+        link.priming = False
+        lines = [b"RS+ %s %s %s 1\r\n" % (acc.encode(), subject, queue)
+                 for (acc, subject, queue) in link.advertised if queue is not None]
+        self.implicit_gateway(info.get("gateway"), info.get("gateway_urls") or [])
+        for name, remote in self.remotes.items():
+            if name != link.gateway and remote.urls:
+                lines.append(wire.encode_info(wire.gossip_info(
+                    self.server.server_id, name, [_strip(u) for u in remote.urls])))
+        accounts = {acc.name for acc in self.server.accounts}
+        accounts.update(acc for (acc, _s, _q) in link.advertised)
+        for name in sorted(accounts):
+            lines += link.inbound.switch(name, link.cmd_line)
+        link.send(b"".join(lines))
+        link.log.info("gateway_inbound_registered", gateway=link.gateway, peer=link.remote_id)
+
+    def link_closed(self, link, reason):
+        if link.solicited:
+            if self.out.get(link.gateway) is link:
+                del self.out[link.gateway]
+                self._reorder()
+        else:
+            self.inbound.pop(link.cid, None)
+        if link.registered:
+            link.log.info("gateway_disconnected", gateway=link.gateway, reason=reason.value)
+
+    def rtt_changed(self):
+        self._reorder()
+
+    def _reorder(self):
+        links = sorted(self.out.values(), key=lambda link: link.rtt or 1e9)
+        self.out_order = tuple((link, link.outbound) for link in links
+                               if link.outbound is not None)
+        by_hash = {}
+        for link in links:
+            by_hash[wire.hash6(link.gateway).encode()] = link
+            by_hash[wire.old_hash(link.gateway).encode()] = link
+        self.out_by_hash = by_hash
+
+    # -- discovery ----------------------------------------------------------------------------
+
+    def info_update(self, link, info):
+        """An INFO after the handshake (Go processGatewayInfo, not first)."""
+        if not link.solicited:
+            return
+        cmd = info.get("gateway_cmd") or 0
+        if cmd in (wire.GATEWAY_CMD_ALL_SUBS_START, wire.GATEWAY_CMD_ALL_SUBS_COMPLETE):
+            account = wire.cmd_account(info)
+            if account is None:
+                what = "start" if cmd == wire.GATEWAY_CMD_ALL_SUBS_START else "complete"
+                link.close(ClosedReason.PROTOCOL_VIOLATION,
+                           "Account absent from receive-all-subscriptions-%s command" % what)
+                return
+            if cmd == wire.GATEWAY_CMD_ALL_SUBS_START:
+                link.outbound.all_subs_start(account)
+            else:
+                link.outbound.all_subs_complete(account)
+            return
+        name = info.get("gateway")
+        if name and name != link.gateway:
+            if cmd == wire.GATEWAY_CMD_GOSSIP:
+                self.implicit_gateway(name, info.get("gateway_urls") or [])
+            return
+        remote = self.remotes.get(link.gateway)
+        if remote is not None and info.get("gateway_urls"):
+            _add_urls(remote, info["gateway_urls"])
+            self._forward_to_cluster(link.gateway, remote.urls)
+
+    def implicit_gateway(self, name, urls):
+        """Another cluster we heard of (gossip, an inbound): dial it if new,
+        else learn its URLs (Go processImplicitGateway)."""
+        if not name or name == self.name:
+            return
+        remote = self.remotes.get(name)
+        if remote is None:
+            if self.config.reject_unknown:
+                return
+            remote = RemoteGateway(name, [], implicit=True)
+            _add_urls(remote, urls)
+            if not remote.urls:
+                return
+            self.remotes[name] = remote
+        else:
+            _add_urls(remote, urls)
+        if name not in self.out:
+            self.dial(remote)
+
+    def _forward_to_cluster(self, name, urls):
+        """Tell every route about a cluster we have an outbound to (Go
+        forwardNewGatewayToLocalCluster): ``server_id`` "GW" + ours, so an old
+        server does not mistake it for a route."""
+        if not urls:
+            return
+        frame = wire.encode_info(wire.gossip_info("GW" + self.server.server_id, name,
+                                                  [_strip(u) for u in urls]))
+        for route in self.server.links.links_of("route"):
+            if route.carries("$G"):  # one connection of each peer's pool
+                route.send(frame)
+
+    # -- route cooperation (nats_link_info hooks) -----------------------------------------
+
+    @hookimpl
+    def nats_link_info(self, link, info):
+        if link.link_kind.name == "route" and self.url:
+            info["gateway_url"] = self.url
+
+    @hookimpl
+    def nats_link_info_received(self, link, info):
+        if link.link_kind.name != "route":
+            return
+        url = info.get("gateway_url")
+        if url and url != link.__dict__.get("_gateway_url"):
+            link._gateway_url = url
+            if self._add_cluster_url(url):
+                self._send_async_info()
+        if info.get("gateway") and info.get("gateway_cmd") == wire.GATEWAY_CMD_GOSSIP:
+            self.implicit_gateway(info["gateway"], info.get("gateway_urls") or [])
+        if not getattr(link, "_gateway_configs_sent", False):
+            link._gateway_configs_sent = True
+            for name in list(self.out):  # Go sendGatewayConfigsToRoute
+                remote = self.remotes.get(name)
+                if remote is not None and remote.urls:
+                    link.send(wire.encode_info(wire.gossip_info(
+                        "GW" + self.server.server_id, name, [_strip(u) for u in remote.urls])))
+
+    @hookimpl
+    def nats_client_closed(self, conn, reason):
+        url = getattr(conn, "_gateway_url", None)
+        if url and conn.kind == ROUTE:
+            count = self.urls.get(url, 0) - 1
+            if count <= 0:
+                self.urls.pop(url, None)
+                self._send_async_info()
+            else:
+                self.urls[url] = count
+
+    def _add_cluster_url(self, url):
+        count = self.urls.get(url, 0)
+        self.urls[url] = count + 1
+        return count == 0
+
+    def _send_async_info(self):
+        """Inbounds learn our cluster's new gateway URLs (Go sendAsyncGatewayInfo)."""
+        frame = wire.encode_info(self.server_info())
+        for link in list(self.inbound.values()):
+            link.send(frame)
+        self.server.flush_touched()
+
+    # -- interest bookkeeping for reply mapping --------------------------------------------
+
+    @hookimpl
+    def nats_interest_changed(self, account, sub, delta, origin):
+        # Go gatewayUpdateSubInterest: every new subscription of the cluster
+        # is "recent" for two seconds (replies to it get mapped).
+        if delta > 0 and sub.queue is None and getattr(origin, "kind", None) != GATEWAY:
+            self.recent.added(account.name, sub.subject, time.monotonic())
+
+    # -- the forwarder ---------------------------------------------------------------------
+
+    def forward(self, publisher, account, subject, reply, hdr, msg, result):
+        """After local delivery of a message that entered here: send it to
+        each remote cluster that wants it (GATEWAY.md sections 6, 7, 9).
+        Returns True if it went to at least one gateway."""
+        order = self.out_order
+        if not order:
+            return False
+        name = account.name
+        sent = False
+        if self.replies.count:
+            routed = self.replies.lookup(name, subject, time.monotonic())
+            if routed is not None:
+                sent = self._direct(account, routed, reply, hdr, msg)
+        if subject[:5] == b"_GR_." or subject[:4] == b"$GR.":
+            if getattr(publisher, "kind", None) == 0:  # a client may never publish there
+                publisher.send(b"-ERR 'Permissions Violation for Publish to \"%s\"'\r\n"
+                               % subject)
+                return sent
+            return self._direct(account, subject, reply, hdr, msg) or sent
+        served = [g[0].queue for g in result.qsubs] if result.qsubs else ()
+        sends = plan(order, name, subject, served)
+        if not sends:
+            return sent
+        map_reply = bool(reply) and bool(self.recent.by_account) and \
+            self.recent.should_map(name, reply, time.monotonic())
+        for link, queues in sends:
+            out_reply = reply
+            if map_reply:  # a fresh inbox: its interest may not have crossed yet
+                out_reply = (self.old_reply_prefix if link.use_old_prefix
+                             else self.reply_prefix) + reply
+            link.send_gateway_msg(account, subject, out_reply, hdr, msg, queues)
+        return True
+
+    def _direct(self, account, subject, reply, hdr, msg):
+        """A reply on its way home: straight to the cluster its prefix names."""
+        parsed = wire.parse_routed_reply(subject)
+        if parsed is None:
+            return False
+        link = self.out_by_hash.get(parsed[0])
+        if link is None:
+            return False
+        link.send_gateway_msg(account, subject, reply, hdr, msg, ())
+        return True
+
+    # -- replies coming back ----------------------------------------------------------------
+
+    def routed_reply_in(self, link, args, hdr, msg):
+        """An inbound message on ``_GR_.<cluster>.<server>.<subject>`` (Go
+        handleGatewayReply): not our cluster -> dropped; another server of
+        ours -> over the route to it, prefix kept; ours -> delivered under
+        the plain subject, then to gateways with interest."""
+        link.in_msgs += 1
+        link.in_bytes += len(msg)
+        subject = args[1]
+        parsed = wire.parse_routed_reply(subject)
+        if parsed is None:
+            return
+        cluster_hash, server_hash, plain, old = parsed
+        if cluster_hash != (self.old_hash if old else self.cluster_hash):
+            return
+        account, rest = link._account_and_args(args)
+        reply = rest[1] if len(rest) >= 2 and rest[1] not in (b"+", b"|") else \
+            (rest[2] if len(rest) >= 3 and rest[1] == b"+" else None)
+        if server_hash is not None and server_hash != self.server_hash:
+            route = self._route_by_hash(server_hash, account.name)
+            if route is not None:
+                route.send_msg(account, subject, reply, hdr, msg, ())
+                return
+        from pluggy_nats.delivery import deliver
+
+        result = account.sublist.match(plain)
+        if result.psubs or result.qsubs:
+            from pluggy_nats.links.link import forwarding_targets
+
+            targets = forwarding_targets(result, link, None)
+            if targets is not None:
+                link.account = account
+                deliver(targets, plain, reply, hdr, msg, link)
+
+    def _route_by_hash(self, server_hash, account_name):
+        for route in self.server.links.links_of("route"):
+            if route.remote_id and wire.hash6(route.remote_id).encode() == server_hash \
+                    and route.carries(account_name):
+                return route
+        return None
+
+    def mapped_request_in(self, link, args, hdr, msg):
+        """An inbound request whose reply was mapped by the origin cluster:
+        remember where answers go, deliver with the plain reply to clients."""
+        link.in_msgs += 1
+        link.in_bytes += len(msg)
+        account, rest = link._account_and_args(args)
+        if account is None or len(rest) < 2:
+            link.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        subject = rest[0]
+        queues = None
+        if rest[1] == b"+":
+            routed, queues = rest[2], rest[3:]
+        else:
+            routed = rest[1]
+        parsed = wire.parse_routed_reply(routed)
+        if parsed is None:
+            return
+        plain = parsed[2]
+        self.replies.track(account.name, plain, routed, time.monotonic())
+        link.deliver_split(account, subject, plain, routed, hdr, msg, queues)
+
+    # -- monitoring --------------------------------------------------------------------------
+
+    @hookimpl
+    def nats_monitor_endpoints(self, registry):
+        registry.add("/gatewayz", self.gatewayz)
+
+    def gatewayz(self, server, query):
+        return monitor.gatewayz(self, server, query)
+
+    @hookimpl
+    def nats_varz(self, server, varz):
+        varz["gateway"] = monitor.varz_block(self)
+
+
+def _strip(url):
+    """``host:port`` of a URL (gossip and INFO carry them so)."""
+    if "://" in url:
+        url = url.split("://", 1)[1]
+    return url.rsplit("@", 1)[-1].rstrip("/")
+
+
+def _add_urls(remote, urls):
+    for url in urls or ():
+        full = url if "://" in url else "nats://" + url
+        if all(_strip(u) != _strip(full) for u in remote.urls):
+            remote.urls.append(full)
