@@ -384,8 +384,9 @@ class ClientConnection(Connection):
             subject = mappings.map(subject)
         result = self.match(subject)
         delivered = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, hdr, msg, self)
-        if server.links.client_forwarders:  # gateways: after local delivery
-            server.links.forward(self, self.account, subject, reply, hdr, msg, result)
+        if server.links.client_forwarders and server.links.forward(
+                self, self.account, subject, reply, hdr, msg, result):
+            delivered += 1  # gateways: after local delivery
         if not delivered and reply and self.no_responders:
             self._send_no_responders(subject, reply)
 

@@ -57,9 +57,14 @@ class LinkLayer:
         return got
 
     def forward(self, publisher, account, subject, reply, hdr, msg, result):
-        """Run the forwarders for a message ``publisher`` (a client) published."""
+        """Run the forwarders for a message ``publisher`` (a client) published.
+        True if one of them sent it somewhere (a request that crossed a
+        gateway must not get a no-responders answer here)."""
+        sent = False
         for forward in self.client_forwarders:
-            forward(publisher, account, subject, reply, hdr, msg, result)
+            if forward(publisher, account, subject, reply, hdr, msg, result):
+                sent = True
+        return sent
 
     # -- listening ------------------------------------------------------------------
 

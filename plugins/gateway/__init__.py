@@ -50,10 +50,8 @@ def nats_configure(config, server):
     cfg = read_config(config)
     if cfg is None:
         return
-    try:
-        from .manager import GatewayManager
-    except ImportError:  # the connections come with the link layer
-        return
+    from .manager import GatewayManager
+
     server.pluginmanager.register(GatewayManager(server, cfg), "gateway-manager")
 
 

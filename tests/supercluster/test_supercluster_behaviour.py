@@ -20,6 +20,10 @@ pytestmark = pytest.mark.interop
 # cluster spec, which servers run Go
 TOPOLOGIES = {
     "go": ({"A": 1, "B": 1}, {"A": "all", "B": "all"}),
+    "ours": ({"A": 1, "B": 1}, {}),
+    "ours_to_go": ({"A": 1, "B": 1}, {"B": "all"}),
+    "go_to_ours": ({"A": 1, "B": 1}, {"A": "all"}),
+    "mixed_clusters": ({"A": 2, "B": 2}, {"A": (1,), "B": (0,)}),
 }
 
 
