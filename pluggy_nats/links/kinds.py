@@ -100,7 +100,8 @@ class LinkKind:
     ``framing``. ``interest_from``/``messages_from``: the propagation and
     forwarding rows (defaults: the tables above for ``origin``).
     ``forwarder(publisher, account, subject, reply, hdr, msg, result)``: a step
-    after local delivery (returns True if it sent the message somewhere), for messages from ``forward_from`` (gateways).
+    after local delivery (returns True if it sent the message somewhere), for
+    messages from ``forward_from`` (gateways).
     ``ping_interval_max``: PING at least this often, traffic or not (gateways: 15 s).
     """
 

@@ -24,6 +24,9 @@ class LinkLayer:
         self.stopping = False
         self._forwarders = {}  # origin class -> tuple of forwarders its messages take
         self.client_forwarders = ()  # forwarders for messages clients publish
+        # Prefixes a kind takes over on every link (claim()): (prefix, handler)
+        self.subject_claims = ()
+        self.reply_claims = ()
 
     # -- kinds ------------------------------------------------------------------
 
@@ -46,6 +49,37 @@ class LinkLayer:
         self.server._interest_links = True
         if self.client_forwarders:
             self.server.refresh_publish_observers()
+
+    def claim(self, prefix, subjects=None, replies=None):
+        """Let a kind take over messages arriving on any link (of any kind)
+        whose subject, or reply, starts with ``prefix`` (bytes): gateways
+        route ``_GR_.`` replies home and hide the prefix from clients.
+
+        ``subjects(link, account, subject, reply, hdr, msg)`` gets a message
+        on such a subject instead of delivery (checked before matching for
+        single messages, and when nothing matched for the bulk paths, which
+        keep their speed). ``replies(link, account, subject, reply, hdr, msg,
+        queues)`` gets a message with such a reply and returns True if it
+        delivered it. Register in ``nats_configure``: links read the claims
+        when they are made."""
+        if subjects is not None:
+            self.subject_claims += ((prefix, subjects),)
+        if replies is not None:
+            self.reply_claims += ((prefix, replies),)
+
+    def claimed_subject(self, link, account, subject, reply, hdr, msg):
+        """True if a claim took the message (see :meth:`claim`)."""
+        for prefix, handler in self.subject_claims:
+            if subject.startswith(prefix):
+                handler(link, account, subject, reply, hdr, msg)
+                return True
+        return False
+
+    def claimed_reply(self, link, account, subject, reply, hdr, msg, queues):
+        for prefix, handler in self.reply_claims:
+            if reply.startswith(prefix):
+                return handler(link, account, subject, reply, hdr, msg, queues)
+        return False
 
     def forwarders_for(self, origin):
         """The forwarders a message from ``origin`` goes through after local delivery."""

@@ -70,6 +70,8 @@ class Link(Connection):
         self.interest_from = kind.interest_from
         self.messages_from = kind.messages_from
         self.forwarders = server.links.forwarders_for(self.origin)
+        self.subject_claims = server.links.subject_claims  # LinkLayer.claim
+        self.reply_claims = server.links.reply_claims
         self.bound_account = None  # set by bind_account: every message is in it
         self.acc_token = self.account_token
         self.account = None  # account of the message being delivered inbound
@@ -379,6 +381,10 @@ class Link(Connection):
                     for payload in payloads:  # counted by _inbound
                         self._inbound(args, 0, payload)
                     return
+        elif self.subject_claims:
+            for payload in payloads:  # a claimed prefix, perhaps (counted by _inbound)
+                self._inbound(args, 0, payload)
+            return
         n = len(payloads)
         self.in_msgs += n
         self.in_bytes += n * len(payloads[0])
@@ -416,6 +422,12 @@ class Link(Connection):
                 else:
                     targets = self._local_targets(subject, result, None)
             if not targets:  # nobody here: counted, nothing to deliver
+                if result is EMPTY_RESULT and self.subject_claims:
+                    if seg:
+                        self._deliver_segment(seg_account, seg_targets, seg)
+                        seg = []
+                    self._inbound(args, 0, payload)  # a claimed prefix, perhaps
+                    continue
                 self.in_msgs += 1
                 self.in_bytes += len(payload)
                 continue
@@ -475,6 +487,12 @@ class Link(Connection):
                 return
         self.in_msgs += 1
         self.in_bytes += len(msg)
+        if self.subject_claims and self.server.links.claimed_subject(
+                self, account, subject, reply, hdr, msg):
+            return
+        if reply is not None and self.reply_claims and self.server.links.claimed_reply(
+                self, account, subject, reply, hdr, msg, queues):
+            return
         result = account.sublist.match(subject)
         if result is not EMPTY_RESULT:
             # The per-subject target cache of _local_targets, checked inline for

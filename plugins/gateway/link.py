@@ -16,13 +16,9 @@ reads it after local delivery.
 
 from pluggy_nats.connection import ClosedReason
 from pluggy_nats.links import Link
-from pluggy_nats.sublist import EMPTY_RESULT, SublistResult
 
 from . import wire
 from .interest import InboundInterest, OutboundInterest
-
-GR_PREFIX = wire.GW_REPLY_PREFIX
-OLD_GR_PREFIX = wire.OLD_GW_REPLY_PREFIX
 
 
 class GatewayLink(Link):
@@ -190,39 +186,14 @@ class GatewayLink(Link):
 
     # -- messages in (inbound links) --------------------------------------------
 
-    def op_msg_batch(self, args, payloads):
-        if len(args) == 2 and _routed(args[1]):
-            for payload in payloads:
-                self._inbound(args, 0, payload)
-            return
-        super().op_msg_batch(args, payloads)
-
-    def op_msg_run(self, run):
-        for args, _, _payload in run:
-            if len(args) >= 2 and _routed(args[1]):
-                for item_args, _, payload in run:
-                    if self.closed:
-                        return
-                    if payload.__class__ is list:
-                        self.op_msg_batch(item_args, payload)
-                    else:
-                        self._inbound(item_args, 0, payload)
-                return
-        super().op_msg_run(run)
-
     def _inbound(self, args, hdr, msg):
+        # ``_GR_.`` subjects and mapped replies are claimed by the manager
+        # (LinkLayer.claim) inside the layer's _inbound.
         if self.solicited:
             self.close(ClosedReason.PROTOCOL_VIOLATION)  # messages come on inbounds only
             return
-        if len(args) >= 2 and _routed(args[1]):
-            self.manager.routed_reply_in(self, args, hdr, msg)
-            return
-        if len(args) >= 3 and _routed(args[2] if args[2] != b"+" else
-                                      (args[3] if len(args) > 3 else b"")):
-            self.manager.mapped_request_in(self, args, hdr, msg)
-            return
         super()._inbound(args, hdr, msg)
-        if not self.closed and len(args) >= 2:
+        if not self.closed and len(args) >= 2 and self.inbound is not None:
             self._maybe_no_interest(args)
 
     def _maybe_no_interest(self, args):
@@ -241,31 +212,6 @@ class GatewayLink(Link):
         if lines:
             self.send(b"".join(lines))
 
-    def deliver_split(self, account, subject, reply, routed_reply, hdr, msg, queues):
-        """Deliver a message whose reply came mapped: local subscribers see
-        the plain reply, routes the mapped one (Go processMsgResults creply)."""
-        from pluggy_nats.links.link import forwarding_targets
-
-        from pluggy_nats.delivery import deliver
-
-        result = account.sublist.match(subject)
-        if result is EMPTY_RESULT:
-            return 0
-        targets = forwarding_targets(result, self, queues)
-        if targets is None:
-            return 0
-        local = SublistResult(tuple(s for s in targets.psubs if not s.conn.is_link),
-                              tuple(g for g in targets.qsubs if not g[0].conn.is_link))
-        linked = SublistResult(tuple(s for s in targets.psubs if s.conn.is_link),
-                               tuple(g for g in targets.qsubs if g[0].conn.is_link))
-        self.account = account
-        n = 0
-        if local.psubs or local.qsubs:
-            n += deliver(local, subject, reply, hdr, msg, self)
-        if linked.psubs or linked.qsubs:
-            n += deliver(linked, subject, routed_reply, hdr, msg, self)
-        return n
-
     # -- messages out (outbound links) -------------------------------------------
 
     def send_gateway_msg(self, account, subject, reply, hdr, msg, queues):
@@ -279,10 +225,6 @@ class GatewayLink(Link):
         if self.outbound is not None:
             self.manager.rtt_changed()
 
-
-
-def _routed(subject):
-    return subject.startswith(GR_PREFIX) or subject.startswith(OLD_GR_PREFIX)
 
 
 __all__ = ["GatewayLink"]

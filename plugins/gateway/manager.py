@@ -22,13 +22,16 @@ import time
 import gevent
 import gevent.socket
 import structlog
-from pluggy_nats.links.dial import host_port, run_link, use_tls
 
 from pluggy_nats import hookimpl
 from pluggy_nats.connection import GATEWAY, ROUTE, ClosedReason
+from pluggy_nats.delivery import deliver
 from pluggy_nats.links import LinkKind
+from pluggy_nats.links.dial import host_port, run_link, use_tls
+from pluggy_nats.links.link import forwarding_targets
 from pluggy_nats.protocol.parser import LINE
 from pluggy_nats.server import NATS_COMPAT_VERSION
+from pluggy_nats.sublist import EMPTY_RESULT, SublistResult
 
 from . import monitor, wire
 from .config import RemoteGateway
@@ -75,6 +78,9 @@ class GatewayManager:
             forwarder=self.forward, ping_interval_max=PING_INTERVAL_MAX)
         GatewayLink.bind_kind(self.kind)
         server.links.register_kind(self.kind)
+        for prefix in (wire.GW_REPLY_PREFIX, wire.OLD_GW_REPLY_PREFIX):
+            server.links.claim(prefix, subjects=self.routed_subject_in,
+                               replies=self.mapped_reply_in)
 
     # -- start / stop ---------------------------------------------------------------
 
@@ -436,38 +442,31 @@ class GatewayManager:
 
     # -- replies coming back ----------------------------------------------------------------
 
-    def routed_reply_in(self, link, args, hdr, msg):
-        """An inbound message on ``_GR_.<cluster>.<server>.<subject>`` (Go
-        handleGatewayReply): not our cluster -> dropped; another server of
-        ours -> over the route to it, prefix kept; ours -> delivered under
-        the plain subject, then to gateways with interest."""
-        link.in_msgs += 1
-        link.in_bytes += len(msg)
-        subject = args[1]
+    def routed_subject_in(self, link, account, subject, reply, hdr, msg):
+        """A message on ``_GR_.<cluster>.<server>.<subject>`` arriving on any
+        link (Go handleGatewayReply): not our cluster -> dropped; from a
+        gateway for another server of ours -> over the route to it, prefix
+        kept; ours -> delivered under the plain subject, then to the gateways
+        that want it (not for ``_R_.`` service replies)."""
         parsed = wire.parse_routed_reply(subject)
         if parsed is None:
             return
         cluster_hash, server_hash, plain, old = parsed
         if cluster_hash != (self.old_hash if old else self.cluster_hash):
             return
-        account, rest = link._account_and_args(args)
-        reply = rest[1] if len(rest) >= 2 and rest[1] not in (b"+", b"|") else \
-            (rest[2] if len(rest) >= 3 and rest[1] == b"+" else None)
-        if server_hash is not None and server_hash != self.server_hash:
+        if link.kind == GATEWAY and server_hash is not None and server_hash != self.server_hash:
             route = self._route_by_hash(server_hash, account.name)
             if route is not None:
                 route.send_msg(account, subject, reply, hdr, msg, ())
                 return
-        from pluggy_nats.delivery import deliver
-
         result = account.sublist.match(plain)
-        if result.psubs or result.qsubs:
-            from pluggy_nats.links.link import forwarding_targets
-
+        if result is not EMPTY_RESULT:
             targets = forwarding_targets(result, link, None)
             if targets is not None:
                 link.account = account
                 deliver(targets, plain, reply, hdr, msg, link)
+        if not plain.startswith(b"_R_."):
+            self.forward(link, account, plain, reply, hdr, msg, result)
 
     def _route_by_hash(self, server_hash, account_name):
         for route in self.server.links.links_of("route"):
@@ -476,27 +475,32 @@ class GatewayManager:
                 return route
         return None
 
-    def mapped_request_in(self, link, args, hdr, msg):
-        """An inbound request whose reply was mapped by the origin cluster:
-        remember where answers go, deliver with the plain reply to clients."""
-        link.in_msgs += 1
-        link.in_bytes += len(msg)
-        account, rest = link._account_and_args(args)
-        if account is None or len(rest) < 2:
-            link.close(ClosedReason.PROTOCOL_VIOLATION)
-            return
-        subject = rest[0]
-        queues = None
-        if rest[1] == b"+":
-            routed, queues = rest[2], rest[3:]
-        else:
-            routed = rest[1]
-        parsed = wire.parse_routed_reply(routed)
+    def mapped_reply_in(self, link, account, subject, reply, hdr, msg, queues):
+        """A request whose reply the origin cluster mapped, arriving on any
+        link: clients see the plain reply (and their answer on it is sent
+        straight home, ``forward``), links get the mapped one (Go
+        processMsgResults creply, trackGWReply)."""
+        parsed = wire.parse_routed_reply(reply)
         if parsed is None:
-            return
+            return False
         plain = parsed[2]
-        self.replies.track(account.name, plain, routed, time.monotonic())
-        link.deliver_split(account, subject, plain, routed, hdr, msg, queues)
+        self.replies.track(account.name, plain, reply, time.monotonic())
+        result = account.sublist.match(subject)
+        if result is EMPTY_RESULT:
+            return True
+        targets = forwarding_targets(result, link, queues)
+        if targets is None:
+            return True
+        local = SublistResult(tuple(s for s in targets.psubs if not s.conn.is_link),
+                              tuple(g for g in targets.qsubs if not g[0].conn.is_link))
+        linked = SublistResult(tuple(s for s in targets.psubs if s.conn.is_link),
+                               tuple(g for g in targets.qsubs if g[0].conn.is_link))
+        link.account = account
+        if local.psubs or local.qsubs:
+            deliver(local, subject, plain, hdr, msg, link)
+        if linked.psubs or linked.qsubs:
+            deliver(linked, subject, reply, hdr, msg, link)
+        return True
 
     # -- monitoring --------------------------------------------------------------------------
 
