@@ -16,6 +16,7 @@ reads it after local delivery.
 
 from pluggy_nats.connection import ClosedReason
 from pluggy_nats.links import Link
+from pluggy_nats.protocol.parser import make_op_table
 
 from . import wire
 from .interest import InboundInterest, OutboundInterest
@@ -34,6 +35,24 @@ class GatewayLink(Link):
         self.headers = True
         self.priming = False  # registering an inbound: record interest, send nothing yet
         self.name = ""  # the peer's server id (/gatewayz "name", as Go's c.opts.Name)
+
+    @classmethod
+    def bind_kind(cls, kind):
+        super().bind_kind(kind)
+        # Before an accepted gateway's CONNECT, every other verb is an
+        # authorization violation (Go: expectConnect), payloads consumed.
+        cls.PRE_CONNECT_OPS = make_op_table({
+            verb: (shape, fn if verb == b"CONNECT" else _before_connect)
+            for verb, (shape, fn, _batch, _run) in cls.OPS.items() if verb == verb.upper()})
+        return cls
+
+    def on_start(self):
+        if not self.solicited:
+            self.parser.ops = self.PRE_CONNECT_OPS
+        super().on_start()
+
+    def connect_accepted(self, opts):
+        self.parser.ops = self.OPS
 
     # -- handshake ---------------------------------------------------------------
 
@@ -228,3 +247,7 @@ class GatewayLink(Link):
 
 
 __all__ = ["GatewayLink"]
+
+
+def _before_connect(link, *args):
+    link.close(ClosedReason.AUTHENTICATION_VIOLATION, "Authorization Violation")

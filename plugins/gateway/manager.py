@@ -149,7 +149,20 @@ class GatewayManager:
     def _accept(self, sock, addr):
         link = GatewayLink(self.server, sock, addr, self)
         use_tls(link, self.config.tls, server_side=True)
+        self.server.spawn(self._auth_timer, link)
         run_link(self.server, link)
+
+    def _auth_timer(self, link):
+        """CONNECT must come within the auth timeout (Go setAuthTimer; with
+        TLS the TLS timeout + 1 s)."""
+        cfg = self.config
+        timeout = cfg.auth_timeout
+        if cfg.tls is not None:
+            timeout = max(timeout, cfg.tls.timeout + 1)
+        gevent.sleep(timeout)
+        if not link.closed and not link.connect_received:
+            link.close(ClosedReason.AUTHENTICATION_TIMEOUT, "Authentication Timeout")
+            self.server.flush_touched()
 
     def _solicit_configured(self):
         gevent.sleep(SOLICIT_DELAY)
