@@ -89,8 +89,10 @@ class ClientConnection(Connection):
         # each message joins this expression, so the fast path stays a single
         # attribute test. Subject mappings rewrite each published subject.
         self.fast_pub = not (self.verbose or self.pedantic or self.permissions is not None
-                             or self.server.observe_publish or self.server.links.client_forwarders
+                             or self.server.observe_publish
                              or (self.account is not None and self.account.mappings is not None))
+        # Steps after local delivery (gateways), taken on the fast paths too.
+        self.forwarders = self.server.links.client_forwarders
         self.noecho = None if self.echo else self
 
     # -- start -----------------------------------------------------------------
@@ -254,11 +256,11 @@ class ClientConnection(Connection):
             self.publish(subject, reply, 0, payload)
             return
         result = self.match(subject)
-        if result is EMPTY_RESULT:
-            if reply and self.no_responders:
-                self._send_no_responders(subject, reply)
-        elif not deliver(result, subject, reply, 0, payload, self) and reply and \
-                self.no_responders:
+        n = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, 0, payload, self)
+        if self.forwarders and self.server.links.forward(self, self.account, subject, reply, 0,
+                                                         payload, result):
+            n = 1  # it crossed a gateway: no no-responders answer here
+        if not n and reply and self.no_responders:
             self._send_no_responders(subject, reply)
 
     def op_pub_batch(self, subject, reply, payloads):
@@ -268,6 +270,9 @@ class ClientConnection(Connection):
         if self.fast_pub and not (reply and self.no_responders):
             result = self.match(subject)
             if result is EMPTY_RESULT or deliver_batch(result, subject, reply, payloads, self):
+                if self.forwarders:
+                    self.server.links.forward_batch(self, self.account, subject, reply,
+                                                    payloads, result)
                 n = len(payloads)
                 self.in_msgs += n
                 self.in_bytes += n * len(payloads[0])
@@ -296,6 +301,8 @@ class ClientConnection(Connection):
             return
         match = self.match
         no_responders = self.no_responders
+        forward = self.server.links.forward if self.forwarders else None
+        account = self.account
         seg = []  # messages matching seg_result's subscriptions, not yet delivered
         seg_psubs = seg_qsubs = seg_result = None
         count = nbytes = 0
@@ -313,6 +320,8 @@ class ClientConnection(Connection):
             count += 1
             nbytes += len(payload)
             result = match(subject)
+            if forward is not None:  # to gateways in publish order, local delivery aside
+                forward(self, account, subject, reply, 0, payload, result)
             if result is EMPTY_RESULT:
                 continue
             if seg:

@@ -24,6 +24,7 @@ class LinkLayer:
         self.stopping = False
         self._forwarders = {}  # origin class -> tuple of forwarders its messages take
         self.client_forwarders = ()  # forwarders for messages clients publish
+        self._client_kinds = ()  # their kinds (forward_batch)
         # Prefixes a kind takes over on every link (claim()): (prefix, handler)
         self.subject_claims = ()
         self.reply_claims = ()
@@ -46,6 +47,8 @@ class LinkLayer:
         self.kinds[kind.name] = kind
         self._forwarders = {}
         self.client_forwarders = self.forwarders_for(CLIENT_ORIGIN)
+        self._client_kinds = tuple(k for k in self.kinds.values() if k.forwarder is not None
+                                   and CLIENT_ORIGIN in k.forward_from)
         self.server._interest_links = True
         if self.client_forwarders:
             self.server.refresh_publish_observers()
@@ -99,6 +102,17 @@ class LinkLayer:
             if forward(publisher, account, subject, reply, hdr, msg, result):
                 sent = True
         return sent
+
+    def forward_batch(self, publisher, account, subject, reply, payloads, result):
+        """:meth:`forward` for a batch of header-less messages of one subject
+        and reply (the parser's batches): a kind's ``batch_forwarder`` takes
+        them at once, else its forwarder one by one."""
+        for kind in self._client_kinds:
+            if kind.batch_forwarder is not None:
+                kind.batch_forwarder(publisher, account, subject, reply, payloads, result)
+            else:
+                for payload in payloads:
+                    kind.forwarder(publisher, account, subject, reply, 0, payload, result)
 
     # -- listening ------------------------------------------------------------------
 

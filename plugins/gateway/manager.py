@@ -24,7 +24,7 @@ import gevent.socket
 import structlog
 
 from pluggy_nats import hookimpl
-from pluggy_nats.connection import GATEWAY, ROUTE, ClosedReason
+from pluggy_nats.connection import CLIENT, GATEWAY, ROUTE, ClosedReason
 from pluggy_nats.delivery import deliver
 from pluggy_nats.links import LinkKind
 from pluggy_nats.links.dial import host_port, run_link, use_tls
@@ -75,7 +75,8 @@ class GatewayManager:
             name="gateway", kind=GATEWAY,
             ops={b"RS+": (LINE, GatewayLink.op_rs_plus), b"RS-": (LINE, GatewayLink.op_rs_minus),
                  b"A+": (LINE, GatewayLink.op_a_plus), b"A-": (LINE, GatewayLink.op_a_minus)},
-            forwarder=self.forward, ping_interval_max=PING_INTERVAL_MAX)
+            forwarder=self.forward, batch_forwarder=self.forward_batch,
+            ping_interval_max=PING_INTERVAL_MAX)
         GatewayLink.bind_kind(self.kind)
         server.links.register_kind(self.kind)
         for prefix in (wire.GW_REPLY_PREFIX, wire.OLD_GW_REPLY_PREFIX):
@@ -420,27 +421,56 @@ class GatewayManager:
         sent = False
         if self.replies.count:
             routed = self.replies.lookup(name, subject, time.monotonic())
-            if routed is not None:
+            if routed is not None:  # a responder's answer to a mapped request
                 sent = self._direct(account, routed, reply, hdr, msg)
         if subject[:5] == b"_GR_." or subject[:4] == b"$GR.":
-            if getattr(publisher, "kind", None) == 0:  # a client may never publish there
+            if getattr(publisher, "kind", None) == CLIENT:  # clients may never publish there
                 publisher.send(b"-ERR 'Permissions Violation for Publish to \"%s\"'\r\n"
                                % subject)
                 return sent
             return self._direct(account, subject, reply, hdr, msg) or sent
-        served = [g[0].queue for g in result.qsubs] if result.qsubs else ()
-        sends = plan(order, name, subject, served)
-        if not sends:
-            return sent
         map_reply = bool(reply) and bool(self.recent.by_account) and \
             self.recent.should_map(name, reply, time.monotonic())
-        for link, queues in sends:
-            out_reply = reply
-            if map_reply:  # a fresh inbox: its interest may not have crossed yet
-                out_reply = (self.old_reply_prefix if link.use_old_prefix
-                             else self.reply_prefix) + reply
-            link.send_gateway_msg(account, subject, out_reply, hdr, msg, queues)
-        return True
+        for _link, interest in order:
+            if interest.total_qsubs:
+                break
+        else:
+            # No queue interest anywhere: plain interest decides, link by link.
+            for link, interest in order:
+                if interest.interest(name, subject)[0]:
+                    link.send_gateway_msg(account, subject, self._reply_for(
+                        link, reply, map_reply), hdr, msg, ())
+                    sent = True
+            return sent
+        served = [g[0].queue for g in result.qsubs] if result.qsubs else ()
+        for link, queues in plan(order, name, subject, served):
+            link.send_gateway_msg(account, subject, self._reply_for(link, reply, map_reply),
+                                  hdr, msg, queues)
+            sent = True
+        return sent
+
+    def forward_batch(self, publisher, account, subject, reply, payloads, result):
+        """``forward`` for a batch of header-less messages of one subject and
+        reply: framed at once for each cluster that wants them."""
+        order = self.out_order
+        if not order:
+            return
+        if reply or self.replies.count or subject[:5] == b"_GR_." or \
+                subject[:4] == b"$GR." or any(i.total_qsubs for _l, i in order):
+            for payload in payloads:  # the general path, message by message
+                self.forward(publisher, account, subject, reply, 0, payload, result)
+            return
+        name = account.name
+        for link, interest in order:
+            if interest.interest(name, subject)[0]:
+                link.send_msgs(account, subject, None, payloads)
+
+    def _reply_for(self, link, reply, mapped):
+        """A fresh inbox's reply is mapped (its interest may not have crossed
+        yet); old peers get the old prefix."""
+        if not mapped:
+            return reply
+        return (self.old_reply_prefix if link.use_old_prefix else self.reply_prefix) + reply
 
     def _direct(self, account, subject, reply, hdr, msg):
         """A reply on its way home: straight to the cluster its prefix names."""
