@@ -8,6 +8,9 @@ server reaches a subscriber on every other one. Gateway ports are picked
 before the servers start, since every server's ``gateways`` list names them.
 """
 
+import json
+import urllib.request
+
 from .launch import free_port
 from .raw import wait_for_mesh
 
@@ -79,3 +82,10 @@ def build_supercluster(launcher, spec, go=None, seed_only=False, config="", gate
     supercluster = SuperCluster(clusters)
     wait_for_mesh(supercluster.servers, timeout=timeout)
     return supercluster
+
+
+def gatewayz(server, query=""):
+    """A server's ``/gatewayz`` (started with ``-m -1``), e.g. ``"?accs=1"``."""
+    url = "http://127.0.0.1:%d/gatewayz%s" % (server.http_port, query)
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())

@@ -7,13 +7,12 @@ is what did NOT cross."""
 
 import asyncio
 import collections
-import json
-import urllib.request
 
 import nats
 import pytest
 
 from pluggy_nats.testing.plugin import run
+from pluggy_nats.testing.supercluster import gatewayz
 
 pytestmark = pytest.mark.interop
 
@@ -31,12 +30,6 @@ TOPOLOGIES = {
 def supercluster(request, make_supercluster):
     spec, go = TOPOLOGIES[request.param]
     return make_supercluster(spec, go=go, args=("-m", "-1"))
-
-
-def gatewayz(server, query=""):
-    url = "http://127.0.0.1:%d/gatewayz%s" % (server.http_port, query)
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return json.loads(r.read())
 
 
 def outbound_msgs(server, remote):

@@ -11,6 +11,7 @@ import pytest
 
 from pluggy_nats.testing.plugin import run
 from pluggy_nats.testing.raw import wait_for_mesh
+from pluggy_nats.testing.supercluster import gatewayz
 
 pytestmark = pytest.mark.interop
 
@@ -56,14 +57,25 @@ def test_supercluster_peer_restart_rebuilds_interest(make_supercluster, launcher
     run(main())
 
 
-@pytest.mark.parametrize("go", [{}, {"A": "all"}, {"B": "all"}], ids=["ours", "go_seed",
-                                                                      "go_joiner"])
-def test_supercluster_implicit_discovery(make_supercluster, go):
-    """B and C name only A's first server; they find each other by gossip
-    (wait_for_mesh inside the fixture proves every pair of servers)."""
-    sc = make_supercluster({"A": 1, "B": 1, "C": 1}, go=go, seed_only=True,
-                           args=("-m", "-1"), timeout=40)
-    assert len(sc.servers) == 3
+@pytest.mark.parametrize("spec, go", [
+    ({"A": 1, "B": 1, "C": 1}, {}),
+    ({"A": 1, "B": 1, "C": 1}, {"A": "all"}),
+    ({"A": 1, "B": 1, "C": 1}, {"B": "all"}),
+    ({"A": 2, "B": 2}, {"A": (1,), "B": (0,)}),
+], ids=["ours", "go_seed", "go_joiner", "mixed_clusters_over_routes"])
+def test_supercluster_implicit_discovery(make_supercluster, spec, go):
+    """Every cluster but A names only A's first server; the others are found
+    by gossip on gateways and over routes (wait_for_mesh inside the fixture
+    proves every pair of servers), and show as implicit in /gatewayz."""
+    sc = make_supercluster(spec, go=go, seed_only=True, args=("-m", "-1"), timeout=40)
+    assert len(sc.servers) == sum(spec.values())
+    for name, servers in sc.clusters.items():
+        for server in servers:
+            gz = gatewayz(server)
+            remotes = sorted(gz["outbound_gateways"])
+            assert remotes == sorted(n for n in spec if n != name), (server.name, remotes)
+            if name == "A":  # A named nobody: every outbound was discovered
+                assert not any(g["configured"] for g in gz["outbound_gateways"].values())
 
 
 def test_supercluster_three_clusters_queue_served_once(make_supercluster):
