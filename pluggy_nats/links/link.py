@@ -42,6 +42,7 @@ class Link(Connection):
     hmsg_lead = b"HMSG "
     account_token = True  # the framing names the account (unless bound to one)
     solicitor_sends_info = True  # the dialling side answers INFO with CONNECT + its INFO
+    encode_info = staticmethod(encode.info)  # a kind may frame its INFO as its Go code does
 
     def __init__(self, server, sock, addr, manager, solicited=False, url=None):
         super().__init__(server, sock, addr)
@@ -119,7 +120,7 @@ class Link(Connection):
             info.update(extra)
         self.server.hook.nats_link_info(link=self, info=info)
         self.info_sent = True
-        self.send(encode.info(info))
+        self.send(self.encode_info(info))
 
     def _json(self, rest):
         try:

@@ -25,6 +25,8 @@ from .interest import InboundInterest, OutboundInterest
 class GatewayLink(Link):
     """A gateway connection (either direction)."""
 
+    encode_info = staticmethod(wire.encode_info)  # "INFO {..}\r\n", no space (Go InfoProto)
+
     def __init__(self, server, sock, addr, manager, solicited=False, url=None, remote=None):
         super().__init__(server, sock, addr, manager, solicited, url)
         self.remote = remote  # RemoteGateway we dialled (outbound)

@@ -96,3 +96,13 @@ def test_supercluster_bad_verb_closes_only_that_gateway(gateway_server, line, er
     rest = raw.expect_closed()
     assert rest.endswith(err) if err else b"-ERR" not in rest
     still_serving(gateway_server)
+
+
+def test_supercluster_message_for_unknown_account_gets_a_minus(gateway_server):
+    raw = peer(gateway_server)
+    raw.send(b"PING\r\n")
+    raw.expect(rb".*PONG\r\n")
+    raw.read_all(timeout=0.2)
+    raw.send(b"RMSG NOSUCH foo 1\r\nx\r\nRMSG NOSUCH bar 1\r\nx\r\nPING\r\n")
+    raw.expect(rb"A- NOSUCH\r\nPONG\r\n")  # once, however many messages
+    still_serving(gateway_server)
