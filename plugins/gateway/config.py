@@ -302,6 +302,7 @@ def reload_changes(old, new):
     material changed (applied on the next handshake), and the texts of the
     changes that need a restart."""
     refused = []
+    # (our own entry was moved out of the remotes by validate on both sides)
     attrs = ("name", "host", "port", "advertise", "user", "password", "auth_timeout",
              "connect_retries", "connect_backoff", "reject_unknown", "write_deadline",
              "write_timeout")

@@ -105,6 +105,35 @@ class GatewayManager:
         if not lame_duck:
             self._stopping = True
 
+    @hookimpl
+    def nats_reload_block(self, server, key, old, new):
+        """nats-server reloads the TLS material of the ``gateway {}`` block
+        (and of its remotes) and refuses every other change
+        (reload.go: "config reload not supported for Gateway")."""
+        if key.lower() != "gateway":
+            return None
+        if new is None or old is None:
+            return ["config reload not supported for Gateway (block added or removed)"]
+        from .config import ConfigError, parse_gateway, reload_changes, validate
+
+        try:
+            fresh = parse_gateway(new)
+            validate(fresh, self.config.cluster_name)
+        except ConfigError as exc:
+            return [text for _pos, text in exc.errors]
+        _tls_changed, refused = reload_changes(self.config, fresh)
+        if refused:
+            return refused
+        return lambda: self._reload_tls(fresh)
+
+    def _reload_tls(self, fresh):
+        """New TLS material: the next handshakes use it (links up stay up)."""
+        self.config.tls = fresh.tls
+        for remote in fresh.gateways:
+            mine = self.remotes.get(remote.name)
+            if mine is not None:
+                mine.tls = remote.tls
+
     def _own_url(self):
         cfg = self.config
         if cfg.advertise:
