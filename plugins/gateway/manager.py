@@ -24,7 +24,7 @@ import gevent.socket
 import structlog
 
 from pluggy_nats import hookimpl
-from pluggy_nats.connection import CLIENT, GATEWAY, ROUTE, ClosedReason
+from pluggy_nats.connection import CLIENT, GATEWAY, ClosedReason
 from pluggy_nats.delivery import deliver
 from pluggy_nats.links import LinkKind
 from pluggy_nats.links.dial import host_port, run_link, use_tls
@@ -406,9 +406,9 @@ class GatewayManager:
                         "GW" + self.server.server_id, name, [_strip(u) for u in remote.urls])))
 
     @hookimpl
-    def nats_client_closed(self, conn, reason):
+    def nats_client_closed(self, conn, reason, kind):
         url = getattr(conn, "_gateway_url", None)
-        if url and conn.kind == ROUTE:
+        if url and kind == "route":
             count = self.urls.get(url, 0) - 1
             if count <= 0:
                 self.urls.pop(url, None)
