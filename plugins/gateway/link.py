@@ -117,6 +117,9 @@ class GatewayLink(Link):
     def info_update(self, info):
         self.manager.info_update(self, info)
 
+    def lame_duck(self):
+        """nats-server tells clients and routes about lame duck mode, not gateways."""
+
     # -- interest: what the peer tells our outbound ---------------------------------
 
     def _interest_args(self, args, verb):

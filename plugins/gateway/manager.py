@@ -95,6 +95,7 @@ class GatewayManager:
         self.log.info("Listening for gateways connections on %s:%d" % (cfg.host, self.port))
         self.url = self._own_url()
         self.urls[self.url] = self.urls.get(self.url, 0) + 1
+        server.links.resend_info("route")  # routes up already learn our gateway_url
         route = server.pluginmanager.get_plugin("route-manager")
         if route is not None and getattr(route, "name", None) is None:
             route.name = self.name  # Go: the cluster takes the gateway's name
@@ -235,9 +236,8 @@ class GatewayManager:
             attempts += 1
             for url in urls:
                 host, port, _user, _password = host_port(url, "nats", 7222)
-                if "%s:%d" % (host, port) in self.urls and host_port(self.url, "nats", 0)[1] \
-                        == port:
-                    continue  # ourselves
+                if "%s:%d" % (host, port) == self.url:
+                    continue  # ourselves (a misconfigured list)
                 try:
                     sock = gevent.socket.create_connection((host, port), timeout=DIAL_TIMEOUT)
                     sock.settimeout(None)
