@@ -59,6 +59,7 @@ class ServerProcess:
         self.http_port = None
         self.cluster_port = None
         self.gateway_port = None
+        self.config_path = None  # the config file (Launcher.start with config=)
         self._terminated = False  # SIGTERM sent to the current process
 
     @property
@@ -108,6 +109,18 @@ class ServerProcess:
         self.kill()
         raise RuntimeError("%s not ready after %.0fs:\n%s" % (self.name, timeout,
                                                              self.logs()[-4000:]))
+
+    def reload(self, text, timeout=10.0):
+        """Write ``text`` as this server's config file, send SIGHUP and wait
+        until the server logged the reload (applied or refused)."""
+        from .raw import wait_for
+
+        with open(self.config_path, "w") as f:
+            f.write(text)
+        before = self.logs().count("reload")
+        self.signal(signal.SIGHUP)
+        wait_for(lambda: self.logs().count("reload") > before, timeout=timeout,
+                 message="reload logged")
 
     def logs(self):
         try:
@@ -170,6 +183,8 @@ class Launcher:
                 f.write(config)
             args += ["-c", conf_path]
         proc = ServerProcess(command, args, os.path.join(self.workdir, "%s.log" % name), name)
+        if config is not None:
+            proc.config_path = conf_path
         self.processes.append(proc)
         return proc.start(timeout)
 

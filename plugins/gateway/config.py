@@ -118,6 +118,16 @@ def parse_url(value):
     return text
 
 
+def _tls(value, where, pos, errors):
+    """A gateway ``tls {}`` block (nats-server always verifies gateway peers,
+    and dials with it too); its errors join ``errors``."""
+    try:
+        return parse_tls(value, where, force_verify=True, block_pos=pos, client_side=True)
+    except ConfigError as exc:
+        errors.extend(exc.errors)
+        return None
+
+
 def _parse_authorization(value, pos, cfg, errors):
     """One user only (Go: users, token and callout are errors; permissions
     are accepted and ignored)."""
@@ -181,11 +191,7 @@ def _parse_remotes(value, pos, errors):
                             urls.append(url)
                     gw.urls = urls
                 elif k == "tls":
-                    try:
-                        gw.tls = parse_tls(item, "gateways.tls", force_verify=True,
-                                           block_pos=kpos, client_side=True)
-                    except ConfigError as exc:
-                        errors.extend(exc.errors)
+                    gw.tls = _tls(item, "gateways.tls", kpos, errors)
                 elif not getattr(entry, "is_used_variable", lambda key: False)(key):
                     errors.append((kpos, "unknown field %s" % goq(key)))
             except (TypeError, ValueError) as exc:
@@ -229,12 +235,7 @@ def parse_gateway(block, block_pos=None):
             elif k == "authorization":
                 _parse_authorization(value, pos, cfg, errors)
             elif k == "tls":
-                try:
-                    # nats-server always verifies gateway peers
-                    cfg.tls = parse_tls(value, "gateway.tls", force_verify=True,
-                                        block_pos=pos, client_side=True)
-                except ConfigError as exc:
-                    errors.extend(exc.errors)
+                cfg.tls = _tls(value, "gateway.tls", pos, errors)
             elif k == "advertise":
                 cfg.advertise = _str(value, "advertise")
             elif k == "connect_retries":
