@@ -7,6 +7,8 @@ is what did NOT cross."""
 
 import asyncio
 import collections
+import json
+import urllib.request
 
 import nats
 import pytest
@@ -167,6 +169,13 @@ def test_supercluster_gatewayz_shape(supercluster):
     assert out["connection"]["name"]  # the peer's server id
     accounts = {acc["name"]: acc for acc in out["accounts"]}
     assert accounts["$G"]["interest_mode"] == "Interest-Only"
-    assert "B" in gz["inbound_gateways"]
+    # each server of B dials one server of A: some server of A has B inbound
+    assert any("B" in gatewayz(s)["inbound_gateways"] for s in supercluster["A"])
     only = gatewayz(a, "?gw_name=B")
     assert list(only["outbound_gateways"]) == ["B"]
+    one = gatewayz(a, "?acc_name=$G")["outbound_gateways"]["B"]["accounts"]
+    assert [acc["name"] for acc in one] == ["$G"]
+    with urllib.request.urlopen("http://127.0.0.1:%d/varz" % a.http_port, timeout=5) as r:
+        varz = json.loads(r.read())
+    assert varz["gateway"]["name"] == "A"
+    assert [g["name"] for g in varz["gateway"]["gateways"]] == ["B"]
