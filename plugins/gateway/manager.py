@@ -443,6 +443,10 @@ class GatewayManager:
         """After local delivery of a message that entered here: send it to
         each remote cluster that wants it (GATEWAY.md sections 6, 7, 9).
         Returns True if it went to at least one gateway."""
+        if subject[:5] == b"_GR_." and getattr(publisher, "kind", None) == CLIENT:
+            # Reserved (Go processInboundClientMsg): a client may never publish there.
+            publisher.send(b"-ERR 'Permissions Violation for Publish to \"%s\"'\r\n" % subject)
+            return True  # answered: no no-responders on top
         order = self.out_order
         if not order:
             return False
@@ -453,10 +457,6 @@ class GatewayManager:
             if routed is not None:  # a responder's answer to a mapped request
                 sent = self._direct(account, routed, reply, hdr, msg)
         if subject[:5] == b"_GR_." or subject[:4] == b"$GR.":
-            if getattr(publisher, "kind", None) == CLIENT:  # clients may never publish there
-                publisher.send(b"-ERR 'Permissions Violation for Publish to \"%s\"'\r\n"
-                               % subject)
-                return sent
             return self._direct(account, subject, reply, hdr, msg) or sent
         map_reply = bool(reply) and bool(self.recent.by_account) and \
             self.recent.should_map(name, reply, time.monotonic())

@@ -106,3 +106,11 @@ def test_supercluster_message_for_unknown_account_gets_a_minus(gateway_server):
     raw.send(b"RMSG NOSUCH foo 1\r\nx\r\nRMSG NOSUCH bar 1\r\nx\r\nPING\r\n")
     raw.expect(rb"A- NOSUCH\r\nPONG\r\n")  # once, however many messages
     still_serving(gateway_server)
+
+
+def test_supercluster_client_may_not_publish_on_gr_prefix(gateway_server):
+    client = RawClient("127.0.0.1", gateway_server.port)
+    client.send(b'CONNECT {"verbose":false}\r\nPUB _GR_.abcdef.ghijkl.x 1\r\nx\r\nPING\r\n')
+    client.expect(rb"-ERR 'Permissions Violation for Publish to \"_GR_\.abcdef\.ghijkl\.x\"'"
+                  rb"\r\nPONG\r\n")
+    still_serving(gateway_server)
