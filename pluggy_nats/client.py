@@ -305,8 +305,9 @@ class ClientConnection(Connection):
             return
         match = self.match
         no_responders = self.no_responders
-        forward = self.server.links.forward if self.forwarders else None
-        account = self.account
+        # Messages for the forwarders (gateways), in publish order: handed
+        # over before anything that forwards by itself (batches, op_pub).
+        fwd = [] if self.forwarders else None
         seg = []  # messages matching seg_result's subscriptions, not yet delivered
         seg_psubs = seg_qsubs = seg_result = None
         count = nbytes = 0
@@ -316,6 +317,9 @@ class ClientConnection(Connection):
                 if seg:
                     self._deliver_segment(seg_result, seg)
                     seg = []
+                if fwd:
+                    self.server.links.forward_run(self, self.account, fwd)
+                    fwd = []
                 if payload.__class__ is list:
                     self.op_pub_batch(subject, reply, payload)
                 else:
@@ -324,8 +328,8 @@ class ClientConnection(Connection):
             count += 1
             nbytes += len(payload)
             result = match(subject)
-            if forward is not None:  # to gateways in publish order, local delivery aside
-                forward(self, account, subject, reply, 0, payload, result)
+            if fwd is not None:
+                fwd.append((item, result))
             if result is EMPTY_RESULT:
                 continue
             if seg:
@@ -346,6 +350,8 @@ class ClientConnection(Connection):
             seg_psubs, seg_qsubs = result
         if seg:
             self._deliver_segment(seg_result, seg)
+        if fwd:
+            self.server.links.forward_run(self, self.account, fwd)
         self.in_msgs += count
         self.in_bytes += nbytes
 

@@ -103,6 +103,17 @@ class LinkLayer:
                 sent = True
         return sent
 
+    def forward_run(self, publisher, account, items):
+        """:meth:`forward` for a run of header-less messages in publish order,
+        ``items`` being ``((subject, reply, payload), match result)``: a kind's
+        ``run_forwarder`` takes them at once, else its forwarder one by one."""
+        for kind in self._client_kinds:
+            if kind.run_forwarder is not None:
+                kind.run_forwarder(publisher, account, items)
+            else:
+                for (subject, reply, payload), result in items:
+                    kind.forwarder(publisher, account, subject, reply, 0, payload, result)
+
     def forward_batch(self, publisher, account, subject, reply, payloads, result):
         """:meth:`forward` for a batch of header-less messages of one subject
         and reply (the parser's batches): a kind's ``batch_forwarder`` takes

@@ -76,6 +76,7 @@ class GatewayManager:
             ops={b"RS+": (LINE, GatewayLink.op_rs_plus), b"RS-": (LINE, GatewayLink.op_rs_minus),
                  b"A+": (LINE, GatewayLink.op_a_plus), b"A-": (LINE, GatewayLink.op_a_minus)},
             forwarder=self.forward, batch_forwarder=self.forward_batch,
+            run_forwarder=self.forward_run,
             ping_interval_max=PING_INTERVAL_MAX)
         GatewayLink.bind_kind(self.kind)
         server.links.register_kind(self.kind)
@@ -493,6 +494,25 @@ class GatewayManager:
         for link, interest in order:
             if interest.interest(name, subject)[0]:
                 link.send_msgs(account, subject, None, payloads)
+
+    def forward_run(self, publisher, account, items):
+        """``forward`` for a run of header-less messages in publish order
+        (``((subject, reply, payload), result)``): each cluster gets the ones
+        it wants framed at once, unless something needs the general path."""
+        order = self.out_order
+        special = not order or self.replies.count or \
+            any(i.total_qsubs for _l, i in order) or \
+            any(m[1] or m[0][:5] == b"_GR_." or m[0][:4] == b"$GR." for m, _r in items)
+        if special:
+            for (subject, reply, payload), result in items:
+                self.forward(publisher, account, subject, reply, 0, payload, result)
+            return
+        name = account.name
+        for link, interest in order:
+            wants = interest.interest
+            msgs = [m for m, _r in items if wants(name, m[0])[0]]
+            if msgs:
+                link.send_run(account, msgs)
 
     def _reply_for(self, link, reply, mapped):
         """A fresh inbox's reply is mapped (its interest may not have crossed
