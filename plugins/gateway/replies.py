@@ -36,6 +36,7 @@ class RecentSubs:
         self.expiry = collections.deque()  # (deadline, account, _Recent)
 
     def added(self, account, subject, now):
+        self.expire(now)  # bounded by the subscriptions of the last two seconds
         sublist = self.by_account.get(account)
         if sublist is None:
             sublist = self.by_account[account] = Sublist()
@@ -74,8 +75,12 @@ class ReplyMap:
         self.ttl = ttl
         self.by_account = {}  # name -> {plain reply: (routed reply, deadline)}
         self.count = 0
+        self.next_sweep = 0.0
 
     def track(self, account, plain, routed, now):
+        if now >= self.next_sweep:  # at most one sweep per ttl: answered or not, entries go
+            self.expire(now)
+            self.next_sweep = now + self.ttl
         m = self.by_account.get(account)
         if m is None:
             m = self.by_account[account] = {}

@@ -144,3 +144,16 @@ def test_recent_subs_and_reply_map_expire():
     assert replies.lookup("APP", b"_INBOX.y", now=6.0) is None
     assert replies.lookup("APP", b"_INBOX.x", now=7.5) is None
     assert replies.count == 0
+
+
+def test_reply_tables_stay_bounded():
+    from pluggy_nats_plugins.gateway.replies import RecentSubs, ReplyMap
+
+    recent = RecentSubs()
+    for i in range(1000):
+        recent.added("APP", b"s.%d" % i, now=float(i))  # one per second, never asked
+    assert len(recent.expiry) <= 3
+    replies = ReplyMap()
+    for i in range(1000):
+        replies.track("APP", b"_INBOX.%d" % i, b"_GR_.a.b._INBOX.%d" % i, now=float(i))
+    assert replies.count <= 4  # never answered, still forgotten
