@@ -127,19 +127,29 @@ def test_supercluster_sys_ping_answered_by_every_server(make_supercluster):
     async def main():
         nc = await nats.connect(a.url.replace("nats://", "nats://sys:sys@"),
                                 allow_reconnect=False)
-        names = set()
-        inbox = nc.new_inbox()
-        sub = await nc.subscribe(inbox)
-        await nc.flush()
-        await nc.publish("$SYS.REQ.SERVER.PING", b"", reply=inbox)
-        await nc.flush()
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=2)
-            except nats.errors.TimeoutError:
-                break
-            names.add(json.loads(msg.data)["server"]["name"])
-        assert names == {"py-A-0", "py-A-1", "go-B-0"}
+
+        async def ask(subject):
+            answers = {}
+            inbox = nc.new_inbox()
+            sub = await nc.subscribe(inbox)
+            await nc.flush()
+            await nc.publish(subject, b"", reply=inbox)
+            await nc.flush()
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=2)
+                except nats.errors.TimeoutError:
+                    break
+                data = json.loads(msg.data)
+                answers[data["server"]["name"]] = data
+            await sub.unsubscribe()
+            return answers
+
+        assert set(await ask("$SYS.REQ.SERVER.PING")) == {"py-A-0", "py-A-1", "go-B-0"}
+        gatewayz = await ask("$SYS.REQ.SERVER.PING.GATEWAYZ")
+        assert set(gatewayz) == {"py-A-0", "py-A-1", "go-B-0"}
+        assert {name: answer["data"]["name"] for name, answer in gatewayz.items()} == \
+            {"py-A-0": "A", "py-A-1": "A", "go-B-0": "B"}
         await nc.close()
 
     run(main())
