@@ -75,6 +75,8 @@ class Link(Connection):
         self.reply_claims = server.links.reply_claims
         self.bound_account = None  # set by bind_account: every message is in it
         self.acc_token = self.account_token
+        if not self.account_token:  # a framing without accounts: bound from the start
+            self.bind_account(server.accounts.global_account)
         self.account = None  # account of the message being delivered inbound
         self._targets = {}  # subject -> (sublist result, targets) for inbound messages
         self._accounts = {}  # account token on the wire -> Account
@@ -101,6 +103,20 @@ class Link(Connection):
         entries.update(kind.ops)
         cls.OPS = make_op_table(entries)
         return cls
+
+    def set_role(self, origin, interest_from=None, messages_from=None):
+        """Play ``origin``'s rows of the propagation and forwarding tables (a
+        leaf link is ``leaf_hub`` or ``leaf_spoke`` once the handshake says
+        which). Call before the link is registered (``links.link_up``)."""
+        from .kinds import FORWARDING, PROPAGATION
+
+        self.origin = origin
+        self.interest_from = frozenset(interest_from) if interest_from is not None \
+            else PROPAGATION.get(origin, self.link_kind.interest_from)
+        self.messages_from = frozenset(messages_from) if messages_from is not None \
+            else FORWARDING.get(origin, self.link_kind.messages_from)
+        self.forwarders = self.server.links.forwarders_for(origin)
+        self._targets.clear()
 
     def bind_account(self, account):
         """Every message and interest on this link is in ``account`` (a pinned
@@ -361,14 +377,15 @@ class Link(Connection):
     def op_msg_batch(self, args, payloads):
         """Frames with one control line (the parser's batches): account,
         subject and targets are looked up once for all of them."""
-        if self.bound_account is not None or len(args) != 2 or self.forwarders:
-            for payload in payloads:  # queue groups, replies, bound links, forwarders
+        bound = self.bound_account
+        if len(args) != (2 if bound is None else 1) or self.forwarders:
+            for payload in payloads:  # queue groups, replies, forwarders
                 self._inbound(args, 0, payload)
             return
-        account = self._accounts.get(args[0])
+        account = bound or self._accounts.get(args[0])
         if account is None:
             account, _rest = self._account_and_args(args)
-        subject = args[1]
+        subject = args[-1]
         result = account.sublist.match(subject)
         if result is not EMPTY_RESULT:
             cached = self._targets.get(subject)
@@ -399,9 +416,12 @@ class Link(Connection):
         seg = []  # (subject, None, payload) reaching seg_targets, not yet delivered
         seg_account = seg_targets = None
         accounts = self._accounts
-        single = self.bound_account is not None or bool(self.forwarders)
+        bound = self.bound_account  # then the lines carry no account token
+        nargs = 2 if bound is None else 1
+        single = bool(self.forwarders)
         for args, _, payload in run:
-            account = None if single or len(args) != 2 else accounts.get(args[0])
+            account = None if single or len(args) != nargs else \
+                accounts.get(args[0]) if bound is None else bound
             if account is None or payload.__class__ is list:
                 if seg:
                     self._deliver_segment(seg_account, seg_targets, seg)
@@ -413,7 +433,7 @@ class Link(Connection):
                 else:
                     self._inbound(args, 0, payload)
                 continue
-            subject = args[1]
+            subject = args[-1]
             result = account.sublist.match(subject)
             targets = None
             if result is not EMPTY_RESULT:
@@ -457,8 +477,9 @@ class Link(Connection):
                 self.in_bytes += sum([len(m[2]) for m in seg])
                 return True
         name = account.name_bytes
+        bound = self.bound_account is not None
         for subject, _, payload in seg:
-            self._inbound([name, subject], 0, payload)
+            self._inbound([subject] if bound else [name, subject], 0, payload)
         return False
 
     def _inbound(self, args, hdr, msg):
