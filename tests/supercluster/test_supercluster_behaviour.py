@@ -13,8 +13,9 @@ import urllib.request
 import nats
 import pytest
 
-from pluggy_nats.testing.plugin import run
-from pluggy_nats.testing.supercluster import gatewayz
+from pluggy_nats.testing.launch import Launcher, pluggy_nats_command
+from pluggy_nats.testing.plugin import require_go_nats_server, run
+from pluggy_nats.testing.supercluster import build_supercluster, gatewayz
 
 pytestmark = pytest.mark.interop
 
@@ -28,10 +29,18 @@ TOPOLOGIES = {
 }
 
 
-@pytest.fixture(params=sorted(TOPOLOGIES))
-def supercluster(request, make_supercluster):
+@pytest.fixture(scope="module", params=sorted(TOPOLOGIES))
+def supercluster(request, tmp_path_factory):
+    """One super-cluster per topology for the whole module (each test uses its
+    own subjects), stopped by PID at the end."""
     spec, go = TOPOLOGIES[request.param]
-    return make_supercluster(spec, go=go, args=("-m", "-1"))
+    launcher = Launcher(str(tmp_path_factory.mktemp("sc-" + request.param)))
+    try:
+        yield build_supercluster(launcher, spec, go=go, args=("-m", "-1"),
+                                 go_command=require_go_nats_server() if go else None,
+                                 our_command=pluggy_nats_command())
+    finally:
+        launcher.close()
 
 
 def outbound_msgs(server, remote):
