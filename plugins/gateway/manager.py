@@ -17,6 +17,7 @@ gateway's rules only.
 """
 
 import random
+import socket
 import time
 
 import gevent
@@ -143,7 +144,12 @@ class GatewayManager:
             return "%s:%s" % (host or cfg.advertise, port or self.port)
         host = cfg.host
         if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"
+            # Go advertises the first non-local IP (other clusters dial it)
+            host = _first_non_local_ip()
+            if host is None:
+                self.log.error("Could not find any non-local IP for gateway %s with listen "
+                               "specification %s" % (wire.goq(self.name), wire.goq(cfg.host)))
+                host = "127.0.0.1"
         return "%s:%d" % (host, self.port)
 
     # -- INFO / CONNECT ---------------------------------------------------------------
@@ -606,6 +612,27 @@ class GatewayManager:
     @hookimpl
     def nats_varz(self, server, varz):
         varz["gateway"] = monitor.varz_block(self)
+
+
+def _first_non_local_ip():
+    """This host's first address that is not loopback (nats-server
+    getNonLocalIPsIfHostIsIPAny), or None."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+    except OSError:
+        return None
+    for info in infos:
+        ip = info[4][0]
+        if not ip.startswith("127."):
+            return ip
+    # The address the kernel would send from (a UDP connect sends nothing).
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("10.255.255.255", 1))
+            ip = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
 
 
 def _strip(url):
