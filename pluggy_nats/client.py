@@ -109,8 +109,10 @@ class ClientConnection(Connection):
         # each message joins this expression, so the fast path stays a single
         # attribute test. Subject mappings rewrite each published subject.
         self.fast_pub = not (self.verbose or self.pedantic or self.permissions is not None
-                             or self.server.observe_publish or self.server.links.client_forwarders
+                             or self.server.observe_publish
                              or (self.account is not None and self.account.mappings is not None))
+        # Steps after local delivery (gateways), taken on the fast paths too.
+        self.forwarders = self.server.links.client_forwarders
         self.noecho = None if self.echo else self
 
     # -- start -----------------------------------------------------------------
@@ -295,11 +297,11 @@ class ClientConnection(Connection):
             self.publish(subject, reply, 0, payload)
             return
         result = self.match(subject)
-        if result is EMPTY_RESULT:
-            if reply and self.no_responders:
-                self._send_no_responders(subject, reply)
-        elif not deliver(result, subject, reply, 0, payload, self) and reply and \
-                self.no_responders:
+        n = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, 0, payload, self)
+        if self.forwarders and self.server.links.forward(self, self.account, subject, reply, 0,
+                                                         payload, result):
+            n = 1  # it crossed a gateway: no no-responders answer here
+        if not n and reply and self.no_responders:
             self._send_no_responders(subject, reply)
 
     def op_pub_batch(self, subject, reply, payloads):
@@ -309,6 +311,9 @@ class ClientConnection(Connection):
         if self.fast_pub and not (reply and self.no_responders):
             result = self.match(subject)
             if result is EMPTY_RESULT or deliver_batch(result, subject, reply, payloads, self):
+                if self.forwarders:
+                    self.server.links.forward_batch(self, self.account, subject, reply,
+                                                    payloads, result)
                 n = len(payloads)
                 self.in_msgs += n
                 self.in_bytes += n * len(payloads[0])
@@ -337,6 +342,9 @@ class ClientConnection(Connection):
             return
         match = self.match
         no_responders = self.no_responders
+        # Messages for the forwarders (gateways), in publish order: handed
+        # over before anything that forwards by itself (batches, op_pub).
+        fwd = [] if self.forwarders else None
         seg = []  # messages matching seg_result's subscriptions, not yet delivered
         seg_psubs = seg_qsubs = seg_result = None
         count = nbytes = 0
@@ -346,6 +354,9 @@ class ClientConnection(Connection):
                 if seg:
                     self._deliver_segment(seg_result, seg)
                     seg = []
+                if fwd:
+                    self.server.links.forward_run(self, self.account, fwd)
+                    fwd = []
                 if payload.__class__ is list:
                     self.op_pub_batch(subject, reply, payload)
                 else:
@@ -354,6 +365,8 @@ class ClientConnection(Connection):
             count += 1
             nbytes += len(payload)
             result = match(subject)
+            if fwd is not None:
+                fwd.append((item, result))
             if result is EMPTY_RESULT:
                 continue
             if seg:
@@ -374,6 +387,8 @@ class ClientConnection(Connection):
             seg_psubs, seg_qsubs = result
         if seg:
             self._deliver_segment(seg_result, seg)
+        if fwd:
+            self.server.links.forward_run(self, self.account, fwd)
         self.in_msgs += count
         self.in_bytes += nbytes
 
@@ -432,8 +447,9 @@ class ClientConnection(Connection):
             subject = mappings.map(subject)
         result = self.match(subject)
         delivered = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, hdr, msg, self)
-        if server.links.client_forwarders:  # gateways: after local delivery
-            server.links.forward(self, self.account, subject, reply, hdr, msg, result)
+        if server.links.client_forwarders and server.links.forward(
+                self, self.account, subject, reply, hdr, msg, result):
+            delivered += 1  # gateways: after local delivery
         if not delivered and reply and self.no_responders:
             self._send_no_responders(subject, reply)
 

@@ -58,6 +58,8 @@ class ClosedReason(enum.Enum):
     ROUTE_REMOVED = "Route Removed"
     SERVER_SHUTDOWN = "Server Shutdown"
     CLUSTER_NAME_CONFLICT = "Cluster Name Conflict"
+    WRONG_GATEWAY = "Wrong Gateway"
+    DUPLICATE_SERVER_NAME = "Duplicate Server Name"
     KICKED = "Kicked"
     INTERNAL_ERROR = "Internal Error"
 

@@ -25,6 +25,10 @@ class LinkLayer:
         self._forwarders = {}  # origin class -> tuple of forwarders its messages take
         self.client_forwarders = ()  # forwarders for messages clients publish
         self.transports = {}  # URL scheme -> dial(url, timeout, tls_config) (ws, wss)
+        self._client_kinds = ()  # their kinds (forward_batch)
+        # Prefixes a kind takes over on every link (claim()): (prefix, handler)
+        self.subject_claims = ()
+        self.reply_claims = ()
 
     # -- kinds ------------------------------------------------------------------
 
@@ -44,9 +48,42 @@ class LinkLayer:
         self.kinds[kind.name] = kind
         self._forwarders = {}
         self.client_forwarders = self.forwarders_for(CLIENT_ORIGIN)
+        self._client_kinds = tuple(k for k in self.kinds.values() if k.forwarder is not None
+                                   and CLIENT_ORIGIN in k.forward_from)
         self.server._interest_links = True
         if self.client_forwarders:
             self.server.refresh_publish_observers()
+
+    def claim(self, prefix, subjects=None, replies=None):
+        """Let a kind take over messages arriving on any link (of any kind)
+        whose subject, or reply, starts with ``prefix`` (bytes): gateways
+        route ``_GR_.`` replies home and hide the prefix from clients.
+
+        ``subjects(link, account, subject, reply, hdr, msg)`` gets a message
+        on such a subject instead of delivery (checked before matching for
+        single messages, and when nothing matched for the bulk paths, which
+        keep their speed). ``replies(link, account, subject, reply, hdr, msg,
+        queues)`` gets a message with such a reply and returns True if it
+        delivered it. Register in ``nats_configure``: links read the claims
+        when they are made."""
+        if subjects is not None:
+            self.subject_claims += ((prefix, subjects),)
+        if replies is not None:
+            self.reply_claims += ((prefix, replies),)
+
+    def claimed_subject(self, link, account, subject, reply, hdr, msg):
+        """True if a claim took the message (see :meth:`claim`)."""
+        for prefix, handler in self.subject_claims:
+            if subject.startswith(prefix):
+                handler(link, account, subject, reply, hdr, msg)
+                return True
+        return False
+
+    def claimed_reply(self, link, account, subject, reply, hdr, msg, queues):
+        for prefix, handler in self.reply_claims:
+            if reply.startswith(prefix):
+                return handler(link, account, subject, reply, hdr, msg, queues)
+        return False
 
     def forwarders_for(self, origin):
         """The forwarders a message from ``origin`` goes through after local delivery."""
@@ -58,9 +95,36 @@ class LinkLayer:
         return got
 
     def forward(self, publisher, account, subject, reply, hdr, msg, result):
-        """Run the forwarders for a message ``publisher`` (a client) published."""
+        """Run the forwarders for a message ``publisher`` (a client) published.
+        True if one of them sent it somewhere (a request that crossed a
+        gateway must not get a no-responders answer here)."""
+        sent = False
         for forward in self.client_forwarders:
-            forward(publisher, account, subject, reply, hdr, msg, result)
+            if forward(publisher, account, subject, reply, hdr, msg, result):
+                sent = True
+        return sent
+
+    def forward_run(self, publisher, account, items):
+        """:meth:`forward` for a run of header-less messages in publish order,
+        ``items`` being ``((subject, reply, payload), match result)``: a kind's
+        ``run_forwarder`` takes them at once, else its forwarder one by one."""
+        for kind in self._client_kinds:
+            if kind.run_forwarder is not None:
+                kind.run_forwarder(publisher, account, items)
+            else:
+                for (subject, reply, payload), result in items:
+                    kind.forwarder(publisher, account, subject, reply, 0, payload, result)
+
+    def forward_batch(self, publisher, account, subject, reply, payloads, result):
+        """:meth:`forward` for a batch of header-less messages of one subject
+        and reply (the parser's batches): a kind's ``batch_forwarder`` takes
+        them at once, else its forwarder one by one."""
+        for kind in self._client_kinds:
+            if kind.batch_forwarder is not None:
+                kind.batch_forwarder(publisher, account, subject, reply, payloads, result)
+            else:
+                for payload in payloads:
+                    kind.forwarder(publisher, account, subject, reply, 0, payload, result)
 
     # -- transports -------------------------------------------------------------------
 

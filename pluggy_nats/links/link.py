@@ -43,6 +43,7 @@ class Link(Connection):
     hmsg_lead = b"HMSG "
     account_token = True  # the framing names the account (unless bound to one)
     solicitor_sends_info = True  # the dialling side answers INFO with CONNECT + its INFO
+    encode_info = staticmethod(encode.info)  # a kind may frame its INFO as its Go code does
 
     def __init__(self, server, sock, addr, manager, solicited=False, url=None):
         super().__init__(server, sock, addr)
@@ -71,6 +72,8 @@ class Link(Connection):
         self.interest_from = kind.interest_from
         self.messages_from = kind.messages_from
         self.forwarders = server.links.forwarders_for(self.origin)
+        self.subject_claims = server.links.subject_claims  # LinkLayer.claim
+        self.reply_claims = server.links.reply_claims
         self.bound_account = None  # set by bind_account: every message is in it
         self.acc_token = self.account_token
         if not self.account_token:  # a framing without accounts: bound from the start
@@ -134,7 +137,7 @@ class Link(Connection):
             info.update(extra)
         self.server.hook.nats_link_info(link=self, info=info)
         self.info_sent = True
-        self.send(encode.info(info))
+        self.send(self.encode_info(info))
 
     def _json(self, rest, fields=None):
         """The JSON object of a CONNECT or INFO, decoded as Go decodes it
@@ -407,6 +410,10 @@ class Link(Connection):
                     for payload in payloads:  # counted by _inbound
                         self._inbound(args, 0, payload)
                     return
+        elif self.subject_claims:
+            for payload in payloads:  # a claimed prefix, perhaps (counted by _inbound)
+                self._inbound(args, 0, payload)
+            return
         n = len(payloads)
         self.in_msgs += n
         self.in_bytes += n * len(payloads[0])
@@ -447,6 +454,12 @@ class Link(Connection):
                 else:
                     targets = self._local_targets(subject, result, None)
             if not targets:  # nobody here: counted, nothing to deliver
+                if result is EMPTY_RESULT and self.subject_claims:
+                    if seg:
+                        self._deliver_segment(seg_account, seg_targets, seg)
+                        seg = []
+                    self._inbound(args, 0, payload)  # a claimed prefix, perhaps
+                    continue
                 self.in_msgs += 1
                 self.in_bytes += len(payload)
                 continue
@@ -507,6 +520,12 @@ class Link(Connection):
                 return
         self.in_msgs += 1
         self.in_bytes += len(msg)
+        if self.subject_claims and self.server.links.claimed_subject(
+                self, account, subject, reply, hdr, msg):
+            return
+        if reply is not None and self.reply_claims and self.server.links.claimed_reply(
+                self, account, subject, reply, hdr, msg, queues):
+            return
         result = account.sublist.match(subject)
         if result is not EMPTY_RESULT:
             # The per-subject target cache of _local_targets, checked inline for

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
 _HTTP = re.compile(r"Starting https? monitor on (\S+):(\d+)")
 _ROUTES = re.compile(r"Listening for route connections on (\S+):(\d+)")
 _WEBSOCKET = re.compile(r"Listening for websocket clients on wss?://(\S+):(\d+)")
+_GATEWAYS = re.compile(r"Listening for gateways connections on (\S+):(\d+)")
 _READY = "Server is ready"
 
 
@@ -37,6 +39,14 @@ def go_nats_server_command():
     return [path] if path else None
 
 
+def free_port():
+    """A TCP port free on loopback right now (for configs that must name a
+    port before the server starts, as gateway lists do)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
 class ServerProcess:
     """One server process. ``args`` are nats-server style flags."""
 
@@ -51,6 +61,8 @@ class ServerProcess:
         self.http_port = None
         self.cluster_port = None
         self.ws_port = None
+        self.gateway_port = None
+        self.config_path = None  # the config file (Launcher.start with config=)
         self._terminated = False  # SIGTERM sent to the current process
         self.expect_routes = "--cluster" in self.args  # Launcher.start also looks at the config
 
@@ -69,6 +81,10 @@ class ServerProcess:
             match = wait_for_log(self, _ROUTES, 5.0)
             self.cluster_port = int(match.group(2))
         return "nats://%s:%d" % (HOST, self.cluster_port)
+
+    @property
+    def gateway_url(self):
+        return "nats://%s:%d" % (HOST, self.gateway_port)
 
     @property
     def pid(self):
@@ -101,6 +117,8 @@ class ServerProcess:
                     self.cluster_port = int(routes.group(2)) if routes else None
                     websocket = _WEBSOCKET.search(text)
                     self.ws_port = int(websocket.group(2)) if websocket else None
+                    gateways = _GATEWAYS.search(text)
+                    self.gateway_port = int(gateways.group(2)) if gateways else None
                     return self
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s before it was ready:\n%s"
@@ -109,6 +127,18 @@ class ServerProcess:
         self.kill()
         raise RuntimeError("%s not ready after %.0fs:\n%s" % (self.name, timeout,
                                                              self.logs()[-4000:]))
+
+    def reload(self, text, timeout=10.0):
+        """Write ``text`` as this server's config file, send SIGHUP and wait
+        until the server logged the reload (applied or refused)."""
+        from .raw import wait_for
+
+        with open(self.config_path, "w") as f:
+            f.write(text)
+        before = self.logs().count("reload")
+        self.signal(signal.SIGHUP)
+        wait_for(lambda: self.logs().count("reload") > before, timeout=timeout,
+                 message="reload logged")
 
     def logs(self):
         try:
@@ -183,8 +213,10 @@ class Launcher:
                 f.write(config)
             args += ["-c", conf_path]
         proc = ServerProcess(command, args, os.path.join(self.workdir, "%s.log" % name), name)
-        if config is not None and re.search(r"^\s*cluster\s*[:={]", config, re.M):
-            proc.expect_routes = True
+        if config is not None:
+            proc.config_path = conf_path
+            if re.search(r"^\s*cluster\s*[:={]", config, re.M):
+                proc.expect_routes = True
         self.processes.append(proc)
         return proc.start(timeout)
 

@@ -15,6 +15,11 @@
   indices in ``go`` run the Go nats-server) whose routes go through proxies
   the test controls, for fault injection (kill -9 and
   restart, SIGSTOP/SIGCONT, cut/heal/delay a route): see :mod:`.faults`.
+* ``make_supercluster({"A": 2, "B": 1}, go={"B": "all"})``: clusters joined by
+  gateways (``go`` names the clusters, or server indices per cluster, that run
+  the Go nats-server; ``seed_only=True`` lets implicit discovery find the
+  clusters). Returns a SuperCluster (``sc["A"]`` is cluster A's servers) once
+  messages cross between every pair of servers.
 * ``run(coroutine, timeout)``: run an asyncio test body (the nats-py client).
 
 Servers run in their own processes, so gevent and asyncio never share a loop.
@@ -28,6 +33,7 @@ import pytest
 from .faults import FaultCluster
 from .launch import Launcher, go_nats_server_command, pluggy_nats_command
 from .raw import RawClient, wait_for, wait_for_mesh
+from .supercluster import build_supercluster
 
 
 def require_go_nats_server():
@@ -121,6 +127,19 @@ def make_fault_cluster(tmp_path):
     yield make
     for cluster in clusters:
         cluster.close()
+
+
+@pytest.fixture
+def make_supercluster(launcher):
+    def make(spec, go=None, seed_only=False, config="", gateway_extra="", args=(),
+             timeout=30.0):
+        uses_go = any(v for v in (go or {}).values())
+        return build_supercluster(launcher, spec, go=go, seed_only=seed_only, config=config,
+                                  gateway_extra=gateway_extra, args=args,
+                                  go_command=require_go_nats_server() if uses_go else None,
+                                  our_command=pluggy_nats_command(), timeout=timeout)
+
+    return make
 
 
 @pytest.fixture

@@ -199,6 +199,8 @@ def main(argv=None):
     finish_options(o)
     if o.scenario == "cluster" and not o.sub_url and not o.sink:
         ap.error("cluster needs --sub-url (a second server of the same cluster)")
+    if o.scenario == "gateway" and not o.sub_url and not o.sink:
+        ap.error("gateway needs --sub-url (a server of another cluster, joined by a gateway)")
     from .report import format_result
     from .scenarios import run
 

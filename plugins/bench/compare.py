@@ -1,7 +1,8 @@
 """``pluggy-nats bench compare``: the scenarios against several servers, side by side.
 
 Every run starts the server (or, for ``cluster``, three servers joined by
-routes) fresh from its command with nats-server flags (``-a 127.0.0.1 -p -1``;
+routes; for ``gateway``, two one-server clusters A and B joined by a
+gateway) fresh from its command with nats-server flags (``-a 127.0.0.1 -p -1``;
 the port is read from the log, see :mod:`pluggy_nats.testing.launch`), runs
 one scenario and stops it by process group.  Runs are interleaved
 (A B A B ...) so machine noise hits every server alike; the report gives
@@ -47,6 +48,7 @@ CASES = {
     "queue": ("queue", {"pubs": 4, "subs": 4}, True, 1),
     "req": ("req", {}, True, 1),
     "cluster": ("cluster", {}, True, 3),
+    "gateway": ("gateway", {}, True, 2),
     "conns": ("conns", {}, False, 1),
     # pubsub with both clients over WebSocket (ws://, no TLS, no compression)
     "ws": ("pubsub", {}, True, 1),
@@ -161,7 +163,21 @@ class Runner:
         url = proc.ws_url if websocket else proc.url
         return url.replace("://", "://" + self.userinfo, 1)
 
-    def start_servers(self, spec, count, websocket=False):
+    def gateway_conf(self, spec, i, gports):
+        """A config file for server ``i`` of the gateway case: cluster A or B,
+        each naming the other's gateway (the --conf/--auth file included)."""
+        names = ("A", "B")
+        text = 'include "%s"\n' % self.conf if self.conf else ""
+        text += ('gateway {\n  name: %s\n  listen: "%s:%d"\n  gateways: [\n%s\n  ]\n}\n'
+                 % (names[i], HOST, gports[i], "\n".join(
+                     '    {name: %s, url: "nats://%s:%d"}' % (names[j], HOST, gports[j])
+                     for j in range(2) if j != i)))
+        path = os.path.join(self.workdir, "%03d-%s-gw%d.conf" % (self.n, spec.label, i))
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start_servers(self, spec, count, websocket=False, gateway=False):
         self.n += 1
         command = list(spec.argv)
         if self.srv_cpus:
@@ -178,8 +194,10 @@ class Runner:
         try:
             for i in range(count):
                 args = ["-c", conf] if conf else []
+                if gateway:
+                    args = ["-c", self.gateway_conf(spec, i, rports)]
                 args += ["-a", HOST, "-p", "-1"]
-                if count > 1:
+                if count > 1 and not gateway:
                     routes = ",".join("nats://%s:%d" % (HOST, rports[j])
                                       for j in range(count) if j != i)
                     args += ["--cluster", "nats://%s:%d" % (HOST, rports[i]),
@@ -216,7 +234,7 @@ class Runner:
     def run_case(self, spec, case, size):
         scen, _, _, count = CASES[case]
         websocket = case == "ws"
-        procs = self.start_servers(spec, count, websocket)
+        procs = self.start_servers(spec, count, websocket=websocket, gateway=scen == "gateway")
         try:
             urls = [self.url(p, websocket) for p in procs]
             o = self.options(case, size, urls, procs[0].pid)

@@ -36,6 +36,8 @@ SCENARIOS = {
     "queue": (4, 4, True, "P publishers -> one queue group of S: msgs/s, each exactly once"),
     "req": (1, 1, False, "sequential request/reply, one responder: latency percentiles"),
     "cluster": (1, 1, False, "publisher on --url, subscriber on --sub-url: msgs/s delivered"),
+    "gateway": (1, 1, False, "publisher on --url (cluster A), subscriber on --sub-url "
+                             "(cluster B, over a gateway): msgs/s delivered"),
     "conns": (0, 0, False, "N idle connections: server RSS per connection (--pid)"),
     "js": (1, 0, False, "JetStream: async publish (--inflight acks) then a pull drain"),
 }

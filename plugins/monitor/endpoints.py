@@ -431,6 +431,9 @@ def conn_info(c, now, subs=False, subs_detail=False, auth=False):
         value = getattr(c, key, "")
         if value:
             info[key] = value
+    if getattr(c, "tls", False):  # nats-server ConnInfo tls_version, tls_cipher_suite
+        info["tls_version"] = c.tls_version
+        info["tls_cipher_suite"] = c.tls_cipher
     account = getattr(c, "account", None)
     if auth:
         user = getattr(c, "user", None)

@@ -310,6 +310,13 @@ class RouteManager:
         """An INFO after the handshake: gossip about another server, or news
         about this peer (new client URLs, lame duck)."""
         server_id = info.get("server_id")
+        if info.get("gateway"):
+            # Gateway gossip ("GW" + the sender's id): the gateway plugin reads
+            # it (nats_link_info_received); it never names a route to dial.
+            if self.server.pluginmanager.get_plugin("gateway-manager") is None:
+                conn.log.warning("gateway_info_without_gateway", gateway=info["gateway"],
+                                 note="gateway is not configured on this server")
+            return
         if server_id and server_id != conn.remote_id:
             self._maybe_implicit_route(info)
             return
