@@ -19,6 +19,7 @@ HOST = "127.0.0.1"
 _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
 _HTTP = re.compile(r"Starting http monitor on (\S+):(\d+)")
 _ROUTES = re.compile(r"Listening for route connections on (\S+):(\d+)")
+_LEAFS = re.compile(r"Listening for leafnode connections on (\S+):(\d+)")
 _READY = "Server is ready"
 
 
@@ -48,6 +49,7 @@ class ServerProcess:
         self.port = None
         self.http_port = None
         self.cluster_port = None
+        self.leaf_port = None
 
     @property
     def url(self):
@@ -56,6 +58,10 @@ class ServerProcess:
     @property
     def route_url(self):
         return "nats://%s:%d" % (HOST, self.cluster_port)
+
+    @property
+    def leaf_url(self):
+        return "nats-leaf://%s:%d" % (HOST, self.leaf_port)
 
     @property
     def pid(self):
@@ -81,6 +87,8 @@ class ServerProcess:
                     self.http_port = int(http.group(2)) if http else None
                     routes = _ROUTES.search(text)
                     self.cluster_port = int(routes.group(2)) if routes else None
+                    leafs = _LEAFS.search(text)
+                    self.leaf_port = int(leafs.group(2)) if leafs else None
                     return self
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s before it was ready:\n%s"

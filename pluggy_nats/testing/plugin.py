@@ -10,6 +10,13 @@
 * ``make_cluster(n, go=())``: ``n`` servers joined by routes, formed from one
   seed by gossip; the indices in ``go`` run the Go nats-server instead of ours.
   Returns once messages cross between every pair of servers.
+* ``make_hub(go=False, config="", args=())``: a server (ours or Go) with a
+  ``leafnodes`` listener (its port is ``.leaf_port``) and monitoring.
+* ``make_leaf(hub, account=None, credentials=None, user=None, password=None,
+  go=False, remote="", config="")``: a leaf server (ours or Go) with one remote
+  to ``hub`` (a server or a list: a hub cluster) bound to its local
+  ``account``; returns once the link is registered on the leaf (its
+  ``/leafz``). See :mod:`pluggy_nats.testing.leaf` for the helpers.
 * ``run(coroutine, timeout)``: run an asyncio test body (the nats-py client).
 
 Servers run in their own processes, so gevent and asyncio never share a loop.
@@ -21,6 +28,7 @@ import os
 import pytest
 
 from .launch import Launcher, go_nats_server_command, pluggy_nats_command
+from .leaf import hub_config, leaf_config, wait_leafs
 from .raw import RawClient, wait_for, wait_for_mesh
 
 
@@ -83,6 +91,34 @@ def make_cluster(launcher):
             servers[i] = launcher.start(command, flags, name="%s-node%d" % (name, i))
         wait_for_mesh(servers, timeout=timeout)
         return servers
+
+    return make
+
+
+@pytest.fixture
+def make_hub(launcher):
+    def make(go=False, config="", args=(), name=None, timeout=15.0):
+        command = require_go_nats_server() if go else pluggy_nats_command()
+        name = name or "hub%d" % len(launcher.processes)
+        return launcher.start(command, ["-m", "-1", "-n", name] + list(args),
+                              config=hub_config(config), name=name, timeout=timeout)
+
+    return make
+
+
+@pytest.fixture
+def make_leaf(launcher):
+    def make(hub, account=None, credentials=None, user=None, password=None, go=False,
+             remote="", config="", args=(), name=None, wait=True, timeout=15.0):
+        command = require_go_nats_server() if go else pluggy_nats_command()
+        name = name or "leaf%d" % len(launcher.processes)
+        text = leaf_config(hub, account=account, credentials=credentials, user=user,
+                           password=password, remote=remote, extra=config)
+        leaf = launcher.start(command, ["-m", "-1", "-n", name] + list(args), config=text,
+                              name=name, timeout=timeout)
+        if wait:
+            wait_leafs(leaf, 1, timeout=timeout)
+        return leaf
 
     return make
 

@@ -1,0 +1,42 @@
+"""Shared helpers for the leaf node tests."""
+
+import asyncio
+
+import nats
+
+# (hub, leaf): which side runs the Go nats-server. Every basic test runs in all
+# four pairings, so our side is checked against Go's behaviour both ways.
+PAIRINGS = {"go-hub_go-leaf": (True, True), "py-hub_go-leaf": (False, True),
+            "go-hub_py-leaf": (True, False), "py-hub_py-leaf": (False, False)}
+
+
+async def connect(server, **kwargs):
+    return await nats.connect(server.url, allow_reconnect=False, **kwargs)
+
+
+async def until_delivered(pub, subject, sub, payload=b"probe", timeout=10.0):
+    """Publish ``payload`` on ``subject`` until ``sub`` receives it (interest
+    has crossed the link); the probes that arrive are consumed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        await pub.publish(subject, payload)
+        await pub.flush()
+        try:
+            msg = await sub.next_msg(timeout=0.2)
+        except nats.errors.TimeoutError:
+            if loop.time() > deadline:
+                raise AssertionError("no delivery on %s across the link" % subject) from None
+            continue
+        await drain(sub)
+        return msg
+
+
+async def drain(sub, quiet=0.2):
+    """Consume whatever is pending on ``sub`` until it is quiet."""
+    got = []
+    while True:
+        try:
+            got.append(await sub.next_msg(timeout=quiet))
+        except nats.errors.TimeoutError:
+            return got

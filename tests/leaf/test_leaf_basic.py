@@ -1,0 +1,179 @@
+"""A hub and a leaf, each ours or the Go nats-server (all four pairings):
+pub/sub both ways with headers, request/reply across the link, queue groups
+(local member first), unsubscribe removes interest."""
+
+import collections
+
+import pytest
+
+from pluggy_nats.testing.leaf import leaf_interest
+from pluggy_nats.testing.plugin import run
+from pluggy_nats.testing.raw import wait_for
+
+from leaf_helpers import PAIRINGS, connect, drain, until_delivered
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture(params=sorted(PAIRINGS))
+def topology(request, make_hub, make_leaf):
+    hub_go, leaf_go = PAIRINGS[request.param]
+    hub = make_hub(go=hub_go)
+    leaf = make_leaf(hub, go=leaf_go)
+    return hub, leaf
+
+
+def test_leaf_pub_sub_both_ways(topology):
+    hub, leaf = topology
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        on_leaf = await nl.subscribe("down.>")
+        on_hub = await nh.subscribe("up.>")
+        await until_delivered(nh, "down.probe", on_leaf)
+        await until_delivered(nl, "up.probe", on_hub)
+        for i in range(50):
+            await nh.publish("down.%d" % i, b"d%d" % i, headers={"N": str(i)})
+            await nl.publish("up.%d" % i, b"u%d" % i)
+        await nh.flush()
+        await nl.flush()
+        down = [await on_leaf.next_msg(timeout=3) for _ in range(50)]
+        up = [await on_hub.next_msg(timeout=3) for _ in range(50)]
+        assert [m.data for m in down] == [b"d%d" % i for i in range(50)]
+        assert [m.headers["N"] for m in down] == [str(i) for i in range(50)]
+        assert [m.subject for m in up] == ["up.%d" % i for i in range(50)]
+        assert await drain(on_leaf) == [] and await drain(on_hub) == []  # nothing twice
+        # unsubscribing removes the interest across the link
+        assert leaf_interest(hub, "down.>")
+        await on_leaf.unsubscribe()
+        await nl.flush()
+        wait_for(lambda: not leaf_interest(hub, "down.>"), message="LS- down.>")
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+def test_leaf_request_reply_both_ways(topology):
+    hub, leaf = topology
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+
+        async def on_leaf(msg):
+            await msg.respond(b"leaf:" + msg.data)
+
+        async def on_hub(msg):
+            await msg.respond(b"hub:" + msg.data)
+
+        await nl.subscribe("svc.leaf", cb=on_leaf)
+        await nh.subscribe("svc.hub", cb=on_hub)
+        await nl.flush()
+        await nh.flush()
+        probe_l = await nl.subscribe("probe.l")
+        probe_h = await nh.subscribe("probe.h")
+        await until_delivered(nh, "probe.l", probe_l)
+        await until_delivered(nl, "probe.h", probe_h)
+        for i in range(20):
+            assert (await nh.request("svc.leaf", b"%d" % i, timeout=3)).data == b"leaf:%d" % i
+            assert (await nl.request("svc.hub", b"%d" % i, timeout=3)).data == b"hub:%d" % i
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+def test_leaf_queue_groups_prefer_local(topology):
+    """nats-server 2.15.1 on the wire: 2 members on the hub, 1 on the leaf; hub
+    publishes reach hub members only, leaf publishes the leaf member only;
+    without a local member the other side's get everything, each message once."""
+    hub, leaf = topology
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        counts = collections.Counter()
+
+        def member(name):
+            async def cb(msg):
+                counts[name] += 1
+            return cb
+
+        h1 = await nh.subscribe("work", queue="q", cb=member("h1"))
+        h2 = await nh.subscribe("work", queue="q", cb=member("h2"))
+        l1 = await nl.subscribe("work", queue="q", cb=member("l1"))
+        await nh.flush()
+        await nl.flush()
+        probe_l = await nl.subscribe("probe.l")
+        probe_h = await nh.subscribe("probe.h")
+        await until_delivered(nh, "probe.l", probe_l)
+        await until_delivered(nl, "probe.h", probe_h)
+
+        async def publish(nc, n):
+            counts.clear()
+            for i in range(n):
+                await nc.publish("work", b"%d" % i)
+            await nc.flush()
+            await wait_count(n)
+
+        async def wait_count(n):
+            for _ in range(100):
+                if sum(counts.values()) >= n:
+                    break
+                await _sleep(0.05)
+            await _sleep(0.2)
+            assert sum(counts.values()) == n, counts
+
+        await publish(nh, 100)
+        assert set(counts) == {"h1", "h2"}, counts
+        await publish(nl, 100)
+        assert set(counts) == {"l1"}, counts
+        await l1.unsubscribe()
+        await nl.flush()
+        # the leaf's member is gone: leaf publishes go to the hub's members
+        counts.clear()
+        for _ in range(100):
+            await nl.publish("work", b"x")
+            await nl.flush()
+            if counts:
+                break
+            await _sleep(0.05)
+        await publish(nl, 100)
+        assert set(counts) <= {"h1", "h2"} and sum(counts.values()) == 100, counts
+        # and without hub members, hub publishes reach a leaf member
+        await h1.unsubscribe()
+        await h2.unsubscribe()
+        await nl.subscribe("work", queue="q", cb=member("l2"))
+        await nl.flush()
+        counts.clear()
+        for _ in range(100):
+            await nh.publish("work", b"x")
+            await nh.flush()
+            if counts:
+                break
+            await _sleep(0.05)
+        await publish(nh, 100)
+        assert dict(counts) == {"l2": 100}, counts
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+async def _sleep(seconds):
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+def test_leaf_fixture_reports_link(topology):
+    """make_leaf returned: both sides list the link in /leafz with the peer's
+    name and the bound account; the leaf side is the spoke."""
+    from pluggy_nats.testing.leaf import leafz, wait_leafs
+
+    hub, leaf = topology
+    wait_leafs(hub, 1)
+    on_leaf = leafz(leaf)["leafs"][0]
+    on_hub = leafz(hub)["leafs"][0]
+    assert on_leaf["is_spoke"] is True and on_hub.get("is_spoke", False) is False
+    assert on_leaf["account"] == "$G" and on_hub["account"] == "$G"
+    assert on_leaf["name"] == hub.name and on_hub["name"] == leaf.name
