@@ -5,12 +5,11 @@ pub/sub both ways with headers, request/reply across the link, queue groups
 import collections
 
 import pytest
+from leaf_helpers import PAIRINGS, connect, drain, until_delivered
 
 from pluggy_nats.testing.leaf import leaf_interest
 from pluggy_nats.testing.plugin import run
 from pluggy_nats.testing.raw import wait_for
-
-from leaf_helpers import PAIRINGS, connect, drain, until_delivered
 
 pytestmark = pytest.mark.interop
 

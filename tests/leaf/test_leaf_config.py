@@ -1,11 +1,11 @@
 """The leafnodes {} block: what nats-server accepts, and its errors at file:line:col."""
 
 import pytest
+from pluggy_nats_plugins.leafnode import _known_accounts
+from pluggy_nats_plugins.leafnode.config import parse_leafnodes
 
 from pluggy_nats.conf import loads
 from pluggy_nats.options import ConfigError
-from pluggy_nats_plugins.leafnode import _known_accounts
-from pluggy_nats_plugins.leafnode.config import parse_leafnodes
 
 
 def parse(text):

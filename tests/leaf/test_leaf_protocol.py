@@ -5,8 +5,8 @@ import json
 
 import nkeys
 import pytest
-
-from pluggy_nats_plugins.leafnode import creds, protocol as p
+from pluggy_nats_plugins.leafnode import creds
+from pluggy_nats_plugins.leafnode import protocol as p
 
 
 def hub_info(**kw):
