@@ -59,3 +59,24 @@ def connect_credentials(remote, nonce):
     if remote.nkey:
         return {"nkey": public_key(remote.nkey), "sig": sign_nonce(remote.nkey, nonce or "")}
     return {}
+
+
+def _signatures():
+    """The nonce and public-key codec (the auth plugin's today, the core's soon)."""
+    from pluggy_nats_plugins.auth import signatures
+
+    return signatures
+
+
+def new_nonce():
+    return _signatures().new_nonce()
+
+
+def verify_nonce(public, nonce, sig):
+    """Whether ``sig`` is the signature of ``nonce`` by user key ``public``."""
+    sigs = _signatures()
+    try:
+        key = sigs.verify_key(public)
+    except ValueError:
+        return False
+    return sigs.verify_nonce(key, nonce, sig)

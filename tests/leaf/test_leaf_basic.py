@@ -2,6 +2,7 @@
 pub/sub both ways with headers, request/reply across the link, queue groups
 (local member first), unsubscribe removes interest."""
 
+import asyncio
 import collections
 
 import pytest
@@ -90,12 +91,33 @@ def test_leaf_queue_groups_prefer_local(topology):
 
     async def main():
         nh, nl = await connect(hub), await connect(leaf)
-        counts = collections.Counter()
+        counts = collections.defaultdict(collections.Counter)  # phase -> member -> n
 
         def member(name):
             async def cb(msg):
-                counts[name] += 1
+                counts[msg.data.split(b":")[0]][name] += 1
             return cb
+
+        async def publish(nc, phase, n=100):
+            for i in range(n):
+                await nc.publish("work", b"%s:%d" % (phase, i))
+            await nc.flush()
+            for _ in range(200):
+                if sum(counts[phase].values()) >= n:
+                    break
+                await asyncio.sleep(0.025)
+            await asyncio.sleep(0.2)
+            assert sum(counts[phase].values()) == n, counts[phase]  # each exactly once
+            return set(counts[phase])
+
+        async def until_reaches(nc, phase, names):
+            for i in range(200):
+                await nc.publish("work", b"%s:%d" % (phase, i))
+                await nc.flush()
+                if set(counts[phase]) & names:
+                    return
+                await asyncio.sleep(0.025)
+            raise AssertionError("no queue delivery to %s" % names)
 
         h1 = await nh.subscribe("work", queue="q", cb=member("h1"))
         h2 = await nh.subscribe("work", queue="q", cb=member("h2"))
@@ -106,62 +128,28 @@ def test_leaf_queue_groups_prefer_local(topology):
         probe_h = await nh.subscribe("probe.h")
         await until_delivered(nh, "probe.l", probe_l)
         await until_delivered(nl, "probe.h", probe_h)
+        wait_for(lambda: leaf_interest(hub, "work") and leaf_interest(leaf, "work"),
+                 message="queue interest both ways")
 
-        async def publish(nc, n):
-            counts.clear()
-            for i in range(n):
-                await nc.publish("work", b"%d" % i)
-            await nc.flush()
-            await wait_count(n)
-
-        async def wait_count(n):
-            for _ in range(100):
-                if sum(counts.values()) >= n:
-                    break
-                await _sleep(0.05)
-            await _sleep(0.2)
-            assert sum(counts.values()) == n, counts
-
-        await publish(nh, 100)
-        assert set(counts) == {"h1", "h2"}, counts
-        await publish(nl, 100)
-        assert set(counts) == {"l1"}, counts
+        assert await publish(nh, b"hub") == {"h1", "h2"}
+        assert await publish(nl, b"leaf") == {"l1"}
+        # the leaf's member is gone: leaf publishes go to the hub's members
         await l1.unsubscribe()
         await nl.flush()
-        # the leaf's member is gone: leaf publishes go to the hub's members
-        counts.clear()
-        for _ in range(100):
-            await nl.publish("work", b"x")
-            await nl.flush()
-            if counts:
-                break
-            await _sleep(0.05)
-        await publish(nl, 100)
-        assert set(counts) <= {"h1", "h2"} and sum(counts.values()) == 100, counts
+        await until_reaches(nl, b"warm1", {"h1", "h2"})
+        assert await publish(nl, b"leaf2") <= {"h1", "h2"}
         # and without hub members, hub publishes reach a leaf member
         await h1.unsubscribe()
         await h2.unsubscribe()
+        await nh.flush()
         await nl.subscribe("work", queue="q", cb=member("l2"))
         await nl.flush()
-        counts.clear()
-        for _ in range(100):
-            await nh.publish("work", b"x")
-            await nh.flush()
-            if counts:
-                break
-            await _sleep(0.05)
-        await publish(nh, 100)
-        assert dict(counts) == {"l2": 100}, counts
+        await until_reaches(nh, b"warm2", {"l2"})
+        assert await publish(nh, b"hub2") == {"l2"}
         await nh.close()
         await nl.close()
 
     run(main())
-
-
-async def _sleep(seconds):
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 def test_leaf_fixture_reports_link(topology):
