@@ -19,7 +19,7 @@ import gevent
 import structlog
 
 from pluggy_nats import Allow, Deny, hookimpl
-from pluggy_nats.connection import CLIENT
+from pluggy_nats.connection import CLIENT, LEAF
 from pluggy_nats.mappings import AccountMappings
 
 from . import tlsmap
@@ -121,7 +121,9 @@ class AuthManager:
 
     @hookimpl(trylast=True)
     def nats_authenticate(self, conn, connect):
-        if conn.kind != CLIENT or not self.server.auth_required:
+        # Leaf links dialling in authenticate as users too (the leafnode
+        # plugin asks when its own leafnodes.authorization is empty).
+        if conn.kind not in (CLIENT, LEAF) or not self.server.auth_required:
             return None
         if self.operator is not None:
             return self.operator.authenticate(conn, connect)
