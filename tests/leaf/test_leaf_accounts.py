@@ -6,11 +6,10 @@ import asyncio
 
 import nats
 import pytest
+from leaf_helpers import PAIRINGS, connect, drain, until_delivered
 
 from pluggy_nats.testing.leaf import leafz
 from pluggy_nats.testing.plugin import run
-
-from leaf_helpers import PAIRINGS, connect, drain, until_delivered
 
 pytestmark = pytest.mark.interop
 
