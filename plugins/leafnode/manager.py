@@ -152,7 +152,7 @@ class LeafManager:
         route = self.server.pluginmanager.get_plugin("route-manager")
         if route is not None and route.name:
             return route.name
-        return None
+        return self.server.server_name if self.config.remotes else None
 
     def our_cluster_for_connect(self):
         return self.cluster_name() or self.server.server_name
