@@ -89,7 +89,7 @@ class ClientConnection(Connection):
         # each message joins this expression, so the fast path stays a single
         # attribute test. Subject mappings rewrite each published subject.
         self.fast_pub = not (self.verbose or self.pedantic or self.permissions is not None
-                             or self.server.observe_publish
+                             or self.server.observe_publish or self.server.links.client_forwarders
                              or (self.account is not None and self.account.mappings is not None))
         self.noecho = None if self.echo else self
 
@@ -384,6 +384,8 @@ class ClientConnection(Connection):
             subject = mappings.map(subject)
         result = self.match(subject)
         delivered = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, hdr, msg, self)
+        if server.links.client_forwarders:  # gateways: after local delivery
+            server.links.forward(self, self.account, subject, reply, hdr, msg, result)
         if not delivered and reply and self.no_responders:
             self._send_no_responders(subject, reply)
 

@@ -17,6 +17,7 @@ import time
 import gevent
 import structlog
 
+from .links.kinds import ALL_ORIGINS, CLIENT_ORIGIN
 from .protocol import encode
 from .protocol.errors import ProtocolError
 from .protocol.parser import Parser
@@ -120,6 +121,10 @@ class Connection:
     OPS = {}
     noecho = None  # set to the connection itself when it must not get its own messages
     is_link = False  # routes, gateways and leaf connections carry remote interest
+    # The link layer's tables (links/kinds.py): whose interest this is, and
+    # whose messages it may be handed. A client takes messages from anywhere.
+    origin = CLIENT_ORIGIN
+    messages_from = ALL_ORIGINS
 
     def __init__(self, server, sock, addr):
         self.server = server

@@ -106,6 +106,29 @@ def nats_client_closed(conn, reason):
     """Called once when any connection closes; ``reason`` is a ClosedReason."""
 
 
+# --------------------------------------------------------------------------- links
+
+
+@hookspec
+def nats_link_info(link, info):
+    """Add keys to the INFO dict ``info`` that ``link`` (a
+    :class:`~pluggy_nats.links.Link` of any kind; ``link.link_kind.name`` says
+    which) is about to send, in the handshake or later (lame duck,
+    ``server.links.resend_info(kind)``). A gateway adds ``gateway_url`` to
+    route INFOs, a leaf hub ``leafnode_urls``. Mutate ``info``; the return
+    value is ignored.
+    """
+
+
+@hookspec
+def nats_link_info_received(link, info):
+    """Called with each INFO a registered ``link`` receives from its peer: the
+    one that completed the handshake (after the link was registered) and every
+    later one (gossip, updates, lame duck). Read-only for plugins that learn
+    from a kind's INFO (a gateway reads ``gateway_url`` from route INFOs).
+    """
+
+
 # --------------------------------------------------------------------------- interest
 
 

@@ -14,6 +14,7 @@ import structlog
 
 from .connection import SYSTEM
 from .delivery import deliver
+from .links.kinds import ALL_ORIGINS, CLIENT_ORIGIN
 from .subscription import Subscription
 
 
@@ -26,6 +27,8 @@ class InternalClient:
     closed = False
     noecho = None
     is_link = False
+    origin = CLIENT_ORIGIN  # internal interest is local interest
+    messages_from = ALL_ORIGINS
     publisher = None  # the publisher of the message a callback is handling
 
     def __init__(self, server, account, name="internal"):
@@ -72,6 +75,9 @@ class InternalClient:
         self.out_msgs += 1
         result = self.account.sublist.match(subject)
         n = deliver(result, subject, reply, hdr, msg, self) if (result.psubs or result.qsubs) else 0
+        links = self.server.links
+        if links.client_forwarders:  # gateways: after local delivery
+            links.forward(self, self.account, subject, reply, hdr, msg, result)
         self.server.flush_touched()
         return n
 

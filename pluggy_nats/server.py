@@ -28,6 +28,7 @@ from . import __version__
 from .accounts import Accounts
 from .client import ClientConnection
 from .connection import CLIENT, ClosedReason
+from .links.layer import LinkLayer
 from .mappings import AccountMappings
 from .options import ConfigError, Options
 from .plugins import make_plugin_manager
@@ -101,6 +102,8 @@ class Server:
         self.lame_duck = False
         self._stopped = gevent.event.Event()
         self.ready = gevent.event.Event()
+        self._interest_links = False  # set once a link kind registers (links.register_kind)
+        self.links = LinkLayer(self)
         self._configure_plugins()
         self.options.check()
         if self.options.mappings:
@@ -138,6 +141,14 @@ class Server:
         if self._shutting_down:
             raise RuntimeError("server is shutting down")
         return self._greenlets.spawn(fn, *args, **kwargs)
+
+    def listen(self, host, port, handle, name="listener"):
+        """Accept connections on (host, port) (port 0 or -1: a free one) and
+        run ``handle(sock, addr)`` for each in the server's connection pool.
+        For plugins (links, monitoring): the listener is bound and accepting
+        when this returns (``.address[1]`` is its port), refuses connections
+        once the server stops, and is closed at shutdown (lame duck keeps it)."""
+        return self.links.listen(host, port, handle, name)
 
     # -- start ------------------------------------------------------------------
 
@@ -293,12 +304,16 @@ class Server:
 
     def add_subscription(self, account, sub):
         account.sublist.insert(sub)
+        if self._interest_links:
+            self.links.interest_changed(account, sub, 1)
         if self._interest_hook:
             self.hook.nats_interest_changed(account=account, sub=sub, delta=1, origin=sub.conn)
 
     def remove_subscription(self, account, sub):
         if account.sublist.remove(sub):
             sub.closed = True
+            if self._interest_links:
+                self.links.interest_changed(account, sub, -1)
             if self._interest_hook:
                 self.hook.nats_interest_changed(account=account, sub=sub, delta=-1,
                                                 origin=sub.conn)
@@ -356,6 +371,7 @@ class Server:
             listener.close()
         try:
             self.hook.nats_server_stop(server=self, lame_duck=True)
+            self.links.stop(lame_duck=True)
         except Exception:
             self.log.exception("plugin_stop_failed")
         from .protocol import encode
@@ -389,6 +405,7 @@ class Server:
         self.log.info("Initiating Shutdown...")
         try:
             self.hook.nats_server_stop(server=self, lame_duck=False)
+            self.links.stop(lame_duck=False)
         except Exception:
             self.log.exception("plugin_stop_failed")
         for listener in self.listeners:

@@ -17,7 +17,7 @@ import base64
 import os
 import time
 
-from pluggy_nats_plugins.auth import jwt as natsjwt
+from pluggy_nats import jwt as natsjwt
 
 UNLIMITED = {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
              "wildcards": True, "conn": -1, "leaf": -1}

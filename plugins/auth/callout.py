@@ -36,7 +36,7 @@ import gevent
 import gevent.event
 import structlog
 
-from pluggy_nats import Allow, Deny, hookimpl
+from pluggy_nats import Allow, Deny, hookimpl, jwt, xkeys
 from pluggy_nats.connection import CLIENT
 from pluggy_nats.internal import InternalClient
 from pluggy_nats.permissions import (
@@ -48,7 +48,6 @@ from pluggy_nats.permissions import (
 )
 from pluggy_nats.server import NATS_COMPAT_VERSION
 
-from . import jwt, xkeys
 from .manager import ResponseTracker
 
 AUTH_CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"

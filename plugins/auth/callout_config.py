@@ -8,8 +8,8 @@ users who skip the callout because they *are* the callout service
 exchange.
 """
 
-from . import xkeys
-from .jwt import JWTError, public_key_bytes
+from pluggy_nats import xkeys
+from pluggy_nats.jwt import JWTError, public_key_bytes
 
 GLOBAL_ACCOUNT = "$G"
 

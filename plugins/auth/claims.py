@@ -23,9 +23,8 @@ import json
 import structlog
 
 from pluggy_nats import __version__
+from pluggy_nats import jwt as natsjwt
 from pluggy_nats.internal import InternalClient
-
-from . import jwt as natsjwt
 
 UPDATE = "$SYS.REQ.CLAIMS.UPDATE"
 ACCOUNT_UPDATE = "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE"

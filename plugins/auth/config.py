@@ -19,11 +19,11 @@ from pluggy_nats.permissions import (
     SubjectPermission,
     split_subject_queue,
 )
+from pluggy_nats.signatures import is_valid_user_key, verify_key
 from pluggy_nats.subjects import is_literal, is_valid_queue, is_valid_subject, subset_match
 
 from . import operator as operator_mode
 from .callout_config import parse_callout
-from .signatures import is_valid_user_key, verify_key
 
 BCRYPT = re.compile(r"^\$2[abxy]\$\d{2}\$")
 CONNECTION_TYPES = frozenset(("STANDARD", "WEBSOCKET", "LEAFNODE", "LEAFNODE_WS", "MQTT",

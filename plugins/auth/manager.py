@@ -21,6 +21,7 @@ import structlog
 from pluggy_nats import Allow, Deny, hookimpl
 from pluggy_nats.connection import CLIENT, LEAF
 from pluggy_nats.mappings import AccountMappings
+from pluggy_nats.signatures import new_nonce, verify_nonce
 
 from . import tlsmap
 from .claims import ClaimsService
@@ -28,7 +29,6 @@ from .config import is_bcrypt
 from .operator_auth import OperatorAuth
 from .resolver import make_resolver
 from .services import wire_service_imports
-from .signatures import new_nonce, verify_nonce
 from .streams import wire_stream_imports
 
 STANDARD = "STANDARD"

@@ -14,9 +14,8 @@ they would otherwise be silently ignored.
 import os
 import re
 
+from pluggy_nats import jwt as natsjwt
 from pluggy_nats.conf import parse_duration
-
-from . import jwt as natsjwt
 
 OPERATOR_KEYS = ("operator", "operators", "root", "roots", "root_operator", "root_operators")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]+")

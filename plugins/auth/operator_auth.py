@@ -40,11 +40,12 @@ import gevent
 import structlog
 
 from pluggy_nats import Allow, Deny
+from pluggy_nats import jwt as natsjwt
 from pluggy_nats.connection import ClosedReason
 from pluggy_nats.permissions import PermissionSpec, ResponsePermission, SubjectPermission
+from pluggy_nats.signatures import verify_key, verify_nonce
 from pluggy_nats.subjects import is_literal, subset_match
 
-from . import jwt as natsjwt
 from .activation import activation_error, claims_errors, remote_subject
 from .config import (
     DEFAULT_RESPONSE_THRESHOLD,
@@ -55,7 +56,6 @@ from .config import (
     StreamImport,
 )
 from .services import ResponseRoutes, ServiceImporter
-from .signatures import verify_key, verify_nonce
 from .streams import StreamImporter
 
 STANDARD = "STANDARD"

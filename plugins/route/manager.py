@@ -1,25 +1,16 @@
-"""RouteManager: the cluster listener, solicitors, the peer registry (with route
-pooling and pinned accounts), interest propagation and gossip."""
+"""RouteManager: what is route-specific on top of the link layer: the cluster
+listener and solicitors (pool connections, pinned accounts, implicit routes),
+the cluster name, client URLs and gossip. Accepting, dialling, duplicate
+rules, interest propagation and messages are the layer's (pluggy_nats.links)."""
 
-import random
-import socket
-import time
-from urllib.parse import urlsplit
-
-import gevent
-import gevent.server
-import gevent.socket
 import structlog
 
 from pluggy_nats import __version__, hookimpl
-from pluggy_nats.connection import CLIENT, ROUTE, ClosedReason
-from pluggy_nats.links import InterestTable
+from pluggy_nats.connection import CLIENT, ClosedReason
+from pluggy_nats.links import KEEP_SOLICITED_BY_SMALLER_ID, PeerTable, Solicitor, run_link, use_tls
 from pluggy_nats.server import NATS_COMPAT_VERSION
 
-from .connection import RouteConnection
-
-RECONNECT_MIN = 0.05
-RECONNECT_MAX = 2.0
+from .connection import ROUTE_KIND, RouteConnection
 
 
 def fnv32a(data):
@@ -30,50 +21,36 @@ def fnv32a(data):
     return h
 
 
-class Peer:
-    """Another server of the cluster and our connections to it."""
-
-    def __init__(self, server_id, info):
-        self.server_id = server_id
-        self.info = info
-        self.pooled = {}  # pool index -> RouteConnection
-        self.pinned = {}  # account name -> RouteConnection
-
-    def connections(self):
-        return list(self.pooled.values()) + list(self.pinned.values())
-
-
 class RouteManager:
     def __init__(self, server, config):
         self.server = server
         self.config = config
         self.name = config.name  # None until learned when dynamic
         self.log = structlog.get_logger("pluggy_nats.route")
-        self.table = InterestTable()  # local interest every route is offered
-        self.peers = {}  # server_id -> Peer
+        # server_id -> Peer; slots ("pool", idx) and ("account", name)
+        self.peers = PeerTable(server.server_id, KEEP_SOLICITED_BY_SMALLER_ID,
+                               ClosedReason.DUPLICATE_ROUTE)
+        self._pool_index = {}  # account name -> pool index (fnv32a is slow in Python)
         self.listener = None
         self.port = None
         self.url_peers = {}  # solicited URL -> server_id connected through it
         self.self_urls = set()
         self._implicit_pending = set()  # gossiped URLs being dialled
-        self._stopping = False
         perms = config.permissions.compile() if config.permissions is not None else None
         # import -> which of our interest peers hear; export -> which of theirs we take
         self.advertise_filter = perms.publish_allowed if perms and perms.restricts_publish \
             else None
         self.accept_filter = (lambda subject: perms.subscribe_allowed(subject)) \
             if perms and (perms.sub_allow is not None or perms.sub_deny is not None) else None
+        server.links.register_kind(ROUTE_KIND)
 
     # -- hooks -----------------------------------------------------------------
 
     @hookimpl
     def nats_server_start(self, server):
         cfg = self.config
-        self.listener = gevent.server.StreamServer((cfg.host, max(cfg.port, 0)), self._accept,
-                                                   spawn=server._client_pool)
-        self.listener.init_socket()
+        self.listener = server.listen(cfg.host, cfg.port, self._accept, "route")
         self.port = self.listener.address[1]
-        self.listener.start()
         self.log.info("Listening for route connections on %s:%d" % (cfg.host, self.port))
         if cfg.tls is not None:
             self.log.info("TLS required for route connections")
@@ -82,41 +59,7 @@ class RouteManager:
                              note="routes stay uncompressed; peers fall back to off")
         server.connect_urls = [self._client_url()]
         for url in cfg.routes:
-            server.spawn(self._solicit, url, True)
-
-    @hookimpl
-    def nats_server_stop(self, server, lame_duck):
-        if lame_duck:
-            # Peers drop our client URLs; the routes stay up until shutdown.
-            from pluggy_nats.protocol import encode
-
-            info = self.route_info()
-            info["ldm"] = True
-            for peer in self.peers.values():
-                conn = self.conn_for(peer, "$G")
-                if conn is not None:
-                    conn.send(encode.info(info))
-            server.flush_touched()
-            return
-        self._stopping = True
-        if self.listener is not None:
-            self.listener.close()
-        for peer in list(self.peers.values()):
-            for conn in peer.connections():
-                conn.close(ClosedReason.SERVER_SHUTDOWN)
-
-    @hookimpl
-    def nats_interest_changed(self, account, sub, delta, origin):
-        if origin.kind == ROUTE:
-            return  # split horizon: route-learned interest is never re-advertised to routes
-        key = (account.name, sub.subject, sub.queue)
-        weight = self.table.change(key, delta)
-        if weight is None:
-            return
-        for peer in self.peers.values():
-            conn = self.conn_for(peer, account.name)
-            if conn is not None and conn.registered:
-                conn.advertise(account.name, sub.subject, sub.queue, weight)
+            self._solicit(url, True)
 
     @hookimpl
     def nats_varz(self, server, varz):
@@ -127,7 +70,7 @@ class RouteManager:
         if self.config.tls is not None:
             varz["cluster"].update(tls_required=True, tls_verify=True,
                                    tls_timeout=self.config.tls.timeout)
-        varz["routes"] = sum(len(p.connections()) for p in self.peers.values())
+        varz["routes"] = sum(len(p.slots) for p in self.peers)
 
     @hookimpl
     def nats_monitor_endpoints(self, registry):
@@ -136,19 +79,26 @@ class RouteManager:
     # -- accounts -> connections -----------------------------------------------
 
     def conn_for(self, peer, account_name):
-        conn = peer.pinned.get(account_name)
+        """The connection to ``peer`` carrying ``account_name``: its pinned
+        route, else the pool connection nats-server's hash picks."""
+        slots = peer.slots
+        conn = slots.get(("account", account_name))
         if conn is not None:
             return conn
-        size = max(self.config.pool_size, 1)
-        return peer.pooled.get(fnv32a(account_name.encode()) % size)
+        idx = self._pool_index.get(account_name)
+        if idx is None:
+            if len(self._pool_index) > 4096:
+                self._pool_index.clear()
+            idx = self._pool_index[account_name] = \
+                fnv32a(account_name.encode()) % max(self.config.pool_size, 1)
+        return slots.get(("pool", idx))
 
-    def _carries(self, conn, peer):
-        """Accounts whose traffic to ``peer`` goes over ``conn``."""
+    def carrier(self, conn, account_name):
+        """Does ``conn`` carry ``account_name`` to its peer?"""
         if conn.pinned is not None:
-            return {conn.pinned.name}
-        names = {acc.name for acc in self.server.accounts}
-        names.update(key[0] for key, _ in self.table.items())
-        return {n for n in names if n not in peer.pinned and self.conn_for(peer, n) is conn}
+            return conn.pinned.name == account_name
+        peer = self.peers.get(conn.remote_id)
+        return peer is not None and self.conn_for(peer, account_name) is conn
 
     # -- INFO / CONNECT ---------------------------------------------------------
 
@@ -246,38 +196,15 @@ class RouteManager:
         conn.remote_id = server_id
         conn.remote_name = info.get("server_name", "")
         conn.remote_info = info
-        peer = self.peers.get(server_id)
-        if peer is None:
-            peer = self.peers[server_id] = Peer(server_id, info)
-        slots = peer.pinned if conn.pinned is not None else peer.pooled
-        slot = conn.pinned.name if conn.pinned is not None else conn.pool_idx
-        existing = slots.get(slot)
-        if existing is not None and not existing.closed:
-            if existing.solicited == conn.solicited:
-                # One side dialled twice (an explicit and a gossiped URL for the
-                # same server, say): keep the connection already carrying
-                # traffic; closing it would drop the messages written to it.
-                keep_new = False
-            else:
-                # Both sides dialled: keep the connection solicited by the smaller id.
-                keep_new = (self.server.server_id < server_id) == conn.solicited
-            loser = existing if keep_new else conn
-            if loser is conn:
-                if conn.url:
-                    self.url_peers[conn.url] = server_id
-                conn.close(ClosedReason.DUPLICATE_ROUTE)
-                return
-            slots[slot] = conn
-            existing.close(ClosedReason.DUPLICATE_ROUTE)
-        slots[slot] = conn
         if conn.url:
             self.url_peers[conn.url] = server_id
-        conn.registered = True
+        slot = ("account", conn.pinned.name) if conn.pinned is not None else ("pool", conn.pool_idx)
+        if self.peers.claim(conn, slot, info) is None:
+            return  # a duplicate: the link already there stays
         conn.log.info("route_connected", peer=conn.remote_name, peer_id=server_id,
                       pool_idx=conn.pool_idx, account=conn.pinned.name if conn.pinned else None,
                       solicited=conn.solicited)
-        carried = self._carries(conn, peer)
-        conn.send_initial_interest(self.table, carried)
+        self.server.links.link_up(conn)
         self._learn_client_urls(info)
         if conn.solicited and conn.pool_idx == 0 and conn.pinned is None:
             self._open_rest_of_pool(conn)
@@ -288,25 +215,19 @@ class RouteManager:
         """The first solicited connection found the peer: open the other pool
         connections and the pinned ones to the same URL."""
         for idx in range(1, self.config.pool_size):
-            self.server.spawn(self._solicit, first.url, False, idx, None, first.remote_id)
+            self._solicit(first.url, False, idx, None, first.remote_id)
         for name in self.config.pinned_accounts(self.server):
-            self.server.spawn(self._solicit, first.url, False, 0, name, first.remote_id)
+            self._solicit(first.url, False, 0, name, first.remote_id)
 
     def link_closed(self, conn, reason):
-        peer = self.peers.get(conn.remote_id) if conn.remote_id else None
+        peer = self.peers.release(conn)
         if peer is None:
             return
-        for slots in (peer.pooled, peer.pinned):
-            for key, value in list(slots.items()):
-                if value is conn:
-                    del slots[key]
-        if not peer.connections():
-            del self.peers[conn.remote_id]
-            for url, sid in list(self.url_peers.items()):
-                if sid == conn.remote_id:
-                    del self.url_peers[url]
-            self._forget_client_urls(peer.info)
-            conn.log.info("route_disconnected", peer=conn.remote_name, reason=reason.value)
+        for url, sid in list(self.url_peers.items()):
+            if sid == conn.remote_id:
+                del self.url_peers[url]
+        self._forget_client_urls(peer.info)
+        conn.log.info("route_disconnected", peer=conn.remote_name, reason=reason.value)
 
     # -- client URLs (connect_urls) --------------------------------------------------
 
@@ -356,7 +277,7 @@ class RouteManager:
         gossip = dict(info)
         gossip["ip"] = "nats-route://%s:%d/" % (info.get("host") or conn.host, info.get("port", 0))
         frame = encode.info(gossip)
-        for peer in self.peers.values():
+        for peer in self.peers:
             if peer.server_id == conn.remote_id:
                 continue
             target = self.conn_for(peer, "$G")
@@ -372,90 +293,66 @@ class RouteManager:
         if url in self.url_peers or url in self._implicit_pending:
             return
         self._implicit_pending.add(url)
-        self.server.spawn(self._solicit, url, False, 0, None, None, self.config.connect_retries)
+        self._solicit(url, False, 0, None, None, self.config.connect_retries)
 
     # -- accepting and soliciting --------------------------------------------------------
 
     def _accept(self, sock, addr):
-        if self._stopping:
-            sock.close()
-            return
         conn = RouteConnection(self.server, sock, addr, self)
-        self._use_tls(conn, server_side=True)
-        self._run(conn)
+        self._setup(conn, server_side=True)
+        run_link(self.server, conn)
 
-    def _use_tls(self, conn, server_side, hostname=None):
-        """Route TLS comes first, before INFO/CONNECT, on both sides (as
-        nats-server 2.15.1 on the wire)."""
-        tls = self.config.tls
-        if tls is not None:
-            conn.tls_config = tls
-            conn.tls_first = True
-            conn.tls_server_side = server_side
-            conn.tls_hostname = hostname
-
-    def _run(self, conn):
+    def _setup(self, conn, server_side, hostname=None):
+        # Route TLS comes first, before INFO/CONNECT, on both sides (as
+        # nats-server 2.15.1 on the wire).
+        use_tls(conn, self.config.tls, server_side, first=True, hostname=hostname)
         conn.accept_filter = self.accept_filter
         conn.advertise_filter = self.advertise_filter
-        try:
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-        self.server.register(conn)
-        conn.run()
 
     def _solicit(self, url, explicit, pool_idx=0, account=None, expect_id=None, retries=None):
         """Dial ``url`` and keep the route up: explicit routes retry forever,
         implicit ones ``retries`` times; extra pool connections stop once the
         peer is gone."""
-        parts = urlsplit(url if "://" in url else "nats-route://" + url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 6222
-        delay = RECONNECT_MIN
-        attempts = 0
         pinned = self.server.accounts.get_or_create(account) if account else None
-        while not self._stopping and url not in self.self_urls:
-            if expect_id is not None and expect_id not in self.peers:
-                return  # an extra pool connection whose peer went away
+        solicitor = None
+
+        def connect(sock, addr):
+            conn = RouteConnection(self.server, sock, addr, self, solicited=True,
+                                   pool_idx=pool_idx, pinned=pinned, url=url)
+            self._setup(conn, server_side=False, hostname=addr[0])
+            if solicitor.username:
+                self.config.user = solicitor.username
+                self.config.password = solicitor.password or ""
+            return conn
+
+        def finished():
+            return url in self.self_urls or (expect_id is not None and expect_id not in self.peers)
+
+        def should_dial():
+            # The first pool connection pauses while the peer is connected
+            # (perhaps by the peer dialling us).
             peer_id = self.url_peers.get(url)
             peer = self.peers.get(peer_id) if peer_id else None
-            if peer is not None and pool_idx == 0 and account is None and 0 in peer.pooled:
-                gevent.sleep(0.5)  # connected (perhaps by the peer dialling us)
-                continue
-            try:
-                sock = gevent.socket.create_connection((host, port), timeout=2)
-                sock.settimeout(None)
-            except OSError:
-                attempts += 1
-                if retries is not None and attempts > retries:
-                    self._implicit_pending.discard(url)
-                    return
-                gevent.sleep(delay * (1 + random.random() * 0.2))
-                delay = min(delay * 2, RECONNECT_MAX)
-                continue
-            delay = RECONNECT_MIN
-            attempts = 0
-            conn = RouteConnection(self.server, sock, (host, port), self, solicited=True,
-                                   pool_idx=pool_idx, pinned=pinned, url=url)
-            self._use_tls(conn, server_side=False, hostname=host)
-            if parts.username:
-                self.config.user = parts.username
-                self.config.password = parts.password or ""
-            started = time.monotonic()
-            self._run(conn)  # returns when the connection closes
-            if not explicit and (retries is not None or expect_id is not None) and \
-                    conn.closed_reason == ClosedReason.DUPLICATE_ROUTE:
-                return
-            if time.monotonic() - started < RECONNECT_MIN:
-                gevent.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX)
+            return not (peer is not None and pool_idx == 0 and account is None
+                        and ("pool", 0) in peer.slots)
+
+        def after(conn):
+            return not explicit and (retries is not None or expect_id is not None) and \
+                conn.closed_reason == ClosedReason.DUPLICATE_ROUTE
+
+        solicitor = Solicitor(self.server, url, connect, scheme="nats-route", default_port=6222,
+                              retries=retries, finished=finished, should_dial=should_dial,
+                              after=after,
+                              on_give_up=lambda: self._implicit_pending.discard(url))
+        self.server.links.solicit(solicitor)
 
     # -- monitoring ------------------------------------------------------------------------
 
     def routez(self, server, query):
         routes = []
         subs = query.get("subs") in ("1", "true", "detail")
-        for peer in self.peers.values():
-            for conn in peer.connections():
+        for peer in self.peers:
+            for conn in peer.links():
                 entry = {
                     "rid": conn.cid, "remote_id": conn.remote_id, "remote_name": conn.remote_name,
                     "did_solicit": conn.solicited, "is_configured": conn.url in self.config.routes,

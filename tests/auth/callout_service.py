@@ -9,7 +9,8 @@ import asyncio
 import threading
 
 import nats
-from pluggy_nats_plugins.auth import jwt, xkeys
+
+from pluggy_nats import jwt, xkeys
 
 ISSUER = jwt.new_keypair("A")  # the callout's account key (config: issuer)
 OTHER = jwt.new_keypair("A")  # an account key the server does not trust

@@ -13,9 +13,9 @@ import os
 import nats
 import pluggy_nats_plugins.auth as auth_plugin
 import pytest
-from pluggy_nats_plugins.auth import jwt as natsjwt
 
 from pluggy_nats import Options, Server
+from pluggy_nats import jwt as natsjwt
 from pluggy_nats.conf import loads
 from pluggy_nats.options import ConfigError
 from pluggy_nats.testing.operator import Trust, now

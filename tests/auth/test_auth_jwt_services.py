@@ -67,7 +67,7 @@ def test_jwt_activation_tokens(tmp_path, make_server):
     (from the exporter or its signing key); a missing, expired or untrusted
     one leaves the import out; a token for another account invalidates the
     importing account's JWT (its users are refused)."""
-    from pluggy_nats_plugins.auth import jwt as natsjwt
+    from pluggy_nats import jwt as natsjwt
 
     trust = Trust(tmp_path)
     sk = natsjwt.new_keypair("A")

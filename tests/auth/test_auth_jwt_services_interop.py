@@ -15,8 +15,8 @@ import re
 
 import nats
 import pytest
-from pluggy_nats_plugins.auth import jwt as natsjwt
 
+from pluggy_nats import jwt as natsjwt
 from pluggy_nats.testing.operator import Trust, connect_fields, now
 from pluggy_nats.testing.plugin import run
 

@@ -1,0 +1,120 @@
+"""Accepting and soliciting links: one listener helper, one dialling loop.
+
+:func:`use_tls` sets a link up for TLS (first, before any INFO, as routes and
+gateways do on the wire, or after the INFO); :func:`run_link` registers a
+connection with the server and runs its reader until it closes.
+
+:class:`Solicitor` keeps one outbound link up: dial, back off with jitter on
+failure, reconnect when the link drops, stop on a retry budget or a condition
+the kind gives (the peer was found through another link, the server stops).
+"""
+
+import random
+import socket
+import time
+from urllib.parse import urlsplit
+
+import gevent
+import gevent.socket
+
+RECONNECT_MIN = 0.05
+RECONNECT_MAX = 2.0
+DIAL_TIMEOUT = 2.0
+
+
+def use_tls(conn, tls_config, server_side, first=True, hostname=None):
+    """Run TLS (``pluggy_nats.tls.TLSConfig``) on ``conn``: ``first`` before
+    any protocol byte (routes, gateways: nats-server 2.15.1 on the wire)."""
+    if tls_config is not None:
+        conn.tls_config = tls_config
+        conn.tls_first = first
+        conn.tls_server_side = server_side
+        conn.tls_hostname = hostname
+
+
+def run_link(server, conn):
+    """Register ``conn`` with the server and run its reader (returns at close)."""
+    try:
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+    server.register(conn)
+    conn.run()
+
+
+def host_port(url, scheme, default_port):
+    """(host, port, username, password) of ``url`` (``host:port`` too)."""
+    parts = urlsplit(url if "://" in url else scheme + "://" + url)
+    return (parts.hostname or "127.0.0.1", parts.port or default_port,
+            parts.username, parts.password)
+
+
+class Solicitor:
+    """Keep a link to ``url`` up. ``connect(sock, addr)`` makes the link
+    (a Link, solicited), set up and not yet run; ``retries`` is the number of
+    failed dials tolerated in a row (None: forever). ``should_dial()`` is asked
+    before every attempt: False pauses (the peer is linked another way), and
+    ``finished()`` True ends the loop. ``after(link)`` is told how each link
+    ended and returns True to stop (a duplicate the kind will not redial)."""
+
+    def __init__(self, server, url, connect, *, scheme="nats", default_port=4222,
+                 retries=None, backoff_min=RECONNECT_MIN, backoff_max=RECONNECT_MAX,
+                 jitter=0.2, dial_timeout=DIAL_TIMEOUT, should_dial=None, finished=None,
+                 after=None, on_give_up=None, idle_wait=0.5):
+        self.server = server
+        self.url = url
+        self.connect = connect
+        self.host, self.port, self.username, self.password = host_port(url, scheme, default_port)
+        self.retries = retries
+        self.backoff_min = backoff_min
+        self.backoff_max = backoff_max
+        self.jitter = jitter
+        self.dial_timeout = dial_timeout
+        self.should_dial = should_dial
+        self.finished = finished
+        self.after = after
+        self.on_give_up = on_give_up
+        self.idle_wait = idle_wait
+        self.stopped = False
+        self.link = None  # the current link, while one is up
+
+    def stop(self):
+        self.stopped = True
+
+    def _sleep(self, delay):
+        gevent.sleep(delay * (1 + random.random() * self.jitter))
+
+    def run(self):
+        """The loop (run it with ``server.spawn(solicitor.run)``)."""
+        delay = self.backoff_min
+        failures = 0
+        while not self.stopped and not self.server.links.stopping:
+            if self.finished is not None and self.finished():
+                return
+            if self.should_dial is not None and not self.should_dial():
+                gevent.sleep(self.idle_wait)
+                continue
+            try:
+                sock = gevent.socket.create_connection((self.host, self.port),
+                                                       timeout=self.dial_timeout)
+                sock.settimeout(None)
+            except OSError:
+                failures += 1
+                if self.retries is not None and failures > self.retries:
+                    if self.on_give_up is not None:
+                        self.on_give_up()
+                    return
+                self._sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            delay = self.backoff_min
+            failures = 0
+            link = self.link = self.connect(sock, (self.host, self.port))
+            started = time.monotonic()
+            run_link(self.server, link)  # returns when the link closes
+            self.link = None
+            if self.after is not None and self.after(link):
+                return
+            if time.monotonic() - started < self.backoff_min:
+                self._sleep(delay)
+                delay = min(delay * 2, self.backoff_max)

@@ -1,0 +1,542 @@
+"""The base of every link connection: remote interest, the handshake driver,
+PING/PONG, and one bulk path in and out for routed messages.
+
+A kind subclasses :class:`Link`, binds its :class:`~pluggy_nats.links.kinds.LinkKind`
+with :meth:`Link.bind_kind` (which builds the op table: the layer's verbs, the
+kind's framing for messages, the kind's own verbs) and implements:
+
+* ``info_dict()`` / ``connect_dict()``: what it sends in the handshake;
+* ``accept_connect(opts)``: check a peer's CONNECT (False: it closed the link);
+* ``handshake_info(info)``: the peer's INFO during the handshake; register the
+  link with ``server.links.link_up(self)`` (after the duplicate rules), or close;
+* ``info_update(info)``: an INFO after the handshake (gossip, lame duck);
+* ``send_sub(account_name, subject, queue, weight)`` / ``send_unsub(...)``: its
+  interest verbs, and ``on_remote_sub``/``on_remote_unsub`` from its own ops.
+
+Messages in and out need nothing more: ``send_msg``/``send_msgs``/``send_run``
+frame with the kind's :class:`~pluggy_nats.links.kinds.Framing`, and
+``op_msg``/``op_msg_batch``/``op_msg_run``/``op_hmsg`` deliver what arrives
+under the forwarding rule (``messages_from`` of each target).
+"""
+
+import json
+import time
+
+from ..connection import ClosedReason, Connection
+from ..delivery import SIZE_CRLF, deliver, deliver_batch, deliver_run
+from ..protocol import encode
+from ..protocol.parser import BARE, HPAYLOAD, PAYLOAD, REST, make_op_table
+from ..sublist import EMPTY_RESULT, SublistResult
+from ..subscription import Subscription
+from .kinds import CLIENT_ORIGIN
+
+_TARGET_CACHE_MAX = 1024
+
+
+class Link(Connection):
+    """Base of route, gateway and leaf connections (and any third-party kind)."""
+
+    is_link = True
+    link_kind = None  # the LinkKind bound to this class
+    msg_lead = b"RMSG "  # the framing's verbs, with their space
+    hmsg_lead = b"HMSG "
+    account_token = True  # the framing names the account (unless bound to one)
+    solicitor_sends_info = True  # the dialling side answers INFO with CONNECT + its INFO
+
+    def __init__(self, server, sock, addr, manager, solicited=False, url=None):
+        super().__init__(server, sock, addr)
+        self.manager = manager
+        self.solicited = solicited
+        self.url = url  # the URL we dialled (solicited links)
+        self.remote_id = None
+        self.remote_name = ""
+        self.remote_info = {}
+        self.registered = False  # handshake done, interest flowing
+        self.connect_received = False
+        self.info_sent = False
+        # (account name, subject, queue) -> Subscription held for the peer
+        self.remote_subs = {}
+        # (account name, subject, queue) -> weight we told the peer (plain: 1)
+        self.advertised = {}
+        self.subs = self.remote_subs  # /connz counts them like a client's
+        # Optional subject filters a kind sets from its permissions: what the
+        # peer may subscribe to here, and which of our interest we tell it.
+        self.accept_filter = None
+        self.advertise_filter = None
+        # The propagation and forwarding rows (kinds.py); a kind whose links
+        # play different roles sets them per link (leaf: hub or spoke).
+        kind = self.link_kind
+        self.origin = kind.origin
+        self.interest_from = kind.interest_from
+        self.messages_from = kind.messages_from
+        self.forwarders = server.links.forwarders_for(self.origin)
+        self.bound_account = None  # set by bind_account: every message is in it
+        self.acc_token = self.account_token
+        self.account = None  # account of the message being delivered inbound
+        self._targets = {}  # subject -> (sublist result, targets) for inbound messages
+        self._accounts = {}  # account token on the wire -> Account
+
+    @classmethod
+    def bind_kind(cls, kind):
+        """Make ``cls`` the connection class of ``kind``: its kind constant,
+        framing and op table (the layer's verbs, the message verbs, the kind's)."""
+        cls.link_kind = kind
+        cls.kind = kind.kind
+        cls.msg_lead = kind.framing.msg + b" "
+        cls.hmsg_lead = kind.framing.hmsg + b" "
+        cls.account_token = kind.framing.account
+        entries = {
+            b"INFO": (REST, cls.op_info),
+            b"CONNECT": (REST, cls.op_connect),
+            b"PING": (BARE, cls.op_ping),
+            b"PONG": (BARE, cls.op_pong),
+            b"+OK": (BARE, cls.op_ok),
+            b"-ERR": (REST, cls.op_err),
+            kind.framing.msg: (PAYLOAD, cls.op_msg, cls.op_msg_batch, cls.op_msg_run),
+            kind.framing.hmsg: (HPAYLOAD, cls.op_hmsg),
+        }
+        entries.update(kind.ops)
+        cls.OPS = make_op_table(entries)
+        return cls
+
+    def bind_account(self, account):
+        """Every message and interest on this link is in ``account`` (a pinned
+        route, a leaf link): the framing leaves the account token out."""
+        self.bound_account = account
+        self.acc_token = self.account_token and account is None
+
+    # -- the handshake driver ------------------------------------------------------
+
+    def on_start(self):
+        if not self.solicited:
+            self.send_info()
+
+    def send_info(self, extra=None):
+        info = self.info_dict()
+        if extra:
+            info.update(extra)
+        self.server.hook.nats_link_info(link=self, info=info)
+        self.info_sent = True
+        self.send(encode.info(info))
+
+    def _json(self, rest):
+        try:
+            value = json.loads(rest)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return None
+        return value
+
+    def op_connect(self, rest):
+        opts = self._json(rest)
+        if opts is None or not self.accept_connect(opts):
+            return
+        self.connect_received = True
+        self.connect_accepted(opts)
+
+    def op_info(self, rest):
+        info = self._json(rest)
+        if info is None:
+            return
+        if self.registered:
+            self.info_update(info)
+            if not self.closed:
+                self.server.hook.nats_link_info_received(link=self, info=info)
+            return
+        if not self.solicited and not self.connect_received:
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        if self.solicited:
+            # The acceptor spoke first; answer with CONNECT (and our own INFO).
+            self.send(encode.connect(self.connect_dict()))
+            if self.solicitor_sends_info:
+                self.send_info()
+        self.handshake_info(info)
+        if self.registered and not self.closed:
+            self.server.hook.nats_link_info_received(link=self, info=info)
+
+    def info_dict(self):
+        """The INFO this link sends (plugins add fields via ``nats_link_info``)."""
+        return {"server_id": self.server.server_id, "server_name": self.server.server_name}
+
+    def connect_dict(self):
+        """The CONNECT the dialling side sends."""
+        return {"echo": True, "verbose": False, "pedantic": False,
+                "name": self.server.server_id}
+
+    def accept_connect(self, opts):
+        """Check the peer's CONNECT; close and return False to refuse."""
+        return True
+
+    def connect_accepted(self, opts):
+        """Called once the peer's CONNECT was accepted (acceptor side)."""
+
+    def handshake_info(self, info):
+        """The peer's INFO during the handshake: register or close."""
+        self.remote_id = info.get("server_id")
+        self.remote_name = info.get("server_name", "")
+        self.remote_info = info
+        self.server.links.link_up(self)
+
+    def info_update(self, info):
+        """An INFO after the handshake."""
+        self.remote_info = info
+
+    def lame_duck(self):
+        """Tell the peer we are in lame duck mode (INFO ``ldm``)."""
+        if self.registered:
+            self.send_info({"ldm": True})
+
+    # -- liveness ----------------------------------------------------------------
+
+    def op_ping(self):
+        self.send(encode.PONG)
+
+    def op_pong(self):
+        self.pings_out = 0
+        if self.rtt_start:
+            self.rtt = time.monotonic() - self.rtt_start
+
+    def op_ok(self):
+        pass
+
+    def op_err(self, rest):
+        self.log.info("link_error", error=rest.decode(errors="replace")[:200])
+        self.close(ClosedReason.PROTOCOL_VIOLATION)
+
+    def ping_check(self, now, interval, ping_max):
+        every = self.link_kind.ping_interval_max
+        if every is not None and every < interval:
+            # PINGs regardless of traffic (gateways): traffic does not reset the clock.
+            self.last_activity = min(self.last_activity, self.last_ping)
+            interval = every
+        super().ping_check(now, interval, ping_max)
+
+    # -- interest the peer sends us ----------------------------------------------
+
+    def on_remote_sub(self, account, subject, queue=None, weight=1):
+        key = (account.name, subject, queue)
+        sub = self.remote_subs.get(key)
+        if sub is None:
+            if self.accept_filter is not None and not self.accept_filter(subject):
+                self.log.debug("remote_interest_refused", subject=subject)
+                return
+            sub = Subscription(self, subject, queue, weight=max(weight, 1))
+            self.remote_subs[key] = sub
+            self.server.add_subscription(account, sub)
+        elif queue is not None and weight != sub.weight:
+            account.sublist.update_weight(sub, max(weight, 1))
+
+    def on_remote_unsub(self, account, subject, queue=None):
+        sub = self.remote_subs.pop((account.name, subject, queue), None)
+        if sub is not None:
+            self.server.remove_subscription(account, sub)
+
+    def drop_remote_interest(self):
+        accounts = self.server.accounts
+        for (acc_name, _subject, _queue), sub in list(self.remote_subs.items()):
+            account = accounts.get(acc_name)
+            if account is not None:
+                self.server.remove_subscription(account, sub)
+        self.remote_subs.clear()
+
+    def remove_subscription(self, sub):
+        """Remote subscriptions are only removed by the peer (or on close)."""
+
+    # -- interest we send the peer ------------------------------------------------
+
+    def carries(self, account_name):
+        """Does this link carry ``account_name``'s interest and messages? (A
+        route pool spreads accounts over its connections.)"""
+        bound = self.bound_account
+        return bound is None or bound.name == account_name
+
+    def advertise(self, account_name, subject, queue, weight):
+        """Tell the peer our interest is now ``weight`` (0 = none), if it changed."""
+        key = (account_name, subject, queue)
+        if self.advertised.get(key, 0) == weight:
+            return
+        if weight and self.advertise_filter is not None and not self.advertise_filter(subject):
+            return
+        if weight:
+            self.advertised[key] = weight
+            self.send_sub(account_name, subject, queue, weight)
+        else:
+            del self.advertised[key]
+            self.send_unsub(account_name, subject, queue)
+
+    def send_sub(self, account_name, subject, queue, weight):
+        raise NotImplementedError
+
+    def send_unsub(self, account_name, subject, queue):
+        raise NotImplementedError
+
+    # -- messages out: one framing, three shapes ----------------------------------
+
+    def send_msg(self, account, subject, reply, hdr, msg, queues):
+        acc = account.name_bytes + b" " if self.acc_token else b""
+        if queues:
+            mid = (b" + " + reply + b" " if reply else b" | ") + b" ".join(queues) + b" "
+        elif reply:
+            mid = b" " + reply + b" "
+        else:
+            mid = b" "
+        if hdr:
+            head = b"%s%s%s%s%d %d\r\n" % (self.hmsg_lead, acc, subject, mid, hdr, len(msg))
+        else:
+            head = b"%s%s%s%s%d\r\n" % (self.msg_lead, acc, subject, mid, len(msg))
+        out = self.out
+        out += head
+        out += msg
+        out += b"\r\n"
+        self.out_msgs += 1
+        self.out_bytes += len(msg)
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.touched.append(self)
+
+    def send_msgs(self, account, subject, reply, payloads):
+        """Header-less messages of one subject and reply (no queue groups): all
+        heads are equal, so one join frames them all."""
+        acc = account.name_bytes + b" " if self.acc_token else b""
+        mid = b" " + reply + b" " if reply else b" "
+        head = b"%s%s%s%s%d\r\n" % (self.msg_lead, acc, subject, mid, len(payloads[0]))
+        out = self.out
+        out += head
+        out += (b"\r\n" + head).join(payloads)
+        out += b"\r\n"
+        n = len(payloads)
+        self.out_msgs += n
+        self.out_bytes += n * len(payloads[0])
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.touched.append(self)
+
+    def send_run(self, account, msgs):
+        """Header-less ``(subject, reply, payload)`` messages in order (no queue
+        groups): every frame built by one join and appended at once."""
+        lead = self.msg_lead + account.name_bytes + b" " if self.acc_token else self.msg_lead
+        sizes = SIZE_CRLF
+        parts = []
+        nbytes = 0
+        for subject, reply, payload in msgs:
+            n = len(payload)
+            nbytes += n
+            size_crlf = sizes.get(n) or b"%d\r\n" % n
+            if reply:
+                parts += (lead, subject, b" ", reply, b" ", size_crlf, payload, b"\r\n")
+            else:
+                parts += (lead, subject, b" ", size_crlf, payload, b"\r\n")
+        self.out += b"".join(parts)
+        self.out_msgs += len(msgs)
+        self.out_bytes += nbytes
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.touched.append(self)
+
+    # -- messages in: one path for single frames, batches and runs -----------------
+
+    def _account_and_args(self, args):
+        if self.bound_account is not None:
+            return self.bound_account, args
+        if not args:
+            return None, args
+        account = self._accounts.get(args[0])
+        if account is None:
+            account = self.server.accounts.get_or_create(args[0].decode(errors="replace"))
+            self._accounts[args[0]] = account
+        return account, args[1:]
+
+    def op_msg(self, args, payload):
+        self._inbound(args, 0, payload)
+
+    def op_hmsg(self, args, hdr, msg):
+        self._inbound(args, hdr, msg)
+
+    def op_msg_batch(self, args, payloads):
+        """Frames with one control line (the parser's batches): account,
+        subject and targets are looked up once for all of them."""
+        if self.bound_account is not None or len(args) != 2 or self.forwarders:
+            for payload in payloads:  # queue groups, replies, bound links, forwarders
+                self._inbound(args, 0, payload)
+            return
+        account = self._accounts.get(args[0])
+        if account is None:
+            account, _rest = self._account_and_args(args)
+        subject = args[1]
+        result = account.sublist.match(subject)
+        if result is not EMPTY_RESULT:
+            cached = self._targets.get(subject)
+            if cached is not None and cached[0] is result:
+                targets = cached[1]
+            else:
+                targets = self._local_targets(subject, result, None)
+            if targets:
+                self.account = account
+                if not deliver_batch(targets, subject, None, payloads, self):
+                    for payload in payloads:  # counted by _inbound
+                        self._inbound(args, 0, payload)
+                    return
+        n = len(payloads)
+        self.in_msgs += n
+        self.in_bytes += n * len(payloads[0])
+
+    def op_msg_run(self, run):
+        """A read buffer's run of frames (the parser's run function): items are
+        ``(args, None, payload)``, or a list of payloads for a batch of one
+        control line. Consecutive plain messages (no reply, no queue groups)
+        of one account whose targets are the same subscriptions are delivered
+        at once (``deliver_run``); the rest go one by one in between."""
+        seg = []  # (subject, None, payload) reaching seg_targets, not yet delivered
+        seg_account = seg_targets = None
+        accounts = self._accounts
+        single = self.bound_account is not None or bool(self.forwarders)
+        for args, _, payload in run:
+            account = None if single or len(args) != 2 else accounts.get(args[0])
+            if account is None or payload.__class__ is list:
+                if seg:
+                    self._deliver_segment(seg_account, seg_targets, seg)
+                    seg = []
+                if self.closed:
+                    return
+                if payload.__class__ is list:
+                    self.op_msg_batch(args, payload)
+                else:
+                    self._inbound(args, 0, payload)
+                continue
+            subject = args[1]
+            result = account.sublist.match(subject)
+            targets = None
+            if result is not EMPTY_RESULT:
+                cached = self._targets.get(subject)
+                if cached is not None and cached[0] is result:
+                    targets = cached[1]
+                else:
+                    targets = self._local_targets(subject, result, None)
+            if not targets:  # nobody here: counted, nothing to deliver
+                self.in_msgs += 1
+                self.in_bytes += len(payload)
+                continue
+            if seg:
+                if account is seg_account and targets[0] == seg_targets[0] and \
+                        targets[1] == seg_targets[1]:
+                    seg.append((subject, None, payload))
+                    continue
+                if not self._deliver_segment(seg_account, seg_targets, seg):
+                    seg = []  # delivered one by one (which may unsubscribe): match anew
+                    self._inbound(args, 0, payload)
+                    continue
+            seg = [(subject, None, payload)]
+            seg_account = account
+            seg_targets = targets
+        if seg:
+            self._deliver_segment(seg_account, seg_targets, seg)
+
+    def _deliver_segment(self, account, targets, seg):
+        """Deliver a segment of ``op_msg_run``; False if it went message by
+        message (through ``_inbound``, which matches each anew)."""
+        if len(seg) > 1:
+            self.account = account
+            if deliver_run(targets, seg, self):
+                self.in_msgs += len(seg)
+                self.in_bytes += sum([len(m[2]) for m in seg])
+                return True
+        name = account.name_bytes
+        for subject, _, payload in seg:
+            self._inbound([name, subject], 0, payload)
+        return False
+
+    def _inbound(self, args, hdr, msg):
+        # Hot path: a link naming an account seen before (one dict lookup
+        # instead of a method call).
+        account = self._accounts.get(args[0]) if self.bound_account is None and args else None
+        if account is not None:
+            rest = args[1:]
+        else:
+            account, rest = self._account_and_args(args)
+        if account is None or not rest:
+            self.close(ClosedReason.PROTOCOL_VIOLATION)
+            return
+        subject = rest[0]
+        reply = None
+        queues = None
+        if len(rest) == 2:
+            reply = rest[1]
+        elif len(rest) > 2:
+            if rest[1] == b"+":
+                reply = rest[2]
+                queues = rest[3:]
+            elif rest[1] == b"|":
+                queues = rest[2:]
+            else:
+                self.close(ClosedReason.PROTOCOL_VIOLATION)
+                return
+        self.in_msgs += 1
+        self.in_bytes += len(msg)
+        result = account.sublist.match(subject)
+        if result is not EMPTY_RESULT:
+            # The per-subject target cache of _local_targets, checked inline for
+            # messages without queue groups (most of them).
+            cached = None if queues else self._targets.get(subject)
+            if cached is not None and cached[0] is result:
+                targets = cached[1]
+            else:
+                targets = self._local_targets(subject, result, queues)
+            if targets:
+                self.account = account
+                deliver(targets, subject, reply, hdr, msg, self)
+        if self.forwarders:
+            for forward in self.forwarders:
+                forward(self, account, subject, reply, hdr, msg, result)
+
+    def _local_targets(self, subject, result, queues):
+        """What a message from this link may reach here (the forwarding rule):
+        plain subscriptions whose connection takes messages of this link's
+        origin, and one member of each queue group the sender named (local
+        members first, links only as a fallback). Never this link itself."""
+        if not queues:
+            cached = self._targets.get(subject)
+            if cached is not None and cached[0] is result:
+                return cached[1]
+        targets = forwarding_targets(result, self, queues)
+        if not queues:
+            if len(self._targets) >= _TARGET_CACHE_MAX:
+                self._targets.clear()
+            self._targets[subject] = (result, targets)
+        return targets
+
+    def on_close(self, reason):
+        self.drop_remote_interest()
+        self.advertised.clear()
+        self.server.links.link_down(self)
+        self.manager.link_closed(self, reason)
+
+
+def forwarding_targets(result, source, queues):
+    """The part of a match ``result`` a message arriving on link ``source`` may
+    be delivered to (nats-server ``processMsgResults``), or None: plain
+    subscriptions of connections whose ``messages_from`` holds the source's
+    origin, never the source; of the queue groups named in ``queues`` only,
+    the members allowed, local ones (clients, internal) preferred."""
+    origin = source.origin
+    plain = tuple(s for s in result.psubs
+                  if s.conn is not source and origin in s.conn.messages_from)
+    picked = ()
+    if queues and result.qsubs:
+        names = set(queues)
+        groups = []
+        for group in result.qsubs:
+            if group[0].queue not in names:
+                continue
+            allowed = [s for s in group if s.conn is not source and origin in s.conn.messages_from]
+            local = [s for s in allowed if not s.conn.is_link]
+            members = local or allowed
+            if members:
+                groups.append(tuple(members))
+        picked = tuple(groups)
+    return SublistResult(plain, picked) if (plain or picked) else None
+
+
+__all__ = ["CLIENT_ORIGIN", "Link", "forwarding_targets"]
