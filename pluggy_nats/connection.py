@@ -54,6 +54,7 @@ class ClosedReason(enum.Enum):
     MAX_SUBSCRIPTIONS_EXCEEDED = "Maximum Subscriptions Exceeded"
     NO_RESPONDERS_REQUIRES_HEADERS = "No Responders Requires Headers"
     DUPLICATE_ROUTE = "Duplicate Route"
+    DUPLICATE_REMOTE_LEAFNODE = "Duplicate Remote LeafNode Connection"
     ROUTE_REMOVED = "Route Removed"
     SERVER_SHUTDOWN = "Server Shutdown"
     CLUSTER_NAME_CONFLICT = "Cluster Name Conflict"
@@ -125,6 +126,10 @@ class Connection:
     # whose messages it may be handed. A client takes messages from anywhere.
     origin = CLIENT_ORIGIN
     messages_from = ALL_ORIGINS
+    # A queue member on this connection is picked for a client's message only
+    # when the group has no other member (leaf links: nats-server keeps a leaf
+    # member as the fallback, processMsgResults).
+    queue_fallback = False
 
     def __init__(self, server, sock, addr):
         self.server = server

@@ -29,6 +29,7 @@ class InternalClient:
     is_link = False
     origin = CLIENT_ORIGIN  # internal interest is local interest
     messages_from = ALL_ORIGINS
+    queue_fallback = False
     publisher = None  # the publisher of the message a callback is handling
 
     def __init__(self, server, account, name="internal"):

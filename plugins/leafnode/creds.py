@@ -1,8 +1,8 @@
 """Credentials a leaf presents: ``.creds`` files (a user JWT and its nkey seed)
 and bare nkey seeds, and the signature of the hub's nonce they make.
 
-The nkeys codec comes through :func:`_codec` only, so that moving it (from the
-auth plugin into the core) is a one-line change here.
+The nkeys library and the core's nonce codec (:mod:`pluggy_nats.signatures`)
+come through :func:`_codec` and :func:`_signatures` only.
 """
 
 import base64
@@ -62,8 +62,8 @@ def connect_credentials(remote, nonce):
 
 
 def _signatures():
-    """The nonce and public-key codec (the auth plugin's today, the core's soon)."""
-    from pluggy_nats_plugins.auth import signatures
+    """The core's nonce and public-key codec."""
+    from pluggy_nats import signatures
 
     return signatures
 

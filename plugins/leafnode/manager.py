@@ -1,24 +1,18 @@
-"""LeafManager: the leaf links of one server, what each may be told and where
-their messages may go.
+"""LeafManager: the leaf links of one server on the shared link layer.
 
 * **Binding.** A link carries one local account: the remote's ``account`` on
   the spoke, the authenticated user's account on the hub. That is the tenant
   isolation: nothing else is offered to, or reachable from, the link.
-* **Interest offered to a link** (``offers``), per origin of a subscription:
-  a hub offers all of the account's interest (clients, internal, routes,
-  other leafs, except leafs of the peer's own cluster and, when isolated, any
-  leaf); a spoke offers its local interest only (clients, internal, leafs it
-  is the hub of) plus ``$LDS.`` loop detection subjects from anywhere. Each
-  link counts what it was offered per (subject, queue), so a queue group is
-  advertised with its aggregate member count, and a reconnect rebuilds the
-  whole map from the account's index.
-* **Where a message from a link may go** (``targets``): local subscribers;
-  routes and other leafs only when we are this link's hub (a spoke never
-  passes its hub's messages on to its routes), never a leaf of the sender's
-  cluster; queue groups only those the sender named, a local member first.
+* **Roles.** A link is the hub's end (origin class ``leaf_hub``) or the
+  spoke's (``leaf_spoke``); the layer's propagation and forwarding tables do
+  the rest: a hub offers all of the account's interest, a spoke only its local
+  interest (and that of its own spokes); a spoke never passes its hub's
+  messages to its routes; a leaf's queue member serves a client's message only
+  when no other member exists.
+* **Handshake, auth, deny rules, loops, URL gossip, /leafz** are here; the
+  wire pieces are in :mod:`.protocol`.
 """
 
-import random
 import secrets
 import string
 import time
@@ -26,15 +20,14 @@ import time
 import structlog
 
 from pluggy_nats import __version__, hookimpl
-from pluggy_nats.connection import LEAF, ROUTE, ClosedReason
-from pluggy_nats.links import InterestTable
+from pluggy_nats.connection import ROUTE, ClosedReason
+from pluggy_nats.links import REPLACE, PeerTable, Solicitor, run_link
 from pluggy_nats.permissions import PermissionSpec, SubjectPermission
 from pluggy_nats.server import NATS_COMPAT_VERSION
-from pluggy_nats.sublist import SublistResult
 
 from . import creds as C
 from . import protocol as P
-from .transport import Transport
+from .connection import LEAF_KIND, LeafConnection, connect_frame
 
 _NUID_CHARS = string.ascii_letters + string.digits
 
@@ -66,8 +59,11 @@ class LeafManager:
         self.lds = {}  # account name -> its $LDS.<nuid> subject
         self.spoke_clusters = {}  # cluster name -> count of registered spokes of that cluster
         self.discovered_urls = {}  # id(remote) -> leafnode_urls learned from its hubs
-        self.transport = Transport(server, self)
+        self.route_leaf_urls = {}  # route peer id -> its leafnode_urls (hub cluster gossip)
+        self.peers = PeerTable(server.server_id, REPLACE, ClosedReason.DUPLICATE_REMOTE_LEAFNODE)
+        self.listener = None
         self.port = None
+        server.links.register_kind(LEAF_KIND)
 
     # -- hooks -----------------------------------------------------------------
 
@@ -75,31 +71,36 @@ class LeafManager:
     def nats_server_start(self, server):
         cfg = self.config
         if cfg.port is not None:
-            self.port = self.transport.listen(cfg.host, cfg.port)
+            self.listener = server.listen(cfg.host, cfg.port, self._accept, "leafnode")
+            self.port = self.listener.address[1]
             self.log.info("Listening for leafnode connections on %s:%d" % (cfg.host, self.port))
         for remote in cfg.remotes:
             if remote.urls and not remote.disabled:
-                server.spawn(self.transport.solicit, remote)
+                self._solicit(remote)
 
     @hookimpl
-    def nats_server_stop(self, server, lame_duck):
-        if lame_duck:
-            return
-        self.transport.stop()
-        for conn in list(self.links):
-            conn.close(ClosedReason.SERVER_SHUTDOWN)
+    def nats_link_info(self, link, info):
+        """Our leafnode URL rides on route INFOs, so every node of a hub
+        cluster can tell its leafs where the others are (``leafnode_urls``)."""
+        if link.kind == ROUTE and self.port is not None and not self.config.no_advertise:
+            info["leafnode_urls"] = self.own_leafnode_urls()
 
     @hookimpl
-    def nats_interest_changed(self, account, sub, delta, origin):
-        if not self.links:
+    def nats_link_info_received(self, link, info):
+        if link.kind != ROUTE or "leafnode_urls" not in info:
             return
-        key = (account.name, sub.subject, sub.queue)
-        for link in self.links:
-            if link.account is not account or not self.offers(link, sub):
-                continue
-            weight = link.offered.change(key, delta * (sub.weight if sub.queue else 1))
-            if weight is not None:
-                link.advertise(account.name, sub.subject, sub.queue, weight)
+        urls = list(info.get("leafnode_urls") or [])
+        if self.route_leaf_urls.get(link.remote_id) != urls:
+            self.route_leaf_urls[link.remote_id] = urls
+            self._push_leafnode_urls()
+
+    @hookimpl
+    def nats_client_closed(self, conn, reason):
+        if conn.kind == ROUTE and conn.remote_id in self.route_leaf_urls and not any(
+                link.remote_id == conn.remote_id and not link.closed
+                for link in self.server.links.links_of("route")):
+            del self.route_leaf_urls[conn.remote_id]
+            self._push_leafnode_urls()
 
     @hookimpl
     def nats_varz(self, server, varz):
@@ -109,22 +110,69 @@ class LeafManager:
             leaf.update(host=self.config.host, port=self.port,
                         auth_timeout=self.config.auth.timeout or 1)
         if self.config.remotes:
-            leaf["remotes"] = [{"local_account": r.account, "urls": [_hostport(u) for u in r.urls],
-                                "deny": {"exports": r.deny_exports, "imports": r.deny_imports}
-                                if (r.deny_exports or r.deny_imports) else None}
-                               for r in self.config.remotes]
-            for entry in leaf["remotes"]:
-                if entry["deny"] is None:
-                    del entry["deny"]
+            remotes = []
+            for r in self.config.remotes:
+                entry = {"local_account": r.account, "urls": [_hostport(u) for u in r.urls]}
+                if r.deny_exports or r.deny_imports:
+                    entry["deny"] = {"exports": r.deny_exports, "imports": r.deny_imports}
+                remotes.append(entry)
+            leaf["remotes"] = remotes
         varz["leaf"] = leaf
 
     @hookimpl
     def nats_monitor_endpoints(self, registry):
         registry.add("/leafz", self.leafz)
 
+    # -- accepting and dialling ------------------------------------------------------
+
+    def _accept(self, sock, addr):
+        run_link(self.server, LeafConnection(self.server, sock, addr, self))
+
+    def _solicit(self, remote):
+        """Keep ``remote``'s link up: its URLs and the ones its hub cluster
+        gossips, in turn (shuffled unless ``no_randomize``), the reconnect
+        interval plus up to as much in jitter between failed dials, and the
+        delay a hub asked for (a loop: 30 s)."""
+        state = {"urls": [], "i": -1}
+
+        def next_url():
+            urls = self._urls(remote)
+            if urls != state["urls"]:
+                state["urls"] = urls
+            state["i"] = (state["i"] + 1) % len(urls)
+            return urls[state["i"]]
+
+        def connect(sock, addr):
+            return LeafConnection(self.server, sock, addr, self, solicited=True, remote=remote,
+                                  url=solicitor.url)
+
+        def after(link):
+            if link.retry_after:
+                link.log.info("leafnode_reconnect_delayed", seconds=link.retry_after)
+            return link.retry_after
+
+        reconnect = self.config.reconnect
+        timeout = remote.dial_timeout or self.config.dial_timeout or 1.0
+        solicitor = Solicitor(self.server, remote.urls[0], connect, scheme="nats-leaf",
+                              default_port=7422, backoff_min=reconnect, backoff_max=reconnect,
+                              jitter=1.0, dial_timeout=timeout, after=after, next_url=next_url)
+        self.server.links.solicit(solicitor)
+
+    def _urls(self, remote):
+        urls = list(remote.urls)
+        if not remote.no_randomize and len(urls) > 1:
+            urls.sort(key=lambda u: hash((u, id(remote))))  # a stable shuffle per remote
+        known = {_hostport(u) for u in urls}
+        for hostport in self.discovered_urls.get(id(remote), ()):
+            if hostport not in known:
+                urls.append(_with_userinfo(hostport, remote.urls[0]))
+                known.add(hostport)
+        return urls
+
     # -- INFO / CONNECT -----------------------------------------------------------
 
-    def leafnode_urls(self):
+    def own_leafnode_urls(self):
+        """Where leafs reach this server (``advertise``, else the listener)."""
         if self.port is None or self.config.no_advertise:
             return []
         if self.config.advertise:
@@ -133,6 +181,25 @@ class LeafManager:
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
         return ["%s:%d" % (host, self.port)]
+
+    def leafnode_urls(self):
+        """Ours and those of the other nodes of our cluster (route gossip)."""
+        urls = self.own_leafnode_urls()
+        if self.config.no_advertise:
+            return urls
+        for peer_urls in self.route_leaf_urls.values():
+            urls += [u for u in peer_urls if u not in urls]
+        return urls
+
+    def _push_leafnode_urls(self):
+        """Tell our spokes the hub cluster's leafnode URLs changed (async INFO)."""
+        for link in list(self.links):
+            if link.we_are_hub and link.first_info is not None:
+                info = dict(link.first_info)
+                info.pop("nonce", None)
+                info["leafnode_urls"] = self.leafnode_urls()
+                link.send(encode_info(info))
+        self.server.flush_touched()
 
     def hub_info(self, conn):
         server = self.server
@@ -154,11 +221,8 @@ class LeafManager:
             return route.name
         return self.server.server_name if self.config.remotes else None
 
-    def our_cluster_for_connect(self):
-        return self.cluster_name() or self.server.server_name
-
     def send_connect(self, conn, info):
-        """Answer the hub's INFO with our CONNECT. False if we cannot (bad
+        """Answer the hub's INFO with our CONNECT. False if we cannot (a bad
         credentials file: the link closes and the dialler retries)."""
         remote = conn.remote
         user, password = _userinfo(conn.url)
@@ -170,11 +234,12 @@ class LeafManager:
             return False
         connect = P.leaf_connect(
             version=NATS_COMPAT_VERSION, server_id=self.server.server_id,
-            name=self.server.server_name, cluster=self.our_cluster_for_connect(),
+            name=self.server.server_name,
+            cluster=self.cluster_name() or self.server.server_name,
             remote_account=remote.account, user=user, password=password,
             is_hub=remote.hub, deny_pub=remote.deny_imports,
             isolate=remote.request_isolation, **signed)
-        conn.send(encode_connect(connect))
+        conn.send(connect_frame(connect))
         return True
 
     def accept_connect(self, conn, connect):
@@ -192,35 +257,33 @@ class LeafManager:
                 ClosedReason.PROTOCOL_VIOLATION
             conn.fail(reason, err)
             return
-        limit = account.limits.get("max_leafnodes", -1) if account.limits else -1
+        limit = (account.limits or {}).get("max_leafnodes", -1)
         if limit is not None and 0 <= limit <= sum(1 for link in self.links
-                                                   if link.account is account):
+                                                   if link.bound_account is account):
             conn.fail(ClosedReason.MAX_ACCOUNT_CONNECTIONS_EXCEEDED,
                       "Maximum Account Connections Exceeded")
             return
-        if connect.get("is_hub"):
-            conn.we_are_hub = False  # the dialler acts as the hub
+        # The dialler may act as the hub (its remote says hub: true).
+        conn.set_role(hub=not connect.get("is_hub"),
+                      isolated=self.config.isolate or bool(connect.get("isolate")))
         conn.remote_id = connect.get("server_id") or ""
         conn.remote_name = connect.get("name") or conn.remote_id
         conn.remote_cluster = connect.get("cluster") or ""
         conn.remote_account = connect.get("remote_account") or "$G"
-        conn.headers = bool(connect.get("headers", True))
-        conn.isolated = self.config.isolate or bool(connect.get("isolate"))
+        conn.remote_info = connect
         deny_pub = list(connect.get("deny_pub") or [])
         if perms is not None:
             deny_pub += perms.get("deny_pub", [])
         conn.out_denied, _ = deny_filters(deny_pub)
         if perms is not None and perms.get("deny_sub"):
             conn.in_denied, _ = deny_filters(perms["deny_sub"])
-        if not self._replace_duplicate(conn):
+        if self.peers.claim(conn, (conn.remote_account, account.name)) is None:
             return
-        conn.account = account
-        second = P.connect_info(conn.first_info, account_name=account.name,
-                                is_system=account.is_system)
-        conn.send(encode_info(second))
+        conn.bind_account(account)
+        conn.send(encode_info(P.connect_info(conn.first_info, account_name=account.name,
+                                             is_system=account.is_system)))
         self._finish(conn)
         conn.send(b"PING\r\n")
-        conn.pings_out += 1
 
     def authenticate(self, conn, connect):
         """(account, permissions) for a dialling leaf, or (None, None).
@@ -243,7 +306,7 @@ class LeafManager:
             return None, None
         if auth.nkey:
             if connect.get("nkey") == auth.nkey and C.verify_nonce(auth.nkey, conn.nonce,
-                                                                 connect.get("sig")):
+                                                                   connect.get("sig")):
                 return accounts.get_or_create(auth.account or "$G"), None
             return None, None
         if not self.server.auth_required:
@@ -260,71 +323,55 @@ class LeafManager:
             account = accounts.get_or_create(account)
         return account, _link_permissions(decision.permissions)
 
-    def _replace_duplicate(self, conn):
-        """A new link from the same server for the same accounts replaces the
-        old one (which may be a stale half-closed TCP connection), #1607."""
-        for other in list(self.links):
-            if other is not conn and not other.solicited and \
-                    other.remote_id == conn.remote_id and \
-                    other.remote_account == conn.remote_account:
-                other.fail(ClosedReason.DUPLICATE_ROUTE, P.DUPLICATE)
-        return not conn.closed
-
     def register(self, conn, info):
-        """The spoke side: the hub accepted us (second INFO, or the first one
-        of a hub without ``info_on_connect``)."""
+        """The spoke side: the hub accepted us (its second INFO, or the first
+        one of a hub without ``info_on_connect``)."""
         remote = conn.remote
         conn.remote_id = info.get("server_id") or ""
         conn.remote_name = info.get("server_name") or conn.remote_id
         conn.remote_cluster = info.get("cluster") or ""
         conn.remote_account = info.get("remote_account") or ""
-        conn.headers = bool(info.get("headers", True))
-        cluster = conn.remote_cluster
-        if cluster and cluster in self.spoke_clusters and not conn.we_are_hub:
-            # Our hub's cluster is already one of our spokes: a loop.
+        conn.remote_info = info
+        if conn.remote_cluster in self.spoke_clusters and not conn.we_are_hub:
+            # The cluster we dial is already one of our spokes: a loop.
             conn.retry_after = P.LOOP_DELAY
             conn.fail(ClosedReason.PROTOCOL_VIOLATION, P.loop_error(remote.account))
             return
-        conn.account = self.server.accounts.get_or_create(remote.account)
+        if remote.isolate:
+            conn.set_role(hub=conn.we_are_hub, isolated=True)
+        account = self.server.accounts.get_or_create(remote.account)
         deny_exports = list(remote.deny_exports) + _perm_denies(info.get("import"))
         deny_imports = list(remote.deny_imports) + _perm_denies(info.get("export"))
         conn.out_denied, _ = deny_filters(deny_exports)
-        conn.in_denied, conn.advertise_deny = deny_filters(deny_imports, deny_imports)
-        if conn.advertise_deny is not None:
-            deny = conn.advertise_deny
-            conn.advertise_filter = lambda s: not deny(s)
-        conn.isolated = remote.isolate
+        conn.in_denied, advertise_deny = deny_filters(deny_imports, deny_imports)
+        if advertise_deny is not None:
+            conn.advertise_filter = lambda s: not advertise_deny(s)
         urls = info.get("leafnode_urls") or []
         if urls and not remote.ignore_discovered_servers:
             self.discovered_urls[id(remote)] = list(urls)
+        conn.bind_account(account)
         self._finish(conn)
 
     def info_update(self, conn, info):
-        """An async INFO: new ``leafnode_urls`` of the hub's cluster."""
+        """An async INFO: the hub cluster's ``leafnode_urls`` changed."""
         urls = info.get("leafnode_urls")
         if conn.remote is not None and urls is not None \
                 and not conn.remote.ignore_discovered_servers:
             self.discovered_urls[id(conn.remote)] = list(urls)
 
     def _finish(self, conn):
-        """Both sides: the link carries interest from now on. Everything we
-        offer it is computed afresh from the account's index (a reconnect
-        can never leave stale interest), then our loop detection subject."""
-        conn.registered = True
+        """Both sides: the link is up. The layer advertises everything it is
+        offered, computed afresh (a reconnect never leaves stale interest);
+        then our loop detection subject."""
         conn.noecho = conn  # nothing the link sent ever goes back to it
-        conn.offered = InterestTable()
         self.links.append(conn)
         if conn.we_are_hub and conn.remote_cluster:
             self.spoke_clusters[conn.remote_cluster] = \
                 self.spoke_clusters.get(conn.remote_cluster, 0) + 1
-        account = conn.account
+        account = conn.bound_account
         conn.log.info("Leafnode connection created for account: %s" % account.name,
                       peer=conn.remote_name, hub=conn.we_are_hub)
-        for sub in account.sublist.subscriptions():
-            if self.offers(conn, sub):
-                conn.offered.change((account.name, sub.subject, sub.queue),
-                                    sub.weight if sub.queue else 1)
-        conn.send_initial_interest(conn.offered)
+        self.server.links.link_up(conn)
         conn.send(P.encode_sub(self.lds_subject(account)))
         self.server.flush_touched()
 
@@ -342,77 +389,19 @@ class LeafManager:
     def loop_detected(self, conn):
         """The peer sent us our own ``$LDS.``: our interest came back around."""
         conn.retry_after = P.LOOP_DELAY
-        conn.fail(ClosedReason.PROTOCOL_VIOLATION, P.loop_error(conn.account.name))
-
-    # -- the rules -----------------------------------------------------------------------
-
-    def offers(self, link, sub):
-        """Whether ``sub`` (a subscription in ``link``'s account) is interest we
-        tell ``link`` about."""
-        origin = sub.conn
-        if origin is link:
-            return False
-        if not origin.is_link:
-            return True  # clients and internal subscriptions
-        if origin.kind == LEAF:
-            if sub.subject.startswith(P.LDS_PREFIX):
-                return not (link.remote_cluster and origin.remote_cluster == link.remote_cluster)
-            if link.we_are_hub:
-                if link.isolated:
-                    return False
-                return not (link.remote_cluster and origin.remote_cluster == link.remote_cluster)
-            return origin.we_are_hub  # a spoke passes on the interest of its own leafs
-        return link.we_are_hub  # routes, gateways: a hub sends all of the account's interest
-
-    def targets(self, link, result, queues):
-        """What a message that came in on ``link`` may reach of ``result``: local
-        subscribers; routes and other leafs only when we are ``link``'s hub (or
-        its peer is ours and the target is a leaf we are hub for); queue groups
-        only those named, a local member first."""
-        plain = tuple(s for s in result.psubs if self._may_reach(link, s.conn))
-        picked = ()
-        if queues and result.qsubs:
-            names = set(queues)
-            chosen = []
-            for group in result.qsubs:
-                if group[0].queue not in names:
-                    continue
-                local = [s for s in group if not s.conn.is_link]
-                if local:
-                    chosen.append((local[int(random.random() * len(local))],))
-                    continue
-                remote = [s for s in group if s.conn is not link and
-                          self._may_reach(link, s.conn)]
-                if remote:
-                    chosen.append((_weighted_pick(remote),))
-            picked = tuple(chosen)
-        if not plain and not picked:
-            return None
-        return SublistResult(plain, picked)
-
-    def _may_reach(self, link, conn):
-        if not conn.is_link:
-            return True
-        if conn is link:
-            return False
-        if conn.kind == LEAF:
-            if link.remote_cluster and conn.remote_cluster == link.remote_cluster:
-                return False
-            return link.we_are_hub or conn.we_are_hub
-        if conn.kind == ROUTE:
-            return link.we_are_hub
-        return link.we_are_hub  # gateways
+        conn.fail(ClosedReason.PROTOCOL_VIOLATION, P.loop_error(conn.bound_account.name))
 
     # -- closing ---------------------------------------------------------------------------
 
     def link_closed(self, conn, reason):
+        self.peers.release(conn)
         if conn in self.links:
             self.links.remove(conn)
             if conn.we_are_hub and conn.remote_cluster in self.spoke_clusters:
                 self.spoke_clusters[conn.remote_cluster] -= 1
                 if not self.spoke_clusters[conn.remote_cluster]:
                     del self.spoke_clusters[conn.remote_cluster]
-            conn.log.info("Leafnode connection closed", account=conn.account.name,
+            conn.log.info("Leafnode connection closed", account=conn.bound_account.name,
                           reason=reason.value, peer=conn.remote_name)
 
     # -- monitoring ---------------------------------------------------------------------------
@@ -423,11 +412,11 @@ class LeafManager:
         leafs = []
         now = time.time()
         for conn in list(self.links):
-            if acc and conn.account.name != acc:
+            if acc and conn.bound_account.name != acc:
                 continue
             entry = {
                 "id": conn.cid, "name": conn.remote_name, "is_spoke": conn.is_spoke,
-                "account": conn.account.name, "ip": conn.host, "port": conn.port,
+                "account": conn.bound_account.name, "ip": conn.host, "port": conn.port,
                 "rtt": "%.3fms" % (conn.rtt * 1000), "in_msgs": conn.in_msgs,
                 "out_msgs": conn.out_msgs, "in_bytes": conn.in_bytes,
                 "out_bytes": conn.out_bytes, "subscriptions": len(conn.remote_subs),
@@ -441,16 +430,6 @@ class LeafManager:
             leafs.append(entry)
         return {"server_id": server.server_id, "now": _rfc3339(now),
                 "leafnodes": len(leafs), "leafs": leafs}
-
-
-def _weighted_pick(subs):
-    total = sum(s.weight for s in subs)
-    n = random.random() * total
-    for sub in subs:
-        n -= sub.weight
-        if n < 0:
-            return sub
-    return subs[-1]
 
 
 def _same(expected, given):
@@ -512,7 +491,11 @@ def encode_info(info):
     return encode.info(info)
 
 
-def encode_connect(connect):
-    from pluggy_nats.protocol import encode
+def _with_userinfo(hostport, template):
+    """A discovered ``host:port`` with the configured URL's scheme and userinfo
+    (nats-server reuses them for discovered URLs)."""
+    from urllib.parse import urlsplit
 
-    return encode.connect(connect)
+    parts = urlsplit(template if "://" in template else "nats-leaf://" + template)
+    userinfo = parts.netloc.rpartition("@")[0]
+    return "%s://%s%s" % (parts.scheme, userinfo + "@" if userinfo else "", hostport)
