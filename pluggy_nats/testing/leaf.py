@@ -1,7 +1,7 @@
 """Leaf node topologies for tests: hubs and leafs, ours or the Go nats-server.
 
-* ``hub_config(extra="")``: config text for a hub (a ``leafnodes`` listener on
-  a free loopback port) with ``extra`` config appended.
+* ``hub_config(extra="", port=-1)``: config text for a hub (a ``leafnodes``
+  listener on loopback, a free port unless ``port``) with ``extra`` appended.
 * ``leaf_config(hubs, account=None, credentials=None, ...)``: config text for
   a leaf with one remote to ``hubs`` (one ServerProcess or several: a hub
   cluster, the leaf fails over between them).
@@ -16,8 +16,9 @@ import urllib.request
 from .raw import wait_for
 
 
-def hub_config(extra=""):
-    return 'leafnodes { listen: "127.0.0.1:-1" }\n' + extra
+def hub_config(extra="", port=-1):
+    """A hub's config: a leafnode listener on ``port`` (-1: a free one)."""
+    return 'leafnodes { listen: "127.0.0.1:%d" }\n' % port + extra
 
 
 def _quote(text):

@@ -10,8 +10,8 @@
 * ``make_cluster(n, go=())``: ``n`` servers joined by routes, formed from one
   seed by gossip; the indices in ``go`` run the Go nats-server instead of ours.
   Returns once messages cross between every pair of servers.
-* ``make_hub(go=False, config="", args=())``: a server (ours or Go) with a
-  ``leafnodes`` listener (its port is ``.leaf_port``) and monitoring.
+* ``make_hub(go=False, config="", args=(), leaf_port=-1)``: a server (ours or
+  Go) with a ``leafnodes`` listener (its port is ``.leaf_port``) and monitoring.
 * ``make_leaf(hub, account=None, credentials=None, user=None, password=None,
   go=False, remote="", config="")``: a leaf server (ours or Go) with one remote
   to ``hub`` (a server or a list: a hub cluster) bound to its local
@@ -97,11 +97,11 @@ def make_cluster(launcher):
 
 @pytest.fixture
 def make_hub(launcher):
-    def make(go=False, config="", args=(), name=None, timeout=15.0):
+    def make(go=False, config="", args=(), name=None, leaf_port=-1, timeout=15.0):
         command = require_go_nats_server() if go else pluggy_nats_command()
         name = name or "hub%d" % len(launcher.processes)
         return launcher.start(command, ["-m", "-1", "-n", name] + list(args),
-                              config=hub_config(config), name=name, timeout=timeout)
+                              config=hub_config(config, leaf_port), name=name, timeout=timeout)
 
     return make
 

@@ -40,3 +40,22 @@ async def drain(sub, quiet=0.2):
             got.append(await sub.next_msg(timeout=quiet))
         except nats.errors.TimeoutError:
             return got
+
+
+def free_port():
+    """A loopback port free right now (for a hub that must come back on the
+    same leafnode port after a kill -9)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def exactly_once(pub, subject, sub, n=50):
+    """Publish ``n`` numbered messages; ``sub`` gets each once, in order."""
+    for i in range(n):
+        await pub.publish(subject, b"%d" % i)
+    await pub.flush()
+    got = [m.data for m in await drain(sub, quiet=0.5)]
+    assert got == [b"%d" % i for i in range(n)], got[:10]
