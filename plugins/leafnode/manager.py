@@ -89,9 +89,14 @@ class LeafManager:
     def nats_link_info_received(self, link, info):
         if link.kind != ROUTE or "leafnode_urls" not in info:
             return
-        urls = list(info.get("leafnode_urls") or [])
-        if self.route_leaf_urls.get(link.remote_id) != urls:
-            self.route_leaf_urls[link.remote_id] = urls
+        # Keyed by the server the INFO describes: routes also gossip other
+        # servers' INFOs (implicit routes).
+        server_id = info.get("server_id") or link.remote_id
+        if server_id == self.server.server_id:
+            return
+        urls = [u for u in info.get("leafnode_urls") or [] if isinstance(u, str)]
+        if self.route_leaf_urls.get(server_id) != urls:
+            self.route_leaf_urls[server_id] = urls
             self._push_leafnode_urls()
 
     @hookimpl
@@ -346,18 +351,23 @@ class LeafManager:
         conn.in_denied, advertise_deny = deny_filters(deny_imports, deny_imports)
         if advertise_deny is not None:
             conn.advertise_filter = lambda s: not advertise_deny(s)
-        urls = info.get("leafnode_urls") or []
-        if urls and not remote.ignore_discovered_servers:
-            self.discovered_urls[id(remote)] = list(urls)
+        self._learn_urls(remote, info.get("leafnode_urls"))
         conn.bind_account(account)
         self._finish(conn)
 
     def info_update(self, conn, info):
         """An async INFO: the hub cluster's ``leafnode_urls`` changed."""
-        urls = info.get("leafnode_urls")
-        if conn.remote is not None and urls is not None \
-                and not conn.remote.ignore_discovered_servers:
-            self.discovered_urls[id(conn.remote)] = list(urls)
+        if conn.remote is not None:
+            self._learn_urls(conn.remote, info.get("leafnode_urls"))
+
+    def _learn_urls(self, remote, urls):
+        """The hub cluster's leafnode URLs: dialled too when the current one fails."""
+        if urls is None or remote.ignore_discovered_servers:
+            return
+        urls = [u for u in urls if isinstance(u, str)]
+        if self.discovered_urls.get(id(remote)) != urls:
+            self.discovered_urls[id(remote)] = urls
+            self.log.info("leafnode_urls_discovered", urls=urls)
 
     def _finish(self, conn):
         """Both sides: the link is up. The layer advertises everything it is
