@@ -20,6 +20,18 @@ hookspec = pluggy.HookspecMarker("pluggy_nats")
 
 
 @hookspec(historic=True)
+def nats_addhooks(pluginmanager):
+    """Add a plugin's own hookspecs: ``pluginmanager.add_hookspecs(module)``.
+
+    Called once per plugin manager for every plugin, including plugins
+    registered later (historic), before ``nats_configure``; as pytest's
+    ``pytest_addhooks``. Other plugins then implement the new hooks with the
+    ordinary ``hookimpl`` marker (misspelt ones are caught by ``check_pending``
+    once the specs are added).
+    """
+
+
+@hookspec(historic=True)
 def nats_addoption(parser):
     """Add command-line options to ``pluggy-nats serve``.
 
@@ -44,6 +56,23 @@ def nats_configure(config, server):
     nobody claims are errors), raises :class:`~pluggy_nats.options.ConfigError` on
     bad values, and registers a manager object holding its state with
     ``server.pluginmanager.register(obj, name)``.
+
+    Called through pluggy (tracing with PLUGGY_NATS_TRACE_HOOKS shows it), one
+    plugin at a time so that every plugin's errors are collected; a
+    ``wrapper=True`` implementation wraps each plugin's call.
+    """
+
+
+@hookspec(firstresult=True)
+def nats_reload_block(server, key, old, new):
+    """A top-level config block ``key`` changed in a reload (SIGHUP):
+    ``old`` and ``new`` are its values (None when absent).
+
+    The plugin that owns the block says what may change while running: return
+    ``None`` for "not my block", a list of reasons (strings) to refuse the
+    reload, or a callable ``apply()`` that takes the new block on. A reload is
+    all or nothing: ``apply`` is only called once every changed block and
+    option was accepted, and a block nobody answers for refuses the reload.
     """
 
 
@@ -102,8 +131,34 @@ def nats_client_connected(conn):
 
 
 @hookspec
-def nats_client_closed(conn, reason):
-    """Called once when any connection closes; ``reason`` is a ClosedReason."""
+def nats_client_closed(conn, reason, kind):
+    """Called once when any connection closes; ``reason`` is a ClosedReason and
+    ``kind`` says what closed: ``"client"``, or a link kind's name (``"route"``,
+    ``"gateway"``, ``"leaf"``, a third party's). Implementations that only care
+    about clients test ``kind == "client"`` (and may leave the argument out).
+    """
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@hookspec
+def nats_account_created(account):
+    """An :class:`~pluggy_nats.accounts.Account` was created (config, a JWT
+    resolved, a link naming a new account). Called once per account."""
+
+
+@hookspec
+def nats_account_updated(account):
+    """An account's claims, limits, imports or exports were replaced (a JWT
+    update, a reload). Called after the change is in place."""
+
+
+@hookspec
+def nats_account_removed(account):
+    """An account was removed (its JWT deleted): its clients have been cut
+    off. The object stays registered (as nats-server keeps an expired account),
+    so links naming it still find it and a new JWT revives it."""
 
 
 # --------------------------------------------------------------------------- links

@@ -41,6 +41,8 @@ def make_plugin_manager(plugins=(), autoload=None, disable=()):
         pm.register(plugin, name=names.get(getattr(plugin, "__name__", None)))
     if autoload:
         pm.load_setuptools_entrypoints(PROJECT)
+    # Plugins' own hookspecs, before anything calls or checks hooks (pytest_addhooks).
+    pm.hook.nats_addhooks.call_historic(kwargs={"pluginmanager": pm})
     if os.environ.get(ENV_TRACE):
         import structlog
 

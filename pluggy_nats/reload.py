@@ -4,9 +4,9 @@ changes only if every changed option is reloadable.
 
 As in nats-server, a reload is all or nothing: a file with errors, or one that
 changes an option that cannot change while running (the listen address, the
-server name, a plugin's block), leaves the running configuration exactly as it
-was and says why. Flags and environment values given at start still win over
-the file, as they did then.
+server name, what a plugin's ``nats_reload_block`` refuses in its block),
+leaves the running configuration exactly as it was and says why. Flags and
+environment values given at start still win over the file, as they did then.
 """
 
 from .conf import load
@@ -47,6 +47,7 @@ def reload_config(server):
     core_keys = set(CORE_OPTIONS) | {"listen", "http", "net", "log_file", "pid_file",
                                      "monitor_port", "mappings", "maps"}
     refused = []
+    appliers = []  # plugins' apply() for the blocks they accepted
     old_conf = running.conf or {}
     for key in sorted(set(conf) | set(old_conf)):
         if key.lower() in core_keys:
@@ -54,7 +55,16 @@ def reload_config(server):
         if key in old_conf and key in conf:
             fresh.claim(key)  # a plugin's block: the plugin understood it at start
         if old_conf.get(key) != conf.get(key):
-            refused.append("%r changed: plugin configuration is not reloadable yet" % key)
+            answer = server.hook.nats_reload_block(server=server, key=key,
+                                                   old=old_conf.get(key), new=conf.get(key))
+            if answer is None:
+                refused.append("%r changed: no plugin can reload it" % key)
+            elif callable(answer):
+                appliers.append((key, answer))
+                if key in conf:
+                    fresh.claim(key)
+            else:
+                refused.extend("%s: %s" % (key, reason) for reason in answer)
     fresh.check()  # raises ConfigError with every error (unknown keys included)
     changes = {}
     for name in CORE_OPTIONS:
@@ -70,6 +80,9 @@ def reload_config(server):
         setattr(running, name, new)
         running.sources[name] = fresh.sources[name]
     running.conf = conf
+    for key, apply in appliers:
+        apply()
+        changes[key] = ("block", "reloaded")
     if _mapping_sources(running.mappings) != _mapping_sources(fresh.mappings):
         changes["mappings"] = (len(running.mappings), len(fresh.mappings))
         running.mappings = fresh.mappings

@@ -83,7 +83,7 @@ class Server:
         self.keypair = new_server_keypair()
         self.server_id = self.keypair.public_key.decode()
         self.server_name = self.options.server_name or self.server_id
-        self.accounts = Accounts()
+        self.accounts = Accounts(hook=self.hook)
         self.auth_required = False  # the auth plugin sets this in nats_configure
         self.conns = {}  # cid -> open connection of any kind
         self._num_clients = 0
@@ -127,10 +127,17 @@ class Server:
         its errors are collected, and ``Options.check`` reports them all with the
         core's, so a half-configured server never starts and the operator sees
         every problem at once."""
-        kwargs = {"config": self.options, "server": self}
-        for impl in reversed(self.hook.nats_configure.get_hookimpls()):
+        pm = self.pluginmanager
+        impls = self.hook.nats_configure.get_hookimpls()
+        plain = [i.plugin for i in reversed(impls) if not (i.wrapper or i.hookwrapper)]
+        for plugin in plain:
+            # Through pluggy (tracing, wrappers), one plugin per call: a
+            # subset caller that leaves out every other plain implementation
+            # (wrappers stay in, so they wrap each plugin's call).
+            call = pm.subset_hook_caller(
+                "nats_configure", remove_plugins=[p for p in plain if p is not plugin])
             try:
-                impl.function(*[kwargs[name] for name in impl.argnames])
+                call(config=self.options, server=self)
             except ConfigError as exc:
                 self.options.errors.extend(exc.errors)
 
@@ -298,7 +305,8 @@ class Server:
             if conn.kind == CLIENT:
                 self._num_clients -= 1
             self.closed_conns.append(conn)
-        self.hook.nats_client_closed(conn=conn, reason=reason)
+        kind = conn.link_kind.name if conn.is_link else "client"
+        self.hook.nats_client_closed(conn=conn, reason=reason, kind=kind)
 
     # -- interest ---------------------------------------------------------------
 

@@ -29,7 +29,17 @@ LEAF_HUB_ORIGIN = "leaf_hub"
 LEAF_SPOKE_ORIGIN = "leaf_spoke"
 
 ORIGINS = (CLIENT_ORIGIN, ROUTE_ORIGIN, GATEWAY_ORIGIN, LEAF_HUB_ORIGIN, LEAF_SPOKE_ORIGIN)
-ALL_ORIGINS = frozenset(ORIGINS)
+
+
+class _AllOrigins(frozenset):
+    """Every origin class, a third party's kinds' too (``origin in ALL_ORIGINS``
+    is always true; iterating gives the five built-in classes)."""
+
+    def __contains__(self, origin):
+        return True
+
+
+ALL_ORIGINS = _AllOrigins(ORIGINS)
 
 # nats-server's rules, one row per target role: the origins whose interest a
 # link of that role advertises to its peer (srv:route.go, gateway.go
@@ -122,5 +132,7 @@ class LinkKind:
             self.interest_from = PROPAGATION.get(self.origin, frozenset({CLIENT_ORIGIN}))
         if self.messages_from is None:
             self.messages_from = FORWARDING.get(self.origin, frozenset({CLIENT_ORIGIN}))
-        self.interest_from = frozenset(self.interest_from)
-        self.messages_from = frozenset(self.messages_from)
+        if not isinstance(self.interest_from, _AllOrigins):
+            self.interest_from = frozenset(self.interest_from)
+        if not isinstance(self.messages_from, _AllOrigins):
+            self.messages_from = frozenset(self.messages_from)

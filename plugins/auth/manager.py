@@ -19,6 +19,8 @@ import gevent
 import structlog
 
 from pluggy_nats import Allow, Deny, hookimpl
+from pluggy_nats.accounts.services import wire_service_imports
+from pluggy_nats.accounts.streams import wire_stream_imports
 from pluggy_nats.connection import CLIENT, LEAF
 from pluggy_nats.mappings import AccountMappings
 from pluggy_nats.signatures import new_nonce, verify_nonce
@@ -28,8 +30,6 @@ from .claims import ClaimsService
 from .config import is_bcrypt
 from .operator_auth import OperatorAuth
 from .resolver import make_resolver
-from .services import wire_service_imports
-from .streams import wire_stream_imports
 
 STANDARD = "STANDARD"
 

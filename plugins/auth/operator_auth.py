@@ -41,12 +41,14 @@ import structlog
 
 from pluggy_nats import Allow, Deny
 from pluggy_nats import jwt as natsjwt
+from pluggy_nats.accounts.activation import activation_error, claims_errors, remote_subject
+from pluggy_nats.accounts.services import ResponseRoutes, ServiceImporter
+from pluggy_nats.accounts.streams import StreamImporter
 from pluggy_nats.connection import ClosedReason
 from pluggy_nats.permissions import PermissionSpec, ResponsePermission, SubjectPermission
 from pluggy_nats.signatures import verify_key, verify_nonce
 from pluggy_nats.subjects import is_literal, subset_match
 
-from .activation import activation_error, claims_errors, remote_subject
 from .config import (
     DEFAULT_RESPONSE_THRESHOLD,
     SINGLETON,
@@ -55,8 +57,6 @@ from .config import (
     ServiceImport,
     StreamImport,
 )
-from .services import ResponseRoutes, ServiceImporter
-from .streams import StreamImporter
 
 STANDARD = "STANDARD"
 _PERM_CACHE_MAX = 1024
@@ -377,6 +377,7 @@ class OperatorAuth:
                     user.signer not in acc.signing_keys
                     or acc.signing_keys[user.signer] != old_keys.get(user.signer)):
                 conn.close(ClosedReason.AUTHENTICATION_VIOLATION)
+        self.server.accounts.updated(acc.account)
 
     def remove(self, pubkey):
         """The account's JWT was deleted: its users are cut off (nats-server
@@ -388,6 +389,7 @@ class OperatorAuth:
         if acc.expiry is not None:
             acc.expiry.kill(block=False)
         self._expired(acc)
+        self.server.accounts.removed(acc.account)
 
     def stop(self):
         for acc in self.accounts.values():

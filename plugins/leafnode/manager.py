@@ -22,11 +22,13 @@ import structlog
 from pluggy_nats import __version__, hookimpl
 from pluggy_nats.connection import ROUTE, ClosedReason
 from pluggy_nats.links import REPLACE, PeerTable, Solicitor, run_link
+from pluggy_nats.options import ConfigError
 from pluggy_nats.permissions import PermissionSpec, SubjectPermission
 from pluggy_nats.server import NATS_COMPAT_VERSION
 
 from . import creds as C
 from . import protocol as P
+from .config import parse_leafnodes
 from .connection import LEAF_KIND, LeafConnection, connect_frame
 
 _NUID_CHARS = string.ascii_letters + string.digits
@@ -100,12 +102,44 @@ class LeafManager:
             self._push_leafnode_urls()
 
     @hookimpl
-    def nats_client_closed(self, conn, reason):
-        if conn.kind == ROUTE and conn.remote_id in self.route_leaf_urls and not any(
+    def nats_client_closed(self, conn, reason, kind):
+        if kind == "route" and conn.remote_id in self.route_leaf_urls and not any(
                 link.remote_id == conn.remote_id and not link.closed
                 for link in self.server.links.links_of("route")):
             del self.route_leaf_urls[conn.remote_id]
             self._push_leafnode_urls()
+
+    @hookimpl
+    def nats_reload_block(self, server, key, old, new):
+        """What of ``leafnodes {}`` may change while running: the hub's
+        ``authorization`` and ``min_version`` (new links are checked against
+        them), ``reconnect``, ``compression`` (always negotiated off) and
+        ``isolate_leafnode_interest`` (new links). The listener, ``advertise``,
+        TLS and the remotes need a restart."""
+        if key.lower() != "leafnodes":
+            return None
+        if new is None or old is None:
+            return ["the leafnodes block was added or removed: needs a restart"]
+        try:
+            fresh = parse_leafnodes(new, {a.name for a in server.accounts}, False)
+        except ConfigError as exc:
+            return [text for _pos, text in exc.errors]
+        reloadable = {"authorization", "min_version", "reconnect", "compression",
+                      "isolate", "isolate_leafnode_interest", "write_deadline", "dial_timeout"}
+        before = {k.lower(): v for k, v in old.items() if k.lower() not in reloadable}
+        after = {k.lower(): v for k, v in new.items() if k.lower() not in reloadable}
+        differ = sorted(set(before) ^ set(after) |
+                        {k for k in before if k in after and before[k] != after[k]})
+        if differ:
+            return ["leafnodes %s changed: needs a restart" % ", ".join(differ)]
+
+        def apply():
+            cfg = self.config
+            cfg.auth, cfg.min_version, cfg.reconnect = fresh.auth, fresh.min_version, \
+                fresh.reconnect
+            cfg.compression, cfg.isolate = fresh.compression, fresh.isolate
+            cfg.write_deadline, cfg.dial_timeout = fresh.write_deadline, fresh.dial_timeout
+        return apply
 
     @hookimpl
     def nats_varz(self, server, varz):

@@ -8,6 +8,7 @@ import structlog
 from pluggy_nats import __version__, hookimpl
 from pluggy_nats.connection import CLIENT, ClosedReason
 from pluggy_nats.links import KEEP_SOLICITED_BY_SMALLER_ID, PeerTable, Solicitor, run_link, use_tls
+from pluggy_nats.options import ConfigError
 from pluggy_nats.server import NATS_COMPAT_VERSION
 
 from .connection import ROUTE_KIND, RouteConnection
@@ -36,6 +37,7 @@ class RouteManager:
         self.url_peers = {}  # solicited URL -> server_id connected through it
         self.self_urls = set()
         self._implicit_pending = set()  # gossiped URLs being dialled
+        self._explicit = {}  # configured route URL -> its Solicitor
         perms = config.permissions.compile() if config.permissions is not None else None
         # import -> which of our interest peers hear; export -> which of theirs we take
         self.advertise_filter = perms.publish_allowed if perms and perms.restricts_publish \
@@ -60,6 +62,48 @@ class RouteManager:
         server.connect_urls = [self._client_url()]
         for url in cfg.routes:
             self._solicit(url, True)
+
+    @hookimpl
+    def nats_reload_block(self, server, key, old, new):
+        """The ``cluster {}`` block may change its ``routes`` while running (as
+        nats-server: new URLs are dialled, removed ones closed); anything else
+        needs a restart."""
+        if key.lower() != "cluster":
+            return None
+        from . import parse_cluster
+
+        if new is None or old is None:
+            return ["the cluster block was added or removed: needs a restart"]
+        try:
+            fresh = parse_cluster(new, None)
+        except ConfigError as exc:
+            return [text for _pos, text in exc.errors]
+        others = {k.lower(): v for k, v in old.items() if k.lower() != "routes"}
+        new_others = {k.lower(): v for k, v in new.items() if k.lower() != "routes"}
+        differ = sorted(set(others) ^ set(new_others) |
+                        {k for k in others if k in new_others and others[k] != new_others[k]})
+        if differ:
+            return ["%s changed: needs a restart" % ", ".join(differ)]
+        return lambda: self._reload_routes(fresh.routes)
+
+    def _reload_routes(self, routes):
+        old = list(self.config.routes)
+        self.config.routes = list(routes)
+        for url in routes:
+            if url not in old:
+                self._solicit(url, True)
+        for url in old:
+            if url in routes:
+                continue
+            solicitor = self._explicit.pop(url, None)
+            if solicitor is not None:
+                solicitor.stop()
+            for peer in self.peers:
+                for conn in peer.links():
+                    if conn.url == url:
+                        conn.close(ClosedReason.ROUTE_REMOVED)
+        self.log.info("routes_reloaded", added=[u for u in routes if u not in old],
+                      removed=[u for u in old if u not in routes])
 
     @hookimpl
     def nats_varz(self, server, varz):
@@ -344,6 +388,8 @@ class RouteManager:
                               retries=retries, finished=finished, should_dial=should_dial,
                               after=after,
                               on_give_up=lambda: self._implicit_pending.discard(url))
+        if explicit and pool_idx == 0 and account is None:
+            self._explicit[url] = solicitor
         self.server.links.solicit(solicitor)
 
     # -- monitoring ------------------------------------------------------------------------

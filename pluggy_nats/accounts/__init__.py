@@ -2,10 +2,15 @@
 
 The core knows two: the global account ``$G`` that clients join when nobody says
 otherwise, and the system account ``$SYS`` for server services. The auth plugin
-creates the rest and places users into them.
+creates the rest (from the config file or account JWTs) and places users into them.
+
+The package also holds what accounts share with each other: the export/import
+model (:mod:`.exports`), stream imports (:mod:`.streams`), service imports with
+their response routes (:mod:`.services`) and activation tokens
+(:mod:`.activation`), so JetStream and leaf nodes use them without the auth plugin.
 """
 
-from .sublist import Sublist
+from ..sublist import Sublist
 
 GLOBAL_ACCOUNT = "$G"
 SYSTEM_ACCOUNT = "$SYS"
@@ -36,10 +41,12 @@ class Account:
 
 
 class Accounts:
-    """The server's accounts by name."""
+    """The server's accounts by name. ``hook`` (the server's plugin hooks, if
+    given) hears of accounts created, updated and removed."""
 
-    def __init__(self, system_account=SYSTEM_ACCOUNT):
+    def __init__(self, system_account=SYSTEM_ACCOUNT, hook=None):
         self._by_name = {}
+        self.hook = hook
         self.global_account = self.get_or_create(GLOBAL_ACCOUNT)
         self.system_account = self.get_or_create(system_account) if system_account else None
 
@@ -50,7 +57,21 @@ class Accounts:
         acc = self._by_name.get(name)
         if acc is None:
             acc = self._by_name[name] = Account(name)
+            if self.hook is not None:
+                self.hook.nats_account_created(account=acc)
         return acc
+
+    def updated(self, account):
+        """``account`` took on new claims, limits, imports or exports."""
+        if self.hook is not None:
+            self.hook.nats_account_updated(account=account)
+
+    def removed(self, account):
+        """``account`` was removed (its JWT deleted, its clients cut off). The
+        object stays registered, as nats-server keeps an expired account: links
+        and imports may still name it, and a new JWT revives it."""
+        if self.hook is not None:
+            self.hook.nats_account_removed(account=account)
 
     def __iter__(self):
         return iter(list(self._by_name.values()))

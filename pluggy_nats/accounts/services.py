@@ -32,13 +32,12 @@ import secrets
 import string
 import time
 
-from pluggy_nats.delivery import deliver
-from pluggy_nats.internal import InternalClient
-from pluggy_nats.mappings import Transform
-from pluggy_nats.protocol import encode
-from pluggy_nats.subjects import is_literal
-
-from .config import SINGLETON
+from ..delivery import deliver
+from ..internal import InternalClient
+from ..mappings import Transform
+from ..protocol import encode
+from ..subjects import is_literal
+from .exports import SINGLETON
 from .streams import delivery_path
 
 REQUEST_INFO = b"Nats-Request-Info"
@@ -140,7 +139,7 @@ class ServiceImporter:
         # whose request is being carried (read by the next hop of a chain).
         self.pub_client = InternalClient(server, src_account, "service-export:%s>%s" % (
             src_account.name, dst_account.name))
-        self.pub_client.origin = None
+        self.pub_client.requester = None  # who made the request being forwarded
         self.sub = None
 
     def start(self):
@@ -157,8 +156,8 @@ class ServiceImporter:
             # A request from a route was already served where it was published
             # (every server has this import), as nats-server ignores it.
             return
-        chained = hasattr(publisher, "origin")
-        origin = publisher.origin if chained else publisher
+        chained = hasattr(publisher, "requester")
+        origin = publisher.requester if chained else publisher
         target = self.remote if self.transform is None else self.transform.apply(
             subject.split(b"."))
         if self.transform is None and not is_literal(self.remote):
@@ -175,14 +174,14 @@ class ServiceImporter:
         headers = _with_request_info(headers, self.dst.name, origin, chained)
         msg = headers + payload
         pub = self.pub_client
-        pub.origin = origin
+        pub.requester = origin
         delivery_path.append(self.dst)
         delivery_path.append(src)
         try:
             n = deliver(result, target, new_reply, len(headers), msg, pub)
         finally:
             del delivery_path[-2:]
-            pub.origin = None
+            pub.requester = None
         if not n and reply:
             self.responses.discard(new_reply)
             self._no_responders(origin, subject, reply)

@@ -21,8 +21,8 @@ account's JWT is updated.
 
 import time
 
-from pluggy_nats import jwt as natsjwt
-from pluggy_nats.subjects import subset_match
+from .. import jwt as natsjwt
+from ..subjects import subset_match
 
 
 def remote_subject(entry):

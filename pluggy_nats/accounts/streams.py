@@ -15,9 +15,9 @@ cycle stops at the first account already on the current delivery path, so a
 message never comes back into an account it passed through.
 """
 
-from pluggy_nats.delivery import deliver
-from pluggy_nats.internal import InternalClient
-from pluggy_nats.sublist import EMPTY_RESULT, SublistResult
+from ..delivery import deliver
+from ..internal import InternalClient
+from ..sublist import EMPTY_RESULT, SublistResult
 
 # Accounts on the current (synchronous) delivery path, shared with service
 # imports (.services) so that a chain mixing both cannot loop either.
