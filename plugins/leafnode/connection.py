@@ -29,6 +29,7 @@ from pluggy_nats.links import (
 )
 from pluggy_nats.protocol import encode
 from pluggy_nats.protocol.parser import LINE
+from pluggy_nats.subjects import is_valid_queue, is_valid_subject
 
 from . import protocol as P
 
@@ -113,6 +114,18 @@ class LeafConnection(Link):
         self.connect_received = True
         self.manager.accept_connect(self, connect)
 
+    def _unauthenticated(self):
+        """A dialling leaf sent something before its CONNECT: nats-server
+        answers with an authorization violation and closes."""
+        if self.solicited or self.connect_received:
+            return False
+        self.fail(ClosedReason.AUTHENTICATION_VIOLATION, "Authorization Violation")
+        return True
+
+    def op_ping(self):
+        if not self._unauthenticated():
+            Link.op_ping(self)
+
     def op_err(self, rest):
         text = rest.decode(errors="replace").strip().strip("'")
         self.log.error("Leafnode Error '%s'" % text[:300])
@@ -134,6 +147,11 @@ class LeafConnection(Link):
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
         if not self.registered:
+            self._unauthenticated()
+            return
+        if not is_valid_subject(subject) or (queue is not None and not is_valid_queue(queue)):
+            self.log.debug("invalid_leaf_subscription", subject=subject[:64])
+            self.send(encode.err("Invalid Subscription"))
             return
         if subject.startswith(P.LDS_PREFIX) and self.manager.is_own_lds(self.bound_account,
                                                                        subject):
@@ -154,6 +172,8 @@ class LeafConnection(Link):
             return
         if self.registered:
             self.on_remote_unsub(self.bound_account, subject, queue)
+        else:
+            self._unauthenticated()
 
     def send_sub(self, account_name, subject, queue, weight):
         self.send(P.encode_sub(subject, queue, weight))
@@ -181,6 +201,7 @@ class LeafConnection(Link):
 
     def _inbound(self, args, hdr, msg):
         if not self.registered:
+            self._unauthenticated()
             return  # nothing is delivered before the link is bound
         if self.in_denied is not None and args and self.in_denied(args[0]):
             self.in_msgs += 1

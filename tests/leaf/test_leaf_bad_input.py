@@ -1,0 +1,87 @@
+"""Bad input on a hub's leafnode port: the same -ERR and the same close as the
+Go nats-server gives (checked side by side), and a good leaf on the same hub
+is not affected."""
+
+import socket
+import time
+
+import pytest
+from leaf_helpers import connect, exactly_once, until_delivered
+
+from pluggy_nats.testing.leaf import leafz
+from pluggy_nats.testing.plugin import run
+
+pytestmark = pytest.mark.interop
+
+CONNECT = (b'CONNECT {"version":"2.15.1","server_id":"NRAW","name":"raw","cluster":"raw",'
+           b'"headers":true,"remote_account":"$G","protocol":3}\r\n')
+
+CASES = {
+    "unknown verb": CONNECT + b"FOO bar\r\n",
+    "queue without weight": CONNECT + b"LS+ a q\r\n",
+    "bad size": CONNECT + b"LMSG foo x\r\nhi\r\n",
+    "payload longer than its size": CONNECT + b"LMSG foo 2\r\nhiXX\r\n",
+    "bad JSON": b"CONNECT {bad json\r\n",
+    "a client on the leaf port": b'CONNECT {"lang":"python","version":"1"}\r\n',
+    "invalid subject (stays open)": CONNECT + b"LS+ foo..bar\r\n",
+    "spaces in the cluster name": CONNECT.replace(b'"cluster":"raw"', b'"cluster":"a b"'),
+    "PING before CONNECT": b"PING\r\n",
+    "LS+ before CONNECT": b"LS+ foo\r\n",
+    "wrong password": CONNECT.replace(b'"name"', b'"user":"u","pass":"wrong","name"'),
+}
+
+
+def outcome(port, data):
+    """What a raw peer sees after ``data``: the -ERR lines, and whether the
+    hub closed the connection."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        sock.recv(65536)  # the INFO
+        sock.sendall(data)
+        deadline = time.monotonic() + 1.0
+        got = b""
+        closed = False
+        while time.monotonic() < deadline:
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                chunk = sock.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+        errs = [line.decode() for line in got.split(b"\r\n") if line.startswith(b"-ERR")]
+        return errs, closed
+    finally:
+        sock.close()
+
+
+AUTH = "accounts { A: { users: [ {user: u, password: p} ] } }\n"
+
+
+def test_leaf_bad_input_answered_as_go(make_hub, make_leaf):
+    go, ours = make_hub(go=True, name="gohub"), make_hub(name="ourhub")
+    go_auth = make_hub(go=True, name="goauth", config=AUTH)
+    ours_auth = make_hub(name="ourauth", config=AUTH)
+    leaf = make_leaf(ours, name="goodleaf")  # a good leaf on our hub throughout
+    for name, data in CASES.items():
+        pair = (go_auth, ours_auth) if name == "wrong password" else (go, ours)
+        want = outcome(pair[0].leaf_port, data)
+        got = outcome(pair[1].leaf_port, data)
+        assert got == want, "%s: ours %r, Go %r" % (name, got, want)
+        assert want[0] or not want[1] or name in ("queue without weight", "bad size",
+                                                  "bad JSON"), name  # a real answer
+
+    async def still_fine():
+        nh, nl = await connect(ours), await connect(leaf)
+        sub = await nl.subscribe("ok.>")
+        await nl.flush()
+        await until_delivered(nh, "ok.probe", sub)
+        await exactly_once(nh, "ok.x", sub)
+        await nh.close()
+        await nl.close()
+
+    run(still_fine())
+    assert leafz(ours)["leafnodes"] == 1
+    assert "Traceback" not in ours.logs() + ours_auth.logs()
