@@ -61,7 +61,7 @@ from .config import (
 STANDARD = "STANDARD"
 _PERM_CACHE_MAX = 1024
 _LIMITS = (("conn", "max_connections"), ("subs", "max_subscriptions"),
-           ("payload", "max_payload"))
+           ("payload", "max_payload"), ("leaf", "max_leafnodes"))
 _USER_LIMITS = (("subs", "max_subscriptions"), ("payload", "max_payload"))
 
 

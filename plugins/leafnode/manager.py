@@ -300,7 +300,7 @@ class LeafManager:
         if limit is not None and 0 <= limit <= sum(1 for link in self.links
                                                    if link.bound_account is account):
             conn.fail(ClosedReason.MAX_ACCOUNT_CONNECTIONS_EXCEEDED,
-                      "Maximum Account Connections Exceeded")
+                      "maximum account active connections exceeded")
             return
         # The dialler may act as the hub (its remote says hub: true).
         conn.set_role(hub=not connect.get("is_hub"),
