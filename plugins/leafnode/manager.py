@@ -408,6 +408,7 @@ class LeafManager:
         offered, computed afresh (a reconnect never leaves stale interest);
         then our loop detection subject."""
         conn.noecho = conn  # nothing the link sent ever goes back to it
+        conn.account = conn.bound_account  # /accountz counts the account's leafs
         self.links.append(conn)
         if conn.we_are_hub and conn.remote_cluster:
             self.spoke_clusters[conn.remote_cluster] = \
