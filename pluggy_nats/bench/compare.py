@@ -46,6 +46,9 @@ CASES = {
     "queue": ("queue", {"pubs": 4, "subs": 4}, True, 1),
     "req": ("req", {}, True, 1),
     "cluster": ("cluster", {}, True, 3),
+    # a hub and its leaf: publisher on the hub, subscriber on the leaf; leafup the reverse
+    "leaf": ("leaf", {}, True, 2),
+    "leafup": ("leaf", {}, True, 2),
     "conns": ("conns", {}, False, 1),
 }
 DEFAULT_CASES = ["pub", "pubsub", "fanout", "queue", "req", "cluster", "conns"]
@@ -155,7 +158,7 @@ class Runner:
         """The server's client URL, with the generator's credentials."""
         return proc.url.replace("://", "://" + self.userinfo, 1)
 
-    def start_servers(self, spec, count):
+    def start_servers(self, spec, count, leaf=False):
         self.n += 1
         command = list(spec.argv)
         if self.srv_cpus:
@@ -166,7 +169,15 @@ class Runner:
             for i in range(count):
                 args = ["-c", self.conf] if self.conf else []
                 args += ["-a", HOST, "-p", "-1"]
-                if count > 1:
+                if leaf and count == 2:
+                    # server 0 is the hub (a leafnode listener), server 1 its leaf
+                    conf = os.path.join(self.workdir, "%03d-%s-%d.conf" % (self.n, spec.label, i))
+                    with open(conf, "w") as f:
+                        f.write('leafnodes { listen: "%s:%d" }\n' % (HOST, rports[0]) if i == 0
+                                else 'leafnodes { remotes: [ { url: "nats-leaf://%s:%d" } ] }\n'
+                                % (HOST, rports[0]))
+                    args = ["-c", conf, "-a", HOST, "-p", "-1"]
+                elif count > 1:
                     routes = ",".join("nats://%s:%d" % (HOST, rports[j])
                                       for j in range(count) if j != i)
                     args += ["--cluster", "nats://%s:%d" % (HOST, rports[i]),
@@ -202,9 +213,11 @@ class Runner:
 
     def run_case(self, spec, case, size):
         scen, _, _, count = CASES[case]
-        procs = self.start_servers(spec, count)
+        procs = self.start_servers(spec, count, leaf=scen == "leaf")
         try:
             urls = [self.url(p) for p in procs]
+            if case == "leafup":
+                urls.reverse()  # publisher on the leaf, subscriber on the hub
             o = self.options(case, size, urls, procs[0].pid)
             cpu0 = sum(tree_cpu(p.pid) for p in procs)
             busy0 = busy_seconds()

@@ -1,7 +1,7 @@
 """The coordinator: starts the worker processes of a scenario, shows progress,
 decides when a run is complete and turns the workers' reports into one result.
 
-A throughput run (pub, sub, pubsub, fanout, queue, cluster):
+A throughput run (pub, sub, pubsub, fanout, queue, cluster, leaf):
 
 1. subscribers connect, subscribe and confirm with PING/PONG;
 2. publishers connect; a warm-up publishes empty probe messages until every
@@ -36,6 +36,8 @@ SCENARIOS = {
     "queue": (4, 4, True, "P publishers -> one queue group of S: msgs/s, each exactly once"),
     "req": (1, 1, False, "sequential request/reply, one responder: latency percentiles"),
     "cluster": (1, 1, False, "publisher on --url, subscriber on --sub-url: msgs/s delivered"),
+    "leaf": (1, 1, False, "publisher on --url (a hub), subscriber on --sub-url (its leaf);"
+                          " swap the URLs for leaf -> hub"),
     "conns": (0, 0, False, "N idle connections: server RSS per connection (--pid)"),
 }
 

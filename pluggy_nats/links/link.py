@@ -358,14 +358,18 @@ class Link(Connection):
     def op_msg_batch(self, args, payloads):
         """Frames with one control line (the parser's batches): account,
         subject and targets are looked up once for all of them."""
-        if self.bound_account is not None or len(args) != 2 or self.forwarders:
-            for payload in payloads:  # queue groups, replies, bound links, forwarders
+        bound = self.bound_account
+        if len(args) != (2 if bound is None else 1) or self.forwarders:
+            for payload in payloads:  # queue groups, replies, forwarders
                 self._inbound(args, 0, payload)
             return
-        account = self._accounts.get(args[0])
-        if account is None:
-            account, _rest = self._account_and_args(args)
-        subject = args[1]
+        if bound is not None:  # a link bound to one account: no account token
+            account = bound
+        else:
+            account = self._accounts.get(args[0])
+            if account is None:
+                account, _rest = self._account_and_args(args)
+        subject = args[-1]
         result = account.sublist.match(subject)
         if result is not EMPTY_RESULT:
             cached = self._targets.get(subject)
@@ -392,9 +396,14 @@ class Link(Connection):
         seg = []  # (subject, None, payload) reaching seg_targets, not yet delivered
         seg_account = seg_targets = None
         accounts = self._accounts
-        single = self.bound_account is not None or bool(self.forwarders)
+        single = bool(self.forwarders)
+        bound = self.bound_account
+        plain = 2 if bound is None else 1  # arguments of a plain message: [account] subject
         for args, _, payload in run:
-            account = None if single or len(args) != 2 else accounts.get(args[0])
+            if single or len(args) != plain:
+                account = None
+            else:
+                account = bound if bound is not None else accounts.get(args[0])
             if account is None or payload.__class__ is list:
                 if seg:
                     self._deliver_segment(seg_account, seg_targets, seg)
@@ -406,7 +415,7 @@ class Link(Connection):
                 else:
                     self._inbound(args, 0, payload)
                 continue
-            subject = args[1]
+            subject = args[-1]
             result = account.sublist.match(subject)
             targets = None
             if result is not EMPTY_RESULT:
@@ -443,9 +452,9 @@ class Link(Connection):
                 self.in_msgs += len(seg)
                 self.in_bytes += sum([len(m[2]) for m in seg])
                 return True
-        name = account.name_bytes
+        lead = [] if self.bound_account is not None else [account.name_bytes]
         for subject, _, payload in seg:
-            self._inbound([name, subject], 0, payload)
+            self._inbound(lead + [subject], 0, payload)
         return False
 
     def _inbound(self, args, hdr, msg):

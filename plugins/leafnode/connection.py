@@ -199,6 +199,23 @@ class LeafConnection(Link):
                 return
         Link.send_run(self, account, msgs)
 
+    def op_msg_batch(self, args, payloads):
+        if self.in_denied is None and self.registered:
+            Link.op_msg_batch(self, args, payloads)
+        else:  # deny rules (or a link not yet up) are checked message by message
+            for payload in payloads:
+                self._inbound(args, 0, payload)
+
+    def op_msg_run(self, run):
+        if self.in_denied is None and self.registered:
+            Link.op_msg_run(self, run)
+            return
+        for args, _, payload in run:
+            for one in (payload if payload.__class__ is list else (payload,)):
+                self._inbound(args, 0, one)
+                if self.closed:
+                    return
+
     def _inbound(self, args, hdr, msg):
         if not self.registered:
             self._unauthenticated()
