@@ -338,7 +338,7 @@ def _parse_remote(entry, errors, block_pos):
             elif k == "tls":
                 try:
                     remote.tls = parse_tls(value, "leafnodes.remotes.tls", block_pos=pos,
-                                           client_side=True)
+                                           client_side=True, dial_only=True)
                 except ConfigError as exc:
                     errors.items.extend(exc.errors)
             elif k == "hub":

@@ -76,6 +76,39 @@ class LeafConnection(Link):
 
     # -- handshake ------------------------------------------------------------
 
+    def on_start(self):
+        if not self.solicited:
+            Link.on_start(self)  # the hub's INFO (in plaintext, TLS follows)
+        elif self.tls_config is not None and not self.tls_first:
+            # The hub's INFO comes in plaintext before the TLS handshake; it is
+            # processed (and our CONNECT sent) once TLS is up.
+            self._plain_info = self._read_plain_info()
+
+    def _read_plain_info(self):
+        timeout = self.remote.first_info_timeout if self.remote is not None else 1.0
+        data = b""
+        self.sock.settimeout(max(timeout, 0.5) + 1.0)
+        try:
+            while b"\r\n" not in data and len(data) < self.server.options.max_control_line:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        finally:
+            self.sock.settimeout(None)
+        return data
+
+    def start_tls(self):
+        ok = Link.start_tls(self)
+        pending = getattr(self, "_plain_info", None)
+        if ok and pending:
+            self._plain_info = None
+            self.parser.feed(pending)
+            self.server.flush_touched()
+        return ok
+
     def info_dict(self):
         self.first_info = self.manager.hub_info(self)
         return self.first_info

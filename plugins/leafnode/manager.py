@@ -21,7 +21,7 @@ import structlog
 
 from pluggy_nats import __version__, hookimpl
 from pluggy_nats.connection import ROUTE, ClosedReason
-from pluggy_nats.links import REPLACE, PeerTable, Solicitor, run_link
+from pluggy_nats.links import REPLACE, PeerTable, Solicitor, run_link, use_tls
 from pluggy_nats.options import ConfigError
 from pluggy_nats.permissions import PermissionSpec, SubjectPermission
 from pluggy_nats.server import NATS_COMPAT_VERSION
@@ -165,7 +165,11 @@ class LeafManager:
     # -- accepting and dialling ------------------------------------------------------
 
     def _accept(self, sock, addr):
-        run_link(self.server, LeafConnection(self.server, sock, addr, self))
+        conn = LeafConnection(self.server, sock, addr, self)
+        tls = self.config.tls
+        if tls is not None:  # INFO in plaintext, then TLS (unless handshake_first)
+            use_tls(conn, tls, server_side=True, first=tls.handshake_first)
+        run_link(self.server, conn)
 
     def _solicit(self, remote):
         """Keep ``remote``'s link up: its URLs and the ones its hub cluster
@@ -182,8 +186,12 @@ class LeafManager:
             return urls[state["i"]]
 
         def connect(sock, addr):
-            return LeafConnection(self.server, sock, addr, self, solicited=True, remote=remote,
+            conn = LeafConnection(self.server, sock, addr, self, solicited=True, remote=remote,
                                   url=solicitor.url)
+            if remote.tls is not None:
+                use_tls(conn, remote.tls, server_side=False, first=remote.tls.handshake_first,
+                        hostname=solicitor.host)
+            return conn
 
         def after(link):
             if link.retry_after:
