@@ -1,7 +1,8 @@
 """Leaf node topologies for tests: hubs and leafs, ours or the Go nats-server.
 
-* ``hub_config(extra="", port=-1)``: config text for a hub (a ``leafnodes``
-  listener on loopback, a free port unless ``port``) with ``extra`` appended.
+* ``hub_config(extra="", port=-1, leafnodes="")``: config text for a hub (a
+  ``leafnodes`` listener on loopback, a free port unless ``port``, and more
+  ``leafnodes`` fields) with ``extra`` appended.
 * ``leaf_config(hubs, account=None, credentials=None, ...)``: config text for
   a leaf with one remote to ``hubs`` (one ServerProcess or several: a hub
   cluster, the leaf fails over between them).
@@ -16,9 +17,10 @@ import urllib.request
 from .raw import wait_for
 
 
-def hub_config(extra="", port=-1):
-    """A hub's config: a leafnode listener on ``port`` (-1: a free one)."""
-    return 'leafnodes { listen: "127.0.0.1:%d" }\n' % port + extra
+def hub_config(extra="", port=-1, leafnodes=""):
+    """A hub's config: a leafnode listener on ``port`` (-1: a free one), with
+    ``leafnodes`` fields added to the block and ``extra`` config after it."""
+    return 'leafnodes { listen: "127.0.0.1:%d", %s }\n' % (port, leafnodes) + extra
 
 
 def _quote(text):
@@ -26,9 +28,10 @@ def _quote(text):
 
 
 def leaf_config(hubs, account=None, credentials=None, user=None, password=None,
-                remote="", extra="", name=None):
-    """A ``leafnodes { remotes: [...] }`` block (and the local account it binds,
-    when ``account`` is given and ``extra`` defines no accounts)."""
+                remote="", extra="", name=None, leafnodes=""):
+    """A ``leafnodes { remotes: [...] }`` block (``leafnodes``: more fields of
+    the block, e.g. a listener for a leaf that is a hub too), and the local
+    account it binds when ``account`` is given and ``extra`` defines none."""
     if not isinstance(hubs, (list, tuple)):
         hubs = [hubs]
     userinfo = ""
@@ -47,7 +50,7 @@ def leaf_config(hubs, account=None, credentials=None, user=None, password=None,
         text += "server_name: %s\n" % _quote(name)
     if account and account not in ("$G", "$SYS") and "accounts" not in extra:
         text += "accounts { %s: {} }\n" % _quote(account)
-    text += "leafnodes { remotes: [ { %s } ] }\n" % ", ".join(fields)
+    text += "leafnodes { %s remotes: [ { %s } ] }\n" % (leafnodes, ", ".join(fields))
     return text + extra
 
 

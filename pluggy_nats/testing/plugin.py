@@ -10,10 +10,11 @@
 * ``make_cluster(n, go=())``: ``n`` servers joined by routes, formed from one
   seed by gossip; the indices in ``go`` run the Go nats-server instead of ours.
   Returns once messages cross between every pair of servers.
-* ``make_hub(go=False, config="", args=(), leaf_port=-1)``: a server (ours or
-  Go) with a ``leafnodes`` listener (its port is ``.leaf_port``) and monitoring.
+* ``make_hub(go=False, config="", args=(), leaf_port=-1, leafnodes="")``: a
+  server (ours or Go) with a ``leafnodes`` listener (its port is ``.leaf_port``,
+  ``leafnodes`` adds fields to the block) and monitoring.
 * ``make_leaf(hub, account=None, credentials=None, user=None, password=None,
-  go=False, remote="", config="")``: a leaf server (ours or Go) with one remote
+  go=False, remote="", config="", leafnodes="")``: a leaf server (ours or Go) with one remote
   to ``hub`` (a server or a list: a hub cluster) bound to its local
   ``account``; returns once the link is registered on the leaf (its
   ``/leafz``). See :mod:`pluggy_nats.testing.leaf` for the helpers.
@@ -97,11 +98,13 @@ def make_cluster(launcher):
 
 @pytest.fixture
 def make_hub(launcher):
-    def make(go=False, config="", args=(), name=None, leaf_port=-1, timeout=15.0):
+    def make(go=False, config="", args=(), name=None, leaf_port=-1, leafnodes="",
+             timeout=15.0):
         command = require_go_nats_server() if go else pluggy_nats_command()
         name = name or "hub%d" % len(launcher.processes)
         return launcher.start(command, ["-m", "-1", "-n", name] + list(args),
-                              config=hub_config(config, leaf_port), name=name, timeout=timeout)
+                              config=hub_config(config, leaf_port, leafnodes), name=name,
+                              timeout=timeout)
 
     return make
 
@@ -109,11 +112,13 @@ def make_hub(launcher):
 @pytest.fixture
 def make_leaf(launcher):
     def make(hub, account=None, credentials=None, user=None, password=None, go=False,
-             remote="", config="", args=(), name=None, wait=True, timeout=15.0):
+             remote="", config="", args=(), name=None, wait=True, leafnodes="",
+             timeout=15.0):
         command = require_go_nats_server() if go else pluggy_nats_command()
         name = name or "leaf%d" % len(launcher.processes)
         text = leaf_config(hub, account=account, credentials=credentials, user=user,
-                           password=password, remote=remote, extra=config)
+                           password=password, remote=remote, extra=config,
+                           leafnodes=leafnodes)
         leaf = launcher.start(command, ["-m", "-1", "-n", name] + list(args), config=text,
                               name=name, timeout=timeout)
         if wait:
