@@ -1,13 +1,10 @@
 """The leaf node wire protocol as nats-server 2.15 speaks it, sans-IO: the
-INFO/CONNECT builders, the checks a hub makes of a CONNECT, the LS+/LS-/LMSG
-verbs, loop detection subjects and the error texts a Go peer matches on
-(leafnode.go, client.go ``msgHeaderForRouteOrLeaf``; see docs/architecture
-"Leaf nodes" for the facts and where the protocol docs are wrong).
+INFO/CONNECT builders, the checks a hub makes of a CONNECT, the LS+/LS- verbs,
+loop detection subjects and the error texts a Go peer matches on (leafnode.go;
+docs/architecture.md "Leaf nodes"). LMSG/HMSG are the link layer's framing.
 
 Nothing here touches a socket or a clock: connections call these functions.
 """
-
-import json
 
 LEAF_PROTOCOL = 3
 LDS_PREFIX = b"$LDS."
@@ -38,7 +35,8 @@ _INFO_ORDER = ("server_id", "server_name", "version", "proto", "go", "host", "po
 
 
 class LeafProtocolError(ValueError):
-    """A malformed leaf verb; the connection closes (as nats-server does)."""
+    """A malformed LS+/LS-; the connection closes (as nats-server does).
+    Messages (LMSG/HMSG) are framed and parsed by the link layer."""
 
 
 def loop_error(account_name):
@@ -190,17 +188,6 @@ def _version_tuple(text):
     return tuple(parts)
 
 
-def parse_json(rest):
-    """A CONNECT/INFO argument as a dict; LeafProtocolError otherwise."""
-    try:
-        value = json.loads(rest)
-    except ValueError as exc:
-        raise LeafProtocolError("bad JSON: %s" % exc) from None
-    if not isinstance(value, dict):
-        raise LeafProtocolError("expected a JSON object")
-    return value
-
-
 # -- interest verbs --------------------------------------------------------------
 
 
@@ -235,35 +222,3 @@ def encode_unsub(subject, queue=None):
     if queue is None:
         return b"LS- %s\r\n" % subject
     return b"LS- %s %s\r\n" % (subject, queue)
-
-
-# -- messages ----------------------------------------------------------------------
-
-
-def parse_msg_args(head):
-    """The arguments of ``LMSG``/``HMSG`` without the sizes -> (subject, reply,
-    queues). ``subj`` | ``subj reply`` | ``subj + reply q...`` | ``subj | q...``."""
-    n = len(head)
-    if n == 1:
-        return head[0], None, None
-    if n == 2:
-        return head[0], head[1], None
-    marker = head[1]
-    if marker == b"+" and n >= 4:
-        return head[0], head[2], head[3:]
-    if marker == b"|" and n >= 3:
-        return head[0], None, head[2:]
-    raise LeafProtocolError("bad LMSG arguments")
-
-
-def msg_head(subject, reply, hdr, size, queues=()):
-    """The control line of a message to a leaf: LMSG, or HMSG with headers."""
-    if queues:
-        mid = (b" + " + reply + b" " if reply else b" | ") + b" ".join(queues) + b" "
-    elif reply:
-        mid = b" " + reply + b" "
-    else:
-        mid = b" "
-    if hdr:
-        return b"HMSG %s%s%d %d\r\n" % (subject, mid, hdr, size)
-    return b"LMSG %s%s%d\r\n" % (subject, mid, size)

@@ -86,21 +86,6 @@ def test_leaf_interest_verbs():
     assert p.encode_unsub(b"foo", b"q") == b"LS- foo q\r\n"
 
 
-def test_leaf_message_verbs():
-    assert p.msg_head(b"s", None, 0, 5) == b"LMSG s 5\r\n"
-    assert p.msg_head(b"s", b"r", 0, 5) == b"LMSG s r 5\r\n"
-    assert p.msg_head(b"s", b"r", 0, 5, [b"q1", b"q2"]) == b"LMSG s + r q1 q2 5\r\n"
-    assert p.msg_head(b"s", None, 0, 5, [b"q1"]) == b"LMSG s | q1 5\r\n"
-    assert p.msg_head(b"app.x", None, 18, 21) == b"HMSG app.x 18 21\r\n"
-    assert p.parse_msg_args([b"s"]) == (b"s", None, None)
-    assert p.parse_msg_args([b"s", b"r"]) == (b"s", b"r", None)
-    assert p.parse_msg_args([b"s", b"+", b"r", b"q1", b"q2"]) == (b"s", b"r", [b"q1", b"q2"])
-    assert p.parse_msg_args([b"s", b"|", b"q1"]) == (b"s", None, [b"q1"])
-    for bad in ([b"s", b"+", b"r"], [b"s", b"x", b"y"]):
-        with pytest.raises(p.LeafProtocolError):
-            p.parse_msg_args(bad)
-
-
 def test_leaf_creds_sign_the_nonce(tmp_path):
     kp = nkeys.from_seed(bytearray(nkeys.encode_seed(bytes(range(32)), nkeys.PREFIX_BYTE_USER)))
     seed = kp.seed.decode()
