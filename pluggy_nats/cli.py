@@ -23,7 +23,27 @@ import configargparse
 from . import __version__
 from .plugins import describe_plugins, make_plugin_manager
 
-COMMANDS = ("serve", "check-config", "plugins", "bench", "version")
+COMMANDS = ("serve", "check-config", "plugins", "version")
+
+
+class CommandRegistry:
+    """What ``nats_add_commands`` implementations add to: ``add(name, main,
+    help)`` with ``main(argv) -> exit status``."""
+
+    def __init__(self):
+        self.commands = {}
+
+    def add(self, name, main, help=""):
+        if name in COMMANDS or name in self.commands:
+            raise ValueError("command %r is already taken" % name)
+        self.commands[name] = (main, help)
+
+
+def plugin_commands(argv):
+    """The commands plugins add (``bench`` comes from the bench plugin)."""
+    registry = CommandRegistry()
+    plugin_manager_for(argv).hook.nats_add_commands(registry=registry)
+    return registry.commands
 
 
 def _port(value):
@@ -307,24 +327,24 @@ def list_plugins(argv):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    extra = {} if argv and argv[0] in COMMANDS else plugin_commands(argv[1:])
+    names = list(COMMANDS[:-1]) + sorted(extra) + [COMMANDS[-1]]
     top = argparse.ArgumentParser(
         prog="pluggy-nats",
-        description="A NATS server in Python. Commands: serve, check-config, plugins, bench, "
-                    "version.")
-    top.add_argument("command", choices=COMMANDS)
-    if not argv or argv[0] not in COMMANDS:
+        description="A NATS server in Python. Commands: %s." % ", ".join(names),
+        epilog="\n".join("%s: %s" % (name, extra[name][1]) for name in sorted(extra)))
+    top.add_argument("command", choices=names)
+    if not argv or argv[0] not in names:
         top.parse_args(argv[:1] or ["--help"])
         return 2
     command, rest = argv[0], argv[1:]
+    if command in extra:
+        return extra[command][0](rest)
     if command == "serve":
         return serve(rest)
     if command == "check-config":
         return check_config(rest)
     if command == "plugins":
         return list_plugins(rest)
-    if command == "bench":
-        from .bench import main as bench_main
-
-        return bench_main(rest)
     print("pluggy-nats %s" % __version__)
     return 0

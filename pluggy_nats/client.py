@@ -41,6 +41,9 @@ class ClientConnection(Connection):
         self.connect_user = ""
         self.permissions = None
         self.deny_delivery = None  # callable(subject) -> True to drop a message for us
+        # allow_responses: callable(reply) recording a reply subject handed to
+        # us (read only when deny_delivery is set; nats-server deliverMsg)
+        self.reply_tracker = None
         # Until CONNECT (or forever, without auth) the op table decides what is allowed.
         self.match = None  # the account's sublist.match, bound once
         self.fast_pub = False
@@ -159,6 +162,7 @@ class ClientConnection(Connection):
             self.permissions = decision.permissions
             # Subscribe deny rules inside an allowed wildcard are applied per message.
             self.deny_delivery = getattr(decision.permissions, "deny_delivery", None)
+            self.reply_tracker = getattr(decision.permissions, "reply_tracker", None)
             account = decision.account or server.accounts.global_account
             if isinstance(account, str):
                 account = server.accounts.get_or_create(account)

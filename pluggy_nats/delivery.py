@@ -77,9 +77,13 @@ def deliver(result, subject, reply, hdr, msg, publisher):
             else:
                 c.deliver_msg(sub, subject, reply, hdr, msg, publisher)
         else:
-            if c.deny_delivery is not None and c.deny_delivery(subject):
-                n -= 1  # a subscribe-deny rule inside an allowed wildcard
-                continue
+            deny = c.deny_delivery
+            if deny is not None:  # clients with permissions only
+                if deny(subject):
+                    n -= 1  # a subscribe-deny rule inside an allowed wildcard
+                    continue
+                if reply and c.reply_tracker is not None:
+                    c.reply_tracker(reply)  # allow_responses: it may answer this one
             out = c.out
             if hdr:
                 if head is None:
@@ -200,10 +204,10 @@ def deliver_batch(result, subject, reply, payloads, publisher):
     touched = publisher.touched
     clients, links = _split_plain(psubs, noecho)
     for sub in clients:
-        _append_batch(sub.conn, sub, subject, mid, size, payloads, touched)
+        _append_batch(sub.conn, sub, subject, reply, mid, size, payloads, touched)
     if plan:
         for sub, mine in plan:
-            _append_batch(sub.conn, sub, subject, mid, size, mine, touched)
+            _append_batch(sub.conn, sub, subject, reply, mid, size, mine, touched)
     if links:
         account = publisher.account
         for link in links:
@@ -342,10 +346,14 @@ def _batchable(result):
     return ok
 
 
-def _append_batch(c, sub, subject, mid, size, payloads, touched):
+def _append_batch(c, sub, subject, reply, mid, size, payloads, touched):
     """Frame ``payloads`` for client subscription ``sub`` into its buffer."""
-    if c.deny_delivery is not None and c.deny_delivery(subject):
-        return  # a subscribe-deny rule inside an allowed wildcard
+    deny = c.deny_delivery
+    if deny is not None:
+        if deny(subject):
+            return  # a subscribe-deny rule inside an allowed wildcard
+        if reply and c.reply_tracker is not None:
+            c.reply_tracker(reply)
     if sub.max_msgs:  # auto-unsubscribe: only what is left of its allowance
         payloads = payloads[:sub.max_msgs - sub.delivered]
         if not payloads:

@@ -76,6 +76,15 @@ def nats_reload_block(server, key, old, new):
     """
 
 
+@hookspec
+def nats_add_commands(registry):
+    """Add ``pluggy-nats`` subcommands: ``registry.add(name, main, help)``, where
+    ``main(argv)`` gets the arguments after the name and returns the exit
+    status. Called once per run of the command line (tox's subcommands); the
+    bench plugin adds ``bench``. Core command names cannot be taken.
+    """
+
+
 # --------------------------------------------------------------------------- start / stop
 
 

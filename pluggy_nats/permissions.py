@@ -214,6 +214,10 @@ def _always(*args):
     return True
 
 
+def _never(*args):
+    return False
+
+
 class ConnPermissions:
     """One connection's view of its user's permissions: a bounded publish cache
     and, with ``allow_responses``, the reply subjects it may answer."""
@@ -222,9 +226,16 @@ class ConnPermissions:
         self.compiled = compiled
         self.response = compiled.response
         self.replies = {} if self.response is not None else None  # reply -> [t, n]
-        # Read once by the core at CONNECT: None, or a C-speed subject -> bool lookup.
+        # Read once by the core at CONNECT: None, or a C-speed subject -> bool
+        # lookup. Delivery consults reply_tracker only behind that test, so an
+        # allow_responses user gets a deny check that never denies.
         self.deny_delivery = _DenyCache(compiled.delivery_deny).__getitem__ \
             if compiled.delivery_deny is not None else None
+        self.reply_tracker = None
+        if self.response is not None:
+            self.reply_tracker = self.track_reply
+            if self.deny_delivery is None:
+                self.deny_delivery = _never
         if not compiled.restricts_publish:
             self.can_publish = _always
         elif self.response is None:

@@ -33,6 +33,11 @@ accounts {
 """
 CONNECT = (b'CONNECT {"verbose":false,"pedantic":false,"user":"bench","pass":"bench",'
            b'"protocol":1,"headers":true}\r\n')
+# "_resp" scenarios add a user with allow_responses, connected beside the
+# others: the others' figures must not move (it is tracked on delivery to it).
+RESP_USER = ("BENCH { users = [ { user: bench, password: bench }, { user: resp, "
+             "password: resp, permissions: { subscribe: \"svc.>\", allow_responses: true } } ] }")
+RESP_CONNECT = CONNECT.replace(b'"bench","pass":"bench"', b'"resp","pass":"resp"')
 
 # name: (payload size, plain subscribers, queue members, path[, mixed]). "mixed"
 # streams alternate two subjects (foo.bar, foo.baz; subscribers use foo.*), so no
@@ -47,6 +52,8 @@ SCENARIOS = {
     "mixed_route_in16": (16, 1, 0, "route_in", True),
     "pub16": (16, 0, 0, "client"),
     "pubsub16": (16, 1, 0, "client"),
+    "pubsub16_resp": (16, 1, 0, "client", False, True),
+    "mixed_pubsub16_resp": (16, 1, 0, "client", True, True),
     "pubsub1k": (1024, 1, 0, "client"),
     "fanout16": (16, 8, 0, "client"),
     "fanout1k": (1024, 8, 0, "client"),
@@ -75,9 +82,12 @@ class Workload:
         from pluggy_nats.options import Options
         from pluggy_nats.server import Server
 
-        size, plain, members, path, *mixed = SCENARIOS[name]
-        mixed = bool(mixed)
-        self.server = server = Server(Options(conf=loads(AUTH_CONF)), host="127.0.0.1", port=0,
+        size, plain, members, path, *rest = SCENARIOS[name]
+        mixed = bool(rest and rest[0])
+        resp = len(rest) > 1 and rest[1]
+        conf = AUTH_CONF.replace("BENCH { users = [ { user: bench, password: bench } ] }",
+                                 RESP_USER) if resp else AUTH_CONF
+        self.server = server = Server(Options(conf=loads(conf)), host="127.0.0.1", port=0,
                                       autoload=True)
         self._socks = []
 
@@ -92,6 +102,13 @@ class Workload:
             return conn
 
         self.subs = [client() for _ in range(plain + members)]
+        if resp:  # connected, subscribed where nothing is published
+            ours, theirs = gevent.socket.socketpair()
+            self._socks += [ours, theirs]
+            responder = ClientConnection(server, ours, ("127.0.0.1", 0))
+            server.register(responder)
+            responder.parser.feed(RESP_CONNECT + b"SUB svc.> 1\r\n")
+            assert responder.authenticated and responder.permissions is not None
         subject = b"foo.*" if mixed else b"foo.bar"
         for i, sub in enumerate(self.subs):
             sub.parser.feed(b"SUB %s%s 1\r\n" % (subject, b" q" if i >= plain else b""))
@@ -111,11 +128,9 @@ class Workload:
         server.touched.clear()
 
     def _route(self, socket_module):
-        from pluggy_nats_plugins.route.connection import RouteConnection
-
         ours, theirs = socket_module.socketpair()
         self._socks += [ours, theirs]
-        link = RouteConnection(self.server, ours, ("127.0.0.1", 0), manager=None)
+        link = _bench_link_class()(self.server, ours, ("127.0.0.1", 0), manager=None)
         link.registered = True
         self.server.register(link)
         return link
@@ -130,6 +145,30 @@ class Workload:
             touched.clear()
         delivered = sum(s.out_msgs for s in subs)
         return rounds * self.count, delivered
+
+
+def _bench_link_class():
+    """A link kind with the route framing (RMSG with an account), built on the
+    link layer alone: what a route's messages cost in and out, without
+    importing the route plugin (the core imports no plugin)."""
+    global _BENCH_LINK
+    if _BENCH_LINK is None:
+        from pluggy_nats.connection import ROUTE
+        from pluggy_nats.links import Framing, Link, LinkKind
+
+        class BenchLink(Link):
+            def send_sub(self, account_name, subject, queue, weight):
+                pass
+
+            def send_unsub(self, account_name, subject, queue):
+                pass
+
+        _BENCH_LINK = BenchLink.bind_kind(LinkKind(name="bench-route", kind=ROUTE,
+                                                   origin="route", framing=Framing()))
+    return _BENCH_LINK
+
+
+_BENCH_LINK = None
 
 
 def _callgrind(name, rounds):

@@ -50,6 +50,7 @@ class ServerProcess:
         self.http_port = None
         self.cluster_port = None
         self.leaf_port = None
+        self._terminated = False  # SIGTERM sent to the current process
 
     @property
     def url(self):
@@ -68,6 +69,7 @@ class ServerProcess:
         return self.proc.pid if self.proc else None
 
     def start(self, timeout=15.0):
+        self._terminated = False
         if os.path.exists(self.logfile):
             os.unlink(self.logfile)
         log = open(self.logfile, "ab")
@@ -109,13 +111,23 @@ class ServerProcess:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signum)
 
+    def terminate(self):
+        """SIGTERM without waiting (``stop`` then waits): a cluster's servers
+        all shut down at once instead of one after another."""
+        if self.proc is not None and self.proc.poll() is None and not self._terminated:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self._terminated = True
+            except ProcessLookupError:
+                pass
+
     def stop(self, timeout=10.0):
         """SIGTERM, then SIGKILL if it does not exit in time. Returns the exit code."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.terminate()
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
@@ -153,6 +165,9 @@ class Launcher:
         return proc.start(timeout)
 
     def close(self):
-        for proc in reversed(self.processes):
+        procs = list(reversed(self.processes))
+        for proc in procs:  # all at once: stopping is mostly waiting
+            proc.terminate()
+        for proc in procs:
             proc.stop()
         self.processes.clear()

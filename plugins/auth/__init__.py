@@ -67,7 +67,7 @@ from pluggy_nats.options import ConfigError
 
 from .callout import AuthCallout
 from .config import build
-from .manager import AuthManager, ResponseTracker
+from .manager import AuthManager
 
 
 @hookimpl
@@ -115,6 +115,3 @@ def nats_configure(config, server):
     server.pluginmanager.register(manager, "auth-manager")
     if cfg.auth_callout is not None:
         server.pluginmanager.register(AuthCallout(server, cfg.auth_callout), "auth-callout")
-    users = list(cfg.users.values()) + list(cfg.nkeys.values())
-    if any(u.permissions is not None and u.permissions.response is not None for u in users):
-        server.pluginmanager.register(ResponseTracker(), "auth-responses")

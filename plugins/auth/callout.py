@@ -48,8 +48,6 @@ from pluggy_nats.permissions import (
 )
 from pluggy_nats.server import NATS_COMPAT_VERSION
 
-from .manager import ResponseTracker
-
 AUTH_CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
 AUTH_REQUEST_AUDIENCE = "nats-authorization-request"
 XKEY_HEADER = "Nats-Server-Xkey"
@@ -250,19 +248,7 @@ class AuthCallout:
             perms = user_permissions(unats)
         except (ValueError, TypeError, AttributeError) as exc:
             raise CalloutError("user JWT generated invalid permissions: %s" % exc)
-        if perms is not None and perms.replies is not None:
-            self._track_responses()
         return Allow(account=target, permissions=perms, user=user.get("name") or user_nkey)
-
-
-    def _track_responses(self):
-        """allow_responses needs the reply subjects delivered to this user: the
-        tracker (a per-publish hook) is registered on the first such user, not
-        up front, so a callout server keeps the fast path until one arrives."""
-        pm = self.server.pluginmanager
-        if pm.get_plugin("auth-responses") is None:
-            pm.register(ResponseTracker(), "auth-responses")
-            self.server.refresh_publish_observers()
 
 
 def _validate_response(claims):

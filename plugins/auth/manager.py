@@ -12,7 +12,6 @@ milliseconds of CPU, which would otherwise stall every connection of the server.
 """
 
 import hmac
-import time
 
 import bcrypt
 import gevent
@@ -76,8 +75,7 @@ class AuthManager:
         self.operator = None  # OperatorAuth in operator mode
         self.claims = None
         if cfg.operator_mode:
-            self.operator = OperatorAuth(server, cfg.operator, make_resolver(cfg.operator),
-                                         on_response_permission=self.track_responses)
+            self.operator = OperatorAuth(server, cfg.operator, make_resolver(cfg.operator))
             if cfg.operator.resolver == "FULL":
                 self.claims = ClaimsService(server, self.operator)
 
@@ -173,21 +171,6 @@ class AuthManager:
             return Deny("user/password mismatch")
         return Deny("no credentials")
 
-    def track_responses(self):
-        """Register the ResponseTracker the first time a user with
-        allow_responses shows up (in operator mode users arrive at run time).
-        Connections already open leave the publish fast path so that it sees
-        their requests too."""
-        pm = self.server.pluginmanager
-        if pm.get_plugin("auth-responses") is not None:
-            return
-        pm.register(ResponseTracker(), "auth-responses")
-        self.server.observe_publish = True
-        for conn in list(self.server.conns.values()):
-            update = getattr(conn, "_update_fast_pub", None)
-            if update is not None and getattr(conn, "connect_received", False):
-                update()
-
     @hookimpl
     def nats_client_closed(self, conn, reason):
         timer = getattr(conn, "jwt_expiry", None)
@@ -203,36 +186,3 @@ class AuthManager:
         account = self.accounts[user.account] if user.account else None
         perms = user.permissions.for_connection() if user.permissions is not None else None
         return Allow(account=account, permissions=perms, user=user.ident)
-
-
-class ResponseTracker:
-    """``allow_responses``: remembers the reply subjects handed to connections
-    that may answer them. Registered only when some user has allow_responses,
-    because implementing ``nats_message_published`` takes every publish off the
-    fast path.
-
-    A message for a queue group is recorded for every member of the group (the
-    hook runs before delivery picks one), which is slightly more permissive than
-    nats-server, which records only the member that received it.
-    """
-
-    @hookimpl
-    def nats_message_published(self, conn, subject, reply, headers, payload):
-        if not reply:
-            return
-        account = getattr(conn, "account", None)
-        if account is None:
-            return
-        psubs, qsubs = account.sublist.match(subject)
-        now = time.monotonic()
-        for sub in psubs:
-            _track(sub.conn, reply, now)
-        for members in qsubs:
-            for sub in members:
-                _track(sub.conn, reply, now)
-
-
-def _track(c, reply, now):
-    perms = getattr(c, "permissions", None)
-    if perms is not None and getattr(perms, "replies", None) is not None:
-        perms.track_reply(reply, now)

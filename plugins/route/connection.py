@@ -128,3 +128,4 @@ ROUTE_KIND = LinkKind(
 )
 
 RouteConnection.bind_kind(ROUTE_KIND)
+ROUTE_OPS = RouteConnection.OPS  # the op table bind_kind built (tests swap it per connection)

@@ -8,8 +8,7 @@ import subprocess
 import sys
 
 import pytest
-
-from pluggy_nats.bench.proto import TAG, MsgCounter, TaggedBatches, xor_lanes
+from pluggy_nats_plugins.bench.proto import TAG, MsgCounter, TaggedBatches, xor_lanes
 
 # ----------------------------------------------------------------------------- counting reader
 

@@ -32,8 +32,9 @@ import tempfile
 import time
 from urllib.parse import quote
 
-from ..testing.launch import HOST, ServerProcess
-from .hotpath import AUTH_CONF
+from pluggy_nats.bench.hotpath import AUTH_CONF
+from pluggy_nats.testing.launch import HOST, ServerProcess
+
 from .report import fmt_rate, format_comparison, summarize_case
 from .scenarios import process_tree, run
 
@@ -193,7 +194,7 @@ class Runner:
         return procs
 
     def options(self, case, size, urls, pid):
-        from . import finish_options
+        from .command import finish_options
 
         scen, extra, _, _ = CASES[case]
         a = self.a
@@ -298,7 +299,7 @@ def build_parser():
     ap.add_argument("--start-timeout", type=float, default=30.0, help="server start-up timeout")
     ap.add_argument("--conns", type=int, default=10000, help="idle connections for conns")
     ap.add_argument("--fanout-subs", type=int, default=8, help="subscribers for fanout")
-    from . import add_subjects
+    from .command import add_subjects
     add_subjects(ap)
     ap.add_argument("--queue-members", type=int, default=4,
                     help="publishers and queue subscribers for queue")
