@@ -56,6 +56,8 @@ class LeafConnection(Link):
         # messages we never send the peer, and those we never take from it.
         self.out_denied = None
         self.in_denied = None
+        self.ls_denied = None  # the peer's LS+ we refuse (hub) or ignore (spoke)
+        self.perm_info = None  # the user's permissions as our second INFO names them
         self.isolated = False
 
     def set_role(self, hub, isolated=False):
@@ -190,7 +192,7 @@ class LeafConnection(Link):
                                                                        subject):
             self.manager.loop_detected(self)
             return
-        if self.out_denied is not None and self.out_denied(subject):
+        if self.ls_denied is not None and self.ls_denied(subject):
             if self.we_are_hub:
                 self.fail(ClosedReason.PROTOCOL_VIOLATION,
                           'Permissions Violation for Subscription to "%s"' % subject.decode())

@@ -25,6 +25,7 @@ from pluggy_nats.links import REPLACE, PeerTable, Solicitor, run_link, use_tls
 from pluggy_nats.options import ConfigError
 from pluggy_nats.permissions import PermissionSpec, SubjectPermission
 from pluggy_nats.server import NATS_COMPAT_VERSION
+from pluggy_nats.subjects import is_literal
 
 from . import creds as C
 from . import protocol as P
@@ -38,17 +39,26 @@ def _nuid():
     return "".join(secrets.choice(_NUID_CHARS) for _ in range(22))
 
 
-def deny_filters(deny_pub=(), deny_sub=()):
-    """(messages filter, interest filter) for deny lists: ``msg(subject)`` is
-    True when a message on that literal subject is denied, ``interest(subject)``
-    when a subscription (possibly with wildcards) is. None where nothing is denied."""
-    msg = interest = None
-    if deny_pub:
-        perms = PermissionSpec(publish=SubjectPermission(deny=list(deny_pub))).compile()
-        msg = lambda s: not P.is_unchecked(s) and not perms.publish_allowed(s)  # noqa: E731
-    if deny_sub:
-        perms2 = PermissionSpec(subscribe=SubjectPermission(deny=list(deny_sub))).compile()
-        interest = lambda s: not P.is_unchecked(s) and not perms2.subscribe_allowed(s)  # noqa: E731
+def subject_filters(allow=None, deny=()):
+    """(message filter, interest filter) for an allow/deny pair of subject
+    lists: ``msg(subject)`` is True when a message on that literal subject is
+    refused, ``interest(subject)`` when a subscription (wildcards allowed) is.
+    (None, None) when nothing is restricted. ``$LDS.``, ``$GR.``, ``_GR_.``
+    always pass."""
+    deny = [d for d in deny if d]
+    if allow is None and not deny:
+        return None, None
+    rule = SubjectPermission(allow=list(allow) if allow is not None else None,
+                             deny=deny or None)
+    pub = PermissionSpec(publish=rule).compile()
+    sub = PermissionSpec(subscribe=rule).compile()
+
+    def msg(subject):
+        return not P.is_unchecked(subject) and not pub.publish_allowed(subject)
+
+    def interest(subject):
+        return not P.is_unchecked(subject) and not sub.subscribe_allowed(subject)
+
     return msg, interest
 
 
@@ -318,17 +328,22 @@ class LeafManager:
         conn.remote_cluster = connect.get("cluster") or ""
         conn.remote_account = connect.get("remote_account") or "$G"
         conn.remote_info = connect
-        deny_pub = list(connect.get("deny_pub") or [])
-        if perms is not None:
-            deny_pub += perms.get("deny_pub", [])
-        conn.out_denied, _ = deny_filters(deny_pub)
-        if perms is not None and perms.get("deny_sub"):
-            conn.in_denied, _ = deny_filters(perms["deny_sub"])
+        # The user's permissions, reversed for a link (processLeafNodeConnect):
+        # what it may subscribe to is what we send it (and the literal
+        # subjects it may ask for with LS+), what it may publish is what we
+        # take from it; the CONNECT deny_pub (its deny_imports) is merged in.
+        publish, subscribe = _user_lists(perms)
+        deny_pub = [d for d in connect.get("deny_pub") or [] if isinstance(d, str)]
+        conn.out_denied, _ = subject_filters(subscribe.allow, (subscribe.deny or []) + deny_pub)
+        conn.in_denied, _ = subject_filters(publish.allow, publish.deny or [])
+        conn.ls_denied = _literal_only(conn.out_denied)
+        conn.perm_info = {"import": _perm_dict(subscribe), "export": _perm_dict(publish)}
         if self.peers.claim(conn, (conn.remote_account, account.name)) is None:
             return
         conn.bind_account(account)
         conn.send(encode_info(P.connect_info(conn.first_info, account_name=account.name,
-                                             is_system=account.is_system)))
+                                             is_system=account.is_system,
+                                             permissions=conn.perm_info)))
         self._finish(conn)
         conn.send(b"PING\r\n")
 
@@ -368,7 +383,7 @@ class LeafManager:
             account = accounts.global_account
         elif isinstance(account, str):
             account = accounts.get_or_create(account)
-        return account, _link_permissions(decision.permissions)
+        return account, decision.permissions
 
     def register(self, conn, info):
         """The spoke side: the hub accepted us (its second INFO, or the first
@@ -387,10 +402,13 @@ class LeafManager:
         if remote.isolate:
             conn.set_role(hub=conn.we_are_hub, isolated=True)
         account = self.server.accounts.get_or_create(remote.account)
-        deny_exports = list(remote.deny_exports) + _perm_denies(info.get("import"))
-        deny_imports = list(remote.deny_imports) + _perm_denies(info.get("export"))
-        conn.out_denied, _ = deny_filters(deny_exports)
-        conn.in_denied, advertise_deny = deny_filters(deny_imports, deny_imports)
+        # Our deny rules merged with what the hub allows us: its INFO ``export``
+        # is what we may send, ``import`` what we may take.
+        export, imp = _info_lists(info.get("export")), _info_lists(info.get("import"))
+        conn.out_denied, _ = subject_filters(export[0], export[1] + list(remote.deny_exports))
+        conn.ls_denied = _literal_only(conn.out_denied)  # a hub's LS+ we ignore
+        conn.in_denied, advertise_deny = subject_filters(imp[0],
+                                                         imp[1] + list(remote.deny_imports))
         if advertise_deny is not None:
             conn.advertise_filter = lambda s: not advertise_deny(s)
         self._learn_urls(remote, info.get("leafnode_urls"))
@@ -509,29 +527,41 @@ def _hostport(url):
     return "%s:%d" % (parts.hostname, parts.port or 7422)
 
 
-def _perm_denies(block):
-    if isinstance(block, dict):
-        deny = block.get("deny")
-        if isinstance(deny, str):
-            return [deny]
-        if isinstance(deny, list):
-            return [d for d in deny if isinstance(d, str)]
-    return []
-
-
-def _link_permissions(perms):
-    """The deny lists a hub applies on a leaf link from the user's permissions:
-    the user's subscribe-deny is what we do not send it, its publish-deny
-    what we do not take from it (nats-server reverses them for leafs)."""
-    spec = getattr(perms, "spec", None)
-    if spec is None:
+def _literal_only(denied):
+    """The LS+ check: a literal subject we may not send (wildcard interest is
+    kept, its denied messages are filtered when sent)."""
+    if denied is None:
         return None
-    out = {}
-    if spec.subscribe is not None and spec.subscribe.deny:
-        out["deny_pub"] = list(spec.subscribe.deny)
-    if spec.publish is not None and spec.publish.deny:
-        out["deny_sub"] = list(spec.publish.deny)
+    return lambda subject: is_literal(subject) and denied(subject)
+
+
+def _user_lists(perms):
+    """(publish, subscribe) SubjectPermissions of a connection's permissions
+    (``Allow.permissions``), unrestricted ones when it has none."""
+    spec = getattr(getattr(perms, "compiled", None), "spec", None)
+    publish = getattr(spec, "publish", None) or SubjectPermission()
+    subscribe = getattr(spec, "subscribe", None) or SubjectPermission()
+    return publish, subscribe
+
+
+def _perm_dict(rule):
+    """A SubjectPermission as INFO ``import``/``export`` carry it (None: no rule)."""
+    out = {k: v for k, v in (("allow", rule.allow), ("deny", rule.deny)) if v is not None}
     return out or None
+
+
+def _info_lists(block):
+    """(allow or None, deny list) of an INFO ``import``/``export`` block."""
+    if not isinstance(block, dict):
+        return None, []
+
+    def strings(value):
+        if isinstance(value, str):
+            return [value]
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
+
+    allow = strings(block.get("allow")) if "allow" in block else None
+    return allow, strings(block.get("deny")) or []
 
 
 def _rfc3339(ts):

@@ -28,7 +28,15 @@ CASES = {
     "PING before CONNECT": b"PING\r\n",
     "LS+ before CONNECT": b"LS+ foo\r\n",
     "wrong password": CONNECT.replace(b'"name"', b'"user":"u","pass":"wrong","name"'),
+    # the user may not publish nopub.>: a leaf sending it breaks the rules
+    "publish permission violation": CONNECT.replace(b'"name"', b'"user":"u","pass":"p","name"')
+    + b"LMSG nopub.x 1\r\nx\r\n",
+    # nor subscribe to nosub.>: asking for a literal subject of it is refused
+    "subscribe permission violation": CONNECT.replace(b'"name"',
+                                                      b'"user":"u","pass":"p","name"')
+    + b"LS+ nosub.x\r\n",
 }
+WITH_AUTH = ("wrong password", "publish permission violation", "subscribe permission violation")
 
 
 def outcome(port, data):
@@ -57,7 +65,8 @@ def outcome(port, data):
         sock.close()
 
 
-AUTH = "accounts { A: { users: [ {user: u, password: p} ] } }\n"
+AUTH = ('accounts { A: { users: [ {user: u, password: p, permissions: { publish: { deny: '
+        '"nopub.>" }, subscribe: { deny: "nosub.>" } } } ] } }\n')
 
 
 def test_leaf_bad_input_answered_as_go(make_hub, make_leaf):
@@ -66,7 +75,7 @@ def test_leaf_bad_input_answered_as_go(make_hub, make_leaf):
     ours_auth = make_hub(name="ourauth", config=AUTH)
     leaf = make_leaf(ours, name="goodleaf")  # a good leaf on our hub throughout
     for name, data in CASES.items():
-        pair = (go_auth, ours_auth) if name == "wrong password" else (go, ours)
+        pair = (go_auth, ours_auth) if name in WITH_AUTH else (go, ours)
         want = outcome(pair[0].leaf_port, data)
         got = outcome(pair[1].leaf_port, data)
         assert got == want, "%s: ours %r, Go %r" % (name, got, want)
@@ -85,3 +94,11 @@ def test_leaf_bad_input_answered_as_go(make_hub, make_leaf):
     run(still_fine())
     assert leafz(ours)["leafnodes"] == 1
     assert "Traceback" not in ours.logs() + ours_auth.logs()
+
+
+def test_leaf_permission_violations_close_with_go_text(make_hub):
+    hub = make_hub(config=AUTH)
+    errs, closed = outcome(hub.leaf_port, CASES["publish permission violation"])
+    assert errs == ["-ERR 'Permissions Violation for Publish to \"nopub.x\"'"] and closed
+    errs, closed = outcome(hub.leaf_port, CASES["subscribe permission violation"])
+    assert errs == ["-ERR 'Permissions Violation for Subscription to \"nosub.x\"'"] and closed
