@@ -1,7 +1,7 @@
 """Connections: one reader greenlet each, an outbound buffer, and a writer
 greenlet that exists only while a socket pushes back.
 
-The write path (DESIGN.md section 4): delivering a message appends bytes to the
+The write path (docs/architecture.md, "The data path"): delivering a message appends bytes to the
 target's ``out`` buffer and queues the target on the server's ``touched`` list
 once. After the publisher's read batch is handled, every touched connection is
 flushed with one non-blocking ``send``; only if the kernel does not take it all
@@ -268,7 +268,7 @@ class Connection:
         self.writer = None
         # Flushes must go through TLS: the non-blocking fast path on the raw
         # socket would write plaintext. _TLSSend defers every flush to the
-        # writer greenlet, whose sendall encrypts (DESIGN.md: correctness first).
+        # writer greenlet, whose sendall encrypts (correctness first).
         self._raw = _TLSSend(self.sock)
         self.tls = True
         self.tls_version = (self.sock.version() or "").replace("TLSv", "")

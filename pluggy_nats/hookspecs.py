@@ -5,7 +5,7 @@ interest propagation, monitoring. The *data plane* (parse, match, deliver, flush
 makes no hook call per message unless a plugin implements the one opt-in data
 hook, :func:`nats_message_published`.
 
-Conventions (see DESIGN.md section 3):
+Conventions (docs/architecture.md, "Hooks and who implements them"):
 
 * ``nats_addoption`` is ``historic`` so a plugin registered late still adds its options.
 * Decision hooks are ``firstresult``: return a decision or ``None`` for "not mine".
@@ -91,8 +91,9 @@ def nats_add_commands(registry):
 @hookspec
 def nats_server_start(server):
     """Called when the server starts, after the client listener is bound and
-    before it accepts. Bind extra listeners and spawn solicitors here (through
-    ``server.spawn`` so shutdown can find them)."""
+    before it accepts. Bind extra listeners here with ``server.listen`` and
+    start solicitors with ``server.links.solicit`` (or greenlets with
+    ``server.spawn``), so shutdown finds them."""
 
 
 @hookspec
@@ -102,9 +103,10 @@ def nats_server_ready(server):
 
 @hookspec
 def nats_server_stop(server, lame_duck):
-    """Called at the start of shutdown, before client connections are closed.
-    Stop solicitors and close links. ``lame_duck`` is True when entering lame
-    duck mode rather than stopping now."""
+    """Called at the start of shutdown, before connections are closed (the
+    link layer then closes listeners, solicitors and links itself, and in lame
+    duck mode tells every link's peer). ``lame_duck`` is True when entering
+    lame duck mode rather than stopping now."""
 
 
 # --------------------------------------------------------------------------- connections
@@ -201,9 +203,10 @@ def nats_interest_changed(account, sub, delta, origin):
     """Called on every subscription change in ``account``.
 
     ``delta`` is +1 when ``sub`` was added and -1 when removed. ``origin`` is the
-    connection that owns ``sub`` (a client, a link, or an internal client); links
-    use its ``kind`` for split horizon (never echo route-learned interest back to
-    routes). Not called at all when no plugin implements it.
+    connection that owns ``sub`` (a client, a link, or an internal client;
+    ``origin.origin`` is its origin class). Link kinds do not need it: the link
+    layer propagates interest per its table, without a hook call. Not called at
+    all when no plugin implements it.
     """
 
 

@@ -149,13 +149,16 @@ class Server:
             raise RuntimeError("server is shutting down")
         return self._greenlets.spawn(fn, *args, **kwargs)
 
-    def listen(self, host, port, handle, name="listener"):
+    def listen(self, host, port, handle, name="listener", factory=None):
         """Accept connections on (host, port) (port 0 or -1: a free one) and
         run ``handle(sock, addr)`` for each in the server's connection pool.
         For plugins (links, monitoring): the listener is bound and accepting
         when this returns (``.address[1]`` is its port), refuses connections
-        once the server stops, and is closed at shutdown (lame duck keeps it)."""
-        return self.links.listen(host, port, handle, name)
+        once the server stops, and is closed at shutdown (lame duck keeps it).
+        ``factory(address, handle, spawn=pool)`` makes another gevent server
+        class instead of a StreamServer (the monitor's WSGIServer, ``handle``
+        its WSGI application)."""
+        return self.links.listen(host, port, handle, name, factory)
 
     # -- start ------------------------------------------------------------------
 

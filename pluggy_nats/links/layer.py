@@ -63,13 +63,18 @@ class LinkLayer:
 
     # -- listening ------------------------------------------------------------------
 
-    def listen(self, host, port, handle, name):
+    def listen(self, host, port, handle, name, factory=None):
         """Accept connections on (host, port) (port 0: a free one) with
         ``handle(sock, addr)`` in the server's connection pool; closed when the
         server stops (lame duck keeps it). Returns the bound listener
-        (``.address[1]`` is the port)."""
-        listener = gevent.server.StreamServer((host, max(port, 0)), self._guard(handle),
-                                              spawn=self.server._client_pool)
+        (``.address[1]`` is the port). ``factory(address, handle, spawn)``
+        builds another gevent server class (the monitor's WSGIServer)."""
+        address = (host, max(port, 0))
+        if factory is not None:
+            listener = factory(address, handle, spawn=self.server._client_pool)
+        else:
+            listener = gevent.server.StreamServer(address, self._guard(handle),
+                                                  spawn=self.server._client_pool)
         listener.init_socket()
         listener.start()
         self.listeners.append(listener)
@@ -158,7 +163,8 @@ class LinkLayer:
             return
         self.stopping = True
         for listener in self.listeners:
-            listener.close()
+            if not listener.closed:  # a plugin may have stopped its own already
+                listener.close()
         for solicitor in list(self.solicitors):
             solicitor.stop()
         for conn in list(self.server.conns.values()):

@@ -72,6 +72,8 @@ class Link(Connection):
         self.forwarders = server.links.forwarders_for(self.origin)
         self.bound_account = None  # set by bind_account: every message is in it
         self.acc_token = self.account_token
+        if not self.account_token:  # a framing without accounts: bound from the start
+            self.bind_account(server.accounts.global_account)
         self.account = None  # account of the message being delivered inbound
         self._targets = {}  # subject -> (sublist result, targets) for inbound messages
         self._accounts = {}  # account token on the wire -> Account
@@ -98,6 +100,20 @@ class Link(Connection):
         entries.update(kind.ops)
         cls.OPS = make_op_table(entries)
         return cls
+
+    def set_role(self, origin, interest_from=None, messages_from=None):
+        """Play ``origin``'s rows of the propagation and forwarding tables (a
+        leaf link is ``leaf_hub`` or ``leaf_spoke`` once the handshake says
+        which). Call before the link is registered (``links.link_up``)."""
+        from .kinds import FORWARDING, PROPAGATION
+
+        self.origin = origin
+        self.interest_from = frozenset(interest_from) if interest_from is not None \
+            else PROPAGATION.get(origin, self.link_kind.interest_from)
+        self.messages_from = frozenset(messages_from) if messages_from is not None \
+            else FORWARDING.get(origin, self.link_kind.messages_from)
+        self.forwarders = self.server.links.forwarders_for(origin)
+        self._targets.clear()
 
     def bind_account(self, account):
         """Every message and interest on this link is in ``account`` (a pinned
@@ -363,12 +379,9 @@ class Link(Connection):
             for payload in payloads:  # queue groups, replies, forwarders
                 self._inbound(args, 0, payload)
             return
-        if bound is not None:  # a link bound to one account: no account token
-            account = bound
-        else:
-            account = self._accounts.get(args[0])
-            if account is None:
-                account, _rest = self._account_and_args(args)
+        account = bound or self._accounts.get(args[0])
+        if account is None:
+            account, _rest = self._account_and_args(args)
         subject = args[-1]
         result = account.sublist.match(subject)
         if result is not EMPTY_RESULT:
@@ -396,14 +409,12 @@ class Link(Connection):
         seg = []  # (subject, None, payload) reaching seg_targets, not yet delivered
         seg_account = seg_targets = None
         accounts = self._accounts
+        bound = self.bound_account  # then the lines carry no account token
+        nargs = 2 if bound is None else 1
         single = bool(self.forwarders)
-        bound = self.bound_account
-        plain = 2 if bound is None else 1  # arguments of a plain message: [account] subject
         for args, _, payload in run:
-            if single or len(args) != plain:
-                account = None
-            else:
-                account = bound if bound is not None else accounts.get(args[0])
+            account = None if single or len(args) != nargs else \
+                accounts.get(args[0]) if bound is None else bound
             if account is None or payload.__class__ is list:
                 if seg:
                     self._deliver_segment(seg_account, seg_targets, seg)
@@ -452,9 +463,10 @@ class Link(Connection):
                 self.in_msgs += len(seg)
                 self.in_bytes += sum([len(m[2]) for m in seg])
                 return True
-        lead = [] if self.bound_account is not None else [account.name_bytes]
+        name = account.name_bytes
+        bound = self.bound_account is not None
         for subject, _, payload in seg:
-            self._inbound(lead + [subject], 0, payload)
+            self._inbound([subject] if bound else [name, subject], 0, payload)
         return False
 
     def _inbound(self, args, hdr, msg):

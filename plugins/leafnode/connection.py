@@ -19,7 +19,6 @@ everything it carries belongs to it (``Framing(account=False)``).
 
 from pluggy_nats.connection import LEAF, ClosedReason
 from pluggy_nats.links import (
-    FORWARDING,
     LEAF_HUB_ORIGIN,
     LEAF_SPOKE_ORIGIN,
     PROPAGATION,
@@ -45,7 +44,8 @@ class LeafConnection(Link):
         super().__init__(server, sock, addr, manager, solicited, url)
         self.remote = remote  # the RemoteConfig we dialled for (solicited links)
         self.we_are_hub = True
-        self.set_role(hub=not solicited or (remote is not None and remote.hub))
+        self.isolated = False
+        self.take_role(hub=not solicited or (remote is not None and remote.hub))
         self.remote_account = ""  # the account the peer bound the link to
         self.remote_cluster = ""
         self.first_info = None  # the INFO we sent (hub) or got (spoke)
@@ -58,18 +58,16 @@ class LeafConnection(Link):
         self.in_denied = None
         self.ls_denied = None  # the peer's LS+ we refuse (hub) or ignore (spoke)
         self.perm_info = None  # the user's permissions as our second INFO names them
-        self.isolated = False
 
-    def set_role(self, hub, isolated=False):
-        """Make this link the hub's end (``hub``) or the spoke's: its origin
-        class and the table rows that go with it. Set before any interest flows."""
+    def take_role(self, hub, isolated=False):
+        """Make this link the hub's end (``hub``) or the spoke's: the layer's
+        rows for ``leaf_hub``/``leaf_spoke``, without the leaf origins in the
+        propagation row when ``isolated``. Before any interest flows."""
         self.we_are_hub = hub
-        origin = LEAF_HUB_ORIGIN if hub else LEAF_SPOKE_ORIGIN
-        self.origin = origin
-        self.interest_from = PROPAGATION[origin] - (_LEAF_ORIGINS if isolated else frozenset())
-        self.messages_from = FORWARDING[origin]
-        self.forwarders = self.server.links.forwarders_for(origin)
         self.isolated = isolated
+        origin = LEAF_HUB_ORIGIN if hub else LEAF_SPOKE_ORIGIN
+        self.set_role(origin, interest_from=PROPAGATION[origin] - _LEAF_ORIGINS
+                      if isolated else None)
 
     @property
     def is_spoke(self):

@@ -321,7 +321,7 @@ class LeafManager:
                       "maximum account active connections exceeded")
             return
         # The dialler may act as the hub (its remote says hub: true).
-        conn.set_role(hub=not connect.get("is_hub"),
+        conn.take_role(hub=not connect.get("is_hub"),
                       isolated=self.config.isolate or bool(connect.get("isolate")))
         conn.remote_id = connect.get("server_id") or ""
         conn.remote_name = connect.get("name") or conn.remote_id
@@ -400,7 +400,7 @@ class LeafManager:
             conn.fail(ClosedReason.PROTOCOL_VIOLATION, P.loop_error(remote.account))
             return
         if remote.isolate:
-            conn.set_role(hub=conn.we_are_hub, isolated=True)
+            conn.take_role(hub=conn.we_are_hub, isolated=True)
         account = self.server.accounts.get_or_create(remote.account)
         # Our deny rules merged with what the hub allows us: its INFO ``export``
         # is what we may send, ``import`` what we may take.

@@ -65,12 +65,12 @@ class MonitorServer:
     def nats_server_start(self, server):
         server.hook.nats_monitor_endpoints(registry=self.registry)
         opts = server.options
-        self.http = WSGIServer((opts.http_host, max(opts.http_port, 0)), self.wsgi, log=None,
-                               error_log=None, spawn=server._client_pool)
-        self.http.init_socket()
+        self.http = server.listen(
+            opts.http_host, opts.http_port, self.wsgi, "monitor",
+            factory=lambda address, app, spawn: WSGIServer(address, app, log=None,
+                                                           error_log=None, spawn=spawn))
         self.port = self.http.address[1]
         server.http_port = self.port
-        self.http.start()
         self.log.info("Starting http monitor on %s:%d" % (opts.http_host, self.port))
 
     @hookimpl

@@ -42,10 +42,7 @@ class ProbeLink(Link):
     def __init__(self, server, role):
         self._pair = socket.socketpair()
         super().__init__(server, self._pair[0], ("127.0.0.1", 0), manager=self)
-        self.origin = role
-        self.interest_from = KINDS[role].interest_from
-        self.messages_from = KINDS[role].messages_from
-        self.forwarders = server.links.forwarders_for(role)
+        self.set_role(role)  # the rows of kinds.py for that role
         self.told = {}
 
     def send_sub(self, account_name, subject, queue, weight):
@@ -214,3 +211,49 @@ def test_links_queue_pick_prefers_local_members(server):
     local.close()
     source._inbound([b"$G", b"w", b"|", b"grp"], 0, b"x")
     assert b"RMSG $G w | grp 1\r\nx\r\n" in remote.sent()
+
+
+class BoundProbe(ProbeLink):
+    """A kind whose framing names no account (leaf style): bound to one."""
+
+
+BoundProbe.bind_kind(LinkKind(name="bound", kind=ROUTE, origin="leaf_hub",
+                              framing=Framing(msg=b"LMSG", hmsg=b"HMSG", account=False)))
+
+
+def test_links_bulk_paths_without_account_token(server):
+    """Single frames, batches (identical lines) and runs (different subjects)
+    of a kind without an account token arrive like the route's, in order, and
+    go out framed without the account."""
+    from pluggy_nats.client import ClientConnection
+
+    pair = socket.socketpair()
+    try:
+        sub = ClientConnection(server, pair[0], ("127.0.0.1", 0))
+        server.register(sub)
+        sub.parser.feed(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB t.* 5\r\n')
+        sub.out.clear()
+        link = BoundProbe(server, "leaf_hub")
+        server.register(link)
+        server.links.link_up(link)
+        assert link.told == {b"t.*": 1}
+        link.parser.feed(b"LMSG t.a 2\r\n01\r\nLMSG t.a 2\r\n02\r\nLMSG t.a 2\r\n03\r\n"
+                         b"LMSG t.b 2\r\n04\r\nLMSG t.c 3\r\n005\r\nLMSG t.a r.1 2\r\n06\r\n"
+                         b"HMSG t.h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+        got = bytes(sub.out)
+        assert got == (b"MSG t.a 5 2\r\n01\r\nMSG t.a 5 2\r\n02\r\nMSG t.a 5 2\r\n03\r\n"
+                       b"MSG t.b 5 2\r\n04\r\nMSG t.c 5 3\r\n005\r\nMSG t.a 5 r.1 2\r\n06\r\n"
+                       b"MSG t.h 5 2\r\nhi\r\n"), got
+        assert link.in_msgs == 7
+        # out: the same framing, no account token, one frame per message
+        link.on_remote_sub(server.accounts.global_account, b"o.>")
+        account = server.accounts.global_account
+        link.send_msg(account, b"o.x", b"r.2", 0, b"ab", [b"q1"])
+        link.send_msgs(account, b"o.y", None, [b"c", b"d"])
+        link.send_run(account, [(b"o.z", None, b"e"), (b"o.w", b"r.3", b"f")])
+        assert link.sent() == (b"LMSG o.x + r.2 q1 2\r\nab\r\nLMSG o.y 1\r\nc\r\nLMSG o.y 1\r\n"
+                               b"d\r\nLMSG o.z 1\r\ne\r\nLMSG o.w r.3 1\r\nf\r\n")
+        link.dispose()
+    finally:
+        for s in pair:
+            s.close()
