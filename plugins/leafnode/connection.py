@@ -51,6 +51,7 @@ class LeafConnection(Link):
         self.first_info = None  # the INFO we sent (hub) or got (spoke)
         self.client_type = "LEAFNODE"  # what user JWTs' allowed_connection_types see
         self.nonce = None
+        self.headers = True  # the peer takes HMSG (its CONNECT or INFO says so)
         self.retry_after = None  # seconds the dialler waits after the peer's -ERR
         # Filters from deny rules and permissions (None: nothing denied): the
         # messages we never send the peer, and those we never take from it.
@@ -165,6 +166,34 @@ class LeafConnection(Link):
         self.retry_after = P.reconnect_delay(text)
         self.close(ClosedReason.PROTOCOL_VIOLATION)
 
+    def ping_check(self, now, interval, ping_max):
+        if self.registered:
+            Link.ping_check(self, now, interval, ping_max)
+        else:
+            self._handshake_timeout(now - self.start_mono)
+
+    def _handshake_timeout(self, waited):
+        """A link that does not finish its handshake in time is closed, so a
+        silent peer never holds a connection: the hub waits the authorization
+        timeout for the CONNECT; the dialler ``first_info_timeout`` (at least
+        2 s here, a loaded machine is slow) for the INFO, then 2 s more for the
+        hub's answer ("Stale Leaf Node Connection - Closing", as nats-server)."""
+        if not self.solicited:
+            limit = self.manager.config.auth.timeout or self.server.options.auth_timeout
+            if not self.connect_received and waited >= limit:
+                self.fail(ClosedReason.AUTHENTICATION_TIMEOUT, "Authentication Timeout")
+            return
+        first = max(self.remote.first_info_timeout if self.remote is not None else 1.0, 2.0)
+        if self.tls_config is not None:
+            first += self.tls_config.timeout
+        if self.first_info is None:
+            if waited >= first:
+                self.log.error("leafnode_first_info_timeout", seconds=first)
+                self.close(ClosedReason.STALE_CONNECTION)
+        elif waited >= first + 2.0:
+            self.log.error(P.STALE)
+            self.close(ClosedReason.STALE_CONNECTION)
+
     def fail(self, reason, err):
         """Close with a -ERR the peer (a Go server too) recognises and logs."""
         self.log.error(err)
@@ -218,6 +247,8 @@ class LeafConnection(Link):
 
     def send_msg(self, account, subject, reply, hdr, msg, queues):
         if self.out_denied is None or not self.out_denied(subject):
+            if hdr and not self.headers:  # a peer without headers gets the payload
+                msg, hdr = msg[hdr:], 0
             Link.send_msg(self, account, subject, reply, hdr, msg, queues)
 
     def send_msgs(self, account, subject, reply, payloads):

@@ -328,6 +328,7 @@ class LeafManager:
         conn.remote_cluster = connect.get("cluster") or ""
         conn.remote_account = connect.get("remote_account") or "$G"
         conn.remote_info = connect
+        conn.headers = connect.get("headers") is True
         # The user's permissions, reversed for a link (processLeafNodeConnect):
         # what it may subscribe to is what we send it (and the literal
         # subjects it may ask for with LS+), what it may publish is what we
@@ -394,6 +395,7 @@ class LeafManager:
         conn.remote_cluster = info.get("cluster") or ""
         conn.remote_account = info.get("remote_account") or ""
         conn.remote_info = info
+        conn.headers = info.get("headers") is True
         if conn.remote_cluster in self.spoke_clusters and not conn.we_are_hub:
             # The cluster we dial is already one of our spokes: a loop.
             conn.retry_after = P.LOOP_DELAY

@@ -102,3 +102,28 @@ def test_leaf_permission_violations_close_with_go_text(make_hub):
     assert errs == ["-ERR 'Permissions Violation for Publish to \"nopub.x\"'"] and closed
     errs, closed = outcome(hub.leaf_port, CASES["subscribe permission violation"])
     assert errs == ["-ERR 'Permissions Violation for Subscription to \"nosub.x\"'"] and closed
+
+
+def silent(port, wait=6.0):
+    """Connect and say nothing: (-ERR lines, seconds until the hub closed)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    started = time.monotonic()
+    got = b""
+    try:
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        sock.close()
+    errs = [line.decode() for line in got.split(b"\r\n") if line.startswith(b"-ERR")]
+    return errs, time.monotonic() - started
+
+
+def test_leaf_silent_peer_times_out_like_go(make_hub):
+    go, ours = make_hub(go=True, name="gohub"), make_hub(name="ourhub")
+    want, go_took = silent(go.leaf_port)
+    got, took = silent(ours.leaf_port)
+    assert got == want == ["-ERR 'Authentication Timeout'"]
+    assert abs(took - go_took) < 1.5, (took, go_took)
