@@ -130,6 +130,9 @@ class Connection:
     # when the group has no other member (leaf links: nats-server keeps a leaf
     # member as the fallback, processMsgResults).
     queue_fallback = False
+    # Links of one peer group never pass messages to each other (the links of
+    # one leaf cluster on its hub: nats-server's same-cluster rule); None: none.
+    peer_group = None
 
     def __init__(self, server, sock, addr):
         self.server = server

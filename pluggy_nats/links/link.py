@@ -542,8 +542,13 @@ def forwarding_targets(result, source, queues):
     origin, never the source; of the queue groups named in ``queues`` only,
     the members allowed, local ones (clients, internal) preferred."""
     origin = source.origin
-    plain = tuple(s for s in result.psubs
-                  if s.conn is not source and origin in s.conn.messages_from)
+    group = source.peer_group
+    if group is None:
+        plain = tuple(s for s in result.psubs
+                      if s.conn is not source and origin in s.conn.messages_from)
+    else:  # never back into the sender's peer group (a leaf cluster's other links)
+        plain = tuple(s for s in result.psubs if s.conn is not source and
+                      origin in s.conn.messages_from and s.conn.peer_group != group)
     picked = ()
     if queues and result.qsubs:
         names = set(queues)
@@ -551,7 +556,9 @@ def forwarding_targets(result, source, queues):
         for group in result.qsubs:
             if group[0].queue not in names:
                 continue
-            allowed = [s for s in group if s.conn is not source and origin in s.conn.messages_from]
+            allowed = [s for s in group if s.conn is not source and
+                       origin in s.conn.messages_from and
+                       (source.peer_group is None or s.conn.peer_group != source.peer_group)]
             local = [s for s in allowed if not s.conn.is_link]
             members = local or allowed
             if members:

@@ -326,6 +326,9 @@ class LeafManager:
         conn.remote_id = connect.get("server_id") or ""
         conn.remote_name = connect.get("name") or conn.remote_id
         conn.remote_cluster = connect.get("cluster") or ""
+        if conn.remote_cluster and conn.we_are_hub:
+            # the spokes of one leaf cluster: none passes messages to another
+            conn.peer_group = ("leaf", account.name, conn.remote_cluster)
         conn.remote_account = connect.get("remote_account") or "$G"
         conn.remote_info = connect
         conn.headers = connect.get("headers") is True
