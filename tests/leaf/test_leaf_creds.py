@@ -53,3 +53,15 @@ def test_leaf_account_leaf_limit(hub_go, make_hub, make_leaf, tmp_path):
     wait_for(lambda: "maximum account active connections exceeded" in second.logs(),
              timeout=10, message="the second leaf refused")
     assert leafz(hub)["leafnodes"] == 1
+
+
+@pytest.mark.parametrize("hub_go", [True, False], ids=["go-hub", "py-hub"])
+def test_leaf_account_limits_max_leafnodes(hub_go, make_hub, make_leaf):
+    """The same limit from a config-mode account's ``limits { max_leafnodes }``."""
+    hub = make_hub(go=hub_go, config="accounts { A: { users: [ {user: a, password: a} ], "
+                                      "limits: { max_leafnodes: 1 } } }\n")
+    make_leaf(hub, user="a", password="a", name="one")
+    second = make_leaf(hub, user="a", password="a", name="two", wait=False)
+    wait_for(lambda: "maximum account active connections exceeded" in second.logs(),
+             timeout=10, message="the second leaf refused")
+    assert leafz(hub)["leafnodes"] == 1
