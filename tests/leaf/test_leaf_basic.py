@@ -164,3 +164,30 @@ def test_leaf_fixture_reports_link(topology):
     assert on_leaf["is_spoke"] is True and on_hub.get("is_spoke", False) is False
     assert on_leaf["account"] == "$G" and on_hub["account"] == "$G"
     assert on_leaf["name"] == hub.name and on_hub["name"] == leaf.name
+
+
+@pytest.mark.parametrize("hub_go", [False, True], ids=["py-hub_go-leaf", "go-hub_py-leaf"])
+def test_leaf_compression_negotiated_off(hub_go, make_hub, make_leaf):
+    """A Go side asking for S2 (the hub's block or the leaf's remote) still gets a
+    working plain link with ours: we never name an S2 mode, so it stays off."""
+    hub = make_hub(go=hub_go, leafnodes="compression: s2_fast" if hub_go else "")
+    leaf = make_leaf(hub, go=not hub_go, remote="" if hub_go else "compression: s2_best")
+    from pluggy_nats.testing.leaf import leafz
+
+    assert leafz(leaf)["leafs"][0].get("compression", "off") in ("off", "not supported")
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        sub = await nl.subscribe("z.>")
+        await nl.flush()
+        await until_delivered(nh, "z.probe", sub)
+        payload = bytes(range(256)) * 64  # 16 KiB: would show any framing mix-up
+        for _ in range(20):
+            await nh.publish("z.big", payload)
+        await nh.flush()
+        got = await drain(sub, quiet=0.5)
+        assert len(got) == 20 and all(m.data == payload for m in got)
+        await nh.close()
+        await nl.close()
+
+    run(main())
