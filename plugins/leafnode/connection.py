@@ -166,6 +166,10 @@ class LeafConnection(Link):
         self.retry_after = P.reconnect_delay(text)
         self.close(ClosedReason.PROTOCOL_VIOLATION)
 
+    def lame_duck(self):
+        """nats-server tells routes and clients (INFO ``ldm``), not leafs: the
+        link stays until the server stops."""
+
     def ping_check(self, now, interval, ping_max):
         if self.registered:
             Link.ping_check(self, now, interval, ping_max)
