@@ -65,3 +65,23 @@ def test_leaf_account_limits_max_leafnodes(hub_go, make_hub, make_leaf):
     wait_for(lambda: "maximum account active connections exceeded" in second.logs(),
              timeout=10, message="the second leaf refused")
     assert leafz(hub)["leafnodes"] == 1
+
+
+@pytest.mark.parametrize("pairing", ["go-hub_py-leaf", "py-hub_go-leaf", "py-hub_py-leaf"])
+def test_leaf_nkey_seed_remote(pairing, make_hub, make_leaf):
+    """A remote with ``nkey`` (a user seed) signs the hub's nonce; the hub's
+    ``leafnodes.authorization { nkey }`` checks it. A wrong key is refused."""
+    import secrets
+
+    import nkeys
+
+    hub_go, leaf_go = PAIRINGS[pairing]
+    seed = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode()
+    public = nkeys.from_seed(bytearray(seed.encode())).public_key.decode()
+    other = nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode()
+    hub = make_hub(go=hub_go, leafnodes='authorization { nkey: "%s" }' % public)
+    good = make_leaf(hub, go=leaf_go, remote='nkey: "%s"' % seed, name="good")
+    bad = make_leaf(hub, go=leaf_go, remote='nkey: "%s"' % other, name="bad", wait=False)
+    wait_for(lambda: "Authorization Violation" in bad.logs(), timeout=10,
+             message="the wrong key refused")
+    assert leafz(good)["leafnodes"] == 1 and leafz(hub)["leafnodes"] == 1
