@@ -171,6 +171,12 @@ def _compression(value):
     return mode
 
 
+def hostport(url):
+    """``host:port`` of a leaf URL (default port 7422)."""
+    parts = urlsplit(url if "://" in url else "nats-leaf://" + url)
+    return "%s:%d" % (parts.hostname, parts.port or DEFAULT_PORT)
+
+
 def _check_url(text):
     parts = urlsplit(text if "://" in text else "nats-leaf://" + text)
     if parts.scheme.lower() not in URL_SCHEMES:

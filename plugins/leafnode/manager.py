@@ -15,7 +15,6 @@
 
 import secrets
 import string
-import time
 
 import structlog
 
@@ -23,13 +22,13 @@ from pluggy_nats import __version__, hookimpl
 from pluggy_nats.connection import ROUTE, ClosedReason
 from pluggy_nats.links import REPLACE, PeerTable, Solicitor, run_link, use_tls
 from pluggy_nats.options import ConfigError
-from pluggy_nats.permissions import PermissionSpec, SubjectPermission
 from pluggy_nats.server import NATS_COMPAT_VERSION
-from pluggy_nats.subjects import is_literal
 
 from . import creds as C
+from . import filters as F
+from . import monitor
 from . import protocol as P
-from .config import parse_leafnodes
+from .config import hostport, parse_leafnodes
 from .connection import LEAF_KIND, LeafConnection, connect_frame
 
 _NUID_CHARS = string.ascii_letters + string.digits
@@ -37,29 +36,6 @@ _NUID_CHARS = string.ascii_letters + string.digits
 
 def _nuid():
     return "".join(secrets.choice(_NUID_CHARS) for _ in range(22))
-
-
-def subject_filters(allow=None, deny=()):
-    """(message filter, interest filter) for an allow/deny pair of subject
-    lists: ``msg(subject)`` is True when a message on that literal subject is
-    refused, ``interest(subject)`` when a subscription (wildcards allowed) is.
-    (None, None) when nothing is restricted. ``$LDS.``, ``$GR.``, ``_GR_.``
-    always pass."""
-    deny = [d for d in deny if d]
-    if allow is None and not deny:
-        return None, None
-    rule = SubjectPermission(allow=list(allow) if allow is not None else None,
-                             deny=deny or None)
-    pub = PermissionSpec(publish=rule).compile()
-    sub = PermissionSpec(subscribe=rule).compile()
-
-    def msg(subject):
-        return not P.is_unchecked(subject) and not pub.publish_allowed(subject)
-
-    def interest(subject):
-        return not P.is_unchecked(subject) and not sub.subscribe_allowed(subject)
-
-    return msg, interest
 
 
 class LeafManager:
@@ -153,24 +129,14 @@ class LeafManager:
 
     @hookimpl
     def nats_varz(self, server, varz):
-        varz["leafnodes"] = len(self.links)
-        leaf = {}
-        if self.port is not None:
-            leaf.update(host=self.config.host, port=self.port,
-                        auth_timeout=self.config.auth.timeout or 1)
-        if self.config.remotes:
-            remotes = []
-            for r in self.config.remotes:
-                entry = {"local_account": r.account, "urls": [_hostport(u) for u in r.urls]}
-                if r.deny_exports or r.deny_imports:
-                    entry["deny"] = {"exports": r.deny_exports, "imports": r.deny_imports}
-                remotes.append(entry)
-            leaf["remotes"] = remotes
-        varz["leaf"] = leaf
+        monitor.varz(self, varz)
 
     @hookimpl
     def nats_monitor_endpoints(self, registry):
         registry.add("/leafz", self.leafz)
+
+    def leafz(self, server, query):
+        return monitor.leafz(self, server, query)
 
     # -- accepting and dialling ------------------------------------------------------
 
@@ -219,11 +185,11 @@ class LeafManager:
         urls = list(remote.urls)
         if not remote.no_randomize and len(urls) > 1:
             urls.sort(key=lambda u: hash((u, id(remote))))  # a stable shuffle per remote
-        known = {_hostport(u) for u in urls}
-        for hostport in self.discovered_urls.get(id(remote), ()):
-            if hostport not in known:
-                urls.append(_with_userinfo(hostport, remote.urls[0]))
-                known.add(hostport)
+        known = {hostport(u) for u in urls}
+        for found in self.discovered_urls.get(id(remote), ()):
+            if found not in known:
+                urls.append(_with_userinfo(found, remote.urls[0]))
+                known.add(found)
         return urls
 
     # -- INFO / CONNECT -----------------------------------------------------------
@@ -336,12 +302,12 @@ class LeafManager:
         # what it may subscribe to is what we send it (and the literal
         # subjects it may ask for with LS+), what it may publish is what we
         # take from it; the CONNECT deny_pub (its deny_imports) is merged in.
-        publish, subscribe = _user_lists(perms)
+        publish, subscribe = F.user_lists(perms)
         deny_pub = [d for d in connect.get("deny_pub") or [] if isinstance(d, str)]
-        conn.out_denied, _ = subject_filters(subscribe.allow, (subscribe.deny or []) + deny_pub)
-        conn.in_denied, _ = subject_filters(publish.allow, publish.deny or [])
-        conn.ls_denied = _literal_only(conn.out_denied)
-        conn.perm_info = {"import": _perm_dict(subscribe), "export": _perm_dict(publish)}
+        conn.out_denied, _ = F.subject_filters(subscribe.allow, (subscribe.deny or []) + deny_pub)
+        conn.in_denied, _ = F.subject_filters(publish.allow, publish.deny or [])
+        conn.ls_denied = F.literal_only(conn.out_denied)
+        conn.perm_info = {"import": F.perm_dict(subscribe), "export": F.perm_dict(publish)}
         if self.peers.claim(conn, (conn.remote_account, account.name)) is None:
             return
         conn.bind_account(account)
@@ -409,10 +375,10 @@ class LeafManager:
         account = self.server.accounts.get_or_create(remote.account)
         # Our deny rules merged with what the hub allows us: its INFO ``export``
         # is what we may send, ``import`` what we may take.
-        export, imp = _info_lists(info.get("export")), _info_lists(info.get("import"))
-        conn.out_denied, _ = subject_filters(export[0], export[1] + list(remote.deny_exports))
-        conn.ls_denied = _literal_only(conn.out_denied)  # a hub's LS+ we ignore
-        conn.in_denied, advertise_deny = subject_filters(imp[0],
+        export, imp = F.info_lists(info.get("export")), F.info_lists(info.get("import"))
+        conn.out_denied, _ = F.subject_filters(export[0], export[1] + list(remote.deny_exports))
+        conn.ls_denied = F.literal_only(conn.out_denied)  # a hub's LS+ we ignore
+        conn.in_denied, advertise_deny = F.subject_filters(imp[0],
                                                          imp[1] + list(remote.deny_imports))
         if advertise_deny is not None:
             conn.advertise_filter = lambda s: not advertise_deny(s)
@@ -480,34 +446,6 @@ class LeafManager:
             conn.log.info("Leafnode connection closed", account=conn.bound_account.name,
                           reason=reason.value, peer=conn.remote_name)
 
-    # -- monitoring ---------------------------------------------------------------------------
-
-    def leafz(self, server, query):
-        subs = query.get("subs") in ("1", "true", "detail")
-        acc = query.get("acc")
-        leafs = []
-        now = time.time()
-        for conn in list(self.links):
-            if acc and conn.bound_account.name != acc:
-                continue
-            entry = {
-                "id": conn.cid, "name": conn.remote_name, "is_spoke": conn.is_spoke,
-                "account": conn.bound_account.name, "ip": conn.host, "port": conn.port,
-                "rtt": "%.3fms" % (conn.rtt * 1000), "in_msgs": conn.in_msgs,
-                "out_msgs": conn.out_msgs, "in_bytes": conn.in_bytes,
-                "out_bytes": conn.out_bytes, "subscriptions": len(conn.remote_subs),
-                "compression": "off",
-            }
-            if conn.isolated:
-                entry["is_isolated"] = True
-            if subs:
-                entry["subscriptions_list"] = sorted(
-                    s.subject.decode() for s in conn.remote_subs.values())
-            leafs.append(entry)
-        return {"server_id": server.server_id, "now": _rfc3339(now),
-                "leafnodes": len(leafs), "leafs": leafs}
-
-
 def _same(expected, given):
     import hmac
 
@@ -523,54 +461,6 @@ def _userinfo(url):
     if parts.username is None:
         return None, None
     return unquote(parts.username), unquote(parts.password) if parts.password else None
-
-
-def _hostport(url):
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url if "://" in url else "nats-leaf://" + url)
-    return "%s:%d" % (parts.hostname, parts.port or 7422)
-
-
-def _literal_only(denied):
-    """The LS+ check: a literal subject we may not send (wildcard interest is
-    kept, its denied messages are filtered when sent)."""
-    if denied is None:
-        return None
-    return lambda subject: is_literal(subject) and denied(subject)
-
-
-def _user_lists(perms):
-    """(publish, subscribe) SubjectPermissions of a connection's permissions
-    (``Allow.permissions``), unrestricted ones when it has none."""
-    spec = getattr(getattr(perms, "compiled", None), "spec", None)
-    publish = getattr(spec, "publish", None) or SubjectPermission()
-    subscribe = getattr(spec, "subscribe", None) or SubjectPermission()
-    return publish, subscribe
-
-
-def _perm_dict(rule):
-    """A SubjectPermission as INFO ``import``/``export`` carry it (None: no rule)."""
-    out = {k: v for k, v in (("allow", rule.allow), ("deny", rule.deny)) if v is not None}
-    return out or None
-
-
-def _info_lists(block):
-    """(allow or None, deny list) of an INFO ``import``/``export`` block."""
-    if not isinstance(block, dict):
-        return None, []
-
-    def strings(value):
-        if isinstance(value, str):
-            return [value]
-        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
-
-    allow = strings(block.get("allow")) if "allow" in block else None
-    return allow, strings(block.get("deny")) or []
-
-
-def _rfc3339(ts):
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + ".%06dZ" % int(ts % 1 * 1e6)
 
 
 def encode_info(info):
