@@ -59,3 +59,20 @@ async def exactly_once(pub, subject, sub, n=50):
     await pub.flush()
     got = [m.data for m in await drain(sub, quiet=0.5)]
     assert got == [b"%d" % i for i in range(n)], got[:10]
+
+
+def assert_hub_reaches_leaf(hub, leaf, prefix="check"):
+    """A subscriber on ``leaf`` gets what a client of ``hub`` publishes, once
+    each and in order (the link is up and its interest complete)."""
+    from pluggy_nats.testing.plugin import run
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        sub = await nl.subscribe(prefix + ".>")
+        await nl.flush()
+        await until_delivered(nh, prefix + ".probe", sub)
+        await exactly_once(nh, prefix + ".x", sub)
+        await nh.close()
+        await nl.close()
+
+    run(main())

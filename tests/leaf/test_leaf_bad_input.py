@@ -6,10 +6,9 @@ import socket
 import time
 
 import pytest
-from leaf_helpers import connect, exactly_once, until_delivered
+from leaf_helpers import assert_hub_reaches_leaf
 
 from pluggy_nats.testing.leaf import leafz
-from pluggy_nats.testing.plugin import run
 
 pytestmark = pytest.mark.interop
 
@@ -82,16 +81,7 @@ def test_leaf_bad_input_answered_as_go(make_hub, make_leaf):
         assert want[0] or not want[1] or name in ("queue without weight", "bad size",
                                                   "bad JSON"), name  # a real answer
 
-    async def still_fine():
-        nh, nl = await connect(ours), await connect(leaf)
-        sub = await nl.subscribe("ok.>")
-        await nl.flush()
-        await until_delivered(nh, "ok.probe", sub)
-        await exactly_once(nh, "ok.x", sub)
-        await nh.close()
-        await nl.close()
-
-    run(still_fine())
+    assert_hub_reaches_leaf(ours, leaf, "ok")
     assert leafz(ours)["leafnodes"] == 1
     assert "Traceback" not in ours.logs() + ours_auth.logs()
 

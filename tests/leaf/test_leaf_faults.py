@@ -2,7 +2,14 @@
 again within seconds, and nothing is delivered twice (all four pairings)."""
 
 import pytest
-from leaf_helpers import PAIRINGS, connect, exactly_once, free_port, until_delivered
+from leaf_helpers import (
+    PAIRINGS,
+    assert_hub_reaches_leaf,
+    connect,
+    exactly_once,
+    free_port,
+    until_delivered,
+)
 
 from pluggy_nats.testing.leaf import leaf_interest, leafz, wait_leafs
 from pluggy_nats.testing.plugin import run
@@ -35,16 +42,7 @@ def test_leaf_kill_leaf_and_restart(pairing, make_hub, make_leaf):
     leaf.start()
     wait_leafs(leaf, 1)
 
-    async def second():
-        nh, nl = await connect(hub), await connect(leaf)
-        sub = await nl.subscribe("fault.>")
-        await nl.flush()
-        await until_delivered(nh, "fault.probe", sub)
-        await exactly_once(nh, "fault.x", sub)
-        await nh.close()
-        await nl.close()
-
-    run(second())
+    assert_hub_reaches_leaf(hub, leaf, "fault")
 
 
 @pytest.mark.parametrize("pairing", sorted(PAIRINGS))
