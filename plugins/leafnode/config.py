@@ -347,34 +347,9 @@ def _parse_remote(entry, errors, block_pos):
                                            client_side=True, dial_only=True)
                 except ConfigError as exc:
                     errors.items.extend(exc.errors)
-            elif k == "hub":
-                remote.hub = _bool(value)
-            elif k == "deny_imports":
-                remote.deny_imports = _subjects(value)
-            elif k == "deny_exports":
-                remote.deny_exports = _subjects(value)
-            elif k == "no_randomize":
-                remote.no_randomize = _bool(value)
-            elif k == "first_info_timeout":
-                remote.first_info_timeout = parse_duration(value)
-            elif k == "dial_timeout":
-                remote.dial_timeout = parse_duration(value)
-            elif k == "compression":
-                remote.compression = _compression(value)
-            elif k in ("isolate_leafnode_interest", "isolate"):
-                remote.isolate = _bool(value)
-            elif k == "request_isolation":
-                remote.request_isolation = _bool(value)
-            elif k == "disabled":
-                remote.disabled = _bool(value)
-            elif k == "ignore_discovered_servers":
-                remote.ignore_discovered_servers = _bool(value)
-            elif k == "ws_compression":
-                remote.ws_compression = _bool(value)
-            elif k == "ws_no_masking":
-                remote.ws_no_masking = _bool(value)
-            elif k == "jetstream_cluster_migrate":
-                remote.jetstream_cluster_migrate = bool(value)
+            elif k in _REMOTE_FIELDS:
+                attr, convert = _REMOTE_FIELDS[k]
+                setattr(remote, attr, convert(value))
             elif k == "proxy":
                 if not isinstance(value, dict):
                     raise ValueError("Expected proxy to be a map")
@@ -385,6 +360,26 @@ def _parse_remote(entry, errors, block_pos):
     if remote.credentials and remote.nkey:
         errors.add(remote.position, "Remoteleafnode can not have both a nkey and credentials")
     return remote
+
+
+# remote key -> (RemoteConfig attribute, converter): the fields that are one value
+_REMOTE_FIELDS = {
+    "hub": ("hub", _bool),
+    "deny_imports": ("deny_imports", _subjects),
+    "deny_exports": ("deny_exports", _subjects),
+    "no_randomize": ("no_randomize", _bool),
+    "first_info_timeout": ("first_info_timeout", parse_duration),
+    "dial_timeout": ("dial_timeout", parse_duration),
+    "compression": ("compression", _compression),
+    "isolate_leafnode_interest": ("isolate", _bool),
+    "isolate": ("isolate", _bool),
+    "request_isolation": ("request_isolation", _bool),
+    "disabled": ("disabled", _bool),
+    "ignore_discovered_servers": ("ignore_discovered_servers", _bool),
+    "ws_compression": ("ws_compression", _bool),
+    "ws_no_masking": ("ws_no_masking", _bool),
+    "jetstream_cluster_migrate": ("jetstream_cluster_migrate", bool),
+}
 
 
 def _validate(cfg, errors, known_accounts, operator_mode, block_pos):
