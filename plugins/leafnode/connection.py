@@ -32,6 +32,8 @@ from pluggy_nats.subjects import is_valid_queue, is_valid_subject
 
 from . import protocol as P
 
+# Seconds a dialler waits for the hub's second INFO after its CONNECT.
+_ANSWER_WAIT = 5.0
 # Interest a hub does not pass to an isolated link (isolate_leafnode_interest).
 _LEAF_ORIGINS = frozenset({LEAF_HUB_ORIGIN, LEAF_SPOKE_ORIGIN})
 
@@ -179,9 +181,10 @@ class LeafConnection(Link):
     def _handshake_timeout(self, waited):
         """A link that does not finish its handshake in time is closed, so a
         silent peer never holds a connection: the hub waits the authorization
-        timeout for the CONNECT; the dialler ``first_info_timeout`` (at least
-        2 s here, a loaded machine is slow) for the INFO, then 2 s more for the
-        hub's answer ("Stale Leaf Node Connection - Closing", as nats-server)."""
+        timeout for the CONNECT (nats-server's -ERR); the dialler
+        ``first_info_timeout`` (at least 2 s here) for the INFO, then 5 s more for
+        the hub's answer ("Stale Leaf Node Connection - Closing"; nats-server
+        waits 2 s, we allow for a loaded machine: nothing on the wire differs)."""
         if not self.solicited:
             limit = self.manager.config.auth.timeout or self.server.options.auth_timeout
             if not self.connect_received and waited >= limit:
@@ -194,7 +197,7 @@ class LeafConnection(Link):
             if waited >= first:
                 self.log.error("leafnode_first_info_timeout", seconds=first)
                 self.close(ClosedReason.STALE_CONNECTION)
-        elif waited >= first + 2.0:
+        elif waited >= first + _ANSWER_WAIT:
             self.log.error(P.STALE)
             self.close(ClosedReason.STALE_CONNECTION)
 
