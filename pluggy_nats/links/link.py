@@ -53,6 +53,7 @@ class Link(Connection):
         self.remote_info = {}
         self.registered = False  # handshake done, interest flowing
         self.connect_received = False
+        self.connect_sent = False
         self.info_sent = False
         # (account name, subject, queue) -> Subscription held for the peer
         self.remote_subs = {}
@@ -164,8 +165,11 @@ class Link(Connection):
         if not self.solicited and not self.connect_received:
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
-        if self.solicited:
-            # The acceptor spoke first; answer with CONNECT (and our own INFO).
+        if self.solicited and not self.connect_sent:
+            # The acceptor spoke first; answer with CONNECT (and our own INFO),
+            # once: a kind may register only on a later INFO (a leaf waits for
+            # the hub's connect_info), and each one comes to handshake_info.
+            self.connect_sent = True
             self.send(encode.connect(self.connect_dict()))
             if self.solicitor_sends_info:
                 self.send_info()
