@@ -117,6 +117,9 @@ class LeafConnection(Link):
         return self.first_info
 
     def op_info(self, rest):
+        # Not the layer's driver: the CONNECT is built from the hub's INFO (its
+        # nonce for the signature, a client_id to check), and the link
+        # registers on the second INFO (connect_info), not the first.
         info = self._json(rest)
         if info is None:
             return
