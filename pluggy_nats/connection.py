@@ -55,6 +55,7 @@ class ClosedReason(enum.Enum):
     MAX_SUBSCRIPTIONS_EXCEEDED = "Maximum Subscriptions Exceeded"
     NO_RESPONDERS_REQUIRES_HEADERS = "No Responders Requires Headers"
     DUPLICATE_ROUTE = "Duplicate Route"
+    DUPLICATE_REMOTE_LEAFNODE = "Duplicate Remote LeafNode Connection"
     ROUTE_REMOVED = "Route Removed"
     SERVER_SHUTDOWN = "Server Shutdown"
     CLUSTER_NAME_CONFLICT = "Cluster Name Conflict"
@@ -140,6 +141,13 @@ class Connection:
     # whose messages it may be handed. A client takes messages from anywhere.
     origin = CLIENT_ORIGIN
     messages_from = ALL_ORIGINS
+    # A queue member on this connection is picked for a client's message only
+    # when the group has no other member (leaf links: nats-server keeps a leaf
+    # member as the fallback, processMsgResults).
+    queue_fallback = False
+    # Links of one peer group never pass messages to each other (the links of
+    # one leaf cluster on its hub: nats-server's same-cluster rule); None: none.
+    peer_group = None
 
     def __init__(self, server, sock, addr):
         self.server = server

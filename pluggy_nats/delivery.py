@@ -48,7 +48,10 @@ def deliver(result, subject, reply, hdr, msg, publisher):
             # One group, echo on (the usual queue case): pick inline, no tuple
             # for the picked members.
             members = qsubs[0]
-            picked = (members[int(random() * len(members))],)
+            member = members[int(random() * len(members))]
+            if member.conn.queue_fallback:
+                member = _prefer_primary(members, member)
+            picked = (member,)
         else:
             picked = _pick_queue_members(qsubs, noecho)
         psubs = psubs + picked if psubs else picked
@@ -136,18 +139,32 @@ def _frame_parts(subject, reply, hdr, msg):
 
 def _pick_queue_members(qsubs, noecho):
     """One member per group; a member that would echo to a no-echo publisher is
-    passed over for the next one."""
+    passed over for the next one, and a fallback member (a leaf link's) is
+    taken only when the group has nobody else."""
     chosen = []
     for members in qsubs:
         count = len(members)
         i = int(random() * count)
+        fallback = None
         for _ in range(count):
             sub = members[i]
             if sub.conn is not noecho:
-                chosen.append(sub)
-                break
+                if not sub.conn.queue_fallback:
+                    chosen.append(sub)
+                    break
+                if fallback is None:
+                    fallback = sub
             i = (i + 1) % count
+        else:
+            if fallback is not None:
+                chosen.append(fallback)
     return tuple(chosen)
+
+
+def _prefer_primary(members, fallback):
+    """A random member of ``members`` that is not a fallback, else ``fallback``."""
+    primary = [s for s in members if not s.conn.queue_fallback]
+    return primary[int(random() * len(primary))] if primary else fallback
 
 
 def deliver_batch(result, subject, reply, payloads, publisher):

@@ -29,6 +29,8 @@ class InternalClient:
     is_link = False
     origin = CLIENT_ORIGIN  # internal interest is local interest
     messages_from = ALL_ORIGINS
+    queue_fallback = False
+    peer_group = None
     publisher = None  # the publisher of the message a callback is handling
 
     def __init__(self, server, account, name="internal"):

@@ -120,6 +120,7 @@ class CompiledPermissions:
     """The indexes of one user's permissions (shared by its connections)."""
 
     def __init__(self, spec):
+        self.spec = spec  # as configured (links hand a user's lists on: leaf INFO)
         pub = spec.publish
         sub = spec.subscribe
         self.response = spec.response

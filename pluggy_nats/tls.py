@@ -204,12 +204,14 @@ def _str(value):
     return value
 
 
-def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_side=False):
+def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_side=False,
+              dial_only=False):
     """A :class:`TLSConfig` from a ``tls {}`` block (a mapping). Errors raise
     :class:`~pluggy_nats.options.ConfigError` with one ``(position, message)``
     per problem, positioned at the offending key when the block knows it.
     ``force_verify`` (routes) makes ``verify`` true whatever the block says;
-    ``client_side`` also builds the dialling context (routes)."""
+    ``client_side`` also builds the dialling context (routes); ``dial_only``
+    (a leaf's remote) is a block used only to dial: a certificate is optional."""
     errors = []
     if not isinstance(block, dict):
         raise ConfigError([(block_pos, "%s: expected a map, got %r" % (where, block))])
@@ -277,7 +279,7 @@ def parse_tls(block, where="tls", force_verify=False, block_pos=None, client_sid
             errors.append((position(key), "%s.%s: %s" % (where, key, exc)))
     if force_verify or cfg.verify_and_map:
         cfg.verify = True
-    errors.extend(_check_files(cfg, where, position, client_side))
+    errors.extend(_check_files(cfg, where, position, client_side, dial_only))
     if errors:
         raise ConfigError(errors)
     return cfg
@@ -335,8 +337,15 @@ def peer_key_id(tls_sock):
     return hashlib.sha256(spki).hexdigest()
 
 
-def _check_files(cfg, where, position, client_side=False):
+def _check_files(cfg, where, position, client_side=False, dial_only=False):
     errors = []
+    if dial_only and not cfg.cert_file and not cfg.key_file:
+        try:
+            cfg.check(server_side=False, client_side=True)
+        except (OSError, ssl.SSLError) as exc:
+            errors.append((position("ca_file"), "%s: error loading certificates: %s"
+                           % (where, exc)))
+        return errors
     if not cfg.cert_file:
         errors.append((position("key_file") if cfg.key_file else position("cert_file"),
                        "%s: missing 'cert_file' in TLS configuration" % where))

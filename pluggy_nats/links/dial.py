@@ -55,13 +55,16 @@ class Solicitor:
     failed dials tolerated in a row (None: forever). ``should_dial()`` is asked
     before every attempt: False pauses (the peer is linked another way), and
     ``finished()`` True ends the loop. ``after(link)`` is told how each link
-    ended and returns True to stop (a duplicate the kind will not redial)."""
+    ended and returns True to stop (a duplicate the kind will not redial), or
+    a number of seconds to wait before the next dial (the peer asked for a
+    delay: a leaf loop waits 30 s). ``next_url()``, when given, names the URL
+    of each attempt (failover over a peer cluster's URLs); else ``url`` always."""
 
     def __init__(self, server, url, connect, *, scheme="nats", default_port=4222,
                  retries=None, backoff_min=RECONNECT_MIN, backoff_max=RECONNECT_MAX,
                  jitter=0.2, dial_timeout=DIAL_TIMEOUT, should_dial=None, finished=None,
-                 after=None, on_give_up=None, idle_wait=0.5, label=None, transport_tls=None,
-                 transport_options=None):
+                 after=None, on_give_up=None, idle_wait=0.5, next_url=None, label=None,
+                 transport_tls=None, transport_options=None):
         self.server = server
         # "route", "gateway", "leafnode": failed dials are logged as nats-server
         # logs them ("Error trying to connect to route ..."), at error level as
@@ -69,6 +72,9 @@ class Solicitor:
         self.label = label
         self.dialled = False  # has a dial ever succeeded
         self.url = url
+        self.scheme = scheme
+        self.default_port = default_port
+        self.next_url = next_url
         self.connect = connect
         # TLS a registered transport runs underneath (wss://), not the link itself
         self.transport_tls = transport_tls
@@ -111,6 +117,10 @@ class Solicitor:
             if self.should_dial is not None and not self.should_dial():
                 gevent.sleep(self.idle_wait)
                 continue
+            if self.next_url is not None:
+                self.url = self.next_url()
+                self.host, self.port, self.username, self.password = host_port(
+                    self.url, self.scheme, self.default_port)
             try:
                 transport = self.server.links.transport_for(self.url)
                 if transport is not None:
@@ -137,8 +147,12 @@ class Solicitor:
             started = time.monotonic()
             run_link(self.server, link)  # returns when the link closes
             self.link = None
-            if self.after is not None and self.after(link):
+            verdict = self.after(link) if self.after is not None else None
+            if verdict is True:
                 return
+            if verdict:  # seconds the peer asked us to wait
+                gevent.sleep(verdict)
+                continue
             if time.monotonic() - started < self.backoff_min:
                 self._sleep(delay)
                 delay = min(delay * 2, self.backoff_max)

@@ -55,6 +55,7 @@ class Link(Connection):
         self.remote_info = {}
         self.registered = False  # handshake done, interest flowing
         self.connect_received = False
+        self.connect_sent = False
         self.info_sent = False
         # (account name, subject, queue) -> Subscription held for the peer
         self.remote_subs = {}
@@ -173,8 +174,11 @@ class Link(Connection):
         if not self.solicited and not self.connect_received:
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
-        if self.solicited:
-            # The acceptor spoke first; answer with CONNECT (and our own INFO).
+        if self.solicited and not self.connect_sent:
+            # The acceptor spoke first; answer with CONNECT (and our own INFO),
+            # once: a kind may register only on a later INFO (a leaf waits for
+            # the hub's connect_info), and each one comes to handshake_info.
+            self.connect_sent = True
             self.send(encode.connect(self.connect_dict()))
             if self.solicitor_sends_info:
                 self.send_info()
@@ -426,13 +430,12 @@ class Link(Connection):
         at once (``deliver_run``); the rest go one by one in between."""
         seg = []  # (subject, None, payload) reaching seg_targets, not yet delivered
         seg_account = seg_targets = None
-        accounts = self._accounts
         bound = self.bound_account  # then the lines carry no account token
+        accounts = self._accounts if bound is None else _Always(bound)
         nargs = 2 if bound is None else 1
         single = bool(self.forwarders)
         for args, _, payload in run:
-            account = None if single or len(args) != nargs else \
-                accounts.get(args[0]) if bound is None else bound
+            account = None if single or len(args) != nargs else accounts.get(args[0])
             if account is None or payload.__class__ is list:
                 if seg:
                     self._deliver_segment(seg_account, seg_targets, seg)
@@ -565,6 +568,20 @@ class Link(Connection):
         self.manager.link_closed(self, reason)
 
 
+class _Always(dict):
+    """A bound link's stand-in for its token -> account map: every line is in
+    the one account (keeps the unbound run loop free of a test per message)."""
+
+    __slots__ = ("account",)
+
+    def __init__(self, account):
+        super().__init__()
+        self.account = account
+
+    def get(self, key, default=None):
+        return self.account
+
+
 def forwarding_targets(result, source, queues):
     """The part of a match ``result`` a message arriving on link ``source`` may
     be delivered to (nats-server ``processMsgResults``), or None: plain
@@ -572,8 +589,13 @@ def forwarding_targets(result, source, queues):
     origin, never the source; of the queue groups named in ``queues`` only,
     the members allowed, local ones (clients, internal) preferred."""
     origin = source.origin
-    plain = tuple(s for s in result.psubs
-                  if s.conn is not source and origin in s.conn.messages_from)
+    group = source.peer_group
+    if group is None:
+        plain = tuple(s for s in result.psubs
+                      if s.conn is not source and origin in s.conn.messages_from)
+    else:  # never back into the sender's peer group (a leaf cluster's other links)
+        plain = tuple(s for s in result.psubs if s.conn is not source and
+                      origin in s.conn.messages_from and s.conn.peer_group != group)
     picked = ()
     if queues and result.qsubs:
         names = set(queues)
@@ -581,7 +603,9 @@ def forwarding_targets(result, source, queues):
         for group in result.qsubs:
             if group[0].queue not in names:
                 continue
-            allowed = [s for s in group if s.conn is not source and origin in s.conn.messages_from]
+            allowed = [s for s in group if s.conn is not source and
+                       origin in s.conn.messages_from and
+                       (source.peer_group is None or s.conn.peer_group != source.peer_group)]
             local = [s for s in allowed if not s.conn.is_link]
             members = local or allowed
             if members:

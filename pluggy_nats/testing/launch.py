@@ -22,6 +22,7 @@ _HTTP = re.compile(r"Starting https? monitor on (\S+):(\d+)")
 _ROUTES = re.compile(r"Listening for route connections on (\S+):(\d+)")
 _WEBSOCKET = re.compile(r"Listening for websocket clients on wss?://(\S+):(\d+)")
 _GATEWAYS = re.compile(r"Listening for gateways connections on (\S+):(\d+)")
+_LEAFS = re.compile(r"Listening for leafnode connections on (\S+):(\d+)")
 _READY = "Server is ready"
 
 
@@ -63,6 +64,7 @@ class ServerProcess:
         self.ws_port = None
         self.gateway_port = None
         self.config_path = None  # the config file (Launcher.start with config=)
+        self.leaf_port = None
         self._terminated = False  # SIGTERM sent to the current process
         self.expect_routes = "--cluster" in self.args  # Launcher.start also looks at the config
 
@@ -85,6 +87,8 @@ class ServerProcess:
     @property
     def gateway_url(self):
         return "nats://%s:%d" % (HOST, self.gateway_port)
+    def leaf_url(self):
+        return "nats-leaf://%s:%d" % (HOST, self.leaf_port)
 
     @property
     def pid(self):
@@ -119,6 +123,8 @@ class ServerProcess:
                     self.ws_port = int(websocket.group(2)) if websocket else None
                     gateways = _GATEWAYS.search(text)
                     self.gateway_port = int(gateways.group(2)) if gateways else None
+                    leafs = _LEAFS.search(text)
+                    self.leaf_port = int(leafs.group(2)) if leafs else None
                     return self
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s before it was ready:\n%s"

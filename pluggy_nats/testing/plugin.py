@@ -20,6 +20,14 @@
   the Go nats-server; ``seed_only=True`` lets implicit discovery find the
   clusters). Returns a SuperCluster (``sc["A"]`` is cluster A's servers) once
   messages cross between every pair of servers.
+* ``make_hub(go=False, config="", args=(), leaf_port=-1, leafnodes="")``: a
+  server (ours or Go) with a ``leafnodes`` listener (its port is ``.leaf_port``,
+  ``leafnodes`` adds fields to the block) and monitoring.
+* ``make_leaf(hub, account=None, credentials=None, user=None, password=None,
+  go=False, remote="", config="", leafnodes="")``: a leaf server (ours or Go) with one remote
+  to ``hub`` (a server or a list: a hub cluster) bound to its local
+  ``account``; returns once the link is registered on the leaf (its
+  ``/leafz``). See :mod:`pluggy_nats.testing.leaf` for the helpers.
 * ``run(coroutine, timeout)``: run an asyncio test body (the nats-py client).
 
 Servers run in their own processes, so gevent and asyncio never share a loop.
@@ -32,6 +40,7 @@ import pytest
 
 from .faults import FaultCluster
 from .launch import Launcher, go_nats_server_command, pluggy_nats_command
+from .leaf import hub_config, leaf_config, wait_leafs
 from .raw import RawClient, wait_for, wait_for_mesh
 from .supercluster import build_supercluster
 
@@ -138,6 +147,38 @@ def make_supercluster(launcher):
                                   gateway_extra=gateway_extra, args=args,
                                   go_command=require_go_nats_server() if uses_go else None,
                                   our_command=pluggy_nats_command(), timeout=timeout)
+
+    return make
+
+
+@pytest.fixture
+def make_hub(launcher):
+    def make(go=False, config="", args=(), name=None, leaf_port=-1, leafnodes="",
+             timeout=15.0):
+        command = require_go_nats_server() if go else pluggy_nats_command()
+        name = name or "hub%d" % len(launcher.processes)
+        return launcher.start(command, ["-m", "-1", "-n", name] + list(args),
+                              config=hub_config(config, leaf_port, leafnodes), name=name,
+                              timeout=timeout)
+
+    return make
+
+
+@pytest.fixture
+def make_leaf(launcher):
+    def make(hub, account=None, credentials=None, user=None, password=None, go=False,
+             remote="", config="", args=(), name=None, wait=True, leafnodes="",
+             timeout=15.0):
+        command = require_go_nats_server() if go else pluggy_nats_command()
+        name = name or "leaf%d" % len(launcher.processes)
+        text = leaf_config(hub, account=account, credentials=credentials, user=user,
+                           password=password, remote=remote, extra=config,
+                           leafnodes=leafnodes)
+        leaf = launcher.start(command, ["-m", "-1", "-n", name] + list(args), config=text,
+                              name=name, timeout=timeout)
+        if wait:
+            wait_leafs(leaf, 1, timeout=timeout)
+        return leaf
 
     return make
 

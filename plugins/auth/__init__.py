@@ -48,7 +48,7 @@ which it does through ``nats_message_published`` (a second object,
 ``auth-responses``, registered only when some user has allow_responses, because
 that hook takes every publish off the core's fast path).
 
-Not done here: ``max_leafnodes`` (parsed, no leaf nodes yet), service latency
+Not done here: service latency
 tracking and ``share`` (parsed, ignored; JWT exports' ``latency`` too), the
 user JWT ``data`` limit (not enforced), export ``revocations`` of activations
 and activation tokens given as URLs. Auth

@@ -20,7 +20,7 @@ import structlog
 from pluggy_nats import Allow, Deny, hookimpl
 from pluggy_nats.accounts.services import wire_service_imports
 from pluggy_nats.accounts.streams import wire_stream_imports
-from pluggy_nats.connection import CLIENT
+from pluggy_nats.connection import CLIENT, LEAF
 from pluggy_nats.mappings import AccountMappings
 from pluggy_nats.signatures import new_nonce, verify_nonce
 
@@ -119,7 +119,9 @@ class AuthManager:
 
     @hookimpl(trylast=True)
     def nats_authenticate(self, conn, connect):
-        if conn.kind != CLIENT or not self.server.auth_required:
+        # Leaf links dialling in authenticate as users too (the leafnode
+        # plugin asks when its own leafnodes.authorization is empty).
+        if conn.kind not in (CLIENT, LEAF) or not self.server.auth_required:
             return None
         if self.operator is not None:
             return self.operator.authenticate(conn, connect)

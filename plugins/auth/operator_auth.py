@@ -62,7 +62,7 @@ from .operator import has_own_permissions
 STANDARD = "STANDARD"
 _PERM_CACHE_MAX = 1024
 _LIMITS = (("conn", "max_connections"), ("subs", "max_subscriptions"),
-           ("payload", "max_payload"))
+           ("payload", "max_payload"), ("leaf", "max_leafnodes"))
 _USER_LIMITS = (("subs", "max_subscriptions"), ("payload", "max_payload"))
 
 

@@ -12,6 +12,7 @@ and a run that loses messages fails.
   pluggy-nats bench fanout --subs 8          pluggy-nats bench queue --pubs 4 --subs 4
   pluggy-nats bench req --duration 2         (latency p50/p99/p99.9)
   pluggy-nats bench cluster --url nats://127.0.0.1:4222 --sub-url nats://127.0.0.1:4223
+  pluggy-nats bench leaf --url nats://HUB:4222 --sub-url nats://LEAF:4223   (and swapped)
   pluggy-nats bench conns --conns 10000 --pid $(pgrep -o nats-server)
   pluggy-nats bench pubsub --sink            (the generator's own ceiling: fake server)
   pluggy-nats bench compare --server py="pluggy-nats serve" --server go=nats-server
@@ -201,6 +202,8 @@ def main(argv=None):
         ap.error("cluster needs --sub-url (a second server of the same cluster)")
     if o.scenario == "gateway" and not o.sub_url and not o.sink:
         ap.error("gateway needs --sub-url (a server of another cluster, joined by a gateway)")
+    if o.scenario == "leaf" and not o.sub_url and not o.sink:
+        ap.error("leaf needs --sub-url (the leaf of the --url hub, or the reverse)")
     from .report import format_result
     from .scenarios import run
 

@@ -49,6 +49,9 @@ CASES = {
     "req": ("req", {}, True, 1),
     "cluster": ("cluster", {}, True, 3),
     "gateway": ("gateway", {}, True, 2),
+    # a hub and its leaf: publisher on the hub, subscriber on the leaf; leafup the reverse
+    "leaf": ("leaf", {}, True, 2),
+    "leafup": ("leaf", {}, True, 2),
     "conns": ("conns", {}, False, 1),
     # pubsub with both clients over WebSocket (ws://, no TLS, no compression)
     "ws": ("pubsub", {}, True, 1),
@@ -177,7 +180,7 @@ class Runner:
             f.write(text)
         return path
 
-    def start_servers(self, spec, count, websocket=False, gateway=False):
+    def start_servers(self, spec, count, websocket=False, gateway=False, leaf=False):
         self.n += 1
         command = list(spec.argv)
         if self.srv_cpus:
@@ -197,7 +200,15 @@ class Runner:
                 if gateway:
                     args = ["-c", self.gateway_conf(spec, i, rports)]
                 args += ["-a", HOST, "-p", "-1"]
-                if count > 1 and not gateway:
+                if leaf and count == 2:
+                    # server 0 is the hub (a leafnode listener), server 1 its leaf
+                    conf = os.path.join(self.workdir, "%03d-%s-%d.conf" % (self.n, spec.label, i))
+                    with open(conf, "w") as f:
+                        f.write('leafnodes { listen: "%s:%d" }\n' % (HOST, rports[0]) if i == 0
+                                else 'leafnodes { remotes: [ { url: "nats-leaf://%s:%d" } ] }\n'
+                                % (HOST, rports[0]))
+                    args = ["-c", conf, "-a", HOST, "-p", "-1"]
+                elif count > 1 and not gateway:
                     routes = ",".join("nats://%s:%d" % (HOST, rports[j])
                                       for j in range(count) if j != i)
                     args += ["--cluster", "nats://%s:%d" % (HOST, rports[i]),
@@ -234,9 +245,12 @@ class Runner:
     def run_case(self, spec, case, size):
         scen, _, _, count = CASES[case]
         websocket = case == "ws"
-        procs = self.start_servers(spec, count, websocket=websocket, gateway=scen == "gateway")
+        procs = self.start_servers(spec, count, websocket=websocket, gateway=scen == "gateway",
+                                   leaf=scen == "leaf")
         try:
             urls = [self.url(p, websocket) for p in procs]
+            if case == "leafup":
+                urls.reverse()  # publisher on the leaf, subscriber on the hub
             o = self.options(case, size, urls, procs[0].pid)
             cpu0 = sum(tree_cpu(p.pid) for p in procs)
             busy0 = busy_seconds()

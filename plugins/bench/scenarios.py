@@ -1,7 +1,7 @@
 """The coordinator: starts the worker processes of a scenario, shows progress,
 decides when a run is complete and turns the workers' reports into one result.
 
-A throughput run (pub, sub, pubsub, fanout, queue, cluster):
+A throughput run (pub, sub, pubsub, fanout, queue, cluster, leaf):
 
 1. subscribers connect, subscribe and confirm with PING/PONG;
 2. publishers connect; a warm-up publishes empty probe messages until every
@@ -38,6 +38,8 @@ SCENARIOS = {
     "cluster": (1, 1, False, "publisher on --url, subscriber on --sub-url: msgs/s delivered"),
     "gateway": (1, 1, False, "publisher on --url (cluster A), subscriber on --sub-url "
                              "(cluster B, over a gateway): msgs/s delivered"),
+    "leaf": (1, 1, False, "publisher on --url (a hub), subscriber on --sub-url (its leaf);"
+                          " swap the URLs for leaf -> hub"),
     "conns": (0, 0, False, "N idle connections: server RSS per connection (--pid)"),
     "js": (1, 0, False, "JetStream: async publish (--inflight acks) then a pull drain"),
 }
