@@ -39,6 +39,7 @@ from collections import OrderedDict
 
 from .base import StreamStore
 from .consumer import FileConsumerStore
+from .index import count_subject
 from .types import ErrStorageFull, StoreError
 from .util import atomic_write, fsync_dir, read_checked, store_error
 
@@ -271,12 +272,7 @@ class FileStore(StreamStore):
         offs.append(self._write(blk, (head, sb, hdr, data, CRC.pack(crc)), n))
         blk.live += 1
         if blk.fss is not None:
-            entry = blk.fss.get(subject)
-            if entry is None:
-                blk.fss[subject] = [1, seq, seq]
-            else:
-                entry[0] += 1
-                entry[2] = seq
+            count_subject(blk.fss, subject, seq)
         return go_size(n, hlen)
 
     def _block_for(self, seq, n):
@@ -527,13 +523,7 @@ class FileStore(StreamStore):
         base = blk.base
         for j in live:
             p = offs[j] - start + HDR_SIZE
-            subject = buf[p:p + unpack(buf, p - 6)[0]]
-            entry = counts.get(subject)
-            if entry is None:
-                counts[subject] = [1, base + j, base + j]
-            else:
-                entry[0] += 1
-                entry[2] = base + j
+            count_subject(counts, buf[p:p + unpack(buf, p - 6)[0]], base + j)
         return {s.decode("utf-8", "replace"): e for s, e in counts.items()}
 
     def _e_deleted(self, lo, hi):

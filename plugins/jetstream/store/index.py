@@ -81,6 +81,16 @@ def _filter_regex(f):
     return r"\.".join(parts)
 
 
+def count_subject(table, subject, seq):
+    """Count ``seq`` (the newest so far) in a subject -> [count, first, last] table."""
+    entry = table.get(subject)
+    if entry is None:
+        table[subject] = [1, seq, seq]
+    else:
+        entry[0] += 1
+        entry[2] = seq
+
+
 class SubjectIndex:
     """subject -> [count, first (a lower bound, exact when count == 1), last (exact)]."""
 
@@ -90,12 +100,7 @@ class SubjectIndex:
         self.subjects = {}
 
     def add(self, subject, seq):
-        entry = self.subjects.get(subject)
-        if entry is None:
-            self.subjects[subject] = [1, seq, seq]
-        else:
-            entry[0] += 1
-            entry[2] = seq
+        count_subject(self.subjects, subject, seq)
 
     def clear(self):
         self.subjects.clear()
