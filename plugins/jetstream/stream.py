@@ -675,6 +675,9 @@ class Stream:
             out["num_deleted"] = st.num_deleted
         if st.num_subjects:
             out["num_subjects"] = st.num_subjects
+        lost = getattr(st, "lost", None)
+        if lost:  # records found corrupt or torn when the file store was opened
+            out["lost"] = {"msgs": list(lost), "bytes": getattr(st, "lost_bytes", 0)}
         if subjects_filter:
             subjects = self.store.subjects_state(subjects_filter)
             if subjects:
