@@ -288,10 +288,7 @@ class Stream:
             body = b"%s%d}" % (self._ackprefix, seq)
             if counter is not None:
                 body = b'%s%d,"val":"%d"}' % (self._ackprefix, seq, counter)
-            if self._group_commit is not None:
-                self._group_commit.add(lambda exc, r=reply, b=body: self._after_sync(r, b, exc))
-            else:
-                self._pub(reply, body)
+            self._ack(reply, body)
         republish = cfg.get("republish")
         if republish:
             self._republish(republish, subject, seq, ts, hdr, data)
@@ -372,9 +369,16 @@ class Stream:
                 self._error(reply, ApiError(10176))
                 return 0
         if reply and not self.cfg.get("no_ack"):
-            self._respond(reply, (self._pubprefix + '%d,"batch":%s,"count":%d}' % (
+            self._ack(reply, (self._pubprefix + '%d,"batch":%s,"count":%d}' % (
                 last, dumps(batch_id).decode(), len(staged))).encode())
         return last
+
+    def _ack(self, reply, body):
+        """Send a PubAck now, or (``sync_interval: always``) once it is fsynced."""
+        if self._group_commit is not None:
+            self._group_commit.add(lambda exc, r=reply, b=body: self._after_sync(r, b, exc))
+        else:
+            self._pub(reply, body)
 
     def _after_sync(self, reply, body, exc):
         """Group commit released this ack; the first of a batch schedules one
@@ -671,6 +675,9 @@ class Stream:
             out["num_deleted"] = st.num_deleted
         if st.num_subjects:
             out["num_subjects"] = st.num_subjects
+        lost = getattr(st, "lost", None)
+        if lost:  # records found corrupt or torn when the file store was opened
+            out["lost"] = {"msgs": list(lost), "bytes": getattr(st, "lost_bytes", 0)}
         if subjects_filter:
             subjects = self.store.subjects_state(subjects_filter)
             if subjects:

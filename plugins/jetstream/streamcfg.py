@@ -129,6 +129,11 @@ def check_stream_config(obj, server_limits, account_limits, pedantic=False):
             raise _invalid("counter stream can only use limits retention")
         if mirror_requested(obj):
             raise ApiError(10173)
+    if f.str("persist_mode").lower() == "async":
+        if storage != "file":
+            raise _invalid("async persist mode is only supported on file storage")
+        if f.bool("allow_atomic"):
+            raise _invalid("async persist mode is not supported with atomic batch publish")
     discard_new_per = f.bool("discard_new_per_subject")
     if discard_new_per:
         if discard != "new":
@@ -264,7 +269,7 @@ def check_stream_config(obj, server_limits, account_limits, pedantic=False):
     for key in ("allow_msg_counter", "allow_atomic", "allow_msg_schedules", "allow_batched"):
         if f.bool(key):
             cfg[key] = True
-    persist = f.str("persist_mode")
+    persist = f.enum("persist_mode", ("default", "async", ""), "")
     if persist and persist != "default":
         cfg["persist_mode"] = persist
     cfg["metadata"] = metadata

@@ -111,7 +111,7 @@ class SystemServices:
         server = self.server
         info = {"name": server.server_name, "host": server.options.host,
                 "id": server.server_id, "ver": __version__, "seq": next(self.seq),
-                "time": _now(), "jetstream": False}
+                "time": _now(), "jetstream": bool(server.extra_info.get("jetstream"))}
         cluster = getattr(server, "cluster_name", None)
         if cluster:
             info["cluster"] = cluster

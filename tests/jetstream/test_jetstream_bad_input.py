@@ -88,6 +88,8 @@ def test_jetstream_corrupted_block_other_streams_work(js_server):
         assert ack.seq == 51
         broken = await js.stream_info("BROKEN")  # recovered what it could
         assert broken.state.messages < 50
+        raw = await api(nc, "$JS.API.STREAM.INFO.BROKEN")
+        assert raw["state"]["lost"]["msgs"], raw["state"]  # and says what it lost
         ack = await js.publish("broken", b"after")
         assert ack.seq > 0
         await nc.close()
