@@ -14,8 +14,9 @@ CONNECT = b'CONNECT {"verbose":false,"pedantic":false}\r\n'
 
 @pytest.fixture
 def pair(raw_client):
-    """pair(cluster, i, j) -> send(): publish on server i to a subscriber on
-    server j; send() returns True when the message arrived within 0.5 s."""
+    """pair(cluster, i, j) -> send(timeout): publish on server i to a
+    subscriber on server j; True when the message arrived within ``timeout``
+    (2 s: the machine may be loaded; checks that nothing arrives pass 1 s)."""
     counter = iter(range(10**6))
 
     def make(cluster, i, j):
@@ -25,11 +26,13 @@ def pair(raw_client):
         pub = raw_client(cluster.servers[i])
         pub.send(CONNECT)
 
-        def send(timeout=0.5):
+        def send(timeout=2.0):
             n = next(counter)
             pub.send(b"PUB probe.%d.%d %d\r\n%d\r\n" % (i, j, len(str(n)), n))
             try:
-                sub.expect(rb"MSG probe\.%d\.%d 1 \d+\r\n%d\r\n" % (i, j, n), timeout=timeout)
+                # Skip what came before (a probe that arrived after its own timeout).
+                sub.expect(rb".*?MSG probe\.%d\.%d 1 \d+\r\n%d\r\n" % (i, j, n),
+                           timeout=timeout)
                 return True
             except AssertionError:
                 return False
@@ -47,12 +50,12 @@ def test_cluster_faults_cut_and_heal_one_route(make_fault_cluster, pair, wait_fo
     link = cluster.link(0, 1)
     used = link.connections
     link.cut()
-    assert not zero_to_one() and not one_to_zero()
+    assert not zero_to_one(1.0) and not one_to_zero(1.0)
     assert zero_to_two()  # the other routes are untouched
     time.sleep(1.0)  # the route keeps redialling; the cut proxy keeps refusing
-    assert not zero_to_one()
+    assert not zero_to_one(1.0)
     link.heal()
-    wait_for(lambda: zero_to_one(0.2), timeout=10, message="delivery after heal")
+    wait_for(lambda: zero_to_one(0.5), timeout=15, message="delivery after heal")
     assert one_to_zero()
     assert link.connections > used  # the route was re-established through the proxy
 
@@ -61,7 +64,7 @@ def test_cluster_faults_partition_isolates_a_server(make_fault_cluster, pair, wa
     cluster = make_fault_cluster(3)
     probes = {(i, j): pair(cluster, i, j) for i in range(3) for j in range(3) if i != j}
     cluster.partition([2], [0, 1])
-    assert [k for k, send in probes.items() if send(0.3)] == [(0, 1), (1, 0)]
+    assert [k for k, send in probes.items() if send()] == [(0, 1), (1, 0)]
     cluster.heal_all()
     wait_for_mesh(cluster.servers, timeout=15)
 
@@ -70,14 +73,14 @@ def test_cluster_faults_delay_holds_messages_back(make_fault_cluster, pair):
     cluster = make_fault_cluster(2)
     send = pair(cluster, 0, 1)
     assert send()
-    cluster.link(0, 1).delay(400)
+    cluster.link(0, 1).delay(1500)
     started = time.monotonic()
-    assert send(timeout=3.0)
-    assert time.monotonic() - started >= 0.4
+    assert send(timeout=6.0)
+    assert time.monotonic() - started >= 1.5
     cluster.link(0, 1).heal()
     started = time.monotonic()
-    assert send()
-    assert time.monotonic() - started < 0.4
+    assert send(timeout=3.0)
+    assert time.monotonic() - started < 1.5  # generous: the machine may be loaded
 
 
 def test_cluster_faults_kill_and_restart_keeps_ports(make_fault_cluster, raw_client):
@@ -110,11 +113,11 @@ def test_cluster_faults_blackhole_keeps_the_connection_silent(make_fault_cluster
     link = cluster.link(0, 1)
     used = link.connections
     link.blackhole()
-    assert not send() and not send()
+    assert not send(1.0) and not send(1.0)
     assert link.connections == used  # nothing was closed
     link.heal()
     # A frame cut in the middle may leave the route to be closed and redialled.
-    wait_for(lambda: send(0.2), timeout=15, message="delivery after the blackhole heals")
+    wait_for(lambda: send(0.5), timeout=15, message="delivery after the blackhole heals")
 
 
 @pytest.mark.interop
@@ -124,6 +127,6 @@ def test_cluster_faults_with_a_go_server(make_fault_cluster, pair, wait_for):
     to_go, from_go = pair(cluster, 0, 1), pair(cluster, 1, 2)
     assert to_go() and from_go()
     cluster.partition([1], [0, 2])
-    assert not to_go() and not from_go()
+    assert not to_go(1.0) and not from_go(1.0)
     cluster.heal_all()
-    wait_for(lambda: to_go(0.2) and from_go(0.2), timeout=15, message="delivery after heal")
+    wait_for(lambda: to_go(0.5) and from_go(0.5), timeout=15, message="delivery after heal")
