@@ -54,6 +54,7 @@ class Link(Connection):
         self.remote_info = {}
         self.registered = False  # handshake done, interest flowing
         self.connect_received = False
+        self.connect_sent = False
         self.info_sent = False
         # (account name, subject, queue) -> Subscription held for the peer
         self.remote_subs = {}
@@ -167,8 +168,11 @@ class Link(Connection):
         if not self.solicited and not self.connect_received:
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
-        if self.solicited:
-            # The acceptor spoke first; answer with CONNECT (and our own INFO).
+        if self.solicited and not self.connect_sent:
+            # The acceptor spoke first; answer with CONNECT (and our own INFO),
+            # once: a kind may register only on a later INFO (a leaf waits for
+            # the hub's connect_info), and each one comes to handshake_info.
+            self.connect_sent = True
             self.send(encode.connect(self.connect_dict()))
             if self.solicitor_sends_info:
                 self.send_info()
@@ -415,13 +419,12 @@ class Link(Connection):
         at once (``deliver_run``); the rest go one by one in between."""
         seg = []  # (subject, None, payload) reaching seg_targets, not yet delivered
         seg_account = seg_targets = None
-        accounts = self._accounts
         bound = self.bound_account  # then the lines carry no account token
+        accounts = self._accounts if bound is None else _Always(bound)
         nargs = 2 if bound is None else 1
         single = bool(self.forwarders)
         for args, _, payload in run:
-            account = None if single or len(args) != nargs else \
-                accounts.get(args[0]) if bound is None else bound
+            account = None if single or len(args) != nargs else accounts.get(args[0])
             if account is None or payload.__class__ is list:
                 if seg:
                     self._deliver_segment(seg_account, seg_targets, seg)
@@ -552,6 +555,20 @@ class Link(Connection):
         self.advertised.clear()
         self.server.links.link_down(self)
         self.manager.link_closed(self, reason)
+
+
+class _Always(dict):
+    """A bound link's stand-in for its token -> account map: every line is in
+    the one account (keeps the unbound run loop free of a test per message)."""
+
+    __slots__ = ("account",)
+
+    def __init__(self, account):
+        super().__init__()
+        self.account = account
+
+    def get(self, key, default=None):
+        return self.account
 
 
 def forwarding_targets(result, source, queues):
