@@ -140,12 +140,21 @@ class LeafManager:
 
     # -- accepting and dialling ------------------------------------------------------
 
-    def _accept(self, sock, addr):
+    def _accept(self, sock, addr, websocket=False):
         conn = LeafConnection(self.server, sock, addr, self)
         tls = self.config.tls
-        if tls is not None:  # INFO in plaintext, then TLS (unless handshake_first)
+        if tls is not None and not websocket:  # INFO in plaintext, then TLS (unless first)
             use_tls(conn, tls, server_side=True, first=tls.handshake_first)
         run_link(self.server, conn)
+
+    @hookimpl
+    def nats_link_accept(self, server, kind, sock, addr):
+        """A leaf that dialled the WebSocket port's /leafnode path: the stream
+        is already upgraded (and TLS, if any, is the WebSocket listener's)."""
+        if kind != "leaf":
+            return None
+        self._accept(sock, addr, websocket=True)
+        return True
 
     def _solicit(self, remote):
         """Keep ``remote``'s link up: its URLs and the ones its hub cluster
@@ -164,7 +173,7 @@ class LeafManager:
         def connect(sock, addr):
             conn = LeafConnection(self.server, sock, addr, self, solicited=True, remote=remote,
                                   url=solicitor.url)
-            if remote.tls is not None:
+            if remote.tls is not None and not _is_websocket(solicitor.url):
                 use_tls(conn, remote.tls, server_side=False, first=remote.tls.handshake_first,
                         hostname=solicitor.host)
             return conn
@@ -178,7 +187,12 @@ class LeafManager:
         timeout = remote.dial_timeout or self.config.dial_timeout or 1.0
         solicitor = Solicitor(self.server, remote.urls[0], connect, scheme="nats-leaf",
                               default_port=7422, backoff_min=reconnect, backoff_max=reconnect,
-                              jitter=1.0, dial_timeout=timeout, after=after, next_url=next_url)
+                              jitter=1.0, dial_timeout=timeout, after=after, next_url=next_url,
+                              label="leafnode",
+                              # ws:// and wss:// go through the websocket plugin's transport,
+                              # with the remote's TLS underneath the frames
+                              transport_tls=remote.tls,
+                              transport_options={"no_masking": remote.ws_no_masking})
         self.server.links.solicit(solicitor)
 
     def _urls(self, remote):
@@ -445,6 +459,10 @@ class LeafManager:
                     del self.spoke_clusters[conn.remote_cluster]
             conn.log.info("Leafnode connection closed", account=conn.bound_account.name,
                           reason=reason.value, peer=conn.remote_name)
+
+def _is_websocket(url):
+    return url.split("://", 1)[0].lower() in ("ws", "wss")
+
 
 def _same(expected, given):
     import hmac

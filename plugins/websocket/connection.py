@@ -249,7 +249,7 @@ class WebSocketClientConnection(ClientConnection):
         self.closed = True
         handled = server.hook.nats_link_accept(server=server, kind=upgrade.kind, sock=stream,
                                                addr=(self.host, self.port))
-        if not handled:
+        if not handled:  # no leafnodes {} block (nats-server's words)
             self.manager.log.error("Not configured to accept leaf node connections")
             stream.close()
 
