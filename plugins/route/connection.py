@@ -13,6 +13,7 @@ from pluggy_nats.links import Link
 from pluggy_nats.protocol import encode
 from pluggy_nats.protocol.jsonarg import INFO_FIELDS, check_fields, loads_object
 from pluggy_nats.protocol.parser import BARE, HPAYLOAD, LINE, PAYLOAD, REST, make_op_table
+from pluggy_nats.subjects import is_valid_wire_subject
 from pluggy_nats.sublist import EMPTY_RESULT, SublistResult
 
 _TARGET_CACHE_MAX = 1024
@@ -118,6 +119,11 @@ class RouteConnection(Link):
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
         if not self.registered:
+            return
+        if not is_valid_wire_subject(rest[0]):
+            # nats-server: "Could not insert subscription", -ERR, the route stays
+            self.log.debug("invalid_remote_subscription", subject=rest[0][:128])
+            self.send(encode.err("Invalid Subscription"))
             return
         if len(rest) == 1:
             self.on_remote_sub(account, rest[0])
