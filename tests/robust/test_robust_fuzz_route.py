@@ -60,6 +60,7 @@ def test_fuzz_route_protocol(make_server):
                              preamble=_handshake, sentinel_port=server.port,
                              reply_ops=fuzz.LINK_REPLY_OPS)
     stats = fuzz.run(target, fuzz.protocol(ROUTE_VERBS), EXAMPLES, seed_value=6222,
-                     explicit=[b"INFO " + b"[" * 1000 + b"\r\n", b'INFO {"server_id": [1]}\r\n'],
+                     explicit=[b"INFO " + b"[" * 1000 + b"\r\n", b'INFO {"server_id": [1]}\r\n',
+                               b"RS+ $G o.\r\nRS+ $G a..b q 1\r\nLS+ x $G >.a\r\nPING\r\n"],
                      log_per_connection=ROUTE_LIFECYCLE_LOG)
-    assert stats.examples == 2 + fuzz.examples(EXAMPLES)
+    assert stats.examples == 3 + fuzz.examples(EXAMPLES)
