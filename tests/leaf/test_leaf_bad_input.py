@@ -117,3 +117,14 @@ def test_leaf_silent_peer_times_out_like_go(make_hub):
     got, took = silent(ours.leaf_port)
     assert got == want == ["-ERR 'Authentication Timeout'"]
     assert abs(took - go_took) < 1.5, (took, go_took)
+
+
+def test_leaf_min_version_refused_as_go(make_hub):
+    go = make_hub(go=True, name="gohub", leafnodes='min_version: "2.10.0"')
+    ours = make_hub(name="ourhub", leafnodes='min_version: "2.10.0"')
+    old = CONNECT.replace(b'"version":"2.15.1"', b'"version":"2.9.0"')
+    want, got = outcome(go.leaf_port, old), outcome(ours.leaf_port, old)
+    assert got == want
+    assert want == (["-ERR 'connection rejected since minimum version required is "
+                     '"2.10.0"\''], True)
+    assert outcome(ours.leaf_port, CONNECT) == ([], False)  # 2.15.1 is welcome
