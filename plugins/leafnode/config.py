@@ -352,7 +352,7 @@ def _parse_remote(entry, errors, block_pos):
                 setattr(remote, attr, convert(value))
             elif k == "proxy":  # an HTTP proxy for WebSocket remotes
                 errors.add(pos, "leafnodes.remotes.proxy is not supported yet "
-                                "(WebSocket leaf links are not built)")
+                                "(an HTTP proxy for WebSocket remotes)")
             else:
                 errors.add(pos, 'unknown field "%s"' % key)
         except (TypeError, ValueError) as exc:
@@ -396,9 +396,6 @@ def _validate(cfg, errors, known_accounts, operator_mode, block_pos):
             errors.add(remote.position,
                        "remote leaf node configuration cannot have a mix of websocket and "
                        "non-websocket urls: [%s]" % " ".join('"%s"' % u for u in remote.urls))
-        elif remote.is_websocket:
-            errors.add(remote.position, "leafnodes.remotes: WebSocket URLs (ws://, wss://) "
-                       "are not supported yet")
         if known_accounts is not None and not operator_mode and \
                 remote.account not in known_accounts:
             errors.add(remote.position, 'cannot find local account "%s" specified in '

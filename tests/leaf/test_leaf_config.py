@@ -85,8 +85,6 @@ def test_leaf_config_port_minus_one_is_any_free_port():
     ("leafnodes { remotes: [ { url: \"nats-leaf://127.0.0.1:1\", nkey: \"SUAxxx\" } ] }",
      'Remote leafnode nkey is not a valid seed: "SUAxxx"'),
     # not built yet: refused, never silently ignored
-    ("leafnodes { remotes: [ { url: \"ws://127.0.0.1:1\" } ] }",
-     "WebSocket URLs (ws://, wss://) are not supported yet"),
     ("leafnodes { remotes: [ { url: \"nats-leaf://127.0.0.1:1\", proxy: { url: x } } ] }",
      "leafnodes.remotes.proxy is not supported yet"),
 ])
