@@ -1,7 +1,7 @@
 """JetStream storage: a file store and a memory store behind one interface.
 
 ``open_stream_store(kind, directory, config)`` is the only constructor the API layer
-uses; see JS-STORE-API.md and docs/architecture/jetstream-store.md.
+uses; see JS-STORE-API.md and docs/architecture.md (JetStream storage).
 """
 
 from .base import StreamStore

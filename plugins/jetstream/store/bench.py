@@ -112,7 +112,7 @@ def rss_child(directory, n):
 
 
 def compare_engines(directory, n=200_000):
-    """The timeboxed engine comparison (docs/architecture/jetstream-store.md)."""
+    """The timeboxed engine comparison (docs/architecture.md, JetStream storage)."""
     rec = b"y" * 60
     crc = rate(n, lambda: [zlib.crc32(rec) for _ in range(n)])
     blake = rate(n, lambda: [hashlib.blake2b(rec, digest_size=8).digest() for _ in range(n)])
