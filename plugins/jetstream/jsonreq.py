@@ -28,6 +28,15 @@ def loads(payload):
         return {}
     try:
         value = json.loads(text)
+    except RecursionError:
+        # nested past Python's recursion limit (Go's decoder allows 10,000
+        # levels): never a traceback; unclosed, it is Go's end-of-input error
+        opened = text.count(b"[" if isinstance(text, bytes) else "[") + \
+            text.count(b"{" if isinstance(text, bytes) else "{")
+        closed = text.count(b"]" if isinstance(text, bytes) else "]") + \
+            text.count(b"}" if isinstance(text, bytes) else "}")
+        raise ApiError(10025, err="unexpected end of JSON input" if opened > closed
+                       else "exceeded max depth") from None
     except ValueError as exc:
         raise ApiError(10025, err="%s at offset %d" % (go_syntax_text(exc, text),
                                                        getattr(exc, "pos", 0) + 1)) from None
