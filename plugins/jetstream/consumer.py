@@ -395,8 +395,10 @@ class Consumer:
             self.dsseq = max(self.dsseq, msg.seq)
         else:
             self.num_redelivered += 1
-        reply = "$JS.ACK.%s.%s.%d.%d.%d.%d.%d" % (self.stream.name, self.name, dc, msg.seq,
-                                                   self.dseq, msg.ts, self.npending)
+        prefix = self._ack_prefix
+        if prefix is None:  # built once: the stream and consumer names never change
+            prefix = self._ack_prefix = ("$JS.ACK.%s.%s." % (self.stream.name, self.name)).encode()
+        reply = b"%s%d.%d.%d.%d.%d" % (prefix, dc, msg.seq, self.dseq, msg.ts, self.npending)
         hdr = msg.hdr
         data = msg.data
         if self.cfg.get("headers_only"):
@@ -408,7 +410,7 @@ class Consumer:
         self.client.publish(msg.subject, data, reply=reply, headers=hdr or None, flush=False,
                             via=subject)
         self.last_delivery = now
-        self.last_delivered_ns = time.time_ns()
+        self.last_delivered_ns = now_ns = time.time_ns()
         if self.ack_none:
             self.afloor_s = self.dsseq
             self.afloor_c = self.dseq
@@ -417,11 +419,13 @@ class Consumer:
         else:
             deadline = now + self._ack_wait(dc)
             self.rdc[msg.seq] = dc
-            self.pending[msg.seq] = [self.dseq, time.time_ns(), deadline]
+            self.pending[msg.seq] = [self.dseq, now_ns, deadline]
             if deadline < self.next_ack_check:
                 self.next_ack_check = deadline
         self._dirty = True
         return len(hdr) + len(data)
+
+    _ack_prefix = None  # b"$JS.ACK.<stream>.<consumer>." once the first message goes
 
     def _ack_wait(self, dc):
         backoff = self.cfg.get("backoff")
@@ -643,7 +647,7 @@ class Consumer:
                 req.max_bytes -= size
                 if req.max_bytes == 0:
                     req.batch = req.delivered + 1
-            self._send(msg, dc, req.reply, now, pin=self.pin_id or None)
+            self._send(msg, dc, req.reply_bytes, now, pin=self.pin_id or None)
             req.delivered += 1
             if req.hb:
                 req.next_hb = now + req.hb
