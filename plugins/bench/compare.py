@@ -55,6 +55,10 @@ CASES = {
     "conns": ("conns", {}, False, 1),
     # pubsub with both clients over WebSocket (ws://, no TLS, no compression)
     "ws": ("pubsub", {}, True, 1),
+    # JetStream (file store, -js -sd): async publish with 256 PubAcks in flight, then a
+    # pull drain with explicit acks; one run, reported as two cases (rate and CPU per phase)
+    "js": ("js", {}, True, 1),
+    "jsdrain": ("js", {}, True, 1),
 }
 WEBSOCKET_BLOCK = "websocket { listen: \"%s:-1\", no_tls: true }\n" % HOST
 DEFAULT_CASES = ["pub", "pubsub", "fanout", "queue", "req", "cluster", "conns"]
@@ -180,7 +184,8 @@ class Runner:
             f.write(text)
         return path
 
-    def start_servers(self, spec, count, websocket=False, gateway=False, leaf=False):
+    def start_servers(self, spec, count, websocket=False, gateway=False, leaf=False,
+                      jetstream=False):
         self.n += 1
         command = list(spec.argv)
         if self.srv_cpus:
@@ -200,6 +205,9 @@ class Runner:
                 if gateway:
                     args = ["-c", self.gateway_conf(spec, i, rports)]
                 args += ["-a", HOST, "-p", "-1"]
+                if jetstream:
+                    args += ["-js", "-sd", os.path.join(self.workdir, "%03d-%s-js%d" % (
+                        self.n, spec.label, i))]
                 if leaf and count == 2:
                     # server 0 is the hub (a leafnode listener), server 1 its leaf
                     conf = os.path.join(self.workdir, "%03d-%s-%d.conf" % (self.n, spec.label, i))
@@ -233,7 +241,8 @@ class Runner:
             size=size or 16, msgs=a.msgs, duration=a.duration, pubs=None, subs=None,
             window=a.window, batch=a.batch, verify=a.verify, timeout=a.timeout,
             conns=a.conns, hold=0.0, subjects=a.subjects, quiet=True, pid=pid,
-            cpus=self.gen_cpus, sink=False, json=None)
+            cpus=self.gen_cpus, sink=False, json=None, inflight=256, pull_batch=500,
+            js_storage="file")
         if case == "fanout":
             extra = {"subs": a.fanout_subs}
         elif case == "queue":
@@ -246,7 +255,7 @@ class Runner:
         scen, _, _, count = CASES[case]
         websocket = case == "ws"
         procs = self.start_servers(spec, count, websocket=websocket, gateway=scen == "gateway",
-                                   leaf=scen == "leaf")
+                                   leaf=scen == "leaf", jetstream=scen == "js")
         try:
             urls = [self.url(p, websocket) for p in procs]
             if case == "leafup":
@@ -255,7 +264,10 @@ class Runner:
             cpu0 = sum(tree_cpu(p.pid) for p in procs)
             busy0 = busy_seconds()
             t0 = time.monotonic()
-            res = run(o)
+            if scen == "js":
+                res = self.run_js(o, procs, case)
+            else:
+                res = run(o)
             wall = time.monotonic() - t0
             busy1 = busy_seconds()
             cpu1 = sum(tree_cpu(p.pid) for p in procs)
@@ -268,7 +280,9 @@ class Runner:
                 other = busy1 - busy0 - dcpu - (res.get("gen_cpu_s") or 0)
                 res["other_cpu"] = max(0.0, other) / wall
             secs = res.get("secs") or wall
-            if scen != "conns":
+            if scen == "js":
+                pass  # rate and CPU per message of one phase: set by run_js
+            elif scen != "conns":
                 res["srv_cpu"] = dcpu / secs if secs else None
                 work = res.get("sent") if scen == "pub" else res.get("delivered")
                 res["msgs_per_cpu_s"] = work / dcpu if work and dcpu > 0 else None
@@ -283,6 +297,26 @@ class Runner:
         finally:
             for p in procs:
                 p.stop(10)
+
+
+    def run_js(self, o, procs, case):
+        """One JetStream run; ``js`` reports its publish phase, ``jsdrain`` its drain
+        (rate, and messages per server CPU-second of that phase alone)."""
+        from .jetstream import run_js
+
+        pids = [p.pid for p in procs]
+        o.js_mark = lambda: sum(tree_cpu(pid) for pid in pids)
+        o.msgs = o.msgs or 100_000
+        res = run_js(o)
+        marks = res.pop("marks")
+        phase = 1 if case == "jsdrain" else 0
+        secs = res["drain_secs" if phase else "pub_secs"]
+        dcpu = marks[phase + 1] - marks[phase]
+        res["msgs_per_s"] = res["drain_msgs_per_s" if phase else "pub_msgs_per_s"]
+        res["secs"] = secs
+        res["srv_cpu"] = dcpu / secs if secs else None
+        res["msgs_per_cpu_s"] = res["sent"] / dcpu if dcpu > 0 else None
+        return res
 
 
 def case_name(case, size):

@@ -89,6 +89,8 @@ def run_js(o):
         raise ProtocolError("stream create: %s" % resp["error"])
     data = payload(o.size)
     frame = b"PUB %s %s.ack %d\r\n%s\r\n" % (SUBJECT, INBOX, len(data), data)
+    mark = getattr(o, "js_mark", None)  # compare: reads the server's CPU at phase bounds
+    marks = [mark()] if mark else []
     # -- async publish with a window of PubAcks
     t0 = time.monotonic()
     sent = acked = 0
@@ -111,6 +113,8 @@ def run_js(o):
         if time.monotonic() - t0 > max(o.timeout, 60):
             raise ProtocolError("publish stalled at %d acks" % acked)
     pub_secs = time.monotonic() - t0
+    if mark:
+        marks.append(mark())
     # -- drain with a pull consumer
     resp = conn.request("$JS.API.CONSUMER.CREATE.%s.drain" % STREAM, {
         "stream_name": STREAM, "config": {"name": "drain", "ack_policy": "explicit",
@@ -145,6 +149,8 @@ def run_js(o):
         if time.monotonic() - t1 > max(o.timeout, 60):
             raise ProtocolError("drain stalled at %d messages" % received)
     drain_secs = time.monotonic() - t1
+    if mark:
+        marks.append(mark())
     conn.request("$JS.API.STREAM.DELETE." + STREAM, b"", time.monotonic() + o.timeout)
     conn.sock.close()
     return {"scenario": "js", "url": o.url, "size": o.size, "pubs": 1, "subs": 1,
@@ -152,7 +158,8 @@ def run_js(o):
             "inflight": o.inflight, "storage": o.js_storage,
             "pub_msgs_per_s": total / pub_secs if pub_secs else None,
             "drain_msgs_per_s": total / drain_secs if drain_secs else None,
-            "msgs_per_s": total / pub_secs if pub_secs else None}
+            "msgs_per_s": total / pub_secs if pub_secs else None,
+            "pub_secs": pub_secs, "drain_secs": drain_secs, "marks": marks}
 
 
 def format_js(res):

@@ -271,6 +271,31 @@ def test_bench_compare_with_auth_against_go(tmp_path):
             assert res["ok"] and res["delivered"] == 5000, (case, label, res.get("error"))
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_bench_compare_js_cases_against_go(tmp_path):
+    """``js``/``jsdrain``: both servers start with JetStream on a store directory,
+    every message is published, acked and drained, and each phase has its own rate
+    and server CPU per message (enough messages for Go's to span clock ticks)."""
+    from pluggy_nats.testing.plugin import require_go_nats_server
+
+    go = require_go_nats_server()[0]
+    out = tmp_path / "cmp.json"
+    cmd = [sys.executable, "-m", "pluggy_nats", "bench", "compare",
+           "--server", "py=%s -m pluggy_nats serve" % sys.executable, "--server", "go=" + go,
+           "--reps", "1", "--only", "js,jsdrain", "--sizes", "16", "--msgs", "20000",
+           "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = json.loads(out.read_text())["runs"]
+    for case, rate in (("js/16B", "pub_msgs_per_s"), ("jsdrain/16B", "drain_msgs_per_s")):
+        for label in ("py", "go"):
+            (res,) = runs[case][label]
+            assert res["ok"] and res["sent"] == 20000 and res["pub_errors"] == 0, (case, label)
+            assert res["msgs_per_s"] == res[rate] > 0, (case, label)
+            assert res["msgs_per_cpu_s"] and res["msgs_per_cpu_s"] > 0, (case, label)
+
+
 def test_bench_logs_in_with_url_credentials(make_server, tmp_path):
     conf = tmp_path / "auth.conf"
     conf.write_text("authorization { user: u, password: 'p@ss' }\n")

@@ -267,9 +267,10 @@ class FileStore(StreamStore):
         if not offs or seq != blk.base + len(offs) or blk.size + n > self._block_size:
             blk = self._block_for(seq, n)
             offs = blk.offs
-        head = HDR.pack(n, KIND_MSG, seq, ts, ttl, slen, hlen)
-        crc = zlib.crc32(data, zlib.crc32(hdr, zlib.crc32(sb, zlib.crc32(head))))
-        offs.append(self._write(blk, (head, sb, hdr, data, CRC.pack(crc)), n))
+        # one joined body, one CRC pass and two iovecs: cheaper than four CRC calls and
+        # five iovecs for the small messages JetStream mostly stores
+        body = b"".join((HDR.pack(n, KIND_MSG, seq, ts, ttl, slen, hlen), sb, hdr, data))
+        offs.append(self._write(blk, (body, CRC.pack(zlib.crc32(body))), n))
         blk.live += 1
         if blk.fss is not None:
             count_subject(blk.fss, subject, seq)
