@@ -304,6 +304,7 @@ class GatewayManager:
         link.log.info("gateway_inbound_registered", gateway=link.gateway, peer=link.remote_id)
 
     def link_closed(self, link, reason):
+        link.drop_peer_interest()
         if link.solicited:
             if self.out.get(link.gateway) is link:
                 del self.out[link.gateway]
