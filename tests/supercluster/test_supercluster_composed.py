@@ -187,10 +187,14 @@ async def queue_group_everywhere(ncs):
     return {name: len(received[name]) for name in ncs}
 
 
-async def request(nc, subject, timeout):
-    """The reply's data, or None when nobody answered (no responders or timeout)."""
+async def request(nc, subject, timeout, fresh_inbox=True):
+    """The reply's data, or None when nobody answered (no responders or timeout).
+    ``fresh_inbox``: a new inbox per request (nats-py ``old_style``), whose
+    interest is still spreading when the reply comes: a reply crossing a
+    gateway then travels mapped (``_GR_.``), the path a new requester takes;
+    otherwise the connection's long-lived wildcard inbox."""
     try:
-        return (await nc.request(subject, b"ping", timeout=timeout)).data
+        return (await nc.request(subject, b"ping", timeout=timeout, old_style=fresh_inbox)).data
     except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
         return None
 
@@ -219,9 +223,13 @@ async def request_reply_everywhere(ncs):
 
     pairs = [(s, d) for s in ncs for d in ncs if s != d and ACCOUNT[s] == ACCOUNT[d]]
     await asyncio.gather(*(ask(s, d) for s, d in pairs))
-    # once interest is complete, every pair answers at the first try
-    answers = await asyncio.gather(*(request(ncs[s], "rr." + d, 2.0) for s, d in pairs))
-    assert answers == [d.encode() for _, d in pairs]
+    # once interest is complete, every pair answers at the first try, with a
+    # fresh inbox and with the connection's long-lived one
+    for fresh in (True, False):
+        answers = await asyncio.gather(*(request(ncs[s], "rr." + d, 2.0, fresh)
+                                         for s, d in pairs))
+        failed = [(s, d) for (s, d), a in zip(pairs, answers, strict=True) if a != d.encode()]
+        assert not failed, ("fresh inbox" if fresh else "long-lived inbox", failed)
     return len(pairs)
 
 
