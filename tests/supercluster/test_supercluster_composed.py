@@ -21,11 +21,17 @@ in examples/composed/.
 
 import asyncio
 import collections
+import glob
+import os
+import subprocess
 
 import nats
 import pytest
 
-from pluggy_nats.testing.plugin import run
+from pluggy_nats.testing.launch import pluggy_nats_command
+from pluggy_nats.testing.plugin import require_go_nats_server, run
+
+EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "composed")
 
 pytestmark = pytest.mark.interop
 
@@ -293,3 +299,20 @@ def test_composed_supercluster_with_leafs(make_supercluster, make_leaf):
         print("queue group shares:", shares, "request/reply pairs:", pairs)
 
     run(main(), timeout=120)
+
+
+def test_composed_example_configs_are_valid_for_both_servers():
+    """examples/composed/ runs by hand with either server on every file: both
+    accept every file (``-t``), checked all at once."""
+    files = sorted(glob.glob(os.path.join(EXAMPLE, "*.conf")))
+    assert len(files) == 12, files
+    commands = [(command, path) for path in files
+                for command in (pluggy_nats_command(), require_go_nats_server())]
+    procs = [subprocess.Popen(command + ["-t", "-c", path], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) for command, path in commands]
+    failed = []
+    for (command, path), proc in zip(commands, procs, strict=True):
+        out = proc.communicate(timeout=60)[0].decode(errors="replace")
+        if proc.returncode != 0 or "is valid" not in out:
+            failed.append((os.path.basename(command[-1]), os.path.basename(path), out[-300:]))
+    assert not failed, failed
