@@ -219,15 +219,20 @@ class LinkLayer:
     def interest_changed(self, account, sub, delta):
         """A subscription of any origin came or went: count it, and tell every
         link whose propagation row takes that origin what it now advertises."""
-        origin_conn = sub.conn
+        self.count_interest(sub.conn, account.name, sub.subject, sub.queue, delta)
+
+    def count_interest(self, origin_conn, name, subject, queue, delta):
+        """Count interest of ``origin_conn``'s origin in account ``name`` and
+        re-advertise it where the propagation table allows. Also called for
+        interest that is not in the account's sublist: what a gateway peer
+        told our outbound (a hub offers it to its leafs)."""
         origin = origin_conn.origin
-        key = (account.name, sub.subject, sub.queue)
+        key = (name, subject, queue)
         ledger = self.ledger
         ledger.change(key, origin, delta)
-        name = account.name
         for link in self.links:
             if origin in link.interest_from and link is not origin_conn and link.carries(name):
-                link.advertise(name, sub.subject, sub.queue, ledger.weight_for(link, key))
+                link.advertise(name, subject, queue, ledger.weight_for(link, key))
 
     # -- stop ------------------------------------------------------------------------------
 

@@ -119,7 +119,7 @@ def wait_for_mesh(servers, timeout=20.0):
                 while True:
                     pub.send(b"PUB _mesh.%d 1\r\nx\r\n" % i)
                     try:
-                        sub.expect(rb"(INFO [^\r]*\r\n)*MSG _mesh.%d 1 1\r\nx\r\n" % i,
+                        sub.expect(rb"(INFO [^\r]*\r\n|PING\r\n)*MSG _mesh.%d 1 1\r\nx\r\n" % i,
                                    timeout=0.2)
                         break
                     except AssertionError:

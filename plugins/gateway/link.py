@@ -140,9 +140,9 @@ class GatewayLink(Link):
             return
         account, rest = got
         if len(rest) == 1:
-            self.outbound.rs_plus(account, rest[0])
+            self._count(account, self.outbound.rs_plus(account, rest[0]), 1)
         elif len(rest) == 3 and rest[2].isdigit():
-            self.outbound.rs_plus(account, rest[0], rest[1], int(rest[2]))
+            self._count(account, self.outbound.rs_plus(account, rest[0], rest[1], int(rest[2])), 1)
         else:
             self.log.error("gateway_parse_error", verb="RS+")
             self.close(ClosedReason.PROTOCOL_VIOLATION)
@@ -156,7 +156,8 @@ class GatewayLink(Link):
             self.log.error("gateway_parse_error", verb="RS-")
             self.close(ClosedReason.PROTOCOL_VIOLATION)
             return
-        self.outbound.rs_minus(account, rest[0], rest[1] if len(rest) == 2 else None)
+        self._count(account, self.outbound.rs_minus(account, rest[0],
+                                                     rest[1] if len(rest) == 2 else None), -1)
 
     def op_a_plus(self, args):
         got = self._interest_args(args, "A+")
@@ -166,7 +167,28 @@ class GatewayLink(Link):
     def op_a_minus(self, args):
         got = self._interest_args(args, "A-")
         if got is not None:
+            before = self.outbound.subscriptions(got[0])
             self.outbound.a_minus(got[0])
+            after = set(self.outbound.subscriptions(got[0]))
+            for sub in before:
+                if sub not in after:
+                    self._count(got[0], sub, -1)
+
+    def _count(self, account, sub, delta):
+        """The peer's interest ``sub`` (None: nothing changed) came or went.
+        Interest-only accounts and queue groups are tracked per subject; the
+        layer counts them as gateway-origin interest, which a hub offers its
+        leafs (Go initLeafNodeSmapAndSendSubs, updateInterestForAccountOnGateway):
+        without it a leaf never sends what only the other cluster wants."""
+        if sub is not None:
+            self.server.links.count_interest(self, account, sub.subject, sub.queue, delta)
+
+    def drop_peer_interest(self):
+        """The outbound closed: its peer's interest is gone from the layer."""
+        if self.outbound is not None:
+            for account in list(self.outbound.accounts):
+                for sub in self.outbound.subscriptions(account):
+                    self._count(account, sub, -1)
 
     # -- interest: what our inbound tells the peer --------------------------------
 

@@ -304,6 +304,7 @@ class GatewayManager:
         link.log.info("gateway_inbound_registered", gateway=link.gateway, peer=link.remote_id)
 
     def link_closed(self, link, reason):
+        link.drop_peer_interest()
         if link.solicited:
             if self.out.get(link.gateway) is link:
                 del self.out[link.gateway]
@@ -542,15 +543,20 @@ class GatewayManager:
 
     def routed_subject_in(self, link, account, subject, reply, hdr, msg):
         """A message on ``_GR_.<cluster>.<server>.<subject>`` arriving on any
-        link (Go handleGatewayReply): not our cluster -> dropped; from a
+        link (Go handleGatewayReply): from a
         gateway for another server of ours -> over the route to it, prefix
         kept; ours -> delivered under the plain subject, then to the gateways
-        that want it (not for ``_R_.`` service replies)."""
+        that want it (not for ``_R_.`` service replies); another cluster ->
+        to its gateway."""
         parsed = wire.parse_routed_reply(subject)
         if parsed is None:
             return
         cluster_hash, server_hash, plain, old = parsed
         if cluster_hash != (self.old_hash if old else self.cluster_hash):
+            # Another cluster's reply, e.g. a leaf's responder answering the
+            # mapped reply it was handed: straight to that cluster (Go
+            # handleGatewayReply), dropped if we have no gateway to it.
+            self._direct(account, subject, reply, hdr, msg)
             return
         if link.kind == GATEWAY and server_hash is not None and server_hash != self.server_hash:
             route = self._route_by_hash(server_hash, account.name)

@@ -429,6 +429,12 @@ class LeafManager:
                       peer=conn.remote_name, hub=conn.we_are_hub)
         self.server.links.link_up(conn)
         conn.send(P.encode_sub(self.lds_subject(account)))
+        # Subjects another kind routes itself (gateways: the mapped replies
+        # "_GR_." and "$GR.") must reach us from the peer whatever our
+        # sublist says: a responder behind the link answers a request from
+        # another cluster on them (Go initLeafNodeSmapAndSendSubs, both roles).
+        for prefix, _handler in self.server.links.subject_claims:
+            conn.send(P.encode_sub(prefix + b">"))
         self.server.flush_touched()
 
     # -- loops ---------------------------------------------------------------------------

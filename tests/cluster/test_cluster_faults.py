@@ -69,10 +69,11 @@ def test_cluster_faults_partition_isolates_a_server(make_fault_cluster, pair, wa
     wait_for_mesh(cluster.servers, timeout=15)
 
 
-def test_cluster_faults_delay_holds_messages_back(make_fault_cluster, pair):
+def test_cluster_faults_delay_holds_messages_back(make_fault_cluster, pair, wait_for):
     cluster = make_fault_cluster(2)
     send = pair(cluster, 0, 1)
-    assert send()
+    # interest crosses the route first (a loaded machine: poll, do not assume)
+    wait_for(lambda: send(0.5), timeout=15, message="first delivery")
     cluster.link(0, 1).delay(1500)
     started = time.monotonic()
     assert send(timeout=6.0)
@@ -109,7 +110,8 @@ def test_cluster_faults_blackhole_keeps_the_connection_silent(make_fault_cluster
                                                               wait_for):
     cluster = make_fault_cluster(2)
     send = pair(cluster, 0, 1)
-    assert send()
+    # interest crosses the route first (a loaded machine: poll, do not assume)
+    wait_for(lambda: send(0.5), timeout=15, message="first delivery")
     link = cluster.link(0, 1)
     used = link.connections
     link.blackhole()
