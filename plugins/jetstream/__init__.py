@@ -17,6 +17,7 @@ import structlog
 
 from pluggy_nats import hookimpl
 from pluggy_nats.internal import InternalClient
+from pluggy_nats.server import StartError
 
 from . import config as jsconfig
 from .account import JsAccount
@@ -71,12 +72,15 @@ class JetStream:
         if not self.config.store_dir:
             self.log.warning("jetstream_store_dir_not_set",
                              using=self.config.jetstream_dir())
+        store_dir = self.config.store_dir
+        if store_dir and os.path.exists(store_dir) and not os.path.isdir(store_dir):
+            # nats-server: fatal, exit status 1 (launchers match the words)
+            raise StartError("Can't start JetStream: storage directory is not a directory")
         try:
             os.makedirs(self.config.jetstream_dir(), exist_ok=True)
         except OSError as exc:
-            self.log.error("jetstream_store_dir_unusable", error=str(exc))
-            self.config.enabled = False
-            return
+            raise StartError("Can't start JetStream: could not create storage directory - %s"
+                             % exc) from exc
         self.log.info("Starting JetStream", store_dir=self.config.jetstream_dir(),
                       sync_interval="always" if self.config.sync_always
                       else self.config.sync_interval)

@@ -99,15 +99,10 @@ def test_jetstream_corrupted_block_other_streams_work(js_server):
 
 
 def test_jetstream_unusable_store_dir(make_server, tmp_path):
+    """A file where the store directory should be: the server does not start,
+    with nats-server's fatal words (compared with Go in
+    tests/operability/test_operability_startup_errors.py)."""
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the store directory should be")
-    srv = make_server("-js", "-sd", str(blocker))
-
-    async def main():
-        nc = await nats.connect(srv.url, allow_reconnect=False)
-        with pytest.raises(nats.errors.NoRespondersError):
-            await nc.request("$JS.API.INFO", b"", timeout=1)
-        await nc.close()
-
-    run(main())
-    assert "jetstream_store_dir_unusable" in srv.logs()
+    with pytest.raises(RuntimeError, match="storage directory is not a directory"):
+        make_server("-js", "-sd", str(blocker))

@@ -73,3 +73,11 @@ def test_unknown_top_level_key(both, tmp_path):
     for name, (code, out) in both("-c", "unknown.conf").items():
         assert code == 1, (name, out)
         assert 'unknown.conf:2:1: unknown field "bogus_key"' in out, (name, out)
+
+
+def test_store_dir_is_a_file(both, tmp_path):
+    (tmp_path / "store").write_text("not a directory\n")
+    expected = "Can't start JetStream: storage directory is not a directory"
+    for name, (code, out) in both("-a", "127.0.0.1", "-p", "-1", "-js", "-sd", "store").items():
+        assert code == 1, (name, out)
+        assert expected in out, (name, out)
