@@ -6,7 +6,6 @@ import glob
 import json
 import os
 
-import nats
 import pytest
 
 from pluggy_nats.testing.plugin import run
