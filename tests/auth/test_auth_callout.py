@@ -170,6 +170,7 @@ def test_auth_callout_permissions_and_account(make_server, go_nats_server, callo
         await rita.flush()
         inbox = bob.new_inbox()
         replies = await bob.subscribe(inbox)
+        await bob.flush()  # the inbox is registered before the request goes out
         await bob.publish("svc.req", b"?", reply=inbox)
         first = await replies.next_msg(timeout=5)
         answers = [first.data]
