@@ -348,11 +348,17 @@ class Connection:
         del out[:n]
         self.writer = self.server.spawn(self._write_loop)
 
+    def _take_pending(self):
+        """What the writer sends next: everything queued (a connection that
+        frames its output, WebSocket, overrides this)."""
+        data, self.out = self.out, bytearray()
+        return data
+
     def _write_loop(self):
         deadline = self.server.options.write_deadline
         try:
-            while self.out and not self.closed:
-                data, self.out = self.out, bytearray()
+            while self.pending_bytes and not self.closed:
+                data = self._take_pending()
                 with gevent.Timeout(deadline):
                     self.sock.sendall(data)
         except gevent.Timeout:

@@ -3,7 +3,7 @@ checked as its ``validateWebsocketOptions`` (server/opts.go, websocket.go)."""
 
 from urllib.parse import urlsplit
 
-from pluggy_nats.conf.values import parse_duration
+from pluggy_nats.conf.values import expect, expect_strings, go_type, parse_duration, parse_listen
 from pluggy_nats.options import ConfigError
 from pluggy_nats.tls import parse_tls
 
@@ -55,33 +55,11 @@ def host_and_port(tls, hostport):
     return host.strip("[]").lower(), port
 
 
-def _check_type(key, value, kind, what):
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise TypeError("interface conversion: interface {} is %s, not %s"
-                        % (_go_type(value), what))
-
-
-def _go_type(value):
-    return {bool: "bool", int: "int64", float: "float64", str: "string", list: "[]interface {}",
-            dict: "map[string]interface {}"}.get(type(value), type(value).__name__)
-
-
-def _listen(value):
-    text = str(value)
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        raise ValueError("could not parse address string %r" % text)
-    try:
-        return host.strip("[]") or "0.0.0.0", int(port)
-    except ValueError:
-        raise ValueError("could not parse port %r" % port) from None
-
-
 def parse_websocket(block, position_of=None):
     """A :class:`WebsocketConfig` from the block; ConfigError lists every problem."""
     if not isinstance(block, dict):
         raise ConfigError([(position_of, "Expected websocket to be a map, got %s"
-                            % _go_type(block))])
+                            % go_type(block))])
     cfg = WebsocketConfig()
     errors = []
     position = getattr(block, "position", lambda key: None)
@@ -90,57 +68,47 @@ def parse_websocket(block, position_of=None):
         pos = position(key) or position_of
         try:
             if k == "listen":
-                cfg.host, cfg.port = _listen(value)
+                host, cfg.port = parse_listen(value)
+                cfg.host = host or cfg.host
             elif k == "port":
-                _check_type(k, value, int, "int64")
-                cfg.port = value
+                cfg.port = expect(value, int, k)
             elif k in ("host", "net"):
-                _check_type(k, value, str, "string")
-                cfg.host = value
+                cfg.host = expect(value, str, k)
             elif k == "advertise":
-                _check_type(k, value, str, "string")
-                cfg.advertise = value
+                cfg.advertise = expect(value, str, k)
             elif k == "no_tls":
-                _check_type(k, value, bool, "bool")
-                cfg.no_tls = value
+                cfg.no_tls = expect(value, bool, k)
             elif k == "tls":
                 try:
                     cfg.tls = parse_tls(value, "websocket.tls", block_pos=pos)
                 except ConfigError as exc:
                     errors.extend(exc.errors)
             elif k == "same_origin":
-                _check_type(k, value, bool, "bool")
-                cfg.same_origin = value
+                cfg.same_origin = expect(value, bool, k)
             elif k in ("allowed_origins", "allowed_origin", "allow_origins", "allow_origin",
                        "origins", "origin"):
-                items = [value] if isinstance(value, str) else value
-                if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                    raise ValueError("error parsing allowed origins: unsupported type %s"
-                                     % _go_type(value))
-                cfg.allowed_origins = list(items)
+                cfg.allowed_origins = expect_strings(value, "allowed origins")
             elif k == "handshake_timeout":
                 if isinstance(value, bool) or not isinstance(value, (int, str)):
                     raise ValueError("error parsing handshake timeout: unsupported type %s"
-                                     % _go_type(value))
+                                     % go_type(value))
                 cfg.handshake_timeout = float(value) if isinstance(value, int) \
                     else parse_duration(value, pos)
             elif k in ("compress", "compression"):
-                _check_type(k, value, bool, "bool")
-                cfg.compression = value
+                cfg.compression = expect(value, bool, k)
             elif k in ("authorization", "authentication"):
                 _parse_auth(cfg, value)
             elif k in ("jwt_cookie", "user_cookie", "pass_cookie", "token_cookie",
                        "no_auth_user"):
-                _check_type(k, value, str, "string")
-                setattr(cfg, k, value)
+                setattr(cfg, k, expect(value, str, k))
             elif k == "headers":
                 if not isinstance(value, dict):
                     raise ValueError("error parsing headers: unsupported type %s"
-                                     % _go_type(value))
+                                     % go_type(value))
                 for name, val in value.items():
                     if not isinstance(val, str):
                         errors.append((pos, "error parsing header key %s: unsupported type %s"
-                                       % (name, _go_type(val))))
+                                       % (name, go_type(val))))
                         continue
                     cfg.headers[name] = val
             elif k == "ping_interval":
@@ -159,7 +127,7 @@ def parse_websocket(block, position_of=None):
 
 def _parse_auth(cfg, value):
     if not isinstance(value, dict):
-        raise ValueError("Expected authorization to be a map, got %s" % _go_type(value))
+        raise ValueError("Expected authorization to be a map, got %s" % go_type(value))
     for key, val in value.items():
         k = key.lower()
         if k in ("user", "username"):

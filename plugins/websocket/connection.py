@@ -120,6 +120,10 @@ class FrameReader:
     def close(self):
         self.sock.close()
 
+    def sendall(self, data):
+        """The writer's path: ``data`` is already framed."""
+        self.sock.sendall(data)
+
     def recv(self, size):
         conn = self.conn
         decoder = self.decoder
@@ -327,25 +331,14 @@ class WebSocketClientConnection(ClientConnection):
         del wire[:n]
         self.writer = self.server.spawn(self._write_loop)
 
-    def _write_loop(self):
-        deadline = self.server.options.write_deadline
-        try:
-            while (self.wire or self.out) and not self.closed:
-                if self.out:
-                    self.wire += self._frame(self.out)
-                    self.out = bytearray()
-                data, self.wire = self.wire, bytearray()
-                with gevent.Timeout(deadline):
-                    self.ws_sock.sendall(data)
-        except gevent.Timeout:
-            self.writer = None
-            self.server.stats.slow_consumers += 1
-            self.close(ClosedReason.SLOW_CONSUMER_WRITE_DEADLINE)
-        except (OSError, ValueError, AttributeError):
-            self.writer = None
-            self.close(ClosedReason.WRITE_ERROR)
-        finally:
-            self.writer = None
+    def _take_pending(self):
+        """The core's writer sends framed bytes: what waits in ``wire``, then
+        whatever was queued since, as one more frame."""
+        if self.out:
+            self.wire += self._frame(self.out)
+            self.out = bytearray()
+        data, self.wire = self.wire, bytearray()
+        return data
 
     @property
     def pending_bytes(self):
