@@ -10,6 +10,11 @@ profile (cProfile) is a figure that does not depend on what else runs.
     python -m pluggy_nats.bench.hotpath pubsub16 --rounds 200        # just run
     python -m pluggy_nats.bench.hotpath pubsub16 --profile           # cProfile top 15
     python -m pluggy_nats.bench.hotpath all --callgrind              # instructions/msg
+    python -m pluggy_nats.bench.hotpath lit_fanout16 --callgrind     # real traffic
+
+The ``lit_`` workloads are real traffic: every message its own subject among
+1000, each matched by literal subscriptions (so neighbouring messages reach
+different subscriptions), from a client or over a route (RMSG in and out).
 
 ``--callgrind`` runs each scenario under callgrind twice (``--rounds`` and 0
 rounds) and reports the difference per message, so start-up and imports cancel.
@@ -39,10 +44,22 @@ RESP_USER = ("BENCH { users = [ { user: bench, password: bench }, { user: resp, 
              "password: resp, permissions: { subscribe: \"svc.>\", allow_responses: true } } ] }")
 RESP_CONNECT = CONNECT.replace(b'"bench","pass":"bench"', b'"resp","pass":"resp"')
 
-# name: (payload size, plain subscribers, queue members, path[, mixed]). "mixed"
-# streams alternate two subjects (foo.bar, foo.baz; subscribers use foo.*), so no
-# two consecutive frames are alike and every message takes the per-message path.
+# name: (payload size, plain subscribers, queue members, path[, mixed[, resp]]).
+# "mixed" streams alternate two subjects (foo.bar, foo.baz; subscribers use
+# foo.*), so no two consecutive frames are alike. "lit" (mixed = LITERAL) is
+# real traffic: the publisher cycles over SUBJECTS subjects foo.0 .. foo.999 and
+# every subscriber (or the route's peer) holds a literal subscription on each,
+# so neighbouring messages match different subscriptions (perf-suite's
+# pubsub_mixed, fanout8_mixed, cluster3_mixed).
+LITERAL = "literal"
+SUBJECTS = 1000
 SCENARIOS = {
+    "lit_pubsub16": (16, 1, 0, "client", LITERAL),
+    "lit_pubsub1k": (1024, 1, 0, "client", LITERAL),
+    "lit_fanout16": (16, 8, 0, "client", LITERAL),
+    "lit_route_out16": (16, 0, 0, "route_out", LITERAL),
+    "lit_route_in16": (16, 1, 0, "route_in", LITERAL),
+    "lit_route_in1k": (1024, 1, 0, "route_in", LITERAL),
     "mixed_pubsub16": (16, 1, 0, "client", True),
     "mixed_pubsub1k": (1024, 1, 0, "client", True),
     "mixed_fanout16": (16, 8, 0, "client", True),
@@ -66,6 +83,9 @@ SCENARIOS = {
 def frames(size, verb=b"PUB ", mixed=False):
     frame = verb + b"foo.bar %d\r\n" % size + bytes(97 + i % 26 for i in range(size)) + b"\r\n"
     count = max(2, READ // len(frame)) // 2 * 2
+    if mixed == LITERAL:  # one read's frames, cycling over the subjects
+        return b"".join(frame.replace(b"foo.bar", b"foo.%d" % (i % SUBJECTS))
+                        for i in range(count)), count
     if mixed:
         return (frame + frame.replace(b"foo.bar", b"foo.baz")) * (count // 2), count
     return frame * count, count
@@ -83,7 +103,7 @@ class Workload:
         from pluggy_nats.server import Server
 
         size, plain, members, path, *rest = SCENARIOS[name]
-        mixed = bool(rest and rest[0])
+        mixed = rest[0] if rest else False
         resp = len(rest) > 1 and rest[1]
         conf = AUTH_CONF.replace("BENCH { users = [ { user: bench, password: bench } ] }",
                                  RESP_USER) if resp else AUTH_CONF
@@ -110,8 +130,11 @@ class Workload:
             responder.parser.feed(RESP_CONNECT + b"SUB svc.> 1\r\n")
             assert responder.authenticated and responder.permissions is not None
         subject = b"foo.*" if mixed else b"foo.bar"
+        subjects = [b"foo.%d" % k for k in range(SUBJECTS)] if mixed == LITERAL else [subject]
         for i, sub in enumerate(self.subs):
-            sub.parser.feed(b"SUB %s%s 1\r\n" % (subject, b" q" if i >= plain else b""))
+            queue = b" q" if i >= plain else b""
+            sub.parser.feed(b"".join(b"SUB %s%s %d\r\n" % (s, queue, k + 1)
+                                     for k, s in enumerate(subjects)))
         if path == "route_in":
             link = self._route(gevent.socket)
             account = self.subs[0].account
@@ -121,7 +144,8 @@ class Workload:
             pub = client()
             if path == "route_out":
                 link = self._route(gevent.socket)
-                link.on_remote_sub(pub.account, subject)
+                for s in subjects:
+                    link.on_remote_sub(pub.account, s)
                 self.subs.append(link)
             self.data, self.count = frames(size, mixed=mixed)
             self.feed = pub.parser.feed
