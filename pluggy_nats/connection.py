@@ -149,6 +149,9 @@ class Connection:
     # when the group has no other member (leaf links: nats-server keeps a leaf
     # member as the fallback, processMsgResults).
     queue_fallback = False
+    # (subject, reply) links get instead, while a JetStream delivery is handed
+    # on (links/jsdeliver.py); None the rest of the time.
+    link_frame = None
     # Links of one peer group never pass messages to each other (the links of
     # one leaf cluster on its hub: nats-server's same-cluster rule); None: none.
     peer_group = None
