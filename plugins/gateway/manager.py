@@ -27,7 +27,7 @@ import structlog
 from pluggy_nats import hookimpl
 from pluggy_nats.connection import CLIENT, GATEWAY, ClosedReason
 from pluggy_nats.delivery import deliver
-from pluggy_nats.links import LinkKind
+from pluggy_nats.links import LinkKind, jsdeliver
 from pluggy_nats.links.dial import host_port, run_link, use_tls
 from pluggy_nats.links.link import forwarding_targets
 from pluggy_nats.protocol.parser import LINE
@@ -77,7 +77,7 @@ class GatewayManager:
             ops={b"RS+": (LINE, GatewayLink.op_rs_plus), b"RS-": (LINE, GatewayLink.op_rs_minus),
                  b"A+": (LINE, GatewayLink.op_a_plus), b"A-": (LINE, GatewayLink.op_a_minus)},
             forwarder=self.forward, batch_forwarder=self.forward_batch,
-            run_forwarder=self.forward_run,
+            run_forwarder=self.forward_run, interest=self.has_interest,
             ping_interval_max=PING_INTERVAL_MAX)
         GatewayLink.bind_kind(self.kind)
         server.links.register_kind(self.kind)
@@ -486,6 +486,15 @@ class GatewayManager:
             sent = True
         return sent
 
+    def has_interest(self, account_name, subject):
+        """Would a message on ``subject`` cross to some cluster (Go
+        ``hasGatewayInterest``)."""
+        for _link, interest in self.out_order:
+            plain, groups = interest.interest(account_name, subject)
+            if plain or groups:
+                return True
+        return False
+
     def forward_batch(self, publisher, account, subject, reply, payloads, result):
         """``forward`` for a batch of header-less messages of one subject and
         reply: framed at once for each cluster that wants them."""
@@ -601,7 +610,11 @@ class GatewayManager:
                                tuple(g for g in targets.qsubs if g[0].conn.is_link))
         link.account = account
         if local.psubs or local.qsubs:
-            deliver(local, subject, plain, hdr, msg, link)
+            js = jsdeliver.split(plain)  # a JetStream delivery: stored subject, ack reply
+            if js is not None:
+                deliver(local, js[0], js[1], hdr, msg, link)
+            else:
+                deliver(local, subject, plain, hdr, msg, link)
         if linked.psubs or linked.qsubs:
             deliver(linked, subject, reply, hdr, msg, link)
         return True

@@ -540,7 +540,7 @@ class Consumer:
     def _deliver_push(self, now, soon):
         subject = self.cfg["deliver_subject"]
         hb = self.cfg.get("idle_heartbeat", 0) / 1e9
-        active = self.jsa.account.sublist.has_interest(subject.encode())
+        active = self._interest(subject.encode())
         if active:
             self.last_active = now
             sent = 0
@@ -672,7 +672,6 @@ class Consumer:
 
     def _deliver_pull(self, now, soon):
         waiting = self.waiting
-        sublist = self.jsa.account.sublist
         checked = None  # the request whose inbox was seen to have interest this pass
         replay_original = self.cfg["replay_policy"] == "original"
         pinned = self.cfg.get("priority_policy") == "pinned_client"
@@ -708,7 +707,7 @@ class Consumer:
                     break
                 continue
             if req is not checked:
-                if not sublist.has_interest(req.reply_bytes):
+                if not self._interest(req.reply_bytes):
                     waiting.popleft()
                     continue
                 checked = req
@@ -818,12 +817,16 @@ class Consumer:
         self.waiting = kept
         self.last_active = now if kept else self.last_active
 
+    def _interest(self, subject):
+        """Someone would get a delivery on ``subject`` (here or across a link)."""
+        return self.server.links.has_interest(self.jsa.account, subject)
+
     def _check_inactive(self, now, soon):
         threshold = self.cfg.get("inactive_threshold", 0) / 1e9
         if not threshold:
             return
         if self.push:
-            if self.jsa.account.sublist.has_interest(self.cfg["deliver_subject"].encode()):
+            if self._interest(self.cfg["deliver_subject"].encode()):
                 self.last_active = now
         elif self.waiting:
             self.last_active = now
@@ -964,7 +967,7 @@ class Consumer:
                 "num_redelivered": sum(1 for n in self.rdc.values() if n > 1),
                 "num_waiting": len(self.waiting), "num_pending": self.npending}
         if self.push:
-            info["push_bound"] = self.jsa.account.sublist.has_interest(
+            info["push_bound"] = self._interest(
                 self.cfg["deliver_subject"].encode())
             if not info["push_bound"]:
                 del info["push_bound"]

@@ -111,7 +111,8 @@ class LeafManager:
         except ConfigError as exc:
             return [text for _pos, text in exc.errors]
         reloadable = {"authorization", "min_version", "reconnect", "compression",
-                      "isolate", "isolate_leafnode_interest", "write_deadline", "dial_timeout"}
+                      "isolate", "isolate_leafnode_interest", "write_deadline", "write_timeout",
+                      "dial_timeout"}
         before = {k.lower(): v for k, v in old.items() if k.lower() not in reloadable}
         after = {k.lower(): v for k, v in new.items() if k.lower() not in reloadable}
         differ = sorted(set(before) ^ set(after) |
@@ -125,6 +126,7 @@ class LeafManager:
                 fresh.reconnect
             cfg.compression, cfg.isolate = fresh.compression, fresh.isolate
             cfg.write_deadline, cfg.dial_timeout = fresh.write_deadline, fresh.dial_timeout
+            cfg.write_timeout = fresh.write_timeout
         return apply
 
     @hookimpl

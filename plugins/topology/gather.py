@@ -31,6 +31,7 @@ class Gathering:
         self.expected = expected
         self.answers = {ep: {} for ep in self.asks}
         self.errors = []
+        self.elapsed_ms = 0.0
 
     def requests(self, reply_prefix):
         """(subject, reply, payload) for each endpoint asked."""
@@ -66,7 +67,7 @@ def run(gathering, send, receive, timeout=DEFAULT_TIMEOUT, quiet=QUIET, reply_pr
     """Send ``gathering``'s requests, feed it answers until it is complete and
     quiet, or ``timeout`` seconds passed. ``send(subject, reply, payload)``;
     ``receive(seconds)`` -> (endpoint, payload) or None after ``seconds``.
-    Returns the milliseconds it took."""
+    Sets (and returns) ``gathering.elapsed_ms``."""
     start = clock()
     for subject, reply, payload in gathering.requests(reply_prefix):
         send(subject, reply, payload)
@@ -83,7 +84,8 @@ def run(gathering, send, receive, timeout=DEFAULT_TIMEOUT, quiet=QUIET, reply_pr
         if item is not None:
             gathering.add(*item)
             last = clock()
-    return round((clock() - start) * 1000, 1)
+    gathering.elapsed_ms = round((clock() - start) * 1000, 1)
+    return gathering.elapsed_ms
 
 
 def timeout_param(query, default=DEFAULT_TIMEOUT):
@@ -100,3 +102,43 @@ def timeout_param(query, default=DEFAULT_TIMEOUT):
     if not 0.05 <= value <= 30:
         raise BadRequest("timeout: must be between 0.05 and 30 seconds, got %s" % text)
     return value
+
+
+# -- explain -----------------------------------------------------------------------
+
+# EXPLAINZ first: our servers answer in order, so theirs is in before the rest.
+EXPLAIN_REQUIRED = ("ROUTEZ", "GATEWAYZ", "LEAFZ", "CONNZ")
+
+
+def explain_asks(account, subject):
+    """Our servers answer EXPLAINZ; a Go server's part is read from the rest."""
+    return {"EXPLAINZ": {"account": account, "subject": subject},
+            "CONNZ": {"subscriptions_detail": True, "auth": True},
+            "LEAFZ": {"subscriptions": True}, "ROUTEZ": {}, "GATEWAYZ": {}}
+
+
+def explain_parts(answers, account, subject):
+    """server id -> part: ours from EXPLAINZ, Go's from its other answers
+    (matching the accounts our servers' stream imports deliver into too)."""
+    from .explain import from_go
+
+    parts = {}
+    for sid, response in answers.get("EXPLAINZ", {}).items():
+        if isinstance(response.get("data"), dict) and "receivers" in response["data"]:
+            parts[sid] = response["data"]
+    wanted = [(account, subject, None)]
+    for part in parts.values():
+        for r in part["receivers"]:
+            key = (r["account"], r["delivered_as"], r.get("via"))
+            if r.get("via") and all(w[:2] != key[:2] for w in wanted):
+                wanted.append(key)
+    for sid, response in answers.get("CONNZ", {}).items():
+        if sid in parts:
+            continue
+
+        def data(ep, sid=sid):
+            return (answers.get(ep, {}).get(sid) or {}).get("data")
+
+        parts[sid] = from_go(response.get("server") or {}, data("CONNZ"), data("LEAFZ"),
+                             data("ROUTEZ"), data("GATEWAYZ"), wanted)
+    return parts

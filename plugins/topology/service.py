@@ -12,12 +12,16 @@ import itertools
 import gevent
 import gevent.queue
 import structlog
+from pluggy_nats_plugins.monitor.endpoints import bool_param
+from pluggy_nats_plugins.monitor.http import BadRequest, EndpointRegistry
 
 from pluggy_nats import hookimpl
 from pluggy_nats.internal import InternalClient
 
-from . import gather
-from .view import assemble, local_view
+from . import gather, system
+from .explain import BadInput, check_input
+from .local import explain_local
+from .view import local_view
 
 
 class TopologyService:
@@ -34,11 +38,10 @@ class TopologyService:
 
     @hookimpl
     def nats_monitor_endpoints(self, registry):
-        from pluggy_nats_plugins.monitor.http import EndpointRegistry
-
         self.registries.append(registry)
         over_http = isinstance(registry, EndpointRegistry)
         registry.add("/topz", self.topz if over_http else self.topz_local)
+        registry.add("/explainz", self.explainz if over_http else self.explainz_local)
 
     @hookimpl
     def nats_server_ready(self, server):
@@ -72,24 +75,32 @@ class TopologyService:
         return {"server": local_view(server, self.endpoints())}
 
     def topz(self, server, query):
-        from pluggy_nats_plugins.monitor.endpoints import bool_param
-
         if not bool_param(query, "system"):
             return self.topz_local(server, query)
-        timeout = gather.timeout_param(query)
-        gathering = gather.Gathering()
-        errors = self.gather(gathering, timeout)
-        out = assemble(gathering.answers, errors + gathering.errors,
-                       elapsed_ms=gathering.elapsed_ms)
+        out = system.topology(self.gather, gather.timeout_param(query))
         out["server_id"] = server.server_id
-        out["timeout_ms"] = int(timeout * 1000)
         return out
+
+    def explainz_local(self, server, query):
+        account, subject = query.get("acc") or query.get("account", ""), query.get("subject", "")
+        check_input(account, subject)
+        return explain_local(server, account, subject.encode())
+
+    def explainz(self, server, query):
+        timeout = gather.timeout_param(query)
+        try:
+            return system.explanation(
+                self.gather, lambda subject: explain_local(server, query.get("account", ""),
+                                                           subject.encode()),
+                query.get("account", ""), query.get("subject", ""), timeout)
+        except BadInput as exc:
+            raise BadRequest(str(exc)) from None
 
     # -- gathering --------------------------------------------------------------------
 
     def gather(self, gathering, timeout):
-        """Run ``gathering`` over ``$SYS``; returns errors that make it partial."""
-        gathering.elapsed_ms = 0.0
+        """Run ``gathering`` over ``$SYS`` (an internal client, this greenlet
+        waits); returns errors that make the result partial."""
         if self.client is None:
             return ["no system account on this server: only its own view"]
         number = next(self.seq)
@@ -105,8 +116,8 @@ class TopologyService:
                 return None
 
         try:
-            gathering.elapsed_ms = gather.run(gathering, send, receive, timeout,
-                                              reply_prefix="%s.%d" % (self.prefix, number))
+            gather.run(gathering, send, receive, timeout,
+                       reply_prefix="%s.%d" % (self.prefix, number))
         finally:
             del self.pending[number]
         return []

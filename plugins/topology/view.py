@@ -198,10 +198,10 @@ def expected_ids(answers):
     return ids
 
 
-def missing(answers):
+def missing(answers, required=REQUIRED):
     """(server id, endpoint) pairs of the required endpoints not answered."""
     ids = expected_ids(answers)
-    return sorted((sid, ep) for ep in REQUIRED for sid in ids
+    return sorted((sid, ep) for ep in required for sid in ids
                   if sid not in answers.get(ep, {}))
 
 
