@@ -30,7 +30,8 @@ def test_topology_text_svg_dot(system):
     names = {g.findall(ns + "text")[0].text for g in root.iter(ns + "g")
              if g.get("class") == "server"}
     assert names == {"py-A-0", "go-A-1", "py-B-0", "LA", "LG", "TB"}
-    kinds = sorted(line.get("class") for line in root.iter(ns + "line"))
+    kinds = sorted(line.get("class") for line in root.iter(ns + "path")
+                   if line.get("class", "").startswith("edge"))
     assert kinds.count("edge route") == 1 and kinds.count("edge leaf") == 3
     assert kinds.count("edge gateway") == 3  # one outbound per server
 
