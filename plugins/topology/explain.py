@@ -83,8 +83,7 @@ def from_go(info, connz, leafz, routez, gatewayz, wanted):
     part = {"server": {"id": info.get("id", ""), "name": info.get("name", ""),
                        "cluster": info.get("cluster", ""), "impl": "nats-server"},
             "account": account, "subject": subject, "known": True, "receivers": [],
-            "links": [], "notes": ["nats-server does not report permissions: its "
-                                   "subscribers' deny rules are not checked"]}
+            "links": [], "notes": []}
     for conn in (connz or {}).get("connections") or ():
         if conn.get("kind", "Client") != "Client":  # Go lists leaf connections too
             continue
@@ -100,6 +99,9 @@ def from_go(info, connz, leafz, routez, gatewayz, wanted):
                         "name": conn.get("name", ""),
                         "user": conn.get("authorized_user", ""), "receives": True,
                         "reason": None})
+    if part["receivers"]:
+        part["notes"].append("nats-server does not report permissions: the deny rules of "
+                             "its subscribers are not checked")
     peers = set()
     for conn in (routez or {}).get("routes") or ():
         peer = conn.get("remote_id")
@@ -222,9 +224,9 @@ def assemble(parts, origin, account, subject, mapping=None):
                                           reason=reason("unreachable_leaf",
                                                         subs=link["reason"]["text"])))
                 continue
-            stopped.append(dict(where, link=link["kind"], peer=link.get("peer_name") or
-                                link.get("peer_cluster") or link["peer_id"],
-                                reason=link["reason"]))
+            peer = "cluster " + link["peer_cluster"] if link["kind"] == "gateway" else (
+                link.get("peer_name") or link["peer_id"])
+            stopped.append(dict(where, link=link["kind"], peer=peer, reason=link["reason"]))
     groups = {}
     for r in receivers:
         if r.get("queue"):

@@ -48,8 +48,11 @@ class Gathering:
         except (ValueError, KeyError, TypeError):
             self.errors.append("%s: an answer that is not a server response" % endpoint)
             return
-        if response.get("error"):
-            err = response["error"]
+        err = response.get("error")
+        if isinstance(err, dict) and err.get("code") == 404:
+            response = {"server": response["server"], "data": None}  # no such feature here
+            err = None
+        if err:
             text = err.get("description", err) if isinstance(err, dict) else err
             self.errors.append("%s from %s: %s" % (endpoint, response["server"].get(
                 "name") or sid, text))

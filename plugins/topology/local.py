@@ -154,10 +154,16 @@ def explain_local(server, account_name, subject):
         out["mapping"] = mapping
     receivers, interest = _receivers(account, subject, frozenset())
     out["receivers"] = receivers
+    merged = {}  # the pooled and pinned connections of a route are one link
     for link in list(server.links.links):
         if link.closed or not link.registered:
             continue
         entry = _link(link, account, subject, interest)
-        if entry is not None:
-            out["links"].append(entry)
+        if entry is None:
+            continue
+        key = (entry["kind"], entry["peer_id"]) if entry["kind"] == "route" else id(link)
+        known = merged.get(key)
+        if known is None or (entry["sends"] and not known["sends"]):
+            merged[key] = entry
+    out["links"] = list(merged.values())
     return out

@@ -285,6 +285,11 @@ def edges(servers):
                 hub = link["role"] == "hub"
                 key = ("leaf", view["id"] if hub else peer, peer if hub else view["id"])
             if key in seen:
+                known = seen[key]
+                if kind == "leaf" and link["account"] not in known["account"].split(", "):
+                    # one more leaf link between the same two servers (another account)
+                    known["account"] = ", ".join(sorted(known["account"].split(", ")
+                                                        + [link["account"]]))
                 continue
             a, b = key[1], key[2]
             mine = view["id"] == a
