@@ -22,28 +22,39 @@ def _name(server):
     return server.get("name") or server["id"][:8]
 
 
+def _hub(server):
+    """The id of the server this one is a leaf of, or None."""
+    if server.get("hub"):
+        return server["hub"]
+    return next((link["peer_id"] for link in server.get("links") or ()
+                 if link["kind"] == "leaf" and link.get("role") == "spoke"), None)
+
+
 def layout(system):
     """{"nodes": {id: {"x", "y"}}, "groups": [{"cluster", "x", "y", "w", "h"}],
     "width", "height"}: node centres and cluster boxes."""
     servers = system["servers"]
     by_id = {s["id"]: s for s in servers}
     clusters = {}
+    hanging = {}  # cluster -> leaf servers hanging under it
     for server in servers:
-        if server.get("answered"):
-            clusters.setdefault(server.get("cluster") or "", []).append(server)
-    hanging = {}  # cluster -> leaf servers known from a hub of it
-    for server in servers:
-        if not server.get("answered"):
-            hub = by_id.get(server.get("hub"))
-            cluster = (hub.get("cluster") or "") if hub else ""
+        hub = by_id.get(_hub(server))
+        if hub is not None and not server.get("cluster"):
+            # a leaf (seen from its hub, or answering itself without a cluster)
+            cluster = hub.get("cluster") or ""
             clusters.setdefault(cluster, [])
             hanging.setdefault(cluster, []).append(server)
+        elif server.get("answered"):
+            clusters.setdefault(server.get("cluster") or "", []).append(server)
     nodes, groups = {}, []
     x = y = row_h = 0
     width = 0
     for cluster in sorted(clusters, key=lambda c: (c == "", c)):
         members = sorted(clusters[cluster], key=_name)
-        leafs = sorted(hanging.get(cluster, ()), key=_name)
+        column = {m["id"]: i for i, m in enumerate(members)}
+        # under their hubs, as far as the order allows: fewer crossing lines
+        leafs = sorted(hanging.get(cluster, ()), key=lambda s: (column.get(_hub(s), 0),
+                                                               _name(s)))
         cols = max(1, math.ceil(math.sqrt(len(members))), min(len(leafs), 4))
         rows = math.ceil(len(members) / cols) if members else 0
         box_w = cols * CELL_W + 2 * PAD
@@ -131,6 +142,13 @@ def _e(value):
     return html.escape(str(value), quote=True)
 
 
+def _bend(a, b, amount):
+    """The control point of a quadratic curve from ``a`` to ``b`` bent to its
+    left by ``amount`` of its length (gateways: each direction to its side)."""
+    return ((a["x"] + b["x"]) / 2 - (b["y"] - a["y"]) * amount,
+            (a["y"] + b["y"]) / 2 + (b["x"] - a["x"]) * amount)
+
+
 def stream_arrows(system):
     """(from server name, to server name, label) for each mirror/source: from
     the origin stream's leader to the stream's."""
@@ -164,9 +182,10 @@ def svg(system, places=None):
         if a is None or b is None:
             continue
         color, dash, width = EDGE_STYLE.get(edge["kind"], ("#555", "", 1))
-        out.append('<line class="edge %s" x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" '
-                   'stroke-width="%s"%s><title>%s %d/%d msgs</title></line>' % (
-                       edge["kind"], a["x"], a["y"], b["x"], b["y"], color, width,
+        cx, cy = _bend(a, b, 0.18 if edge["kind"] == "gateway" else 0)
+        out.append('<path class="edge %s" d="M%d,%d Q%d,%d %d,%d" fill="none" stroke="%s" '
+                   'stroke-width="%s"%s><title>%s %d/%d msgs</title></path>' % (
+                       edge["kind"], a["x"], a["y"], cx, cy, b["x"], b["y"], color, width,
                        ' stroke-dasharray="%s"' % dash if dash else "", edge["kind"],
                        edge["a_to_b_msgs"], edge["b_to_a_msgs"]))
     for frm, to, label in stream_arrows(system):

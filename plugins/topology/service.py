@@ -8,17 +8,18 @@ greenlet, which must never wait for other servers.
 """
 
 import itertools
+from importlib.resources import files
 
 import gevent
 import gevent.queue
 import structlog
 from pluggy_nats_plugins.monitor.endpoints import bool_param
-from pluggy_nats_plugins.monitor.http import BadRequest, EndpointRegistry
+from pluggy_nats_plugins.monitor.http import BadRequest, EndpointRegistry, Page
 
 from pluggy_nats import hookimpl
 from pluggy_nats.internal import InternalClient
 
-from . import gather, system
+from . import gather, render, system
 from .explain import BadInput, check_input
 from .local import explain_local
 from .view import local_view
@@ -42,6 +43,9 @@ class TopologyService:
         over_http = isinstance(registry, EndpointRegistry)
         registry.add("/topz", self.topz if over_http else self.topz_local)
         registry.add("/explainz", self.explainz if over_http else self.explainz_local)
+        if over_http:
+            registry.add("/topology", Page(files("pluggy_nats_plugins.topology").joinpath(
+                "static/topology.html").read_bytes()))
 
     @hookimpl
     def nats_server_ready(self, server):
@@ -79,6 +83,8 @@ class TopologyService:
             return self.topz_local(server, query)
         out = system.topology(self.gather, gather.timeout_param(query))
         out["server_id"] = server.server_id
+        if bool_param(query, "layout"):  # node positions for the /topology page
+            out["layout"] = render.layout(out)
         return out
 
     def explainz_local(self, server, query):
