@@ -147,11 +147,16 @@ def test_explain_mapping(system):
 
 
 def test_explain_stream_import(system):
-    spec = [(p, "feed.x", None, None) for p in ("A0", "A1", "B0")]
+    # APP imports FEED's feed.>; T imports nothing: its subscribers stay dry
+    spec = [(p, "feed.x", None, None) for p in ("A0", "A1", "B0")] + [
+        ("A0", "feed.x", None, "t"), ("A1", "feed.x", None, "t")]
     body, got = check(system, spec, "FEED", "feed.x", {"py-A-0", "go-A-1", "py-B-0"},
                       user="feed")
     assert {r["via"]["code"] for r in body["receivers"]} == {"import"}
     assert all(r["account"] == "APP" for r in body["receivers"])
+    assert {("py-A-0", "sub-A0", "not_imported"), ("go-A-1", "sub-A1", "not_imported")} \
+        <= reasons(body)
+    assert sum(len(v) for v in got.values()) == 3  # one each, none for T
 
 
 def test_explain_bad_input(system):
