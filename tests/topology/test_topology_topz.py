@@ -44,6 +44,7 @@ def test_topz_local_view(system, raw_client):
     leafs = by_kind(view, "leaf")
     assert sorted((x["peer_name"], x["role"], x["account"]) for x in leafs) == [
         ("J0", "hub", "APP"), ("J0", "hub", "SYS"), ("LA", "hub", "APP")]
+    assert all(x["rtt_ms"] > 0 for x in leafs)  # the hub's first PING measured it
     for link in view["links"]:
         for key in ("in_msgs", "out_msgs", "in_bytes", "out_bytes", "pending_bytes"):
             assert isinstance(link[key], int) and link[key] >= 0, (link, key)
