@@ -123,3 +123,15 @@ def test_duration_parsing():
     assert [duration_ms(t) for t in ("0s", "272µs", "1.5ms", "2s", "1m2.5s", "850ns")] == [
         0.0, 0.272, 1.5, 2000.0, 62500.0, 0.001]
     assert [duration_ms(t) for t in ("", "fast", "1.5", "3x", None)] == [None] * 5
+
+
+def test_topz_without_a_system_account(make_server):
+    server = make_server("-m", "-1", config="no_system_account: true\n")
+    body = topz(server, "?system=1")
+    assert body["partial"] is True
+    assert body["errors"] == ["no system account on this server: only its own view"]
+    assert [(s["name"], s["answered"]) for s in body["servers"]] == [(
+        get(server, "/varz")[1]["server_name"], True)]
+    status, explained = get(server, "/explainz?account=$G&subject=a.b")
+    assert status == 200 and explained["partial"] is True
+    assert explained["origin"]["server_id"] == body["servers"][0]["id"]
