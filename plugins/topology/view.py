@@ -169,12 +169,13 @@ def local_view(server, endpoints):
     for name in ENDPOINTS:
         handler = endpoints.get("/" + name.lower())
         if handler is not None:
-            answers[name] = handler(server, _query_strings(REQUEST_BODIES.get(name, {})))
+            answers[name] = handler(server, query_strings(REQUEST_BODIES.get(name, {})))
     return server_view(answers.get("VARZ"), answers.get("ROUTEZ"), answers.get("GATEWAYZ"),
                        answers.get("LEAFZ"), answers.get("JSZ"))
 
 
-def _query_strings(body):
+def query_strings(body):
+    """A $SYS request body as a monitoring query (``True`` is ``"1"``)."""
     return {k: "1" if v is True else str(v) for k, v in body.items()}
 
 

@@ -123,3 +123,28 @@ def test_page_draws_a_hundred_servers():
     assert len(re.findall(r'<path class="edge', dom)) == 1370
     # (the browser's virtual time hides the drawing time: this is the whole run)
     print("page: 120 servers, 1370 links; Chromium run %.1f s" % (time.monotonic() - started))
+
+
+def test_mirror_and_source_arrows_between_servers():
+    """Streams on different servers: an arrow from each origin's leader to the
+    mirror's or sourcing stream's leader (the live system keeps both on J0)."""
+    answers = synthetic_answers()
+    for c, i, streams in [(0, 0, [{"name": "ORDERS", "config": {"num_replicas": 3},
+                                   "cluster": {"name": "C0", "leader": "c0-s0", "replicas": [
+                                       {"name": "c0-s1"}, {"name": "c0-s2"}]}}]),
+                          (1, 0, [{"name": "COPY", "config": {"mirror": {"name": "ORDERS"}},
+                                   "cluster": {"leader": "c1-s0"}},
+                                  {"name": "ALL", "config": {"sources": [{"name": "ORDERS"},
+                                                                         {"name": "COPY"}]},
+                                   "cluster": {"leader": "c1-s0"}}])]:
+        answers["JSZ"][sid(c, i)] = answer(c, i, {"config": {}, "account_details": [
+            {"name": "APP", "stream_detail": streams}]})
+    system = assemble(answers)
+    orders = next(s for s in system["streams"] if s["name"] == "ORDERS")
+    assert (orders["replicas"], orders["leader"], orders["peers"]) == (
+        3, "c0-s0", ["c0-s0", "c0-s1", "c0-s2"])
+    assert sorted(draw.stream_arrows(system)) == [
+        ("c0-s0", "c1-s0", "ORDERS -> ALL"), ("c0-s0", "c1-s0", "ORDERS -> COPY"),
+        ("c1-s0", "c1-s0", "COPY -> ALL")]
+    assert draw.svg(system).count('class="stream-arrow"') == 2  # none within one server
+    assert "APP/COPY  R1  leader c1-s0  on c1-s0  mirror of ORDERS" in draw.text(system)
