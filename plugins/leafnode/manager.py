@@ -213,7 +213,11 @@ class LeafManager:
         def after(link):
             if link.retry_after:
                 link.log.info("leafnode_reconnect_delayed", seconds=link.retry_after)
-            return link.retry_after
+                return link.retry_after
+            # nats-server reConnectToRemoteLeafNode: a dropped link is dialled
+            # again after the reconnect interval, so a hub cluster has seen
+            # the old link's node go (its routed interest, our $LDS., gone)
+            return self.config.reconnect
 
         reconnect = self.config.reconnect
         timeout = remote.dial_timeout or self.config.dial_timeout or 1.0
