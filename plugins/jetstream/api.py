@@ -166,10 +166,13 @@ class Api:
     def account_info(self, jsa, args, payload):
         mem, store = jsa.usage()
         rmem, rstore = jsa.reserved()
-        return {"memory": mem, "storage": store, "reserved_memory": rmem,
-                "reserved_storage": rstore, "streams": len(jsa.streams),
-                "consumers": jsa.num_consumers(), "limits": jsa.limits.as_dict(),
-                "api": {"level": API_LEVEL, "total": self.total, "errors": self.errors}}
+        out = {"memory": mem, "storage": store, "reserved_memory": rmem,
+               "reserved_storage": rstore, "streams": len(jsa.streams),
+               "consumers": jsa.num_consumers(), "limits": jsa.limits.as_dict()}
+        if jsa.js.config.domain:  # Go JetStreamAccountStats: omitempty
+            out["domain"] = jsa.js.config.domain
+        out["api"] = {"level": API_LEVEL, "total": self.total, "errors": self.errors}
+        return out
 
     def clustered(self, jsa, args, payload):
         raise ApiError(10010)

@@ -22,22 +22,30 @@ def _name(server):
     return server.get("name") or server["id"][:8]
 
 
+def _hub(server):
+    """The id of the server this one is a leaf of, or None."""
+    if server.get("hub"):
+        return server["hub"]
+    return next((link["peer_id"] for link in server.get("links") or ()
+                 if link["kind"] == "leaf" and link.get("role") == "spoke"), None)
+
+
 def layout(system):
     """{"nodes": {id: {"x", "y"}}, "groups": [{"cluster", "x", "y", "w", "h"}],
     "width", "height"}: node centres and cluster boxes."""
     servers = system["servers"]
     by_id = {s["id"]: s for s in servers}
     clusters = {}
+    hanging = {}  # cluster -> leaf servers hanging under it
     for server in servers:
-        if server.get("answered"):
-            clusters.setdefault(server.get("cluster") or "", []).append(server)
-    hanging = {}  # cluster -> leaf servers known from a hub of it
-    for server in servers:
-        if not server.get("answered"):
-            hub = by_id.get(server.get("hub"))
-            cluster = (hub.get("cluster") or "") if hub else ""
+        hub = by_id.get(_hub(server))
+        if hub is not None and not server.get("cluster"):
+            # a leaf (seen from its hub, or answering itself without a cluster)
+            cluster = hub.get("cluster") or ""
             clusters.setdefault(cluster, [])
             hanging.setdefault(cluster, []).append(server)
+        elif server.get("answered"):
+            clusters.setdefault(server.get("cluster") or "", []).append(server)
     nodes, groups = {}, []
     x = y = row_h = 0
     width = 0
@@ -45,7 +53,7 @@ def layout(system):
         members = sorted(clusters[cluster], key=_name)
         column = {m["id"]: i for i, m in enumerate(members)}
         # under their hubs, as far as the order allows: fewer crossing lines
-        leafs = sorted(hanging.get(cluster, ()), key=lambda s: (column.get(s.get("hub"), 0),
+        leafs = sorted(hanging.get(cluster, ()), key=lambda s: (column.get(_hub(s), 0),
                                                                _name(s)))
         cols = max(1, math.ceil(math.sqrt(len(members))), min(len(leafs), 4))
         rows = math.ceil(len(members) / cols) if members else 0

@@ -78,8 +78,8 @@ def test_push_delivery_leaf_to_hub(make_hub, make_leaf, tmp_path):
 
 def test_pull_fetch_across_leaf(make_hub, make_leaf, tmp_path):
     """A pull request's inbox is the deliver subject (``via``): the leaf's
-    client gets the stored subject."""
-    hub = make_hub(args=["-js", "-sd", str(tmp_path / "hub")])
+    client, asking through the hub's domain, gets the stored subject."""
+    hub = make_hub(args=["-sd", str(tmp_path / "hub")], config="jetstream { domain: hub }\n")
     leaf = make_leaf(hub)
 
     async def main():
@@ -94,7 +94,7 @@ def test_pull_fetch_across_leaf(make_hub, make_leaf, tmp_path):
             await nc_leaf.flush()
             msg = None
             for _ in range(40):  # until the inbox's interest crossed; statuses skipped
-                await nc_leaf.publish("$JS.API.CONSUMER.MSG.NEXT.P.PC",
+                await nc_leaf.publish("$JS.hub.API.CONSUMER.MSG.NEXT.P.PC",
                                       b'{"batch":1,"expires":500000000}', reply="pull.inbox")
                 try:
                     got = await inbox.next_msg(timeout=1.0)

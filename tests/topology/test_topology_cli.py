@@ -16,10 +16,12 @@ def test_topology_text_svg_dot(system):
     sys_url = system.url("A0", "sys", "sys")
     status, out, err = cli("topology", "--server", sys_url)
     assert status == 0, err
-    assert out.startswith("system: 3 servers answered, 3 leaf servers seen from their hubs")
+    assert out.startswith("system: 4 servers answered, 3 leaf servers seen from their hubs")
     for words in ("cluster A", "cluster B", "py-A-0  pluggy-nats", "go-A-1  nats-server",
                   "leaf     LA [APP] (we are hub)", "leaf     TB [T] (we are hub)",
-                  "gateway  -> B"):
+                  "gateway  -> B", "cluster (none)\n  J0  pluggy-nats",
+                  "leaf     py-A-0 [SYS] (we are spoke)",
+                  "APP/ORDERS_COPY  R1  leader J0  on J0  mirror of ORDERS"):
         assert words in out, (words, out)
 
     status, out, err = cli("topology", "--server", "http://127.0.0.1:%d"
@@ -29,16 +31,16 @@ def test_topology_text_svg_dot(system):
     ns = "{http://www.w3.org/2000/svg}"
     names = {g.findall(ns + "text")[0].text for g in root.iter(ns + "g")
              if g.get("class") == "server"}
-    assert names == {"py-A-0", "go-A-1", "py-B-0", "LA", "LG", "TB"}
+    assert names == {"py-A-0", "go-A-1", "py-B-0", "LA", "LG", "TB", "J0"}
     kinds = sorted(line.get("class") for line in root.iter(ns + "path")
                    if line.get("class", "").startswith("edge"))
-    assert kinds.count("edge route") == 1 and kinds.count("edge leaf") == 3
+    assert kinds.count("edge route") == 1 and kinds.count("edge leaf") == 4
     assert kinds.count("edge gateway") == 3  # one outbound per server
 
     status, out, err = cli("topology", "--server", sys_url, "--format", "dot")
     assert status == 0, err
-    assert out.startswith("graph nats {") and out.count("subgraph cluster_") == 2
-    assert out.count(" -- ") == 7
+    assert out.startswith("graph nats {") and out.count("subgraph cluster_") == 3
+    assert out.count(" -- ") == 8
 
 
 def test_explain_command(system):

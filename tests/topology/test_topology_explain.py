@@ -11,7 +11,8 @@ from topology_helpers import explain, get, named_servers, reasons, receiving_ser
 from pluggy_nats.testing.plugin import run
 
 # position -> the server name explain reports for it
-NAMES = {"A0": "py-A-0", "A1": "go-A-1", "B0": "py-B-0", "LA": "LA", "LG": "LG", "TB": "TB"}
+NAMES = {"A0": "py-A-0", "A1": "go-A-1", "B0": "py-B-0", "LA": "LA", "LG": "LG", "TB": "TB",
+         "J0": "J0"}
 QUIET = 0.5
 
 
@@ -81,16 +82,16 @@ def check(system, spec, account, subject, want, publisher="A0", user=None, n=1,
 
 
 def test_explain_fan_out_everywhere(system):
-    spec = [(p, "fan.*", None, None) for p in ("A0", "A1", "B0", "LA", "LG", "TB")]
+    spec = [(p, "fan.*", None, None) for p in ("A0", "A1", "B0", "LA", "LG", "TB", "J0")]
     body, _ = check(system, spec, "APP", "fan.x",
-                    {"py-A-0", "go-A-1", "py-B-0", "LA", "LG"})
+                    {"py-A-0", "go-A-1", "py-B-0", "LA", "LG", "J0"})
     kinds = {r["server"]: r["kind"] for r in body["receivers"]}
     assert kinds == {"py-A-0": "client", "go-A-1": "client", "py-B-0": "client",
-                     "LA": "leaf server", "LG": "leaf server"}
+                     "LA": "leaf server", "LG": "leaf server", "J0": "client"}
     assert [r["name"] for r in body["receivers"] if r["server"] == "go-A-1"] == ["sub-A1"]
     # TB's subscriber sits in account T on the hub: isolation, said on B0's link
     assert ("py-B-0", "leaf", "isolation") in reasons(body)
-    assert body["servers_reached"] == ["go-A-1", "py-A-0", "py-B-0"]
+    assert body["servers_reached"] == ["J0", "go-A-1", "py-A-0", "py-B-0"]
 
 
 def test_explain_no_interest(system):
@@ -146,11 +147,16 @@ def test_explain_mapping(system):
 
 
 def test_explain_stream_import(system):
-    spec = [(p, "feed.x", None, None) for p in ("A0", "A1", "B0")]
+    # APP imports FEED's feed.>; T imports nothing: its subscribers stay dry
+    spec = [(p, "feed.x", None, None) for p in ("A0", "A1", "B0")] + [
+        ("A0", "feed.x", None, "t"), ("A1", "feed.x", None, "t")]
     body, got = check(system, spec, "FEED", "feed.x", {"py-A-0", "go-A-1", "py-B-0"},
                       user="feed")
     assert {r["via"]["code"] for r in body["receivers"]} == {"import"}
     assert all(r["account"] == "APP" for r in body["receivers"])
+    assert {("py-A-0", "sub-A0", "not_imported"), ("go-A-1", "sub-A1", "not_imported")} \
+        <= reasons(body)
+    assert sum(len(v) for v in got.values()) == 3  # one each, none for T
 
 
 def test_explain_bad_input(system):

@@ -39,12 +39,16 @@ def test_page_draws_every_server_and_link(system):
     url = "http://127.0.0.1:%d/topology#server=go-A-1" % system["A0"].http_port
     dom = render(url, "--dump-dom")
     status = re.search(r'<span id="status"[^>]*>([^<]*)</span>', dom).group(1)
-    assert status.startswith("3 servers, 3 leaf servers, 2 clusters, 7 links"), status
+    assert status.startswith("4 servers, 3 leaf servers, 3 clusters, 8 links"), status
     names = set(re.findall(r'<g class="server[^"]*" data-id="[^"]*" data-name="([^"]*)"', dom))
-    assert names == {"py-A-0", "go-A-1", "py-B-0", "LA", "LG", "TB"}
+    assert names == {"py-A-0", "go-A-1", "py-B-0", "LA", "LG", "TB", "J0"}
     edges = re.findall(r'<path class="edge (\w+)"', dom)
-    assert sorted(edges) == ["gateway"] * 3 + ["leaf"] * 3 + ["route"]
+    assert sorted(edges) == ["gateway"] * 3 + ["leaf"] * 4 + ["route"]
+    # J0 has no cluster: it hangs under its hub's cluster, as the leafs do
     assert set(re.findall(r'data-cluster="(\w*)"', dom)) == {"A", "B"}
+    streams = dom[dom.index('id="streams"'):]
+    assert "<td>APP/ORDERS_COPY</td><td>1</td><td>J0 (J0)</td><td>mirror of ORDERS</td>" \
+        in streams, streams
     # the selected server's details, from its own (Go) answers
     assert re.search(r'<g class="server selected" data-id="[^"]*" data-name="go-A-1"', dom)
     details = dom[dom.index('id="details"'):dom.index('id="streams"')]
@@ -55,7 +59,7 @@ def test_page_draws_every_server_and_link(system):
 def test_page_screenshot(system, tmp_path):
     target = os.environ.get("PLUGGY_NATS_TOPOLOGY_SCREENSHOT") or str(tmp_path / "topology.png")
     url = "http://127.0.0.1:%d/topology#server=py-A-0" % system["A0"].http_port
-    render(url, "--window-size=1100,420", "--screenshot=" + os.path.abspath(target))
+    render(url, "--window-size=1150,470", "--screenshot=" + os.path.abspath(target))
     with open(target, "rb") as f:
         head = f.read(8)
     assert head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(target) > 5000
