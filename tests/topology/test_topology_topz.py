@@ -135,3 +135,23 @@ def test_topz_without_a_system_account(make_server):
     status, explained = get(server, "/explainz?account=$G&subject=a.b")
     assert status == 200 and explained["partial"] is True
     assert explained["origin"]["server_id"] == body["servers"][0]["id"]
+
+
+def test_topz_over_sys_is_each_servers_own_view(system):
+    """``$SYS.REQ.SERVER.PING.TOPZ``: every one of our servers reachable over
+    $SYS answers with its own view (never a gathering inside a request)."""
+    import json
+
+    from pluggy_nats_plugins.topology.client import SysClient
+
+    client = SysClient(system.url("B0", "sys", "sys"))
+    try:
+        client.publish("$SYS.REQ.SERVER.PING.TOPZ", client.prefix + ".1.TOPZ", b"{}")
+        answers = []
+        while (item := client.receive(1.0)) is not None:
+            answers.append(json.loads(item[1]))
+    finally:
+        client.close()
+    views = {a["data"]["server"]["name"]: a["data"]["server"] for a in answers}
+    assert set(views) == {"py-A-0", "py-B-0", "J0"}  # the Go server has no TOPZ
+    assert {link["kind"] for link in views["py-B-0"]["links"]} == {"gateway", "leaf"}
