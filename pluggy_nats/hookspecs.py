@@ -259,3 +259,10 @@ def nats_monitor_endpoints(registry):
 def nats_varz(server, varz):
     """Add or fill keys of the ``/varz`` dict ``varz`` (cluster, gateway, leaf,
     jetstream blocks). Mutate in place; called per request."""
+
+
+@hookspec
+def nats_statsz(server, statsz):
+    """Add keys to the ``statsz`` dict of ``$SYS`` STATSZ events and PING
+    answers (nats-server ServerStats): ``routes`` (RouteStat per route
+    connection), ``gateways`` (GatewayStat per outbound). Mutate in place."""

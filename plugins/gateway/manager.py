@@ -459,13 +459,16 @@ class GatewayManager:
         if not order:
             return False
         name = account.name
-        sent = False
         if self.replies.count:
             routed = self.replies.lookup(name, subject, time.monotonic())
-            if routed is not None:  # a responder's answer to a mapped request
-                sent = self._direct(account, routed, reply, hdr, msg)
+            if routed is not None and self._direct(account, routed, reply, hdr, msg):
+                # A responder's answer to a mapped request goes home that way
+                # only, never also by plain interest (Go handleGWReplyMap):
+                # the requester would get it twice.
+                return True
         if subject[:5] == b"_GR_." or subject[:4] == b"$GR.":
-            return self._direct(account, subject, reply, hdr, msg) or sent
+            return self._direct(account, subject, reply, hdr, msg)
+        sent = False
         map_reply = bool(reply) and bool(self.recent.by_account) and \
             self.recent.should_map(name, reply, time.monotonic())
         for _link, interest in order:
@@ -631,6 +634,12 @@ class GatewayManager:
     @hookimpl
     def nats_varz(self, server, varz):
         varz["gateway"] = monitor.varz_block(self)
+
+    @hookimpl
+    def nats_statsz(self, server, statsz):
+        gateways = monitor.statsz_gateways(self)
+        if gateways:
+            statsz["gateways"] = gateways
 
 
 def _first_non_local_ip():

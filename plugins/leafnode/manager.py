@@ -15,6 +15,7 @@
 
 import secrets
 import string
+import time
 
 import structlog
 
@@ -336,6 +337,7 @@ class LeafManager:
                                              is_system=account.is_system,
                                              permissions=conn.perm_info)))
         self._finish(conn)
+        conn.rtt_start = time.monotonic()  # its PONG is the link's first RTT (/leafz, /topz)
         conn.send(b"PING\r\n")
 
     def authenticate(self, conn, connect):

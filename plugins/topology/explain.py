@@ -25,7 +25,8 @@ REASONS = {
                  "or the leaf user's permissions)",
     "permission": "permission: subscribe deny rule {rule}",
     "import": "stream import: account {account} imports it from {source} as {subject}",
-    "mapping": "subject mapping: {source} -> {to}",
+    "not_imported": "account {account} has a subscriber on it but does not import it from "
+                    "{source} (accounts share messages only through an export and an import)",
     "derived": "interest derived from the subscriptions the peer reported ({subs})",
     "derived_none": "no subscriber behind this link (derived from what the peer reported)",
     "unreachable_leaf": "leaf server not reachable over $SYS (its system account is not "
@@ -61,6 +62,13 @@ def check_input(account, subject):
     if not is_valid_literal_subject(subject.encode()):
         raise BadInput("subject: %r is not a valid publish subject (tokens separated by "
                        "'.', no wildcards, no spaces)" % subject)
+
+
+def not_imported(owner, sub_subject, subject, source, cid, name, user):
+    """A subscriber of another account that matches but is not reached."""
+    return {"account": owner, "subject": sub_subject, "queue": "", "delivered_as": subject,
+            "via": None, "kind": "client", "client": cid, "name": name, "user": user,
+            "receives": False, "reason": reason("not_imported", account=owner, source=source)}
 
 
 # -- Go servers ----------------------------------------------------------------------------
@@ -99,7 +107,17 @@ def from_go(info, connz, leafz, routez, gatewayz, wanted):
                         "name": conn.get("name", ""),
                         "user": conn.get("authorized_user", ""), "receives": True,
                         "reason": None})
-    if part["receivers"]:
+    accounts = {w[0] for w in wanted}
+    for conn in (connz or {}).get("connections") or ():
+        owner = conn.get("account") or "$G"
+        if conn.get("kind", "Client") != "Client" or owner in accounts:
+            continue
+        for detail in conn.get("subscriptions_list_detail") or ():
+            if _matches(detail.get("subject", ""), subject):
+                part["receivers"].append(not_imported(
+                    owner, detail.get("subject", ""), subject, account,
+                    conn.get("cid", 0), conn.get("name", ""), conn.get("authorized_user", "")))
+    if any(r["receives"] for r in part["receivers"]):
         part["notes"].append("nats-server does not report permissions: the deny rules of "
                              "its subscribers are not checked")
     peers = set()

@@ -12,7 +12,7 @@ inside the server (an internal client, gevent) and the command line (a socket).
 import json
 import time
 
-from .view import ENDPOINTS, REQUEST_BODIES, REQUIRED, expected_ids
+from .view import ENDPOINTS, REQUEST_BODIES, REQUIRED, named_ids
 
 PING = "$SYS.REQ.SERVER.PING."
 DEFAULT_TIMEOUT = 2.0
@@ -21,14 +21,15 @@ QUIET = 0.15  # once complete, how long to wait for servers nobody named
 
 class Gathering:
     """``asks``: endpoint -> request body; ``required``: the endpoints every
-    server must answer for the result to be complete; ``expected(answers)``:
-    the server ids the answers so far name."""
+    server must answer for the result to be complete. The servers expected are
+    those the answers so far name (kept up to date per answer, so a check is
+    cheap with hundreds of answers)."""
 
-    def __init__(self, asks=None, required=REQUIRED, expected=expected_ids):
+    def __init__(self, asks=None, required=REQUIRED):
         self.asks = dict(asks) if asks is not None else {
             ep: REQUEST_BODIES.get(ep, {}) for ep in ENDPOINTS}
         self.required = tuple(required)
-        self.expected = expected
+        self.expected = set()
         self.answers = {ep: {} for ep in self.asks}
         self.errors = []
         self.elapsed_ms = 0.0
@@ -57,12 +58,12 @@ class Gathering:
             self.errors.append("%s from %s: %s" % (endpoint, response["server"].get(
                 "name") or sid, text))
         self.answers[endpoint][sid] = response
+        self.expected |= named_ids(endpoint, response)
 
     def complete(self):
         if not all(self.answers.get(ep) for ep in self.required):
             return False
-        ids = self.expected(self.answers)
-        return all(sid in self.answers[ep] for ep in self.required for sid in ids)
+        return all(sid in self.answers[ep] for ep in self.required for sid in self.expected)
 
 
 def run(gathering, send, receive, timeout=DEFAULT_TIMEOUT, quiet=QUIET, reply_prefix="",

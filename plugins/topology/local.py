@@ -11,7 +11,7 @@ from pluggy_nats.accounts.streams import StreamImporter
 from pluggy_nats.connection import CLIENT
 from pluggy_nats.subjects import subject_matches, subset_match
 
-from .explain import reason
+from .explain import not_imported, reason
 
 
 def identity(server):
@@ -153,6 +153,17 @@ def explain_local(server, account_name, subject):
     if mapping:
         out["mapping"] = mapping
     receivers, interest = _receivers(account, subject, frozenset())
+    reached = {r["account"] for r in receivers} | {account.name}
+    for other in server.accounts:  # subscribers the account's messages never reach
+        if other.name in reached:
+            continue
+        psubs, qsubs = other.sublist.match(subject)
+        for sub in list(psubs) + [s for group in qsubs for s in group]:
+            if sub.conn.kind == CLIENT:
+                receivers.append(not_imported(
+                    other.name, sub.subject.decode(errors="replace"),
+                    subject.decode(errors="replace"), account.name, sub.conn.cid,
+                    sub.conn.name or "", getattr(sub.conn, "user", "") or ""))
     out["receivers"] = receivers
     merged = {}  # the pooled and pinned connections of a route are one link
     for link in list(server.links.links):

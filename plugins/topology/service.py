@@ -8,6 +8,7 @@ greenlet, which must never wait for other servers.
 """
 
 import itertools
+import json
 from importlib.resources import files
 
 import gevent
@@ -22,7 +23,7 @@ from pluggy_nats.internal import InternalClient
 from . import gather, render, system
 from .explain import BadInput, check_input
 from .local import explain_local
-from .view import local_view
+from .view import local_view, query_strings
 
 
 class TopologyService:
@@ -67,8 +68,9 @@ class TopologyService:
     # -- endpoints -------------------------------------------------------------------
 
     def endpoints(self):
-        """path -> handler of the monitoring endpoints (for the local view)."""
-        out = {}
+        """path -> handler of the monitoring endpoints, each answering for this
+        server only (ours included: never a gathering inside a gathering)."""
+        out = {"/topz": self.topz_local, "/explainz": self.explainz_local}
         for registry in self.registries:
             for path, handler in registry.endpoints.items():
                 key = "/" + path.strip("/").lower()
@@ -98,7 +100,8 @@ class TopologyService:
             return system.explanation(
                 self.gather, lambda subject: explain_local(server, query.get("account", ""),
                                                            subject.encode()),
-                query.get("account", ""), query.get("subject", ""), timeout)
+                query.get("account", ""), query.get("subject", ""), timeout,
+                publisher=query.get("from", ""))
         except BadInput as exc:
             raise BadRequest(str(exc)) from None
 
@@ -108,6 +111,7 @@ class TopologyService:
         """Run ``gathering`` over ``$SYS`` (an internal client, this greenlet
         waits); returns errors that make the result partial."""
         if self.client is None:
+            self._answer_locally(gathering)
             return ["no system account on this server: only its own view"]
         number = next(self.seq)
         queue = self.pending[number] = gevent.queue.Queue()
@@ -127,6 +131,17 @@ class TopologyService:
         finally:
             del self.pending[number]
         return []
+
+    def _answer_locally(self, gathering):
+        """This server's own answers, as ``$SYS`` would have carried them."""
+        handlers = self.endpoints()
+        me = {"id": self.server.server_id, "name": self.server.server_name}
+        for endpoint, body in gathering.asks.items():
+            handler = handlers.get("/" + endpoint.lower())
+            if handler is not None:
+                data = handler(self.server, query_strings(body))
+                gathering.add(endpoint, json.dumps({"server": me, "data": data},
+                                                   default=str).encode())
 
     def _on_answer(self, sub, subject, reply, headers, payload):
         parts = subject.decode(errors="replace").rsplit(".", 2)

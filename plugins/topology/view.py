@@ -169,32 +169,38 @@ def local_view(server, endpoints):
     for name in ENDPOINTS:
         handler = endpoints.get("/" + name.lower())
         if handler is not None:
-            answers[name] = handler(server, _query_strings(REQUEST_BODIES.get(name, {})))
+            answers[name] = handler(server, query_strings(REQUEST_BODIES.get(name, {})))
     return server_view(answers.get("VARZ"), answers.get("ROUTEZ"), answers.get("GATEWAYZ"),
                        answers.get("LEAFZ"), answers.get("JSZ"))
 
 
-def _query_strings(body):
+def query_strings(body):
+    """A $SYS request body as a monitoring query (``True`` is ``"1"``)."""
     return {k: "1" if v is True else str(v) for k, v in body.items()}
 
 
 # -- the whole system ---------------------------------------------------------------
 
 
+def named_ids(endpoint, response):
+    """The server ids one answer names: its server, and the peers of its
+    routes (ROUTEZ) or gateways (GATEWAYZ)."""
+    ids = {response["server"]["id"]}
+    data = response.get("data") or {}
+    if endpoint == "ROUTEZ":
+        ids.update(conn["remote_id"] for conn in data.get("routes") or ()
+                   if conn.get("remote_id"))
+    elif endpoint == "GATEWAYZ":
+        ids.update(link["peer_id"] for link in gateway_links(data) if link["peer_id"])
+    return ids
+
+
 def expected_ids(answers):
-    """Every server id the answers name: those that answered and the peers of
-    their routes and gateways (a peer that never answered is missing)."""
+    """Every server id the answers name (a peer that never answered is missing)."""
     ids = set()
-    for per_server in answers.values():
-        ids.update(per_server)
-    for response in answers.get("ROUTEZ", {}).values():
-        for conn in (response.get("data") or {}).get("routes") or ():
-            if conn.get("remote_id"):
-                ids.add(conn["remote_id"])
-    for response in answers.get("GATEWAYZ", {}).values():
-        for link in gateway_links(response.get("data")):
-            if link["peer_id"]:
-                ids.add(link["peer_id"])
+    for endpoint, per_server in answers.items():
+        for response in per_server.values():
+            ids |= named_ids(endpoint, response)
     return ids
 
 

@@ -54,6 +54,11 @@ def test_explain_command(system):
                            % system["A0"].http_port, "--account", "APP", "old.x")
     assert status == 0, err
     assert "mapping: old.* -> new.x" in out
+    status, out, err = cli("explain", "--server", sys_url, "--account", "APP",
+                           "--from", "py-B-0", "nobody.x")
+    assert status == 0, err
+    assert "published on py-B-0 (cluster B)" in out
+    assert "py-B-0  gateway cluster A: gateway to cluster A is Interest-Only" in out
 
 
 def test_commands_bad_input(system):

@@ -33,12 +33,12 @@ async def subscribe(system, spec, got):
     return conns
 
 
-async def until_explained(server, account, subject, want, timeout=20.0):
+async def until_explained(server, account, subject, want, extra="", timeout=20.0):
     """Poll explain until it names exactly ``want`` (interest takes a moment to
     spread); returns the explanation."""
     deadline = time.monotonic() + timeout
     while True:
-        body = await asyncio.to_thread(explain, server, account, subject)
+        body = await asyncio.to_thread(explain, server, account, subject, extra)
         if named_servers(body) == want or time.monotonic() > deadline:
             assert named_servers(body) == want, body
             return body
@@ -62,14 +62,17 @@ async def delivered(got, want_count):
 
 
 def check(system, spec, account, subject, want, publisher="A0", user=None, n=1,
-          pub_subject=None):
+          pub_subject=None, asked=None):
     """Subscribe per ``spec``, wait until explain names ``want``, publish, and
-    compare who got it with the explanation. Returns the explanation."""
+    compare who got it with the explanation. Returns the explanation. With
+    ``asked``, that server explains a publish on ``publisher`` (``from=``)."""
     async def main():
         got = {}
         conns = await subscribe(system, spec, got)
         try:
-            body = await until_explained(system[publisher], account, subject, want)
+            extra = "&from=" + NAMES[publisher] if asked else ""
+            body = await until_explained(system[asked or publisher], account, subject, want,
+                                         extra)
             await publish(system, publisher, pub_subject or subject, n, user)
             expected = receiving_servers(body)
             assert await delivered(got, len(expected) * n) == expected
@@ -115,6 +118,19 @@ def test_explain_queue_group_picks_the_publishing_cluster(system):
     assert len(got.get("A1", [])) == 20 and not got.get("B0")
 
 
+def test_explain_published_elsewhere(system):
+    # A0 explains a publish on B0: the queue group's member in cluster B is picked
+    spec = [("A1", "work.y", "w", None), ("B0", "work.y", "w", None)]
+    body, got = check(system, spec, "APP", "work.y", {"go-A-1", "py-B-0"}, n=20,
+                      publisher="B0", asked="A0")
+    assert body["origin"]["server"] == "py-B-0"
+    (group,) = body["queue_groups"]
+    assert group["candidates"] == ["py-B-0"] and "cluster B" in group["picked"]
+    assert len(got.get("B0", [])) == 20 and not got.get("A1")
+    status, bad = get(system["A0"], "/explainz?account=APP&subject=a.b&from=go-A-1")
+    assert status == 400 and "did not answer as a pluggy-nats server" in bad["error"]
+
+
 def test_explain_permission_deny(system):
     spec = [("A0", "*.plan", None, "limited"), ("B0", "secret.plan", None, None)]
     body, got = check(system, spec, "APP", "secret.plan", {"py-B-0"})
@@ -147,11 +163,16 @@ def test_explain_mapping(system):
 
 
 def test_explain_stream_import(system):
-    spec = [(p, "feed.x", None, None) for p in ("A0", "A1", "B0")]
+    # APP imports FEED's feed.>; T imports nothing: its subscribers stay dry
+    spec = [(p, "feed.x", None, None) for p in ("A0", "A1", "B0")] + [
+        ("A0", "feed.x", None, "t"), ("A1", "feed.x", None, "t")]
     body, got = check(system, spec, "FEED", "feed.x", {"py-A-0", "go-A-1", "py-B-0"},
                       user="feed")
     assert {r["via"]["code"] for r in body["receivers"]} == {"import"}
     assert all(r["account"] == "APP" for r in body["receivers"])
+    assert {("py-A-0", "sub-A0", "not_imported"), ("go-A-1", "sub-A1", "not_imported")} \
+        <= reasons(body)
+    assert sum(len(v) for v in got.values()) == 3  # one each, none for T
 
 
 def test_explain_bad_input(system):

@@ -49,6 +49,9 @@ def test_page_draws_every_server_and_link(system):
     streams = dom[dom.index('id="streams"'):]
     assert "<td>APP/ORDERS_COPY</td><td>1</td><td>J0 (J0)</td><td>mirror of ORDERS</td>" \
         in streams, streams
+    # the page refreshed at least twice (virtual time): every link has a rate
+    rates = re.findall(r'<text class="rate"[^>]*>([^<]*)</text>', dom)
+    assert len(rates) == 8 and all(r.endswith("/s") for r in rates), rates
     # the selected server's details, from its own (Go) answers
     assert re.search(r'<g class="server selected" data-id="[^"]*" data-name="go-A-1"', dom)
     details = dom[dom.index('id="details"'):dom.index('id="streams"')]

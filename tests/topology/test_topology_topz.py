@@ -44,6 +44,7 @@ def test_topz_local_view(system, raw_client):
     leafs = by_kind(view, "leaf")
     assert sorted((x["peer_name"], x["role"], x["account"]) for x in leafs) == [
         ("J0", "hub", "APP"), ("J0", "hub", "SYS"), ("LA", "hub", "APP")]
+    assert all(x["rtt_ms"] > 0 for x in leafs)  # the hub's first PING measured it
     for link in view["links"]:
         for key in ("in_msgs", "out_msgs", "in_bytes", "out_bytes", "pending_bytes"):
             assert isinstance(link[key], int) and link[key] >= 0, (link, key)
@@ -122,3 +123,35 @@ def test_duration_parsing():
     assert [duration_ms(t) for t in ("0s", "272µs", "1.5ms", "2s", "1m2.5s", "850ns")] == [
         0.0, 0.272, 1.5, 2000.0, 62500.0, 0.001]
     assert [duration_ms(t) for t in ("", "fast", "1.5", "3x", None)] == [None] * 5
+
+
+def test_topz_without_a_system_account(make_server):
+    server = make_server("-m", "-1", config="no_system_account: true\n")
+    body = topz(server, "?system=1")
+    assert body["partial"] is True
+    assert body["errors"] == ["no system account on this server: only its own view"]
+    assert [(s["name"], s["answered"]) for s in body["servers"]] == [(
+        get(server, "/varz")[1]["server_name"], True)]
+    status, explained = get(server, "/explainz?account=$G&subject=a.b")
+    assert status == 200 and explained["partial"] is True
+    assert explained["origin"]["server_id"] == body["servers"][0]["id"]
+
+
+def test_topz_over_sys_is_each_servers_own_view(system):
+    """``$SYS.REQ.SERVER.PING.TOPZ``: every one of our servers reachable over
+    $SYS answers with its own view (never a gathering inside a request)."""
+    import json
+
+    from pluggy_nats_plugins.topology.client import SysClient
+
+    client = SysClient(system.url("B0", "sys", "sys"))
+    try:
+        client.publish("$SYS.REQ.SERVER.PING.TOPZ", client.prefix + ".1.TOPZ", b"{}")
+        answers = []
+        while (item := client.receive(1.0)) is not None:
+            answers.append(json.loads(item[1]))
+    finally:
+        client.close()
+    views = {a["data"]["server"]["name"]: a["data"]["server"] for a in answers}
+    assert set(views) == {"py-A-0", "py-B-0", "J0"}  # the Go server has no TOPZ
+    assert {link["kind"] for link in views["py-B-0"]["links"]} == {"gateway", "leaf"}
