@@ -195,6 +195,25 @@ def named_ids(endpoint, response):
     return ids
 
 
+def system_leafs(varz, leafz):
+    """Names of the leaf servers behind links bound to the system account:
+    they share ``$SYS``, so they must answer for themselves."""
+    system_account = (varz or {}).get("system_account") or "$SYS"
+    return {leaf["name"] for leaf in (leafz or {}).get("leafs") or ()
+            if leaf.get("account") == system_account and leaf.get("name")}
+
+
+def missing_leafs(answers):
+    """Names of system-account leaf servers that did not answer at all."""
+    names, answered = set(), set()
+    for per_server in answers.values():
+        answered.update(r["server"].get("name") for r in per_server.values())
+    for sid, response in answers.get("LEAFZ", {}).items():
+        varz = (answers.get("VARZ", {}).get(sid) or {}).get("data")
+        names |= system_leafs(varz, response.get("data"))
+    return sorted(names - answered)
+
+
 def expected_ids(answers):
     """Every server id the answers name (a peer that never answered is missing)."""
     ids = set()
@@ -264,9 +283,11 @@ def assemble(answers, errors=(), elapsed_ms=None):
     for view in servers:
         if view.get("answered"):
             clusters.setdefault(view.get("cluster") or "", []).append(view["id"])
+    silent = missing_leafs(answers)
     out = {"servers": servers, "clusters": clusters, "edges": edges(servers),
-           "streams": system_streams(servers), "partial": bool(gaps or errors),
-           "missing": [{"server_id": s, "endpoint": ep} for s, ep in gaps],
+           "streams": system_streams(servers), "partial": bool(gaps or errors or silent),
+           "missing": [{"server_id": s, "endpoint": ep} for s, ep in gaps]
+           + [{"server_name": n, "endpoint": "*"} for n in silent],
            "errors": list(errors)}
     if elapsed_ms is not None:
         out["elapsed_ms"] = elapsed_ms
