@@ -140,9 +140,9 @@ def server_view(varz, routez=None, gatewayz=None, leafz=None, jsz=None, info=Non
     block of a ``$SYS`` answer, used where VARZ is missing)."""
     varz = varz or {}
     info = info or {}
-    go = str(varz.get("go", ""))
-    impl = "pluggy-nats" if go.startswith("python") or info.get("ver", "").startswith("0.") \
-        else "nats-server"
+    go = str(varz.get("go", ""))  # nats-server: "go1.22"; ours: "python3.11"
+    impl = "pluggy-nats" if go.startswith("python") else "nats-server" if go.startswith(
+        "go") else ""
     view = {
         "id": varz.get("server_id") or info.get("id", ""),
         "name": varz.get("server_name") or info.get("name", ""),
