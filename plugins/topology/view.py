@@ -332,12 +332,16 @@ def edges(servers):
 
 
 def system_streams(servers):
-    """Each stream once (its leader's report wins), with the servers holding it."""
-    streams_ = {}
+    """Each stream once (its leader's report wins), held by every server that
+    reports it or that its leader names as a replica."""
+    streams_, holders = {}, {}
     for view in servers:
         for stream in view.get("streams") or ():
             key = (stream["account"], stream["name"])
+            holders.setdefault(key, set()).update(stream["peers"] + [view["name"]])
             known = streams_.get(key)
             if known is None or stream["leader"] == view["name"]:
                 streams_[key] = dict(stream)
+    for key, stream in streams_.items():
+        stream["peers"] = sorted(holders[key])
     return [streams_[k] for k in sorted(streams_)]
