@@ -305,8 +305,8 @@ class RemoteFeed(SourceFeed):
 
     def info(self):
         active = int((time.monotonic() - self.last_active) * 1e9) if self.last_active else -1
-        out = {"name": self.name, "lag": self.lag, "active": active,
-               "external": self.spec.get("external")}
+        out = {"name": self.name, "external": self.spec.get("external"), "lag": self.lag,
+               "active": active}
         if self.spec.get("filter_subject"):
             out["filter_subject"] = self.spec["filter_subject"]
         if self.spec.get("subject_transforms"):

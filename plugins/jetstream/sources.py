@@ -21,6 +21,7 @@ from .stream import _match_any
 
 RETRY = 1.0
 BATCH = 1024  # messages copied per pass before yielding
+NOT_FOUND = {"code": 404, "err_code": 10059, "description": "stream not found"}
 _DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -168,6 +169,8 @@ class SourceFeed:
             lag = max(0, origin.store.state().last_seq - max(self.next_seq - 1, 0))
         active = int((time.monotonic() - self.last_active) * 1e9) if self.last_active else -1
         out = {"name": self.name, "lag": lag, "active": active}
+        if origin is None:  # Go: the consumer create's answer, kept in the info
+            out["error"] = dict(NOT_FOUND)
         if self.spec.get("filter_subject"):
             out["filter_subject"] = self.spec["filter_subject"]
         if self.spec.get("subject_transforms"):
