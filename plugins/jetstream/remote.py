@@ -86,6 +86,7 @@ class RemoteFeed(SourceFeed):
         self.retry_at = 0.0
         self.err = None
         self.sourcing = True
+        self.pending = None  # the AsyncResult of a create request in flight
 
     # -- the loop -------------------------------------------------------------------
 
@@ -113,7 +114,12 @@ class RemoteFeed(SourceFeed):
         self.wake.set()
 
     def link_up(self):
-        """A link came up: a consumer without traffic is re-created now."""
+        """A link came up: a consumer without traffic is re-created now, and a
+        create request waiting for its answer (lost with the old link) is
+        asked again."""
+        if self.pending is not None:
+            self.pending.set(None)
+            return
         if self.sub is None or time.monotonic() - self.last_active > 2 * HEARTBEAT_NS / 1e9:
             self.retry_at = min(self.retry_at, time.monotonic())
             self.retry("link up")
@@ -198,6 +204,7 @@ class RemoteFeed(SourceFeed):
         # throttle instead of waiting out the 30 s.
         wait = CREATE_WAIT if self.server.links.has_interest(self.client.account,
                                                              subject.encode()) else THROTTLE
+        self.pending = result
         try:
             self.client.publish(subject, body, reply=inbox,
                                 headers=b"NATS/1.0\r\nNats-Required-Api-Level: 4\r\n\r\n")
@@ -205,6 +212,7 @@ class RemoteFeed(SourceFeed):
         except gevent.Timeout:
             data = None
         finally:
+            self.pending = None
             self.client.unsubscribe(rsub)
         if self.closed:
             return
@@ -213,20 +221,22 @@ class RemoteFeed(SourceFeed):
         except ValueError:
             resp = None
         error = (resp or {}).get("error") if isinstance(resp, dict) else None
-        if resp is None or error or not isinstance(resp.get("config"), dict):
+        if data is None:  # no answer (yet): ask again once the throttle allows (Go)
+            self._cancel()
+            self.retry_at = time.monotonic()
+            return
+        if error or not isinstance(resp, dict) or not isinstance(resp.get("config"), dict):
             if error and self.sourcing and error.get("err_code") in (10185, 10025):
                 self.sourcing = False  # an origin without sourcing consumers (Go retries so)
                 self.last_req = 0.0
                 return
             self._cancel()
-            self.err = error or {"code": 408 if data is None else 500,
-                                 "err_code": 10029 if self.mirror else 10030,
-                                 "description": "%s consumer setup failed" % (
-                                     "mirror" if self.mirror else "source")}
+            self.err = error or {"code": 500, "err_code": 10029 if self.mirror else 10030,
+                                 "description": "%s consumer setup failed: invalid response"
+                                 % ("mirror" if self.mirror else "source")}
             self.fails += 1
             delay = min(5.0 * 2 * self.fails, BACKOFF_MAX)
-            self.retry_at = time.monotonic() + delay * (1 + random.random() * 0.2) \
-                if data is not None else time.monotonic()
+            self.retry_at = time.monotonic() + delay * (1 + random.random() * 0.2)
             self.target.jsa.js.log.warning(
                 "source_consumer_create_failed", stream=self.target.name, origin=self.name,
                 api=self.api, error=self.err.get("description"))

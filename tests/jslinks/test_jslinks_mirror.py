@@ -3,6 +3,8 @@ origin's sequences kept, resume after the leaf is killed and restarted."""
 
 import asyncio
 
+import nats
+import pytest
 from nats.js import api as jsapi
 
 from pluggy_nats.testing.plugin import run
@@ -105,6 +107,50 @@ def test_source_from_leaf_into_hub(make_hub, make_leaf, tmp_path):
         assert [m.data for m in got] == [b"e%d" % i for i in range(1, 20, 3)]
         source = got[0].headers["Nats-Stream-Source"].split(" ")
         assert source[0].startswith("LOCAL:") and source[1] == "2" and source[2] == "edge.1"
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+GO_PAIRINGS = {"go-hub_py-leaf": (True, False), "py-hub_go-leaf": (False, True)}
+
+
+@pytest.mark.parametrize("pairing", list(GO_PAIRINGS))
+def test_mirror_and_source_with_go(make_hub, make_leaf, tmp_path, pairing):
+    """A Go hub serving our leaf's mirror and source, our hub serving a Go
+    leaf's: the leaf mirrors a hub stream and the hub sources the leaf's."""
+    go_hub, go_leaf = GO_PAIRINGS[pairing]
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path, go_hub, go_leaf)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="ORIGIN", subjects=["o.>"])
+        await ljs.add_stream(name="LOCAL", subjects=["edge.>"])
+        await _publish(hjs, "o.a", 0, 200)
+        await hjs.delete_msg("ORIGIN", 5)
+        await _publish(ljs, "edge.x", 0, 50)
+        await ljs.add_stream(name="M", mirror=jsapi.StreamSource(name="ORIGIN",
+                                                                  external=HUB_API))
+        await retrying(lambda: nh.jetstream(domain="edge").stream_info("LOCAL"))
+        await hjs.add_stream(name="AGG", subjects=["agg.>"], sources=[jsapi.StreamSource(
+            name="LOCAL", external=jsapi.ExternalStream(api="$JS.edge.API"),
+            subject_transforms=[jsapi.SubjectTransform(src="edge.>", dest="from.edge.>")])])
+        await _publish(hjs, "o.b", 200, 100)
+        await _publish(ljs, "edge.y", 50, 50)
+        await until(lambda: _held(ljs, "M", 299), message="mirror of 300")
+        await until(lambda: _held(hjs, "AGG", 100), message="100 sourced")
+        info = await ljs.stream_info("M")
+        assert (info.state.first_seq, info.state.last_seq) == (1, 300)
+        with pytest.raises(nats.js.errors.NotFoundError):
+            await ljs.get_msg("M", 5)
+        got = await ljs.get_msg("M", 300)
+        assert (got.subject, got.data) == ("o.b", b"m299")
+        last = await hjs.get_last_msg("AGG", "from.edge.>")
+        assert (last.subject, last.data) == ("from.edge.y", b"m99")
+        hdr = last.headers["Nats-Stream-Source"].split(" ")
+        assert hdr[0].startswith("LOCAL:") and hdr[1] == "100"
         await nh.close()
         await nl.close()
 
