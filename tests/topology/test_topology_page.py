@@ -59,6 +59,17 @@ def test_page_draws_every_server_and_link(system):
     assert re.search(r"<td>leaf in</td><td>LG \[APP\]</td>", details), details
 
 
+def test_page_explains(system):
+    """``#explain=ACCOUNT/SUBJECT`` (or the form) shows /explainz on the page."""
+    url = "http://127.0.0.1:%d/topology#explain=APP/nobody.here" % system["A0"].http_port
+    dom = render(url, "--dump-dom")
+    box = dom[dom.index('id="explanation"'):dom.index('id="details"')]
+    assert "APP nobody.here published on py-A-0" in box, box
+    assert "<li>receives: nobody</li>" in box
+    assert "py-A-0 gateway cluster B: gateway to cluster B is Interest-Only" in box
+    assert 'class="server receives"' not in dom
+
+
 def test_page_screenshot(system, tmp_path):
     target = os.environ.get("PLUGGY_NATS_TOPOLOGY_SCREENSHOT") or str(tmp_path / "topology.png")
     url = "http://127.0.0.1:%d/topology#server=py-A-0" % system["A0"].http_port
