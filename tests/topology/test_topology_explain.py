@@ -6,9 +6,10 @@ import signal
 import time
 
 import nats
-from topology_helpers import explain, get, named_servers, reasons, receiving_servers
 
 from pluggy_nats.testing.plugin import run
+
+from .topology_helpers import explain, get, named_servers, reasons, receiving_servers
 
 # position -> the server name explain reports for it
 NAMES = {"A0": "py-A-0", "A1": "go-A-1", "B0": "py-B-0", "LA": "LA", "LG": "LG", "TB": "TB",

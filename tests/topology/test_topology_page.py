@@ -12,7 +12,8 @@ import subprocess
 import urllib.request
 
 import pytest
-from topology_helpers import get
+
+from .topology_helpers import get
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          "--virtual-time-budget=5000"]

@@ -12,7 +12,8 @@ from importlib.resources import files
 from pluggy_nats_plugins.topology import render as draw
 from pluggy_nats_plugins.topology.gather import Gathering
 from pluggy_nats_plugins.topology.view import assemble
-from test_topology_page import render
+
+from .test_topology_page import render
 
 CLUSTERS, PER_CLUSTER, LEAFS = 10, 10, 20
 

@@ -4,9 +4,9 @@ on the composed system of conftest.py (a Go server among ours)."""
 import signal
 import time
 
-from topology_helpers import get, topz
-
 from pluggy_nats.testing.raw import wait_for
+
+from .topology_helpers import get, topz
 
 
 def by_kind(view, kind):
