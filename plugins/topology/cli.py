@@ -47,10 +47,10 @@ def fetch_topology(url, timeout):
     return _with_client(url, timeout, lambda c: system.topology(c.gather, timeout))
 
 
-def fetch_explanation(url, account, subject, timeout):
+def fetch_explanation(url, account, subject, timeout, publisher=""):
     if url.startswith(("http://", "https://")):
         return _http(url, "/explainz", {"account": account, "subject": subject,
-                                        "timeout": timeout}, timeout)
+                                        "timeout": timeout, "from": publisher}, timeout)
 
     def work(client):
         def origin_part(subj):
@@ -66,7 +66,8 @@ def fetch_explanation(url, account, subject, timeout):
                 raise BadInput(answer["error"].get("description", str(answer["error"])))
             return answer["data"]
 
-        return system.explanation(client.gather, origin_part, account, subject, timeout)
+        return system.explanation(client.gather, origin_part, account, subject, timeout,
+                                  publisher=publisher)
 
     return _with_client(url, timeout, work)
 
@@ -103,7 +104,8 @@ def explanation_text(body):
         lines.append("note: %s" % note)
     if body.get("partial"):
         lines.append("PARTIAL: %s" % "; ".join(
-            ["%s did not answer %s" % (m["server_id"], m["endpoint"]) for m in body["missing"]]
+            ["%s did not answer %s" % (m.get("server_id") or m.get("server_name"), m["endpoint"])
+             for m in body["missing"]]
             + body.get("errors", [])))
     return "\n".join(lines) + "\n"
 
@@ -154,12 +156,15 @@ def explain_main(argv):
     ap = _parser("pluggy-nats explain", "Who would receive a message published on SUBJECT "
                                         "in ACCOUNT, and where and why it would not go.")
     ap.add_argument("--account", "-a", default="$G")
+    ap.add_argument("--from", dest="publisher", default="",
+                    help="the server (name or id) to publish from; default: the one asked")
     ap.add_argument("--format", "-f", choices=("text", "json"), default="text")
     ap.add_argument("subject")
     args = ap.parse_args(argv)
 
     def work():
-        body = fetch_explanation(args.server, args.account, args.subject, args.timeout)
+        body = fetch_explanation(args.server, args.account, args.subject, args.timeout,
+                                 args.publisher)
         text = explanation_text(body) if args.format == "text" else json.dumps(
             body, indent=2) + "\n"
         return body, text

@@ -100,7 +100,8 @@ class TopologyService:
             return system.explanation(
                 self.gather, lambda subject: explain_local(server, query.get("account", ""),
                                                            subject.encode()),
-                query.get("account", ""), query.get("subject", ""), timeout)
+                query.get("account", ""), query.get("subject", ""), timeout,
+                publisher=query.get("from", ""))
         except BadInput as exc:
             raise BadRequest(str(exc)) from None
 

@@ -6,9 +6,10 @@ import signal
 import time
 
 import nats
-from topology_helpers import explain, get, named_servers, reasons, receiving_servers
 
 from pluggy_nats.testing.plugin import run
+
+from .topology_helpers import explain, get, named_servers, reasons, receiving_servers
 
 # position -> the server name explain reports for it
 NAMES = {"A0": "py-A-0", "A1": "go-A-1", "B0": "py-B-0", "LA": "LA", "LG": "LG", "TB": "TB",
@@ -33,12 +34,12 @@ async def subscribe(system, spec, got):
     return conns
 
 
-async def until_explained(server, account, subject, want, timeout=20.0):
+async def until_explained(server, account, subject, want, extra="", timeout=20.0):
     """Poll explain until it names exactly ``want`` (interest takes a moment to
     spread); returns the explanation."""
     deadline = time.monotonic() + timeout
     while True:
-        body = await asyncio.to_thread(explain, server, account, subject)
+        body = await asyncio.to_thread(explain, server, account, subject, extra)
         if named_servers(body) == want or time.monotonic() > deadline:
             assert named_servers(body) == want, body
             return body
@@ -62,14 +63,17 @@ async def delivered(got, want_count):
 
 
 def check(system, spec, account, subject, want, publisher="A0", user=None, n=1,
-          pub_subject=None):
+          pub_subject=None, asked=None):
     """Subscribe per ``spec``, wait until explain names ``want``, publish, and
-    compare who got it with the explanation. Returns the explanation."""
+    compare who got it with the explanation. Returns the explanation. With
+    ``asked``, that server explains a publish on ``publisher`` (``from=``)."""
     async def main():
         got = {}
         conns = await subscribe(system, spec, got)
         try:
-            body = await until_explained(system[publisher], account, subject, want)
+            extra = "&from=" + NAMES[publisher] if asked else ""
+            body = await until_explained(system[asked or publisher], account, subject, want,
+                                         extra)
             await publish(system, publisher, pub_subject or subject, n, user)
             expected = receiving_servers(body)
             assert await delivered(got, len(expected) * n) == expected
@@ -113,6 +117,19 @@ def test_explain_queue_group_picks_the_publishing_cluster(system):
     assert group["queue"] == "w" and "cluster A" in group["picked"]
     assert group["candidates"] == ["go-A-1"]
     assert len(got.get("A1", [])) == 20 and not got.get("B0")
+
+
+def test_explain_published_elsewhere(system):
+    # A0 explains a publish on B0: the queue group's member in cluster B is picked
+    spec = [("A1", "work.y", "w", None), ("B0", "work.y", "w", None)]
+    body, got = check(system, spec, "APP", "work.y", {"go-A-1", "py-B-0"}, n=20,
+                      publisher="B0", asked="A0")
+    assert body["origin"]["server"] == "py-B-0"
+    (group,) = body["queue_groups"]
+    assert group["candidates"] == ["py-B-0"] and "cluster B" in group["picked"]
+    assert len(got.get("B0", [])) == 20 and not got.get("A1")
+    status, bad = get(system["A0"], "/explainz?account=APP&subject=a.b&from=go-A-1")
+    assert status == 400 and "did not answer as a pluggy-nats server" in bad["error"]
 
 
 def test_explain_permission_deny(system):
@@ -176,10 +193,10 @@ def test_explain_partial_when_a_server_does_not_answer(system):
     b0.signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
-        body = explain(system["A0"], "APP", "nobody.here", "&timeout=0.5")
+        body = explain(system["A0"], "APP", "nobody.here", "&timeout=1.5")
         took = time.monotonic() - started
     finally:
         b0.signal(signal.SIGCONT)
     assert body["partial"] is True and took < 5
-    assert {m["server_id"] for m in body["missing"]} == {b0_id}
+    assert {m.get("server_id") for m in body["missing"]} == {b0_id}
     assert body["servers_reached"] == ["py-A-0"]  # what did answer is still explained
