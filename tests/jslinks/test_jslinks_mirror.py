@@ -140,7 +140,11 @@ def test_mirror_and_source_with_go(make_hub, make_leaf, tmp_path, pairing):
         await _publish(hjs, "o.b", 200, 100)
         await _publish(ljs, "edge.y", 50, 50)
         await until(lambda: _held(ljs, "M", 299), message="mirror of 300")
-        await until(lambda: _held(hjs, "AGG", 100), message="100 sourced")
+        try:
+            await until(lambda: _held(hjs, "AGG", 100), message="100 sourced")
+        except AssertionError:
+            info = await hjs.stream_info("AGG")
+            raise AssertionError("AGG: %r sources %r" % (info.state, info.sources)) from None
         info = await ljs.stream_info("M")
         assert (info.state.first_seq, info.state.last_seq) == (1, 300)
         with pytest.raises(nats.js.errors.NotFoundError):
