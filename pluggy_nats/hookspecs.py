@@ -197,6 +197,16 @@ def nats_link_info_received(link, info):
     """
 
 
+@hookspec
+def nats_link_up(link):
+    """``link`` (any kind) passed its handshake and is registered: interest
+    flows both ways from now on. JetStream re-creates the consumers of its
+    remote mirrors and sources that went quiet (Go
+    ``checkInternalSyncConsumers`` on a leaf connect). Called once per link,
+    never per message.
+    """
+
+
 @hookspec(firstresult=True)
 def nats_link_accept(server, kind, sock, addr):
     """A listener that is not the kind's own accepted a connection for link

@@ -203,6 +203,7 @@ class LinkLayer:
         if link not in self.links:
             self.links.append(link)
         self.send_initial_interest(link)
+        self.server.hook.nats_link_up(link=link)
 
     def link_down(self, link):
         if link in self.links:

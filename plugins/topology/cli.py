@@ -104,7 +104,8 @@ def explanation_text(body):
         lines.append("note: %s" % note)
     if body.get("partial"):
         lines.append("PARTIAL: %s" % "; ".join(
-            ["%s did not answer %s" % (m["server_id"], m["endpoint"]) for m in body["missing"]]
+            ["%s did not answer %s" % (m.get("server_id") or m.get("server_name"), m["endpoint"])
+             for m in body["missing"]]
             + body.get("errors", [])))
     return "\n".join(lines) + "\n"
 

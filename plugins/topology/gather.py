@@ -12,7 +12,7 @@ inside the server (an internal client, gevent) and the command line (a socket).
 import json
 import time
 
-from .view import ENDPOINTS, REQUEST_BODIES, REQUIRED, named_ids
+from .view import ENDPOINTS, REQUEST_BODIES, REQUIRED, named_ids, system_leafs
 
 PING = "$SYS.REQ.SERVER.PING."
 DEFAULT_TIMEOUT = 2.0
@@ -29,7 +29,9 @@ class Gathering:
         self.asks = dict(asks) if asks is not None else {
             ep: REQUEST_BODIES.get(ep, {}) for ep in ENDPOINTS}
         self.required = tuple(required)
-        self.expected = set()
+        self.expected = set()  # ids of servers that must answer
+        self.leaf_names = set()  # names of system-account leafs that must answer
+        self.names = set()  # names of the servers that answered
         self.answers = {ep: {} for ep in self.asks}
         self.errors = []
         self.elapsed_ms = 0.0
@@ -59,9 +61,15 @@ class Gathering:
                 "name") or sid, text))
         self.answers[endpoint][sid] = response
         self.expected |= named_ids(endpoint, response)
+        self.names.add(response["server"].get("name"))
+        if endpoint in ("VARZ", "LEAFZ") and sid in self.answers.get("LEAFZ", {}):
+            varz = (self.answers.get("VARZ", {}).get(sid) or {}).get("data")
+            self.leaf_names |= system_leafs(varz, self.answers["LEAFZ"][sid].get("data"))
 
     def complete(self):
         if not all(self.answers.get(ep) for ep in self.required):
+            return False
+        if not self.leaf_names <= self.names:
             return False
         return all(sid in self.answers[ep] for ep in self.required for sid in self.expected)
 
@@ -118,7 +126,8 @@ def explain_asks(account, subject):
     """Our servers answer EXPLAINZ; a Go server's part is read from the rest."""
     return {"EXPLAINZ": {"account": account, "subject": subject},
             "CONNZ": {"subscriptions_detail": True, "auth": True},
-            "LEAFZ": {"subscriptions": True}, "ROUTEZ": {}, "GATEWAYZ": {}}
+            "LEAFZ": {"subscriptions": True}, "ROUTEZ": {}, "GATEWAYZ": {},
+            "VARZ": {}}  # VARZ: the system account, whose leafs must answer too
 
 
 def explain_parts(answers, account, subject):

@@ -129,7 +129,8 @@ def text(system):
                 stream["account"], stream["name"], stream["replicas"], stream["leader"],
                 ", ".join(stream["peers"]), origin))
     for gap in system.get("missing") or ():
-        lines.append("missing: %s did not answer %s" % (gap["server_id"], gap["endpoint"]))
+        lines.append("missing: %s did not answer %s" % (
+            gap.get("server_id") or gap.get("server_name"), gap["endpoint"]))
     for error in system.get("errors") or ():
         lines.append("error: %s" % error)
     return "\n".join(lines) + "\n"

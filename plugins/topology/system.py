@@ -66,7 +66,9 @@ def explanation(gather_with, origin_part, account, subject, timeout, publisher=N
     _publisher(parts, origin)  # a mapped subject's second gathering reached it too
     out = explain.assemble(parts, origin, account, subject, mapping)
     gaps = view.missing(gathering.answers, gather.EXPLAIN_REQUIRED)
-    out.update(partial=bool(gaps or errors),
-               missing=[{"server_id": s, "endpoint": ep} for s, ep in gaps],
+    silent = view.missing_leafs(gathering.answers)
+    out.update(partial=bool(gaps or errors or silent),
+               missing=[{"server_id": s, "endpoint": ep} for s, ep in gaps]
+               + [{"server_name": n, "endpoint": "*"} for n in silent],
                errors=errors, elapsed_ms=gathering.elapsed_ms, timeout_ms=int(timeout * 1000))
     return out

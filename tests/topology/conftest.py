@@ -1,4 +1,4 @@
-"""One composed system for every topology test (session scope: started once,
+"""One composed system for every topology test (package scope: started once,
 stopped by PID at the end):
 
     cluster A: A0 ours, A1 Go  <== gateways ==>  cluster B: B0 ours
@@ -86,7 +86,7 @@ class System:
         return "nats://%s:%s@127.0.0.1:%d" % (user, password, self.servers[name].port)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def system(tmp_path_factory):
     go = require_go_nats_server()
     launcher = Launcher(str(tmp_path_factory.mktemp("topology")))

@@ -14,7 +14,7 @@ def cli(*args, timeout=60):
 
 def test_topology_text_svg_dot(system):
     sys_url = system.url("A0", "sys", "sys")
-    status, out, err = cli("topology", "--server", sys_url)
+    status, out, err = cli("topology", "--server", sys_url, "--timeout", "10")
     assert status == 0, err
     assert out.startswith("system: 4 servers answered, 3 leaf servers seen from their hubs")
     for words in ("cluster A", "cluster B", "py-A-0  pluggy-nats", "go-A-1  nats-server",
@@ -25,7 +25,7 @@ def test_topology_text_svg_dot(system):
         assert words in out, (words, out)
 
     status, out, err = cli("topology", "--server", "http://127.0.0.1:%d"
-                           % system["B0"].http_port, "--format", "svg")
+                           % system["B0"].http_port, "--format", "svg", "--timeout", "10")
     assert status == 0, err
     root = ET.fromstring(out)
     ns = "{http://www.w3.org/2000/svg}"
@@ -37,7 +37,7 @@ def test_topology_text_svg_dot(system):
     assert kinds.count("edge route") == 1 and kinds.count("edge leaf") == 4
     assert kinds.count("edge gateway") == 3  # one outbound per server
 
-    status, out, err = cli("topology", "--server", sys_url, "--format", "dot")
+    status, out, err = cli("topology", "--server", sys_url, "--format", "dot", "--timeout", "10")
     assert status == 0, err
     assert out.startswith("graph nats {") and out.count("subgraph cluster_") == 3
     assert out.count(" -- ") == 8

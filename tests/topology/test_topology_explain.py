@@ -6,9 +6,10 @@ import signal
 import time
 
 import nats
-from topology_helpers import explain, get, named_servers, reasons, receiving_servers
 
 from pluggy_nats.testing.plugin import run
+
+from .topology_helpers import explain, get, named_servers, reasons, receiving_servers
 
 # position -> the server name explain reports for it
 NAMES = {"A0": "py-A-0", "A1": "go-A-1", "B0": "py-B-0", "LA": "LA", "LG": "LG", "TB": "TB",
@@ -192,10 +193,10 @@ def test_explain_partial_when_a_server_does_not_answer(system):
     b0.signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
-        body = explain(system["A0"], "APP", "nobody.here", "&timeout=0.5")
+        body = explain(system["A0"], "APP", "nobody.here", "&timeout=1.5")
         took = time.monotonic() - started
     finally:
         b0.signal(signal.SIGCONT)
     assert body["partial"] is True and took < 5
-    assert {m["server_id"] for m in body["missing"]} == {b0_id}
+    assert {m.get("server_id") for m in body["missing"]} == {b0_id}
     assert body["servers_reached"] == ["py-A-0"]  # what did answer is still explained

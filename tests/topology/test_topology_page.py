@@ -12,7 +12,8 @@ import subprocess
 import urllib.request
 
 import pytest
-from topology_helpers import get
+
+from .topology_helpers import get
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          "--virtual-time-budget=5000"]
@@ -49,11 +50,25 @@ def test_page_draws_every_server_and_link(system):
     streams = dom[dom.index('id="streams"'):]
     assert "<td>APP/ORDERS_COPY</td><td>1</td><td>J0 (J0)</td><td>mirror of ORDERS</td>" \
         in streams, streams
+    # the page refreshed at least twice (virtual time): every link has a rate
+    rates = re.findall(r'<text class="rate"[^>]*>([^<]*)</text>', dom)
+    assert len(rates) == 8 and all(r.endswith("/s") for r in rates), rates
     # the selected server's details, from its own (Go) answers
     assert re.search(r'<g class="server selected" data-id="[^"]*" data-name="go-A-1"', dom)
     details = dom[dom.index('id="details"'):dom.index('id="streams"')]
     assert "go-A-1" in details and "nats-server" in details
     assert re.search(r"<td>leaf in</td><td>LG \[APP\]</td>", details), details
+
+
+def test_page_explains(system):
+    """``#explain=ACCOUNT/SUBJECT`` (or the form) shows /explainz on the page."""
+    url = "http://127.0.0.1:%d/topology#explain=APP/nobody.here" % system["A0"].http_port
+    dom = render(url, "--dump-dom")
+    box = dom[dom.index('id="explanation"'):dom.index('id="details"')]
+    assert "APP nobody.here published on py-A-0" in box, box
+    assert "<li>receives: nobody</li>" in box
+    assert "py-A-0 gateway cluster B: gateway to cluster B is Interest-Only" in box
+    assert 'class="server receives"' not in dom
 
 
 def test_page_screenshot(system, tmp_path):

@@ -12,7 +12,8 @@ from importlib.resources import files
 from pluggy_nats_plugins.topology import render as draw
 from pluggy_nats_plugins.topology.gather import Gathering
 from pluggy_nats_plugins.topology.view import assemble
-from test_topology_page import render
+
+from .test_topology_page import render
 
 CLUSTERS, PER_CLUSTER, LEAFS = 10, 10, 20
 
@@ -148,3 +149,15 @@ def test_mirror_and_source_arrows_between_servers():
         ("c1-s0", "c1-s0", "COPY -> ALL")]
     assert draw.svg(system).count('class="stream-arrow"') == 2  # none within one server
     assert "APP/COPY  R1  leader c1-s0  on c1-s0  mirror of ORDERS" in draw.text(system)
+
+
+def test_text_names_what_is_missing():
+    answers = synthetic_answers()
+    del answers["ROUTEZ"][sid(3, 3)]
+    answers["LEAFZ"][sid(0, 0)]["data"]["leafs"].append(
+        {"name": "sysleaf", "account": "$SYS", "is_spoke": False})
+    system = assemble(answers)
+    assert system["partial"] is True
+    out = draw.text(system)
+    assert "missing: %s did not answer ROUTEZ" % sid(3, 3) in out
+    assert "missing: sysleaf did not answer *" in out

@@ -4,9 +4,9 @@ on the composed system of conftest.py (a Go server among ours)."""
 import signal
 import time
 
-from topology_helpers import get, topz
-
 from pluggy_nats.testing.raw import wait_for
+
+from .topology_helpers import get, topz
 
 
 def by_kind(view, kind):
@@ -54,7 +54,7 @@ def test_topz_local_view(system, raw_client):
 
 def test_topz_system_lists_every_server_and_link(system):
     for asked in ("A0", "B0"):
-        body = topz(system[asked], "?system=1")
+        body = topz(system[asked], "?system=1&timeout=10")  # ends when complete
         assert body["partial"] is False, (body["missing"], body["errors"])
         servers = {s["name"]: s for s in body["servers"]}
         answered = {n for n, s in servers.items() if s["answered"]}
@@ -89,18 +89,33 @@ def test_topz_partial_when_a_server_does_not_answer(system):
     b0.signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
-        body = topz(system["A0"], "?system=1&timeout=0.5")
+        body = topz(system["A0"], "?system=1&timeout=1.5")
         took = time.monotonic() - started
     finally:
         b0.signal(signal.SIGCONT)
     assert body["partial"] is True
-    missing = {m["server_id"] for m in body["missing"]}
+    missing = {m.get("server_id") for m in body["missing"]}
     b0_id = next(s["id"] for s in body["servers"] if s["id"] in missing)
     assert missing == {b0_id}
     assert {s["name"] for s in body["servers"] if s["answered"]} == {"py-A-0", "go-A-1", "J0"}
     assert took < 5
     wait_for(lambda: not topz(system["A0"], "?system=1")["partial"], timeout=20,
              message="B0 answering again")
+
+
+def test_topz_partial_when_a_system_leaf_does_not_answer(system):
+    """J0 hangs off A0 by a system-account leaf: A0's LEAFZ names it, so the
+    gathering waits for it and says so when it stays silent."""
+    j0 = system["J0"]
+    j0.signal(signal.SIGSTOP)
+    try:
+        body = topz(system["A0"], "?system=1&timeout=1.5")
+    finally:
+        j0.signal(signal.SIGCONT)
+    assert body["partial"] is True
+    assert body["missing"] == [{"server_name": "J0", "endpoint": "*"}]
+    wait_for(lambda: not topz(system["A0"], "?system=1")["partial"], timeout=20,
+             message="J0 answering again")
 
 
 def test_topz_bad_input(system):
@@ -135,3 +150,23 @@ def test_topz_without_a_system_account(make_server):
     status, explained = get(server, "/explainz?account=$G&subject=a.b")
     assert status == 200 and explained["partial"] is True
     assert explained["origin"]["server_id"] == body["servers"][0]["id"]
+
+
+def test_topz_over_sys_is_each_servers_own_view(system):
+    """``$SYS.REQ.SERVER.PING.TOPZ``: every one of our servers reachable over
+    $SYS answers with its own view (never a gathering inside a request)."""
+    import json
+
+    from pluggy_nats_plugins.topology.client import SysClient
+
+    client = SysClient(system.url("B0", "sys", "sys"))
+    try:
+        client.publish("$SYS.REQ.SERVER.PING.TOPZ", client.prefix + ".1.TOPZ", b"{}")
+        answers = []
+        while (item := client.receive(1.0)) is not None:
+            answers.append(json.loads(item[1]))
+    finally:
+        client.close()
+    views = {a["data"]["server"]["name"]: a["data"]["server"] for a in answers}
+    assert set(views) == {"py-A-0", "py-B-0", "J0"}  # the Go server has no TOPZ
+    assert {link["kind"] for link in views["py-B-0"]["links"]} == {"gateway", "leaf"}

@@ -24,8 +24,8 @@ def topz(server, query=""):
 def explain(server, account, subject, extra=""):
     from urllib.parse import urlencode
 
-    status, body = get(server, "/explainz?" + urlencode({"account": account,
-                                                        "subject": subject}) + extra)
+    status, body = get(server, "/explainz?" + urlencode({"account": account, "subject": subject,
+                                                        "timeout": 10}) + extra)
     assert status == 200, body
     return body
 
