@@ -138,7 +138,9 @@ def nats_authenticate(conn, connect):
 
 @hookspec
 def nats_client_connected(conn):
-    """Called after a client's CONNECT was accepted and it joined its account."""
+    """Called after a client's CONNECT was accepted and it joined its account,
+    and when a leaf link registered, bound to its account (``conn.kind`` is
+    LEAF): nats-server sends both the account connect event."""
 
 
 @hookspec
@@ -192,6 +194,16 @@ def nats_link_info_received(link, info):
     one that completed the handshake (after the link was registered) and every
     later one (gossip, updates, lame duck). Read-only for plugins that learn
     from a kind's INFO (a gateway reads ``gateway_url`` from route INFOs).
+    """
+
+
+@hookspec
+def nats_link_up(link):
+    """``link`` (any kind) passed its handshake and is registered: interest
+    flows both ways from now on. JetStream re-creates the consumers of its
+    remote mirrors and sources that went quiet (Go
+    ``checkInternalSyncConsumers`` on a leaf connect). Called once per link,
+    never per message.
     """
 
 
@@ -249,3 +261,10 @@ def nats_monitor_endpoints(registry):
 def nats_varz(server, varz):
     """Add or fill keys of the ``/varz`` dict ``varz`` (cluster, gateway, leaf,
     jetstream blocks). Mutate in place; called per request."""
+
+
+@hookspec
+def nats_statsz(server, statsz):
+    """Add keys to the ``statsz`` dict of ``$SYS`` STATSZ events and PING
+    answers (nats-server ServerStats): ``routes`` (RouteStat per route
+    connection), ``gateways`` (GatewayStat per outbound). Mutate in place."""

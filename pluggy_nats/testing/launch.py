@@ -7,6 +7,7 @@ Every process runs in its own session and is stopped by its PID (group); only
 loopback addresses are used.
 """
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 HOST = "127.0.0.1"
 _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
@@ -94,6 +96,13 @@ class ServerProcess:
     def pid(self):
         return self.proc.pid if self.proc else None
 
+    def monitor(self, path):
+        """The JSON of a monitoring endpoint (a server started with ``-m -1``),
+        e.g. ``"varz"`` or ``"gatewayz?accs=1"``."""
+        url = "http://%s:%d/%s" % (HOST, self.http_port, path.lstrip("/"))
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return json.loads(resp.read())
+
     def start(self, timeout=15.0):
         self._terminated = False
         if os.path.exists(self.logfile):
@@ -141,10 +150,12 @@ class ServerProcess:
 
         with open(self.config_path, "w") as f:
             f.write(text)
-        before = self.logs().count("reload")
+        def reloads():  # ours: config_reloaded / _failed; Go: Reloaded / Failed to reload
+            return self.logs().lower().count("reload")
+
+        before = reloads()
         self.signal(signal.SIGHUP)
-        wait_for(lambda: self.logs().count("reload") > before, timeout=timeout,
-                 message="reload logged")
+        wait_for(lambda: reloads() > before, timeout=timeout, message="reload logged")
 
     def logs(self):
         try:

@@ -270,8 +270,10 @@ class LeafConnection(Link):
         Link.send_run(self, account, msgs)
 
     def op_msg(self, items):
-        if self.in_denied is None and self.registered:
-            Link.op_msg(self, items)
+        denied = self.in_denied
+        if self.registered and (denied is None or not any(
+                not args or denied(args[0]) for args, _ in items)):
+            Link.op_msg(self, items)  # nothing in the list is denied
             return
         for args, payload in items:  # deny rules (or a link not yet up): one by one
             self._inbound(args, 0, payload)

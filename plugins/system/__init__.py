@@ -27,12 +27,13 @@ import structlog
 
 from pluggy_nats import __version__, hookimpl
 from pluggy_nats.accounts import GLOBAL_ACCOUNT
-from pluggy_nats.connection import CLIENT, ClosedReason
+from pluggy_nats.connection import CLIENT, KIND_NAMES, LEAF, ClosedReason
 from pluggy_nats.internal import InternalClient
 
 from .accconns import AccountConns
 
 STATSZ_INTERVAL = 10.0
+SERVER_ORPHAN_AFTER = 6 * STATSZ_INTERVAL  # a silent server no longer counts as active
 DISCONNECT_TYPE = "io.nats.server.advisory.v1.client_disconnect"
 _ENDPOINT_QUERY = {"subscriptions": "subs", "offset": "offset", "limit": "limit",
                    "sort": "sort", "state": "state", "cid": "cid", "account": "acc",
@@ -58,6 +59,7 @@ class SystemServices:
         self.conns = None  # AccountConns once the system client exists
         self.seq = itertools.count(1)
         self.endpoints = {}
+        self.servers = {}  # other servers' ids -> when we last heard their STATSZ
         self.log = structlog.get_logger("pluggy_nats.system")
 
     # -- hooks ------------------------------------------------------------------
@@ -75,17 +77,34 @@ class SystemServices:
         self.client.subscribe("$SYS.REQ.SERVER.PING", self._on_ping)
         self.client.subscribe("$SYS.REQ.SERVER.PING.*", self._on_endpoint)
         self.client.subscribe("$SYS.REQ.SERVER.%s.*" % sid, self._on_endpoint)
+        self.client.subscribe("$SYS.SERVER.*.STATSZ", self._on_remote_statsz)
+        self.client.subscribe("$SYS.SERVER.*.SHUTDOWN", self._on_remote_statsz)
         server.spawn(self._statsz_loop)
         self.conns = AccountConns(server, self.client, self._server_info, _now)
 
     @hookimpl
     def nats_client_connected(self, conn):
         self._client_event(conn, "CONNECT", "io.nats.server.advisory.v1.client_connect")
+        if conn.kind == LEAF:
+            conn.connected_event_sent = True
+            if conn.we_are_hub and "gateway" in self.server.links.kinds:
+                # nats-server sendLeafNodeConnect: only with gateways (they
+                # switch the account to interest-only on it)
+                self._publish("$SYS.ACCOUNT.%s.LEAFNODE.CONNECT" % _account_name(conn),
+                              {"server": self._server_info(), "acc": _account_name(conn)})
         if self.conns is not None:
             self.conns.changed(getattr(conn, "account", None))
 
     @hookimpl
     def nats_client_closed(self, conn, reason):
+        if conn.kind == LEAF:
+            # nats-server saveClosedClient: a leaf link's disconnect event, in
+            # its bound account, once it had connected (registered)
+            if getattr(conn, "connected_event_sent", False):
+                self._client_event(conn, "DISCONNECT", DISCONNECT_TYPE, reason)
+                if self.conns is not None:
+                    self.conns.changed(getattr(conn, "account", None))
+            return
         if conn.kind != CLIENT:
             return
         if reason is ClosedReason.AUTHENTICATION_VIOLATION and not conn.authenticated:
@@ -149,10 +168,20 @@ class SystemServices:
         client = {"start": datetime.datetime.fromtimestamp(
                       conn.start, datetime.timezone.utc).isoformat().replace("+00:00", "Z"),
                   "host": conn.host, "id": conn.cid, "acc": account,
-                  "user": conn.user or getattr(conn, "connect_user", "") or "",
-                  "name": conn.name, "lang": conn.lang, "ver": conn.version,
+                  "user": getattr(conn, "user", None) or getattr(conn, "connect_user", "") or "",
+                  "name": getattr(conn, "name", ""), "lang": getattr(conn, "lang", ""),
+                  "ver": getattr(conn, "version", ""),
                   "server": self.server.server_name, "name_tag": account,
-                  "kind": "Client", "client_type": "nats"}
+                  "kind": KIND_NAMES[conn.kind]}
+        if conn.kind == CLIENT:  # nats-server clientTypeString: empty for links
+            client["client_type"] = "nats"
+        else:  # a leaf: the peer's name, version and user from its CONNECT
+            peer = getattr(conn, "remote_info", None) or {}
+            client.update(name=getattr(conn, "remote_name", "") or "",
+                          user=peer.get("user") or "", ver=peer.get("version") or "")
+            del client["server"], client["lang"]
+            if not client["ver"]:
+                del client["ver"]
         if conn.rtt:
             client["rtt"] = int(conn.rtt * 1e9)  # nanoseconds, as Go's Duration
         event = {"type": event_type, "id": "%s-%d" % (self.server.server_id, conn.cid),
@@ -165,28 +194,71 @@ class SystemServices:
         return event
 
     def statsz(self):
+        """nats-server ServerStats: the server's totals as ``/varz`` counts
+        them (every kind of connection, closed ones included), slow and stale
+        connections by kind, the routes and gateways (``nats_statsz``) and the
+        servers heard from."""
         server = self.server
         subs = sum(acc.sublist.count() for acc in server.accounts)
         clients = [c for c in server.conns.values() if c.kind == CLIENT]
-        return {
+        varz_handler = self.endpoints.get("VARZ")
+        varz = varz_handler(server, {}) if varz_handler is not None else {}
+        statsz = {
             "start": datetime.datetime.fromtimestamp(
                 server.start_time or time.time(), datetime.timezone.utc).isoformat().replace(
                 "+00:00", "Z"),
-            "mem": _rss(), "cores": os.cpu_count(), "cpu": 0,
+            "mem": _rss(), "cores": os.cpu_count(), "cpu": varz.get("cpu", 0),
             "connections": len(clients), "total_connections": server.stats.total_connections,
             "active_accounts": len({c.account.name for c in clients if c.account}),
             "subscriptions": subs,
-            "sent": {"msgs": sum(c.out_msgs for c in clients),
-                     "bytes": sum(c.out_bytes for c in clients)},
-            "received": {"msgs": sum(c.in_msgs for c in clients),
-                         "bytes": sum(c.in_bytes for c in clients)},
             "slow_consumers": server.stats.slow_consumers,
         }
+        if varz:
+            for key, prefix in (("sent", "out_"), ("sent_to_clients", "out_client_"),
+                                ("received", "in_"), ("received_from_clients", "in_client_")):
+                statsz[key] = {"msgs": varz[prefix + "msgs"], "bytes": varz[prefix + "bytes"]}
+            if varz.get("stale_connections"):
+                statsz["stale_connections"] = varz["stale_connections"]
+            for key in ("slow_consumer_stats", "stale_connection_stats"):
+                if any(varz.get(key, {}).values()):  # omitted when all zero, as Go
+                    statsz[key] = varz[key]
+        else:  # no monitor plugin: what the clients alone say
+            statsz["sent"] = {"msgs": sum(c.out_msgs for c in clients),
+                              "bytes": sum(c.out_bytes for c in clients)}
+            statsz["received"] = {"msgs": sum(c.in_msgs for c in clients),
+                                  "bytes": sum(c.in_bytes for c in clients)}
+        server.hook.nats_statsz(server=server, statsz=statsz)
+        now = time.monotonic()
+        for sid, seen in list(self.servers.items()):
+            if now - seen > SERVER_ORPHAN_AFTER:
+                del self.servers[sid]
+        if self.servers:
+            statsz["active_servers"] = len(self.servers) + 1
+        statsz["gomaxprocs"] = 1  # one interpreter thread runs every greenlet
+        return statsz
+
+    def _on_remote_statsz(self, sub, subject, reply, headers, payload):
+        """Another server's STATSZ or SHUTDOWN (nats-server remoteServerUpdate /
+        remoteServerShutdown): the servers counted in ``active_servers``."""
+        parts = subject.split(b".")
+        sid = parts[2].decode(errors="replace") if len(parts) > 3 else ""
+        if not sid or sid == self.server.server_id:
+            return
+        if parts[-1] == b"SHUTDOWN":
+            self.servers.pop(sid, None)
+            return
+        new = sid not in self.servers
+        self.servers[sid] = time.monotonic()
+        if new:  # a newcomer hears of us now, not a STATSZ interval later (Go does too)
+            self.server.spawn(self._send_statsz)
+
+    def _send_statsz(self):
+        self._publish("$SYS.SERVER.%s.STATSZ" % self.server.server_id,
+                      {"server": self._server_info(), "statsz": self.statsz()})
 
     def _statsz_loop(self):
-        subject = "$SYS.SERVER.%s.STATSZ" % self.server.server_id
         while True:
-            self._publish(subject, {"server": self._server_info(), "statsz": self.statsz()})
+            self._send_statsz()
             gevent.sleep(STATSZ_INTERVAL)
 
     # -- requests -----------------------------------------------------------------
