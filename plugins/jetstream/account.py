@@ -221,8 +221,8 @@ class JsAccount:
             return
         stream = self.streams.get(sname)
         consumer = stream.consumers.get(cname) if stream is not None else None
-        if consumer is None:
-            return
+        if consumer is None or not stream.is_leader:
+            return  # a replica that does not lead: the leader takes the ack
         body = bytes(payload).decode("utf-8", "replace") if payload else ""
         kind, rest = _ack_kind(body)
         if kind is None:

@@ -94,3 +94,10 @@ def ack_metric(jsa, consumer, sseq, dseq, dc, delay_ns):
               "consumer": consumer.name, "consumer_seq": dseq, "stream_seq": sseq,
               "ack_time": delay_ns, "deliveries": dc},
              prefix="io.nats.jetstream.metric.v1.")
+
+
+def stream_leader_elected(jsa, stream, leader, replicas):
+    """A replicated stream's new leader (Go's JSStreamLeaderElectedAdvisory)."""
+    _publish(jsa, PREFIX + "STREAM.LEADER_ELECTED.%s" % stream,
+             {"type": "stream_leader_elected", "stream": stream, "leader": leader,
+              "replicas": [{"name": name, "current": True} for name in replicas]})
