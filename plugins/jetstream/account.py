@@ -83,19 +83,15 @@ class JsAccount:
                 meta = json.loads(meta)
                 cfg = meta["config"]
                 store.update_config(store_config(cfg))
-                stream = Stream(self, cfg, meta.get("created") or time.time_ns(), store)
-                self.streams[cfg["name"]] = stream
+                consumers = []
                 for cname, c in (meta.get("consumers") or {}).items():
                     state = None
                     try:
                         state = store.consumer_store(cname).load()
                     except (StoreError, OSError, ValueError):
                         self.log.warning("consumer_state_unreadable", consumer=cname)
-                    consumer = Consumer(stream, cname, c["config"], c.get("created", 0), state)
-                    stream.consumers[cname] = consumer
-                stream.start()
-                for consumer in stream.consumers.values():
-                    consumer.start()
+                    consumers.append((cname, c["config"], c.get("created", 0), state))
+                self.attach_stream(cfg, meta.get("created") or time.time_ns(), store, consumers)
                 self.log.info("stream_recovered", stream=cfg["name"],
                               messages=store.state().msgs)
             except (StoreError, OSError, ValueError, KeyError) as exc:
@@ -157,14 +153,30 @@ class JsAccount:
 
     # -- streams and consumers (shared by the API and recovery) ----------------
 
-    def create_stream(self, cfg):
+    def open_store(self, cfg):
+        """A new stream store for ``cfg`` (file streams under the account's directory)."""
         directory = None
         if cfg["storage"] == "file":
             directory = os.path.join(self.dir, safe_dirname(cfg["name"]))
         try:
-            store = open_stream_store(cfg["storage"], directory, store_config(cfg))
+            return open_stream_store(cfg["storage"], directory, store_config(cfg))
         except (StoreError, OSError) as exc:
             raise ApiError(10049, err=str(exc)) from None
+
+    def attach_stream(self, cfg, created, store, consumers=()):
+        """Register and start a stream whose store is already filled (recovery,
+        restore), with its consumers ``[(name, config, created, state)]``."""
+        stream = Stream(self, cfg, created, store)
+        self.streams[cfg["name"]] = stream
+        for cname, ccfg, ccreated, state in consumers:
+            stream.consumers[cname] = Consumer(stream, cname, ccfg, ccreated, state)
+        stream.start()
+        for consumer in stream.consumers.values():
+            consumer.start()
+        return stream
+
+    def create_stream(self, cfg):
+        store = self.open_store(cfg)
         stream = Stream(self, cfg, time.time_ns(), store)
         if cfg.get("first_seq", 0) > 1:
             store.skip_msgs(1, cfg["first_seq"] - 1)

@@ -25,8 +25,7 @@ def _publish(jsa, subject, body, prefix=T):
 def api_audit(jsa, subject, request, response):
     _publish(jsa, PREFIX + "API", {
         "type": "api_audit", "server": jsa.server.server_name,
-        "client": {"acc": jsa.account.name, "server": jsa.server.server_name},
-        "subject": subject, "request": request, "response": response})
+        "client": _client(jsa), "subject": subject, "request": request, "response": response})
 
 
 def stream_action(jsa, stream, action):
@@ -101,3 +100,29 @@ def stream_leader_elected(jsa, stream, leader, replicas):
     _publish(jsa, PREFIX + "STREAM.LEADER_ELECTED.%s" % stream,
              {"type": "stream_leader_elected", "stream": stream, "leader": leader,
               "replicas": [{"name": name, "current": True} for name in replicas]})
+
+
+def _client(jsa):
+    return {"acc": jsa.account.name, "server": jsa.server.server_name}
+
+
+def snapshot(jsa, stream, stage, state=None, start=0, error=""):
+    """``STREAM.SNAPSHOT_CREATE|SNAPSHOT_COMPLETE.<stream>`` (snapshot_create/_complete)."""
+    body = {"type": "snapshot_" + stage, "stream": stream}
+    if stage == "create":
+        body["state"] = state
+    else:
+        body.update(start=H.rfc3339(start), end=H.rfc3339(time.time_ns()))
+    body["client"] = _client(jsa)
+    if error:
+        body["error"] = error
+    _publish(jsa, PREFIX + "STREAM.SNAPSHOT_%s.%s" % (stage.upper(), stream), body)
+
+
+def restore(jsa, stream, stage, start=0, size=0):
+    """``STREAM.RESTORE_CREATE|RESTORE_COMPLETE.<stream>`` (restore_create/_complete)."""
+    body = {"type": "restore_" + stage, "stream": stream}
+    if stage == "complete":
+        body.update(start=H.rfc3339(start), end=H.rfc3339(time.time_ns()), bytes=size)
+    body["client"] = _client(jsa)
+    _publish(jsa, PREFIX + "STREAM.RESTORE_%s.%s" % (stage.upper(), stream), body)

@@ -6,7 +6,7 @@ Unknown subjects get no reply at all (as Go)."""
 import json
 import time
 
-from . import advisories
+from . import advisories, snapshot
 from . import headers as H
 from .account import API_LEVEL, new_consumer_name
 from .consumercfg import check_consumer_config
@@ -181,11 +181,52 @@ class Api:
         raise ApiError(10010)
 
     def snapshot(self, jsa, args, payload):
-        self._stream(jsa, args)
-        raise ApiError(10064, err="not supported by this server")
+        """Answer ``{config, state}`` and stream the archive (snapshot.py)."""
+        if not payload or not bytes(payload).strip():
+            raise ApiError(10003)
+        return snapshot.snapshot_request(jsa, self._stream(jsa, args), payload)
 
     def restore(self, jsa, args, payload):
-        raise ApiError(10062, err="not supported by this server")
+        """Checks in Go's order (jsStreamRestoreRequest), then the upload subject."""
+        if not payload or not bytes(payload).strip():
+            raise ApiError(10003)
+        req = loads(payload)
+        cfg = req.get("config")
+        if not isinstance(cfg, dict):
+            cfg = {}
+        name = args[0] if args else ""
+        if not cfg.get("name"):
+            cfg["name"] = name
+        if cfg["name"] != name:
+            raise ApiError(10056)
+        if "/" in name or "\\" in name:
+            raise ApiError(10128)
+        cfg = check_stream_config(cfg, self.js.config, jsa.limits, False)
+        if cfg["num_replicas"] > 1:
+            raise ApiError(10074)
+        if jsa.limits.max_streams >= 0 and len(jsa.streams) >= jsa.limits.max_streams:
+            raise ApiError(10027)
+        self._check_resources(jsa, cfg)
+        if name in jsa.streams:
+            raise ApiError(10130)
+        return {"deliver_subject": snapshot.Restore(jsa, self, cfg).subject}
+
+    def finish_restore(self, jsa, cfg, created, store, consumers):
+        """The upload is in ``store``: the stream joins the account (or the store
+        goes, when the name or subjects were taken meanwhile)."""
+        try:
+            if cfg["name"] in jsa.streams:
+                raise ApiError(10130)
+            self._check_overlap(jsa, cfg)
+        except ApiError:
+            store.delete()
+            raise
+        stream = jsa.attach_stream(cfg, created, store, consumers)
+        stream.save_meta()
+        for consumer in stream.consumers.values():
+            consumer.save_state()
+        advisories.stream_action(jsa, stream.name, "create")
+        return stream
 
     # -- streams ---------------------------------------------------------------------
 

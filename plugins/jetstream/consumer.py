@@ -256,14 +256,17 @@ class Consumer:
         if self.greenlet is not None and gevent.getcurrent() is not self.greenlet:
             self.greenlet.kill(block=False)
 
+    def state(self):
+        """Delivery and ack state as the store keeps it (and a snapshot carries)."""
+        return ConsumerState(self.dseq, self.dsseq, self.afloor_c, self.afloor_s,
+                             {s: (p[0], p[1]) for s, p in self.pending.items()},
+                             {s: n - 1 for s, n in self.rdc.items() if n > 1})
+
     def save_state(self):
         if self.store is None or self.stream.cfg["storage"] == "memory":
             return
-        state = ConsumerState(self.dseq, self.dsseq, self.afloor_c, self.afloor_s,
-                              {s: (p[0], p[1]) for s, p in self.pending.items()},
-                              {s: n - 1 for s, n in self.rdc.items() if n > 1})
         try:
-            self.store.update(state)
+            self.store.update(self.state())
         except (StoreError, OSError) as exc:
             self.jsa.js.log.warning("consumer_state_write_failed", consumer=self.name,
                                     error=str(exc))

@@ -421,6 +421,8 @@ class RouteManager:
     # -- monitoring ------------------------------------------------------------------------
 
     def routez(self, server, query):
+        from pluggy_nats_plugins.monitor.endpoints import rtt_string
+
         routes = []
         subs = query.get("subs") in ("1", "true", "detail")
         for peer in self.peers:
@@ -428,7 +430,7 @@ class RouteManager:
                 entry = {
                     "rid": conn.cid, "remote_id": conn.remote_id, "remote_name": conn.remote_name,
                     "did_solicit": conn.solicited, "is_configured": conn.url in self.config.routes,
-                    "ip": conn.host, "port": conn.port, "rtt": "0s",
+                    "ip": conn.host, "port": conn.port, "rtt": rtt_string(conn.rtt),
                     "pending_size": len(conn.out), "in_msgs": conn.in_msgs,
                     "out_msgs": conn.out_msgs, "in_bytes": conn.in_bytes,
                     "out_bytes": conn.out_bytes, "subscriptions": len(conn.remote_subs),

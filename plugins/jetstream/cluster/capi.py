@@ -30,7 +30,7 @@ META_KEYS = {
     ("STREAM", "LIST"): "stream_list",
 }
 STEPDOWN_KEYS = {("STREAM", "LEADER", "STEPDOWN"), ("CONSUMER", "LEADER", "STEPDOWN")}
-UNSUPPORTED = {("STREAM", "PEER", "REMOVE"), ("STREAM", "SNAPSHOT"), ("STREAM", "RESTORE")}
+UNSUPPORTED = {("STREAM", "PEER", "REMOVE"), ("STREAM", "RESTORE")}
 
 
 def _meta_error(err):
@@ -45,9 +45,9 @@ class ClusterApi:
 
     def route(self, jsa, key, fn, args):
         m = self.m
-        if key in META_KEYS:
+        if key in META_KEYS or key in UNSUPPORTED:
             if m.is_meta_leader:
-                return getattr(self, META_KEYS[key])
+                return getattr(self, META_KEYS.get(key, "unsupported"))
             return self.no_meta_leader if m.meta_leader is None else None
         name = args[0] if args else ""
         sa = m.state.stream(jsa.account.name, name)
@@ -61,8 +61,6 @@ class ClusterApi:
         if group.ready:
             if key in STEPDOWN_KEYS:
                 return self.leader_stepdown
-            if key in UNSUPPORTED:
-                return self.unsupported
             return fn
         if key == ("STREAM", "INFO") and group.node.leader is None:
             return fn
