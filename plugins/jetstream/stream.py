@@ -319,6 +319,12 @@ class Stream:
         """The last sequence ``Nats-Expected-Last-Sequence`` is checked against."""
         return self.store.state().last_seq
 
+    def _last_subject_seq(self, subject):
+        """The last sequence stored on ``subject`` (a filter), for
+        ``Nats-Expected-Last-Subject-Sequence``."""
+        last = self.store.load_last(subject)
+        return last.seq if last is not None else 0
+
     def _stored(self, seq, subject):
         for consumer in self.consumers.values():
             consumer.on_stored(seq, subject)
@@ -457,8 +463,7 @@ class Stream:
         last_subj = h.get("Nats-Expected-Last-Subject-Sequence-Subject")
         if last_subj_seq is not None:
             want = _int(last_subj_seq)
-            last = self.store.load_last(last_subj or subject)
-            actual = last.seq if last is not None else 0
+            actual = self._last_subject_seq(last_subj or subject)
             if want is None or actual != want:
                 raise ApiError(10071, seq=actual)
         elif last_subj:

@@ -79,6 +79,7 @@ class ReplicatedStream(Stream):
         except NotLeader:
             return 0  # no answer: the client retries (its Nats-Msg-Id dedups)
         group.clseq, group.clts = seq, ts
+        group.inflight[subject] = seq
         self.last_msg_id = msg_id
         if msg_id:
             self._remember_id(msg_id, seq, ts)
@@ -86,6 +87,23 @@ class ReplicatedStream(Stream):
 
     def _last_seq(self):
         return self.group.clseq
+
+    def _last_subject_seq(self, subject):
+        # proposed but not yet applied messages count: two compare-and-set
+        # updates on one revision must not both pass while the first is in flight
+        inflight = self.group.inflight
+        best = super()._last_subject_seq(subject)
+        if inflight:
+            if "*" in subject or ">" in subject:
+                from pluggy_nats.subjects import subject_matches
+
+                filt = subject.encode()
+                for subj, seq in inflight.items():
+                    if seq > best and subject_matches(filt, subj.encode()):
+                        best = seq
+            else:
+                best = max(best, inflight.get(subject, 0))
+        return best
 
     # API requests: proposed, answered by the leader once applied
     def purge_request(self, subject, seq, keep, reply):
@@ -162,6 +180,7 @@ class StreamGroup:
         self.ready = False        # leader, and its LEADER_READY entry applied
         self.clseq = 0            # the last sequence proposed (leader)
         self.clts = 0
+        self.inflight = {}        # subject -> last seq proposed, not yet applied (leader)
         self.node = None
         self.stream = None
         self.answered = set()     # replies already answered (create responses)
@@ -281,6 +300,8 @@ class StreamGroup:
         if op == ops.STREAM_MSG:
             (seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr,
              body) = ops.decode_msg(data)
+            if self.inflight.get(subject) == seq:
+                del self.inflight[subject]
             if seq <= stream.store.state().last_seq:
                 return  # applied before this restart
             if not self.ready:
@@ -390,6 +411,7 @@ class StreamGroup:
     def _become_ready(self):
         stream = self.stream
         st = stream.store.state()
+        self.inflight.clear()
         self.clseq, self.clts = st.last_seq, st.last_ts
         self.ready = True
         stream._subscribe()
@@ -410,6 +432,7 @@ class StreamGroup:
 
     def _lose_leadership(self):
         self.ready = False
+        self.inflight.clear()
         stream = self.stream
         stream._subscribe()
         for consumer in stream.consumers.values():
