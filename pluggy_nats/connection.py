@@ -28,6 +28,10 @@ KIND_NAMES = {CLIENT: "Client", ROUTE: "Router", GATEWAY: "Gateway", LEAF: "Leaf
               SYSTEM: "System", ACCOUNT: "Account", JETSTREAM: "JetStream"}
 
 READ_SIZE = 65536
+# A blocked writer sends at most this much per send, so the write deadline
+# measures progress, not the size of a backlog (nats-server sets its deadline
+# per batched write).
+WRITE_CHUNK = 65536
 
 
 class ClosedReason(enum.Enum):
@@ -145,6 +149,9 @@ class Connection:
     # when the group has no other member (leaf links: nats-server keeps a leaf
     # member as the fallback, processMsgResults).
     queue_fallback = False
+    # (subject, reply) links get instead, while a JetStream delivery is handed
+    # on (links/jsdeliver.py); None the rest of the time.
+    link_frame = None
     # Links of one peer group never pass messages to each other (the links of
     # one leaf cluster on its hub: nats-server's same-cluster rule); None: none.
     peer_group = None
@@ -182,6 +189,12 @@ class Connection:
         self.rtt = 0.0
         self.in_msgs = self.in_bytes = self.out_msgs = self.out_bytes = 0
         self.max_pending = server.options.max_pending
+        # How long a blocked write may wait for the peer, and whether a write
+        # that made some progress survives it (nats-server's write_timeout
+        # "retry", the default of links; clients are closed).
+        self.write_deadline = server.options.write_deadline
+        self.write_retry = False
+        self.is_slow = False  # the last write passed the deadline (retry policy)
         self.parser = Parser(self, self.OPS, server.options.max_control_line,
                              server.options.max_payload)
         self._log = None
@@ -355,28 +368,52 @@ class Connection:
         return data
 
     def _write_loop(self):
-        deadline = self.server.options.write_deadline
         try:
             while self.pending_bytes and not self.closed:
-                data = self._take_pending()
-                with gevent.Timeout(deadline):
-                    self.sock.sendall(data)
+                data = memoryview(self._take_pending())
+                while data and not self.closed:
+                    sent = self._send_within_deadline(data)
+                    data = data[sent:]
+            self.is_slow = False
         except gevent.Timeout:
             self.writer = None
-            self.server.stats.slow_consumers += 1
-            self.log.info("slow_consumer", reason="write_deadline", deadline=deadline)
             self.close(ClosedReason.SLOW_CONSUMER_WRITE_DEADLINE)
         except (OSError, ValueError, AttributeError):
             # AttributeError/ValueError: an SSL socket closed under a blocked
-            # sendall (gevent wakes the writer after close() dropped the SSL object).
+            # send (gevent wakes the writer after close() dropped the SSL object).
             self.writer = None
             self.close(ClosedReason.WRITE_ERROR)
         finally:
             self.writer = None
 
+    def _send_within_deadline(self, data):
+        """Send ``data`` in WRITE_CHUNK pieces until ``write_deadline`` passes;
+        the bytes sent. Past the deadline it is a slow consumer (nats-server
+        handleWriteTimeout): gevent.Timeout is raised (the caller closes) when
+        nothing was sent or the policy is close, else it is counted and the
+        caller tries again."""
+        sent = 0
+        timer = gevent.Timeout(self.write_deadline)
+        timer.start()
+        try:
+            while sent < len(data):
+                sent += self.sock.send(data[sent:sent + WRITE_CHUNK])
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            self.server.stats.slow_consumer(self, again=self.is_slow)
+            self.log.info("slow_consumer", reason="write_deadline",
+                          deadline=self.write_deadline, sent=sent, pending=len(data) - sent)
+            if sent == 0 or not self.write_retry:
+                raise
+            self.is_slow = True
+        finally:
+            timer.close()
+        return sent
+
     def slow_consumer(self):
         """Pending bytes passed max_pending: cut this connection off."""
-        self.server.stats.slow_consumers += 1
+        self.server.stats.slow_consumer(self)
         self.log.info("slow_consumer", reason="max_pending", pending=len(self.out),
                       max_pending=self.max_pending)
         self.out.clear()

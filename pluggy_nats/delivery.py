@@ -122,6 +122,9 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                 c.remove_subscription(sub)
     if links is not None:
         account = publisher.account
+        frame = publisher.link_frame
+        if frame is not None:  # a JetStream delivery: links/jsdeliver.py
+            subject, reply = frame
         for link, queues in links.items():
             link.send_msg(account, subject, reply, hdr, msg, queues)
     return n

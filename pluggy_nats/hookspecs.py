@@ -195,6 +195,16 @@ def nats_link_info_received(link, info):
     """
 
 
+@hookspec
+def nats_link_up(link):
+    """``link`` (any kind) passed its handshake and is registered: interest
+    flows both ways from now on. JetStream re-creates the consumers of its
+    remote mirrors and sources that went quiet (Go
+    ``checkInternalSyncConsumers`` on a leaf connect). Called once per link,
+    never per message.
+    """
+
+
 @hookspec(firstresult=True)
 def nats_link_accept(server, kind, sock, addr):
     """A listener that is not the kind's own accepted a connection for link
@@ -249,3 +259,10 @@ def nats_monitor_endpoints(registry):
 def nats_varz(server, varz):
     """Add or fill keys of the ``/varz`` dict ``varz`` (cluster, gateway, leaf,
     jetstream blocks). Mutate in place; called per request."""
+
+
+@hookspec
+def nats_statsz(server, statsz):
+    """Add keys to the ``statsz`` dict of ``$SYS`` STATSZ events and PING
+    answers (nats-server ServerStats): ``routes`` (RouteStat per route
+    connection), ``gateways`` (GatewayStat per outbound). Mutate in place."""

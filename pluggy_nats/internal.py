@@ -14,6 +14,7 @@ import structlog
 
 from .connection import SYSTEM, log_crash
 from .delivery import deliver
+from .links import jsdeliver
 from .links.kinds import ALL_ORIGINS, CLIENT_ORIGIN
 from .subscription import Subscription
 
@@ -31,6 +32,7 @@ class InternalClient:
     messages_from = ALL_ORIGINS
     queue_fallback = False
     peer_group = None
+    link_frame = None  # links/jsdeliver.py
     publisher = None  # the publisher of the message a callback is handling
 
     def __init__(self, server, account, name="internal"):
@@ -82,12 +84,23 @@ class InternalClient:
         self.out_msgs += 1
         if isinstance(via, str):
             via = via.encode()
+        frame = jsdeliver.encode(subject, reply, via) if via is not None else None
         result = self.account.sublist.match(via if via is not None else subject)
-        n = deliver(result, subject, reply, hdr, msg, self) if (result.psubs or result.qsubs) else 0
+        if result.psubs or result.qsubs:
+            self.link_frame = frame  # links get the deliver subject, reply@subject
+            try:
+                n = deliver(result, subject, reply, hdr, msg, self)
+            finally:
+                self.link_frame = None
+        else:
+            n = 0
         links = self.server.links
         if links.client_forwarders:  # gateways: after local delivery, on the routing subject
-            links.forward(self, self.account, via if via is not None else subject, reply, hdr,
-                          msg, result)
+            if frame is not None:
+                links.forward(self, self.account, frame[0], frame[1], hdr, msg, result)
+            else:
+                links.forward(self, self.account, via if via is not None else subject, reply,
+                              hdr, msg, result)
         if flush:
             self.server.flush_touched()
         return n

@@ -86,7 +86,9 @@ def _grace_period(value):
     return seconds
 
 
-def _write_timeout(value):
+def parse_write_timeout(value):
+    """A ``write_timeout`` policy (top level, gateway, leafnodes), nats-server's
+    parseWriteDeadlinePolicy: case-sensitive, its error text."""
     if value not in ("default", "close", "retry"):
         raise ValueError("write_timeout must be 'default', 'close' or 'retry'")
     return value
@@ -141,7 +143,7 @@ CORE_OPTIONS = {
     "feature_flags": ({}, _flags),
     "max_closed_clients": (10000, _int),
     "no_fast_producer_stall": (False, _bool),
-    "write_timeout": ("default", _write_timeout),
+    "write_timeout": ("default", parse_write_timeout),
     # accepted only with the value that asks for nothing (see UNSUPPORTED_VALUES)
     "ocsp": (None, lambda v: v),
     "ocsp_cache": (None, lambda v: v),

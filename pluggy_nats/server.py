@@ -28,7 +28,7 @@ from . import __version__
 from .accounts import SYSTEM_ACCOUNT, Accounts
 from .client import ClientConnection
 from .closed import ClosedConn
-from .connection import CLIENT, ClosedReason
+from .connection import CLIENT, GATEWAY, LEAF, ROUTE, ClosedReason
 from .links.layer import LinkLayer
 from .mappings import AccountMappings
 from .options import ConfigError, Options
@@ -89,12 +89,25 @@ def new_server_id():
 
 
 class Stats:
-    __slots__ = ("total_connections", "slow_consumers", "auth_failures")
+    __slots__ = ("total_connections", "slow_consumers", "slow_by_kind", "auth_failures")
+
+    # /varz slow_consumer_stats keys by connection kind (others count as clients)
+    SLOW_KINDS = {ROUTE: "routes", GATEWAY: "gateways", LEAF: "leafs"}
 
     def __init__(self):
         self.total_connections = 0
         self.slow_consumers = 0
+        self.slow_by_kind = {"clients": 0, "routes": 0, "gateways": 0, "leafs": 0}
         self.auth_failures = 0
+
+    def slow_consumer(self, conn, again=False):
+        """Count a slow consumer event of ``conn`` (nats-server
+        handleWriteTimeout): the total always, a route's kind only for its
+        first event in a row (``again``: it was already slow)."""
+        self.slow_consumers += 1
+        kind = self.SLOW_KINDS.get(conn.kind, "clients")
+        if not (again and kind == "routes"):
+            self.slow_by_kind[kind] += 1
 
 
 class Server:

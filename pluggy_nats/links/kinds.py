@@ -117,6 +117,10 @@ class LinkKind:
     ``run_forwarder(publisher, account, items)`` for a run of them
     (``((subject, reply, payload), result)`` in publish order).
     ``ping_interval_max``: PING at least this often, traffic or not (gateways: 15 s).
+    ``interest(account_name, subject)``: for a kind whose peers' interest is
+    not in the index (a forwarder's), whether a message would cross; asked by
+    ``LinkLayer.has_interest`` (a push consumer's deliver subject, Go
+    ``hasDeliveryInterest``).
     """
 
     name: str
@@ -131,6 +135,7 @@ class LinkKind:
     run_forwarder: object = None
     forward_from: frozenset = GATEWAY_FORWARD_FROM
     ping_interval_max: float = None
+    interest: object = None
 
     def __post_init__(self):
         if self.origin is None:

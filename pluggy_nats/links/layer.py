@@ -29,6 +29,9 @@ class LinkLayer:
         # Prefixes a kind takes over on every link (claim()): (prefix, handler)
         self.subject_claims = ()
         self.reply_claims = ()
+        # JetStream deliveries arrive as <deliver subject> <ack reply>@<stored subject>
+        from .jsdeliver import ACK_PREFIX, claimed_reply
+        self.claim(ACK_PREFIX, replies=claimed_reply)
 
     # -- kinds ------------------------------------------------------------------
 
@@ -84,6 +87,16 @@ class LinkLayer:
             if reply.startswith(prefix):
                 return handler(link, account, subject, reply, hdr, msg, queues)
         return False
+
+    def has_interest(self, account, subject):
+        """Whether anyone, here or beyond a link, would get a message on
+        ``subject`` in ``account``: the index (local and link interest), then
+        the kinds that keep their peers' interest to themselves."""
+        if account.sublist.has_interest(subject):
+            return True
+        name = account.name
+        return any(k.interest(name, subject) for k in self.kinds.values()
+                   if k.interest is not None)
 
     def forwarders_for(self, origin):
         """The forwarders a message from ``origin`` goes through after local delivery."""
@@ -190,6 +203,7 @@ class LinkLayer:
         if link not in self.links:
             self.links.append(link)
         self.send_initial_interest(link)
+        self.server.hook.nats_link_up(link=link)
 
     def link_down(self, link):
         if link in self.links:

@@ -54,6 +54,12 @@ class Link(Connection):
         self.remote_name = ""
         self.remote_info = {}
         self.registered = False  # handshake done, interest flowing
+        # The kind's write_deadline (else the server's) and write_timeout
+        # policy: links keep a peer that made progress ("retry", nats-server's
+        # default for routes, gateways and leafs) unless told "close".
+        cfg = getattr(manager, "config", None)
+        self.write_deadline = getattr(cfg, "write_deadline", None) or self.write_deadline
+        self.write_retry = getattr(cfg, "write_timeout", None) != "close"
         self.connect_received = False
         self.connect_sent = False
         self.info_sent = False

@@ -13,6 +13,7 @@ direct route around a proxy. Pytest fixture: ``make_fault_cluster`` (see
     cluster.link(0, 1).heal()
     cluster.link(1, 2).delay(200)    # 200 ms each way
     cluster.link(0, 2).blackhole()   # open but silent
+    cluster.link(0, 2).stall()       # open, reads nothing (writers block)
     cluster.kill(0); cluster.restart(0)
     cluster.pause(2); cluster.resume(2)
 
@@ -57,6 +58,8 @@ class _Pipe:
     def _read(self):
         try:
             while True:
+                while self.proxy.is_stalled:  # read nothing: the sender's socket fills up
+                    time.sleep(0.02)
                 data = self.src.recv(65536)
                 if not data:
                     break
@@ -85,8 +88,9 @@ class _Pipe:
 class TcpProxy:
     """A loopback TCP proxy to ``target_port``: ``cut()`` closes every
     connection through it and refuses new ones until ``heal()``;
-    ``blackhole()`` keeps them open but drops every byte; ``delay(ms)`` holds
-    each chunk that long in each direction."""
+    ``blackhole()`` keeps them open but drops every byte; ``stall()`` stops
+    reading (a peer that takes nothing: the sender's writes block);
+    ``delay(ms)`` holds each chunk that long in each direction."""
 
     def __init__(self, target_port, name="proxy"):
         self.name = name
@@ -94,6 +98,7 @@ class TcpProxy:
         self.delay_s = 0.0
         self.is_cut = False
         self.is_blackholed = False
+        self.is_stalled = False
         self.connections = 0     # accepted and forwarded, ever
         self._lock = threading.Lock()
         self._pairs = set()
@@ -157,9 +162,16 @@ class TcpProxy:
         lost part of a frame may need closing after ``heal()``."""
         self.is_blackholed = True
 
+    def stall(self):
+        """Stop reading from both ends: connections stay open and nothing is
+        lost, but nothing moves either, so a writer's socket buffer fills and
+        its writes block (a stalled peer; its write deadline must cut it)."""
+        self.is_stalled = True
+
     def heal(self):
         self.is_cut = False
         self.is_blackholed = False
+        self.is_stalled = False
         self.delay_s = 0.0
 
     def delay(self, ms):

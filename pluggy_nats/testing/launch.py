@@ -7,6 +7,7 @@ Every process runs in its own session and is stopped by its PID (group); only
 loopback addresses are used.
 """
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 HOST = "127.0.0.1"
 _LISTEN = re.compile(r"Listening for client connections on (\S+):(\d+)")
@@ -93,6 +95,13 @@ class ServerProcess:
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
+
+    def monitor(self, path):
+        """The JSON of a monitoring endpoint (a server started with ``-m -1``),
+        e.g. ``"varz"`` or ``"gatewayz?accs=1"``."""
+        url = "http://%s:%d/%s" % (HOST, self.http_port, path.lstrip("/"))
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return json.loads(resp.read())
 
     def start(self, timeout=15.0):
         self._terminated = False

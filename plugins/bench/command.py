@@ -13,6 +13,7 @@ and a run that loses messages fails.
   pluggy-nats bench req --duration 2         (latency p50/p99/p99.9)
   pluggy-nats bench cluster --url nats://127.0.0.1:4222 --sub-url nats://127.0.0.1:4223
   pluggy-nats bench leaf --url nats://HUB:4222 --sub-url nats://LEAF:4223   (and swapped)
+  pluggy-nats bench mirror --url nats://HUB:4222 --sub-url nats://LEAF:4223 (JetStream domains)
   pluggy-nats bench conns --conns 10000 --pid $(pgrep -o nats-server)
   pluggy-nats bench pubsub --sink            (the generator's own ceiling: fake server)
   pluggy-nats bench compare --server py="pluggy-nats serve" --server go=nats-server
@@ -114,6 +115,9 @@ def build_parser():
                     help="js: messages per pull request while draining (default 500)")
     jg.add_argument("--js-storage", choices=("file", "memory"), default="file",
                     help="js: stream storage (default file)")
+    jg.add_argument("--js-api", default="$JS.hub.API",
+                    help="mirror: the hub's API prefix as the leaf reaches it"
+                         " (default $JS.hub.API: the hub's domain is hub)")
     return ap
 
 
@@ -202,8 +206,8 @@ def main(argv=None):
         ap.error("cluster needs --sub-url (a second server of the same cluster)")
     if o.scenario == "gateway" and not o.sub_url and not o.sink:
         ap.error("gateway needs --sub-url (a server of another cluster, joined by a gateway)")
-    if o.scenario == "leaf" and not o.sub_url and not o.sink:
-        ap.error("leaf needs --sub-url (the leaf of the --url hub, or the reverse)")
+    if o.scenario in ("leaf", "mirror") and not o.sub_url and not o.sink:
+        ap.error("%s needs --sub-url (the leaf of the --url hub, or the reverse)" % o.scenario)
     from .report import format_result
     from .scenarios import run
 
@@ -212,6 +216,10 @@ def main(argv=None):
             from .jetstream import run_js
 
             res = run_js(o)
+        elif o.scenario == "mirror":
+            from .jsmirror import run_mirror
+
+            res = run_mirror(o)
         else:
             res = _run_with_sink(o) if o.sink else run(o)
     except KeyboardInterrupt:
@@ -221,6 +229,10 @@ def main(argv=None):
         from .jetstream import format_js
 
         lines = format_js(res)
+    elif o.scenario == "mirror":
+        from .jsmirror import format_mirror
+
+        lines = format_mirror(res)
     else:
         lines = format_result(res)
     out = sys.stderr if o.json == "-" else sys.stdout

@@ -59,6 +59,9 @@ CASES = {
     # pull drain with explicit acks; one run, reported as two cases (rate and CPU per phase)
     "js": ("js", {}, True, 1),
     "jsdrain": ("js", {}, True, 1),
+    # a hub (JetStream domain hub) and its leaf (domain leaf) mirroring a hub stream:
+    # publish at the hub, until the leaf's mirror holds every message
+    "mirror": ("mirror", {}, True, 2),
 }
 WEBSOCKET_BLOCK = "websocket { listen: \"%s:-1\", no_tls: true }\n" % HOST
 DEFAULT_CASES = ["pub", "pubsub", "fanout", "queue", "req", "cluster", "conns"]
@@ -215,6 +218,10 @@ class Runner:
                         f.write('leafnodes { listen: "%s:%d" }\n' % (HOST, rports[0]) if i == 0
                                 else 'leafnodes { remotes: [ { url: "nats-leaf://%s:%d" } ] }\n'
                                 % (HOST, rports[0]))
+                        if jetstream:  # the mirror case: a domain on each side
+                            f.write('jetstream { domain: %s, store_dir: %s }\n' % (
+                                "hub" if i == 0 else "leaf", json.dumps(os.path.join(
+                                    self.workdir, "%03d-%s-js%d" % (self.n, spec.label, i)))))
                     args = ["-c", conf, "-a", HOST, "-p", "-1"]
                 elif count > 1 and not gateway:
                     routes = ",".join("nats://%s:%d" % (HOST, rports[j])
@@ -242,7 +249,7 @@ class Runner:
             window=a.window, batch=a.batch, verify=a.verify, timeout=a.timeout,
             conns=a.conns, hold=0.0, subjects=a.subjects, quiet=True, pid=pid,
             cpus=self.gen_cpus, sink=False, json=None, inflight=256, pull_batch=500,
-            js_storage="file")
+            js_storage="file", js_api="$JS.hub.API")
         if case == "fanout":
             extra = {"subs": a.fanout_subs}
         elif case == "queue":
@@ -255,7 +262,8 @@ class Runner:
         scen, _, _, count = CASES[case]
         websocket = case == "ws"
         procs = self.start_servers(spec, count, websocket=websocket, gateway=scen == "gateway",
-                                   leaf=scen == "leaf", jetstream=scen == "js")
+                                   leaf=scen in ("leaf", "mirror"),
+                                   jetstream=scen in ("js", "mirror"))
         try:
             urls = [self.url(p, websocket) for p in procs]
             if case == "leafup":
@@ -266,6 +274,11 @@ class Runner:
             t0 = time.monotonic()
             if scen == "js":
                 res = self.run_js(o, procs, case)
+            elif scen == "mirror":
+                from .jsmirror import run_mirror
+
+                o.msgs = o.msgs or 100_000
+                res = run_mirror(o)
             else:
                 res = run(o)
             wall = time.monotonic() - t0
@@ -282,6 +295,9 @@ class Runner:
             secs = res.get("secs") or wall
             if scen == "js":
                 pass  # rate and CPU per message of one phase: set by run_js
+            elif scen == "mirror":
+                res["srv_cpu"] = dcpu / secs if secs else None
+                res["msgs_per_cpu_s"] = res["sent"] / dcpu if dcpu > 0 else None
             elif scen != "conns":
                 res["srv_cpu"] = dcpu / secs if secs else None
                 work = res.get("sent") if scen == "pub" else res.get("delivered")

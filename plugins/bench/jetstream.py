@@ -23,8 +23,9 @@ INBOX = b"_INBOX.benchjs"
 class Conn:
     """A raw NATS connection that yields MSG/HMSG frames."""
 
-    def __init__(self, url, timeout):
+    def __init__(self, url, timeout, inbox=INBOX):
         self.sock, self.info = dial(url, timeout=timeout, name="pluggy-nats-bench-js")
+        self.inbox = inbox  # replies come to <inbox>.*: one per connection of a run
         self.buf = b""
         self.timeout = timeout
 
@@ -67,7 +68,7 @@ class Conn:
         return out
 
     def request(self, subject, body, deadline):
-        reply = INBOX + b".req"
+        reply = self.inbox + b".req"
         data = json.dumps(body).encode() if not isinstance(body, bytes) else body
         self.send(b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), reply, len(data), data))
         while time.monotonic() < deadline:
@@ -75,6 +76,32 @@ class Conn:
                 if subj == reply:
                     return json.loads(msg)
         raise ProtocolError("no answer to %s" % subject)
+
+
+def publish_acked(conn, frame, total, inflight, timeout):
+    """Publish ``frame`` (a PUB whose reply is ``<conn.inbox>.ack``) ``total`` times
+    with at most ``inflight`` PubAcks outstanding; returns the PubAcks that
+    carried an error."""
+    t0 = time.monotonic()
+    acked = 0
+    sent = min(inflight, total)
+    conn.send(frame * sent)
+    errors = 0
+    while acked < total:
+        got = 0
+        for subj, _, _, msg in conn.frames():
+            if subj == conn.inbox + b".ack":
+                got += 1
+                if b'"error"' in msg:
+                    errors += 1
+        acked += got
+        more = min(got, total - sent)
+        if more:
+            conn.send(frame * more)
+            sent += more
+        if time.monotonic() - t0 > max(timeout, 60):
+            raise ProtocolError("publish stalled at %d acks" % acked)
+    return errors
 
 
 def run_js(o):
@@ -93,25 +120,7 @@ def run_js(o):
     marks = [mark()] if mark else []
     # -- async publish with a window of PubAcks
     t0 = time.monotonic()
-    sent = acked = 0
-    first = min(o.inflight, total)
-    conn.send(frame * first)
-    sent = first
-    errors = 0
-    while acked < total:
-        got = 0
-        for subj, _, _, msg in conn.frames():
-            if subj == INBOX + b".ack":
-                got += 1
-                if b'"error"' in msg:
-                    errors += 1
-        acked += got
-        more = min(got, total - sent)
-        if more:
-            conn.send(frame * more)
-            sent += more
-        if time.monotonic() - t0 > max(o.timeout, 60):
-            raise ProtocolError("publish stalled at %d acks" % acked)
+    errors = publish_acked(conn, frame, total, o.inflight, o.timeout)
     pub_secs = time.monotonic() - t0
     if mark:
         marks.append(mark())

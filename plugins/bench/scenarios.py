@@ -42,6 +42,8 @@ SCENARIOS = {
                           " swap the URLs for leaf -> hub"),
     "conns": (0, 0, False, "N idle connections: server RSS per connection (--pid)"),
     "js": (1, 0, False, "JetStream: async publish (--inflight acks) then a pull drain"),
+    "mirror": (1, 1, False, "JetStream: publish at the hub (--url), time until its leaf's"
+                            " (--sub-url) mirror holds every message"),
 }
 
 

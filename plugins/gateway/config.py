@@ -11,13 +11,12 @@ key they are about, which is where an operator has to look anyway.
 from urllib.parse import urlsplit
 
 from pluggy_nats.conf import ConfigError, parse_duration
+from pluggy_nats.options import parse_write_timeout
 from pluggy_nats.tls import parse_tls
 
 from .wire import goq
 
 DEFAULT_AUTH_TIMEOUT = 2.0  # seconds (nats-server AUTH_TIMEOUT)
-# write_timeout policies nats-server accepts (parseWriteDeadlinePolicy)
-WRITE_TIMEOUT_POLICIES = ("default", "retry", "close")
 
 
 class RemoteGateway:
@@ -249,10 +248,7 @@ def parse_gateway(block, block_pos=None):
             elif k == "write_deadline":
                 cfg.write_deadline = parse_duration(value, pos)
             elif k == "write_timeout":
-                policy = _str(value, "write_timeout").lower()
-                if policy not in WRITE_TIMEOUT_POLICIES:
-                    raise ValueError("write_timeout: unknown policy %s" % goq(value))
-                cfg.write_timeout = policy
+                cfg.write_timeout = parse_write_timeout(value)
             elif not is_variable(key):
                 errors.append((pos, "unknown field %s" % goq(key)))
         except ConfigError as exc:

@@ -27,7 +27,7 @@ import structlog
 from pluggy_nats import hookimpl
 from pluggy_nats.connection import CLIENT, GATEWAY, ClosedReason
 from pluggy_nats.delivery import deliver
-from pluggy_nats.links import LinkKind
+from pluggy_nats.links import LinkKind, jsdeliver
 from pluggy_nats.links.dial import host_port, run_link, use_tls
 from pluggy_nats.links.link import forwarding_targets
 from pluggy_nats.protocol.parser import LINE
@@ -77,7 +77,7 @@ class GatewayManager:
             ops={b"RS+": (LINE, GatewayLink.op_rs_plus), b"RS-": (LINE, GatewayLink.op_rs_minus),
                  b"A+": (LINE, GatewayLink.op_a_plus), b"A-": (LINE, GatewayLink.op_a_minus)},
             forwarder=self.forward, batch_forwarder=self.forward_batch,
-            run_forwarder=self.forward_run,
+            run_forwarder=self.forward_run, interest=self.has_interest,
             ping_interval_max=PING_INTERVAL_MAX)
         GatewayLink.bind_kind(self.kind)
         server.links.register_kind(self.kind)
@@ -459,13 +459,16 @@ class GatewayManager:
         if not order:
             return False
         name = account.name
-        sent = False
         if self.replies.count:
             routed = self.replies.lookup(name, subject, time.monotonic())
-            if routed is not None:  # a responder's answer to a mapped request
-                sent = self._direct(account, routed, reply, hdr, msg)
+            if routed is not None and self._direct(account, routed, reply, hdr, msg):
+                # A responder's answer to a mapped request goes home that way
+                # only, never also by plain interest (Go handleGWReplyMap):
+                # the requester would get it twice.
+                return True
         if subject[:5] == b"_GR_." or subject[:4] == b"$GR.":
-            return self._direct(account, subject, reply, hdr, msg) or sent
+            return self._direct(account, subject, reply, hdr, msg)
+        sent = False
         map_reply = bool(reply) and bool(self.recent.by_account) and \
             self.recent.should_map(name, reply, time.monotonic())
         for _link, interest in order:
@@ -485,6 +488,15 @@ class GatewayManager:
                                   hdr, msg, queues)
             sent = True
         return sent
+
+    def has_interest(self, account_name, subject):
+        """Would a message on ``subject`` cross to some cluster (Go
+        ``hasGatewayInterest``)."""
+        for _link, interest in self.out_order:
+            plain, groups = interest.interest(account_name, subject)
+            if plain or groups:
+                return True
+        return False
 
     def forward_batch(self, publisher, account, subject, reply, payloads, result):
         """``forward`` for a batch of header-less messages of one subject and
@@ -601,7 +613,11 @@ class GatewayManager:
                                tuple(g for g in targets.qsubs if g[0].conn.is_link))
         link.account = account
         if local.psubs or local.qsubs:
-            deliver(local, subject, plain, hdr, msg, link)
+            js = jsdeliver.split(plain)  # a JetStream delivery: stored subject, ack reply
+            if js is not None:
+                deliver(local, js[0], js[1], hdr, msg, link)
+            else:
+                deliver(local, subject, plain, hdr, msg, link)
         if linked.psubs or linked.qsubs:
             deliver(linked, subject, reply, hdr, msg, link)
         return True
@@ -618,6 +634,12 @@ class GatewayManager:
     @hookimpl
     def nats_varz(self, server, varz):
         varz["gateway"] = monitor.varz_block(self)
+
+    @hookimpl
+    def nats_statsz(self, server, statsz):
+        gateways = monitor.statsz_gateways(self)
+        if gateways:
+            statsz["gateways"] = gateways
 
 
 def _first_non_local_ip():

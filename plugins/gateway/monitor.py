@@ -104,3 +104,17 @@ def varz_block(manager):
     if cfg.write_timeout:
         block["write_timeout"] = cfg.write_timeout
     return block
+
+
+def statsz_gateways(manager):
+    """nats-server GatewayStat, one per outbound: what we sent on it, and what
+    the inbounds from that cluster received, with their number."""
+    stats = []
+    for name, link in sorted(manager.out.items()):
+        inbound = [i for i in list(manager.inbound.values()) if i.gateway == name]
+        stats.append({"gwid": link.cid, "name": name,
+                      "sent": {"msgs": link.out_msgs, "bytes": link.out_bytes},
+                      "received": {"msgs": sum(i.in_msgs for i in inbound),
+                                   "bytes": sum(i.in_bytes for i in inbound)},
+                      "inbound_connections": len(inbound)})
+    return stats

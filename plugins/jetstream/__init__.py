@@ -162,6 +162,15 @@ class JetStream:
             client.close()
 
     @hookimpl
+    def nats_link_up(self, link):
+        # Mirrors and sources fed across links: a quiet consumer is re-created now.
+        for jsa in list(self.accounts.values()):
+            for stream in list(jsa.streams.values()):
+                for feed in stream.source_feeds:
+                    if hasattr(feed, "link_up"):
+                        feed.link_up()
+
+    @hookimpl
     def nats_monitor_endpoints(self, registry):
         registry.add("/jsz", lambda server, query: jsz(self, query))
         registry.add("/raftz", lambda server, query: raftz(self, query))

@@ -44,6 +44,7 @@ class JsAccount:
         self.client = InternalClient(self.server, account, "$JS")
         self.subs = []
         self._transforms = {}
+        self._ack_targets = {}  # (stream, consumer) bytes of an ack subject -> Consumer
         self.log = structlog.get_logger("pluggy_nats.jetstream").bind(account=account.name)
         self.dir = os.path.join(js.config.jetstream_dir(), safe_dirname(account.name), "streams")
 
@@ -220,6 +221,11 @@ class JsAccount:
         # $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<dc>.<sseq>.<cseq>.<ts>.<pending>[...]
         tokens = bytes(subject).split(b".")
         n = len(tokens)
+        if n == 9 and not payload and not reply:  # a plain +ACK: the usual one
+            consumer = self._ack_targets.get((tokens[2], tokens[3]))
+            if consumer is not None and not consumer.closed and tokens[5].isdigit() \
+                    and consumer.plain_ack(int(tokens[5])):
+                return
         try:
             if n == 9:
                 sname, cname = tokens[2].decode(), tokens[3].decode()
@@ -235,6 +241,10 @@ class JsAccount:
         consumer = stream.consumers.get(cname) if stream is not None else None
         if consumer is None or not stream.is_leader:
             return  # a replica that does not lead: the leader takes the ack
+        if n == 9:  # (stream, consumer) as bytes -> the consumer, for the plain acks
+            if len(self._ack_targets) > 4096:
+                self._ack_targets.clear()
+            self._ack_targets[(tokens[2], tokens[3])] = consumer
         body = bytes(payload).decode("utf-8", "replace") if payload else ""
         kind, rest = _ack_kind(body)
         if kind is None:

@@ -4,6 +4,7 @@ subscription per account, dispatched by subject. Every response carries Go's
 Unknown subjects get no reply at all (as Go)."""
 
 import json
+import secrets
 import time
 
 from . import advisories, snapshot
@@ -172,10 +173,13 @@ class Api:
     def account_info(self, jsa, args, payload):
         mem, store = jsa.usage()
         rmem, rstore = jsa.reserved()
-        return {"memory": mem, "storage": store, "reserved_memory": rmem,
-                "reserved_storage": rstore, "streams": len(jsa.streams),
-                "consumers": jsa.num_consumers(), "limits": jsa.limits.as_dict(),
-                "api": {"level": API_LEVEL, "total": self.total, "errors": self.errors}}
+        out = {"memory": mem, "storage": store, "reserved_memory": rmem,
+               "reserved_storage": rstore, "streams": len(jsa.streams),
+               "consumers": jsa.num_consumers(), "limits": jsa.limits.as_dict()}
+        if jsa.js.config.domain:  # Go JetStreamAccountStats: omitempty
+            out["domain"] = jsa.js.config.domain
+        out["api"] = {"level": API_LEVEL, "total": self.total, "errors": self.errors}
+        return out
 
     def clustered(self, jsa, args, payload):
         raise ApiError(10010)
@@ -466,6 +470,10 @@ class Api:
         pedantic = f.bool("pedantic")
         cfg = check_consumer_config(config, stream.cfg, self.js.config, jsa.limits, pedantic)
         action = f.str("action")
+        if cfg.get("direct") and cfg.get("sourcing") and cfg.get("name"):
+            # A mirror or source asks under a stable name: each create gets its
+            # own consumer (Go appends a random suffix; the old one times out).
+            cfg["name"] = "%s-%s" % (cfg["name"], secrets.token_hex(4))
         name = cfg.get("name") or ""
         existing = stream.consumers.get(name) if name else None
         if existing is not None:

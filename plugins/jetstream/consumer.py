@@ -19,7 +19,7 @@ import gevent.event
 
 from pluggy_nats.subjects import subset_match
 
-from . import advisories
+from . import advisories, direct
 from . import headers as H
 from .consumercfg import filters_of
 from .jsonreq import go_syntax_text
@@ -434,6 +434,75 @@ class Consumer:
 
     _ack_prefix = None  # b"$JS.ACK.<stream>.<consumer>." once the first message goes
 
+    def _run_msgs(self, count):
+        """Up to ``count`` next new messages as (seq, subject bytes, ts, hdr, data),
+        moving the read position (``sseq``; ``npending`` is left to the caller
+        unless the stream ran out)."""
+        if self.read_filters is None:
+            run = self.stream.store.load_run(self.sseq, count)
+            if run:
+                self.sseq = run[-1][0] + 1
+            if len(run) < count:  # the end of the stream (as _next_msg finds it)
+                self.sseq = max(self.sseq, self.stream.store.state().last_seq + 1)
+                self.npending = 0
+            return run
+        out = []
+        npending = self.npending
+        while len(out) < count:
+            msg, _ = self._next_msg()  # moves sseq, counts npending down
+            if msg is None:
+                break
+            out.append((msg.seq, msg.subject.encode(), msg.ts, msg.hdr, msg.data))
+        if self.npending:
+            self.npending = npending  # the caller counts them
+        return out
+
+    def _pull_run(self, req, target, now):
+        """``_send`` for a run of first deliveries to one pull request, framed
+        by direct.send: what a batch costs per message is the store read, one
+        frame and the pending entry. Stops at the batch, the end of what is
+        pending or max_ack_pending."""
+        if self._floor_due:
+            self._update_floor()
+        prefix = self._ack_prefix
+        if prefix is None:
+            prefix = self._ack_prefix = ("$JS.ACK.%s.%s." % (self.stream.name,
+                                                            self.name)).encode()
+        prefix += b"1."
+        limit = self.cfg.get("max_ack_pending", 0)
+        room = req.batch - req.delivered
+        pending = self.pending
+        if limit > 0:
+            room = min(room, limit - len(pending))
+        room = min(room, self.npending)
+        if room <= 0:
+            return
+        deadline = now + self._ack_wait(1)
+        now_ns = time.time_ns()
+        send = direct.send
+        dseq = self.dseq
+        npending = self.npending
+        for seq, subject, ts, hdr, data in self._run_msgs(room):
+            dseq += 1
+            npending = max(0, npending - 1)
+            send(target, subject, b"%s%d.%d.%d.%d" % (prefix, seq, dseq, ts, npending),
+                 hdr, data)
+            pending[seq] = [dseq, now_ns, deadline]
+        sent = dseq - self.dseq
+        if not sent:
+            return
+        self.npending = min(self.npending, npending)
+        self.dseq = dseq
+        self.dsseq = max(self.dsseq, seq)
+        req.delivered += sent
+        if req.hb:
+            req.next_hb = now + req.hb
+        self.last_delivery = now
+        self.last_delivered_ns = now_ns
+        if deadline < self.next_ack_check:
+            self.next_ack_check = deadline
+        self._dirty = True
+
     def _ack_wait(self, dc):
         backoff = self.cfg.get("backoff")
         if backoff:
@@ -471,7 +540,7 @@ class Consumer:
     def _deliver_push(self, now, soon):
         subject = self.cfg["deliver_subject"]
         hb = self.cfg.get("idle_heartbeat", 0) / 1e9
-        active = self.jsa.account.sublist.has_interest(subject.encode())
+        active = self._interest(subject.encode())
         if active:
             self.last_active = now
             sent = 0
@@ -603,10 +672,13 @@ class Consumer:
 
     def _deliver_pull(self, now, soon):
         waiting = self.waiting
-        sublist = self.jsa.account.sublist
         checked = None  # the request whose inbox was seen to have interest this pass
         replay_original = self.cfg["replay_policy"] == "original"
         pinned = self.cfg.get("priority_policy") == "pinned_client"
+        # the common case goes through _pull_run: new messages in order, framed
+        # straight into the one client that asked (direct.py)
+        plain = not (replay_original or pinned or self.ack_none or self.pin_id or
+                     self.cfg.get("headers_only"))
         skipped = 0
         while waiting and self._has_work() and not self._max_ack_pending_reached():
             req = waiting[0]
@@ -635,10 +707,17 @@ class Consumer:
                     break
                 continue
             if req is not checked:
-                if not sublist.has_interest(req.reply_bytes):
+                if not self._interest(req.reply_bytes):
                     waiting.popleft()
                     continue
                 checked = req
+            if plain and not req.max_bytes and not self.rdq and not self.lps:
+                target = direct.resolve(self.client, req.reply_bytes)
+                if target is not None:
+                    self._pull_run(req, target, now)
+                    if req.delivered >= req.batch:
+                        waiting.popleft()
+                    continue
             msg, dc = self._next_due(replay_original, now, soon)
             if msg is None:
                 break
@@ -738,12 +817,16 @@ class Consumer:
         self.waiting = kept
         self.last_active = now if kept else self.last_active
 
+    def _interest(self, subject):
+        """Someone would get a delivery on ``subject`` (here or across a link)."""
+        return self.server.links.has_interest(self.jsa.account, subject)
+
     def _check_inactive(self, now, soon):
         threshold = self.cfg.get("inactive_threshold", 0) / 1e9
         if not threshold:
             return
         if self.push:
-            if self.jsa.account.sublist.has_interest(self.cfg["deliver_subject"].encode()):
+            if self._interest(self.cfg["deliver_subject"].encode()):
                 self.last_active = now
         elif self.waiting:
             self.last_active = now
@@ -757,6 +840,27 @@ class Consumer:
     def has_acked(self, seq):
         """Interest retention: this consumer no longer needs ``seq``."""
         return seq < self.sseq and seq not in self.pending and seq not in self.lps
+
+    def plain_ack(self, sseq):
+        """An empty ack without a reply (``+ACK``, the usual one), for explicit
+        acks without sampling; False when the general ``on_ack`` must do it."""
+        if self.ack_all or self.sample:
+            return False
+        self.last_active = time.monotonic()
+        self.last_ack_ns = time.time_ns()
+        if self.pending.pop(sseq, None) is not None:
+            if self.rdc:
+                self.rdc.pop(sseq, None)
+            if self.rdq_set:
+                self.rdq_set.discard(sseq)
+            if self.stream.cfg["retention"] != "limits":
+                self.stream.acked(sseq)
+        self._floor_due = True
+        self._dirty = True
+        wake = self.wake
+        if not wake.is_set():
+            wake.set()
+        return True
 
     def on_ack(self, kind, sseq, dseq, dc, body, reply):
         """An ack of stream seq ``sseq`` (``kind`` one of ACK NAK WPI NXT TERM)."""
@@ -863,7 +967,7 @@ class Consumer:
                 "num_redelivered": sum(1 for n in self.rdc.values() if n > 1),
                 "num_waiting": len(self.waiting), "num_pending": self.npending}
         if self.push:
-            info["push_bound"] = self.jsa.account.sublist.has_interest(
+            info["push_bound"] = self._interest(
                 self.cfg["deliver_subject"].encode())
             if not info["push_bound"]:
                 del info["push_bound"]

@@ -241,10 +241,12 @@ def check_consumer_config(obj, stream_cfg, server_limits, account_limits, pedant
         ("max_bytes", max_bytes, False), ("deliver_subject", deliver_subject, False),
         ("deliver_group", f.str("deliver_group"), False),
         ("inactive_threshold", inactive, False), ("num_replicas", replicas, True),
-        ("mem_storage", f.bool("mem_storage"), False), ("metadata", metadata, True),
+        ("mem_storage", f.bool("mem_storage"), False), ("direct", f.bool("direct"), False),
+        ("metadata", metadata, True),
         ("pause_until", f.str("pause_until"), False), ("priority_groups", groups, False),
         ("priority_policy", "" if priority_policy == "none" else priority_policy, False),
         ("priority_timeout", timeout if priority_policy != "none" else 0, False),
+        ("sourcing", f.bool("sourcing"), False),
     )
     cfg = {key: value for key, value, always in fields if always or value}
     return cfg

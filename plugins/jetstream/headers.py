@@ -45,14 +45,18 @@ def build(pairs, base=b""):
     return head + "".join("%s: %s\r\n" % kv for kv in pairs).encode() + b"\r\n"
 
 
-def remove(hdr, keys):
-    """``hdr`` without the lines whose key is in ``keys`` (b"" if nothing is left)."""
+def remove(hdr, keys, prefixes=()):
+    """``hdr`` without the lines whose key is in ``keys`` or starts with one of
+    ``prefixes`` (b"" if nothing is left)."""
     if not hdr:
         return b""
     lines = bytes(hdr).split(b"\r\n")
-    kept = [lines[0]] + [ln for ln in lines[1:]
-                         if ln and ln.split(b":", 1)[0].strip().decode("utf-8", "replace")
-                         not in keys]
+    kept = [lines[0]]
+    for ln in lines[1:]:
+        if ln:
+            key = ln.split(b":", 1)[0].strip().decode("utf-8", "replace")
+            if key not in keys and not key.startswith(prefixes):
+                kept.append(ln)
     if len(kept) == 1 and lines[0] == b"NATS/1.0":
         return b""
     return b"\r\n".join(kept) + b"\r\n\r\n"

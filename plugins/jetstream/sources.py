@@ -6,10 +6,11 @@ deleted sequences); a source appends through the normal publish path with a
 ``Nats-Stream-Source: <origin> <seq> <filter> <dest> <subject>`` header, after
 its filter and subject transforms. A feed reads the origin's store directly
 (it is on the same server) and is woken whenever the origin stores a message;
-a missing origin is looked for again every second. Across servers (leafs,
-gateways, the ``external`` API prefix) mirrors use a real consumer: the next
-JetStream issue."""
+a missing origin is looked for again every second. An origin reached through
+an ``external`` API prefix (another domain, across a leaf or gateway) is fed
+by :class:`~.remote.RemoteFeed`, a consumer of the origin, instead."""
 
+import hashlib
 import time
 
 import gevent
@@ -20,6 +21,25 @@ from .stream import _match_any
 
 RETRY = 1.0
 BATCH = 1024  # messages copied per pass before yielding
+NOT_FOUND = {"code": 404, "err_code": 10059, "description": "stream not found"}
+_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def go_hash(name, size=8):
+    """nats-server's ``getHash``: ``size`` base-62 characters of SHA-256."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return "".join(_DIGITS[b % 62] for b in digest[:size])
+
+
+def index_name(spec):
+    """A source's name as its ``Nats-Stream-Source`` header gives it (Go
+    ``composeIName``): the stream, and the hash of an external API prefix
+    (one stream name may exist in several domains)."""
+    name = spec.get("name", "")
+    external = spec.get("external")
+    if isinstance(external, dict):
+        name += ":" + go_hash(external.get("api") or "")
+    return name
 
 
 class SourceFeed:
@@ -28,6 +48,7 @@ class SourceFeed:
         self.spec = spec
         self.mirror = mirror
         self.name = spec.get("name", "")
+        self.iname = index_name(spec)  # the name in Nats-Stream-Source
         self.wake = gevent.event.Event()
         self.closed = False
         self.greenlet = None
@@ -63,7 +84,7 @@ class SourceFeed:
                 return 0
             value = H.parse(msg.hdr).get("Nats-Stream-Source", "") if msg.hdr else ""
             parts = value.split(" ")
-            if parts[0] == self.name and len(parts) > 1 and parts[1].isdigit():
+            if parts[0] == self.iname and len(parts) > 1 and parts[1].isdigit():
                 return int(parts[1])
             seq = msg.seq - 1
         return 0
@@ -120,18 +141,26 @@ class SourceFeed:
             if self.mirror:
                 self.target.store_mirrored(msg)
             else:
-                subject = msg.subject
-                for t in self.transforms:
-                    if _match_any([t.get("src") or ">"], subject):
-                        subject = self.target.jsa.transform(t, subject)
-                        break
-                value = "%s %d %s %s %s" % (self.name, msg.seq, ",".join(self.filters) or ">",
-                                            ",".join(t["dest"] for t in self.transforms) or ">",
-                                            msg.subject)
-                hdr = H.build([("Nats-Stream-Source", value)],
-                              H.remove(msg.hdr, {"Nats-Stream-Source"}) if msg.hdr else b"")
-                self.target.process(subject, "", hdr, msg.data, sourced=True)
+                self.append_sourced(msg.subject, msg.seq, msg.hdr, msg.data)
         return n
+
+    def transformed(self, subject):
+        """``subject`` after the first subject transform whose source takes it."""
+        for t in self.transforms:
+            if _match_any([t.get("src") or ">"], subject):
+                return self.target.jsa.transform(t, subject)
+        return subject
+
+    def append_sourced(self, subject, seq, hdr, data):
+        """Append an origin message to a sourcing stream: through the publish
+        path, with ``Nats-Stream-Source: <iname> <seq> <filter> <dest> <subject>``
+        (Go genSourceHeader) in place of any it had (daisy chains)."""
+        value = "%s %d %s %s %s" % (self.iname, seq, ",".join(self.filters) or ">",
+                                    ",".join(t["dest"] for t in self.transforms) or ">",
+                                    subject)
+        hdr = H.build([("Nats-Stream-Source", value)],
+                      H.remove(hdr, {"Nats-Stream-Source"}) if hdr else b"")
+        return self.target.process(self.transformed(subject), "", hdr, data, sourced=True)
 
     def info(self):
         origin = self.target.jsa.streams.get(self.name)
@@ -140,6 +169,8 @@ class SourceFeed:
             lag = max(0, origin.store.state().last_seq - max(self.next_seq - 1, 0))
         active = int((time.monotonic() - self.last_active) * 1e9) if self.last_active else -1
         out = {"name": self.name, "lag": lag, "active": active}
+        if origin is None:  # Go: the consumer create's answer, kept in the info
+            out["error"] = dict(NOT_FOUND)
         if self.spec.get("filter_subject"):
             out["filter_subject"] = self.spec["filter_subject"]
         if self.spec.get("subject_transforms"):

@@ -117,14 +117,14 @@ class Stream:
         self._ackprefix = self._pubprefix.encode()
 
     def start(self):
-        from .sources import SourceFeed
+        from .remote import feed_for
 
         self._subscribe()
         self._expiry = self.server.spawn(self._expiry_loop)
         if self.cfg.get("mirror"):
-            self.source_feeds = [SourceFeed(self, self.cfg["mirror"], mirror=True)]
+            self.source_feeds = [feed_for(self, self.cfg["mirror"], mirror=True)]
         else:
-            self.source_feeds = [SourceFeed(self, spec, mirror=False)
+            self.source_feeds = [feed_for(self, spec, mirror=False)
                                  for spec in self.cfg.get("sources") or ()]
         for feed in self.source_feeds:
             feed.start()
@@ -154,11 +154,11 @@ class Stream:
                 cfg.get("subject_transform"):
             self._subscribe()
         if old.get("sources") != cfg.get("sources"):
-            from .sources import SourceFeed
+            from .remote import feed_for
 
             for feed in self.source_feeds:
                 feed.stop()
-            self.source_feeds = [SourceFeed(self, spec, mirror=False)
+            self.source_feeds = [feed_for(self, spec, mirror=False)
                                  for spec in cfg.get("sources") or ()]
             for feed in self.source_feeds:
                 feed.start()
@@ -333,14 +333,20 @@ class Stream:
 
     def store_mirrored(self, msg):
         """A mirror copies the origin's message at the origin's sequence."""
-        if msg.seq <= self.store.state().last_seq:
-            return
+        self.store_remote(msg.subject, msg.hdr, msg.data, msg.seq, msg.ts)
+
+    def store_remote(self, subject, hdr, data, seq, ts):
+        """Store a mirrored message at ``seq`` (gaps become deleted sequences).
+        True if stored or already held."""
+        if seq <= self.store.state().last_seq:
+            return True
         try:
-            self.store.store_raw(msg.subject, msg.hdr, msg.data, msg.seq, msg.ts)
+            self.store.store_raw(subject, hdr, data, seq, ts)
         except StoreError as exc:
             self.jsa.js.log.warning("mirror_store_failed", stream=self.name, error=str(exc))
-            return
-        self._stored(msg.seq, msg.subject)
+            return False
+        self._stored(seq, subject)
+        return True
 
     # -- atomic batch publish (2.12: Nats-Batch-Id/-Sequence/-Commit) -------------
 

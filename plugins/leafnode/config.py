@@ -7,7 +7,7 @@ texts, each at the ``file:line:col`` of the key it is about.
 from urllib.parse import urlsplit
 
 from pluggy_nats.conf import parse_duration
-from pluggy_nats.options import ConfigError
+from pluggy_nats.options import ConfigError, parse_write_timeout
 from pluggy_nats.subjects import is_valid_subject
 from pluggy_nats.tls import parse_tls
 
@@ -99,6 +99,7 @@ class LeafConfig:
         self.compression = "s2_auto"
         self.isolate = False
         self.write_deadline = None
+        self.write_timeout = None
         self.remotes = []
 
     def reloadable_view(self):
@@ -252,8 +253,10 @@ def parse_leafnodes(block, known_accounts=None, operator_mode=False, block_pos=N
                 if version < MIN_VERSION:
                     raise ValueError("the minimum version should be at least 2.8.0")
                 cfg.min_version = ".".join(map(str, version))
-            elif k in ("write_deadline", "write_timeout"):
-                cfg.write_deadline = parse_duration(value) if k == "write_deadline" else value
+            elif k == "write_deadline":
+                cfg.write_deadline = parse_duration(value)
+            elif k == "write_timeout":
+                cfg.write_timeout = parse_write_timeout(value)
             else:
                 errors.add(pos, 'unknown field "%s"' % key)
         except (TypeError, ValueError, AttributeError) as exc:

@@ -15,6 +15,7 @@
 
 import secrets
 import string
+import time
 
 import structlog
 
@@ -26,7 +27,7 @@ from pluggy_nats.server import NATS_COMPAT_VERSION
 
 from . import creds as C
 from . import filters as F
-from . import monitor
+from . import jsdomain, monitor
 from . import protocol as P
 from .config import hostport, parse_leafnodes
 from .connection import LEAF_KIND, LeafConnection, connect_frame
@@ -111,7 +112,8 @@ class LeafManager:
         except ConfigError as exc:
             return [text for _pos, text in exc.errors]
         reloadable = {"authorization", "min_version", "reconnect", "compression",
-                      "isolate", "isolate_leafnode_interest", "write_deadline", "dial_timeout"}
+                      "isolate", "isolate_leafnode_interest", "write_deadline", "write_timeout",
+                      "dial_timeout"}
         before = {k.lower(): v for k, v in old.items() if k.lower() not in reloadable}
         after = {k.lower(): v for k, v in new.items() if k.lower() not in reloadable}
         differ = sorted(set(before) ^ set(after) |
@@ -125,6 +127,7 @@ class LeafManager:
                 fresh.reconnect
             cfg.compression, cfg.isolate = fresh.compression, fresh.isolate
             cfg.write_deadline, cfg.dial_timeout = fresh.write_deadline, fresh.dial_timeout
+            cfg.write_timeout = fresh.write_timeout
         return apply
 
     @hookimpl
@@ -248,7 +251,8 @@ class LeafManager:
             max_payload=server.options.max_payload,
             ip="%s:%d" % (self.config.host, self.port or 0), client_id=conn.cid,
             nonce=conn.nonce, leafnode_urls=self.leafnode_urls(),
-            cluster=self.cluster_name(), tls_required=self.config.tls is not None)
+            cluster=self.cluster_name(), tls_required=self.config.tls is not None,
+            domain=jsdomain.local_jetstream(server)[1])
 
     def cluster_name(self):
         """Our cluster name as leafs see it: the route cluster's, else (a
@@ -275,7 +279,8 @@ class LeafManager:
             cluster=self.cluster_name() or self.server.server_name,
             remote_account=remote.account, user=user, password=password,
             is_hub=remote.hub, deny_pub=remote.deny_imports,
-            isolate=remote.request_isolation, **signed)
+            isolate=remote.request_isolation,
+            domain=jsdomain.local_jetstream(self.server)[1], **signed)
         conn.send(connect_frame(connect))
         return True
 
@@ -318,8 +323,11 @@ class LeafManager:
         # take from it; the CONNECT deny_pub (its deny_imports) is merged in.
         publish, subscribe = F.user_lists(perms)
         deny_pub = [d for d in connect.get("deny_pub") or [] if isinstance(d, str)]
-        conn.out_denied, _ = F.subject_filters(subscribe.allow, (subscribe.deny or []) + deny_pub)
-        conn.in_denied, _ = F.subject_filters(publish.allow, publish.deny or [])
+        js_both, js_out = jsdomain.link_denies(self.server, account, connect.get("domain"),
+                                               self.log)
+        conn.out_denied, _ = F.subject_filters(subscribe.allow, (subscribe.deny or []) +
+                                               deny_pub + js_both + js_out)
+        conn.in_denied, _ = F.subject_filters(publish.allow, (publish.deny or []) + js_both)
         conn.ls_denied = F.literal_only(conn.out_denied)
         conn.perm_info = {"import": F.perm_dict(subscribe), "export": F.perm_dict(publish)}
         if self.peers.claim(conn, (conn.remote_account, account.name)) is None:
@@ -329,6 +337,7 @@ class LeafManager:
                                              is_system=account.is_system,
                                              permissions=conn.perm_info)))
         self._finish(conn)
+        conn.rtt_start = time.monotonic()  # its PONG is the link's first RTT (/leafz, /topz)
         conn.send(b"PING\r\n")
 
     def authenticate(self, conn, connect):
@@ -390,10 +399,13 @@ class LeafManager:
         # Our deny rules merged with what the hub allows us: its INFO ``export``
         # is what we may send, ``import`` what we may take.
         export, imp = F.info_lists(info.get("export")), F.info_lists(info.get("import"))
-        conn.out_denied, _ = F.subject_filters(export[0], export[1] + list(remote.deny_exports))
+        js_both, js_out = jsdomain.link_denies(self.server, account, info.get("domain"),
+                                               self.log)
+        conn.out_denied, _ = F.subject_filters(export[0], export[1] + list(remote.deny_exports)
+                                               + js_both + js_out)
         conn.ls_denied = F.literal_only(conn.out_denied)  # a hub's LS+ we ignore
-        conn.in_denied, advertise_deny = F.subject_filters(imp[0],
-                                                         imp[1] + list(remote.deny_imports))
+        conn.in_denied, advertise_deny = F.subject_filters(
+            imp[0], imp[1] + list(remote.deny_imports) + js_both)
         if advertise_deny is not None:
             conn.advertise_filter = lambda s: not advertise_deny(s)
         self._learn_urls(remote, info.get("leafnode_urls"))

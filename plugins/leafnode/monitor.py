@@ -41,6 +41,10 @@ def varz(manager, varz):
     if manager.port is not None:
         leaf.update(host=manager.config.host, port=manager.port,
                     auth_timeout=manager.config.auth.timeout or 1)
+    if manager.config.write_deadline:  # omitempty, nanoseconds (Go's Duration)
+        leaf["write_deadline"] = int(manager.config.write_deadline * 1e9)
+    if manager.config.write_timeout:
+        leaf["write_timeout"] = manager.config.write_timeout
     if manager.config.remotes:
         remotes = []
         for r in manager.config.remotes:

@@ -175,7 +175,6 @@ class Counters:
                        "in_client_msgs": 0, "in_client_bytes": 0, "out_client_msgs": 0,
                        "out_client_bytes": 0}
         self.stale = dict.fromkeys(self.KINDS.values(), 0)
-        self.slow = dict.fromkeys(self.KINDS.values(), 0)
         self.cpu = CpuSampler()
         self.http_requests = {}
 
@@ -186,9 +185,6 @@ class Counters:
             return
         if reason is ClosedReason.STALE_CONNECTION:
             self.stale[kind] += 1
-        elif reason in (ClosedReason.SLOW_CONSUMER_PENDING_BYTES,
-                        ClosedReason.SLOW_CONSUMER_WRITE_DEADLINE):
-            self.slow[kind] += 1
 
     @staticmethod
     def _add(totals, conn):
@@ -226,9 +222,7 @@ def varz(server, query):
     start = server.start_time or now
     totals = stats.totals(server)
     total_slow = server.stats.slow_consumers
-    slow = dict(stats.slow)
-    # Slow consumers are counted by the core (all kinds); what is not a link's is a client's.
-    slow["clients"] = max(total_slow - slow["routes"] - slow["gateways"] - slow["leafs"], 0)
+    slow = dict(server.stats.slow_by_kind)  # counted by the core when they happen
     system_account = server.accounts.system_account
     config_digest = ""
     if opts.conf:

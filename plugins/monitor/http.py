@@ -71,6 +71,15 @@ def normalize_base_path(path):
     return posixpath.normpath(path).replace("//", "/")
 
 
+class Page:
+    """A page served as it is (not JSON): ``registry.add(path, Page(body))``
+    on the HTTP registry only (``$SYS`` serves JSON endpoints)."""
+
+    def __init__(self, body, content_type="text/html; charset=utf-8"):
+        self.body = body if isinstance(body, bytes) else body.encode()
+        self.content_type = content_type
+
+
 class EndpointRegistry:
     def __init__(self):
         self.endpoints = {}
@@ -168,6 +177,10 @@ class MonitorServer:
         if handler is None:
             payload = {"error": "not found: %s" % path}
             status = "404 Not Found"
+        elif isinstance(handler, Page):
+            requests[path] = requests.get(path, 0) + 1
+            start_response(status, [("Content-Type", handler.content_type)])
+            return [handler.body]
         else:
             requests[path] = requests.get(path, 0) + 1
             try:

@@ -6,8 +6,8 @@ mechanism in :mod:`pluggy_nats.links`.
 """
 
 from pluggy_nats import hookimpl
-from pluggy_nats.conf.values import expect, expect_strings, go_type, parse_listen
-from pluggy_nats.options import ConfigError
+from pluggy_nats.conf.values import expect, expect_strings, go_type, parse_duration, parse_listen
+from pluggy_nats.options import ConfigError, parse_write_timeout
 from pluggy_nats.permissions import PermissionSpec, SubjectPermission
 from pluggy_nats.subjects import is_valid_subject
 from pluggy_nats.tls import parse_tls
@@ -42,6 +42,8 @@ class ClusterConfig:
         self.auth_user = None  # credentials we require from peers
         self.auth_password = None
         self.tls = None  # pluggy_nats.tls.TLSConfig: TLS on every route, both sides
+        self.write_deadline = None  # None: the server's (links/link.py)
+        self.write_timeout = None
 
     def pinned_accounts(self, server):
         """Accounts with a dedicated route: the configured ones and the system account."""
@@ -161,6 +163,10 @@ def parse_cluster(block, args):
                 cfg.compression = mode
             elif k == "permissions":
                 cfg.permissions = parse_route_permissions(value)
+            elif k == "write_deadline":
+                cfg.write_deadline = parse_duration(value)
+            elif k == "write_timeout":
+                cfg.write_timeout = parse_write_timeout(value)
             elif k == "tls":
                 # nats-server always verifies route peers (both sides present
                 # and check certificates), so verify is implied.

@@ -126,7 +126,19 @@ class RouteManager:
         if self.config.tls is not None:
             varz["cluster"].update(tls_required=True, tls_verify=True,
                                    tls_timeout=self.config.tls.timeout)
-        varz["routes"] = sum(len(p.slots) for p in self.peers)
+        varz["routes"] = sum(len(p.slots) for p in self.peers)  # connections
+        varz["remotes"] = len(self.peers.peers)  # servers (nats-server numRemotes)
+
+    @hookimpl
+    def nats_statsz(self, server, statsz):
+        # nats-server routeStat: one entry per route connection, pool or pinned
+        routes = [{"rid": conn.cid, "name": conn.remote_name,
+                   "sent": {"msgs": conn.out_msgs, "bytes": conn.out_bytes},
+                   "received": {"msgs": conn.in_msgs, "bytes": conn.in_bytes},
+                   "pending": conn.pending_bytes}
+                  for peer in self.peers for conn in peer.links()]
+        if routes:
+            statsz["routes"] = routes
 
     @hookimpl
     def nats_monitor_endpoints(self, registry):
@@ -145,7 +157,11 @@ class RouteManager:
         if idx is None:
             if len(self._pool_index) > 4096:
                 self._pool_index.clear()
-            idx = self._pool_index[account_name] = \
+            # An account with a pinned route is never carried by the pool, not
+            # even before its route is up (nats-server accDedicatedRoute): its
+            # interest sent on both would deliver its messages twice.
+            pinned = account_name in self.config.pinned_accounts(self.server)
+            idx = self._pool_index[account_name] = -1 if pinned else \
                 fnv32a(account_name.encode()) % max(self.config.pool_size, 1)
         return slots.get(("pool", idx))
 

@@ -33,6 +33,7 @@ from pluggy_nats.internal import InternalClient
 from .accconns import AccountConns
 
 STATSZ_INTERVAL = 10.0
+SERVER_ORPHAN_AFTER = 6 * STATSZ_INTERVAL  # a silent server no longer counts as active
 DISCONNECT_TYPE = "io.nats.server.advisory.v1.client_disconnect"
 _ENDPOINT_QUERY = {"subscriptions": "subs", "offset": "offset", "limit": "limit",
                    "sort": "sort", "state": "state", "cid": "cid", "account": "acc",
@@ -58,6 +59,7 @@ class SystemServices:
         self.conns = None  # AccountConns once the system client exists
         self.seq = itertools.count(1)
         self.endpoints = {}
+        self.servers = {}  # other servers' ids -> when we last heard their STATSZ
         self.log = structlog.get_logger("pluggy_nats.system")
 
     # -- hooks ------------------------------------------------------------------
@@ -75,6 +77,8 @@ class SystemServices:
         self.client.subscribe("$SYS.REQ.SERVER.PING", self._on_ping)
         self.client.subscribe("$SYS.REQ.SERVER.PING.*", self._on_endpoint)
         self.client.subscribe("$SYS.REQ.SERVER.%s.*" % sid, self._on_endpoint)
+        self.client.subscribe("$SYS.SERVER.*.STATSZ", self._on_remote_statsz)
+        self.client.subscribe("$SYS.SERVER.*.SHUTDOWN", self._on_remote_statsz)
         server.spawn(self._statsz_loop)
         self.conns = AccountConns(server, self.client, self._server_info, _now)
 
@@ -165,28 +169,71 @@ class SystemServices:
         return event
 
     def statsz(self):
+        """nats-server ServerStats: the server's totals as ``/varz`` counts
+        them (every kind of connection, closed ones included), slow and stale
+        connections by kind, the routes and gateways (``nats_statsz``) and the
+        servers heard from."""
         server = self.server
         subs = sum(acc.sublist.count() for acc in server.accounts)
         clients = [c for c in server.conns.values() if c.kind == CLIENT]
-        return {
+        varz_handler = self.endpoints.get("VARZ")
+        varz = varz_handler(server, {}) if varz_handler is not None else {}
+        statsz = {
             "start": datetime.datetime.fromtimestamp(
                 server.start_time or time.time(), datetime.timezone.utc).isoformat().replace(
                 "+00:00", "Z"),
-            "mem": _rss(), "cores": os.cpu_count(), "cpu": 0,
+            "mem": _rss(), "cores": os.cpu_count(), "cpu": varz.get("cpu", 0),
             "connections": len(clients), "total_connections": server.stats.total_connections,
             "active_accounts": len({c.account.name for c in clients if c.account}),
             "subscriptions": subs,
-            "sent": {"msgs": sum(c.out_msgs for c in clients),
-                     "bytes": sum(c.out_bytes for c in clients)},
-            "received": {"msgs": sum(c.in_msgs for c in clients),
-                         "bytes": sum(c.in_bytes for c in clients)},
             "slow_consumers": server.stats.slow_consumers,
         }
+        if varz:
+            for key, prefix in (("sent", "out_"), ("sent_to_clients", "out_client_"),
+                                ("received", "in_"), ("received_from_clients", "in_client_")):
+                statsz[key] = {"msgs": varz[prefix + "msgs"], "bytes": varz[prefix + "bytes"]}
+            if varz.get("stale_connections"):
+                statsz["stale_connections"] = varz["stale_connections"]
+            for key in ("slow_consumer_stats", "stale_connection_stats"):
+                if any(varz.get(key, {}).values()):  # omitted when all zero, as Go
+                    statsz[key] = varz[key]
+        else:  # no monitor plugin: what the clients alone say
+            statsz["sent"] = {"msgs": sum(c.out_msgs for c in clients),
+                              "bytes": sum(c.out_bytes for c in clients)}
+            statsz["received"] = {"msgs": sum(c.in_msgs for c in clients),
+                                  "bytes": sum(c.in_bytes for c in clients)}
+        server.hook.nats_statsz(server=server, statsz=statsz)
+        now = time.monotonic()
+        for sid, seen in list(self.servers.items()):
+            if now - seen > SERVER_ORPHAN_AFTER:
+                del self.servers[sid]
+        if self.servers:
+            statsz["active_servers"] = len(self.servers) + 1
+        statsz["gomaxprocs"] = 1  # one interpreter thread runs every greenlet
+        return statsz
+
+    def _on_remote_statsz(self, sub, subject, reply, headers, payload):
+        """Another server's STATSZ or SHUTDOWN (nats-server remoteServerUpdate /
+        remoteServerShutdown): the servers counted in ``active_servers``."""
+        parts = subject.split(b".")
+        sid = parts[2].decode(errors="replace") if len(parts) > 3 else ""
+        if not sid or sid == self.server.server_id:
+            return
+        if parts[-1] == b"SHUTDOWN":
+            self.servers.pop(sid, None)
+            return
+        new = sid not in self.servers
+        self.servers[sid] = time.monotonic()
+        if new:  # a newcomer hears of us now, not a STATSZ interval later (Go does too)
+            self.server.spawn(self._send_statsz)
+
+    def _send_statsz(self):
+        self._publish("$SYS.SERVER.%s.STATSZ" % self.server.server_id,
+                      {"server": self._server_info(), "statsz": self.statsz()})
 
     def _statsz_loop(self):
-        subject = "$SYS.SERVER.%s.STATSZ" % self.server.server_id
         while True:
-            self._publish(subject, {"server": self._server_info(), "statsz": self.statsz()})
+            self._send_statsz()
             gevent.sleep(STATSZ_INTERVAL)
 
     # -- requests -----------------------------------------------------------------

@@ -16,5 +16,13 @@ from .service import TopologyService
 
 
 @hookimpl
+def nats_add_commands(registry):
+    from .cli import explain_main, topology_main
+
+    registry.add("topology", topology_main, "the whole system as a text tree, SVG or DOT")
+    registry.add("explain", explain_main, "who would receive a subject, and why not")
+
+
+@hookimpl
 def nats_configure(config, server):
     server.pluginmanager.register(TopologyService(server), "topology-service")

@@ -12,7 +12,7 @@ inside the server (an internal client, gevent) and the command line (a socket).
 import json
 import time
 
-from .view import ENDPOINTS, REQUEST_BODIES, REQUIRED, expected_ids
+from .view import ENDPOINTS, REQUEST_BODIES, REQUIRED, named_ids, system_leafs
 
 PING = "$SYS.REQ.SERVER.PING."
 DEFAULT_TIMEOUT = 2.0
@@ -21,16 +21,20 @@ QUIET = 0.15  # once complete, how long to wait for servers nobody named
 
 class Gathering:
     """``asks``: endpoint -> request body; ``required``: the endpoints every
-    server must answer for the result to be complete; ``expected(answers)``:
-    the server ids the answers so far name."""
+    server must answer for the result to be complete. The servers expected are
+    those the answers so far name (kept up to date per answer, so a check is
+    cheap with hundreds of answers)."""
 
-    def __init__(self, asks=None, required=REQUIRED, expected=expected_ids):
+    def __init__(self, asks=None, required=REQUIRED):
         self.asks = dict(asks) if asks is not None else {
             ep: REQUEST_BODIES.get(ep, {}) for ep in ENDPOINTS}
         self.required = tuple(required)
-        self.expected = expected
+        self.expected = set()  # ids of servers that must answer
+        self.leaf_names = set()  # names of system-account leafs that must answer
+        self.names = set()  # names of the servers that answered
         self.answers = {ep: {} for ep in self.asks}
         self.errors = []
+        self.elapsed_ms = 0.0
 
     def requests(self, reply_prefix):
         """(subject, reply, payload) for each endpoint asked."""
@@ -47,18 +51,27 @@ class Gathering:
         except (ValueError, KeyError, TypeError):
             self.errors.append("%s: an answer that is not a server response" % endpoint)
             return
-        if response.get("error"):
-            err = response["error"]
+        err = response.get("error")
+        if isinstance(err, dict) and err.get("code") == 404:
+            response = {"server": response["server"], "data": None}  # no such feature here
+            err = None
+        if err:
             text = err.get("description", err) if isinstance(err, dict) else err
             self.errors.append("%s from %s: %s" % (endpoint, response["server"].get(
                 "name") or sid, text))
         self.answers[endpoint][sid] = response
+        self.expected |= named_ids(endpoint, response)
+        self.names.add(response["server"].get("name"))
+        if endpoint in ("VARZ", "LEAFZ") and sid in self.answers.get("LEAFZ", {}):
+            varz = (self.answers.get("VARZ", {}).get(sid) or {}).get("data")
+            self.leaf_names |= system_leafs(varz, self.answers["LEAFZ"][sid].get("data"))
 
     def complete(self):
         if not all(self.answers.get(ep) for ep in self.required):
             return False
-        ids = self.expected(self.answers)
-        return all(sid in self.answers[ep] for ep in self.required for sid in ids)
+        if not self.leaf_names <= self.names:
+            return False
+        return all(sid in self.answers[ep] for ep in self.required for sid in self.expected)
 
 
 def run(gathering, send, receive, timeout=DEFAULT_TIMEOUT, quiet=QUIET, reply_prefix="",
@@ -66,7 +79,7 @@ def run(gathering, send, receive, timeout=DEFAULT_TIMEOUT, quiet=QUIET, reply_pr
     """Send ``gathering``'s requests, feed it answers until it is complete and
     quiet, or ``timeout`` seconds passed. ``send(subject, reply, payload)``;
     ``receive(seconds)`` -> (endpoint, payload) or None after ``seconds``.
-    Returns the milliseconds it took."""
+    Sets (and returns) ``gathering.elapsed_ms``."""
     start = clock()
     for subject, reply, payload in gathering.requests(reply_prefix):
         send(subject, reply, payload)
@@ -83,7 +96,8 @@ def run(gathering, send, receive, timeout=DEFAULT_TIMEOUT, quiet=QUIET, reply_pr
         if item is not None:
             gathering.add(*item)
             last = clock()
-    return round((clock() - start) * 1000, 1)
+    gathering.elapsed_ms = round((clock() - start) * 1000, 1)
+    return gathering.elapsed_ms
 
 
 def timeout_param(query, default=DEFAULT_TIMEOUT):
@@ -100,3 +114,44 @@ def timeout_param(query, default=DEFAULT_TIMEOUT):
     if not 0.05 <= value <= 30:
         raise BadRequest("timeout: must be between 0.05 and 30 seconds, got %s" % text)
     return value
+
+
+# -- explain -----------------------------------------------------------------------
+
+# EXPLAINZ first: our servers answer in order, so theirs is in before the rest.
+EXPLAIN_REQUIRED = ("ROUTEZ", "GATEWAYZ", "LEAFZ", "CONNZ")
+
+
+def explain_asks(account, subject):
+    """Our servers answer EXPLAINZ; a Go server's part is read from the rest."""
+    return {"EXPLAINZ": {"account": account, "subject": subject},
+            "CONNZ": {"subscriptions_detail": True, "auth": True},
+            "LEAFZ": {"subscriptions": True}, "ROUTEZ": {}, "GATEWAYZ": {},
+            "VARZ": {}}  # VARZ: the system account, whose leafs must answer too
+
+
+def explain_parts(answers, account, subject):
+    """server id -> part: ours from EXPLAINZ, Go's from its other answers
+    (matching the accounts our servers' stream imports deliver into too)."""
+    from .explain import from_go
+
+    parts = {}
+    for sid, response in answers.get("EXPLAINZ", {}).items():
+        if isinstance(response.get("data"), dict) and "receivers" in response["data"]:
+            parts[sid] = response["data"]
+    wanted = [(account, subject, None)]
+    for part in parts.values():
+        for r in part["receivers"]:
+            key = (r["account"], r["delivered_as"], r.get("via"))
+            if r.get("via") and all(w[:2] != key[:2] for w in wanted):
+                wanted.append(key)
+    for sid, response in answers.get("CONNZ", {}).items():
+        if sid in parts:
+            continue
+
+        def data(ep, sid=sid):
+            return (answers.get(ep, {}).get(sid) or {}).get("data")
+
+        parts[sid] = from_go(response.get("server") or {}, data("CONNZ"), data("LEAFZ"),
+                             data("ROUTEZ"), data("GATEWAYZ"), wanted)
+    return parts

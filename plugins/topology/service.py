@@ -8,16 +8,22 @@ greenlet, which must never wait for other servers.
 """
 
 import itertools
+import json
+from importlib.resources import files
 
 import gevent
 import gevent.queue
 import structlog
+from pluggy_nats_plugins.monitor.endpoints import bool_param
+from pluggy_nats_plugins.monitor.http import BadRequest, EndpointRegistry, Page
 
 from pluggy_nats import hookimpl
 from pluggy_nats.internal import InternalClient
 
-from . import gather
-from .view import assemble, local_view
+from . import gather, render, system
+from .explain import BadInput, check_input
+from .local import explain_local
+from .view import local_view, query_strings
 
 
 class TopologyService:
@@ -34,11 +40,13 @@ class TopologyService:
 
     @hookimpl
     def nats_monitor_endpoints(self, registry):
-        from pluggy_nats_plugins.monitor.http import EndpointRegistry
-
         self.registries.append(registry)
         over_http = isinstance(registry, EndpointRegistry)
         registry.add("/topz", self.topz if over_http else self.topz_local)
+        registry.add("/explainz", self.explainz if over_http else self.explainz_local)
+        if over_http:
+            registry.add("/topology", Page(files("pluggy_nats_plugins.topology").joinpath(
+                "static/topology.html").read_bytes()))
 
     @hookimpl
     def nats_server_ready(self, server):
@@ -60,8 +68,9 @@ class TopologyService:
     # -- endpoints -------------------------------------------------------------------
 
     def endpoints(self):
-        """path -> handler of the monitoring endpoints (for the local view)."""
-        out = {}
+        """path -> handler of the monitoring endpoints, each answering for this
+        server only (ours included: never a gathering inside a gathering)."""
+        out = {"/topz": self.topz_local, "/explainz": self.explainz_local}
         for registry in self.registries:
             for path, handler in registry.endpoints.items():
                 key = "/" + path.strip("/").lower()
@@ -72,25 +81,37 @@ class TopologyService:
         return {"server": local_view(server, self.endpoints())}
 
     def topz(self, server, query):
-        from pluggy_nats_plugins.monitor.endpoints import bool_param
-
         if not bool_param(query, "system"):
             return self.topz_local(server, query)
-        timeout = gather.timeout_param(query)
-        gathering = gather.Gathering()
-        errors = self.gather(gathering, timeout)
-        out = assemble(gathering.answers, errors + gathering.errors,
-                       elapsed_ms=gathering.elapsed_ms)
+        out = system.topology(self.gather, gather.timeout_param(query))
         out["server_id"] = server.server_id
-        out["timeout_ms"] = int(timeout * 1000)
+        if bool_param(query, "layout"):  # node positions for the /topology page
+            out["layout"] = render.layout(out)
         return out
+
+    def explainz_local(self, server, query):
+        account, subject = query.get("acc") or query.get("account", ""), query.get("subject", "")
+        check_input(account, subject)
+        return explain_local(server, account, subject.encode())
+
+    def explainz(self, server, query):
+        timeout = gather.timeout_param(query)
+        try:
+            return system.explanation(
+                self.gather, lambda subject: explain_local(server, query.get("account", ""),
+                                                           subject.encode()),
+                query.get("account", ""), query.get("subject", ""), timeout,
+                publisher=query.get("from", ""))
+        except BadInput as exc:
+            raise BadRequest(str(exc)) from None
 
     # -- gathering --------------------------------------------------------------------
 
     def gather(self, gathering, timeout):
-        """Run ``gathering`` over ``$SYS``; returns errors that make it partial."""
-        gathering.elapsed_ms = 0.0
+        """Run ``gathering`` over ``$SYS`` (an internal client, this greenlet
+        waits); returns errors that make the result partial."""
         if self.client is None:
+            self._answer_locally(gathering)
             return ["no system account on this server: only its own view"]
         number = next(self.seq)
         queue = self.pending[number] = gevent.queue.Queue()
@@ -105,11 +126,22 @@ class TopologyService:
                 return None
 
         try:
-            gathering.elapsed_ms = gather.run(gathering, send, receive, timeout,
-                                              reply_prefix="%s.%d" % (self.prefix, number))
+            gather.run(gathering, send, receive, timeout,
+                       reply_prefix="%s.%d" % (self.prefix, number))
         finally:
             del self.pending[number]
         return []
+
+    def _answer_locally(self, gathering):
+        """This server's own answers, as ``$SYS`` would have carried them."""
+        handlers = self.endpoints()
+        me = {"id": self.server.server_id, "name": self.server.server_name}
+        for endpoint, body in gathering.asks.items():
+            handler = handlers.get("/" + endpoint.lower())
+            if handler is not None:
+                data = handler(self.server, query_strings(body))
+                gathering.add(endpoint, json.dumps({"server": me, "data": data},
+                                                   default=str).encode())
 
     def _on_answer(self, sub, subject, reply, headers, payload):
         parts = subject.decode(errors="replace").rsplit(".", 2)

@@ -140,9 +140,9 @@ def server_view(varz, routez=None, gatewayz=None, leafz=None, jsz=None, info=Non
     block of a ``$SYS`` answer, used where VARZ is missing)."""
     varz = varz or {}
     info = info or {}
-    go = str(varz.get("go", ""))
-    impl = "pluggy-nats" if go.startswith("python") or info.get("ver", "").startswith("0.") \
-        else "nats-server"
+    go = str(varz.get("go", ""))  # nats-server: "go1.22"; ours: "python3.11"
+    impl = "pluggy-nats" if go.startswith("python") else "nats-server" if go.startswith(
+        "go") else ""
     view = {
         "id": varz.get("server_id") or info.get("id", ""),
         "name": varz.get("server_name") or info.get("name", ""),
@@ -169,39 +169,64 @@ def local_view(server, endpoints):
     for name in ENDPOINTS:
         handler = endpoints.get("/" + name.lower())
         if handler is not None:
-            answers[name] = handler(server, _query_strings(REQUEST_BODIES.get(name, {})))
+            answers[name] = handler(server, query_strings(REQUEST_BODIES.get(name, {})))
     return server_view(answers.get("VARZ"), answers.get("ROUTEZ"), answers.get("GATEWAYZ"),
                        answers.get("LEAFZ"), answers.get("JSZ"))
 
 
-def _query_strings(body):
+def query_strings(body):
+    """A $SYS request body as a monitoring query (``True`` is ``"1"``)."""
     return {k: "1" if v is True else str(v) for k, v in body.items()}
 
 
 # -- the whole system ---------------------------------------------------------------
 
 
-def expected_ids(answers):
-    """Every server id the answers name: those that answered and the peers of
-    their routes and gateways (a peer that never answered is missing)."""
-    ids = set()
-    for per_server in answers.values():
-        ids.update(per_server)
-    for response in answers.get("ROUTEZ", {}).values():
-        for conn in (response.get("data") or {}).get("routes") or ():
-            if conn.get("remote_id"):
-                ids.add(conn["remote_id"])
-    for response in answers.get("GATEWAYZ", {}).values():
-        for link in gateway_links(response.get("data")):
-            if link["peer_id"]:
-                ids.add(link["peer_id"])
+def named_ids(endpoint, response):
+    """The server ids one answer names: its server, and the peers of its
+    routes (ROUTEZ) or gateways (GATEWAYZ)."""
+    ids = {response["server"]["id"]}
+    data = response.get("data") or {}
+    if endpoint == "ROUTEZ":
+        ids.update(conn["remote_id"] for conn in data.get("routes") or ()
+                   if conn.get("remote_id"))
+    elif endpoint == "GATEWAYZ":
+        ids.update(link["peer_id"] for link in gateway_links(data) if link["peer_id"])
     return ids
 
 
-def missing(answers):
+def system_leafs(varz, leafz):
+    """Names of the leaf servers behind links bound to the system account:
+    they share ``$SYS``, so they must answer for themselves."""
+    system_account = (varz or {}).get("system_account") or "$SYS"
+    return {leaf["name"] for leaf in (leafz or {}).get("leafs") or ()
+            if leaf.get("account") == system_account and leaf.get("name")}
+
+
+def missing_leafs(answers):
+    """Names of system-account leaf servers that did not answer at all."""
+    names, answered = set(), set()
+    for per_server in answers.values():
+        answered.update(r["server"].get("name") for r in per_server.values())
+    for sid, response in answers.get("LEAFZ", {}).items():
+        varz = (answers.get("VARZ", {}).get(sid) or {}).get("data")
+        names |= system_leafs(varz, response.get("data"))
+    return sorted(names - answered)
+
+
+def expected_ids(answers):
+    """Every server id the answers name (a peer that never answered is missing)."""
+    ids = set()
+    for endpoint, per_server in answers.items():
+        for response in per_server.values():
+            ids |= named_ids(endpoint, response)
+    return ids
+
+
+def missing(answers, required=REQUIRED):
     """(server id, endpoint) pairs of the required endpoints not answered."""
     ids = expected_ids(answers)
-    return sorted((sid, ep) for ep in REQUIRED for sid in ids
+    return sorted((sid, ep) for ep in required for sid in ids
                   if sid not in answers.get(ep, {}))
 
 
@@ -258,9 +283,11 @@ def assemble(answers, errors=(), elapsed_ms=None):
     for view in servers:
         if view.get("answered"):
             clusters.setdefault(view.get("cluster") or "", []).append(view["id"])
+    silent = missing_leafs(answers)
     out = {"servers": servers, "clusters": clusters, "edges": edges(servers),
-           "streams": system_streams(servers), "partial": bool(gaps or errors),
-           "missing": [{"server_id": s, "endpoint": ep} for s, ep in gaps],
+           "streams": system_streams(servers), "partial": bool(gaps or errors or silent),
+           "missing": [{"server_id": s, "endpoint": ep} for s, ep in gaps]
+           + [{"server_name": n, "endpoint": "*"} for n in silent],
            "errors": list(errors)}
     if elapsed_ms is not None:
         out["elapsed_ms"] = elapsed_ms
@@ -285,6 +312,11 @@ def edges(servers):
                 hub = link["role"] == "hub"
                 key = ("leaf", view["id"] if hub else peer, peer if hub else view["id"])
             if key in seen:
+                known = seen[key]
+                if kind == "leaf" and link["account"] not in known["account"].split(", "):
+                    # one more leaf link between the same two servers (another account)
+                    known["account"] = ", ".join(sorted(known["account"].split(", ")
+                                                        + [link["account"]]))
                 continue
             a, b = key[1], key[2]
             mine = view["id"] == a
@@ -300,12 +332,16 @@ def edges(servers):
 
 
 def system_streams(servers):
-    """Each stream once (its leader's report wins), with the servers holding it."""
-    streams_ = {}
+    """Each stream once (its leader's report wins), held by every server that
+    reports it or that its leader names as a replica."""
+    streams_, holders = {}, {}
     for view in servers:
         for stream in view.get("streams") or ():
             key = (stream["account"], stream["name"])
+            holders.setdefault(key, set()).update(stream["peers"] + [view["name"]])
             known = streams_.get(key)
             if known is None or stream["leader"] == view["name"]:
                 streams_[key] = dict(stream)
+    for key, stream in streams_.items():
+        stream["peers"] = sorted(holders[key])
     return [streams_[k] for k in sorted(streams_)]

@@ -10,8 +10,8 @@ import subprocess
 import nats.js.errors
 import pytest
 
-from pluggy_nats.testing.plugin import require_go_nats_server
 from pluggy_nats.testing.launch import pluggy_nats_command
+from pluggy_nats.testing.plugin import require_go_nats_server
 
 from .clusterkit import (
     add_stream,

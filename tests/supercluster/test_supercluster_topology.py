@@ -137,15 +137,45 @@ def test_supercluster_sys_ping_answered_by_every_server(make_supercluster):
             await nc.flush()
             while True:
                 try:
-                    msg = await sub.next_msg(timeout=2)
+                    # all three in: wait a little longer only for a duplicate
+                    msg = await sub.next_msg(timeout=0.5 if len(answers) == 3 else 2)
                 except nats.errors.TimeoutError:
                     break
                 data = json.loads(msg.data)
-                answers[data["server"]["name"]] = data
+                name = data["server"]["name"]
+                # exactly once: a mapped reply never also travels by plain
+                # interest, a pinned account's interest never rides the pool
+                assert name not in answers, "%s answered twice to %s" % (name, subject)
+                answers[name] = data
             await sub.unsubscribe()
             return answers
 
-        assert set(await ask("$SYS.REQ.SERVER.PING")) == {"py-A-0", "py-A-1", "go-B-0"}
+        servers = {"py-A-0", "py-A-1", "go-B-0"}
+        assert set(await ask("$SYS.REQ.SERVER.PING")) == servers
+        # statsz counts routes, gateways and servers as nats-server does
+        for _ in range(40):  # every server has heard every other's STATSZ
+            ping = await ask("$SYS.REQ.SERVER.PING")
+            if all(p["statsz"].get("active_servers") == 3 for p in ping.values()):
+                break
+        else:
+            raise AssertionError({n: p["statsz"].get("active_servers") for n, p in ping.items()})
+        varz = {n: v["data"] for n, v in (await ask("$SYS.REQ.SERVER.PING.VARZ")).items()}
+        go_stats = ping["go-B-0"]["statsz"]
+        assert go_stats["gateways"][0]["inbound_connections"] == 2  # one per A server
+        inbound = 0
+        for name in ("py-A-0", "py-A-1"):
+            stats = ping[name]["statsz"]
+            assert set(go_stats) - set(stats) <= {"jetstream", "gomemlimit"}, name
+            assert {r["name"] for r in stats["routes"]} == servers - {name, "go-B-0"}
+            assert len(stats["routes"]) == varz[name]["routes"]  # route connections
+            assert varz[name]["remotes"] == 1  # route peers (servers)
+            assert set(stats["routes"][0]) == set(go_stats["gateways"][0]) - {
+                "gwid", "inbound_connections"} | {"rid", "pending"}
+            [gateway] = stats["gateways"]
+            assert set(gateway) == set(go_stats["gateways"][0]) and gateway["name"] == "B"
+            inbound += gateway["inbound_connections"]
+            assert stats["received"]["msgs"] >= stats["received_from_clients"]["msgs"]
+        assert inbound == 1  # go-B-0 has one outbound to cluster A
         gatewayz = await ask("$SYS.REQ.SERVER.PING.GATEWAYZ")
         assert set(gatewayz) == {"py-A-0", "py-A-1", "go-B-0"}
         assert {name: answer["data"]["name"] for name, answer in gatewayz.items()} == \

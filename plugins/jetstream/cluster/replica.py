@@ -360,6 +360,7 @@ class StreamGroup:
         if consumer is None:
             return
         state = decode_state(raw.encode())
+        consumer.closed = True
         fresh = ReplicatedConsumer(stream, name, consumer.cfg, consumer.created, state)
         stream.consumers[name] = fresh
         fresh._write_state(state)
@@ -416,6 +417,7 @@ class StreamGroup:
         self.ready = True
         stream._subscribe()
         for name, consumer in list(stream.consumers.items()):
+            consumer.closed = True
             fresh = ReplicatedConsumer(stream, name, consumer.cfg, consumer.created,
                                        consumer.current_state())
             stream.consumers[name] = fresh
@@ -435,10 +437,14 @@ class StreamGroup:
         self.inflight.clear()
         stream = self.stream
         stream._subscribe()
-        for consumer in stream.consumers.values():
+        for name, consumer in list(stream.consumers.items()):
+            # closed: the ack fast path (account.py) drops its cached object
+            consumer.closed = True
             if consumer.greenlet is not None:
                 consumer.greenlet.kill(block=False)
-                consumer.greenlet = None
+            stream.consumers[name] = ReplicatedConsumer(stream, name, consumer.cfg,
+                                                        consumer.created,
+                                                        consumer.current_state())
         self.log.info("stream_leader_lost")
 
     def step_down(self, preferred_name=None):

@@ -412,6 +412,48 @@ class FileStore(StreamStore):
         b = a + hlen
         return (buf[p + HDR_SIZE:a].decode("utf-8", "replace"), ts, buf[a:b], buf[b:end], ttl)
 
+    def _e_load_run(self, seq, hi, count):
+        """Sequential reads through the block's offsets and the current read
+        window: one header unpack and one CRC check per record, no lookup per
+        sequence. A record that fails its check ends the run (and re-verifies
+        the store, as a single load does)."""
+        out = []
+        blocks = self._blocks
+        i = max(0, bisect_right(self._bases, seq) - 1)
+        unpack, crc_at, crc32 = HDR.unpack_from, CRC.unpack_from, zlib.crc32
+        while i < len(blocks) and len(out) < count:
+            blk = blocks[i]
+            base, offs = blk.base, blk.offs
+            if base > hi:
+                break
+            j = max(0, seq - base)
+            end = min(len(offs), hi - base + 1)
+            buf, start = b"", 0
+            while j < end and len(out) < count:
+                off = offs[j]
+                j += 1
+                if off == DEL:
+                    continue
+                p = off - start
+                if p < 0 or p + HDR_SIZE > len(buf) or p + crc_at(buf, p)[0] > len(buf):
+                    try:
+                        buf, p = self._record(blk, off)
+                    except OSError:
+                        self._damaged()
+                        return out
+                    start = off - p
+                n, kind, rseq, ts, _, slen, hlen = unpack(buf, p)
+                stop = p + n - 4
+                if kind != KIND_MSG or rseq != base + j - 1 or stop + 4 > len(buf) or \
+                        crc32(memoryview(buf)[p:stop]) != crc_at(buf, stop)[0]:
+                    self._damaged()
+                    return out
+                a = p + HDR_SIZE + slen
+                b = a + hlen
+                out.append((rseq, buf[p + HDR_SIZE:a], ts, buf[a:b], buf[b:stop]))
+            i += 1
+        return out
+
     def _e_meta(self, seq):
         got = self._header(seq)
         if got is None:

@@ -1,0 +1,316 @@
+"""Mirrors and sources of a stream reached through an ``external`` API prefix
+(another domain, across a leaf or gateway): fed by a push consumer of the
+origin, as nats-server does it (stream.go ``setupMirrorConsumer``,
+``setupSourceConsumer``, ``processInboundMirrorMsg``/``SourceMsg``;
+JETSTREAM-CLUSTER.md section 7).
+
+The feed asks the origin's API (``<api>.CONSUMER.CREATE.<stream>``) for an
+ephemeral push consumer starting at the last origin sequence it holds + 1:
+``ack_policy none``, ``idle_heartbeat 1s``, ``flow_control``,
+``inactive_threshold 10s``. Each delivery's ack reply names its origin and
+delivery sequences: a mirror stores the message at the origin's sequence, a
+source appends it with ``Nats-Stream-Source``. A gap in the delivery
+sequence (a message lost while the link was down), a heartbeat whose
+``Nats-Last-Consumer`` is not the last one we saw, or 10 s without a
+message or heartbeat (stalled) re-creates the consumer from where the stream
+is, so nothing is lost or stored twice. A link coming up (``nats_link_up``)
+re-creates stalled ones at once (Go ``checkInternalSyncConsumers``).
+Creates are at least 2 s apart; after failures the wait grows (Go: 5 s x 2 x
+fails, at most 2 min, with jitter).
+"""
+
+import json
+import random
+import secrets
+import time
+
+import gevent
+import gevent.event
+
+from . import headers as H
+from .sources import SourceFeed, go_hash
+
+HEARTBEAT_NS = 1_000_000_000  # sourceHealthHB
+HEALTH = 10.0  # sourceHealthCheckInterval: no message or heartbeat this long = stalled
+INACTIVE_NS = 10_000_000_000
+THROTTLE = 2.0  # sourceConsumerRetryThreshold
+CREATE_WAIT = 30.0  # srcConsumerWaitTime
+BACKOFF_MAX = 120.0
+_STRIP = ("Nats-Expected-", "Nats-Batch-")
+
+
+def is_remote(spec):
+    """A mirror or source read through a consumer (an ``external`` block)."""
+    return isinstance(spec.get("external"), dict)
+
+
+def feed_for(target, spec, mirror):
+    """The feed of one mirror or source of ``target``: a consumer of the
+    origin when it is external, else a reader of the local origin."""
+    return (RemoteFeed if is_remote(spec) else SourceFeed)(target, spec, mirror)
+
+
+def ack_info(reply):
+    """``(consumer, dc, sseq, dseq, ts, pending)`` of a ``$JS.ACK`` reply (v1:
+    9 tokens, v2: 11 or more), or None (Go ``ackReplyInfo``)."""
+    tokens = reply.split(".")
+    n = len(tokens)
+    if (n != 9 and n < 11) or tokens[0] != "$JS" or tokens[1] != "ACK":
+        return None
+    o = 4 if n >= 11 else 2
+    try:
+        return (tokens[o + 1], int(tokens[o + 2]), int(tokens[o + 3]), int(tokens[o + 4]),
+                int(tokens[o + 5]), int(tokens[o + 6]))
+    except ValueError:
+        return None
+
+
+class RemoteFeed(SourceFeed):
+    """A mirror or one source fed by a consumer of a remote origin."""
+
+    def __init__(self, target, spec, mirror):
+        super().__init__(target, spec, mirror)
+        ext = spec.get("external") or {}
+        self.api = (ext.get("api") or "$JS.API").rstrip(".")
+        self.deliver_prefix = (ext.get("deliver") or "").rstrip(".")
+        self.client = target.jsa.client
+        self.server = target.server
+        self.cname = None  # the consumer whose deliveries we take
+        self.sseq = max(self.next_seq - 1, 0)  # the last origin sequence we hold
+        self.dseq = 0  # the last delivery sequence seen
+        self.lag = 0
+        self.sub = None
+        self.need = True  # (re)create the consumer
+        self.last_req = 0.0
+        self.fails = 0
+        self.retry_at = 0.0
+        self.err = None
+        self.sourcing = True
+        self.pending = None  # the AsyncResult of a create request in flight
+
+    # -- the loop -------------------------------------------------------------------
+
+    def _run(self):
+        while not self.closed:
+            now = time.monotonic()
+            if self.need and now >= self.retry_at:
+                self._setup()
+                continue
+            wait = HEALTH / 2
+            if self.need:
+                wait = max(0.05, self.retry_at - now)
+            self.wake.wait(wait)
+            self.wake.clear()
+            if self.sub is not None and not self.need and \
+                    time.monotonic() - self.last_active > HEALTH:
+                self.retry("stalled")
+
+    def retry(self, why):
+        """Re-create the consumer from the last sequence we hold + 1."""
+        if not self.need:
+            self.target.jsa.js.log.debug("source_consumer_retry", stream=self.target.name,
+                                         origin=self.name, reason=why)
+        self.need = True
+        self.wake.set()
+
+    def link_up(self):
+        """A link came up: a consumer without traffic is re-created now, and a
+        create request waiting for its answer (lost with the old link) is
+        asked again."""
+        if self.pending is not None:
+            self.pending.set(None)
+            return
+        if self.sub is None or time.monotonic() - self.last_active > 2 * HEARTBEAT_NS / 1e9:
+            self.retry_at = min(self.retry_at, time.monotonic())
+            self.retry("link up")
+
+    def stop(self):
+        super().stop()
+        self._cancel()
+
+    def _cancel(self):
+        if self.sub is not None:
+            self.client.unsubscribe(self.sub)
+            self.sub = None
+        self.cname = None
+
+    # -- consumer create ---------------------------------------------------------------
+
+    def _consumer_config(self, name):
+        if self.deliver_prefix:
+            deliver = "%s.%s.%s" % (self.deliver_prefix, "M" if self.mirror else "S",
+                                    secrets.token_hex(8))
+        else:
+            deliver = "$JS.%s.%s" % ("M" if self.mirror else "S", secrets.token_hex(8))
+        jsa = self.target.jsa
+        kind = "mirror" if self.mirror else "source"
+        meta = {"_nats.%s.stream" % kind: self.target.name,
+                "_nats.%s.acc" % kind: jsa.account.name}
+        if jsa.js.config.domain:
+            meta["_nats.%s.domain" % kind] = jsa.js.config.domain
+        cfg = {"name": name, "deliver_subject": deliver, "deliver_policy": "by_start_sequence",
+               "opt_start_seq": self.sseq + 1, "ack_policy": "none",
+               "ack_wait": 22 * 3600 * 10**9, "max_deliver": 1,
+               "idle_heartbeat": HEARTBEAT_NS, "flow_control": True, "direct": True,
+               "inactive_threshold": INACTIVE_NS, "metadata": meta}
+        if self.sourcing:
+            cfg["sourcing"] = True
+        if not self.sseq:  # first start: the configured start, else everything
+            cfg["opt_start_seq"] = 0
+            if self.spec.get("opt_start_seq"):
+                cfg["opt_start_seq"] = self.spec["opt_start_seq"]
+            elif self.spec.get("opt_start_time"):
+                cfg["opt_start_time"] = self.spec["opt_start_time"]
+                cfg["deliver_policy"] = "by_start_time"
+            if not cfg["opt_start_seq"] and "opt_start_time" not in cfg:
+                cfg["deliver_policy"] = "all"
+                del cfg["opt_start_seq"]
+        if self.filters:
+            if len(self.filters) == 1:
+                cfg["filter_subject"] = self.filters[0]
+            else:
+                cfg["filter_subjects"] = list(self.filters)
+        return cfg
+
+    def _setup(self):
+        """Send one create request and wait for its answer (Go: 30 s)."""
+        now = time.monotonic()
+        if now - self.last_req < THROTTLE:
+            self.retry_at = self.last_req + THROTTLE
+            return
+        self.last_req = now
+        self._cancel()
+        if self.mirror:  # resume after what the mirror holds
+            self.sseq = max(self.sseq, self.target.store.state().last_seq)
+        stable = go_hash("%s %s%s" % (self.target.name, self.target.jsa.account.name,
+                                      " " + self.target.jsa.js.config.domain
+                                      if self.target.jsa.js.config.domain else ""))
+        base = "JS_%s_%s" % ("MIRROR" if self.mirror else "SOURCE", stable)
+        if not self.mirror:
+            base += "_" + go_hash(self.iname)
+        name = base if self.sourcing else "%s_%s" % (base, secrets.token_hex(4))
+        cfg = self._consumer_config(name)
+        self.sub = self.client.subscribe(cfg["deliver_subject"], self._on_msg)
+        result = gevent.event.AsyncResult()
+        inbox = "$JSC.R.%s" % secrets.token_hex(10)
+        rsub = self.client.subscribe(inbox, lambda _s, _subj, _r, _h, data: result.set(data))
+        if "filter_subject" in cfg:
+            subject = "%s.CONSUMER.CREATE.%s.%s.%s" % (self.api, self.name, name,
+                                                      cfg["filter_subject"])
+        else:
+            subject = "%s.CONSUMER.CREATE.%s" % (self.api, self.name)
+        body = json.dumps({"stream_name": self.name, "config": cfg}).encode()
+        # Nobody answers the API (a link still coming up): ask again after the
+        # throttle instead of waiting out the 30 s.
+        wait = CREATE_WAIT if self.server.links.has_interest(self.client.account,
+                                                             subject.encode()) else THROTTLE
+        self.pending = result
+        try:
+            self.client.publish(subject, body, reply=inbox,
+                                headers=b"NATS/1.0\r\nNats-Required-Api-Level: 4\r\n\r\n")
+            data = result.get(timeout=wait)
+        except gevent.Timeout:
+            data = None
+        finally:
+            self.pending = None
+            self.client.unsubscribe(rsub)
+        if self.closed:
+            return
+        try:
+            resp = json.loads(data) if data is not None else None
+        except ValueError:
+            resp = None
+        error = (resp or {}).get("error") if isinstance(resp, dict) else None
+        if data is None:  # no answer (yet): ask again once the throttle allows (Go)
+            self._cancel()
+            self.retry_at = time.monotonic()
+            return
+        if error or not isinstance(resp, dict) or not isinstance(resp.get("config"), dict):
+            if error and self.sourcing and error.get("err_code") in (10185, 10025):
+                self.sourcing = False  # an origin without sourcing consumers (Go retries so)
+                self.last_req = 0.0
+                return
+            self._cancel()
+            self.err = error or {"code": 500, "err_code": 10029 if self.mirror else 10030,
+                                 "description": "%s consumer setup failed: invalid response"
+                                 % ("mirror" if self.mirror else "source")}
+            self.fails += 1
+            delay = min(5.0 * 2 * self.fails, BACKOFF_MAX)
+            self.retry_at = time.monotonic() + delay * (1 + random.random() * 0.2)
+            self.target.jsa.js.log.warning(
+                "source_consumer_create_failed", stream=self.target.name, origin=self.name,
+                api=self.api, error=self.err.get("description"))
+            return
+        self.err = None
+        self.fails = 0
+        self.cname = resp.get("name")
+        self.dseq = 0
+        delivered = (resp.get("delivered") or {}).get("stream_seq", 0) or 0
+        if self.mirror:
+            last = self.target.store.state().last_seq
+            if last < delivered:  # the origin's first sequence is past ours: skip to it
+                self.target.store.skip_msgs(last + 1, delivered - last)
+            self.sseq = max(delivered, last)
+        self.need = False
+        self.last_active = time.monotonic()
+
+    # -- deliveries ----------------------------------------------------------------------
+
+    def _on_msg(self, sub, subject, reply, hdr, data):
+        if sub is not self.sub or self.closed:
+            return
+        reply = reply.decode() if isinstance(reply, bytes) else (reply or "")
+        if hdr and hdr.startswith(b"NATS/1.0 100"):
+            self.last_active = time.monotonic()
+            if reply:  # flow control: answer with where we are
+                self.client.publish(reply, b"", headers=(
+                    "NATS/1.0\r\nNats-Last-Consumer: %d\r\nNats-Last-Stream: %d\r\n\r\n"
+                    % (self.dseq, self.sseq)).encode(), flush=False)
+                return
+            fields = H.parse(hdr)
+            last = fields.get("Nats-Last-Consumer", "")
+            if last.isdigit() and int(last) > 0 and int(last) != self.dseq:
+                self.retry("heartbeat names delivery %s, we saw %d" % (last, self.dseq))
+            elif fields.get("Nats-Consumer-Stalled"):
+                self.client.publish(fields["Nats-Consumer-Stalled"], b"", flush=False)
+            return
+        info = ack_info(reply)
+        if info is None or info[0] != self.cname or self.need:
+            return
+        _c, dc, sseq, dseq, ts, pending = info
+        if dc > 1:
+            return
+        self.last_active = time.monotonic()
+        if sseq <= self.sseq:  # older than what we hold
+            if dseq == self.dseq + 1:
+                self.dseq = dseq
+            return
+        in_order = dseq == self.dseq + 1 or (self.mirror and sseq == self.sseq + 1)
+        if not in_order:  # a delivery went missing (a link was down): start over
+            self.retry("delivery %d after %d" % (dseq, self.dseq))
+            return
+        subject = subject.decode() if isinstance(subject, bytes) else subject
+        hdr = H.remove(hdr, (), _STRIP) if hdr else b""
+        if self.mirror:
+            stored = self.target.store_remote(self.transformed(subject), hdr, data, sseq, ts)
+            if not stored:
+                self.retry("mirror store refused %d" % sseq)
+                return
+        else:
+            self.append_sourced(subject, sseq, hdr, data)
+        self.dseq = dseq
+        self.sseq = sseq
+        self.next_seq = sseq + 1
+        self.lag = max(pending - 1, 0)
+
+    def info(self):
+        active = int((time.monotonic() - self.last_active) * 1e9) if self.last_active else -1
+        out = {"name": self.name, "external": self.spec.get("external"), "lag": self.lag,
+               "active": active}
+        if self.spec.get("filter_subject"):
+            out["filter_subject"] = self.spec["filter_subject"]
+        if self.spec.get("subject_transforms"):
+            out["subject_transforms"] = self.spec["subject_transforms"]
+        if self.err:
+            out["error"] = self.err
+        return out

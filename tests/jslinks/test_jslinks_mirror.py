@@ -1,0 +1,161 @@
+"""Mirrors and sources across a leaf link (plugins/jetstream/remote.py): the
+origin's sequences kept, resume after the leaf is killed and restarted."""
+
+import asyncio
+
+import nats
+import pytest
+from nats.js import api as jsapi
+
+from pluggy_nats.testing.plugin import run
+
+from .helpers import connect, js_conf, retrying, until
+
+HUB_API = jsapi.ExternalStream(api="$JS.hub.API")
+
+
+def _hub_and_leaf(make_hub, make_leaf, tmp_path, go_hub=False, go_leaf=False):
+    hub = make_hub(go=go_hub, config=js_conf("hub", tmp_path / "hub"))
+    leaf = make_leaf(hub, go=go_leaf, config=js_conf("edge", tmp_path / "leaf"))
+    return hub, leaf
+
+
+async def _publish(js, subject, start, count):
+    futs = [await js.publish_async(subject, b"m%d" % i) for i in range(start, start + count)]
+    await asyncio.gather(*futs)
+
+
+async def _held(js, stream, count):
+    return (await js.stream_info(stream)).state.messages == count
+
+
+def test_mirror_1000_then_leaf_restart(make_hub, make_leaf, tmp_path):
+    """1,000 messages mirrored to a leaf; the leaf killed, 500 more published
+    at the hub, the leaf restarted: the mirror equals the origin sequence by
+    sequence within seconds."""
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path)
+
+    async def first():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="ORIGIN", subjects=["o.>"])
+        await _publish(hjs, "o.a", 0, 600)
+        await hjs.delete_msg("ORIGIN", 10)  # a gap the mirror keeps
+        await ljs.add_stream(name="M", mirror=jsapi.StreamSource(name="ORIGIN",
+                                                                  external=HUB_API))
+        await _publish(hjs, "o.b", 600, 400)
+        await until(lambda: _held(ljs, "M", 999), message="1000 mirrored")
+        m = await ljs.get_msg("M", 11)
+        assert (m.seq, m.subject, m.data) == (11, "o.a", b"m10")
+        info = await ljs.stream_info("M")
+        assert info.state.first_seq == 1 and info.state.last_seq == 1000
+        assert info.mirror.name == "ORIGIN" and info.mirror.lag == 0
+        await nh.close()
+        await nl.close()
+
+    run(first())
+    leaf.kill()
+
+    async def while_down():
+        nh = await connect(hub)
+        await _publish(nh.jetstream(), "o.c", 1000, 500)
+        await nh.close()
+
+    run(while_down())
+    leaf.start()
+
+    async def after():
+        nh, nl = await connect(hub), await connect(leaf)
+        ljs = nl.jetstream()
+        await until(lambda: _held(ljs, "M", 1499), timeout=30, message="1500 after restart")
+        got = await ljs.get_msg("M", 1500)
+        assert (got.subject, got.data) == ("o.c", b"m1499")
+        hinfo = await nh.jetstream().stream_info("ORIGIN")
+        linfo = await ljs.stream_info("M")
+        assert (linfo.state.first_seq, linfo.state.last_seq, linfo.state.messages) == \
+            (hinfo.state.first_seq, hinfo.state.last_seq, hinfo.state.messages)
+        for seq in (1, 9, 11, 600, 1000, 1001, 1499):
+            a, b = await nh.jetstream().get_msg("ORIGIN", seq), await ljs.get_msg("M", seq)
+            assert (a.subject, a.data) == (b.subject, b.data)
+        await nh.close()
+        await nl.close()
+
+    run(after())
+
+
+def test_source_from_leaf_into_hub(make_hub, make_leaf, tmp_path):
+    """A hub stream sources a leaf's stream (through the leaf's domain) and
+    one of its own: Nats-Stream-Source names the external origin."""
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await ljs.add_stream(name="LOCAL", subjects=["edge.>"])
+        await hjs.add_stream(name="CENTRAL", subjects=["c.>"])
+        for i in range(20):
+            await ljs.publish("edge.%d" % (i % 3), b"e%d" % i)
+            await hjs.publish("c.x", b"c%d" % i)
+        await retrying(lambda: nh.jetstream(domain="edge").stream_info("LOCAL"))
+        await hjs.add_stream(name="AGG", sources=[
+            jsapi.StreamSource(name="LOCAL", external=jsapi.ExternalStream(api="$JS.edge.API"),
+                               filter_subject="edge.1"),
+            jsapi.StreamSource(name="CENTRAL")])
+        await until(lambda: _held(hjs, "AGG", 7 + 20), message="sourced")
+        psub = await hjs.pull_subscribe("edge.1", durable="agg", stream="AGG")
+        got = await psub.fetch(7, timeout=5)
+        assert [m.data for m in got] == [b"e%d" % i for i in range(1, 20, 3)]
+        source = got[0].headers["Nats-Stream-Source"].split(" ")
+        assert source[0].startswith("LOCAL:") and source[1] == "2" and source[2] == "edge.1"
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+GO_PAIRINGS = {"go-hub_py-leaf": (True, False), "py-hub_go-leaf": (False, True)}
+
+
+@pytest.mark.parametrize("pairing", list(GO_PAIRINGS))
+def test_mirror_and_source_with_go(make_hub, make_leaf, tmp_path, pairing):
+    """A Go hub serving our leaf's mirror and source, our hub serving a Go
+    leaf's: the leaf mirrors a hub stream and the hub sources the leaf's."""
+    go_hub, go_leaf = GO_PAIRINGS[pairing]
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path, go_hub, go_leaf)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="ORIGIN", subjects=["o.>"])
+        await ljs.add_stream(name="LOCAL", subjects=["edge.>"])
+        await _publish(hjs, "o.a", 0, 200)
+        await hjs.delete_msg("ORIGIN", 5)
+        await _publish(ljs, "edge.x", 0, 50)
+        await ljs.add_stream(name="M", mirror=jsapi.StreamSource(name="ORIGIN",
+                                                                  external=HUB_API))
+        await retrying(lambda: nh.jetstream(domain="edge").stream_info("LOCAL"))
+        await hjs.add_stream(name="AGG", subjects=["agg.>"], sources=[jsapi.StreamSource(
+            name="LOCAL", external=jsapi.ExternalStream(api="$JS.edge.API"),
+            subject_transforms=[jsapi.SubjectTransform(src="edge.>", dest="from.edge.>")])])
+        await _publish(hjs, "o.b", 200, 100)
+        await _publish(ljs, "edge.y", 50, 50)
+        await until(lambda: _held(ljs, "M", 299), message="mirror of 300")
+        try:
+            await until(lambda: _held(hjs, "AGG", 100), message="100 sourced")
+        except AssertionError:
+            info = await hjs.stream_info("AGG")
+            raise AssertionError("AGG: %r sources %r" % (info.state, info.sources)) from None
+        info = await ljs.stream_info("M")
+        assert (info.state.first_seq, info.state.last_seq) == (1, 300)
+        with pytest.raises(nats.js.errors.NotFoundError):
+            await ljs.get_msg("M", 5)
+        got = await ljs.get_msg("M", 300)
+        assert (got.subject, got.data) == ("o.b", b"m299")
+        last = await hjs.get_last_msg("AGG", "from.edge.>")
+        assert (last.subject, last.data) == ("from.edge.y", b"m99")
+        hdr = last.headers["Nats-Stream-Source"].split(" ")
+        assert hdr[0].startswith("LOCAL:") and hdr[1] == "100"
+        await nh.close()
+        await nl.close()
+
+    run(main())
