@@ -250,7 +250,7 @@ class JsAccount:
         if kind is None:
             return
         consumer.on_ack(kind, sseq, 0, dc, rest, reply.decode() if reply else "")
-        if reply and kind != "NXT":
+        if reply and kind != "NXT" and not consumer.replies_after_commit:
             self.client.publish(reply, b"", flush=False)  # the "double ack" answer
 
     # -- advisories (called by consumers) ----------------------------------------

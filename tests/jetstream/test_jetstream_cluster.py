@@ -187,5 +187,5 @@ def test_no_configured_routes_is_refused_as_go(tmp_path):
             "for the system account"
     code, out = _start_refused(pluggy_nats_command(), tmp_path, "ours")
     assert code == 1 and words in out, out
-    code, out = _start_refused([require_go_nats_server()], tmp_path, "go")
+    code, out = _start_refused(list(require_go_nats_server()), tmp_path, "go")
     assert code == 1 and words in out, out

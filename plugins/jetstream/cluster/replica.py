@@ -132,18 +132,33 @@ class ReplicatedStream(Stream):
 
 
 class ReplicatedConsumer(Consumer):
-    """A consumer of a replicated stream: its state changes are proposed."""
+    """A consumer of a replicated stream: its state changes are proposed; a
+    double ack (``ack_sync``) is answered once its state is committed (Go)."""
+
+    replies_after_commit = True
+    _ack_replies = ()
+
+    def on_ack(self, kind, sseq, dseq, dc, body, reply):
+        super().on_ack(kind, sseq, dseq, dc, body, reply)
+        if reply and kind != "NXT":
+            if not self._ack_replies:
+                self._ack_replies = []
+            self._ack_replies.append(reply)
+            self.save_state()  # now: the requester waits for it
 
     def save_state(self):
         group = self.stream.group
         if not group.ready or self.closed:
             return
         state = self.current_state()
+        body = {"name": self.name, "state": encode_state(state).decode()}
+        if self._ack_replies:
+            body["replies"], self._ack_replies = self._ack_replies, []
         try:
-            group.node.propose(ops.encode_json(ops.CONSUMER_STATE, {
-                "name": self.name, "state": encode_state(state).decode()}))
+            group.node.propose(ops.encode_json(ops.CONSUMER_STATE, body))
         except NotLeader:
             pass
+        self._dirty = False
         self._write_state(state)
 
     def info(self):
@@ -311,9 +326,12 @@ class StreamGroup:
             if not self.ready:
                 self.clseq, self.clts = seq, ts
         elif op == ops.CONSUMER_STATE:
+            body = ops.decode_json(data)
             if not self.ready:
-                body = ops.decode_json(data)
                 self._follower_consumer_state(body["name"], body["state"])
+            else:
+                for reply in body.get("replies") or ():
+                    self.jsa.client.publish(reply, b"", flush=False)
         elif op == ops.LEADER_READY:
             body = ops.decode_json(data)
             if self.node.is_leader and body["term"] == self.node.term:
@@ -457,6 +475,8 @@ class StreamGroup:
             if preferred == self.node.id:
                 raise ApiError(10005, err="preferred server %s is already the leader"
                                % preferred_name)
+        for consumer in self.stream.consumers.values():
+            consumer.save_state()  # their last state goes before the transfer entry
         self.ready = False
         self._lose_leadership()
         self.node.step_down(preferred)
