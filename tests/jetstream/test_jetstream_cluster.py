@@ -3,6 +3,7 @@
 Go's refusals, step-down, /jsz and /raftz. Faults: test_jetstream_cluster_faults.py."""
 
 import asyncio
+import glob
 import json
 import os
 import subprocess
@@ -153,24 +154,14 @@ def test_bad_requests_get_go_errors(make_fault_cluster, run):
         assert exc.value.err_code == 10065  # subjects overlap
         with pytest.raises(nats.js.errors.NotFoundError):
             await js.stream_info("MISSING")
-        await nc.close()
-
-    run(body(), timeout=90)
-
-
-def test_r1_stream_in_cluster(make_fault_cluster, run):
-    cluster = js_cluster(make_fault_cluster)
-
-    async def body():
-        nc = await connect(cluster, 0)
-        js = nc.jetstream(timeout=5)
+        # an R1 stream in a cluster: one server, no replicas
         si = await add_stream(js, name="ONE", subjects=["one"])
         assert si.cluster.leader in cluster.names and not si.cluster.replicas
         for i in range(10):
             assert (await js.publish("one", b"x")).seq == i + 1
         await nc.close()
 
-    run(body(), timeout=60)
+    run(body(), timeout=90)
 
 
 def _start_refused(command, tmp_path, name):
@@ -189,3 +180,27 @@ def test_no_configured_routes_is_refused_as_go(tmp_path):
     assert code == 1 and words in out, out
     code, out = _start_refused(list(require_go_nats_server()), tmp_path, "go")
     assert code == 1 and words in out, out
+
+
+def test_go_server_in_the_cluster_stays_out_of_our_meta_group(make_fault_cluster, run):
+    """A Go nats-server with JetStream routed to two of ours: our meta group is
+    ours alone (founded without waiting for it), a log line says the two
+    JetStream clusters stay apart, and the Go server keeps running."""
+    require_go_nats_server()
+    cluster = make_fault_cluster(3, name="mix", jetstream=True, go=(2,),
+                                 env={"PLUGGY_NATS_RAFT_SCALE": "0.1"})
+
+    def meta_of_ours():
+        metas = [monitor(cluster, i, "/jsz")["meta_cluster"] for i in (0, 1)]
+        return all(m.get("leader") in cluster.names[:2] and m["cluster_size"] == 2
+                   for m in metas)
+
+    async def body():
+        await wait_for(meta_of_ours, timeout=40, what="a meta group of our two servers")
+
+    run(body(), timeout=60)
+    logs = "".join(open(path).read() for i in (0, 1) for path in
+                   glob.glob(os.path.join(cluster.workdir, "%s.*.log" % cluster.names[i])))
+    assert "runs another JetStream (nats-server)" in logs and "mix-2" in logs
+    assert cluster.servers[2].proc.poll() is None  # the Go server is still up
+    monitor(cluster, 2, "/jsz")

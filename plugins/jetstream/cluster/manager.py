@@ -82,6 +82,7 @@ class ClusterManager:
         self.api = ClusterApi(self)
         self.client = None
         self.since_snapshot = 0
+        self._foreign = set()     # routed servers with another JetStream (logged once)
         self.expected = _expected_size(route)
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster")
         self._add_self()
@@ -125,11 +126,34 @@ class ClusterManager:
                 "tags": list(opts.server_tags or ()), "domain": self.js.config.domain or ""}
 
     def _hello_loop(self):
+        started = time.monotonic()
         while True:
             self.client.publish(HELLO, dumps(self._hello()))
             if self.meta is not None and self.meta.is_leader:
                 self._add_new_peers()
+            if time.monotonic() - started > 3 * HELLO_INTERVAL:
+                self._note_foreign_jetstream()
             gevent.sleep(HELLO_INTERVAL)
+
+    def _note_foreign_jetstream(self):
+        """A routed server that never said hello (a Go nats-server) is not
+        waited for at bootstrap; one with JetStream gets a log line saying
+        the two JetStream clusters stay apart."""
+        known = {info.name for info in self.peers.values()}
+        for peer in self.route.peers:
+            for conn in peer.links():
+                info = getattr(conn, "remote_info", None) or {}
+                name = info.get("server_name") or conn.remote_name
+                if name and name not in known and name not in self._foreign:
+                    self._foreign.add(name)
+                    if not info.get("jetstream"):
+                        break
+                    self.log.warning(
+                        "JetStream: server %s in cluster %s runs another JetStream "
+                        "(nats-server); its meta group _meta_ and ours %s stay separate: "
+                        "streams are not replicated across them" % (
+                            name, self.cluster_name, META_GROUP), peer=name)
+                break
 
     def _on_hello(self, sub, subject, reply, hdr, payload):
         try:
@@ -143,6 +167,7 @@ class ClusterManager:
             return
         if pid not in self.peers:
             self.log.info("jetstream_peer_seen", peer=name, id=pid)
+        self._foreign.discard(name)
         self.peers[pid] = M.PeerInfo(pid, name, hello.get("cluster") or "",
                                      set(hello.get("tags") or ()))
         self.seen[pid] = time.monotonic()
@@ -155,7 +180,8 @@ class ClusterManager:
                 online = [p for p in self.peers if self.peer_online(p)]
                 if len(online) != count:
                     count, stable_since = len(online), time.monotonic()
-                if count >= self.expected and time.monotonic() - stable_since >= HELLO_INTERVAL:
+                want = max(2, self.expected - len(self._foreign))
+                if count >= want and time.monotonic() - stable_since >= HELLO_INTERVAL:
                     break
                 gevent.sleep(0.1)
             founders = sorted(online)

@@ -233,7 +233,8 @@ class StreamGroup:
                              config=self.manager.raft_config())
         self.node.start()
         preferred = self.sa["group"].get("preferred")
-        if preferred == self.node.id and storage.last_index == 0:
+        if (preferred == self.node.id and storage.last_index == 0) or \
+                self.node.peers == {self.node.id}:  # R1: no one to wait for
             self.node.core.election_deadline = 0  # Go: the preferred peer campaigns first
         return self
 
