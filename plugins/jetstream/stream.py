@@ -30,6 +30,7 @@ from .store import (
     StoreError,
     gevent_group_commit,
 )
+from .writebehind import WriteBehind
 
 MAX_HDR = 64 * 1024
 EXPIRY_TICK = 0.05  # seconds between expiry passes
@@ -99,6 +100,12 @@ class Stream:
         # commit; the fsync runs in gevent's thread pool)
         self._group_commit = gevent_group_commit(store) if jsa.js.config.sync_always else None
         self._synced_acks = []  # (reply, body, error) released by the last fsync
+        # Otherwise (file store) appends are held and written once per read batch
+        # (writebehind.py); answers wait for that write.
+        self._held = None
+        if self._group_commit is None and hasattr(store, "defer_writes"):
+            self._held = WriteBehind(self)
+            store.defer_writes = True
         self._expiry_wake = gevent.event.Event()
         self._expiry = None
         self._expiry_idle = True  # the expiry loop waits with no deadline
@@ -179,6 +186,8 @@ class Stream:
         if self._group_commit is not None:
             self._group_commit.flush()
             self._send_synced_acks()
+        if self._held is not None:
+            self._held.flush()
         if delete:
             self.store.delete()
         else:
@@ -215,14 +224,24 @@ class Stream:
         flushes every touched connection once its read batch is handled."""
         self.client.publish(subject, payload, flush=False, **kw)
 
+    def _answer(self, reply, body, seq=0):
+        """A PubAck or error: after the held writes when there are any (in order)."""
+        held = self._held
+        if held is not None and held.pending:
+            held.answers.append((reply, body, seq))
+        else:
+            self._pub(reply, body)
+
     def _respond(self, reply, body):
         if reply and not self.cfg.get("no_ack"):
-            self._pub(reply, body)
+            self._answer(reply, body)
+
+    def _error_body(self, err):
+        return dumps({"error": err.as_dict(), "stream": self.name, "seq": 0})
 
     def _error(self, reply, err):
         if reply and not self.cfg.get("no_ack"):
-            body = {"error": err.as_dict(), "stream": self.name, "seq": 0}
-            self._pub(reply, dumps(body))
+            self._answer(reply, self._error_body(err))
 
     def process(self, subject, reply, hdr, data, sourced=False, in_batch=False):
         """A message published to the stream (or copied by a source): checks (Go's
@@ -277,6 +296,8 @@ class Stream:
             else:
                 seq, ts = self.store.store_msg(subject, hdr, data,
                                                ttl * SECOND if ttl > 0 else ttl)
+            if self._held is not None:
+                self._held.hold()
         except (ErrMaxMsgs, ErrMaxBytes, ErrMaxMsgsPerSubject) as exc:
             self._error(reply, ApiError(10077, err=str(exc) or "maximum messages exceeded"))
             return 0
@@ -301,7 +322,7 @@ class Stream:
             body = b"%s%d}" % (self._ackprefix, seq)
             if counter is not None:
                 body = b'%s%d,"val":"%d"}' % (self._ackprefix, seq, counter)
-            self._ack(reply, body)
+            self._ack(reply, body, seq)
         republish = cfg.get("republish")
         if republish:
             self._republish(republish, subject, seq, ts, hdr, data)
@@ -342,6 +363,8 @@ class Stream:
             return True
         try:
             self.store.store_raw(subject, hdr, data, seq, ts)
+            if self._held is not None:
+                self._held.hold()
         except StoreError as exc:
             self.jsa.js.log.warning("mirror_store_failed", stream=self.name, error=str(exc))
             return False
@@ -401,15 +424,16 @@ class Stream:
                 return 0
         if reply and not self.cfg.get("no_ack"):
             self._ack(reply, (self._pubprefix + '%d,"batch":%s,"count":%d}' % (
-                last, dumps(batch_id).decode(), len(staged))).encode())
+                last, dumps(batch_id).decode(), len(staged))).encode(), last)
         return last
 
-    def _ack(self, reply, body):
-        """Send a PubAck now, or (``sync_interval: always``) once it is fsynced."""
+    def _ack(self, reply, body, seq=0):
+        """Send a PubAck once its record is written (held writes), or
+        (``sync_interval: always``) once it is fsynced."""
         if self._group_commit is not None:
             self._group_commit.add(lambda exc, r=reply, b=body: self._after_sync(r, b, exc))
         else:
-            self._pub(reply, body)
+            self._answer(reply, body, seq)
 
     def _after_sync(self, reply, body, exc):
         """Group commit released this ack; the first of a batch schedules one

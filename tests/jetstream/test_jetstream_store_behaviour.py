@@ -384,3 +384,54 @@ def test_load_run_matches_load_next(make):
                for r in store.load_run(start, count)]
         expect = [w for w in want if w[0] >= start][:count]
         assert got == expect, (start, count)
+
+
+def test_write_behind_holds_until_flush_and_reads_see_everything(tmp_path):
+    """File store write-behind (the stream's per-read-batch write): appends are
+    held, any read or delete writes them first, flush_writes writes them in one
+    go, and a reopen finds exactly what was flushed."""
+    store = open_stream_store("file", str(tmp_path / "wb"), StoreConfig("WB", block_size=2048))
+    store.defer_writes = True
+    fill(store, 3)
+    blk = Path(tmp_path / "wb" / "msgs" / "1.blk")
+    size0 = blk.stat().st_size
+    fill(store, 5)
+    assert blk.stat().st_size == size0  # held
+    assert store.load_msg(7).data == b"x" * 16  # a read writes them first
+    assert blk.stat().st_size > size0
+    fill(store, 40)  # past one block: the held records go with their block
+    store.remove_msg(10)  # a delete is written at once, after what was held
+    store.flush_writes()
+    assert store.take_write_failures() == []
+    state = store.state()
+    store.close()
+    again = open_stream_store("file", str(tmp_path / "wb"), StoreConfig("WB", block_size=2048))
+    assert (again.state().msgs, again.state().last_seq) == (state.msgs, state.last_seq) == (47, 48)
+    again.close()
+
+
+def test_write_behind_failure_takes_the_messages_back(tmp_path):
+    """A held write that fails (the block file's descriptor is gone) leaves the
+    index without those messages and names their sequences; the store goes on."""
+    import os
+
+    store = open_stream_store("file", str(tmp_path / "wbf"), StoreConfig("WBF"))
+    store.defer_writes = True
+    fill(store, 2)
+    store.flush_writes()
+    fill(store, 3)
+    fd = store._wfd
+    os.close(fd)
+    store._wfd = os.open(os.devnull, os.O_RDONLY)  # writes now fail (EBADF)
+    store.flush_writes()
+    failures = store.take_write_failures()
+    assert [seqs for seqs, _ in failures] == [[3, 4, 5]]
+    assert isinstance(failures[0][1], StoreError)
+    assert store.state().msgs == 2 and store.load_msg(4) is None
+    os.close(store._wfd)
+    store._wfd = os.open(str(tmp_path / "wbf" / "msgs" / "1.blk"), os.O_RDWR)
+    fill(store, 1)
+    store.flush_writes()
+    assert store.take_write_failures() == []
+    assert store.state().msgs == 3
+    store.close()

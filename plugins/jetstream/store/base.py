@@ -647,6 +647,13 @@ class StreamStore:
 
     # -- lifecycle (engines extend) ---------------------------------------------------
 
+    def flush_writes(self):
+        """Write what appends held back (engines with write-behind; see the file store)."""
+
+    def take_write_failures(self):
+        """[(seqs, StoreError)] of held writes that failed (write-behind engines)."""
+        return []
+
     def sync(self):
         """fsync what is written (the only fsync point; group commit is the caller's)."""
 

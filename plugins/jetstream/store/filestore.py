@@ -145,6 +145,7 @@ class FileStore(StreamStore):
         self._dir_changes = 0  # blocks created/deleted (appender) ...
         self._dir_synced = 0  # ... and how many of those the last directory fsync covers
         self._replaying = False
+        self._write_failures = []
         self._lost_from = None
         self._lost_guess = 0
         try:
@@ -177,6 +178,7 @@ class FileStore(StreamStore):
         return blk, j
 
     def _new_block(self, base):
+        self.flush_writes()  # the held records belong to the block being closed
         idx = self._blocks[-1].idx + 1 if self._blocks else 1
         path = os.path.join(self._msgdir, "%d.blk" % idx)
         try:
@@ -236,6 +238,71 @@ class FileStore(StreamStore):
 
     # -- writing ----------------------------------------------------------------------
 
+    # -- write-behind (the stream's choice, see flush_writes) --------------------------
+
+    defer_writes = False  # appends are held until flush_writes(): one write for many
+    _held = None  # the held records' parts, in order, for the write block
+    _held_off = 0  # where they go in it
+
+    def flush_writes(self):
+        """Write the records appends held back (``defer_writes``) in one ``pwrite``.
+        Reads, control records and every other file operation call this first,
+        so the file is exact whenever anything looks at it. It never raises: on
+        failure the held messages leave the index again and ``take_write_failures``
+        names them (so their PubAcks become errors)."""
+        held = self._held
+        if held is None:
+            return
+        self._held = None
+        blk, off = self._wblk, self._held_off
+        data = b"".join(held)
+        try:
+            done = 0
+            while done < len(data):
+                n = os.pwrite(self._wfd, memoryview(data)[done:], off + done)
+                if n <= 0:
+                    raise ErrStorageFull("short write to block %d" % blk.idx)
+                done += n
+        except (OSError, StoreError) as exc:
+            self._cut(blk, off)
+            blk.size = off
+            err = exc if isinstance(exc, StoreError) else store_error(
+                exc, "writing block %d" % blk.idx)
+            self._write_failures.append((self._unindex(blk, data), err))
+
+    def take_write_failures(self):
+        """[(seqs, StoreError)] of held writes that failed since the last call."""
+        out, self._write_failures = self._write_failures, []
+        return out
+
+    def _unindex(self, blk, data):
+        """The messages in ``data`` (records never written) leave the index."""
+        seqs = []
+        pos = 0
+        while pos + HDR_SIZE <= len(data):
+            n, kind, seq, _, _, slen, hlen = HDR.unpack_from(data, pos)
+            if kind == KIND_MSG:
+                j = seq - blk.base
+                if 0 <= j < len(blk.offs) and blk.offs[j] != DEL:
+                    subject = data[pos + HDR_SIZE:pos + HDR_SIZE + slen].decode("utf-8", "replace")
+                    self._mark_removed(blk, j, subject)
+                    self._note_remove(seq, subject, go_size(n, hlen))
+                    seqs.append(seq)
+            pos += n
+        return seqs
+
+    def _hold(self, blk, parts, n):
+        """``_write`` for a message record under write-behind: kept for flush_writes."""
+        off = blk.size
+        held = self._held
+        if held is None:
+            self._held = held = []
+            self._held_off = off
+        held += parts
+        blk.size = off + n
+        blk.written += 1
+        return off
+
     def _write(self, blk, parts, n):
         """Append one record to the write block; the offset it landed at."""
         off = blk.size
@@ -270,7 +337,8 @@ class FileStore(StreamStore):
         # one joined body, one CRC pass and two iovecs: cheaper than four CRC calls and
         # five iovecs for the small messages JetStream mostly stores
         body = b"".join((HDR.pack(n, KIND_MSG, seq, ts, ttl, slen, hlen), sb, hdr, data))
-        offs.append(self._write(blk, (body, CRC.pack(zlib.crc32(body))), n))
+        offs.append((self._hold if self.defer_writes else self._write)(
+            blk, (body, CRC.pack(zlib.crc32(body))), n))
         blk.live += 1
         if blk.fss is not None:
             count_subject(blk.fss, subject, seq)
@@ -294,6 +362,10 @@ class FileStore(StreamStore):
         return blk
 
     def _write_ctl(self, kind, seq, aux):
+        # deletes, purges, skips are written at once (an API answer follows them
+        # directly), after the messages held before them
+        if self._held is not None:
+            self.flush_writes()
         blk = self._wblk
         if blk.size and blk.size + MIN_REC > self._block_size:
             blk = self._new_block(self._last + 1)
@@ -360,6 +432,8 @@ class FileStore(StreamStore):
 
     def _record(self, blk, off):
         """(buffer, position) holding the whole record at ``off`` of ``blk``."""
+        if self._held is not None:
+            self.flush_writes()
         for w in self._windows:
             if w[0] == blk.idx:
                 start, buf = w[1], w[2]
@@ -745,6 +819,7 @@ class FileStore(StreamStore):
         """Write the index snapshot (atomic rename) so the next open skips the replay."""
         if self._closed:
             return
+        self.flush_writes()
         try:
             snapshot = {
                 "v": INDEX_VERSION, "msgs": self._msgs, "bytes": self._bytes,
@@ -830,6 +905,8 @@ class FileStore(StreamStore):
 
         Safe to run in a worker thread beside appends (GroupCommit does): it reads the
         appender's counters before each fsync and uses file descriptors of its own."""
+        if self._held is not None:
+            self.flush_writes()
         try:
             dir_changes = self._dir_changes
             for blk in list(self._blocks):
@@ -870,6 +947,7 @@ class FileStore(StreamStore):
             super().close()
 
     def delete(self):
+        self._held = None
         self._close_fds()
         super().close()
         shutil.rmtree(self.directory, ignore_errors=True)
