@@ -102,6 +102,9 @@ def jepsen_run(cluster, seed, seconds, run):
         last = max(acked)
         await wait_for(lambda: all_hold(cluster, "J", last), timeout=60,
                        what="every replica holds seq %d" % last)
+        kv_last = (await js.stream_info("KV_cas")).state.last_seq
+        await wait_for(lambda: all_hold(cluster, "KV_cas", kv_last), timeout=60,
+                       what="every KV replica holds seq %d" % kv_last)
         await nc.close()
 
     run(body(), timeout=seconds + 180)
