@@ -138,7 +138,9 @@ def nats_authenticate(conn, connect):
 
 @hookspec
 def nats_client_connected(conn):
-    """Called after a client's CONNECT was accepted and it joined its account."""
+    """Called after a client's CONNECT was accepted and it joined its account,
+    and when a leaf link registered, bound to its account (``conn.kind`` is
+    LEAF): nats-server sends both the account connect event."""
 
 
 @hookspec

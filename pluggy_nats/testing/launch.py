@@ -150,10 +150,12 @@ class ServerProcess:
 
         with open(self.config_path, "w") as f:
             f.write(text)
-        before = self.logs().count("reload")
+        def reloads():  # ours: config_reloaded / _failed; Go: Reloaded / Failed to reload
+            return self.logs().lower().count("reload")
+
+        before = reloads()
         self.signal(signal.SIGHUP)
-        wait_for(lambda: self.logs().count("reload") > before, timeout=timeout,
-                 message="reload logged")
+        wait_for(lambda: reloads() > before, timeout=timeout, message="reload logged")
 
     def logs(self):
         try:

@@ -190,10 +190,11 @@ class RemoteFeed(SourceFeed):
             base += "_" + go_hash(self.iname)
         name = base if self.sourcing else "%s_%s" % (base, secrets.token_hex(4))
         cfg = self._consumer_config(name)
-        self.sub = self.client.subscribe(cfg["deliver_subject"], self._on_msg)
+        sub = self.sub = self.client.subscribe(cfg["deliver_subject"], self._on_msg)
         result = gevent.event.AsyncResult()
         inbox = "$JSC.R.%s" % secrets.token_hex(10)
-        rsub = self.client.subscribe(inbox, lambda _s, _subj, _r, _h, data: result.set(data))
+        rsub = self.client.subscribe(
+            inbox, lambda _s, _subj, _r, _h, data: self._answered(data, result, sub))
         if "filter_subject" in cfg:
             subject = "%s.CONSUMER.CREATE.%s.%s.%s" % (self.api, self.name, name,
                                                       cfg["filter_subject"])
@@ -208,38 +209,48 @@ class RemoteFeed(SourceFeed):
         try:
             self.client.publish(subject, body, reply=inbox,
                                 headers=b"NATS/1.0\r\nNats-Required-Api-Level: 4\r\n\r\n")
-            data = result.get(timeout=wait)
+            outcome = result.get(timeout=wait)
         except gevent.Timeout:
-            data = None
+            outcome = None
         finally:
             self.pending = None
             self.client.unsubscribe(rsub)
-        if self.closed:
+        if self.closed or outcome == "ok":
             return
-        try:
-            resp = json.loads(data) if data is not None else None
-        except ValueError:
-            resp = None
-        error = (resp or {}).get("error") if isinstance(resp, dict) else None
-        if data is None:  # no answer (yet): ask again once the throttle allows (Go)
-            self._cancel()
+        self._cancel()
+        if outcome is None:  # no answer (yet): ask again once the throttle allows (Go)
             self.retry_at = time.monotonic()
-            return
-        if error or not isinstance(resp, dict) or not isinstance(resp.get("config"), dict):
-            if error and self.sourcing and error.get("err_code") in (10185, 10025):
-                self.sourcing = False  # an origin without sourcing consumers (Go retries so)
-                self.last_req = 0.0
-                return
-            self._cancel()
-            self.err = error or {"code": 500, "err_code": 10029 if self.mirror else 10030,
-                                 "description": "%s consumer setup failed: invalid response"
-                                 % ("mirror" if self.mirror else "source")}
+        elif outcome == "fallback":  # an origin without sourcing consumers (Go retries so)
+            self.sourcing = False
+            self.last_req = 0.0
+        else:
+            self.err = outcome
             self.fails += 1
             delay = min(5.0 * 2 * self.fails, BACKOFF_MAX)
             self.retry_at = time.monotonic() + delay * (1 + random.random() * 0.2)
             self.target.jsa.js.log.warning(
                 "source_consumer_create_failed", stream=self.target.name, origin=self.name,
                 api=self.api, error=self.err.get("description"))
+
+    def _answered(self, data, result, sub):
+        """The create request's answer, taken at once in the reader that
+        brought it: the consumer's first deliveries may follow in the same
+        read, and must find it set up."""
+        if result.ready() or sub is not self.sub or self.closed:
+            return
+        try:
+            resp = json.loads(data)
+        except ValueError:
+            resp = None
+        error = resp.get("error") if isinstance(resp, dict) else None
+        if error or not isinstance(resp, dict) or not isinstance(resp.get("config"), dict):
+            if error and self.sourcing and error.get("err_code") in (10185, 10025):
+                result.set("fallback")
+                return
+            result.set(error if isinstance(error, dict) else {
+                "code": 500, "err_code": 10029 if self.mirror else 10030,
+                "description": "%s consumer setup failed: invalid response"
+                % ("mirror" if self.mirror else "source")})
             return
         self.err = None
         self.fails = 0
@@ -253,6 +264,7 @@ class RemoteFeed(SourceFeed):
             self.sseq = max(delivered, last)
         self.need = False
         self.last_active = time.monotonic()
+        result.set("ok")
 
     # -- deliveries ----------------------------------------------------------------------
 
@@ -292,7 +304,8 @@ class RemoteFeed(SourceFeed):
         subject = subject.decode() if isinstance(subject, bytes) else subject
         hdr = H.remove(hdr, (), _STRIP) if hdr else b""
         if self.mirror:
-            stored = self.target.store_remote(self.transformed(subject), hdr, data, sseq, ts)
+            stored = self.target.store_remote(self.transformed(subject), hdr, data, sseq, ts,
+                                              known_new=True)
             if not stored:
                 self.retry("mirror store refused %d" % sseq)
                 return

@@ -356,10 +356,11 @@ class Stream:
         """A mirror copies the origin's message at the origin's sequence."""
         self.store_remote(msg.subject, msg.hdr, msg.data, msg.seq, msg.ts)
 
-    def store_remote(self, subject, hdr, data, seq, ts):
+    def store_remote(self, subject, hdr, data, seq, ts, known_new=False):
         """Store a mirrored message at ``seq`` (gaps become deleted sequences).
-        True if stored or already held."""
-        if seq <= self.store.state().last_seq:
+        True if stored or already held (``known_new``: the caller knows it is
+        past the last sequence)."""
+        if not known_new and seq <= self.store.state().last_seq:
             return True
         try:
             self.store.store_raw(subject, hdr, data, seq, ts)

@@ -274,15 +274,18 @@ class LeafConnection(Link):
         Link.send_run(self, account, msgs)
 
     def op_msg_batch(self, args, payloads):
-        if self.in_denied is None and self.registered:
-            Link.op_msg_batch(self, args, payloads)
-        else:  # deny rules (or a link not yet up) are checked message by message
+        denied = self.in_denied
+        if self.registered and (denied is None or (args and not denied(args[0]))):
+            Link.op_msg_batch(self, args, payloads)  # one subject: checked once
+        else:  # denied (or a link not yet up): message by message
             for payload in payloads:
                 self._inbound(args, 0, payload)
 
     def op_msg_run(self, run):
-        if self.in_denied is None and self.registered:
-            Link.op_msg_run(self, run)
+        denied = self.in_denied
+        if self.registered and (denied is None or not any(
+                not args or denied(args[0]) for args, _, _ in run)):
+            Link.op_msg_run(self, run)  # nothing in the run is denied
             return
         for args, _, payload in run:
             for one in (payload if payload.__class__ is list else (payload,)):

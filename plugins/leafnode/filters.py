@@ -26,7 +26,16 @@ def subject_filters(allow=None, deny=()):
     pub = PermissionSpec(publish=rule).compile()
     sub = PermissionSpec(subscribe=rule).compile()
 
+    # Deny-only lists whose patterns all start with a literal character (the
+    # JetStream denies: "$JS.API.>", "$KV.>"...): a subject starting with any
+    # other byte passes without a lookup (every link has those denies).
+    firsts = None
+    if allow is None and all(d[:1] not in ("", "*", ">") for d in deny):
+        firsts = frozenset(d.encode()[:1] if isinstance(d, str) else d[:1] for d in deny)
+
     def msg(subject):
+        if firsts is not None and subject[:1] not in firsts:
+            return False
         return not P.is_unchecked(subject) and not pub.publish_allowed(subject)
 
     def interest(subject):

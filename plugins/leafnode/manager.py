@@ -31,6 +31,8 @@ from . import jsdomain, monitor
 from . import protocol as P
 from .config import hostport, parse_leafnodes
 from .connection import LEAF_KIND, LeafConnection, connect_frame
+from .reload import plan as reload_plan
+from .reload import remote_name
 
 _NUID_CHARS = string.ascii_letters + string.digits
 
@@ -50,6 +52,7 @@ class LeafManager:
         self.discovered_urls = {}  # id(remote) -> leafnode_urls learned from its hubs
         self.route_leaf_urls = {}  # route peer id -> its leafnode_urls (hub cluster gossip)
         self.peers = PeerTable(server.server_id, REPLACE, ClosedReason.DUPLICATE_REMOTE_LEAFNODE)
+        self.solicitors = {}  # id(remote) -> its Solicitor (reload stops it)
         self.listener = None
         self.port = None
         server.links.register_kind(LEAF_KIND)
@@ -98,11 +101,11 @@ class LeafManager:
 
     @hookimpl
     def nats_reload_block(self, server, key, old, new):
-        """What of ``leafnodes {}`` may change while running: the hub's
-        ``authorization`` and ``min_version`` (new links are checked against
-        them), ``reconnect``, ``compression`` (always negotiated off) and
-        ``isolate_leafnode_interest`` (new links). The listener, ``advertise``,
-        TLS and the remotes need a restart."""
+        """What of ``leafnodes {}`` may change while running, as nats-server
+        decides it (:mod:`.reload`): remotes added and removed, a remote's
+        TLS, compression and ``disabled``, the listener's TLS material. A
+        changed users list, listener, authorization or anything else is
+        refused (the running configuration stays)."""
         if key.lower() != "leafnodes":
             return None
         if new is None or old is None:
@@ -111,24 +114,50 @@ class LeafManager:
             fresh = parse_leafnodes(new, {a.name for a in server.accounts}, False)
         except ConfigError as exc:
             return [text for _pos, text in exc.errors]
-        reloadable = {"authorization", "min_version", "reconnect", "compression",
-                      "isolate", "isolate_leafnode_interest", "write_deadline", "write_timeout",
-                      "dial_timeout"}
-        before = {k.lower(): v for k, v in old.items() if k.lower() not in reloadable}
-        after = {k.lower(): v for k, v in new.items() if k.lower() not in reloadable}
-        differ = sorted(set(before) ^ set(after) |
-                        {k for k in before if k in after and before[k] != after[k]})
-        if differ:
-            return ["leafnodes %s changed: needs a restart" % ", ".join(differ)]
+        refused, added, removed, kept = reload_plan(old, new, self.config, fresh)
+        if refused:
+            return refused
 
         def apply():
             cfg = self.config
-            cfg.auth, cfg.min_version, cfg.reconnect = fresh.auth, fresh.min_version, \
-                fresh.reconnect
-            cfg.compression, cfg.isolate = fresh.compression, fresh.isolate
-            cfg.write_deadline, cfg.dial_timeout = fresh.write_deadline, fresh.dial_timeout
-            cfg.write_timeout = fresh.write_timeout
+            cfg.tls, cfg.compression = fresh.tls or cfg.tls, fresh.compression
+            for remote in removed:
+                self.log.info("Reloaded: LeafNode Remote %s removed"
+                              % remote_name(remote, redacted=True))
+                self._stop_remote(remote)
+            remotes = []
+            for running, changed in kept:
+                running.tls, running.compression = changed.tls, changed.compression
+                if running.disabled != changed.disabled:
+                    running.disabled = changed.disabled
+                    self.log.info("Reloaded: LeafNode Remote %s Disabled value is: %s" % (
+                        remote_name(running, redacted=True), str(running.disabled).lower()))
+                    if running.disabled:
+                        self._stop_remote(running)
+                    elif running.urls:
+                        self._solicit(running)
+                remotes.append(running)
+            for remote in added:
+                self.log.info("Reloaded: LeafNode Remote %s added"
+                              % remote_name(remote, redacted=True))
+                remotes.append(remote)
+                if remote.urls and not remote.disabled:
+                    self._solicit(remote)
+            cfg.remotes = remotes
         return apply
+
+    def _stop_remote(self, remote):
+        """A removed or disabled remote: its dialler ends, its link closes and
+        is not dialled again (nats-server noReconnect)."""
+        solicitor = self.solicitors.pop(id(remote), None)
+        if solicitor is not None:
+            solicitor.stop()
+        self.discovered_urls.pop(id(remote), None)
+        for link in list(self.links):
+            if link.remote is remote:
+                link.close(ClosedReason.CLIENT_CLOSED)
+        if solicitor is not None and solicitor.link is not None:  # not registered yet
+            solicitor.link.close(ClosedReason.CLIENT_CLOSED)
 
     @hookimpl
     def nats_varz(self, server, varz):
@@ -184,7 +213,11 @@ class LeafManager:
         def after(link):
             if link.retry_after:
                 link.log.info("leafnode_reconnect_delayed", seconds=link.retry_after)
-            return link.retry_after
+                return link.retry_after
+            # nats-server reConnectToRemoteLeafNode: a dropped link is dialled
+            # again after the reconnect interval, so a hub cluster has seen
+            # the old link's node go (its routed interest, our $LDS., gone)
+            return self.config.reconnect
 
         reconnect = self.config.reconnect
         timeout = remote.dial_timeout or self.config.dial_timeout or 1.0
@@ -196,6 +229,7 @@ class LeafManager:
                               # with the remote's TLS underneath the frames
                               transport_tls=remote.tls,
                               transport_options={"no_masking": remote.ws_no_masking})
+        self.solicitors[id(remote)] = solicitor
         self.server.links.solicit(solicitor)
 
     def _urls(self, remote):
@@ -440,6 +474,7 @@ class LeafManager:
         conn.log.info("Leafnode connection created for account: %s" % account.name,
                       peer=conn.remote_name, hub=conn.we_are_hub)
         self.server.links.link_up(conn)
+        self.server.hook.nats_client_connected(conn=conn)  # $SYS connect event, as Go
         conn.send(P.encode_sub(self.lds_subject(account)))
         # Subjects another kind routes itself (gateways: the mapped replies
         # "_GR_." and "$GR.") must reach us from the peer whatever our

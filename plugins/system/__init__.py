@@ -27,7 +27,7 @@ import structlog
 
 from pluggy_nats import __version__, hookimpl
 from pluggy_nats.accounts import GLOBAL_ACCOUNT
-from pluggy_nats.connection import CLIENT, ClosedReason
+from pluggy_nats.connection import CLIENT, KIND_NAMES, LEAF, ClosedReason
 from pluggy_nats.internal import InternalClient
 
 from .accconns import AccountConns
@@ -85,11 +85,26 @@ class SystemServices:
     @hookimpl
     def nats_client_connected(self, conn):
         self._client_event(conn, "CONNECT", "io.nats.server.advisory.v1.client_connect")
+        if conn.kind == LEAF:
+            conn.connected_event_sent = True
+            if conn.we_are_hub and "gateway" in self.server.links.kinds:
+                # nats-server sendLeafNodeConnect: only with gateways (they
+                # switch the account to interest-only on it)
+                self._publish("$SYS.ACCOUNT.%s.LEAFNODE.CONNECT" % _account_name(conn),
+                              {"server": self._server_info(), "acc": _account_name(conn)})
         if self.conns is not None:
             self.conns.changed(getattr(conn, "account", None))
 
     @hookimpl
     def nats_client_closed(self, conn, reason):
+        if conn.kind == LEAF:
+            # nats-server saveClosedClient: a leaf link's disconnect event, in
+            # its bound account, once it had connected (registered)
+            if getattr(conn, "connected_event_sent", False):
+                self._client_event(conn, "DISCONNECT", DISCONNECT_TYPE, reason)
+                if self.conns is not None:
+                    self.conns.changed(getattr(conn, "account", None))
+            return
         if conn.kind != CLIENT:
             return
         if reason is ClosedReason.AUTHENTICATION_VIOLATION and not conn.authenticated:
@@ -153,10 +168,20 @@ class SystemServices:
         client = {"start": datetime.datetime.fromtimestamp(
                       conn.start, datetime.timezone.utc).isoformat().replace("+00:00", "Z"),
                   "host": conn.host, "id": conn.cid, "acc": account,
-                  "user": conn.user or getattr(conn, "connect_user", "") or "",
-                  "name": conn.name, "lang": conn.lang, "ver": conn.version,
+                  "user": getattr(conn, "user", None) or getattr(conn, "connect_user", "") or "",
+                  "name": getattr(conn, "name", ""), "lang": getattr(conn, "lang", ""),
+                  "ver": getattr(conn, "version", ""),
                   "server": self.server.server_name, "name_tag": account,
-                  "kind": "Client", "client_type": "nats"}
+                  "kind": KIND_NAMES[conn.kind]}
+        if conn.kind == CLIENT:  # nats-server clientTypeString: empty for links
+            client["client_type"] = "nats"
+        else:  # a leaf: the peer's name, version and user from its CONNECT
+            peer = getattr(conn, "remote_info", None) or {}
+            client.update(name=getattr(conn, "remote_name", "") or "",
+                          user=peer.get("user") or "", ver=peer.get("version") or "")
+            del client["server"], client["lang"]
+            if not client["ver"]:
+                del client["ver"]
         if conn.rtt:
             client["rtt"] = int(conn.rtt * 1e9)  # nanoseconds, as Go's Duration
         event = {"type": event_type, "id": "%s-%d" % (self.server.server_id, conn.cid),

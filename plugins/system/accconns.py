@@ -65,7 +65,9 @@ class AccountConns:
                  "timestamp": self.now(), "server": self.server_info(),
                  "acc": account.name, "name": account.name}
         conns = sum(1 for c in list(account.clients) if c.kind == CLIENT and not c.closed)
-        event.update({"conns": conns, "leafnodes": 0, "total_conns": conns,
+        leafs = sum(1 for link in self.server.links.links_of("leaf")
+                    if link.bound_account is account and not link.closed)
+        event.update({"conns": conns, "leafnodes": leafs, "total_conns": conns + leafs,
                       "num_subscriptions": account.sublist.count(),
                       "sent": {"msgs": 0, "bytes": 0}, "received": {"msgs": 0, "bytes": 0},
                       "slow_consumers": 0})

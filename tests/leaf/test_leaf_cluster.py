@@ -65,7 +65,8 @@ def test_leaf_on_a_hub_cluster_reaches_every_node_and_fails_over(layout, make_hu
         await nl.close()
         await nh.close()
 
-    run(across(nodes[2]))  # a node the leaf is not attached to, both ways
+    for node in nodes:  # every node, the one it dialled and the others, both ways
+        run(across(node))
     wait_for(lambda: len(leaf_urls_known(leaf, nodes)) == 3 or leaf_go, timeout=10,
              message="the leaf learns every hub node's leafnode URL")
     nodes[0].kill()

@@ -93,3 +93,47 @@ def test_leaf_sys_ping_leafz(make_hub, make_leaf):
         await nc.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("go", [False, True], ids=["py-hub", "go-hub"])
+def test_leaf_connect_disconnect_events(make_hub, make_leaf, go):
+    """A leaf link's $SYS account events on its hub, as nats-server sends
+    them: CONNECT and DISCONNECT in the bound account (client kind
+    "Leafnode"), and the account's connection count with its leafnodes."""
+    hub = make_hub(go=go, config=SYS)
+
+    async def main():
+        nc = await nats.connect(hub.url, user="sys", password="sys", allow_reconnect=False)
+        events = await nc.subscribe("$SYS.ACCOUNT.APP.>")
+        await nc.flush()
+        leaf = make_leaf(hub, user="app", password="app")
+        got = {}
+
+        async def until(subject_end, predicate=lambda event: True):
+            for _ in range(100):
+                for subject, event in got.items():
+                    if subject.endswith(subject_end) and predicate(event):
+                        return event
+                try:
+                    msg = await events.next_msg(timeout=0.2)
+                except nats.errors.TimeoutError:
+                    continue
+                got[msg.subject] = json.loads(msg.data)
+            raise AssertionError("no %s event in %s" % (subject_end, sorted(got)))
+
+        connect_event = await until(".CONNECT")
+        assert connect_event["client"]["kind"] == "Leafnode"
+        assert connect_event["client"]["acc"] == "APP"
+        conns = await until(".CONNS", lambda e: e.get("leafnodes") == 1)
+        assert conns["total_conns"] >= 1
+        leaf.stop()
+        disconnect = await until(".DISCONNECT")
+        assert disconnect["client"]["kind"] == "Leafnode" and disconnect["reason"]
+        await nc.close()
+        # the fields nats-server 2.15.1 sends for a leaf
+        fields = {"acc", "host", "id", "kind", "name", "name_tag", "start", "user", "ver"}
+        assert set(connect_event["client"]) == fields
+        assert set(disconnect["client"]) - {"rtt"} == fields | {"stop"}  # rtt: omitempty
+        assert connect_event["client"]["user"] == "app"
+
+    run(main())

@@ -1,37 +1,76 @@
-"""SIGHUP with a changed leafnodes block: the hub's authorization may change
-(new leafs are checked against it, the link already up stays), the listener
-may not (all or nothing: the running configuration is kept)."""
+"""SIGHUP with a changed leafnodes block, as nats-server reloads it
+(reload.go getLeafNodeOptionsChanges), each test run beside Go:
 
-import signal
+* remotes may be added (dialled at once) and removed (the link closes and is
+  not dialled again); a remote that stayed may not change anything but its
+  TLS, compression and ``disabled`` (a changed ``deny_imports`` is refused);
+* the hub's ``authorization`` users may not change, nor the listener: the
+  running configuration is kept whole (new leafs still need the old password).
+"""
 
-from pluggy_nats.testing.leaf import leafz, wait_leafs
+import pytest
+from leaf_helpers import free_port
+
+from pluggy_nats.testing.launch import pluggy_nats_command
+from pluggy_nats.testing.leaf import hub_config, leafz, wait_leafs
+from pluggy_nats.testing.plugin import require_go_nats_server
 from pluggy_nats.testing.raw import wait_for
 
-BLOCK = ('leafnodes { listen: "127.0.0.1:%d", authorization { users: [ '
-         '{user: a, password: "%s"} ] } }\n')
+pytestmark = pytest.mark.interop
+
+# server_name in the file: Go refuses a reload when -n named it on the command line
+ACCOUNTS = "server_name: leaf\naccounts { A: {}, B: {} }\n"
 
 
-def reload(server, path, text):
-    path.write_text(text)
-    before = server.logs().count("reload")
-    server.signal(signal.SIGHUP)
-    wait_for(lambda: server.logs().count("reload") > before, message="reload logged")
+def remotes(*entries):
+    """A leafnodes block dialling ``(hub, account, extra)`` entries."""
+    fields = ", ".join('{ url: "nats-leaf://127.0.0.1:%d", account: "%s" %s }'
+                       % (hub.leaf_port, account, extra) for hub, account, extra in entries)
+    return ACCOUNTS + "leafnodes { remotes: [ %s ] }\n" % fields
 
 
-def test_leaf_reload_authorization_not_listener(make_server, make_leaf, tmp_path):
-    from leaf_helpers import free_port
+def refusals(server):
+    logs = server.logs()
+    return logs.count("Failed to reload") + logs.count("config_reload_failed")
 
+
+@pytest.mark.parametrize("leaf_go", [False, True], ids=["py-leaf", "go-leaf"])
+def test_leaf_reload_adds_and_removes_remotes(launcher, make_hub, leaf_go):
+    one, two = make_hub(name="one"), make_hub(name="two")
+    leaf = launcher.start(require_go_nats_server() if leaf_go else pluggy_nats_command(),
+                          ["-m", "-1"], config=remotes((one, "A", "")),
+                          name="leaf")
+    wait_leafs(one, 1)
+
+    leaf.reload(remotes((one, "A", ""), (two, "B", "")))  # added: dialled now
+    wait_leafs(two, 1)
+    assert leafz(one)["leafnodes"] == 1  # the one that stayed was not touched
+
+    leaf.reload(remotes((two, "B", "")))  # removed: closed, never dialled again
+    wait_for(lambda: leafz(one)["leafnodes"] == 0, timeout=10, message="remote one removed")
+    wait_for(lambda: leafz(leaf)["leafnodes"] == 1, timeout=10)
+    assert refusals(leaf) == 0
+
+    leaf.reload(remotes((two, "B", ', deny_imports: ["x"]')))  # a remote that stayed
+    assert refusals(leaf) == 1, leaf.logs()[-2000:]
+    assert leafz(two)["leafnodes"] == 1 and leafz(one)["leafnodes"] == 0  # nothing applied
+
+
+@pytest.mark.parametrize("hub_go", [False, True], ids=["py-hub", "go-hub"])
+def test_leaf_reload_refuses_users_and_listener(make_hub, make_leaf, hub_go):
     port = free_port()
-    hub = make_server("-m", "-1", config=BLOCK % (port, "one"), name="hub")
-    conf = tmp_path / "hub.conf"
+    users = 'authorization { users: [ {user: a, password: "%s"} ] }'
+    hub = make_hub(go=hub_go, leaf_port=port, leafnodes=users % "one", name="hub")
     first = make_leaf(hub, user="a", password="one", name="first")
-    reload(hub, conf, BLOCK % (port, "two"))
-    assert "config_reloaded" in hub.logs()
-    second = make_leaf(hub, user="a", password="two", name="second")
+    hub.reload(hub_config("", port, users % "two"))
+    assert refusals(hub) == 1  # nats-server: field "Users"
+    # the running users stay: the old password still works, the new one does not
+    second = make_leaf(hub, user="a", password="one", name="second")
     wait_leafs(second, 1)
-    late = make_leaf(hub, user="a", password="one", name="late", wait=False)
-    wait_for(lambda: "Authorization Violation" in late.logs(), message="old password refused")
-    assert leafz(first)["leafnodes"] == 1  # the link made before the reload stays
-    reload(hub, conf, BLOCK % (port + 1, "two"))
-    assert "leafnodes listen changed: needs a restart" in hub.logs()
+    late = make_leaf(hub, user="a", password="two", name="late", wait=False)
+    wait_for(lambda: "Authorization Violation" in late.logs(), message="new password refused")
+    assert leafz(first)["leafnodes"] == 1
+
+    hub.reload(hub_config("", port + 1, users % "one"))  # the listener: needs a restart
+    assert refusals(hub) == 2
     assert leafz(hub)["leafnodes"] == 2

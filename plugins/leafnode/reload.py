@@ -1,0 +1,81 @@
+"""What a reload may change in ``leafnodes {}``, as nats-server decides it
+(reload.go getLeafNodeOptionsChanges), sans-IO.
+
+nats-server compares the whole block and allows only ``remotes``,
+``compression`` and TLS material (``tls`` certificates, ``handshake_first``)
+to change; ``authorization`` users are compared by name, password and account
+(order does not matter). Remotes are matched by their name (URLs, account,
+credentials or nkey): a remote that is gone is removed (its link closed, never
+redialled), a new one is dialled, and one that stayed may change only its
+``tls``, ``compression`` and ``disabled``; anything else is refused.
+"""
+
+# Block keys that may change (the rest must be equal; authorization is
+# compared by meaning, remotes one by one).
+BLOCK_RELOADABLE = {"remotes", "compression", "tls", "authorization"}
+# RemoteConfig attributes that may change for a remote that stayed.
+REMOTE_RELOADABLE = {"tls", "compression", "disabled", "position"}
+
+
+def remote_name(remote, redacted=False):
+    """nats-server ``RemoteLeafOpts.name()``: ``urls=[...], account="A"`` plus
+    the credentials file or nkey (``safeName`` redacts passwords and nkeys)."""
+    urls = [_redact(u) for u in remote.urls] if redacted else list(remote.urls)
+    name = "urls=[%s], account=\"%s\"" % (" ".join('"%s"' % u for u in urls),
+                                         remote.account or "$G")
+    if remote.credentials:
+        name += ", credentials=\"%s\"" % remote.credentials
+    elif remote.nkey:
+        name += ", nkey=\"%s\"" % ("[REDACTED]" if redacted else remote.nkey)
+    return name
+
+
+def _redact(url):
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, host = rest.rpartition("@")
+    if ":" not in userinfo:
+        return url
+    return "%s://%s:xxxxx@%s" % (scheme, userinfo.split(":", 1)[0], host)
+
+
+def _users(auth):
+    return {u.user: (u.password, u.account) for u in auth.users}
+
+
+def plan(old_block, new_block, running, fresh):
+    """``(refused, added, removed, kept)``: the reasons a reload is refused
+    (empty if it may go on), the fresh remotes to dial, the running remotes
+    to drop, and ``(running, fresh)`` pairs of remotes that stayed."""
+    refused = []
+    old_keys = {k.lower(): v for k, v in old_block.items()}
+    new_keys = {k.lower(): v for k, v in new_block.items()}
+    changed = sorted(k for k in set(old_keys) | set(new_keys)
+                     if k not in BLOCK_RELOADABLE and old_keys.get(k) != new_keys.get(k))
+    if changed:
+        refused.append("leafnodes %s changed: needs a restart" % ", ".join(changed))
+    a, b = running.auth, fresh.auth
+    if _users(a) != _users(b) or len(a.users) != len(b.users):
+        refused.append('config reload not supported for LeafNode: field "Users"')
+    elif (a.user, a.password, a.nkey, a.account, a.timeout) != \
+            (b.user, b.password, b.nkey, b.account, b.timeout):
+        refused.append("leafnodes authorization changed: needs a restart")
+    if (running.tls is None) != (fresh.tls is None):
+        refused.append("leafnodes tls added or removed: needs a restart")
+    by_name = {remote_name(r): r for r in running.remotes}
+    added, kept = [], []
+    for remote in fresh.remotes:
+        old = by_name.pop(remote_name(remote), None)
+        if old is None:
+            added.append(remote)
+            continue
+        for attr in sorted(vars(old)):
+            if attr not in REMOTE_RELOADABLE and getattr(old, attr) != getattr(remote, attr):
+                refused.append("config reload not supported for LeafNode: remote %s: "
+                               "field %r" % (remote_name(remote, redacted=True), attr))
+        if (old.tls is None) != (remote.tls is None):
+            refused.append("remote %s: tls added or removed: needs a restart"
+                           % remote_name(remote, redacted=True))
+        kept.append((old, remote))
+    return refused, added, list(by_name.values()), kept
