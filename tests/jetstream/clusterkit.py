@@ -31,8 +31,9 @@ def monitor(cluster, i, path):
 
 async def connect(cluster, i=0, **kw):
     servers = [url(cluster, j) for j in [i] + [j for j in range(cluster.n) if j != i]]
+    # dont_randomize: the client is on server i (tests pick whom to fault)
     return await nats.connect(servers=servers, max_reconnect_attempts=-1,
-                              reconnect_time_wait=0.1, **kw)
+                              reconnect_time_wait=0.1, dont_randomize=True, **kw)
 
 
 async def retry(fn, timeout=30.0, what="request"):
