@@ -7,7 +7,7 @@ import gevent
 
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
-from .delivery import deliver, deliver_batch, deliver_run
+from .delivery import deliver, deliver_run
 from .protocol import encode, jsonarg
 from .protocol import errors as E
 from .protocol.jsonarg import BOOL, INT, PERMISSION, STRING, check_fields, loads_object
@@ -105,7 +105,7 @@ class ClientConnection(Connection):
         self.server.flush_touched()
 
     def _update_fast_pub(self):
-        # One flag gates both op_pub and op_pub_batch: anything that must see
+        # One flag gates op_pub's fast path: anything that must see
         # each message joins this expression, so the fast path stays a single
         # attribute test. Subject mappings rewrite each published subject.
         self.fast_pub = not (self.verbose or self.pedantic or self.permissions is not None
@@ -288,121 +288,125 @@ class ClientConnection(Connection):
         if self.verbose:
             self.send(encode.OK)
 
-    def op_pub(self, subject, reply, payload):
-        """The hot path. A connection without verbose, pedantic, permissions
-        or publish observers (``fast_pub``) goes straight to match and deliver."""
-        self.in_msgs += 1
-        self.in_bytes += len(payload)
-        if not self.fast_pub:
-            self.publish(subject, reply, 0, payload)
-            return
-        result = self.match(subject)
-        n = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, 0, payload, self)
-        if self.forwarders and self.server.links.forward(self, self.account, subject, reply, 0,
-                                                         payload, result):
-            n = 1  # it crossed a gateway: no no-responders answer here
-        if not n and reply and self.no_responders:
-            self._send_no_responders(subject, reply)
+    def op_pub(self, items):
+        """PUB's one entry point: ``items`` are ``(subject, reply, payload)`` in
+        publish order (the parser's run of a read, or a single frame).
 
-    def op_pub_batch(self, subject, reply, payloads):
-        """Consecutive PUBs with one control line (the parser's batches): one
-        match and one framing per subscriber for all of them. Anything that
-        needs a per-message answer or check takes ``op_pub`` per message."""
-        if self.fast_pub and not (reply and self.no_responders):
-            result = self.match(subject)
-            if result is EMPTY_RESULT or deliver_batch(result, subject, reply, payloads, self):
-                if self.forwarders:
-                    self.server.links.forward_batch(self, self.account, subject, reply,
-                                                    payloads, result)
-                n = len(payloads)
-                self.in_msgs += n
-                self.in_bytes += n * len(payloads[0])
-                return
-        for payload in payloads:
-            if self.closed:
-                return
-            self.op_pub(subject, reply, payload)
-
-    def op_pub_run(self, run):
-        """A read buffer's run of PUBs (the parser's run function): items are
-        ``(subject, reply, payload)``, or a list of payloads for a batch of
-        identical control lines. Consecutive messages whose matches hold the
-        same subscriptions (several subjects under one wildcard) form a segment
-        delivered at once by ``deliver_run``; batches, requests that may need
-        a no-responders answer, and anything off the fast path go one by one
-        in between, so every subscriber still sees publish order."""
+        A connection without verbose, pedantic, permissions, mappings or
+        publish observers (``fast_pub``) goes straight to match and deliver.
+        Consecutive messages reaching the same subscriptions (one subject
+        repeated, or several under one wildcard) form a *segment* delivered
+        at once (``deliver_run``); a message whose subscriptions differ from
+        its neighbours' (real traffic) is delivered alone. A request that may
+        need a no-responders answer goes alone too, so every subscriber still
+        sees publish order."""
         if not self.fast_pub:
-            for subject, reply, payload in run:
+            for subject, reply, payload in items:
                 if self.closed:
                     return
-                if payload.__class__ is list:
-                    self.op_pub_batch(subject, reply, payload)
-                else:
-                    self.op_pub(subject, reply, payload)
+                self.in_msgs += 1
+                self.in_bytes += len(payload)
+                self.publish(subject, reply, 0, payload)
             return
+        sublist = self.account.sublist
+        cache_get = sublist._cache_get  # the match cache, inline (hits counted below)
+        misses = sublist._misses
         match = self.match
+        gen = sublist.genid
         no_responders = self.no_responders
         # Messages for the forwarders (gateways), in publish order: handed
-        # over before anything that forwards by itself (batches, op_pub).
+        # over before any message that forwards by itself (a request).
         fwd = [] if self.forwarders else None
-        seg = []  # messages matching seg_result's subscriptions, not yet delivered
-        seg_psubs = seg_qsubs = seg_result = None
-        count = nbytes = 0
-        for item in run:
+        seg = -1  # index where the pending segment starts (-1: none)
+        seg_result = seg_psubs = seg_qsubs = seg_subject = seg_reply = None
+        seg_size = 0
+        uniform = False
+        last = None  # the subject ``result`` belongs to
+        result = None
+        looked = nbytes = 0
+        i = -1
+        for item in items:
+            i += 1
             subject, reply, payload = item
-            if payload.__class__ is list or (reply and no_responders):
-                if seg:
-                    self._deliver_segment(seg_result, seg)
-                    seg = []
-                if fwd:
-                    self.server.links.forward_run(self, self.account, fwd)
-                    fwd = []
-                if payload.__class__ is list:
-                    self.op_pub_batch(subject, reply, payload)
-                else:
-                    self.op_pub(subject, reply, payload)
-                continue
-            count += 1
-            nbytes += len(payload)
-            result = match(subject)
+            size = len(payload)
+            nbytes += size
+            if subject is not last:
+                result = cache_get(subject) or match(subject)
+                looked += 1
+                last = subject
             if fwd is not None:
                 fwd.append((item, result))
+            alone = reply and no_responders  # a request: may need an answer
+            if seg >= 0:
+                if alone:
+                    pass
+                elif subject is seg_subject:  # same subject: same subscriptions
+                    if uniform and (reply is not seg_reply or size != seg_size):
+                        uniform = False
+                    continue
+                elif result[0] is seg_psubs and result[1] is seg_qsubs:
+                    uniform = False
+                    continue  # another subject under the same subscriptions
+                # The segment ends here: deliver it, then match this one anew
+                # if that changed interest (auto-unsubscribe, internal clients).
+                if i - seg == 1:
+                    s, r, p = items[seg]
+                    deliver(seg_result, s, r, 0, p, self)
+                else:
+                    self._deliver_segment(seg_result, items[seg:i], uniform)
+                seg = -1
+                if sublist.genid != gen:
+                    gen = sublist.genid
+                    result = match(subject)
+            if alone:
+                # Answered "no responders" if nobody got it.
+                if fwd:
+                    fwd.pop()
+                    if fwd:
+                        self.server.links.forward_run(self, self.account, fwd)
+                    fwd = []
+                n = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, 0,
+                                                                payload, self)
+                if fwd is not None and self.server.links.forward(
+                        self, self.account, subject, reply, 0, payload, result):
+                    n = 1  # it crossed a gateway: no no-responders answer here
+                if not n:
+                    self._send_no_responders(subject, reply)
+                if sublist.genid != gen:
+                    gen = sublist.genid
+                    last = None
+                continue
             if result is EMPTY_RESULT:
                 continue
-            if seg:
-                # Same subscriptions: a sublist node's tuples are shared by
-                # every subject it matches, so identity is the usual test.
-                psubs, qsubs = result
-                if (psubs is seg_psubs or psubs == seg_psubs) and \
-                        (qsubs is seg_qsubs or qsubs == seg_qsubs):
-                    seg.append(item)
-                    continue
-                if not self._deliver_segment(seg_result, seg):
-                    result = match(subject)  # a per-message delivery may have unsubscribed
-                    if result is EMPTY_RESULT:
-                        seg = []
-                        continue
-            seg = [item]
+            seg = i
             seg_result = result
             seg_psubs, seg_qsubs = result
-        if seg:
-            self._deliver_segment(seg_result, seg)
+            seg_subject = subject
+            seg_reply = reply
+            seg_size = size
+            uniform = True
+        if seg >= 0:
+            if len(items) - seg == 1:
+                s, r, p = items[seg]
+                deliver(seg_result, s, r, 0, p, self)
+            else:
+                self._deliver_segment(seg_result, items[seg:], uniform)
         if fwd:
             self.server.links.forward_run(self, self.account, fwd)
-        self.in_msgs += count
+        sublist._hits += looked - (sublist._misses - misses)
+        self.in_msgs += len(items)
         self.in_bytes += nbytes
 
-    def _deliver_segment(self, result, seg):
-        """Deliver a segment of ``op_pub_run``; False if it went message by
-        message (each matched anew, as ``op_pub`` would)."""
-        if len(seg) > 1 and deliver_run(result, seg, self):
-            return True
+    def _deliver_segment(self, result, seg, uniform):
+        """Deliver a segment of ``op_pub``: at once, or message by message
+        (each matched anew, as a lone message would be)."""
+        if deliver_run(result, seg, self, uniform):
+            return
         match = self.match
         for subject, reply, payload in seg:
-            r = result if len(seg) == 1 else match(subject)
+            r = match(subject)
             if r is not EMPTY_RESULT:
                 deliver(r, subject, reply, 0, payload, self)
-        return False
 
     def op_hpub_refused(self, args):
         """HPUB from a client that did not ask for headers: closed when its
@@ -506,8 +510,7 @@ def _before_connect(op):
 
 
 CLIENT_OPS = make_op_table({
-    b"PUB": (PUB, ClientConnection.op_pub, ClientConnection.op_pub_batch,
-             ClientConnection.op_pub_run),
+    b"PUB": (PUB, ClientConnection.op_pub),
     b"HPUB": (HPUB, ClientConnection.op_hpub),
     b"SUB": (LINE, ClientConnection.op_sub),
     b"UNSUB": (LINE, ClientConnection.op_unsub),
@@ -524,7 +527,7 @@ CLIENT_OPS = make_op_table({
 # payload must be consumed).
 PRE_AUTH_OPS = make_op_table({
     verb: (shape, _before_connect(fn) if verb != b"CONNECT" else fn)
-    for verb, (shape, fn, _batch, _run) in CLIENT_OPS.items() if verb == verb.upper()
+    for verb, (shape, fn) in CLIENT_OPS.items() if verb == verb.upper()
 })
 
 # CONNECT fields and their types (nats-server's ClientOpts): another JSON type

@@ -9,17 +9,13 @@ published, for service imports); a link (route,
 gateway, leaf) gets one ``send_msg`` per message however many of its remote
 subscriptions matched, naming the queue groups it was picked to serve.
 
-``deliver_batch`` does the same for a batch of payloads that share subject,
-reply and size (the parser's batches): every frame of the batch to one client
-subscriber differs only in its payload, so the whole batch is one ``join``
-with the frame head as separator, and bookkeeping is paid once per batch.
-
-``deliver_run`` generalises that to consecutive messages of *different*
-subjects, replies and sizes that reach the same subscriptions (a publisher
-cycling over subjects under one wildcard subscriber): the frames are cut at the
-sid, so each client subscriber's share is one ``join`` with its " <sid> " as
-separator. Publish order per subscriber is kept: a run is only ever delivered
-whole, in order, to each subscriber.
+``deliver_run`` is the same step for a *segment* of the bulk paths
+(``ClientConnection.op_pub``, ``Link.op_msg``): consecutive header-less
+messages that reach the same subscriptions, one subject repeated or several
+under one wildcard. Each subscriber's share is built by one ``join``
+(cut at the sid, or, for one subject, reply and size, the payloads joined by
+the frame head), and bookkeeping is paid once per segment. Publish order per
+subscriber is kept: a segment is only ever delivered whole, in order.
 """
 
 from itertools import chain
@@ -170,59 +166,88 @@ def _prefer_primary(members, fallback):
     return primary[int(random() * len(primary))] if primary else fallback
 
 
-def deliver_batch(result, subject, reply, payloads, publisher):
-    """``deliver`` for ``payloads`` (two or more, all of one size, no headers)
-    published on ``subject`` with ``reply``, in order. The publisher has
-    checked that nothing needs a per-message answer (no-responders).
+def deliver_run(result, msgs, publisher, uniform=False):
+    """``deliver`` for ``msgs``, two or more header-less ``(subject, reply,
+    payload)`` in publish order, each of which matched subscriptions equal to
+    ``result``'s (the bulk paths' segments: one subject repeated, or several
+    under one wildcard). ``uniform``: all of one subject, reply and size (a
+    publisher streaming one subject), so every frame to a subscriber has the
+    same head and the payloads are joined with it.
 
-    Plain client subscribers get the batch as one buffer; each queue group's
-    members get the messages picked for them, in order. Returns False, having
-    done nothing, where a batch cannot be exact; the caller then publishes
-    message by message (matching each anew). That is: a connection holding two
-    of the matching subscriptions (its frames interleave message by message),
-    an internal client (its callback may change interest between messages),
-    and for queue groups a no-echo publisher, a member that is a link or an
-    internal client, or one that auto-unsubscribes (its later picks would go
-    to the others), and groups too big to check per batch.
+    Returns False, having done nothing, where a run cannot be exact; the
+    caller then delivers message by message (matching each anew). That is: a
+    connection holding two of the matching subscriptions (its frames
+    interleave message by message), an internal client (its callback may
+    change interest between messages), a subscription that auto-unsubscribes
+    or a client with subscribe-deny rules (both per message), and for queue
+    groups a no-echo publisher, a member that is a link or an internal
+    client, and groups too big to check per run.
     """
     psubs, qsubs = result
     noecho = publisher.noecho
-    if not _batchable(result) or (qsubs and not _queues_batchable(qsubs, noecho)):
+    if not _runnable(result) or (qsubs and not _queues_runnable(qsubs, noecho)):
         return False
-    plan = None  # (sub, its payloads) for queue members
-    if qsubs:
-        plan = []
-        for members in qsubs:
-            count = len(members)
-            if count == 1:
-                plan.append((members[0], payloads))
-                continue
-            buckets = [[] for _ in members]
-            for p in payloads:  # one random member per message, as deliver does
-                buckets[int(random() * count)].append(p)
-            plan += [(members[i], b) for i, b in enumerate(buckets) if b]
-    size = len(payloads[0])
-    size_crlf = SIZE_CRLF.get(size) or b"%d\r\n" % size
-    mid = reply + b" " + size_crlf if reply else size_crlf  # after "MSG subj sid "
     touched = publisher.touched
     clients, links = _split_plain(psubs, noecho)
+    frames = _Frames(msgs, uniform)
     for sub in clients:
-        _append_batch(sub.conn, sub, subject, reply, mid, size, payloads, touched)
-    if plan:
-        for sub, mine in plan:
-            _append_batch(sub.conn, sub, subject, reply, mid, size, mine, touched)
+        _append_run(sub.conn, frames.For(sub), len(msgs), frames.nbytes, touched)
+    for members in qsubs:  # one random member per message, as deliver does
+        n = len(members)
+        buckets = [[] for _ in members]
+        for m in msgs:
+            buckets[int(random() * n)].append(m)
+        for sub, mine in zip(members, buckets, strict=True):
+            if mine:
+                part = _Frames(mine, uniform)
+                _append_run(sub.conn, part.For(sub), len(mine), part.nbytes, touched)
     if links:
         account = publisher.account
         for link in links:
-            link.send_msgs(account, subject, reply, payloads)
+            link.send_run(account, msgs)
     return True
 
 
+class _Frames:
+    """The MSG frames of a run, built once and specialised per subscription
+    (the sid is the only part that differs between subscribers)."""
+
+    __slots__ = ("msgs", "uniform", "nbytes", "_parts", "_mid", "_payloads")
+
+    def __init__(self, msgs, uniform):
+        self.msgs = msgs
+        self.uniform = uniform
+        self._parts = self._mid = None
+        if uniform:
+            self._payloads = payloads = [m[2] for m in msgs]
+            self.nbytes = len(payloads[0]) * len(payloads)
+        else:
+            self.nbytes = sum([len(m[2]) for m in msgs])
+
+    def For(self, sub):  # noqa: N802 (short: called once per subscriber)
+        """``sub``'s share: every frame of the run with its sid."""
+        if self.uniform:
+            # Each frame is head + payload + CRLF with equal heads: so the whole
+            # share is head, the payloads joined by CRLF + head, and CRLF.
+            mid = self._mid
+            subject, reply, first = self.msgs[0]
+            if mid is None:
+                size_crlf = SIZE_CRLF.get(len(first)) or b"%d\r\n" % len(first)
+                mid = self._mid = reply + b" " + size_crlf if reply else size_crlf
+            head = (sub.msg_head if sub.subject == subject
+                    else b"MSG " + subject + sub.sid_part) + mid
+            return _join((head, (b"\r\n" + head).join(self._payloads), b"\r\n"))
+        parts = self._parts
+        if parts is None:
+            parts = self._parts = _run_parts(self.msgs)
+        return sub.sid_part.join(parts)
+
+
 def _split_plain(psubs, noecho):
-    """A batch's or run's plain subscriptions: the client ones (the no-echo
-    publisher's left out) and the links among their connections, each once:
-    one frame per link however many of its subscriptions matched.
-    (``_batchable`` has turned internal clients away.)"""
+    """A run's plain subscriptions: the client ones (the no-echo publisher's
+    left out) and the links among their connections, each once: one frame
+    per link however many of its subscriptions matched. (``_runnable`` has
+    turned internal clients away.)"""
     clients = []
     links = []
     for sub in psubs:
@@ -236,56 +261,17 @@ def _split_plain(psubs, noecho):
     return clients, links
 
 
-def _queues_batchable(qsubs, noecho):
-    """Queue members can take picks for a whole batch: an echoing publisher,
+def _queues_runnable(qsubs, noecho):
+    """Queue members can take picks for a whole run: an echoing publisher,
     client members only, none that auto-unsubscribes, groups small enough."""
     if noecho is not None:
         return False
     for members in qsubs:
-        if len(members) > _QUEUE_BATCH_MAX:
+        if len(members) > _QUEUE_RUN_MAX:
             return False
         for sub in members:
-            if sub.conn.kind or sub.max_msgs:
+            if sub.conn.kind or sub.max_msgs or sub.conn.deny_delivery is not None:
                 return False
-    return True
-
-
-def deliver_run(result, msgs, publisher):
-    """``deliver`` for ``msgs``, two or more header-less ``(subject, reply,
-    payload)`` in publish order, each of which matched subscriptions equal to
-    ``result``'s. Returns False, having done nothing, where ``deliver_batch``
-    would, or where a client subscriber auto-unsubscribes or has
-    subscribe-deny rules (both are per message); the caller then delivers
-    message by message.
-    """
-    psubs, qsubs = result
-    noecho = publisher.noecho
-    if not _batchable(result) or (qsubs and not _queues_batchable(qsubs, noecho)):
-        return False
-    for sub in chain(psubs, *qsubs):
-        if sub.max_msgs or (not sub.conn.kind and sub.conn.deny_delivery is not None):
-            return False
-    count = len(msgs)
-    nbytes = sum([len(m[2]) for m in msgs])
-    touched = publisher.touched
-    clients, links = _split_plain(psubs, noecho)
-    if clients:
-        parts = _run_parts(msgs)
-        for sub in clients:
-            _append_run(sub.conn, sub.sid_part.join(parts), count, nbytes, touched)
-    for members in qsubs:  # one random member per message, as deliver does
-        n = len(members)
-        buckets = [[] for _ in members]
-        for m in msgs:
-            buckets[int(random() * n)].append(m)
-        for sub, mine in zip(members, buckets, strict=True):
-            if mine:
-                _append_run(sub.conn, sub.sid_part.join(_run_parts(mine)), len(mine),
-                            sum([len(m[2]) for m in mine]), touched)
-    if links:
-        account = publisher.account
-        for link in links:
-            link.send_run(account, msgs)
     return True
 
 
@@ -319,63 +305,36 @@ def _append_run(c, frames, count, nbytes, touched):
 
 
 # Queue groups with more members than this go message by message: checking
-# every member per batch would cost more than batching saves.
-_QUEUE_BATCH_MAX = 64
-# id(result) -> (result, batchable); results are immutable and reused by the
+# every member per run would cost more than running saves.
+_QUEUE_RUN_MAX = 64
+# id(result) -> (result, runnable); results are immutable and reused by the
 # sublist cache, so the answer is worked out once per result.
-_BATCHABLE = {}
-_BATCHABLE_MAX = 1024
+_RUNNABLE = {}
+_RUNNABLE_MAX = 1024
 
 
-def _batchable(result):
-    """No internal client among ``result``'s subscriptions, and no connection
-    but a link holding two of them."""
-    got = _BATCHABLE.get(id(result))
-    if got is not None and got[0] is result:
-        return got[1]
-    seen = set()
-    ok = True
-    for sub in chain(result[0], *result[1]):
-        c = sub.conn
-        if c.is_link:
-            continue  # one frame per link and message either way
-        if c.kind or c in seen:
-            ok = False
-            break
-        seen.add(c)
-    if len(_BATCHABLE) >= _BATCHABLE_MAX:
-        _BATCHABLE.clear()
-    _BATCHABLE[id(result)] = (result, ok)
-    return ok
-
-
-def _append_batch(c, sub, subject, reply, mid, size, payloads, touched):
-    """Frame ``payloads`` for client subscription ``sub`` into its buffer."""
-    deny = c.deny_delivery
-    if deny is not None:
-        if deny(subject):
-            return  # a subscribe-deny rule inside an allowed wildcard
-        if reply and c.reply_tracker is not None:
-            c.reply_tracker(reply)
-    if sub.max_msgs:  # auto-unsubscribe: only what is left of its allowance
-        payloads = payloads[:sub.max_msgs - sub.delivered]
-        if not payloads:
-            return
-    # Each frame is head + payload + CRLF, and the heads are all equal: so the
-    # batch is head, then the payloads joined by CRLF + head, then CRLF.
-    head = (sub.msg_head if sub.subject == subject else b"MSG " + subject + sub.sid_part) + mid
-    out = c.out
-    out += head
-    out += (b"\r\n" + head).join(payloads)
-    out += b"\r\n"
-    n = len(payloads)
-    c.out_msgs += n
-    c.out_bytes += size * n
-    if not c.flush_queued:
-        c.flush_queued = True
-        touched.append(c)
-    if sub.max_msgs:
-        sub.delivered += n
-        if sub.delivered >= sub.max_msgs:
-            c.remove_subscription(sub)
-
+def _runnable(result):
+    """No internal client among ``result``'s subscriptions, no connection but
+    a link holding two of them; no auto-unsubscribe or deny rules (checked
+    each time: they change without the result changing)."""
+    got = _RUNNABLE.get(id(result))
+    if got is None or got[0] is not result:
+        seen = set()
+        ok = True
+        for sub in chain(result[0], *result[1]):
+            c = sub.conn
+            if c.is_link:
+                continue  # one frame per link and message either way
+            if c.kind or c in seen:
+                ok = False
+                break
+            seen.add(c)
+        if len(_RUNNABLE) >= _RUNNABLE_MAX:
+            _RUNNABLE.clear()
+        _RUNNABLE[id(result)] = got = (result, ok)
+    if not got[1]:
+        return False
+    for sub in result[0]:
+        if sub.max_msgs or (not sub.conn.kind and sub.conn.deny_delivery is not None):
+            return False
+    return True

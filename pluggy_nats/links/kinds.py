@@ -112,9 +112,8 @@ class LinkKind:
     ``forwarder(publisher, account, subject, reply, hdr, msg, result)``: a step
     after local delivery (returns True if it sent the message somewhere), for
     messages from ``forward_from`` (gateways).
-    ``batch_forwarder(publisher, account, subject, reply, payloads, result)``:
-    optional, the same for a batch of header-less messages of one subject;
-    ``run_forwarder(publisher, account, items)`` for a run of them
+    ``run_forwarder(publisher, account, items)``: optional, the same for the
+    header-less messages of a client's bulk path
     (``((subject, reply, payload), result)`` in publish order).
     ``ping_interval_max``: PING at least this often, traffic or not (gateways: 15 s).
     ``interest(account_name, subject)``: for a kind whose peers' interest is
@@ -131,7 +130,6 @@ class LinkKind:
     interest_from: frozenset = None
     messages_from: frozenset = None
     forwarder: object = None
-    batch_forwarder: object = None
     run_forwarder: object = None
     forward_from: frozenset = GATEWAY_FORWARD_FROM
     ping_interval_max: float = None

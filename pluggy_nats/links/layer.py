@@ -25,7 +25,7 @@ class LinkLayer:
         self._forwarders = {}  # origin class -> tuple of forwarders its messages take
         self.client_forwarders = ()  # forwarders for messages clients publish
         self.transports = {}  # URL scheme -> dial(url, timeout, tls_config) (ws, wss)
-        self._client_kinds = ()  # their kinds (forward_batch)
+        self._client_kinds = ()  # their kinds (forward_run)
         # Prefixes a kind takes over on every link (claim()): (prefix, handler)
         self.subject_claims = ()
         self.reply_claims = ()
@@ -126,17 +126,6 @@ class LinkLayer:
                 kind.run_forwarder(publisher, account, items)
             else:
                 for (subject, reply, payload), result in items:
-                    kind.forwarder(publisher, account, subject, reply, 0, payload, result)
-
-    def forward_batch(self, publisher, account, subject, reply, payloads, result):
-        """:meth:`forward` for a batch of header-less messages of one subject
-        and reply (the parser's batches): a kind's ``batch_forwarder`` takes
-        them at once, else its forwarder one by one."""
-        for kind in self._client_kinds:
-            if kind.batch_forwarder is not None:
-                kind.batch_forwarder(publisher, account, subject, reply, payloads, result)
-            else:
-                for payload in payloads:
                     kind.forwarder(publisher, account, subject, reply, 0, payload, result)
 
     # -- transports -------------------------------------------------------------------

@@ -13,16 +13,17 @@ kind's framing for messages, the kind's own verbs) and implements:
 * ``send_sub(account_name, subject, queue, weight)`` / ``send_unsub(...)``: its
   interest verbs, and ``on_remote_sub``/``on_remote_unsub`` from its own ops.
 
-Messages in and out need nothing more: ``send_msg``/``send_msgs``/``send_run``
-frame with the kind's :class:`~pluggy_nats.links.kinds.Framing`, and
-``op_msg``/``op_msg_batch``/``op_msg_run``/``op_hmsg`` deliver what arrives
-under the forwarding rule (``messages_from`` of each target).
+Messages in and out need nothing more: ``send_msg`` (one message) and
+``send_run`` (a segment) frame with the kind's
+:class:`~pluggy_nats.links.kinds.Framing`, and ``op_msg`` (the parser's list
+of frames) and ``op_hmsg`` deliver what arrives under the forwarding rule
+(``messages_from`` of each target).
 """
 
 import time
 
 from ..connection import ClosedReason, Connection
-from ..delivery import SIZE_CRLF, deliver, deliver_batch, deliver_run
+from ..delivery import SIZE_CRLF, deliver, deliver_run
 from ..protocol import encode
 from ..protocol.jsonarg import INFO_FIELDS, check_fields, loads_object
 from ..protocol.parser import BARE, HPAYLOAD, PAYLOAD, REST, make_op_table
@@ -105,7 +106,7 @@ class Link(Connection):
             b"PONG": (BARE, cls.op_pong),
             b"+OK": (BARE, cls.op_ok),
             b"-ERR": (REST, cls.op_err),
-            kind.framing.msg: (PAYLOAD, cls.op_msg, cls.op_msg_batch, cls.op_msg_run),
+            kind.framing.msg: (PAYLOAD, cls.op_msg),
             kind.framing.hmsg: (HPAYLOAD, cls.op_hmsg),
         }
         entries.update(kind.ops)
@@ -313,7 +314,7 @@ class Link(Connection):
     def send_unsub(self, account_name, subject, queue):
         raise NotImplementedError
 
-    # -- messages out: one framing, three shapes ----------------------------------
+    # -- messages out: one framing, a message or a segment --------------------------
 
     def send_msg(self, account, subject, reply, hdr, msg, queues):
         acc = account.name_bytes + b" " if self.acc_token else b""
@@ -337,26 +338,10 @@ class Link(Connection):
             self.flush_queued = True
             self.touched.append(self)
 
-    def send_msgs(self, account, subject, reply, payloads):
-        """Header-less messages of one subject and reply (no queue groups): all
-        heads are equal, so one join frames them all."""
-        acc = account.name_bytes + b" " if self.acc_token else b""
-        mid = b" " + reply + b" " if reply else b" "
-        head = b"%s%s%s%s%d\r\n" % (self.msg_lead, acc, subject, mid, len(payloads[0]))
-        out = self.out
-        out += head
-        out += (b"\r\n" + head).join(payloads)
-        out += b"\r\n"
-        n = len(payloads)
-        self.out_msgs += n
-        self.out_bytes += n * len(payloads[0])
-        if not self.flush_queued:
-            self.flush_queued = True
-            self.touched.append(self)
-
     def send_run(self, account, msgs):
         """Header-less ``(subject, reply, payload)`` messages in order (no queue
-        groups): every frame built by one join and appended at once."""
+        groups; a segment of the bulk paths): every frame built by one join
+        and appended at once."""
         lead = self.msg_lead + account.name_bytes + b" " if self.acc_token else self.msg_lead
         sizes = SIZE_CRLF
         parts = []
@@ -376,7 +361,7 @@ class Link(Connection):
             self.flush_queued = True
             self.touched.append(self)
 
-    # -- messages in: one path for single frames, batches and runs -----------------
+    # -- messages in: one path for every frame -----------------------------------
 
     def _account_and_args(self, args):
         if self.bound_account is not None:
@@ -389,118 +374,115 @@ class Link(Connection):
             self._accounts[args[0]] = account
         return account, args[1:]
 
-    def op_msg(self, args, payload):
-        self._inbound(args, 0, payload)
-
     def op_hmsg(self, args, hdr, msg):
         self._inbound(args, hdr, msg)
 
-    def op_msg_batch(self, args, payloads):
-        """Frames with one control line (the parser's batches): account,
-        subject and targets are looked up once for all of them."""
-        bound = self.bound_account
-        if len(args) != (2 if bound is None else 1) or self.forwarders:
-            for payload in payloads:  # queue groups, replies, forwarders
-                self._inbound(args, 0, payload)
-            return
-        account = bound or self._accounts.get(args[0])
-        if account is None:
-            account, _rest = self._account_and_args(args)
-        subject = args[-1]
-        result = account.sublist.match(subject)
-        if result is not EMPTY_RESULT:
-            cached = self._targets.get(subject)
-            if cached is not None and cached[0] is result:
-                targets = cached[1]
-            else:
-                targets = self._local_targets(subject, result, None)
-            if targets:
-                self.account = account
-                if not deliver_batch(targets, subject, None, payloads, self):
-                    for payload in payloads:  # counted by _inbound
-                        self._inbound(args, 0, payload)
-                    return
-        elif self.subject_claims:
-            for payload in payloads:  # a claimed prefix, perhaps (counted by _inbound)
-                self._inbound(args, 0, payload)
-            return
-        n = len(payloads)
-        self.in_msgs += n
-        self.in_bytes += n * len(payloads[0])
+    def op_msg(self, items):
+        """The message verb's one entry point: ``items`` are ``(args, payload)``
+        in order (the parser's run of a read, or a single frame).
 
-    def op_msg_run(self, run):
-        """A read buffer's run of frames (the parser's run function): items are
-        ``(args, None, payload)``, or a list of payloads for a batch of one
-        control line. Consecutive plain messages (no reply, no queue groups)
-        of one account whose targets are the same subscriptions are delivered
-        at once (``deliver_run``); the rest go one by one in between."""
-        seg = []  # (subject, None, payload) reaching seg_targets, not yet delivered
-        seg_account = seg_targets = None
+        Plain messages (no reply, no queue groups) of a known account go the
+        bulk way: consecutive ones whose targets are the same subscriptions
+        form a segment delivered at once (``deliver_run``), a message whose
+        targets differ from its neighbours' is delivered alone. Anything else
+        (replies, queue groups, claims, forwarders, a new account) takes
+        ``_inbound`` one by one in between, so every target keeps the order."""
+        if self.forwarders:  # each message also goes to the forwarders
+            for args, payload in items:
+                if self.closed:
+                    return
+                self._inbound(args, 0, payload)
+            return
         bound = self.bound_account  # then the lines carry no account token
         accounts = self._accounts if bound is None else _Always(bound)
         nargs = 2 if bound is None else 1
-        single = bool(self.forwarders)
-        for args, _, payload in run:
-            account = None if single or len(args) != nargs else accounts.get(args[0])
-            if account is None or payload.__class__ is list:
-                if seg:
-                    self._deliver_segment(seg_account, seg_targets, seg)
-                    seg = []
+        tcache_get = self._targets.get
+        claims = self.subject_claims
+        seg = -1  # index where the pending segment starts (-1: none)
+        seg_account = seg_targets = seg_args = None
+        seg_size = 0
+        uniform = False
+        last = account = subject = targets = result = sublist = None
+        count = nbytes = gen = 0
+        i = -1
+        for args, payload in items:
+            i += 1
+            if args is not last:  # (frames of one control line share args)
+                last = args
+                account = accounts.get(args[0]) if len(args) == nargs else None
+                if account is not None:
+                    subject = args[-1]
+                    sublist = account.sublist
+                    result = sublist._cache_get(subject) or sublist.match(subject)
+                    if result is EMPTY_RESULT:
+                        targets = None
+                    else:
+                        cached = tcache_get(subject)
+                        targets = cached[1] if cached is not None and cached[0] is result \
+                            else self._local_targets(subject, result, None)
+            if seg >= 0:
+                if args is seg_args:  # same line: same account and targets
+                    if uniform and len(payload) != seg_size:
+                        uniform = False
+                    count += 1
+                    nbytes += len(payload)
+                    continue
+                if targets is not None and account is seg_account and \
+                        targets[0] == seg_targets[0] and targets[1] == seg_targets[1]:
+                    uniform = False  # another subject reaching the same subscriptions
+                    count += 1
+                    nbytes += len(payload)
+                    continue
+                gen = seg_account.sublist.genid
+                self._deliver_segment(seg_account, seg_targets, items[seg:i], uniform)
+                seg = -1
+                if seg_account.sublist.genid != gen:
+                    last = None  # interest changed (auto-unsubscribe): match anew
+                    if account is not None:
+                        result = sublist.match(subject)
+                        targets = None if result is EMPTY_RESULT else \
+                            self._local_targets(subject, result, None)
+            if account is None or (result is EMPTY_RESULT and claims):
+                # replies, queue groups, an account not seen yet, a claimed prefix
                 if self.closed:
                     return
-                if payload.__class__ is list:
-                    self.op_msg_batch(args, payload)
-                else:
-                    self._inbound(args, 0, payload)
+                self._inbound(args, 0, payload)
+                last = None
                 continue
-            subject = args[-1]
-            result = account.sublist.match(subject)
-            targets = None
-            if result is not EMPTY_RESULT:
-                cached = self._targets.get(subject)
-                if cached is not None and cached[0] is result:
-                    targets = cached[1]
-                else:
-                    targets = self._local_targets(subject, result, None)
-            if not targets:  # nobody here: counted, nothing to deliver
-                if result is EMPTY_RESULT and self.subject_claims:
-                    if seg:
-                        self._deliver_segment(seg_account, seg_targets, seg)
-                        seg = []
-                    self._inbound(args, 0, payload)  # a claimed prefix, perhaps
-                    continue
-                self.in_msgs += 1
-                self.in_bytes += len(payload)
-                continue
-            if seg:
-                if account is seg_account and targets[0] == seg_targets[0] and \
-                        targets[1] == seg_targets[1]:
-                    seg.append((subject, None, payload))
-                    continue
-                if not self._deliver_segment(seg_account, seg_targets, seg):
-                    seg = []  # delivered one by one (which may unsubscribe): match anew
-                    self._inbound(args, 0, payload)
-                    continue
-            seg = [(subject, None, payload)]
+            count += 1
+            nbytes += len(payload)
+            if not targets:
+                continue  # nobody here: counted, nothing to deliver
+            seg = i
             seg_account = account
             seg_targets = targets
-        if seg:
-            self._deliver_segment(seg_account, seg_targets, seg)
+            seg_args = args
+            seg_size = len(payload)
+            uniform = True
+        if seg >= 0:
+            self._deliver_segment(seg_account, seg_targets, items[seg:], uniform)
+        self.in_msgs += count
+        self.in_bytes += nbytes
 
-    def _deliver_segment(self, account, targets, seg):
-        """Deliver a segment of ``op_msg_run``; False if it went message by
-        message (through ``_inbound``, which matches each anew)."""
-        if len(seg) > 1:
-            self.account = account
-            if deliver_run(targets, seg, self):
-                self.in_msgs += len(seg)
-                self.in_bytes += sum([len(m[2]) for m in seg])
-                return True
-        name = account.name_bytes
-        bound = self.bound_account is not None
-        for subject, _, payload in seg:
-            self._inbound([subject] if bound else [name, subject], 0, payload)
-        return False
+    def _deliver_segment(self, account, targets, seg, uniform):
+        """Deliver a segment of ``op_msg``: at once, or message by message
+        (each matched anew, as a lone message would be)."""
+        self.account = account
+        if len(seg) == 1:
+            args, payload = seg[0]
+            deliver(targets, args[-1], None, 0, payload, self)
+            return
+        msgs = [(args[-1], None, payload) for args, payload in seg]
+        if deliver_run(targets, msgs, self, uniform):
+            return
+        sublist = account.sublist
+        for subject, _, payload in msgs:
+            result = sublist.match(subject)
+            if result is not EMPTY_RESULT:
+                targets = self._local_targets(subject, result, None)
+                if targets:
+                    self.account = account
+                    deliver(targets, subject, None, 0, payload, self)
 
     def _inbound(self, args, hdr, msg):
         # Hot path: a link naming an account seen before (one dict lookup

@@ -13,24 +13,19 @@ shape      frame                                      call
 BARE       ``PING``                                   ``()``
 LINE       ``SUB foo q 1``                            ``(args)`` (list of bytes)
 REST       ``CONNECT {...}``                          ``(rest)`` (bytes, stripped)
-PUB        ``PUB subj [reply] size`` + payload        ``(subject, reply, payload)``
+PUB        ``PUB subj [reply] size`` + payload        ``([(subject, reply, payload)])``
 HPUB       ``HPUB subj [reply] hdr total`` + msg      ``(subject, reply, hdr, msg)``
-PAYLOAD    ``RMSG a b c size`` + payload              ``(args, payload)`` (size removed)
+PAYLOAD    ``RMSG a b c size`` + payload              ``([(args, payload)])`` (size removed)
 HPAYLOAD   ``HMSG a b c hdr total`` + msg             ``(args, hdr, msg)``
 =========  =========================================  ==========================
 
-A PUB or PAYLOAD entry may carry a third element, a *batch function*: the fast
-path hands it a run of consecutive frames whose control lines are identical
-(same subject, reply and size: what a publisher streaming one subject sends)
-as ``(subject, reply, payloads)`` or ``(args, payloads)``, a list of two or
-more payloads. The receiver then matches once and frames once per batch
-instead of once per message. Without one, every frame is dispatched alone.
-
-A fourth element, a *run function*, takes the whole run instead (a read
-buffer's consecutive frames of that verb, in order): ``(run)``, a list of
-``(subject, reply, payload)`` or ``(args, None, payload)`` where payload is a
-list for a batch of identical control lines. A receiver can then deliver
-messages of *different* subjects that reach the same subscribers together.
+PUB and PAYLOAD functions take a *list* (their one bulk entry point): a
+single frame arrives as a list of one, and the fast path hands over a read
+buffer's consecutive frames of the verb at once, in order, as
+``[(subject, reply, payload), ...]`` (PUB) or ``[(args, payload), ...]``
+(PAYLOAD, size removed). Frames with identical control lines share the
+same ``subject``/``args`` objects (validated lines are remembered per
+connection), which a receiver may use to skip a second match.
 
 Control lines end at ``\\n`` (an optional ``\\r`` before it is dropped) and fields are
 separated by spaces or tabs; payloads must be followed by exactly ``\\r\\n``. Verbs are
@@ -68,6 +63,10 @@ _FAST_VERBS = {b"PUB ": b"PUB", b"RMSG": b"RMSG", b"LMSG": b"LMSG"}
 # separator scans every payload byte (~0.8 ns/byte, ~850 ns for 1 KiB), while
 # finding each control line's LF (memchr) and jumping over the payload does not.
 _BIG = 256
+# Validated control lines a parser remembers (Parser._known) before starting
+# afresh, and the longest line it keeps (memory per connection stays < 1 MiB).
+_KNOWN_MAX = 2048
+_KNOWN_LINE = 256
 
 _CRLF = b"\r\n"
 
@@ -109,15 +108,12 @@ def _go_args(line, verb, shape, crlf):
 
 
 def make_op_table(entries):
-    """Build an op table from ``{verb: (shape, function[, batch function[, run
-    function]])}``, adding lower-case aliases so the common spellings hit the
-    table without an ``upper()`` call. Entries become ``(shape, function, batch
-    function or None, run function or None)``."""
+    """Build an op table from ``{verb: (shape, function)}``, adding lower-case
+    aliases so the common spellings hit the table without an ``upper()`` call."""
     table = {}
     for verb, entry in entries.items():
         verb = verb.upper()
-        entry = (entry[0], entry[1], entry[2] if len(entry) > 2 else None,
-                 entry[3] if len(entry) > 3 else None)
+        entry = (entry[0], entry[1])
         table[verb] = entry
         table[verb.lower()] = entry
     return table
@@ -152,7 +148,8 @@ class Parser:
     ``max_control_line`` and a payload to ``max_payload`` before an error.
     """
 
-    __slots__ = ("handler", "ops", "max_control_line", "max_payload", "_chunks", "_have", "_need")
+    __slots__ = ("handler", "ops", "max_control_line", "max_payload", "_chunks", "_have", "_need",
+                 "_known")
 
     def __init__(self, handler, ops, max_control_line=4096, max_payload=1048576):
         self.handler = handler
@@ -162,6 +159,10 @@ class Parser:
         self._chunks = None  # buffered tail (list of bytes) while a frame is incomplete
         self._have = 0  # bytes in _chunks
         self._need = 0  # bytes the incomplete frame needs before parsing is worth retrying
+        # verb -> control lines the fast path validated -> (subject or args, reply, size):
+        # real traffic repeats its lines across reads (a publisher cycling over
+        # subjects), so a line is split and checked once, not once per read.
+        self._known = {}
 
     @property
     def buffered(self):
@@ -251,7 +252,7 @@ class Parser:
                 if data[end] != 13 or data[end + 1] != 10:  # CRLF, without a slice
                     raise ProtocolError(UNKNOWN_OP, "payload not followed by CRLF")
                 pos = end + 2
-                fn(handler, args[1], reply, data[start:end])
+                fn(handler, [(args[1], reply, data[start:end])])
                 continue
 
             if shape == BARE:
@@ -310,69 +311,61 @@ class Parser:
                 if shape == HPUB:
                     fn(handler, head[0], head[1] if len(head) == 2 else None, hdr, msg)
                 elif shape == PAYLOAD:
-                    fn(handler, head, msg)
+                    fn(handler, [(head, msg)])
                 else:
                     fn(handler, head, hdr, msg)
 
     def _payload_run(self, data, pos, verb):
-        """Dispatch a run of well-formed ``verb`` frames (PUB, or RMSG/LMSG on
-        links) starting at ``pos``; return where the run ended. The general loop
-        handles whatever this declines.
+        """Collect a run of well-formed ``verb`` frames (PUB, or RMSG/LMSG on
+        links) starting at ``pos``, hand them to the op as one list, and
+        return where the run ended. The general loop handles whatever this
+        declines.
 
         Splitting the buffer on CRLF once is about twice as fast as finding each
         frame: a frame is then a control line part and a payload part. Anything
         unusual (another verb, a bare LF in the line, a payload containing CRLF,
         a size that does not match, an incomplete frame, limits) ends the run
-        and the general loop takes that frame, so results are identical.
-
-        With a batch function, a frame whose control line equals the previous
-        one joins its batch after one bytes comparison and a length check: the
-        line was validated when the batch began, so it is not split again.
+        and the general loop takes that frame, so results are identical. A
+        control line seen before (the previous frame's, or one in ``_known``)
+        needs only its payload's length checked.
         """
-        ops = self.ops
-        entry = ops.get(verb)
+        entry = self.ops.get(verb)
         if entry is None or entry[0] not in (PUB, PAYLOAD):
             return pos
-        shape, fn, batch_fn, run_fn = entry
+        shape, fn = entry
         is_pub = shape == PUB
-        handler = self.handler
-        # With a run function, frames and batches are collected, not dispatched.
-        run = [] if run_fn is not None and batch_fn is not None else None
         max_cl = self.max_control_line
-        max_payload = self.max_payload
         # Peek at the first frame's size: big payloads take the offset run.
         nl = data.find(b"\n", pos, pos + max_cl + 1)
         if nl > 0:
             size_b = data[pos:nl].rsplit(None, 1)[-1]
             if size_b.isdigit() and int(size_b) >= _BIG:
-                pos = self._offset_run(data, pos, verb, fn, batch_fn, is_pub, run)
-                if run:
-                    run_fn(handler, run)
+                items, pos = self._offset_run(data, pos, verb, is_pub)
+                if items:
+                    fn(self.handler, items)
                 return pos
+        max_payload = self.max_payload
         parts = (data[pos:] if pos else data).split(b"\r\n")
         last = len(parts) - 2  # parts[-1] is what follows the final CRLF
         sizes = _SIZE_BYTES
-        # Batching: ``first`` is the pending frame's payload, ``prev`` its control
-        # line; ``batch`` collects it and the payloads of like frames that follow.
-        # A lone frame (mixed subjects) is dispatched inline, without a list.
-        first = batch = prev = head = reply = None
-        psize = -1
-        known = {}  # control line -> (subject or args, reply, size), validated
+        known = self._known.get(verb)  # (per verb: a PUB line is no RMSG line)
+        if known is None or len(known) > _KNOWN_MAX:
+            known = self._known[verb] = {}
         known_get = known.get
+        items = []
+        append = items.append
+        prev = item = None
+        psize = -1
         i = 0
         while i < last:
             line = parts[i]
             payload = parts[i + 1]
             if line == prev and len(payload) == psize:
-                # same subject, reply and size: checked when the batch began
-                if batch is None:
-                    batch = [first, payload]
-                else:
-                    batch.append(payload)
+                # the previous frame's line: its subject/args and reply are shared
+                item = (item[0], item[1], payload) if is_pub else (item[0], payload)
+                append(item)
                 i += 2
                 continue
-            # A line validated earlier in this buffer (a publisher cycling over
-            # a few subjects) needs only its payload's length checked.
             got = known_get(line)
             if got is not None and got[2] == len(payload):
                 h, arg2, size = got
@@ -397,90 +390,40 @@ class Parser:
                     break
                 # (an RMSG's argument list is shared by its frames: receivers only read it)
                 h = args[1] if is_pub else args[1:-1]
-                known[line] = (h, arg2 if is_pub else None, size)
-            i += 2
-            if batch_fn is None:
-                if is_pub:
-                    fn(handler, h, arg2, payload)
-                else:
-                    fn(handler, h, payload)
-                if self.ops is not ops:
-                    break  # the op closed the connection (or switched tables)
-                continue
-            if first is not None:  # the pending frame (or run) ends here
-                if run is not None:
-                    run.append((head, reply, first if batch is None else batch))
-                    batch = None
-                elif batch is not None:
-                    self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
-                    batch = None
-                elif is_pub:
-                    fn(handler, head, reply, first)
-                else:
-                    fn(handler, head, first)
-                if self.ops is not ops:
-                    i -= 2  # stopped before this frame
-                    first = None
-                    break
+                if len(line) <= _KNOWN_LINE:
+                    known[line] = (h, arg2 if is_pub else None, size)
+            item = (h, arg2, payload) if is_pub else (h, payload)
+            append(item)
             prev = line
             psize = size
-            first = payload
-            head = h
-            if is_pub:
-                reply = arg2
-        if first is not None:
-            if run is not None:
-                run.append((head, reply, first if batch is None else batch))
-            else:
-                self._dispatch(fn, batch_fn, is_pub, head, reply, batch or [first])
-        if run:
-            run_fn(handler, run)
+            i += 2
+        if items:
+            fn(self.handler, items)
         # Bytes consumed: every part taken plus its CRLF, summed in C once.
         return pos + sum(map(len, parts[:i])) + 2 * i
 
-    def _dispatch(self, fn, batch_fn, is_pub, head, reply, batch):
-        """Hand a batch of payloads (one control line) to its op."""
-        if len(batch) > 1:
-            if is_pub:
-                batch_fn(self.handler, head, reply, batch)
-            else:
-                batch_fn(self.handler, head, batch)
-        elif is_pub:
-            fn(self.handler, head, reply, batch[0])
-        else:
-            fn(self.handler, head, batch[0])
-
-    def _offset_run(self, data, pos, verb, fn, batch_fn, is_pub, run):
-        """``_payload_run`` for big payloads: each frame found by its control
-        line's LF (memchr) and its declared size, so payload bytes are never
-        scanned. Declines exactly what the general loop would treat differently."""
-        ops = self.ops
-        handler = self.handler
+    def _offset_run(self, data, pos, verb, is_pub):
+        """``_payload_run``'s collection for big payloads: each frame found by
+        its control line's LF (memchr) and its declared size, so payload
+        bytes are never scanned. Declines exactly what the general loop would
+        treat differently. Returns ``(items, pos)``."""
         max_cl = self.max_control_line
         max_payload = self.max_payload
         find = data.find
         size_ints = _SIZE_INTS.get
         n = len(data)
-        batch = None
-        prev = None
-        head = reply = None
-        size = 0
-        known = {}  # control line -> (subject or args, reply, size), validated
+        known = self._known.get(verb)  # (per verb: a PUB line is no RMSG line)
+        if known is None or len(known) > _KNOWN_MAX:
+            known = self._known[verb] = {}
         known_get = known.get
+        items = []
+        append = items.append
         while pos < n:
             nl = find(b"\n", pos)
             if nl < 0 or nl - pos > max_cl:
                 break
             line = data[pos:nl]
-            if line == prev:  # same frame shape as the batch: size known and checked
-                start = nl + 1
-                end = start + size
-                if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
-                    break
-                pos = end + 2
-                batch.append(data[start:end])
-                continue
-            got = known_get(line)  # validated earlier in this buffer
+            got = known_get(line)  # validated before (keys keep their CR here)
             if got is not None:
                 h, arg2, fsize = got
             else:
@@ -500,42 +443,16 @@ class Parser:
                     fsize = int(size_b)
                 if fsize > max_payload:
                     break
-                # (an RMSG's argument list is shared by its frames: receivers only read it)
                 h = args[1] if is_pub else args[1:-1]
-                known[line] = (h, arg2 if is_pub else None, fsize)
+                if len(line) <= _KNOWN_LINE:
+                    known[line] = (h, arg2 if is_pub else None, fsize)
             start = nl + 1
             end = start + fsize
             if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
                 break
-            if batch_fn is None:
-                pos = end + 2
-                if is_pub:
-                    fn(handler, h, arg2, data[start:end])
-                else:
-                    fn(handler, h, data[start:end])
-                if self.ops is not ops:
-                    break
-                continue
-            if batch is not None:
-                if run is not None:
-                    run.append((head, reply, batch[0] if len(batch) == 1 else batch))
-                    batch = None
-                else:
-                    self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
-                    batch = None
-                    if self.ops is not ops:
-                        break  # stopped before this frame
             pos = end + 2
-            prev = line
-            size = fsize
-            head, reply = (h, arg2) if is_pub else (h, None)
-            batch = [data[start:end]]
-        if batch is not None:
-            if run is not None:
-                run.append((head, reply, batch[0] if len(batch) == 1 else batch))
-            else:
-                self._dispatch(fn, batch_fn, is_pub, head, reply, batch)
-        return pos
+            append((h, arg2, data[start:end]) if is_pub else (h, data[start:end]))
+        return items, pos
 
     def _glued(self, line):
         """``(entry, verb)`` for a line whose first field is not a verb: one of

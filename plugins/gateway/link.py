@@ -45,7 +45,7 @@ class GatewayLink(Link):
         # authorization violation (Go: expectConnect), payloads consumed.
         cls.PRE_CONNECT_OPS = make_op_table({
             verb: (shape, fn if verb == b"CONNECT" else _before_connect)
-            for verb, (shape, fn, _batch, _run) in cls.OPS.items() if verb == verb.upper()})
+            for verb, (shape, fn) in cls.OPS.items() if verb == verb.upper()})
         return cls
 
     def on_start(self):

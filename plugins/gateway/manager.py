@@ -76,8 +76,8 @@ class GatewayManager:
             name="gateway", kind=GATEWAY,
             ops={b"RS+": (LINE, GatewayLink.op_rs_plus), b"RS-": (LINE, GatewayLink.op_rs_minus),
                  b"A+": (LINE, GatewayLink.op_a_plus), b"A-": (LINE, GatewayLink.op_a_minus)},
-            forwarder=self.forward, batch_forwarder=self.forward_batch,
-            run_forwarder=self.forward_run, interest=self.has_interest,
+            forwarder=self.forward, run_forwarder=self.forward_run,
+            interest=self.has_interest,
             ping_interval_max=PING_INTERVAL_MAX)
         GatewayLink.bind_kind(self.kind)
         server.links.register_kind(self.kind)
@@ -497,22 +497,6 @@ class GatewayManager:
             if plain or groups:
                 return True
         return False
-
-    def forward_batch(self, publisher, account, subject, reply, payloads, result):
-        """``forward`` for a batch of header-less messages of one subject and
-        reply: framed at once for each cluster that wants them."""
-        order = self.out_order
-        if not order:
-            return
-        if reply or self.replies.count or subject[:5] == b"_GR_." or \
-                subject[:4] == b"$GR." or any(i.total_qsubs for _l, i in order):
-            for payload in payloads:  # the general path, message by message
-                self.forward(publisher, account, subject, reply, 0, payload, result)
-            return
-        name = account.name
-        for link, interest in order:
-            if interest.interest(name, subject)[0]:
-                link.send_msgs(account, subject, None, payloads)
 
     def forward_run(self, publisher, account, items):
         """``forward`` for a run of header-less messages in publish order

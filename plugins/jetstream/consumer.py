@@ -460,7 +460,7 @@ class Consumer:
 
     def _pull_run(self, req, target, now):
         """``_send`` for a run of first deliveries to one pull request, framed
-        by direct.send: what a batch costs per message is the store read, one
+        by direct.send_run: what a batch costs per message is the store read, one
         frame and the pending entry. Stops at the batch, the end of what is
         pending or max_ack_pending."""
         if self._floor_due:
@@ -480,18 +480,16 @@ class Consumer:
             return
         deadline = now + self._ack_wait(1)
         now_ns = time.time_ns()
-        send = direct.send
         dseq = self.dseq
-        npending = self.npending
-        for seq, subject, ts, hdr, data in self._run_msgs(room):
-            dseq += 1
-            npending = max(0, npending - 1)
-            send(target, subject, b"%s%d.%d.%d.%d" % (prefix, seq, dseq, ts, npending),
-                 hdr, data)
-            pending[seq] = [dseq, now_ns, deadline]
-        sent = dseq - self.dseq
-        if not sent:
+        run = self._run_msgs(room)
+        if not run:
             return
+        npending = direct.send_run(target, run, prefix, dseq, self.npending)
+        for m in run:
+            dseq += 1
+            pending[m[0]] = [dseq, now_ns, deadline]
+        seq = run[-1][0]
+        sent = len(run)
         self.npending = min(self.npending, npending)
         self.dseq = dseq
         self.dsseq = max(self.dsseq, seq)

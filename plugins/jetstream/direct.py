@@ -5,10 +5,11 @@ almost always one subscription of one local client. Going through
 ``InternalClient.publish`` costs a subject match and a generic ``deliver``
 per message; here the inbox is matched once per batch and, when it reaches
 exactly one plain local client subscription, each message is one MSG/HMSG
-frame appended to that client's buffer, with the bookkeeping ``deliver`` does
-(stats, flush queue). Anything else (several subscribers, queue groups, a
-link, an internal client, permissions, an auto-unsubscribe, gateways that
-forward client traffic) returns None and the caller publishes as before.
+frame (ack reply formatted in the same step) appended to that client's
+buffer, with the bookkeeping ``deliver`` does (stats, flush queue).
+Anything else (several subscribers, queue groups, a link, an internal
+client, permissions, an auto-unsubscribe, gateways that forward client
+traffic) returns None and the caller publishes as before.
 
 The target holds only while nothing else runs: resolve it again after any
 yield (a consumer pass never yields between its deliveries).
@@ -43,22 +44,37 @@ def resolve(client, subject):
     return Target(c, sub.sid, client.touched, client)
 
 
-def send(target, subject, reply, hdr, data):
-    """One message (``subject``, ``reply`` bytes) to the target's subscription."""
+def send_run(target, run, ack_prefix, dseq, npending):
+    """A consumer's run of first deliveries ``[(seq, subject, ts, hdr, data)]``
+    to the target, each with its ack reply ``<ack_prefix><seq>.<dseq>.<ts>.<pending>``
+    (consumer sequences from ``dseq + 1``, pending counted down from
+    ``npending``), formatted with the frame in one step. Returns the pending
+    count after the run."""
     c = target.conn
     out = c.out
-    if hdr and target.headers:
-        size = len(hdr) + len(data)
-        out += b"HMSG %s %s %s %d %d\r\n" % (subject, target.sid, reply, len(hdr), size)
-        out += hdr
-    else:
-        size = len(data)
-        out += b"MSG %s %s %s %d\r\n" % (subject, target.sid, reply, size)
-    out += data
-    out += b"\r\n"
-    c.out_msgs += 1
-    c.out_bytes += size
-    target.publisher.out_msgs += 1
+    sid = target.sid
+    headers = target.headers
+    nbytes = 0
+    for seq, subject, ts, hdr, data in run:
+        dseq += 1
+        if npending:
+            npending -= 1
+        if hdr and headers:
+            size = len(hdr) + len(data)
+            out += b"HMSG %s %s %s%d.%d.%d.%d %d %d\r\n" % (
+                subject, sid, ack_prefix, seq, dseq, ts, npending, len(hdr), size)
+            out += hdr
+        else:
+            size = len(data)
+            out += b"MSG %s %s %s%d.%d.%d.%d %d\r\n" % (
+                subject, sid, ack_prefix, seq, dseq, ts, npending, size)
+        out += data
+        out += b"\r\n"
+        nbytes += size
+    c.out_msgs += len(run)
+    c.out_bytes += nbytes
+    target.publisher.out_msgs += len(run)
     if not c.flush_queued:
         c.flush_queued = True
         target.touched.append(c)
+    return npending

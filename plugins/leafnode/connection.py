@@ -261,10 +261,6 @@ class LeafConnection(Link):
                 msg, hdr = msg[hdr:], 0
             Link.send_msg(self, account, subject, reply, hdr, msg, queues)
 
-    def send_msgs(self, account, subject, reply, payloads):
-        if self.out_denied is None or not self.out_denied(subject):
-            Link.send_msgs(self, account, subject, reply, payloads)
-
     def send_run(self, account, msgs):
         denied = self.out_denied
         if denied is not None:
@@ -273,25 +269,16 @@ class LeafConnection(Link):
                 return
         Link.send_run(self, account, msgs)
 
-    def op_msg_batch(self, args, payloads):
-        denied = self.in_denied
-        if self.registered and (denied is None or (args and not denied(args[0]))):
-            Link.op_msg_batch(self, args, payloads)  # one subject: checked once
-        else:  # denied (or a link not yet up): message by message
-            for payload in payloads:
-                self._inbound(args, 0, payload)
-
-    def op_msg_run(self, run):
+    def op_msg(self, items):
         denied = self.in_denied
         if self.registered and (denied is None or not any(
-                not args or denied(args[0]) for args, _, _ in run)):
-            Link.op_msg_run(self, run)  # nothing in the run is denied
+                not args or denied(args[0]) for args, _ in items)):
+            Link.op_msg(self, items)  # nothing in the list is denied
             return
-        for args, _, payload in run:
-            for one in (payload if payload.__class__ is list else (payload,)):
-                self._inbound(args, 0, one)
-                if self.closed:
-                    return
+        for args, payload in items:  # deny rules (or a link not yet up): one by one
+            self._inbound(args, 0, payload)
+            if self.closed:
+                return
 
     def _inbound(self, args, hdr, msg):
         if not self.registered:

@@ -4,7 +4,7 @@
   and through the general loop, with a no-op handler;
 * publish: the same read into a client connection with one or eight local
   subscribers: parse, match, frame and append to their buffers. Identical
-  frames form batches (one match and one join per subscriber for a run);
+  frames form segments (one match and one join per subscriber for a run);
   ``mixed`` alternates two subjects so every message takes the per-message path.
 
 Each round handles BATCH messages; ``extra_info["ns_per_msg"]`` is the
@@ -35,7 +35,7 @@ def test_bench_parse_pub(benchmark, monkeypatch, fast):
     if not fast:
         monkeypatch.setattr(parser_module, "_FAST_TRIES", 0)
     count = []
-    parser = Parser(count, make_op_table({b"PUB": (PUB, lambda h, s, r, p: None)}))
+    parser = Parser(count, make_op_table({b"PUB": (PUB, lambda h, items: None)}))
     benchmark(parser.feed, DATA)
     _per_msg(benchmark)
 

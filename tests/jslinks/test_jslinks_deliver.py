@@ -46,6 +46,9 @@ async def _push_across(js_side, sub_side, tries=40):
             if len(got) == 2:
                 break
         assert [(m.subject, m.data) for m in got] == [("foo.a", b"one"), ("foo.b", b"two")]
+        with pytest.raises(nats.errors.TimeoutError):  # each delivered once
+            extra = await sub.next_msg(timeout=0.5)
+            raise AssertionError("delivered twice: %r" % extra)
         assert got[1].headers == {"K": "v"}
         for m in got:
             assert m.reply.startswith("$JS.ACK.S.C.1.") and "@" not in m.reply, m.reply
@@ -126,3 +129,26 @@ def test_push_delivery_across_gateway(launcher, tmp_path, go_b):
                        config=gateway_block("B", ports["B"], {"A": urls["A"]}), name="B0")
     wait_for_mesh([a, b], timeout=20)
     run(_push_across(a, b, tries=60))
+
+    async def api_once():
+        """A JetStream API request from B answered in A: one answer, not
+        two (replies crossing a gateway were once forwarded twice)."""
+        nc = await _connect(b)
+        try:
+            inbox = await nc.subscribe("api.answers")
+            await nc.flush()
+            for _ in range(60):
+                await nc.publish("$JS.API.STREAM.INFO.S", b"", reply="api.answers")
+                try:
+                    first = await inbox.next_msg(timeout=0.5)
+                    break
+                except nats.errors.TimeoutError:
+                    continue
+            assert b'stream_info_response"' in first.data
+            with pytest.raises(nats.errors.TimeoutError):
+                extra = await inbox.next_msg(timeout=0.7)
+                raise AssertionError("answered twice: %r" % extra.data[:80])
+        finally:
+            await nc.close()
+
+    run(api_once())

@@ -52,26 +52,28 @@ async def _publish_steadily(js, subject, count, pause):
             await asyncio.sleep(pause)
 
 
-async def _check(hjs, ljs, count):
+async def _check(hjs, ljs, count, origin="ORIGIN", mirror="M", agg="AGG", filt="edge.>"):
+    """``mirror`` (at ``ljs``) equals ``origin`` (at ``hjs``) sequence by
+    sequence; ``agg`` holds the ``count`` sourced messages once each, in order."""
     async def mirrored():
-        return (await ljs.stream_info("M")).state.last_seq == count
+        return (await ljs.stream_info(mirror)).state.last_seq == count
 
     async def sourced():
-        return (await hjs.stream_info("AGG")).state.messages >= count
+        return (await hjs.stream_info(agg)).state.messages >= count
 
     await until(mirrored, timeout=40, message="the mirror holds all %d" % count)
     await until(sourced, timeout=40, message="the source holds all %d" % count)
     await asyncio.sleep(1.5)  # anything twice would arrive by now
-    info = await ljs.stream_info("M")
+    info = await ljs.stream_info(mirror)
     assert (info.state.first_seq, info.state.last_seq, info.state.messages) == (1, count, count)
     for seq in sorted({1, count // 3, count // 2, count} | set(
             random.Random(count).sample(range(1, count + 1), 10))):
-        a, b = await hjs.get_msg("ORIGIN", seq), await ljs.get_msg("M", seq)
+        a, b = await hjs.get_msg(origin, seq), await ljs.get_msg(mirror, seq)
         assert (a.subject, a.data) == (b.subject, b.data), seq
-    agg = await hjs.stream_info("AGG")
-    assert agg.state.messages == count, "the source holds %d of %d" % (
-        agg.state.messages, count)
-    psub = await hjs.pull_subscribe("edge.>", durable="chk", stream="AGG")
+    got = await hjs.stream_info(agg)
+    assert got.state.messages == count, "the source holds %d of %d" % (
+        got.state.messages, count)
+    psub = await hjs.pull_subscribe(filt, durable="chk", stream=agg)
     seen = []
     while len(seen) < count:
         batch = await psub.fetch(min(256, count - len(seen)), timeout=5)

@@ -2,6 +2,7 @@
 origin's sequences kept, resume after the leaf is killed and restarted."""
 
 import asyncio
+import datetime
 
 import nats
 import pytest
@@ -9,7 +10,7 @@ from nats.js import api as jsapi
 
 from pluggy_nats.testing.plugin import run
 
-from .helpers import connect, js_conf, retrying, until
+from .helpers import connect, js_conf, messages, retrying, until
 
 HUB_API = jsapi.ExternalStream(api="$JS.hub.API")
 
@@ -155,6 +156,44 @@ def test_mirror_and_source_with_go(make_hub, make_leaf, tmp_path, pairing):
         assert (last.subject, last.data) == ("from.edge.y", b"m99")
         hdr = last.headers["Nats-Stream-Source"].split(" ")
         assert hdr[0].startswith("LOCAL:") and hdr[1] == "100"
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+def test_start_sequence_time_filters_and_several_sources(make_hub, make_leaf, tmp_path):
+    """Across the link: a mirror from a start sequence, a source from a start
+    time, and two external sources (one filtered and transformed) into one
+    stream."""
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="A", subjects=["a.>"])
+        await hjs.add_stream(name="B", subjects=["b.>"])
+        await _publish(hjs, "a.x", 0, 10)
+        await asyncio.sleep(0.2)
+        cut = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        await asyncio.sleep(0.2)
+        await _publish(hjs, "a.y", 10, 5)
+        for i in range(6):
+            await hjs.publish("b.%s" % ("keep" if i % 2 else "drop"), b"b%d" % i)
+        await ljs.add_stream(name="FROM7", mirror=jsapi.StreamSource(
+            name="A", opt_start_seq=7, external=HUB_API))
+        await ljs.add_stream(name="MIX", sources=[
+            jsapi.StreamSource(name="A", opt_start_time=cut, external=HUB_API),
+            jsapi.StreamSource(name="B", external=HUB_API, subject_transforms=[
+                jsapi.SubjectTransform(src="b.keep", dest="kept.b")])])
+        await until(lambda: _held(ljs, "FROM7", 9), message="mirror from seq 7")
+        info = await ljs.stream_info("FROM7")
+        assert (info.state.first_seq, info.state.last_seq) == (7, 15)
+        await until(lambda: _held(ljs, "MIX", 5 + 3), message="two sources")
+        got = await messages(ljs, "MIX", 8)
+        assert sorted(d for _s, _subj, d in got) == sorted(
+            [b"m%d" % i for i in range(10, 15)] + [b"b1", b"b3", b"b5"])
+        assert {subj for _s, subj, d in got if d.startswith(b"b")} == {"kept.b"}
         await nh.close()
         await nl.close()
 

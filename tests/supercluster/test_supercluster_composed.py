@@ -305,7 +305,7 @@ def test_composed_example_configs_are_valid_for_both_servers():
     """examples/composed/ runs by hand with either server on every file: both
     accept every file (``-t``), checked all at once."""
     files = sorted(glob.glob(os.path.join(EXAMPLE, "*.conf")))
-    assert len(files) == 12, files
+    assert len(files) == 14, files
     commands = [(command, path) for path in files
                 for command in (pluggy_nats_command(), require_go_nats_server())]
     procs = [subprocess.Popen(command + ["-t", "-c", path], stdout=subprocess.PIPE,

@@ -502,29 +502,32 @@ class FileStore(StreamStore):
                 break
             j = max(0, seq - base)
             end = min(len(offs), hi - base + 1)
-            buf, start = b"", 0
+            buf, start, size = b"", 0, 0
             while j < end and len(out) < count:
                 off = offs[j]
                 j += 1
                 if off == DEL:
                     continue
                 p = off - start
-                if p < 0 or p + HDR_SIZE > len(buf) or p + crc_at(buf, p)[0] > len(buf):
+                if 0 <= p and p + HDR_SIZE <= size:
+                    n, kind, rseq, ts, _, slen, hlen = unpack(buf, p)
+                if p < 0 or p + HDR_SIZE > size or p + n > size:  # past the window
                     try:
                         buf, p = self._record(blk, off)
                     except OSError:
                         self._damaged()
                         return out
-                    start = off - p
-                n, kind, rseq, ts, _, slen, hlen = unpack(buf, p)
+                    start, size = off - p, len(buf)
+                    n, kind, rseq, ts, _, slen, hlen = unpack(buf, p)
                 stop = p + n - 4
-                if kind != KIND_MSG or rseq != base + j - 1 or stop + 4 > len(buf) or \
-                        crc32(memoryview(buf)[p:stop]) != crc_at(buf, stop)[0]:
+                rec = buf[p:stop]  # one copy: cheaper than a memoryview for small records
+                if kind != KIND_MSG or rseq != base + j - 1 or stop + 4 > size or \
+                        crc32(rec) != crc_at(buf, stop)[0]:
                     self._damaged()
                     return out
-                a = p + HDR_SIZE + slen
+                a = HDR_SIZE + slen
                 b = a + hlen
-                out.append((rseq, buf[p + HDR_SIZE:a], ts, buf[a:b], buf[b:stop]))
+                out.append((rseq, rec[HDR_SIZE:a], ts, rec[a:b], rec[b:]))
             i += 1
         return out
 
