@@ -16,6 +16,11 @@ direct route around a proxy. Pytest fixture: ``make_fault_cluster`` (see
     cluster.link(0, 2).stall()       # open, reads nothing (writers block)
     cluster.kill(0); cluster.restart(0)
     cluster.pause(2); cluster.resume(2)
+
+``make_fault_cluster(3, jetstream=True)`` runs clustered JetStream: each
+server gets ``jetstream { store_dir }`` (``store_dir(i)``), a monitor port
+(``http_ports[i]``) and every other server in its ``routes`` (Go refuses
+clustered JetStream without configured routes).
 """
 
 import collections
@@ -194,7 +199,7 @@ class FaultCluster:
     ``<workdir>/<name>/store`` (``store_dir(i)``), kept across restarts."""
 
     def __init__(self, workdir, n=3, name="fc", args=(), command=None, env=None, go=(),
-                 go_command=None):
+                 go_command=None, jetstream=False):
         self.workdir = workdir
         self.n = n
         self.name = name
@@ -203,9 +208,11 @@ class FaultCluster:
         self.go = set(go)  # indices that run the Go nats-server (``go_command``)
         self.go_command = list(go_command or ())
         self.env = env
+        self.jetstream = jetstream
         self.names = ["%s-%d" % (name, i) for i in range(n)]
         self.ports = [free_port() for _ in range(n)]
         self.route_ports = [free_port() for _ in range(n)]
+        self.http_ports = [free_port() for _ in range(n)] if jetstream else []
         self.links = {pair: TcpProxy(self.route_ports[pair[0]], "%d-%d" % pair)
                       for pair in itertools.combinations(range(n), 2)}
         self.servers = [None] * n
@@ -232,10 +239,18 @@ class FaultCluster:
         return os.path.join(self.workdir, self.names[i], "store")
 
     def _config(self, i):
-        routes = ", ".join('"%s"' % self.link(k, i).url for k in range(i))
-        return ("server_name: %s\ncluster {\n  name: %s\n  listen: \"%s:%d\"\n"
+        # clustered JetStream needs every server to name the whole cluster (Go
+        # refuses it without configured routes): k > i are proxies back to i,
+        # a self-route each server ignores
+        others = range(self.n) if self.jetstream else range(i)
+        routes = ", ".join('"%s"' % self.link(k, i).url for k in others if k != i)
+        conf = ("server_name: %s\ncluster {\n  name: %s\n  listen: \"%s:%d\"\n"
                 "  advertise: \"%s\"\n  routes: [%s]\n}\n"
                 % (self.names[i], self.name, HOST, self.route_ports[i], UNREACHABLE, routes))
+        if self.jetstream:
+            conf += "jetstream {\n  store_dir: \"%s\"\n}\nhttp: \"%s:%d\"\n" % (
+                self.store_dir(i), HOST, self.http_ports[i])
+        return conf
 
     # -- servers ------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from . import config as jsconfig
 from .account import JsAccount
 from .api import Api
 from .config import AccountLimits
-from .monitor import jsz, varz_block
+from .monitor import jsz, raftz, varz_block
 
 
 @hookimpl
@@ -53,6 +53,7 @@ class JetStream:
         self.accounts_configured = accounts_configured
         self.accounts = {}  # account name -> JsAccount
         self.api = Api(self)
+        self.cluster = None  # cluster/manager.py ClusterManager when clustered
         self.log = structlog.get_logger("pluggy_nats.jetstream")
         self._disabled_clients = []
         self._disabled_accounts = set()
@@ -84,6 +85,9 @@ class JetStream:
         self.log.info("Starting JetStream", store_dir=self.config.jetstream_dir(),
                       sync_interval="always" if self.config.sync_always
                       else self.config.sync_interval)
+        from .cluster.manager import ClusterManager, check_clustered
+
+        route = check_clustered(self)  # Go's refusals first (no name, no routes)
         system = server.accounts.system_account
         if not self.accounts_configured:
             targets = {server.accounts.global_account.name:
@@ -98,6 +102,9 @@ class JetStream:
             if account is system or account.name in self.accounts:
                 continue
             self._answer_not_enabled(account)
+        if route is not None:
+            self.cluster = ClusterManager(self, route)
+            self.cluster.start()
         server.spawn(self._sync_loop)
 
     def _answer_not_enabled(self, account):
@@ -146,6 +153,8 @@ class JetStream:
     def nats_server_stop(self, server, lame_duck):
         if lame_duck:
             return
+        if self.cluster is not None:
+            self.cluster.stop()
         for jsa in list(self.accounts.values()):
             jsa.stop()
         self.accounts.clear()
@@ -164,6 +173,7 @@ class JetStream:
     @hookimpl
     def nats_monitor_endpoints(self, registry):
         registry.add("/jsz", lambda server, query: jsz(self, query))
+        registry.add("/raftz", lambda server, query: raftz(self, query))
 
     @hookimpl
     def nats_varz(self, server, varz):

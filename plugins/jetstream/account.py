@@ -239,8 +239,8 @@ class JsAccount:
             return
         stream = self.streams.get(sname)
         consumer = stream.consumers.get(cname) if stream is not None else None
-        if consumer is None:
-            return
+        if consumer is None or not stream.is_leader:
+            return  # a replica that does not lead: the leader takes the ack
         if n == 9:  # (stream, consumer) as bytes -> the consumer, for the plain acks
             if len(self._ack_targets) > 4096:
                 self._ack_targets.clear()
@@ -250,7 +250,7 @@ class JsAccount:
         if kind is None:
             return
         consumer.on_ack(kind, sseq, 0, dc, rest, reply.decode() if reply else "")
-        if reply and kind != "NXT":
+        if reply and kind != "NXT" and not consumer.replies_after_commit:
             self.client.publish(reply, b"", flush=False)  # the "double ack" answer
 
     # -- advisories (called by consumers) ----------------------------------------

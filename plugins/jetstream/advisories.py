@@ -95,6 +95,13 @@ def ack_metric(jsa, consumer, sseq, dseq, dc, delay_ns):
              prefix="io.nats.jetstream.metric.v1.")
 
 
+def stream_leader_elected(jsa, stream, leader, replicas):
+    """A replicated stream's new leader (Go's JSStreamLeaderElectedAdvisory)."""
+    _publish(jsa, PREFIX + "STREAM.LEADER_ELECTED.%s" % stream,
+             {"type": "stream_leader_elected", "stream": stream, "leader": leader,
+              "replicas": [{"name": name, "current": True} for name in replicas]})
+
+
 def _client(jsa):
     return {"acc": jsa.account.name, "server": jsa.server.server_name}
 

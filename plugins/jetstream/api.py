@@ -10,7 +10,6 @@ import time
 from . import advisories, snapshot
 from . import headers as H
 from .account import API_LEVEL, new_consumer_name
-from .consumer import sample_rate
 from .consumercfg import check_consumer_config
 from .consumercfg import same_config as same_consumer
 from .errors import ApiError
@@ -41,6 +40,7 @@ class Api:
         self.js = js
         self.total = 0
         self.errors = 0
+        self.reply = ""  # of the request being answered
         self.routes = {
             ("INFO",): (self.account_info, "account_info_response"),
             ("STREAM", "CREATE"): (self.stream_create, "stream_create_response"),
@@ -112,6 +112,12 @@ class Api:
         fn, rtype, args = route
         if not reply:
             return
+        cluster = self.js.cluster
+        if cluster is not None:  # who answers in a cluster (cluster/capi.py)
+            fn = cluster.api.route(jsa, tuple(tokens[:len(tokens) - len(args)]), fn, args)
+            if fn is None:
+                return
+        self.reply = reply  # replicated requests answer it after their commit
         self.total += 1
         try:
             if hdr:
@@ -375,10 +381,7 @@ class Api:
         filt = f.str("filter")
         if seq and keep:
             raise ApiError(10003)
-        n = stream.purge(subject=filt or None, seq=seq, keep=keep)
-        if stream.cfg["retention"] != "limits":
-            pass
-        return {"success": True, "purged": n}
+        return stream.purge_request(filt or None, seq, keep, self.reply)
 
     def msg_get(self, jsa, args, payload):
         stream = self._stream(jsa, args)
@@ -410,10 +413,7 @@ class Api:
             raise ApiError(10109)
         if stream.cfg.get("deny_delete"):
             raise ApiError(10057, err="message delete not permitted")
-        seq = f.int("seq", 0)
-        if not stream.remove_msg(seq, erase=not f.bool("no_erase")):
-            raise ApiError(10057, err="no message found")
-        return {"success": True}
+        return stream.delete_request(f.int("seq", 0), not f.bool("no_erase"), self.reply)
 
     # -- consumers -------------------------------------------------------------------
 
@@ -482,16 +482,7 @@ class Api:
             if action == "create":
                 raise ApiError(10148)
             self._check_update(existing, cfg)
-            existing.cfg = dict(cfg, **({"pause_until": existing.cfg["pause_until"]}
-                                       if existing.cfg.get("pause_until") else {}))
-            from .consumercfg import filters_of
-
-            existing.filters = filters_of(cfg)
-            existing.read_filters = existing.effective_filters()
-            existing.sample = sample_rate(cfg.get("sample_freq", ""))
-            stream.save_meta()
-            existing.wake.set()
-            return existing.info()
+            return stream.update_consumer(existing, cfg, self.reply)
         if action == "update":
             raise ApiError(10149)
         if stream.cfg["max_consumers"] > 0 and len(stream.consumers) >= \
@@ -505,8 +496,7 @@ class Api:
             name = new_consumer_name()
             while name in stream.consumers:
                 name = new_consumer_name()
-        consumer = jsa.add_consumer(stream, name, cfg)
-        return consumer.info()
+        return stream.create_consumer(name, cfg, self.reply)
 
     @staticmethod
     def _check_update(existing, cfg):
@@ -566,8 +556,7 @@ class Api:
     def consumer_delete(self, jsa, args, payload):
         stream = self._stream(jsa, args)
         consumer = self._consumer(stream, args)
-        jsa.delete_consumer(stream, consumer.name)
-        return {"success": True}
+        return stream.delete_consumer_request(consumer.name, self.reply)
 
     def consumer_pause(self, jsa, args, payload):
         stream = self._stream(jsa, args)
@@ -621,7 +610,7 @@ class Api:
             return
         stream = jsa.streams.get(args[0])
         consumer = stream.consumers.get(args[1]) if stream is not None else None
-        if consumer is None:
+        if consumer is None or not stream.is_leader:
             return  # Go drops requests for unknown consumers (the client times out)
         consumer.add_request(reply, payload)
 

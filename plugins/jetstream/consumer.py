@@ -109,6 +109,7 @@ def priority_error(cfg, group):
 
 
 class Consumer:
+    replies_after_commit = False  # a replicated consumer answers double acks itself
     def __init__(self, stream, name, cfg, created, state=None):
         self.stream = stream
         self.jsa = stream.jsa

@@ -66,6 +66,9 @@ def jsz(js, query):
                 "api": {"level": API_LEVEL, "total": js.api.total, "errors": js.api.errors},
                 "streams": streams, "consumers": consumers, "messages": msgs,
                 "bytes": nbytes, "limits": dict(LIMITS), "total": len(js.accounts)})
+    if js.cluster is not None:
+        out["meta_cluster"] = js.cluster.meta_cluster()
+        out["streams_leader"] = sum(1 for g in js.cluster.groups.values() if g.ready)
     want_streams = _truthy(query, "streams") or _truthy(query, "consumers")
     want_accounts = _truthy(query, "accounts") or want_streams or query.get("acc")
     if want_accounts:
@@ -89,11 +92,22 @@ def jsz(js, query):
 
 
 def _stream_detail(stream, query):
+    group = getattr(stream, "group", None)  # a replicated stream: this server's view
     out = {"name": stream.name, "created": rfc3339(stream.created),
-           "cluster": {"leader": stream.server.server_name},
+           "cluster": group.cluster_info() if group is not None
+           else {"leader": stream.server.server_name},
            "state": stream.state_dict()}
+    if group is not None:
+        out["stream_raft_group"] = group.name
     if _truthy(query, "config"):
         out["config"] = stream.jsa.stamp(stream.cfg)
     if _truthy(query, "consumers"):
         out["consumer_detail"] = [c.info() for _, c in sorted(stream.consumers.items())]
     return out
+
+
+def raftz(js, query):
+    """``/raftz``: every RAFT group of this server (Go's field names where it has them)."""
+    if js.cluster is None:
+        return {}
+    return js.cluster.raftz()

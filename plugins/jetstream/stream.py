@@ -280,9 +280,22 @@ class Stream:
             except _Duplicate as dup:
                 self._respond(reply, (self._pubprefix + '%d,"duplicate": true}' % dup.seq).encode())
                 return 0
+        return self._accept(subject, reply, hdr, data, ttl, msg_id, rollup, counter, in_batch)
+
+    def _commit(self, subject, reply, hdr, data, ttl, msg_id, rollup, counter, in_batch,
+                seq=0, ts=0):
+        """Store a checked message and do what follows (PubAck, republish,
+        retention, consumers). A replicated stream calls it when the entry is
+        applied, with the ``seq`` and ``ts`` its leader gave the message."""
+        cfg = self.cfg
         try:
             # Nats-TTL "never" is -1 for the store: exempt from max_age
-            seq, ts = self.store.store_msg(subject, hdr, data, ttl * SECOND if ttl > 0 else ttl)
+            if seq:
+                self.store.store_raw(subject, hdr, data, seq, ts,
+                                     ttl * SECOND if ttl > 0 else ttl)
+            else:
+                seq, ts = self.store.store_msg(subject, hdr, data,
+                                               ttl * SECOND if ttl > 0 else ttl)
             if self._held is not None:
                 self._held.hold()
         except (ErrMaxMsgs, ErrMaxBytes, ErrMaxMsgsPerSubject) as exc:
@@ -320,6 +333,18 @@ class Stream:
             return seq
         self._stored(seq, subject)
         return seq
+
+    _accept = _commit  # a replicated stream proposes instead (cluster/replica.py)
+
+    def _last_seq(self):
+        """The last sequence ``Nats-Expected-Last-Sequence`` is checked against."""
+        return self.store.state().last_seq
+
+    def _last_subject_seq(self, subject):
+        """The last sequence stored on ``subject`` (a filter), for
+        ``Nats-Expected-Last-Subject-Sequence``."""
+        last = self.store.load_last(subject)
+        return last.seq if last is not None else 0
 
     def _stored(self, seq, subject):
         for consumer in self.consumers.values():
@@ -469,8 +494,7 @@ class Stream:
         last_subj = h.get("Nats-Expected-Last-Subject-Sequence-Subject")
         if last_subj_seq is not None:
             want = _int(last_subj_seq)
-            last = self.store.load_last(last_subj or subject)
-            actual = last.seq if last is not None else 0
+            actual = self._last_subject_seq(last_subj or subject)
             if want is None or actual != want:
                 raise ApiError(10071, seq=actual)
         elif last_subj:
@@ -478,7 +502,7 @@ class Stream:
         last_seq = h.get("Nats-Expected-Last-Sequence")
         if last_seq is not None:
             want = _int(last_seq)
-            actual = self.store.state().last_seq
+            actual = self._last_seq()
             if want is None or want != actual:
                 raise ApiError(10071, seq=actual)
         msg_id = h.get("Nats-Msg-Id", "")
@@ -535,6 +559,31 @@ class Stream:
             pairs.append(("Nats-Msg-Size", str(len(data))))
             data = b""
         self._pub(dest, data, headers=H.build(pairs, hdr))
+
+    # -- API requests that change the stream (a replicated stream proposes them
+    # and answers ``reply`` after the commit, returning None) -------------------
+
+    is_leader = True  # answers its API requests, publishes, acks (a replica may not)
+
+    def purge_request(self, subject, seq, keep, reply):
+        return {"success": True, "purged": self.purge(subject=subject, seq=seq, keep=keep)}
+
+    def delete_request(self, seq, erase, reply):
+        if not self.remove_msg(seq, erase=erase):
+            raise ApiError(10057, err="no message found")
+        return {"success": True}
+
+    def create_consumer(self, name, cfg, reply):
+        return self.jsa.add_consumer(self, name, cfg).info()
+
+    def update_consumer(self, existing, cfg, reply):
+        apply_consumer_update(existing, cfg)
+        self.save_meta()
+        return existing.info()
+
+    def delete_consumer_request(self, name, reply):
+        self.jsa.delete_consumer(self, name)
+        return {"success": True}
 
     # -- removal, expiry ---------------------------------------------------------
 
@@ -728,6 +777,19 @@ class Stream:
             info["sources"] = [feed.info() for feed in self.source_feeds]
         info["ts"] = H.rfc3339(time.time_ns())
         return info
+
+
+def apply_consumer_update(existing, cfg):
+    """A consumer takes an updated config (checked by the API)."""
+    from .consumer import sample_rate
+    from .consumercfg import filters_of
+
+    existing.cfg = dict(cfg, **({"pause_until": existing.cfg["pause_until"]}
+                               if existing.cfg.get("pause_until") else {}))
+    existing.filters = filters_of(cfg)
+    existing.read_filters = existing.effective_filters()
+    existing.sample = sample_rate(cfg.get("sample_freq", ""))
+    existing.wake.set()
 
 
 class _Duplicate(Exception):

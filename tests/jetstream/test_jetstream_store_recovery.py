@@ -301,3 +301,20 @@ def test_unwritable_consumer_and_meta_dirs_are_store_errors(tmp_path):
     with pytest.raises(StoreError):
         s.write_meta(b"{}")
     s.close()
+
+
+def test_per_subject_limit_after_reopen_with_write_behind(tmp_path):
+    """A reopened store (no state file: as after kill -9) under write-behind:
+    a new message on a subject at its limit evicts the old one, not itself
+    (the block's subject counts were read while the new record was still held)."""
+    cfg = StoreConfig(name="KV", subjects=["kv.>"], max_msgs_per_subject=1)
+    first = open_stream_store("file", str(tmp_path / "s"), cfg)
+    for seq in range(1, 4):
+        first.store_raw("kv.k", b"", b"%d" % seq, seq, seq)
+    first.flush_writes()  # abandoned, never closed: no state file
+    store = open_stream_store("file", str(tmp_path / "s"), cfg)
+    store.defer_writes = True
+    store.store_raw("kv.k", b"", b"4", 4, 4)
+    st = store.state()
+    assert (st.msgs, st.first_seq, st.last_seq) == (1, 4, 4)
+    store.close()

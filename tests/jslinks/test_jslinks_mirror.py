@@ -2,20 +2,23 @@
 origin's sequences kept, resume after the leaf is killed and restarted."""
 
 import asyncio
+import datetime
 
 import nats
 import pytest
 from nats.js import api as jsapi
 
+from pluggy_nats.testing.launch import free_port
 from pluggy_nats.testing.plugin import run
 
-from .helpers import connect, js_conf, retrying, until
+from .helpers import connect, js_conf, messages, retrying, until
 
 HUB_API = jsapi.ExternalStream(api="$JS.hub.API")
 
 
 def _hub_and_leaf(make_hub, make_leaf, tmp_path, go_hub=False, go_leaf=False):
-    hub = make_hub(go=go_hub, config=js_conf("hub", tmp_path / "hub"))
+    # a fixed leafnode port: the leaf finds a restarted hub where it was
+    hub = make_hub(go=go_hub, config=js_conf("hub", tmp_path / "hub"), leaf_port=free_port())
     leaf = make_leaf(hub, go=go_leaf, config=js_conf("edge", tmp_path / "leaf"))
     return hub, leaf
 
@@ -159,3 +162,90 @@ def test_mirror_and_source_with_go(make_hub, make_leaf, tmp_path, pairing):
         await nl.close()
 
     run(main())
+
+
+def test_start_sequence_time_filters_and_several_sources(make_hub, make_leaf, tmp_path):
+    """Across the link: a mirror from a start sequence, a source from a start
+    time, and two external sources (one filtered and transformed) into one
+    stream."""
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="A", subjects=["a.>"])
+        await hjs.add_stream(name="B", subjects=["b.>"])
+        await _publish(hjs, "a.x", 0, 10)
+        await asyncio.sleep(0.2)
+        cut = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        await asyncio.sleep(0.2)
+        await _publish(hjs, "a.y", 10, 5)
+        for i in range(6):
+            await hjs.publish("b.%s" % ("keep" if i % 2 else "drop"), b"b%d" % i)
+        await ljs.add_stream(name="FROM7", mirror=jsapi.StreamSource(
+            name="A", opt_start_seq=7, external=HUB_API))
+        await ljs.add_stream(name="MIX", sources=[
+            jsapi.StreamSource(name="A", opt_start_time=cut, external=HUB_API),
+            jsapi.StreamSource(name="B", external=HUB_API, subject_transforms=[
+                jsapi.SubjectTransform(src="b.keep", dest="kept.b")])])
+        await until(lambda: _held(ljs, "FROM7", 9), message="mirror from seq 7")
+        info = await ljs.stream_info("FROM7")
+        assert (info.state.first_seq, info.state.last_seq) == (7, 15)
+        await until(lambda: _held(ljs, "MIX", 5 + 3), message="two sources")
+        got = await messages(ljs, "MIX", 8)
+        assert sorted(d for _s, _subj, d in got) == sorted(
+            [b"m%d" % i for i in range(10, 15)] + [b"b1", b"b3", b"b5"])
+        assert {subj for _s, subj, d in got if d.startswith(b"b")} == {"kept.b"}
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+def test_mirror_and_source_resume_after_hub_restart(make_hub, make_leaf, tmp_path):
+    """The origin side restarts (the hub, holding ORIGIN and AGG): the leaf's
+    mirror and the hub's source carry on from where they were."""
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path)
+
+    async def before():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="ORIGIN", subjects=["o.>"])
+        await ljs.add_stream(name="LOCAL", subjects=["edge.>"])
+        await ljs.add_stream(name="M", mirror=jsapi.StreamSource(name="ORIGIN",
+                                                                  external=HUB_API))
+        await retrying(lambda: nh.jetstream(domain="edge").stream_info("LOCAL"))
+        await hjs.add_stream(name="AGG", subjects=["agg.>"], sources=[jsapi.StreamSource(
+            name="LOCAL", external=jsapi.ExternalStream(api="$JS.edge.API"))])
+        await _publish(hjs, "o.a", 0, 100)
+        await _publish(ljs, "edge.a", 0, 100)
+        await until(lambda: _held(ljs, "M", 100), message="100 mirrored")
+        await until(lambda: _held(hjs, "AGG", 100), message="100 sourced")
+        await nh.close()
+        await nl.close()
+
+    run(before())
+    hub.kill()
+
+    async def while_down():
+        nl = await connect(leaf)
+        await _publish(nl.jetstream(), "edge.b", 100, 50)  # the leaf's own stream
+        await nl.close()
+
+    run(while_down())
+    hub.start()
+
+    async def after():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await _publish(hjs, "o.b", 100, 50)
+        await until(lambda: _held(ljs, "M", 150), timeout=40, message="150 mirrored")
+        await until(lambda: _held(hjs, "AGG", 150), timeout=40, message="150 sourced")
+        await asyncio.sleep(1.0)
+        assert (await hjs.stream_info("AGG")).state.messages == 150  # nothing twice
+        last = await ljs.get_msg("M", 150)
+        assert (last.subject, last.data) == ("o.b", b"m149")
+        await nh.close()
+        await nl.close()
+
+    run(after())

@@ -190,7 +190,8 @@ class MetaState:
 
 # -- the leader: requests into entries ------------------------------------------------
 
-def propose_stream(state, account, config, peers, cluster, rng=None, created="", client=None):
+def propose_stream(state, account, config, peers, cluster, rng=None, created="", client=None,
+                   reply=""):
     """The ASSIGN_STREAM entry for a create request, placed on ``peers``
     (a list of :class:`PeerInfo`). Raises :class:`MetaError` as Go answers."""
     rng = rng or random.Random()
@@ -217,15 +218,19 @@ def propose_stream(state, account, config, peers, cluster, rng=None, created="",
         group["preferred"] = preferred
     body = {"client": dict(client or {}, account=account), "created": created,
             "stream": config, "group": group, "sync": "$JSC.SYNC.%s" % group["name"][-8:]}
+    if reply:
+        body["reply"] = reply  # the new stream's first leader answers the create
     return encode_op(ASSIGN_STREAM, body)
 
 
-def propose_remove_stream(state, account, name):
+def propose_remove_stream(state, account, name, reply=""):
     sa = state.stream(account, name)
     if sa is None:
         raise MetaError(404, 10059, "stream not found")
-    return encode_op(REMOVE_STREAM, {"client": sa["client"], "stream": sa["stream"],
-                                     "group": sa["group"]})
+    body = {"client": sa["client"], "stream": sa["stream"], "group": sa["group"]}
+    if reply:
+        body["reply"] = reply  # the meta leader answers once it is committed
+    return encode_op(REMOVE_STREAM, body)
 
 
 def propose_consumer(state, account, stream, name, config, rng=None, created=""):

@@ -633,6 +633,7 @@ class FileStore(StreamStore):
         counts = {}
         if not live:
             return counts
+        self.flush_writes()  # the range may hold records not written yet (write-behind)
         fd = self._fd(blk)
         start, end = offs[live[0]], offs[live[-1]]
         tail = os.pread(fd, 4, end)

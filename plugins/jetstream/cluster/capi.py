@@ -1,0 +1,195 @@
+"""Who answers a ``$JS.API`` request in a cluster. Every server's account
+subscription receives every request (as in Go); exactly one answers:
+
+* stream create, update, delete, names, list and account info: the meta
+  leader; with no meta leader every server answers Go's 10008;
+* requests about one stream (info, messages, purge, consumers, step-down):
+  the stream's leader, from its local copy through the single-server code;
+  while the group has no leader, a member answers INFO from its own state
+  (no ``cluster.leader``, as Go); a stream the meta group does not know: the
+  meta leader answers 10059.
+
+:meth:`ClusterApi.route` returns the function that answers here (same
+signature as the single-server handlers), or None to stay silent.
+"""
+
+import time
+
+from .. import headers as H
+from ..errors import ApiError
+from ..jsonreq import Fields, loads
+from ..streamcfg import _collide, check_update, same_config
+from . import meta as M
+
+META_KEYS = {
+    ("INFO",): "account_info",
+    ("STREAM", "CREATE"): "stream_create",
+    ("STREAM", "UPDATE"): "stream_update",
+    ("STREAM", "DELETE"): "stream_delete",
+    ("STREAM", "NAMES"): "stream_names",
+    ("STREAM", "LIST"): "stream_list",
+}
+STEPDOWN_KEYS = {("STREAM", "LEADER", "STEPDOWN"), ("CONSUMER", "LEADER", "STEPDOWN")}
+UNSUPPORTED = {("STREAM", "PEER", "REMOVE"), ("STREAM", "RESTORE")}
+
+
+def _meta_error(err):
+    out = ApiError(10005, err=err.description)
+    out.code, out.err_code = err.code, err.err_code
+    return out
+
+
+class ClusterApi:
+    def __init__(self, manager):
+        self.m = manager
+
+    def route(self, jsa, key, fn, args):
+        m = self.m
+        if key in META_KEYS or key in UNSUPPORTED:
+            if m.is_meta_leader:
+                return getattr(self, META_KEYS.get(key, "unsupported"))
+            return self.no_meta_leader if m.meta_leader is None else None
+        name = args[0] if args else ""
+        sa = m.state.stream(jsa.account.name, name)
+        if sa is None:
+            if m.is_meta_leader:
+                return fn  # the single-server handler answers "not found"
+            return self.no_meta_leader if m.meta_leader is None else None
+        group = m.groups.get((jsa.account.name, name))
+        if group is None:
+            return None  # not a peer of this stream
+        if group.ready:
+            if key in STEPDOWN_KEYS:
+                return self.leader_stepdown
+            return fn
+        if key == ("STREAM", "INFO") and group.node.leader is None:
+            return fn
+        return None
+
+    # -- meta leader ----------------------------------------------------------------------
+
+    def no_meta_leader(self, jsa, args, payload):
+        raise ApiError(10008)
+
+    def unsupported(self, jsa, args, payload):
+        raise ApiError(10052, err="not supported by this server in a cluster yet")
+
+    def _streams(self, account):
+        return [sa for sa in self.m.state.streams.values()
+                if sa["client"]["account"] == account]
+
+    def account_info(self, jsa, args, payload):
+        out = self.m.js.api.account_info(jsa, args, payload)
+        out["streams"] = len(self._streams(jsa.account.name))
+        return out
+
+    def _check_overlap(self, jsa, cfg):
+        for sa in self._streams(jsa.account.name):
+            other = sa["stream"]
+            if other["name"] == cfg["name"]:
+                continue
+            for a in cfg.get("subjects", []):
+                for b in other.get("subjects", []):
+                    if _collide(a, b):
+                        raise ApiError(10065)
+
+    def stream_create(self, jsa, args, payload):
+        m, api = self.m, self.m.js.api
+        cfg = api._check_stream_request(jsa, args, payload, create=True)
+        if cfg.get("mirror") or cfg.get("sources"):
+            raise ApiError(10052, err="mirrors and sources of clustered streams are not "
+                                      "supported yet")
+        account = jsa.account.name
+        existing = m.state.stream(account, cfg["name"])
+        if existing is not None:
+            if same_config(existing["stream"], cfg):
+                # the stream leader answers with the stream's info
+                jsa.client.publish("$JS.API.STREAM.INFO.%s" % cfg["name"], b"",
+                                   reply=api.reply)
+                return None
+            raise ApiError(10058)
+        if jsa.limits.max_streams >= 0 and len(self._streams(account)) >= \
+                jsa.limits.max_streams:
+            raise ApiError(10027)
+        self._check_overlap(jsa, cfg)
+        try:
+            data = M.propose_stream(m.state, account, cfg, m.placement_peers(),
+                                    m.cluster_name, created=H.rfc3339(time.time_ns()),
+                                    client={"account": account}, reply=api.reply)
+        except M.MetaError as err:
+            raise _meta_error(err) from None
+        m.propose(data)
+        return None  # the stream's first leader answers
+
+    def stream_update(self, jsa, args, payload):
+        m, api = self.m, self.m.js.api
+        cfg = api._check_stream_request(jsa, args, payload)
+        sa = m.state.stream(jsa.account.name, cfg["name"])
+        if sa is None:
+            raise ApiError(10059)
+        check_update(sa["stream"], cfg)
+        if cfg.get("num_replicas", 1) != sa["stream"].get("num_replicas", 1):
+            raise ApiError(10052, err="changing the replicas of a clustered stream is not "
+                                      "supported yet")
+        self._check_overlap(jsa, cfg)
+        body = {k: v for k, v in sa.items() if k not in ("consumers", "reply")}
+        body["stream"] = cfg
+        body["update_reply"] = api.reply  # the stream leader answers once applied
+        m.propose(M.encode_op(M.UPDATE_STREAM, body))
+        return None
+
+    def stream_delete(self, jsa, args, payload):
+        m = self.m
+        try:
+            data = M.propose_remove_stream(m.state, jsa.account.name, args[0] if args else "",
+                                           reply=m.js.api.reply)
+        except M.MetaError as err:
+            raise _meta_error(err) from None
+        m.propose(data)
+        return None  # answered when committed
+
+    def _filtered(self, jsa, payload):
+        f = Fields(loads(payload), "JSApiStreamNamesRequest")
+        subject = f.str("subject")
+        offset = max(0, f.int("offset", 0))
+        streams = sorted(self._streams(jsa.account.name), key=lambda sa: sa["stream"]["name"])
+        if subject:
+            streams = [sa for sa in streams
+                       if any(_collide(subject, x) for x in sa["stream"].get("subjects", []))]
+        return streams, offset
+
+    def stream_names(self, jsa, args, payload):
+        from ..api import STREAM_NAMES_LIMIT
+
+        streams, offset = self._filtered(jsa, payload)
+        page = streams[offset:offset + STREAM_NAMES_LIMIT]
+        return {"total": len(streams), "offset": offset, "limit": STREAM_NAMES_LIMIT,
+                "streams": [sa["stream"]["name"] for sa in page]}
+
+    def stream_list(self, jsa, args, payload):
+        from ..api import STREAM_LIST_LIMIT
+
+        streams, offset = self._filtered(jsa, payload)
+        page = streams[offset:offset + STREAM_LIST_LIMIT]
+        return {"total": len(streams), "offset": offset, "limit": STREAM_LIST_LIMIT,
+                "streams": [self._list_info(jsa, sa) for sa in page]}
+
+    def _list_info(self, jsa, sa):
+        group = self.m.groups.get((jsa.account.name, sa["stream"]["name"]))
+        if group is not None:
+            return group.stream.info(cluster=True)
+        # hosted elsewhere: what the meta group knows (Go asks the leaders)
+        return {"config": jsa.stamp(sa["stream"]), "created": sa.get("created", ""),
+                "state": {"messages": 0, "bytes": 0, "first_seq": 0, "last_seq": 0,
+                          "consumer_count": 0},
+                "cluster": {"name": sa["group"].get("cluster") or self.m.cluster_name}}
+
+    # -- stream leader ----------------------------------------------------------------------
+
+    def leader_stepdown(self, jsa, args, payload):
+        group = self.m.groups[(jsa.account.name, args[0])]
+        req = loads(payload) if payload and bytes(payload).strip() else {}
+        placement = req.get("placement") or {} if isinstance(req, dict) else {}
+        preferred = placement.get("preferred") if isinstance(placement, dict) else None
+        group.step_down(preferred)  # raises Go's error before anything moves
+        return {"success": True}

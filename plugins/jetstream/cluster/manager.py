@@ -1,0 +1,337 @@
+"""Clustered JetStream on one server: the meta group ``_pn_meta_`` and the
+stream groups this server is a peer of (JETSTREAM-CLUSTER.md sections 2, 3).
+
+* Peers: every one of our JetStream servers in the cluster publishes
+  ``$JSC.HELLO`` (name, id, cluster, tags) in the system account each
+  second; the others learn it over the routes. The meta group is founded
+  once as many servers as the configuration names (the route URLs, ours
+  counted once) have said hello; later servers are added by the meta leader.
+  A Go nats-server never says hello, and our group has its own name and
+  wire format, so Go's ``_meta_`` and ours never share a peer: both run.
+* The meta leader alone turns API requests into entries (:mod:`.capi`);
+  every server applies the committed entries (:class:`.meta.MetaState`) and
+  starts or stops the stream groups it is a peer of (:mod:`.replica`).
+* Timers are Go's; ``PLUGGY_NATS_RAFT_SCALE`` (tests only) multiplies them.
+"""
+
+import os
+import time
+
+import gevent
+import structlog
+
+from pluggy_nats.internal import InternalClient
+from pluggy_nats.raft import ChangeInProgress, FileStorage, NotLeader, RaftConfig
+from pluggy_nats.raft.node import RaftNode, node_id_for
+from pluggy_nats.server import StartError
+
+from ..jsonreq import dumps
+from . import meta as M
+from .capi import ClusterApi
+from .replica import StreamGroup
+
+META_GROUP = "_pn_meta_"
+HELLO = "$JSC.HELLO"
+HELLO_INTERVAL = 1.0
+OFFLINE_AFTER = 5.0          # seconds without a hello: the peer counts as offline
+META_SNAPSHOT_ENTRIES = 256
+T = "io.nats.jetstream.api.v1."
+
+
+def check_clustered(js):
+    """The route manager when JetStream must run clustered, else None; refuses
+    to start as Go does without a cluster name or configured routes."""
+    route = js.server.pluginmanager.get_plugin("route-manager")
+    if route is None:
+        return None
+    if not route.config.name:
+        raise StartError("jetstream cluster requires `cluster.name` to be set")
+    if not route.config.routes:
+        raise StartError("Can't start JetStream: JetStream cluster requires configured "
+                         "routes or solicited leafnode for the system account")
+    return route
+
+
+def _expected_size(route):
+    """Servers named by the configuration: the route URLs, ours counted once."""
+    own = route.config.port
+    others = set()
+    for url in route.config.routes:
+        text = url.split("://", 1)[-1].rsplit("@", 1)[-1].rstrip("/")
+        host, _, port = text.rpartition(":")
+        port = int(port) if port.isdigit() else 6222
+        if port == own and host.strip("[]") in ("127.0.0.1", "localhost", "0.0.0.0", "::1",
+                                                route.config.host):
+            continue
+        others.add((host, port))
+    return max(2, len(others) + 1)
+
+
+class ClusterManager:
+    def __init__(self, js, route):
+        self.js = js
+        self.server = js.server
+        self.route = route
+        self.id = node_id_for(self.server.server_name)
+        self.cluster_name = route.config.name
+        self.peers = {}           # node id -> PeerInfo
+        self.seen = {}            # node id -> monotonic time of the last hello
+        self.state = M.MetaState()
+        self.groups = {}          # (account, stream) -> StreamGroup
+        self.meta = None
+        self.api = ClusterApi(self)
+        self.client = None
+        self.since_snapshot = 0
+        self._foreign = set()     # routed servers with another JetStream (logged once)
+        self.expected = _expected_size(route)
+        self.log = structlog.get_logger("pluggy_nats.jetstream.cluster")
+        self._add_self()
+
+    def _add_self(self):
+        opts = self.server.options
+        self.peers[self.id] = M.PeerInfo(self.id, self.server.server_name, self.cluster_name,
+                                         set(opts.server_tags or ()))
+        self.seen[self.id] = float("inf")
+
+    # -- life -------------------------------------------------------------------------
+
+    def raft_config(self):
+        scale = float(os.environ.get("PLUGGY_NATS_RAFT_SCALE", "1") or 1)
+        return RaftConfig.scaled(scale) if scale != 1 else RaftConfig()
+
+    def meta_dir(self):
+        return os.path.join(self.js.config.jetstream_dir(), "$SYS", "_js_", META_GROUP)
+
+    def start(self):
+        system = self.server.accounts.system_account
+        self.client = InternalClient(self.server, system, "$JSC")
+        self.client.subscribe(HELLO, self._on_hello)
+        self.server.spawn(self._hello_loop)
+        self.server.spawn(self._bootstrap)
+        self.log.info("Starting JetStream cluster", meta_group=META_GROUP,
+                      expected_peers=self.expected)
+
+    def stop(self):
+        for group in list(self.groups.values()):
+            group.stop()
+        self.groups.clear()
+        if self.meta is not None:
+            self.meta.stop()
+        if self.client is not None:
+            self.client.close()
+
+    def _hello(self):
+        opts = self.server.options
+        return {"id": self.id, "name": self.server.server_name, "cluster": self.cluster_name,
+                "tags": list(opts.server_tags or ()), "domain": self.js.config.domain or ""}
+
+    def _hello_loop(self):
+        started = time.monotonic()
+        while True:
+            self.client.publish(HELLO, dumps(self._hello()))
+            if self.meta is not None and self.meta.is_leader:
+                self._add_new_peers()
+            if time.monotonic() - started > 3 * HELLO_INTERVAL:
+                self._note_foreign_jetstream()
+            gevent.sleep(HELLO_INTERVAL)
+
+    def _note_foreign_jetstream(self):
+        """A routed server that never said hello (a Go nats-server) is not
+        waited for at bootstrap; one with JetStream gets a log line saying
+        the two JetStream clusters stay apart."""
+        known = {info.name for info in self.peers.values()}
+        for peer in self.route.peers:
+            for conn in peer.links():
+                info = getattr(conn, "remote_info", None) or {}
+                name = info.get("server_name") or conn.remote_name
+                if name and name not in known and name not in self._foreign:
+                    self._foreign.add(name)
+                    if not info.get("jetstream"):
+                        break
+                    self.log.warning(
+                        "JetStream: server %s in cluster %s runs another JetStream "
+                        "(nats-server); its meta group _meta_ and ours %s stay separate: "
+                        "streams are not replicated across them" % (
+                            name, self.cluster_name, META_GROUP), peer=name)
+                break
+
+    def _on_hello(self, sub, subject, reply, hdr, payload):
+        try:
+            import json
+
+            hello = json.loads(bytes(payload))
+            pid, name = hello["id"], hello["name"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if pid == self.id or (hello.get("domain") or "") != (self.js.config.domain or ""):
+            return
+        if pid not in self.peers:
+            self.log.info("jetstream_peer_seen", peer=name, id=pid)
+        self._foreign.discard(name)
+        self.peers[pid] = M.PeerInfo(pid, name, hello.get("cluster") or "",
+                                     set(hello.get("tags") or ()))
+        self.seen[pid] = time.monotonic()
+
+    def _bootstrap(self):
+        storage = FileStorage(self.meta_dir(), fsync=self.js.config.sync_always)
+        if storage.last_index == 0 and storage.snapshot_index == 0:
+            stable_since, count = time.monotonic(), 0
+            while True:
+                online = [p for p in self.peers if self.peer_online(p)]
+                if len(online) != count:
+                    count, stable_since = len(online), time.monotonic()
+                want = max(2, self.expected - len(self._foreign))
+                if count >= want and time.monotonic() - stable_since >= HELLO_INTERVAL:
+                    break
+                gevent.sleep(0.1)
+            founders = sorted(online)
+        else:
+            founders = []  # the log knows the group
+        self.meta = RaftNode(self.server, META_GROUP, storage, founders, apply=self._apply,
+                             install_snapshot=self._install,
+                             leader_changed=self._leader_changed, config=self.raft_config())
+        self.meta.start()
+        self.log.info("jetstream_meta_group_started", peers=[self.peer_name(p)
+                                                             for p in founders])
+
+    def _add_new_peers(self):
+        for pid in sorted(self.peers):
+            if pid not in self.meta.peers and self.peer_online(pid) and \
+                    self.peers[pid].cluster == self.cluster_name:
+                try:
+                    self.meta.add_peer(pid)
+                    self.log.info("jetstream_meta_peer_added", peer=self.peer_name(pid))
+                except (ChangeInProgress, NotLeader, ValueError):
+                    pass
+                return  # one change at a time
+
+    # -- peers ------------------------------------------------------------------------
+
+    def peer_online(self, pid):
+        return time.monotonic() - self.seen.get(pid, float("-inf")) < OFFLINE_AFTER
+
+    def peer_name(self, pid):
+        info = self.peers.get(pid)
+        return info.name if info is not None else pid
+
+    def peer_id(self, name):
+        for pid, info in self.peers.items():
+            if info.name == name or pid == name:
+                return pid
+        return None
+
+    def placement_peers(self):
+        """PeerInfo of the meta group's members, offline and load filled in."""
+        out = []
+        members = self.meta.peers if self.meta is not None else set()
+        for pid in members:
+            info = self.peers.get(pid) or M.PeerInfo(pid, pid, self.cluster_name)
+            info.offline = not self.peer_online(pid)
+            info.streams = sum(1 for sa in self.state.streams.values()
+                               if pid in sa["group"]["peers"])
+            info.ha_assets = info.streams
+            out.append(info)
+        return out
+
+    @property
+    def meta_leader(self):
+        return self.meta.leader if self.meta is not None else None
+
+    @property
+    def is_meta_leader(self):
+        return self.meta is not None and self.meta.is_leader
+
+    # -- the meta log -----------------------------------------------------------------
+
+    def propose(self, data):
+        self.meta.propose(data)
+
+    def _apply(self, entry):
+        data = bytes(entry.data)
+        try:
+            op, body = M.decode_op(data)
+        except (ValueError, IndexError):
+            self.log.warning("meta_entry_unreadable", index=entry.index)
+            return
+        for change in self.state.apply(data):
+            self._act(change)
+        if self.is_meta_leader and body.get("reply") and op == M.REMOVE_STREAM:
+            self.client_for(body["client"]["account"]).publish(body["reply"], dumps(
+                {"type": T + "stream_delete_response", "success": True}), flush=False)
+        self.since_snapshot += 1
+        if self.since_snapshot >= META_SNAPSHOT_ENTRIES:
+            self.since_snapshot = 0
+            self.meta.snapshot(self.state.snapshot())
+        self.server.flush_touched()
+
+    def _install(self, data, index):
+        for change in self.state.restore(data):
+            self._act(change)
+
+    def client_for(self, account):
+        jsa = self.js.accounts.get(account)
+        return jsa.client if jsa is not None else self.client
+
+    def _act(self, change):
+        kind, account, stream, consumer, sa = change
+        key = (account, stream)
+        group = self.groups.get(key)
+        try:
+            if kind == "stream_added" or (kind == "stream_updated" and group is None):
+                jsa = self.js.accounts.get(account)
+                if jsa is None or self.id not in sa["group"]["peers"]:
+                    return
+                self.groups[key] = StreamGroup(self, jsa, sa).start()
+            elif kind == "stream_updated":
+                group.update(sa)
+            elif kind == "stream_removed" and group is not None:
+                del self.groups[key]
+                group.stop(delete=True)
+                from .. import advisories
+
+                advisories.stream_action(group.jsa, stream, "delete")
+        except Exception:
+            self.log.exception("meta_change_failed", change=kind, stream=stream,
+                               consumer=consumer)
+
+    def _leader_changed(self, leader, term):
+        self.log.info("jetstream_meta_leader", leader=self.peer_name(leader) if leader else None,
+                      term=term)
+
+    # -- views ------------------------------------------------------------------------
+
+    def meta_cluster(self):
+        """/jsz ``meta_cluster``."""
+        node = self.meta
+        out = {"name": self.cluster_name, "cluster_size": self.expected, "pending": 0}
+        if node is None:
+            return out
+        peers = sorted(node.peers)
+        out["cluster_size"] = len(peers)
+        out["quorum_needed"] = len(peers) // 2 + 1
+        if node.leader:
+            out["leader"] = self.peer_name(node.leader)
+        out["peer"] = self.id
+        replicas = []
+        now = time.monotonic()
+        for pid in peers:
+            if pid == node.leader:
+                continue
+            seen = self.seen.get(pid)
+            entry = {"name": self.peer_name(pid), "current": self.peer_online(pid),
+                     "active": 0 if seen in (None, float("inf")) else int((now - seen) * 1e9),
+                     "peer": pid}
+            if not self.peer_online(pid):
+                entry["offline"] = True
+            replicas.append(entry)
+        if replicas:
+            out["replicas"] = replicas
+        return out
+
+    def raftz(self):
+        out = {}
+        if self.meta is not None:
+            out[META_GROUP] = self.meta.status()
+        for group in self.groups.values():
+            out[group.name] = group.node.status()
+        return out

@@ -1,0 +1,551 @@
+"""A replicated stream (R>1): a :class:`~..stream.Stream` on every peer of
+its group, fed from the group's committed RAFT log (JETSTREAM-CLUSTER.md
+section 3).
+
+* Only the leader subscribes to the stream's subjects, and only once it has
+  applied its own first entry (``LEADER_READY``), so it checks every publish
+  against a store that holds everything committed before its term.
+* The leader checks a publish (Go's order, the single-server code), gives it
+  the next sequence and a timestamp and proposes it; every member, leader
+  included, stores it when the entry is applied, at that sequence. The PubAck
+  is sent by the leader after the commit: the message is then in a quorum's
+  logs. An entry whose sequence a member already holds (a restart re-applies
+  the log after its snapshot) is skipped, so applying is idempotent.
+* Consumers belong to their stream's group (Go gives each its own group):
+  create, update and delete are entries of the stream's log, so a consumer
+  is where its stream is. They run on the stream leader only. Their state (delivered, ack
+  floor, pending, redeliveries) goes through the same log when it changes
+  (at most every 100 ms, the single-server flush cadence); a new leader
+  starts each consumer from the last state committed, as after a restart.
+* Purge and message delete are entries too; expiry by age runs on each
+  member (as in Go).
+"""
+
+import json
+import os
+import time
+
+import structlog
+
+from pluggy_nats.raft import FileStorage, NotLeader
+from pluggy_nats.raft.node import RaftNode
+
+from .. import advisories
+from ..consumer import Consumer
+from ..errors import ApiError
+from ..jsonreq import dumps
+from ..store import StoreError, open_stream_store
+from ..store.consumer import decode_state, encode_state
+from ..stream import Stream, store_config
+from . import ops
+
+SNAPSHOT_ENTRIES = 20000  # compact the log this often, once every peer holds it
+T = "io.nats.jetstream.api.v1."
+
+
+class ReplicatedStream(Stream):
+    """A stream whose changes go through its group's log."""
+
+    def __init__(self, jsa, cfg, created, store, group):
+        self.group = group
+        super().__init__(jsa, cfg, created, store)
+
+    @property
+    def is_leader(self):
+        return self.group.ready
+
+    def start(self):
+        self._subscribe()
+        self._expiry = self.server.spawn(self._expiry_loop)
+
+    def _subscribe(self):
+        if self.group.ready:
+            super()._subscribe()
+        else:
+            for sub in self.subs:
+                self.client.unsubscribe(sub)
+            self.subs = []
+
+    def _accept(self, subject, reply, hdr, data, ttl, msg_id, rollup, counter, in_batch):
+        group = self.group
+        seq = group.clseq + 1
+        ts = time.time_ns()
+        if ts <= group.clts:
+            ts = group.clts + 1
+        entry = ops.encode_msg(seq, ts, ttl, rollup, subject,
+                               b"" if in_batch else (reply or b""), msg_id, counter, hdr, data)
+        try:
+            group.node.propose(entry)
+        except NotLeader:
+            return 0  # no answer: the client retries (its Nats-Msg-Id dedups)
+        group.clseq, group.clts = seq, ts
+        group.inflight[subject] = seq
+        self.last_msg_id = msg_id
+        if msg_id:
+            self._remember_id(msg_id, seq, ts)
+        return seq
+
+    def _last_seq(self):
+        return self.group.clseq
+
+    def _last_subject_seq(self, subject):
+        # proposed but not yet applied messages count: two compare-and-set
+        # updates on one revision must not both pass while the first is in flight
+        inflight = self.group.inflight
+        best = super()._last_subject_seq(subject)
+        if inflight:
+            if "*" in subject or ">" in subject:
+                from pluggy_nats.subjects import subject_matches
+
+                filt = subject.encode()
+                for subj, seq in inflight.items():
+                    if seq > best and subject_matches(filt, subj.encode()):
+                        best = seq
+            else:
+                best = max(best, inflight.get(subject, 0))
+        return best
+
+    # API requests: proposed, answered by the leader once applied
+    def purge_request(self, subject, seq, keep, reply):
+        self.group.propose_admin(ops.PURGE, {"filter": subject or "", "seq": seq,
+                                             "keep": keep, "reply": reply})
+
+    def delete_request(self, seq, erase, reply):
+        self.group.propose_admin(ops.DELETE_MSG, {"seq": seq, "no_erase": not erase,
+                                                  "reply": reply})
+
+    def create_consumer(self, name, cfg, reply):
+        self.group.propose_admin(ops.ADD_CONSUMER, {
+            "name": name, "config": cfg, "created": time.time_ns(), "reply": reply})
+
+    def update_consumer(self, existing, cfg, reply):
+        self.create_consumer(existing.name, cfg, reply)
+
+    def delete_consumer_request(self, name, reply):
+        self.group.propose_admin(ops.REMOVE_CONSUMER, {"name": name, "reply": reply})
+
+    def info(self, deleted_details=False, subjects_filter=None, cluster=True):
+        info = super().info(deleted_details, subjects_filter, cluster=False)
+        if cluster:
+            info["cluster"] = self.group.cluster_info()
+        return info
+
+
+class ReplicatedConsumer(Consumer):
+    """A consumer of a replicated stream: its state changes are proposed; a
+    double ack (``ack_sync``) is answered once its state is committed (Go)."""
+
+    replies_after_commit = True
+    _ack_replies = ()
+
+    def on_ack(self, kind, sseq, dseq, dc, body, reply):
+        super().on_ack(kind, sseq, dseq, dc, body, reply)
+        if reply and kind != "NXT":
+            if not self._ack_replies:
+                self._ack_replies = []
+            self._ack_replies.append(reply)
+            self.save_state()  # now: the requester waits for it
+
+    def save_state(self):
+        group = self.stream.group
+        if not group.ready or self.closed:
+            return
+        state = self.current_state()
+        body = {"name": self.name, "state": encode_state(state).decode()}
+        if self._ack_replies:
+            body["replies"], self._ack_replies = self._ack_replies, []
+        try:
+            group.node.propose(ops.encode_json(ops.CONSUMER_STATE, body))
+        except NotLeader:
+            pass
+        self._dirty = False
+        self._write_state(state)
+
+    def info(self):
+        info = super().info()
+        info["cluster"] = self.stream.group.cluster_info()
+        return info
+
+    def current_state(self):
+        from ..store.types import ConsumerState
+
+        return ConsumerState(self.dseq, self.dsseq, self.afloor_c, self.afloor_s,
+                             {s: (p[0], p[1]) for s, p in self.pending.items()},
+                             {s: n - 1 for s, n in self.rdc.items() if n > 1})
+
+    def _write_state(self, state):
+        if self.store is None or self.stream.cfg["storage"] == "memory":
+            return
+        try:
+            self.store.update(state)
+        except (StoreError, OSError) as exc:
+            self.jsa.js.log.warning("consumer_state_write_failed", consumer=self.name,
+                                    error=str(exc))
+
+
+class StreamGroup:
+    """One stream's RAFT group member on this server."""
+
+    def __init__(self, manager, jsa, sa):
+        self.manager = manager
+        self.jsa = jsa
+        self.server = manager.server
+        self.sa = sa
+        self.name = sa["group"]["name"]
+        self.ready = False        # leader, and its LEADER_READY entry applied
+        self.clseq = 0            # the last sequence proposed (leader)
+        self.clts = 0
+        self.inflight = {}        # subject -> last seq proposed, not yet applied (leader)
+        self.node = None
+        self.stream = None
+        self.answered = set()     # replies already answered (create responses)
+        self.since_snapshot = 0
+        self.log = structlog.get_logger("pluggy_nats.jetstream.cluster").bind(
+            stream=sa["stream"]["name"], group=self.name)
+
+    # -- life -------------------------------------------------------------------------
+
+    def data_dir(self):
+        from ..account import safe_dirname
+
+        return os.path.join(self.manager.js.config.jetstream_dir(),
+                            safe_dirname(self.jsa.account.name), "rstreams",
+                            safe_dirname(self.sa["stream"]["name"]))
+
+    def raft_dir(self):
+        return os.path.join(self.manager.js.config.jetstream_dir(), "$SYS", "_js_", self.name)
+
+    def start(self):
+        cfg = self.sa["stream"]
+        directory = self.data_dir() if cfg["storage"] == "file" else None
+        store = open_stream_store(cfg["storage"], directory, store_config(cfg))
+        created = _created_ns(self.sa.get("created"))
+        self.stream = ReplicatedStream(self.jsa, cfg, created, store, self)
+        self.jsa.streams[cfg["name"]] = self.stream
+        self._recover_consumers(store)
+        self.stream.save_meta()
+        self.stream.start()
+        storage = FileStorage(self.raft_dir(), fsync=self.manager.js.config.sync_always) \
+            if cfg["storage"] == "file" else _memory_storage()
+        self.node = RaftNode(self.server, self.name, storage, list(self.sa["group"]["peers"]),
+                             apply=self._apply, install_snapshot=self._install,
+                             leader_changed=self._leader_changed,
+                             config=self.manager.raft_config())
+        self.node.start()
+        preferred = self.sa["group"].get("preferred")
+        if (preferred == self.node.id and storage.last_index == 0) or \
+                self.node.peers == {self.node.id}:  # R1: no one to wait for
+            self.node.core.election_deadline = 0  # Go: the preferred peer campaigns first
+        return self
+
+    def stop(self, delete=False):
+        self.ready = False
+        if self.node is not None:
+            self.node.stop()
+        if self.stream is not None:
+            self.jsa.streams.pop(self.stream.name, None)
+            self.stream.stop(delete=delete)
+        if delete:
+            import shutil
+
+            shutil.rmtree(self.raft_dir(), ignore_errors=True)
+
+    def update(self, sa):
+        self.sa = dict(sa, consumers=self.sa.get("consumers"))
+        self.stream.update(sa["stream"])
+        reply = sa.get("update_reply")
+        if reply and self.ready:
+            self._respond(reply, "stream_update_response", self.stream.info(cluster=True))
+            self.server.flush_touched()
+
+    # -- consumers ----------------------------------------------------------------------
+
+    def _recover_consumers(self, store):
+        """Consumers this member held before a restart (the log replays what
+        came after)."""
+        try:
+            meta = json.loads(store.read_meta() or b"{}")
+        except ValueError:
+            meta = {}
+        for name, c in (meta.get("consumers") or {}).items():
+            try:
+                state = store.consumer_store(name).load()
+            except (StoreError, OSError, ValueError, AttributeError):
+                state = None
+            self.stream.consumers[name] = ReplicatedConsumer(
+                self.stream, name, c["config"], c.get("created", 0), state)
+
+    def _apply_add_consumer(self, body):
+        from ..stream import apply_consumer_update
+
+        name, cfg, stream = body["name"], body["config"], self.stream
+        reply = body.get("reply") if self.ready else None
+        existing = stream.consumers.get(name)
+        if existing is not None:
+            if existing.cfg != cfg:
+                apply_consumer_update(existing, cfg)
+                stream.save_meta()
+            if reply:
+                self._respond(reply, "consumer_create_response", existing.info())
+            return
+        consumer = ReplicatedConsumer(stream, name, cfg, body.get("created") or time.time_ns())
+        stream.consumers[name] = consumer
+        stream.save_meta()
+        if self.ready:
+            consumer.start()
+            consumer.save_state()  # the followers take the leader's starting position
+            advisories.consumer_action(self.jsa, stream.name, name, "create")
+            if reply:
+                self._respond(reply, "consumer_create_response", consumer.info())
+
+    def _apply_remove_consumer(self, body):
+        found = self.jsa.delete_consumer(self.stream, body["name"])
+        reply = body.get("reply") if self.ready else None
+        if reply:
+            if found:
+                self._respond(reply, "consumer_delete_response", {"success": True})
+            else:
+                self._respond(reply, "consumer_delete_response", error=ApiError(10014))
+
+    # -- the log ------------------------------------------------------------------------
+
+    def _apply(self, entry):
+        data = entry.data
+        op = data[0]
+        stream = self.stream
+        if op == ops.STREAM_MSG:
+            (seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr,
+             body) = ops.decode_msg(data)
+            if self.inflight.get(subject) == seq:
+                del self.inflight[subject]
+            if seq <= stream.store.state().last_seq:
+                return  # applied before this restart
+            if not self.ready:
+                reply = b""  # only the leader answers
+            stream._commit(subject, reply, hdr, body, ttl, msg_id, rollup, counter, False,
+                           seq=seq, ts=ts)
+            if not self.ready:
+                self.clseq, self.clts = seq, ts
+        elif op == ops.CONSUMER_STATE:
+            body = ops.decode_json(data)
+            if not self.ready:
+                self._follower_consumer_state(body["name"], body["state"])
+            else:
+                for reply in body.get("replies") or ():
+                    self.jsa.client.publish(reply, b"", flush=False)
+        elif op == ops.LEADER_READY:
+            body = ops.decode_json(data)
+            if self.node.is_leader and body["term"] == self.node.term:
+                self._become_ready()
+        elif op in (ops.PURGE, ops.DELETE_MSG):
+            self._apply_admin(op, ops.decode_json(data))
+        elif op == ops.ADD_CONSUMER:
+            self._apply_add_consumer(ops.decode_json(data))
+        elif op == ops.REMOVE_CONSUMER:
+            self._apply_remove_consumer(ops.decode_json(data))
+        self.since_snapshot += 1
+        if self.since_snapshot >= SNAPSHOT_ENTRIES and self._all_caught_up(entry.index):
+            self.since_snapshot = 0
+            self.node.snapshot(self._snapshot_state())
+        if self.ready:
+            self.server.flush_touched()
+
+    def _apply_admin(self, op, body):
+        stream = self.stream
+        reply = body.get("reply") if self.ready else None
+        if op == ops.PURGE:
+            n = stream.purge(subject=body.get("filter") or None, seq=body.get("seq", 0),
+                             keep=body.get("keep", 0))
+            if reply:
+                self._respond(reply, "stream_purge_response", {"success": True, "purged": n})
+        else:
+            removed = stream.remove_msg(body["seq"], erase=not body.get("no_erase"))
+            if reply:
+                if removed:
+                    self._respond(reply, "stream_msg_delete_response", {"success": True})
+                else:
+                    self._respond(reply, "stream_msg_delete_response",
+                                  error=ApiError(10057, err="no message found"))
+
+    def propose_admin(self, op, body):
+        try:
+            self.node.propose(ops.encode_json(op, body))
+        except NotLeader:
+            raise ApiError(10009) from None
+
+    def _follower_consumer_state(self, name, raw):
+        stream = self.stream
+        consumer = stream.consumers.get(name)
+        if consumer is None:
+            return
+        state = decode_state(raw.encode())
+        consumer.closed = True
+        fresh = ReplicatedConsumer(stream, name, consumer.cfg, consumer.created, state)
+        stream.consumers[name] = fresh
+        fresh._write_state(state)
+
+    def _snapshot_state(self):
+        return json.dumps({"last_seq": self.stream.store.state().last_seq, "consumers": {
+            n: {"config": c.cfg, "created": c.created,
+                "state": encode_state(c.current_state()).decode()}
+            for n, c in self.stream.consumers.items()}}).encode()
+
+    def _install(self, data, index):
+        """A snapshot: consumer states (the messages are in our store: a log is
+        compacted only once every peer holds it)."""
+        try:
+            snap = json.loads(data)
+        except ValueError:
+            return
+        stream = self.stream
+        for name, c in (snap.get("consumers") or {}).items():
+            if name not in stream.consumers:
+                stream.consumers[name] = ReplicatedConsumer(stream, name, c["config"],
+                                                            c["created"])
+            self._follower_consumer_state(name, c["state"])
+        for name in set(stream.consumers) - set(snap.get("consumers") or {}):
+            self.jsa.delete_consumer(stream, name)
+        stream.save_meta()
+        last = snap.get("last_seq", 0)
+        if last > self.stream.store.state().last_seq:
+            self.log.warning("stream_behind_snapshot", have=self.stream.store.state().last_seq,
+                             snapshot=last)
+
+    def _all_caught_up(self, index):
+        core = self.node.core
+        return core.is_leader and all(core.match_index.get(p, 0) >= index
+                                      for p in core.peers if p != core.id)
+
+    # -- leadership -----------------------------------------------------------------------
+
+    def _leader_changed(self, leader, term):
+        if leader == self.node.id:
+            try:
+                self.node.propose(ops.encode_json(ops.LEADER_READY, {"term": term}))
+            except NotLeader:
+                pass
+            return
+        if self.ready:
+            self._lose_leadership()
+
+    def _become_ready(self):
+        stream = self.stream
+        st = stream.store.state()
+        self.inflight.clear()
+        self.clseq, self.clts = st.last_seq, st.last_ts
+        self.ready = True
+        stream._subscribe()
+        for name, consumer in list(stream.consumers.items()):
+            consumer.closed = True
+            fresh = ReplicatedConsumer(stream, name, consumer.cfg, consumer.created,
+                                       consumer.current_state())
+            stream.consumers[name] = fresh
+            fresh.start()
+        advisories.stream_leader_elected(self.jsa, stream.name, self.server.server_name,
+                                         self.replica_names())
+        reply = self.sa.get("reply")
+        if reply and reply not in self.answered and time.time() - _created_s(self.sa) < 30:
+            self.answered.add(reply)
+            info = stream.info(cluster=True)
+            info["did_create"] = True
+            self._respond(reply, "stream_create_response", info)
+        self.server.flush_touched()
+
+    def _lose_leadership(self):
+        self.ready = False
+        self.inflight.clear()
+        stream = self.stream
+        stream._subscribe()
+        for name, consumer in list(stream.consumers.items()):
+            # closed: the ack fast path (account.py) drops its cached object
+            consumer.closed = True
+            if consumer.greenlet is not None:
+                consumer.greenlet.kill(block=False)
+            stream.consumers[name] = ReplicatedConsumer(stream, name, consumer.cfg,
+                                                        consumer.created,
+                                                        consumer.current_state())
+        self.log.info("stream_leader_lost")
+
+    def step_down(self, preferred_name=None):
+        preferred = None
+        if preferred_name:
+            preferred = self.manager.peer_id(preferred_name)
+            if preferred is None or preferred not in self.node.peers:
+                raise ApiError(10005, err="preferred server %s not a member of the group"
+                               % preferred_name)
+            if preferred == self.node.id:
+                raise ApiError(10005, err="preferred server %s is already the leader"
+                               % preferred_name)
+        for consumer in self.stream.consumers.values():
+            consumer.save_state()  # their last state goes before the transfer entry
+        self.ready = False
+        self._lose_leadership()
+        self.node.step_down(preferred)
+
+    # -- views ------------------------------------------------------------------------------
+
+    def replica_names(self):
+        return [self.manager.peer_name(p) for p in sorted(self.node.peers) if p != self.node.id]
+
+    def cluster_info(self):
+        """STREAM.INFO ``cluster``: Go's ClusterInfo."""
+        node, core = self.node, self.node.core
+        leader = node.leader
+        out = {"name": self.manager.cluster_name}
+        if leader:
+            out["leader"] = self.manager.peer_name(leader)
+        replicas = []
+        now = time.monotonic()
+        for peer in sorted(node.peers):
+            if peer == leader:
+                continue
+            entry = {"name": self.manager.peer_name(peer), "current": False, "active": 0,
+                     "peer": peer}
+            if peer == node.id:
+                entry["current"] = node.applied >= core.commit_index
+            elif node.is_leader:
+                seen = core.last_ack.get(peer)
+                if seen is not None:
+                    entry["active"] = int((now - seen) * 1e9)
+                    lag = core.storage.last_index - core.match_index.get(peer, 0)
+                    entry["current"] = lag == 0 or now - seen < 2 * node.core.config.heartbeat
+                    if lag:
+                        entry["lag"] = lag
+            else:
+                entry["current"] = self.manager.peer_online(peer)
+            if not self.manager.peer_online(peer) and peer != node.id:
+                entry["offline"] = True
+                entry["current"] = False
+            replicas.append(entry)
+        if replicas:
+            out["replicas"] = replicas
+        return out
+
+    def _respond(self, reply, rtype, body=None, error=None):
+        response = {"type": T + rtype}
+        if error is not None:
+            response["error"] = error.as_dict()
+        else:
+            response.update(body)
+        self.jsa.client.publish(reply, dumps(response), flush=False)
+
+
+def _created_ns(text):
+    from .. import headers as H
+
+    if not text:
+        return time.time_ns()
+    try:
+        return H.parse_rfc3339(text)
+    except (ValueError, TypeError):
+        return time.time_ns()
+
+
+def _created_s(sa):
+    return _created_ns(sa.get("created")) / 1e9
+
+
+def _memory_storage():
+    from pluggy_nats.raft import MemoryStorage
+
+    return MemoryStorage()
