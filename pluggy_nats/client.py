@@ -7,7 +7,7 @@ import gevent
 
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
-from .delivery import deliver, deliver_run
+from .delivery import deliver, deliver_run, forget_plans
 from .protocol import encode, jsonarg
 from .protocol import errors as E
 from .protocol.jsonarg import BOOL, INT, PERMISSION, STRING, check_fields, loads_object
@@ -185,6 +185,7 @@ class ClientConnection(Connection):
             # Subscribe deny rules inside an allowed wildcard are applied per message.
             self.deny_delivery = getattr(decision.permissions, "deny_delivery", None)
             self.reply_tracker = getattr(decision.permissions, "reply_tracker", None)
+            forget_plans()
             account = decision.account or server.accounts.global_account
             if isinstance(account, str):
                 account = server.accounts.get_or_create(account)
@@ -283,6 +284,7 @@ class ClientConnection(Connection):
                 and len(args[1]) <= 9 else 0
             if max_msgs and sub.delivered < max_msgs:
                 sub.max_msgs = max_msgs
+                forget_plans()  # its deliveries are counted from now on
             else:
                 self.remove_subscription(sub)
         if self.verbose:
