@@ -192,7 +192,7 @@ class RaftNode:
                 subject = "$NRG.AE.%s.%s" % (self.group, dst)
             else:
                 subject = "$NRG.R.%s.%s" % (self.group, dst)
-            self._client.publish(subject, encode(msg))
+            self._client.publish(subject, encode(msg), flush=False)
         if ready.leader_changed:
             self.log.info("raft_leader_changed", leader=self.core.leader, term=self.core.term)
         if ready.snapshot is not None:
@@ -205,3 +205,5 @@ class RaftNode:
                 self._apply(entry)
         if ready.leader_changed and self._leader_changed is not None:
             self._leader_changed(self.core.leader, self.core.term)
+        # one write per connection for the batch: messages, and what apply sent
+        self.server.flush_touched()
