@@ -4,46 +4,26 @@ side's JetStream, Go's deny rules and log line, against Go both ways."""
 
 import json
 
-import nats
 import pytest
 from nats.js.errors import NotFoundError
 
 from pluggy_nats.testing.plugin import run
 from pluggy_nats.testing.raw import wait_for
 
+from .helpers import connect, js_conf, retrying
+
 PAIRINGS = {"py-hub_py-leaf": (False, False), "go-hub_py-leaf": (True, False),
             "py-hub_go-leaf": (False, True)}
-
-
-def _js_conf(domain, store):
-    return 'jetstream { domain: %s, store_dir: "%s" }\n' % (domain, store)
-
-
-async def _connect(server):
-    return await nats.connect(server.url, allow_reconnect=False)
-
-
-async def _with_retry(call, tries=60):
-    """Interest in ``$JS.<domain>.API`` may still be crossing the link."""
-    import asyncio
-
-    for i in range(tries):
-        try:
-            return await call()
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-            if i == tries - 1:
-                raise
-            await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("pairing", list(PAIRINGS))
 def test_domains_hub_and_leaf(make_hub, make_leaf, tmp_path, pairing):
     go_hub, go_leaf = PAIRINGS[pairing]
-    hub = make_hub(go=go_hub, config=_js_conf("hub", tmp_path / "hub"))
-    leaf = make_leaf(hub, go=go_leaf, config=_js_conf("edge", tmp_path / "leaf"))
+    hub = make_hub(go=go_hub, config=js_conf("hub", tmp_path / "hub"))
+    leaf = make_leaf(hub, go=go_leaf, config=js_conf("edge", tmp_path / "leaf"))
 
     async def main():
-        nc_hub, nc_leaf = await _connect(hub), await _connect(leaf)
+        nc_hub, nc_leaf = await connect(hub), await connect(leaf)
         try:
             await nc_hub.jetstream().add_stream(name="H", subjects=["h.>"])
             own = nc_leaf.jetstream()
@@ -54,13 +34,13 @@ def test_domains_hub_and_leaf(make_hub, make_leaf, tmp_path, pairing):
                 with pytest.raises(NotFoundError):
                     await own.stream_info("H")
             remote = nc_leaf.jetstream(domain="hub")
-            info = await _with_retry(lambda: remote.stream_info("H"))
+            info = await retrying(lambda: remote.stream_info("H"))
             assert info.config.name == "H"
-            ack = await _with_retry(lambda: remote.publish("h.1", b"x"))
+            ack = await retrying(lambda: remote.publish("h.1", b"x"))
             assert ack.stream == "H" and ack.domain == "hub"
             # and the hub reaches the leaf's JetStream by its domain
             edge = nc_hub.jetstream(domain="edge")
-            assert (await _with_retry(lambda: edge.stream_info("E"))).config.name == "E"
+            assert (await retrying(lambda: edge.stream_info("E"))).config.name == "E"
             with pytest.raises(NotFoundError):
                 await nc_hub.jetstream().stream_info("E")
             # $JS.API from the hub side never crosses: the leaf's own answer only
@@ -84,11 +64,11 @@ def test_domains_hub_and_leaf(make_hub, make_leaf, tmp_path, pairing):
 def test_kv_and_obj_stay_on_their_side(make_hub, make_leaf, tmp_path):
     """``$KV.>`` and ``$OBJ.>`` are denied on the link: a leaf's KV put goes
     to the leaf's bucket only."""
-    hub = make_hub(config=_js_conf("hub", tmp_path / "hub"))
-    leaf = make_leaf(hub, config=_js_conf("edge", tmp_path / "leaf"))
+    hub = make_hub(config=js_conf("hub", tmp_path / "hub"))
+    leaf = make_leaf(hub, config=js_conf("edge", tmp_path / "leaf"))
 
     async def main():
-        nc_hub, nc_leaf = await _connect(hub), await _connect(leaf)
+        nc_hub, nc_leaf = await connect(hub), await connect(leaf)
         try:
             kv_hub = await nc_hub.jetstream().create_key_value(bucket="cfg")
             kv_leaf = await nc_leaf.jetstream().create_key_value(bucket="cfg")

@@ -8,6 +8,7 @@ import nats
 import pytest
 from nats.js import api as jsapi
 
+from pluggy_nats.testing.launch import free_port
 from pluggy_nats.testing.plugin import run
 
 from .helpers import connect, js_conf, messages, retrying, until
@@ -16,7 +17,8 @@ HUB_API = jsapi.ExternalStream(api="$JS.hub.API")
 
 
 def _hub_and_leaf(make_hub, make_leaf, tmp_path, go_hub=False, go_leaf=False):
-    hub = make_hub(go=go_hub, config=js_conf("hub", tmp_path / "hub"))
+    # a fixed leafnode port: the leaf finds a restarted hub where it was
+    hub = make_hub(go=go_hub, config=js_conf("hub", tmp_path / "hub"), leaf_port=free_port())
     leaf = make_leaf(hub, go=go_leaf, config=js_conf("edge", tmp_path / "leaf"))
     return hub, leaf
 
@@ -198,3 +200,52 @@ def test_start_sequence_time_filters_and_several_sources(make_hub, make_leaf, tm
         await nl.close()
 
     run(main())
+
+
+def test_mirror_and_source_resume_after_hub_restart(make_hub, make_leaf, tmp_path):
+    """The origin side restarts (the hub, holding ORIGIN and AGG): the leaf's
+    mirror and the hub's source carry on from where they were."""
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path)
+
+    async def before():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="ORIGIN", subjects=["o.>"])
+        await ljs.add_stream(name="LOCAL", subjects=["edge.>"])
+        await ljs.add_stream(name="M", mirror=jsapi.StreamSource(name="ORIGIN",
+                                                                  external=HUB_API))
+        await retrying(lambda: nh.jetstream(domain="edge").stream_info("LOCAL"))
+        await hjs.add_stream(name="AGG", subjects=["agg.>"], sources=[jsapi.StreamSource(
+            name="LOCAL", external=jsapi.ExternalStream(api="$JS.edge.API"))])
+        await _publish(hjs, "o.a", 0, 100)
+        await _publish(ljs, "edge.a", 0, 100)
+        await until(lambda: _held(ljs, "M", 100), message="100 mirrored")
+        await until(lambda: _held(hjs, "AGG", 100), message="100 sourced")
+        await nh.close()
+        await nl.close()
+
+    run(before())
+    hub.kill()
+
+    async def while_down():
+        nl = await connect(leaf)
+        await _publish(nl.jetstream(), "edge.b", 100, 50)  # the leaf's own stream
+        await nl.close()
+
+    run(while_down())
+    hub.start()
+
+    async def after():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await _publish(hjs, "o.b", 100, 50)
+        await until(lambda: _held(ljs, "M", 150), timeout=40, message="150 mirrored")
+        await until(lambda: _held(hjs, "AGG", 150), timeout=40, message="150 sourced")
+        await asyncio.sleep(1.0)
+        assert (await hjs.stream_info("AGG")).state.messages == 150  # nothing twice
+        last = await ljs.get_msg("M", 150)
+        assert (last.subject, last.data) == ("o.b", b"m149")
+        await nh.close()
+        await nl.close()
+
+    run(after())
