@@ -289,24 +289,26 @@ class ClientConnection(Connection):
             self.send(encode.OK)
 
     def op_pub(self, items):
-        """PUB's one entry point: ``items`` are ``(subject, reply, payload)`` in
-        publish order (the parser's run of a read, or a single frame).
+        """PUB's one entry point: ``items`` are ``(subject, reply, payloads)`` in
+        publish order (the parser's run of a read, or a single frame; an item's
+        payloads share its control line).
 
         A connection without verbose, pedantic, permissions, mappings or
         publish observers (``fast_pub``) goes straight to match and deliver.
-        Consecutive messages reaching the same subscriptions (one subject
+        Consecutive items reaching the same subscriptions (one subject
         repeated, or several under one wildcard) form a *segment* delivered
         at once (``deliver_run``); a message whose subscriptions differ from
         its neighbours' (real traffic) is delivered alone. A request that may
         need a no-responders answer goes alone too, so every subscriber still
         sees publish order."""
         if not self.fast_pub:
-            for subject, reply, payload in items:
-                if self.closed:
-                    return
-                self.in_msgs += 1
-                self.in_bytes += len(payload)
-                self.publish(subject, reply, 0, payload)
+            for subject, reply, payloads in items:
+                for payload in payloads:
+                    if self.closed:
+                        return
+                    self.in_msgs += 1
+                    self.in_bytes += len(payload)
+                    self.publish(subject, reply, 0, payload)
             return
         sublist = self.account.sublist
         cache_get = sublist._cache_get  # the match cache, inline (hits counted below)
@@ -314,22 +316,21 @@ class ClientConnection(Connection):
         match = self.match
         gen = sublist.genid
         no_responders = self.no_responders
-        # Messages for the forwarders (gateways), in publish order: handed
-        # over before any message that forwards by itself (a request).
+        # Items for the forwarders (gateways), in publish order: handed over
+        # before any message that forwards by itself (a request).
         fwd = [] if self.forwarders else None
         seg = -1  # index where the pending segment starts (-1: none)
-        seg_result = seg_psubs = seg_qsubs = seg_subject = seg_reply = None
-        seg_size = 0
-        uniform = False
+        seg_result = seg_psubs = seg_qsubs = None
         last = None  # the subject ``result`` belongs to
         result = None
-        looked = nbytes = 0
+        looked = count = nbytes = 0
         i = -1
         for item in items:
             i += 1
-            subject, reply, payload = item
-            size = len(payload)
-            nbytes += size
+            subject, reply, payloads = item
+            n = len(payloads)
+            count += n
+            nbytes += len(payloads[0]) * n
             if subject is not last:
                 result = cache_get(subject) or match(subject)
                 looked += 1
@@ -338,75 +339,69 @@ class ClientConnection(Connection):
                 fwd.append((item, result))
             alone = reply and no_responders  # a request: may need an answer
             if seg >= 0:
-                if alone:
-                    pass
-                elif subject is seg_subject:  # same subject: same subscriptions
-                    if uniform and (reply is not seg_reply or size != seg_size):
-                        uniform = False
-                    continue
-                elif result[0] is seg_psubs and result[1] is seg_qsubs:
-                    uniform = False
-                    continue  # another subject under the same subscriptions
+                if not alone and result[0] is seg_psubs and result[1] is seg_qsubs:
+                    continue  # the same subscriptions: the segment grows
                 # The segment ends here: deliver it, then match this one anew
                 # if that changed interest (auto-unsubscribe, internal clients).
-                if i - seg == 1:
+                if i - seg == 1 and len(items[seg][2]) == 1:
                     s, r, p = items[seg]
-                    deliver(seg_result, s, r, 0, p, self)
+                    deliver(seg_result, s, r, 0, p[0], self)
                 else:
-                    self._deliver_segment(seg_result, items[seg:i], uniform)
+                    self._deliver_segment(seg_result, items[seg:i])
                 seg = -1
                 if sublist.genid != gen:
                     gen = sublist.genid
                     result = match(subject)
             if alone:
-                # Answered "no responders" if nobody got it.
                 if fwd:
                     fwd.pop()
                     if fwd:
                         self.server.links.forward_run(self, self.account, fwd)
                     fwd = []
-                n = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, 0,
-                                                                payload, self)
-                if fwd is not None and self.server.links.forward(
-                        self, self.account, subject, reply, 0, payload, result):
-                    n = 1  # it crossed a gateway: no no-responders answer here
-                if not n:
-                    self._send_no_responders(subject, reply)
-                if sublist.genid != gen:
-                    gen = sublist.genid
-                    last = None
+                for payload in payloads:
+                    self._request(subject, reply, payload, result, fwd is not None)
+                    result = match(subject)  # (a delivery may change interest)
+                gen = sublist.genid
+                last = None
                 continue
             if result is EMPTY_RESULT:
                 continue
             seg = i
             seg_result = result
             seg_psubs, seg_qsubs = result
-            seg_subject = subject
-            seg_reply = reply
-            seg_size = size
-            uniform = True
         if seg >= 0:
-            if len(items) - seg == 1:
+            if len(items) - seg == 1 and len(items[seg][2]) == 1:
                 s, r, p = items[seg]
-                deliver(seg_result, s, r, 0, p, self)
+                deliver(seg_result, s, r, 0, p[0], self)
             else:
-                self._deliver_segment(seg_result, items[seg:], uniform)
+                self._deliver_segment(seg_result, items[seg:])
         if fwd:
             self.server.links.forward_run(self, self.account, fwd)
         sublist._hits += looked - (sublist._misses - misses)
-        self.in_msgs += len(items)
+        self.in_msgs += count
         self.in_bytes += nbytes
 
-    def _deliver_segment(self, result, seg, uniform):
+    def _request(self, subject, reply, payload, result, forward):
+        """One message that may need a no-responders answer: delivered,
+        forwarded, and answered 503 if nobody got it."""
+        n = 0 if result is EMPTY_RESULT else deliver(result, subject, reply, 0, payload, self)
+        if forward and self.server.links.forward(self, self.account, subject, reply, 0,
+                                                 payload, result):
+            n = 1  # it crossed a gateway: no no-responders answer here
+        if not n:
+            self._send_no_responders(subject, reply)
+
+    def _deliver_segment(self, result, seg):
         """Deliver a segment of ``op_pub``: at once, or message by message
         (each matched anew, as a lone message would be)."""
-        if deliver_run(result, seg, self, uniform):
+        if deliver_run(result, seg, self):
             return
         match = self.match
-        for subject, reply, payload in seg:
-            r = match(subject)
-            if r is not EMPTY_RESULT:
-                deliver(r, subject, reply, 0, payload, self)
+        for subject, reply, payloads in seg:
+            for payload in payloads:
+                r = match(subject)
+                if r is not EMPTY_RESULT:
+                    deliver(r, subject, reply, 0, payload, self)
 
     def op_hpub_refused(self, args):
         """HPUB from a client that did not ask for headers: closed when its

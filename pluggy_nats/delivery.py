@@ -11,10 +11,11 @@ subscriptions matched, naming the queue groups it was picked to serve.
 
 ``deliver_run`` is the same step for a *segment* of the bulk paths
 (``ClientConnection.op_pub``, ``Link.op_msg``): consecutive header-less
-messages that reach the same subscriptions, one subject repeated or several
-under one wildcard. Each subscriber's share is built by one ``join``
-(cut at the sid, or, for one subject, reply and size, the payloads joined by
-the frame head), and bookkeeping is paid once per segment. Publish order per
+messages that reach the same subscriptions, one control line repeated (the
+parser's item with its list of payloads) or several subjects under one
+wildcard. Each subscriber's share is built by one ``join`` (the payloads
+joined by the frame head, or the frames cut at the sid), and bookkeeping is
+paid once per segment. Publish order per
 subscriber is kept: a segment is only ever delivered whole, in order.
 """
 
@@ -166,13 +167,13 @@ def _prefer_primary(members, fallback):
     return primary[int(random() * len(primary))] if primary else fallback
 
 
-def deliver_run(result, msgs, publisher, uniform=False):
-    """``deliver`` for ``msgs``, two or more header-less ``(subject, reply,
-    payload)`` in publish order, each of which matched subscriptions equal to
-    ``result``'s (the bulk paths' segments: one subject repeated, or several
-    under one wildcard). ``uniform``: all of one subject, reply and size (a
-    publisher streaming one subject), so every frame to a subscriber has the
-    same head and the payloads are joined with it.
+def deliver_run(result, items, publisher):
+    """``deliver`` for a segment: ``items`` are header-less ``(subject, reply,
+    payloads)`` in publish order (the bulk paths' items: each a list of
+    payloads of one control line), every one of which matched subscriptions
+    equal to ``result``'s: one subject repeated, or several under one
+    wildcard. A segment of one item (a publisher streaming one subject) has
+    frames with one head to each subscriber, so the payloads are joined with it.
 
     Returns False, having done nothing, where a run cannot be exact; the
     caller then delivers message by message (matching each anew). That is: a
@@ -189,57 +190,69 @@ def deliver_run(result, msgs, publisher, uniform=False):
         return False
     touched = publisher.touched
     clients, links = _split_plain(psubs, noecho)
-    frames = _Frames(msgs, uniform)
+    frames = _Frames(items)
     for sub in clients:
-        _append_run(sub.conn, frames.For(sub), len(msgs), frames.nbytes, touched)
+        _append_run(sub.conn, frames.For(sub), frames.count, frames.nbytes, touched)
     for members in qsubs:  # one random member per message, as deliver does
         n = len(members)
         buckets = [[] for _ in members]
-        for m in msgs:
+        for m in frames.messages():
             buckets[int(random() * n)].append(m)
         for sub, mine in zip(members, buckets, strict=True):
             if mine:
-                part = _Frames(mine, uniform)
-                _append_run(sub.conn, part.For(sub), len(mine), part.nbytes, touched)
+                part = _Frames([(s, r, [p]) for s, r, p in mine] if len(items) > 1 else
+                               [(items[0][0], items[0][1], [p for _s, _r, p in mine])])
+                _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
     if links:
         account = publisher.account
         for link in links:
-            link.send_run(account, msgs)
+            link.send_run(account, items)
     return True
 
 
 class _Frames:
-    """The MSG frames of a run, built once and specialised per subscription
-    (the sid is the only part that differs between subscribers)."""
+    """The MSG frames of a segment, built once and specialised per
+    subscription (the sid is the only part that differs between subscribers)."""
 
-    __slots__ = ("msgs", "uniform", "nbytes", "_parts", "_mid", "_payloads")
+    __slots__ = ("items", "count", "nbytes", "_parts", "_msgs")
 
-    def __init__(self, msgs, uniform):
-        self.msgs = msgs
-        self.uniform = uniform
-        self._parts = self._mid = None
-        if uniform:
-            self._payloads = payloads = [m[2] for m in msgs]
+    def __init__(self, items):
+        self.items = items
+        self._parts = self._msgs = None
+        if len(items) == 1:
+            payloads = items[0][2]
+            self.count = len(payloads)
             self.nbytes = len(payloads[0]) * len(payloads)
         else:
+            msgs = self.messages()
+            self.count = len(msgs)
             self.nbytes = sum([len(m[2]) for m in msgs])
 
+    def messages(self):
+        """``(subject, reply, payload)`` of every message, in order."""
+        msgs = self._msgs
+        if msgs is None:
+            msgs = self._msgs = [(s, r, p) for s, r, payloads in self.items for p in payloads]
+        return msgs
+
     def For(self, sub):  # noqa: N802 (short: called once per subscriber)
-        """``sub``'s share: every frame of the run with its sid."""
-        if self.uniform:
-            # Each frame is head + payload + CRLF with equal heads: so the whole
-            # share is head, the payloads joined by CRLF + head, and CRLF.
-            mid = self._mid
-            subject, reply, first = self.msgs[0]
-            if mid is None:
-                size_crlf = SIZE_CRLF.get(len(first)) or b"%d\r\n" % len(first)
-                mid = self._mid = reply + b" " + size_crlf if reply else size_crlf
+        """``sub``'s share: every frame of the segment with its sid."""
+        items = self.items
+        if len(items) == 1:
+            # One control line: each frame is head + payload + CRLF with equal
+            # heads, so the share is head, the payloads joined by CRLF + head, CRLF.
+            subject, reply, payloads = items[0]
+            size = len(payloads[0])
+            size_crlf = SIZE_CRLF.get(size) or b"%d\r\n" % size
             head = (sub.msg_head if sub.subject == subject
-                    else b"MSG " + subject + sub.sid_part) + mid
-            return _join((head, (b"\r\n" + head).join(self._payloads), b"\r\n"))
+                    else b"MSG " + subject + sub.sid_part) + \
+                (reply + b" " + size_crlf if reply else size_crlf)
+            if len(payloads) == 1:
+                return _join((head, payloads[0], b"\r\n"))
+            return _join((head, (b"\r\n" + head).join(payloads), b"\r\n"))
         parts = self._parts
         if parts is None:
-            parts = self._parts = _run_parts(self.msgs)
+            parts = self._parts = _run_parts(self.messages())
         return sub.sid_part.join(parts)
 
 

@@ -119,14 +119,15 @@ class LinkLayer:
 
     def forward_run(self, publisher, account, items):
         """:meth:`forward` for a run of header-less messages in publish order,
-        ``items`` being ``((subject, reply, payload), match result)``: a kind's
+        ``items`` being ``((subject, reply, payloads), match result)``: a kind's
         ``run_forwarder`` takes them at once, else its forwarder one by one."""
         for kind in self._client_kinds:
             if kind.run_forwarder is not None:
                 kind.run_forwarder(publisher, account, items)
             else:
-                for (subject, reply, payload), result in items:
-                    kind.forwarder(publisher, account, subject, reply, 0, payload, result)
+                for (subject, reply, payloads), result in items:
+                    for payload in payloads:
+                        kind.forwarder(publisher, account, subject, reply, 0, payload, result)
 
     # -- transports -------------------------------------------------------------------
 

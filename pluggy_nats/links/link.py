@@ -33,6 +33,7 @@ from ..subscription import Subscription
 from .kinds import CLIENT_ORIGIN
 
 _TARGET_CACHE_MAX = 1024
+_join = b"".join
 
 
 class Link(Connection):
@@ -338,24 +339,28 @@ class Link(Connection):
             self.flush_queued = True
             self.touched.append(self)
 
-    def send_run(self, account, msgs):
-        """Header-less ``(subject, reply, payload)`` messages in order (no queue
-        groups; a segment of the bulk paths): every frame built by one join
-        and appended at once."""
+    def send_run(self, account, items):
+        """Header-less ``(subject, reply, payloads)`` items in order (no queue
+        groups; a segment of the bulk paths, each item's payloads of one
+        size): every frame built by one join and appended at once."""
         lead = self.msg_lead + account.name_bytes + b" " if self.acc_token else self.msg_lead
         sizes = SIZE_CRLF
         parts = []
-        nbytes = 0
-        for subject, reply, payload in msgs:
-            n = len(payload)
-            nbytes += n
-            size_crlf = sizes.get(n) or b"%d\r\n" % n
-            if reply:
-                parts += (lead, subject, b" ", reply, b" ", size_crlf, payload, b"\r\n")
-            else:
-                parts += (lead, subject, b" ", size_crlf, payload, b"\r\n")
-        self.out += b"".join(parts)
-        self.out_msgs += len(msgs)
+        count = nbytes = 0
+        for subject, reply, payloads in items:
+            size = len(payloads[0])
+            n = len(payloads)
+            count += n
+            nbytes += size * n
+            size_crlf = sizes.get(size) or b"%d\r\n" % size
+            head = _join((lead, subject, b" ", reply, b" ", size_crlf)) if reply \
+                else _join((lead, subject, b" ", size_crlf))
+            if n == 1:
+                parts += (head, payloads[0], b"\r\n")
+            else:  # one control line: the payloads joined by the head
+                parts += (head, (b"\r\n" + head).join(payloads), b"\r\n")
+        self.out += _join(parts)
+        self.out_msgs += count
         self.out_bytes += nbytes
         if not self.flush_queued:
             self.flush_queued = True
@@ -378,20 +383,22 @@ class Link(Connection):
         self._inbound(args, hdr, msg)
 
     def op_msg(self, items):
-        """The message verb's one entry point: ``items`` are ``(args, payload)``
-        in order (the parser's run of a read, or a single frame).
+        """The message verb's one entry point: ``items`` are ``(args,
+        payloads)`` in order (the parser's run of a read, or a single frame;
+        an item's payloads share its control line).
 
         Plain messages (no reply, no queue groups) of a known account go the
-        bulk way: consecutive ones whose targets are the same subscriptions
+        bulk way: consecutive items whose targets are the same subscriptions
         form a segment delivered at once (``deliver_run``), a message whose
         targets differ from its neighbours' is delivered alone. Anything else
         (replies, queue groups, claims, forwarders, a new account) takes
         ``_inbound`` one by one in between, so every target keeps the order."""
         if self.forwarders:  # each message also goes to the forwarders
-            for args, payload in items:
-                if self.closed:
-                    return
-                self._inbound(args, 0, payload)
+            for args, payloads in items:
+                for payload in payloads:
+                    if self.closed:
+                        return
+                    self._inbound(args, 0, payload)
             return
         bound = self.bound_account  # then the lines carry no account token
         accounts = self._accounts if bound is None else _Always(bound)
@@ -399,15 +406,13 @@ class Link(Connection):
         tcache_get = self._targets.get
         claims = self.subject_claims
         seg = -1  # index where the pending segment starts (-1: none)
-        seg_account = seg_targets = seg_args = None
-        seg_size = 0
-        uniform = False
+        seg_account = seg_targets = None
         last = account = subject = targets = result = sublist = None
-        count = nbytes = gen = 0
+        count = nbytes = 0
         i = -1
-        for args, payload in items:
+        for args, payloads in items:
             i += 1
-            if args is not last:  # (frames of one control line share args)
+            if args is not last:  # (items of one control line share args)
                 last = args
                 account = accounts.get(args[0]) if len(args) == nargs else None
                 if account is not None:
@@ -421,20 +426,15 @@ class Link(Connection):
                         targets = cached[1] if cached is not None and cached[0] is result \
                             else self._local_targets(subject, result, None)
             if seg >= 0:
-                if args is seg_args:  # same line: same account and targets
-                    if uniform and len(payload) != seg_size:
-                        uniform = False
-                    count += 1
-                    nbytes += len(payload)
-                    continue
-                if targets is not None and account is seg_account and \
-                        targets[0] == seg_targets[0] and targets[1] == seg_targets[1]:
-                    uniform = False  # another subject reaching the same subscriptions
-                    count += 1
-                    nbytes += len(payload)
+                if targets is not None and account is seg_account and (
+                        targets is seg_targets or (targets[0] == seg_targets[0] and
+                                                   targets[1] == seg_targets[1])):
+                    n = len(payloads)  # the same subscriptions: the segment grows
+                    count += n
+                    nbytes += len(payloads[0]) * n
                     continue
                 gen = seg_account.sublist.genid
-                self._deliver_segment(seg_account, seg_targets, items[seg:i], uniform)
+                self._deliver_segment(seg_account, seg_targets, items[seg:i])
                 seg = -1
                 if seg_account.sublist.genid != gen:
                     last = None  # interest changed (auto-unsubscribe): match anew
@@ -444,45 +444,45 @@ class Link(Connection):
                             self._local_targets(subject, result, None)
             if account is None or (result is EMPTY_RESULT and claims):
                 # replies, queue groups, an account not seen yet, a claimed prefix
-                if self.closed:
-                    return
-                self._inbound(args, 0, payload)
+                for payload in payloads:
+                    if self.closed:
+                        return
+                    self._inbound(args, 0, payload)
                 last = None
                 continue
-            count += 1
-            nbytes += len(payload)
+            n = len(payloads)
+            count += n
+            nbytes += len(payloads[0]) * n
             if not targets:
                 continue  # nobody here: counted, nothing to deliver
             seg = i
             seg_account = account
             seg_targets = targets
-            seg_args = args
-            seg_size = len(payload)
-            uniform = True
         if seg >= 0:
-            self._deliver_segment(seg_account, seg_targets, items[seg:], uniform)
+            self._deliver_segment(seg_account, seg_targets, items[seg:])
         self.in_msgs += count
         self.in_bytes += nbytes
 
-    def _deliver_segment(self, account, targets, seg, uniform):
+    def _deliver_segment(self, account, targets, seg):
         """Deliver a segment of ``op_msg``: at once, or message by message
         (each matched anew, as a lone message would be)."""
         self.account = account
-        if len(seg) == 1:
-            args, payload = seg[0]
-            deliver(targets, args[-1], None, 0, payload, self)
+        if len(seg) == 1 and len(seg[0][1]) == 1:
+            args, payloads = seg[0]
+            deliver(targets, args[-1], None, 0, payloads[0], self)
             return
-        msgs = [(args[-1], None, payload) for args, payload in seg]
-        if deliver_run(targets, msgs, self, uniform):
+        msgs = [(args[-1], None, payloads) for args, payloads in seg]
+        if deliver_run(targets, msgs, self):
             return
         sublist = account.sublist
-        for subject, _, payload in msgs:
-            result = sublist.match(subject)
-            if result is not EMPTY_RESULT:
-                targets = self._local_targets(subject, result, None)
-                if targets:
-                    self.account = account
-                    deliver(targets, subject, None, 0, payload, self)
+        for subject, _, payloads in msgs:
+            for payload in payloads:
+                result = sublist.match(subject)
+                if result is not EMPTY_RESULT:
+                    targets = self._local_targets(subject, result, None)
+                    if targets:
+                        self.account = account
+                        deliver(targets, subject, None, 0, payload, self)
 
     def _inbound(self, args, hdr, msg):
         # Hot path: a link naming an account seen before (one dict lookup

@@ -13,19 +13,20 @@ shape      frame                                      call
 BARE       ``PING``                                   ``()``
 LINE       ``SUB foo q 1``                            ``(args)`` (list of bytes)
 REST       ``CONNECT {...}``                          ``(rest)`` (bytes, stripped)
-PUB        ``PUB subj [reply] size`` + payload        ``([(subject, reply, payload)])``
+PUB        ``PUB subj [reply] size`` + payload        ``([(subject, reply, [payload])])``
 HPUB       ``HPUB subj [reply] hdr total`` + msg      ``(subject, reply, hdr, msg)``
-PAYLOAD    ``RMSG a b c size`` + payload              ``([(args, payload)])`` (size removed)
+PAYLOAD    ``RMSG a b c size`` + payload              ``([(args, [payload])])`` (size rm.)
 HPAYLOAD   ``HMSG a b c hdr total`` + msg             ``(args, hdr, msg)``
 =========  =========================================  ==========================
 
 PUB and PAYLOAD functions take a *list* (their one bulk entry point): a
 single frame arrives as a list of one, and the fast path hands over a read
-buffer's consecutive frames of the verb at once, in order, as
-``[(subject, reply, payload), ...]`` (PUB) or ``[(args, payload), ...]``
-(PAYLOAD, size removed). Frames with identical control lines share the
-same ``subject``/``args`` objects (validated lines are remembered per
-connection), which a receiver may use to skip a second match.
+buffer's consecutive frames of the verb at once, in order, as *items*
+``[(subject, reply, payloads), ...]`` (PUB) or ``[(args, payloads), ...]``
+(PAYLOAD, size removed). ``payloads`` is a list: consecutive frames with one
+control line (a publisher streaming one subject) are one item with all their
+payloads, all of one size. Validated lines are remembered per connection, so
+a line seen again costs one dict lookup.
 
 Control lines end at ``\\n`` (an optional ``\\r`` before it is dropped) and fields are
 separated by spaces or tabs; payloads must be followed by exactly ``\\r\\n``. Verbs are
@@ -252,7 +253,7 @@ class Parser:
                 if data[end] != 13 or data[end + 1] != 10:  # CRLF, without a slice
                     raise ProtocolError(UNKNOWN_OP, "payload not followed by CRLF")
                 pos = end + 2
-                fn(handler, [(args[1], reply, data[start:end])])
+                fn(handler, [(args[1], reply, [data[start:end]])])
                 continue
 
             if shape == BARE:
@@ -311,7 +312,7 @@ class Parser:
                 if shape == HPUB:
                     fn(handler, head[0], head[1] if len(head) == 2 else None, hdr, msg)
                 elif shape == PAYLOAD:
-                    fn(handler, [(head, msg)])
+                    fn(handler, [(head, [msg])])
                 else:
                     fn(handler, head, hdr, msg)
 
@@ -354,16 +355,14 @@ class Parser:
         known_get = known.get
         items = []
         append = items.append
-        prev = item = None
+        prev = plist = None
         psize = -1
         i = 0
         while i < last:
             line = parts[i]
             payload = parts[i + 1]
             if line == prev and len(payload) == psize:
-                # the previous frame's line: its subject/args and reply are shared
-                item = (item[0], item[1], payload) if is_pub else (item[0], payload)
-                append(item)
+                plist.append(payload)  # the previous frame's line: one more payload
                 i += 2
                 continue
             got = known_get(line)
@@ -392,8 +391,8 @@ class Parser:
                 h = args[1] if is_pub else args[1:-1]
                 if len(line) <= _KNOWN_LINE:
                     known[line] = (h, arg2 if is_pub else None, size)
-            item = (h, arg2, payload) if is_pub else (h, payload)
-            append(item)
+            plist = [payload]
+            append((h, arg2, plist) if is_pub else (h, plist))
             prev = line
             psize = size
             i += 2
@@ -418,11 +417,21 @@ class Parser:
         known_get = known.get
         items = []
         append = items.append
+        prev = plist = None
+        fsize = 0
         while pos < n:
             nl = find(b"\n", pos)
             if nl < 0 or nl - pos > max_cl:
                 break
             line = data[pos:nl]
+            if line == prev:  # the previous frame's line: one more payload
+                start = nl + 1
+                end = start + fsize
+                if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
+                    break
+                pos = end + 2
+                plist.append(data[start:end])
+                continue
             got = known_get(line)  # validated before (keys keep their CR here)
             if got is not None:
                 h, arg2, fsize = got
@@ -451,7 +460,9 @@ class Parser:
             if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
                 break
             pos = end + 2
-            append((h, arg2, data[start:end]) if is_pub else (h, data[start:end]))
+            plist = [data[start:end]]
+            append((h, arg2, plist) if is_pub else (h, plist))
+            prev = line
         return items, pos
 
     def _glued(self, line):

@@ -60,6 +60,10 @@ def add_subjects(ap):
                     help="publishers cycle over this many subjects (subscribers take them"
                          " all with a wildcard); >1 measures the per-message path, since"
                          " no two consecutive messages share a control line (default 1)")
+    ap.add_argument("--literal", action="store_true",
+                    help="with --subjects N: every subscriber subscribes to each subject"
+                         " literally instead of by a wildcard, so neighbouring messages reach"
+                         " different subscriptions (real traffic; perf-suite's *_mixed)")
 
 
 def add_common(ap):
@@ -142,6 +146,9 @@ def finish_options(o):
     if getattr(o, "subjects", 1) < 1:
         raise SystemExit("--subjects must be >= 1")
     o.subjects = getattr(o, "subjects", 1)
+    o.literal = getattr(o, "literal", False)
+    if o.literal and (o.subjects < 2 or o.queue):
+        raise SystemExit("--literal needs --subjects >= 2 and no queue group")
     if o.size < 1 and o.scenario not in ("conns", "req"):
         raise SystemExit("--size must be >= 1 (size 0 marks warm-up probes)")
     return o

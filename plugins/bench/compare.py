@@ -47,6 +47,13 @@ CASES = {
     "fanout": ("fanout", {"subs": 8}, True, 1),
     "queue": ("queue", {"pubs": 4, "subs": 4}, True, 1),
     "req": ("req", {}, True, 1),
+    # real traffic: 1000 subjects, each subscriber holding a literal subscription per
+    # subject (neighbouring messages reach different subscriptions), and many
+    # concurrent requesters, each with its own inbox
+    "pubsub_mixed": ("pubsub", {"subjects": 1000, "literal": True}, True, 1),
+    "fanout8_mixed": ("fanout", {"subs": 8, "subjects": 1000, "literal": True}, True, 1),
+    "cluster3_mixed": ("cluster", {"subjects": 1000, "literal": True}, True, 3),
+    "reqmany": ("req", {"pubs": 16}, True, 1),
     "cluster": ("cluster", {}, True, 3),
     "gateway": ("gateway", {}, True, 2),
     # a hub and its leaf: publisher on the hub, subscriber on the leaf; leafup the reverse
@@ -247,7 +254,8 @@ class Runner:
             scenario=scen, url=urls[0], sub_url=urls[-1] if len(urls) > 1 else None,
             size=size or 16, msgs=a.msgs, duration=a.duration, pubs=None, subs=None,
             window=a.window, batch=a.batch, verify=a.verify, timeout=a.timeout,
-            conns=a.conns, hold=0.0, subjects=a.subjects, quiet=True, pid=pid,
+            conns=a.conns, hold=0.0, subjects=a.subjects, literal=a.literal, quiet=True,
+            pid=pid,
             cpus=self.gen_cpus, sink=False, json=None, inflight=256, pull_batch=500,
             js_storage="file", js_api="$JS.hub.API")
         if case == "fanout":
@@ -347,7 +355,7 @@ def brief(case, res):
         return "%s conns, RSS %s MB, %s KB/conn" % (
             res.get("conns"), "%.1f" % res["rss_after_mb"] if res.get("rss_after_mb") else "-",
             "%.1f" % kb if kb is not None else "-")
-    if case == "req":
+    if CASES[case][0] == "req":
         lat = res.get("lat_us") or {}
         return "p50 %.1fus p99 %.1fus p99.9 %.1fus other %.2f" % (
             lat.get("p50", 0), lat.get("p99", 0), lat.get("p99.9", 0), res.get("other_cpu") or 0)

@@ -22,7 +22,7 @@ import sys
 import time
 
 from . import workers
-from .proto import ProtocolError, connect_line, dial, parse_url
+from .proto import ProtocolError, connect_line, dial, parse_url, rotating_subjects
 
 SUBJECT = b"bench.s"
 QUEUE = b"q"
@@ -196,12 +196,21 @@ def sub_subject(o):
     return SUBJECT if o.subjects <= 1 else SUBJECT + b".*"
 
 
+def literal_subjects(o):
+    """With ``--literal``: the subjects each subscriber subscribes to one by
+    one (sid = the subject's index, so every MSG frame has one length)."""
+    return rotating_subjects(SUBJECT, o.subjects) if getattr(o, "literal", False) else None
+
+
 def varying_bytes(o):
     """(offset, width) in a MSG frame of the subject index that differs from
     frame to frame with ``--subjects N`` (see proto.rotating_subjects)."""
     if o.subjects <= 1:
         return None
-    return (len(b"MSG %s." % SUBJECT), len(str(o.subjects - 1)))
+    width = len(str(o.subjects - 1))
+    if getattr(o, "literal", False):  # "<index> <sid>": the sid is the index too
+        return (len(b"MSG %s." % SUBJECT), 2 * width + 1)
+    return (len(b"MSG %s." % SUBJECT), width)
 
 
 def _warm_up(o, shared, nsubs, queue, ws):
@@ -247,7 +256,8 @@ def run_throughput(o):
         for i in range(nsubs):
             ws.start("sub", i, workers.subscriber, {
                 "url": o.sub_url or o.url, "subject": sub_subject(o),
-                "queue": QUEUE if queue else None, "vary": varying_bytes(o), "size": o.size,
+                "literal": literal_subjects(o), "queue": QUEUE if queue else None,
+                "vary": varying_bytes(o), "size": o.size,
                 "verify": res["verify"], "timeout": o.timeout, "hard_limit": hard,
                 "cpus": o.cpus})
         ws.wait_ready("sub", shared.sub_ready, nsubs, o.timeout + 5)
@@ -397,9 +407,12 @@ def _summarize_throughput(o, res, reports, shared, nsubs, queue):
 
 
 def run_req(o):
+    """Request/reply: ``--pubs`` requesters (default 1), each sending its
+    requests one after another with its own inbox, to one responder."""
+    npubs = max(1, o.pubs or 1)
     res = base_result(o)
-    res.update(pubs=1, subs=1)
-    shared = workers.Shared(1, 1)
+    res.update(pubs=npubs, subs=1)
+    shared = workers.Shared(npubs, 1)
     ws = Workers(shared)
     progress = Progress(not o.quiet, "req")
     hard = _hard_limit(o)
@@ -409,15 +422,17 @@ def run_req(o):
             "url": o.sub_url or o.url, "subject": SUBJECT, "timeout": o.timeout,
             "hard_limit": hard, "cpus": o.cpus})
         ws.wait_ready("responder", shared.sub_ready, 1, o.timeout + 5)
-        ws.start("requester", 0, workers.requester, {
-            "url": o.url, "subject": SUBJECT, "size": o.size, "timeout": o.timeout,
-            "hard_limit": hard, "cpus": o.cpus, "quota": o.msgs,
-            "duration": None if o.msgs and not o.duration_given else o.duration})
-        ws.wait_ready("requester", shared.pub_ready, 1, o.timeout + 5)
+        for i in range(npubs):
+            ws.start("requester", i, workers.requester, {
+                "url": o.url, "subject": SUBJECT, "size": o.size, "timeout": o.timeout,
+                "hard_limit": hard, "cpus": o.cpus,
+                "quota": o.msgs // npubs if o.msgs else None,
+                "duration": None if o.msgs and not o.duration_given else o.duration})
+        ws.wait_ready("requester", shared.pub_ready, npubs, o.timeout + 5)
         t0 = time.monotonic()
         shared.go.value = t0
-        while not shared.pub_done[0]:
-            n = shared.pub_sent[0]
+        while not all(shared.pub_done[i] for i in range(npubs)):
+            n = sum(shared.pub_sent[i] for i in range(npubs))
             progress.tick("%.1fs %s requests" % (time.monotonic() - t0, fmt_count(n)))
             err = ws.failed()
             if err:
@@ -434,15 +449,19 @@ def run_req(o):
         ws.close()
     reqs = reports.get("requester", [{}])
     resp = reports.get("responder", [{}])
-    r = reqs[0] if reqs else {}
     errors = [x["error"] for x in reqs + resp if x.get("error")]
     if res["error"] is None and errors:
         res["error"] = errors[0]
-    n = r.get("count", 0)
-    res.update(sent=n, delivered=n, expected=n, secs=r.get("secs"), lat_us=r.get("lat_us"),
-               samples=r.get("samples"), gen_cpu_s=r.get("cpu"))
-    if r.get("secs"):
-        res["msgs_per_s"] = n / r["secs"]
+    n = sum(r.get("count", 0) for r in reqs)
+    secs = max([r["secs"] for r in reqs if r.get("secs")] or [0]) or None
+    # Latency: each percentile's median over the requesters (one requester: its own).
+    lats = [r["lat_us"] for r in reqs if r.get("lat_us")]
+    lat = {k: sorted(x[k] for x in lats)[len(lats) // 2] for k in lats[0]} if lats else None
+    res.update(sent=n, delivered=n, expected=n, secs=secs, lat_us=lat,
+               samples=sum(r.get("samples") or 0 for r in reqs),
+               gen_cpu_s=sum(r.get("cpu") or 0 for r in reqs))
+    if secs:
+        res["msgs_per_s"] = n / secs
     res["ok"] = res["error"] is None and n > 0
     return res
 

@@ -102,7 +102,12 @@ def subscriber(idx, spec, shared, conn):
         sock, _ = dial(spec["url"], spec["timeout"], name="bench-sub-%d" % idx)
         subject, queue = spec["subject"], spec.get("queue")
         sid = idx + 1
-        if queue:
+        literal = spec.get("literal")
+        if literal:  # one subscription per subject, sid = its index; the probe's too
+            sock.sendall(b"".join(b"SUB %s %s\r\n" % (s, s.rsplit(b".", 1)[1])
+                                  for s in literal)
+                         + b"SUB %s.probe p\r\nPING\r\n" % subject.rsplit(b".", 1)[0])
+        elif queue:
             sock.sendall(b"SUB %s %s %d\r\nPING\r\n" % (subject, queue, sid))
         else:
             sock.sendall(b"SUB %s %d\r\nPING\r\n" % (subject, sid))

@@ -500,15 +500,16 @@ class GatewayManager:
 
     def forward_run(self, publisher, account, items):
         """``forward`` for a run of header-less messages in publish order
-        (``((subject, reply, payload), result)``): each cluster gets the ones
+        (``((subject, reply, payloads), result)``): each cluster gets the ones
         it wants framed at once, unless something needs the general path."""
         order = self.out_order
         special = not order or self.replies.count or \
             any(i.total_qsubs for _l, i in order) or \
             any(m[1] or m[0][:5] == b"_GR_." or m[0][:4] == b"$GR." for m, _r in items)
         if special:
-            for (subject, reply, payload), result in items:
-                self.forward(publisher, account, subject, reply, 0, payload, result)
+            for (subject, reply, payloads), result in items:
+                for payload in payloads:
+                    self.forward(publisher, account, subject, reply, 0, payload, result)
             return
         name = account.name
         for link, interest in order:

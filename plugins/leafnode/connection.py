@@ -261,13 +261,13 @@ class LeafConnection(Link):
                 msg, hdr = msg[hdr:], 0
             Link.send_msg(self, account, subject, reply, hdr, msg, queues)
 
-    def send_run(self, account, msgs):
+    def send_run(self, account, items):
         denied = self.out_denied
         if denied is not None:
-            msgs = [m for m in msgs if not denied(m[0])]
-            if not msgs:
+            items = [m for m in items if not denied(m[0])]
+            if not items:
                 return
-        Link.send_run(self, account, msgs)
+        Link.send_run(self, account, items)
 
     def op_msg(self, items):
         denied = self.in_denied
@@ -275,10 +275,11 @@ class LeafConnection(Link):
                 not args or denied(args[0]) for args, _ in items)):
             Link.op_msg(self, items)  # nothing in the list is denied
             return
-        for args, payload in items:  # deny rules (or a link not yet up): one by one
-            self._inbound(args, 0, payload)
-            if self.closed:
-                return
+        for args, payloads in items:  # deny rules (or a link not yet up): one by one
+            for payload in payloads:
+                self._inbound(args, 0, payload)
+                if self.closed:
+                    return
 
     def _inbound(self, args, hdr, msg):
         if not self.registered:

@@ -196,6 +196,27 @@ def test_bench_rotating_subjects_exactly_once(make_server):
     assert res["per_sub"] == [6000, 6000, 6000]
 
 
+def test_bench_literal_subjects_exactly_once(make_server):
+    """``--literal``: each subscriber holds one subscription per subject
+    (real traffic: neighbouring messages reach different subscriptions);
+    every message arrives once, verified, at every subscriber."""
+    server = make_server()
+    rc, res = bench("fanout", "--url", server.url, "--msgs", "6000", "--subs", "2",
+                    "--subjects", "50", "--literal", "--verify")
+    assert rc == 0, res
+    assert res["subjects"] == 50 and res["verified"] is True
+    assert res["per_sub"] == [6000, 6000]
+
+
+def test_bench_req_with_many_requesters(make_server):
+    """The reqmany case: several requesters at once, each with its own inbox."""
+    server = make_server()
+    rc, res = bench("req", "--url", server.url, "--msgs", "400", "--pubs", "4")
+    assert rc == 0, res
+    assert res["sent"] == 400 and res["pubs"] == 4
+    assert 0 < res["lat_us"]["p50"]
+
+
 def test_bench_req(make_server):
     server = make_server()
     rc, res = bench("req", "--url", server.url, "--msgs", "300")

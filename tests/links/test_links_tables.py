@@ -249,8 +249,8 @@ def test_links_bulk_paths_without_account_token(server):
         link.on_remote_sub(server.accounts.global_account, b"o.>")
         account = server.accounts.global_account
         link.send_msg(account, b"o.x", b"r.2", 0, b"ab", [b"q1"])
-        link.send_run(account, [(b"o.y", None, b"c"), (b"o.y", None, b"d"),
-                                (b"o.z", None, b"e"), (b"o.w", b"r.3", b"f")])
+        link.send_run(account, [(b"o.y", None, [b"c", b"d"]), (b"o.z", None, [b"e"]),
+                                (b"o.w", b"r.3", [b"f"])])
         assert link.sent() == (b"LMSG o.x + r.2 q1 2\r\nab\r\nLMSG o.y 1\r\nc\r\nLMSG o.y 1\r\n"
                                b"d\r\nLMSG o.z 1\r\ne\r\nLMSG o.w r.3 1\r\nf\r\n")
         link.dispose()

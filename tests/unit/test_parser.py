@@ -27,14 +27,16 @@ class Recorder:
 
 
 OPS = make_op_table({
-    b"PUB": (PUB, lambda h, items: h.ops.extend(("PUB", s, r, p) for s, r, p in items)),
+    b"PUB": (PUB, lambda h, items: h.ops.extend(("PUB", s, r, p) for s, r, ps in items
+                                                 for p in ps)),
     b"HPUB": (HPUB, lambda h, s, r, hdr, m: h.ops.append(("HPUB", s, r, hdr, m))),
     b"SUB": (LINE, lambda h, args: h.ops.append(("SUB", *args))),
     b"UNSUB": (LINE, lambda h, args: h.ops.append(("UNSUB", *args))),
     b"PING": (BARE, lambda h: h.ops.append(("PING",))),
     b"PONG": (BARE, lambda h: h.ops.append(("PONG",))),
     b"CONNECT": (REST, lambda h, rest: h.ops.append(("CONNECT", rest))),
-    b"RMSG": (PAYLOAD, lambda h, items: h.ops.extend(("RMSG", tuple(a), p) for a, p in items)),
+    b"RMSG": (PAYLOAD, lambda h, items: h.ops.extend(("RMSG", tuple(a), p) for a, ps in items
+                                                     for p in ps)),
     b"HMSG": (HPAYLOAD, lambda h, args, hdr, m: h.ops.append(("HMSG", tuple(args), hdr, m))),
     b"RS+": (LINE, lambda h, args: h.ops.append(("RS+", *args))),
 })
