@@ -82,7 +82,8 @@ class RaftNode:
         if self._client is not None:
             self._client.close()
         if self._greenlet is not None:
-            self._greenlet.kill(block=False)
+            # wait for it to die unless it is us: it must not touch the closed log
+            self._greenlet.kill(block=gevent.getcurrent() is not self._greenlet)
         self.storage.close()
 
     # -- the interface ----------------------------------------------------------------
