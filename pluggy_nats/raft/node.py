@@ -82,7 +82,8 @@ class RaftNode:
         if self._client is not None:
             self._client.close()
         if self._greenlet is not None:
-            self._greenlet.kill(block=False)
+            # wait for it to die unless it is us: it must not touch the closed log
+            self._greenlet.kill(block=gevent.getcurrent() is not self._greenlet)
         self.storage.close()
 
     # -- the interface ----------------------------------------------------------------
@@ -192,7 +193,7 @@ class RaftNode:
                 subject = "$NRG.AE.%s.%s" % (self.group, dst)
             else:
                 subject = "$NRG.R.%s.%s" % (self.group, dst)
-            self._client.publish(subject, encode(msg))
+            self._client.publish(subject, encode(msg), flush=False)
         if ready.leader_changed:
             self.log.info("raft_leader_changed", leader=self.core.leader, term=self.core.term)
         if ready.snapshot is not None:
@@ -205,3 +206,5 @@ class RaftNode:
                 self._apply(entry)
         if ready.leader_changed and self._leader_changed is not None:
             self._leader_changed(self.core.leader, self.core.term)
+        # one write per connection for the batch: messages, and what apply sent
+        self.server.flush_touched()

@@ -347,8 +347,7 @@ class StreamGroup:
         if self.since_snapshot >= SNAPSHOT_ENTRIES and self._all_caught_up(entry.index):
             self.since_snapshot = 0
             self.node.snapshot(self._snapshot_state())
-        if self.ready:
-            self.server.flush_touched()
+        # the node flushes once after the batch (PubAcks included)
 
     def _apply_admin(self, op, body):
         stream = self.stream
