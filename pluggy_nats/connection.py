@@ -371,8 +371,11 @@ class Connection:
         try:
             while self.pending_bytes and not self.closed:
                 data = memoryview(self._take_pending())
+                # Sockets that frame what they send (WebSocket) take whole
+                # pieces through send_piece; plain and TLS sockets may send part.
+                send = getattr(self.sock, "send_piece", None) or self.sock.send
                 while data and not self.closed:
-                    sent = self._send_within_deadline(data)
+                    sent = self._send_within_deadline(send, data)
                     data = data[sent:]
             self.is_slow = False
         except gevent.Timeout:
@@ -386,8 +389,8 @@ class Connection:
         finally:
             self.writer = None
 
-    def _send_within_deadline(self, data):
-        """Send ``data`` in WRITE_CHUNK pieces until ``write_deadline`` passes;
+    def _send_within_deadline(self, send, data):
+        """Send ``data`` with ``send`` in WRITE_CHUNK pieces until ``write_deadline`` passes;
         the bytes sent. Past the deadline it is a slow consumer (nats-server
         handleWriteTimeout): gevent.Timeout is raised (the caller closes) when
         nothing was sent or the policy is close, else it is counted and the
@@ -397,7 +400,7 @@ class Connection:
         timer.start()
         try:
             while sent < len(data):
-                sent += self.sock.send(data[sent:sent + WRITE_CHUNK])
+                sent += send(data[sent:sent + WRITE_CHUNK])
         except gevent.Timeout as exc:
             if exc is not timer:
                 raise

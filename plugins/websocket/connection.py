@@ -121,8 +121,13 @@ class FrameReader:
         self.sock.close()
 
     def sendall(self, data):
-        """The writer's path: ``data`` is already framed."""
+        """``data`` is already framed."""
         self.sock.sendall(data)
+
+    def send_piece(self, data):
+        """The writer's path: ``data`` is already framed; all of it was sent."""
+        self.sock.sendall(data)
+        return len(data)
 
     def recv(self, size):
         conn = self.conn

@@ -84,6 +84,11 @@ class WebSocketSocket:
     def send(self, data):
         raise BlockingIOError  # framed writes only, through sendall
 
+    def send_piece(self, data):
+        """The writer's path: one frame for ``data``; all of it was sent."""
+        self.sendall(data)
+        return len(data)
+
     def sendall(self, data):
         if data:
             self._write(frame(Opcode.BINARY, bytes(data), self.mask))
