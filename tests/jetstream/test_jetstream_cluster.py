@@ -34,6 +34,14 @@ def test_r3_stream_create_publish_info(make_fault_cluster, run):
         js = nc.jetstream(timeout=5)
         si = await add_stream(js, name="ORDERS", subjects=["orders.>"], num_replicas=3)
         assert si.config.num_replicas == 3
+        if si.cluster.leader is None:
+            # add_stream re-sent a create that timed out under load: the meta
+            # leader answers "exists" before the group has elected (Go's meta
+            # leader does the same), so ask the stream for its leader
+            async def elected():
+                info = await js.stream_info("ORDERS")
+                return info if info.cluster.leader else None
+            si = await wait_for(elected, what="ORDERS elected a leader")
         assert si.cluster.name == "jsc" and si.cluster.leader in cluster.names
         assert sorted([si.cluster.leader] + [r.name for r in si.cluster.replicas]) == \
             sorted(cluster.names)
