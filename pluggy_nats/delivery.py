@@ -266,7 +266,17 @@ def deliver_run(result, items, publisher):
         return False
     touched = publisher.touched
     clients, links = _split_plain(psubs, noecho)
-    frames = _Frames(items)
+    if clients or qsubs:  # (links alone frame for themselves)
+        _deliver_frames(_Frames(items), items, clients, qsubs, touched)
+    if links:
+        account = publisher.account
+        for link in links:
+            link.send_run(account, items)
+    return True
+
+
+def _deliver_frames(frames, items, clients, qsubs, touched):
+    """``deliver_run``'s client subscribers and queue groups."""
     for sub in clients:
         _append_run(sub.conn, frames.For(sub), frames.count, frames.nbytes, touched)
     for members in qsubs:  # one random member per message, as deliver does
@@ -279,11 +289,6 @@ def deliver_run(result, items, publisher):
                 part = _Frames([(s, r, [p]) for s, r, p in mine] if len(items) > 1 else
                                [(items[0][0], items[0][1], [p for _s, _r, p in mine])])
                 _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
-    if links:
-        account = publisher.account
-        for link in links:
-            link.send_run(account, items)
-    return True
 
 
 class _Frames:

@@ -16,6 +16,15 @@ The ``lit_`` workloads are real traffic: every message its own subject among
 1000, each matched by literal subscriptions (so neighbouring messages reach
 different subscriptions), from a client or over a route (RMSG in and out).
 
+The ``gw_`` and ``leaf_`` workloads are ``bench compare --subjects 10`` over a
+gateway or a leaf link: the publisher cycles over ten subjects ``foo.0`` ..
+``foo.9`` that the far side wants by one wildcard (``foo.*``). ``_out``: a
+client's PUB framed onto the link (an outbound gateway in interest-only mode,
+a leaf hub's link with the JetStream denies every link carries); ``_in``: the
+link's RMSG/LMSG parsed and delivered to one client. The links are real
+(GatewayLink, LeafConnection) and go through their real handshakes, fed as
+bytes.
+
 ``--callgrind`` runs each scenario under callgrind twice (``--rounds`` and 0
 rounds) and reports the difference per message, so start-up and imports cancel.
 A flush after every read is simulated by clearing the subscribers' buffers.
@@ -53,6 +62,8 @@ RESP_CONNECT = CONNECT.replace(b'"bench","pass":"bench"', b'"resp","pass":"resp"
 # pubsub_mixed, fanout8_mixed, cluster3_mixed).
 LITERAL = "literal"
 SUBJECTS = 1000
+CYCLE = "cycle"  # bench compare --subjects 10: ten subjects under one wildcard
+CYCLE_SUBJECTS = 10
 SCENARIOS = {
     "lit_pubsub16": (16, 1, 0, "client", LITERAL),
     "lit_pubsub1k": (1024, 1, 0, "client", LITERAL),
@@ -77,14 +88,33 @@ SCENARIOS = {
     "queue16": (16, 0, 4, "client"),
     "route_out16": (16, 0, 0, "route_out"),  # client PUB -> one route (cluster, server A)
     "route_in16": (16, 1, 0, "route_in"),  # RMSG from a route -> one client (server C)
+    # over a gateway / a leaf link, the publisher cycling over ten subjects
+    "gw_out16": (16, 0, 0, "gw_out", CYCLE),
+    "gw_out1k": (1024, 0, 0, "gw_out", CYCLE),
+    "gw_in16": (16, 1, 0, "gw_in", CYCLE),
+    "gw_in1k": (1024, 1, 0, "gw_in", CYCLE),
+    "leaf_out16": (16, 0, 0, "leaf_out", CYCLE),
+    "leaf_out1k": (1024, 0, 0, "leaf_out", CYCLE),
+    "leaf_in16": (16, 1, 0, "leaf_in", CYCLE),
+    "leaf_in1k": (1024, 1, 0, "leaf_in", CYCLE),
 }
+GATEWAY_CONF = """
+gateway {
+  name: A
+  listen: "127.0.0.1:-1"
+  gateways: [ { name: B, url: "nats://127.0.0.1:1" } ]
+}
+"""
+LEAF_CONF = 'leafnodes { listen: "127.0.0.1:-1" }\n'
+
 
 
 def frames(size, verb=b"PUB ", mixed=False):
     frame = verb + b"foo.bar %d\r\n" % size + bytes(97 + i % 26 for i in range(size)) + b"\r\n"
     count = max(2, READ // len(frame)) // 2 * 2
-    if mixed == LITERAL:  # one read's frames, cycling over the subjects
-        return b"".join(frame.replace(b"foo.bar", b"foo.%d" % (i % SUBJECTS))
+    if mixed in (LITERAL, CYCLE):  # one read's frames, cycling over the subjects
+        n = SUBJECTS if mixed == LITERAL else CYCLE_SUBJECTS
+        return b"".join(frame.replace(b"foo.bar", b"foo.%d" % (i % n))
                         for i in range(count)), count
     if mixed:
         return (frame + frame.replace(b"foo.bar", b"foo.baz")) * (count // 2), count
@@ -107,6 +137,10 @@ class Workload:
         resp = len(rest) > 1 and rest[1]
         conf = AUTH_CONF.replace("BENCH { users = [ { user: bench, password: bench } ] }",
                                  RESP_USER) if resp else AUTH_CONF
+        if path.startswith("gw_"):
+            conf += GATEWAY_CONF
+        elif path.startswith("leaf_"):
+            conf += LEAF_CONF
         self.server = server = Server(Options(conf=loads(conf)), host="127.0.0.1", port=0,
                                       autoload=True)
         self._socks = []
@@ -140,6 +174,13 @@ class Workload:
             account = self.subs[0].account
             self.data, self.count = frames(size, b"RMSG " + account.name_bytes + b" ", mixed)
             self.feed = link.parser.feed
+        elif path in ("gw_in", "leaf_in"):
+            link = self._gateway(False) if path == "gw_in" else self._leaf()
+            account = self.subs[0].account
+            verb = b"RMSG " + account.name_bytes + b" " if path == "gw_in" else b"LMSG "
+            self.data, self.count = frames(size, verb, mixed)
+            self.feed = link.parser.feed
+            self.links = [link]
         else:
             pub = client()
             if path == "route_out":
@@ -147,9 +188,69 @@ class Workload:
                 for s in subjects:
                     link.on_remote_sub(pub.account, s)
                 self.subs.append(link)
+            elif path == "gw_out":
+                self.subs.append(self._gateway(True))
+            elif path == "leaf_out":
+                self.subs.append(self._leaf(interest=subject))
             self.data, self.count = frames(size, mixed=mixed)
             self.feed = pub.parser.feed
+        for c in self.subs + getattr(self, "links", []):
+            c.out.clear()  # handshake lines
+            c.flush_queued = False
         server.touched.clear()
+
+    def _socket(self):
+        import gevent.socket
+
+        ours, theirs = gevent.socket.socketpair()
+        self._socks += [ours, theirs]
+        return ours
+
+    def _gateway(self, outbound):
+        """A registered gateway link to cluster B, through its handshake: the
+        outbound (we dialled; B's INFO, then its interest-only bracket with
+        ``RS+ BENCH foo.*``) or the inbound (B's CONNECT and INFO)."""
+        from pluggy_nats_plugins.gateway.link import GatewayLink
+
+        manager = self.server.pluginmanager.get_plugin("gateway-manager")
+        manager.url = manager.url or "127.0.0.1:7222"  # set when the listener binds
+        info = (b'INFO {"server_id":"NB","server_name":"b1","gateway":"B","headers":true,'
+                b'"gateway_nrp":true,"gateway_iom":true,"gateway_urls":["127.0.0.1:1"]}\r\n')
+        if outbound:
+            link = GatewayLink(self.server, self._socket(), ("127.0.0.1", 1), manager,
+                               solicited=True, url="nats://127.0.0.1:1",
+                               remote=manager.remotes["B"])
+            self.server.register(link)
+            link.on_start()
+            cmd = b'INFO {"gateway":"B","gateway_cmd":%d,"gateway_cmd_payload":"QkVOQ0g="}\r\n'
+            link.parser.feed(info + cmd % 2 + b"RS+ BENCH foo.*\r\n" + cmd % 3)
+            assert manager.out_order and link.outbound.interest("BENCH", b"foo.1")[0]
+        else:
+            link = GatewayLink(self.server, self._socket(), ("127.0.0.1", 1), manager)
+            self.server.register(link)
+            link.on_start()
+            link.parser.feed(b'CONNECT {"echo":false,"verbose":false,"pedantic":false,'
+                             b'"name":"NB","gateway":"B"}\r\n' + info)
+            assert link.registered and link.inbound is not None
+        return link
+
+    def _leaf(self, interest=None):
+        """A leaf link on which we are the hub, through its handshake (the
+        leaf's CONNECT as user bench: bound to BENCH, with the JetStream
+        denies), and the leaf's ``LS+ interest``."""
+        from pluggy_nats_plugins.leafnode.connection import LeafConnection
+
+        manager = self.server.pluginmanager.get_plugin("leafnode-manager")
+        link = LeafConnection(self.server, self._socket(), ("127.0.0.1", 1), manager)
+        self.server.register(link)
+        link.on_start()
+        link.parser.feed(b'CONNECT {"version":"2.15.1","user":"bench","pass":"bench",'
+                         b'"server_id":"NL","name":"leaf1","cluster":"leaf1","headers":true,'
+                         b'"remote_account":"$G","protocol":3}\r\n' +
+                         (b"LS+ %s\r\n" % interest if interest else b""))
+        assert link.registered and link.bound_account.name == "BENCH", link.closed_reason
+        assert link.out_denied is not None  # every leaf link carries the JetStream denies
+        return link
 
     def _route(self, socket_module):
         ours, theirs = socket_module.socketpair()

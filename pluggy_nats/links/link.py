@@ -21,6 +21,8 @@ of frames) and ``op_hmsg`` deliver what arrives under the forwarding rule
 """
 
 import time
+from itertools import chain, repeat, zip_longest
+from operator import itemgetter
 
 from ..connection import ClosedReason, Connection
 from ..delivery import SIZE_CRLF, deliver, deliver_run
@@ -33,7 +35,14 @@ from ..subscription import Subscription
 from .kinds import CLIENT_ORIGIN
 
 _TARGET_CACHE_MAX = 1024
+_SIZES_MAX = len(SIZE_CRLF)
+# b" <size>\r\n": what follows the subject in a link frame without a reply
+SP_SIZE_CRLF = [b" %d\r\n" % n for n in range(_SIZES_MAX)]
 _join = b"".join
+_flat = chain.from_iterable
+_first = itemgetter(0)
+_second = itemgetter(1)
+_third = itemgetter(2)
 
 
 class Link(Connection):
@@ -90,6 +99,7 @@ class Link(Connection):
         self.account = None  # account of the message being delivered inbound
         self._targets = {}  # subject -> (sublist result, targets) for inbound messages
         self._accounts = {}  # account token on the wire -> Account
+        self._leads = {}  # Account -> b"RMSG <account> " (send_msg, send_run)
 
     @classmethod
     def bind_kind(cls, kind):
@@ -318,48 +328,75 @@ class Link(Connection):
     # -- messages out: one framing, a message or a segment --------------------------
 
     def send_msg(self, account, subject, reply, hdr, msg, queues):
-        acc = account.name_bytes + b" " if self.acc_token else b""
-        if queues:
-            mid = (b" + " + reply + b" " if reply else b" | ") + b" ".join(queues) + b" "
-        elif reply:
-            mid = b" " + reply + b" "
-        else:
-            mid = b" "
-        if hdr:
-            head = b"%s%s%s%s%d %d\r\n" % (self.hmsg_lead, acc, subject, mid, hdr, len(msg))
-        else:
-            head = b"%s%s%s%s%d\r\n" % (self.msg_lead, acc, subject, mid, len(msg))
+        size = len(msg)
         out = self.out
-        out += head
-        out += msg
-        out += b"\r\n"
+        if not (queues or reply or hdr) and size < _SIZES_MAX:
+            # The usual frame: four pre-built pieces around the subject.
+            out += self._lead(account) if self.acc_token else self.msg_lead
+            out += subject
+            out += SP_SIZE_CRLF[size]
+            out += msg
+            out += b"\r\n"
+        else:
+            acc = account.name_bytes + b" " if self.acc_token else b""
+            if queues:
+                mid = (b" + " + reply + b" " if reply else b" | ") + b" ".join(queues) + b" "
+            elif reply:
+                mid = b" " + reply + b" "
+            else:
+                mid = b" "
+            if hdr:
+                head = b"%s%s%s%s%d %d\r\n" % (self.hmsg_lead, acc, subject, mid, hdr, size)
+            else:
+                head = b"%s%s%s%s%d\r\n" % (self.msg_lead, acc, subject, mid, size)
+            out += head
+            out += msg
+            out += b"\r\n"
         self.out_msgs += 1
-        self.out_bytes += len(msg)
+        self.out_bytes += size
         if not self.flush_queued:
             self.flush_queued = True
             self.touched.append(self)
+
+    def _lead(self, account):
+        """``RMSG <account> `` for ``account`` (built once per account)."""
+        lead = self._leads.get(account)
+        if lead is None:
+            if len(self._leads) >= _TARGET_CACHE_MAX:
+                self._leads.clear()
+            lead = self._leads[account] = self.msg_lead + account.name_bytes + b" "
+        return lead
 
     def send_run(self, account, items):
         """Header-less ``(subject, reply, payloads)`` items in order (no queue
         groups; a segment of the bulk paths, each item's payloads of one
         size): every frame built by one join and appended at once."""
-        lead = self.msg_lead + account.name_bytes + b" " if self.acc_token else self.msg_lead
-        sizes = SIZE_CRLF
-        parts = []
-        count = nbytes = 0
-        for subject, reply, payloads in items:
-            size = len(payloads[0])
-            n = len(payloads)
-            count += n
-            nbytes += size * n
-            size_crlf = sizes.get(size) or b"%d\r\n" % size
-            head = _join((lead, subject, b" ", reply, b" ", size_crlf)) if reply \
-                else _join((lead, subject, b" ", size_crlf))
-            if n == 1:
-                parts += (head, payloads[0], b"\r\n")
-            else:  # one control line: the payloads joined by the head
-                parts += (head, (b"\r\n" + head).join(payloads), b"\r\n")
-        self.out += _join(parts)
+        lead = self._lead(account) if self.acc_token else self.msg_lead
+        payloads = list(_flat(map(_third, items)))
+        count = len(payloads)
+        sizes = list(map(len, payloads))
+        nbytes = sum(sizes)
+        if count == len(items) and count and max(sizes) < _SIZES_MAX and \
+                not any(map(_second, items)):
+            # A frame per item, no replies (subjects that change from message
+            # to message): the frames' pieces lined up and joined in C,
+            # each frame's CRLF and the next one's verb as one piece.
+            self.out += lead
+            self.out += _join(_flat(zip_longest(
+                map(_first, items), map(SP_SIZE_CRLF.__getitem__, sizes), payloads,
+                repeat(b"\r\n" + lead, count - 1), fillvalue=b"\r\n")))
+        else:
+            parts = []
+            for subject, reply, payloads in items:
+                size = len(payloads[0])
+                size_crlf = SIZE_CRLF.get(size) or b"%d\r\n" % size
+                head = _join((lead, subject, b" ", reply, b" ", size_crlf)) if reply \
+                    else _join((lead, subject, b" ", size_crlf))
+                if len(payloads) == 1:
+                    parts += (head, payloads[0], b"\r\n")
+                else:  # one control line: the payloads joined by the head
+                    parts += (head, (b"\r\n" + head).join(payloads), b"\r\n")
+            self.out += _join(parts)
         self.out_msgs += count
         self.out_bytes += nbytes
         if not self.flush_queued:
@@ -401,8 +438,7 @@ class Link(Connection):
                     self._inbound(args, 0, payload)
             return
         bound = self.bound_account  # then the lines carry no account token
-        accounts = self._accounts if bound is None else _Always(bound)
-        nargs = 2 if bound is None else 1
+        accounts_get = self._accounts.get
         tcache_get = self._targets.get
         claims = self.subject_claims
         seg = -1  # index where the pending segment starts (-1: none)
@@ -414,7 +450,10 @@ class Link(Connection):
             i += 1
             if args is not last:  # (items of one control line share args)
                 last = args
-                account = accounts.get(args[0]) if len(args) == nargs else None
+                if bound is None:
+                    account = accounts_get(args[0]) if len(args) == 2 else None
+                else:
+                    account = bound if len(args) == 1 else None
                 if account is not None:
                     subject = args[-1]
                     sublist = account.sublist
@@ -554,20 +593,6 @@ class Link(Connection):
         self.advertised.clear()
         self.server.links.link_down(self)
         self.manager.link_closed(self, reason)
-
-
-class _Always(dict):
-    """A bound link's stand-in for its token -> account map: every line is in
-    the one account (keeps the unbound run loop free of a test per message)."""
-
-    __slots__ = ("account",)
-
-    def __init__(self, account):
-        super().__init__()
-        self.account = account
-
-    def get(self, key, default=None):
-        return self.account
 
 
 def forwarding_targets(result, source, queues):

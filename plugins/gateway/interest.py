@@ -29,6 +29,7 @@ INTEREST_ONLY = "Interest-Only"
 MAX_RUNSUB_BEFORE_SWITCH = 1000  # Go gatewayMaxRUnsubBeforeSwitch
 
 _NO_ACCOUNT = object()  # the peer sent A- for this account
+_PLAIN_MAX = 4096  # subjects remembered per account (OutboundInterest.plain)
 
 
 def _has_wildcard(subject):
@@ -70,11 +71,15 @@ class OutboundInterest:
         self.interest_only = interest_only
         self.accounts = {}  # name -> _OutAccount or _NO_ACCOUNT
         self.total_qsubs = 0
+        # account -> {subject: crosses for plain interest}: the forwarder's
+        # answers, kept until the peer's interest or mode changes.
+        self.plain = {}
 
     # -- the peer's verbs ----------------------------------------------------
 
     def rs_plus(self, account, subject, queue=None, weight=1):
         """``RS+``: returns the RemoteSub added, or None (nothing changed)."""
+        self.plain = {}
         e = self.accounts.get(account)
         if e is None or e is _NO_ACCOUNT:
             if queue is None:
@@ -103,6 +108,7 @@ class OutboundInterest:
 
     def rs_minus(self, account, subject, queue=None):
         """``RS-``: returns the RemoteSub removed, or None."""
+        self.plain = {}
         e = self.accounts.get(account)
         if e is _NO_ACCOUNT:
             e = None
@@ -126,6 +132,7 @@ class OutboundInterest:
 
     def a_minus(self, account):
         """``A-``: no interest at all in ``account`` (queue interest kept)."""
+        self.plain = {}
         e = self.accounts.get(account)
         if isinstance(e, _OutAccount) and e.qsubs:
             e.ni = set()
@@ -134,11 +141,13 @@ class OutboundInterest:
 
     def a_plus(self, account):
         """``A+``: undo an ``A-``."""
+        self.plain = {}
         if self.accounts.get(account) is _NO_ACCOUNT:
             del self.accounts[account]
 
     def all_subs_start(self, account):
         """INFO ``gateway_cmd`` 2: RS+/RS- now go to the sublist."""
+        self.plain = {}
         e = self.accounts.get(account)
         if not isinstance(e, _OutAccount):
             e = self.accounts[account] = _OutAccount(TRANSITIONING)
@@ -147,6 +156,7 @@ class OutboundInterest:
 
     def all_subs_complete(self, account):
         """INFO ``gateway_cmd`` 3: send only what the sublist matches."""
+        self.plain = {}
         e = self.accounts.get(account)
         if isinstance(e, _OutAccount):
             e.ni = None
@@ -173,6 +183,22 @@ class OutboundInterest:
                     plain = True
                 return plain, result.qsubs
         return plain, ()
+
+    def plain_known(self, account):
+        """``{subject: crosses}`` of ``account`` as far as known (filled by
+        :meth:`wants_plain`), so a run of messages is decided by lookups."""
+        known = self.plain.get(account)
+        if known is None:
+            known = self.plain[account] = {}
+        return known
+
+    def wants_plain(self, account, subject, known):
+        """Whether ``subject`` crosses for plain interest, remembered in
+        ``known`` (:meth:`plain_known`)."""
+        if len(known) >= _PLAIN_MAX:
+            known.clear()
+        known[subject] = wanted = self.interest(account, subject)[0]
+        return wanted
 
     def mode(self, account):
         e = self.accounts.get(account)

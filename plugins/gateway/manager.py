@@ -19,6 +19,8 @@ gateway's rules only.
 import random
 import socket
 import time
+from itertools import compress
+from operator import itemgetter, methodcaller
 
 import gevent
 import gevent.socket
@@ -39,6 +41,11 @@ from .config import RemoteGateway
 from .forward import plan
 from .link import GatewayLink
 from .replies import RecentSubs, ReplyMap
+
+_first = itemgetter(0)
+_second = itemgetter(1)
+# subjects a reply travels home on: never decided by interest (``_direct``)
+_routed = methodcaller("startswith", (b"_GR_.", b"$GR."))
 
 SOLICIT_DELAY = 1.0  # Go defaultSolicitGatewaysDelay: let the cluster form first
 CONNECT_DELAY = 1.0  # Go gatewayConnectDelay
@@ -501,22 +508,30 @@ class GatewayManager:
     def forward_run(self, publisher, account, items):
         """``forward`` for a run of header-less messages in publish order
         (``((subject, reply, payloads), result)``): each cluster gets the ones
-        it wants framed at once, unless something needs the general path."""
+        it wants framed at once, unless something needs the general path.
+        Decided per subject from what each outbound already answered
+        (``OutboundInterest.plain_known``): lookups done in C."""
         order = self.out_order
-        special = not order or self.replies.count or \
-            any(i.total_qsubs for _l, i in order) or \
-            any(m[1] or m[0][:5] == b"_GR_." or m[0][:4] == b"$GR." for m, _r in items)
-        if special:
+        msgs = list(map(_first, items))
+        subjects = list(map(_first, msgs))
+        if not order or self.replies.count or any(i.total_qsubs for _l, i in order) or \
+                any(map(_second, msgs)) or any(map(_routed, subjects)):
             for (subject, reply, payloads), result in items:
                 for payload in payloads:
                     self.forward(publisher, account, subject, reply, 0, payload, result)
             return
         name = account.name
         for link, interest in order:
-            wants = interest.interest
-            msgs = [m for m, _r in items if wants(name, m[0])[0]]
-            if msgs:
+            known = interest.plain_known(name)
+            wanted = list(map(known.get, subjects))
+            if None in wanted:  # subjects not seen since the peer's interest changed
+                wants = interest.wants_plain
+                wanted = [wants(name, s, known) if w is None else w
+                          for s, w in zip(subjects, wanted, strict=True)]
+            if all(wanted):
                 link.send_run(account, msgs)
+            elif any(wanted):
+                link.send_run(account, list(compress(msgs, wanted)))
 
     def _reply_for(self, link, reply, mapped):
         """A fresh inbox's reply is mapped (its interest may not have crossed

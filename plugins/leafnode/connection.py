@@ -17,6 +17,8 @@ There is no account on the wire: the link is bound to one local account and
 everything it carries belongs to it (``Framing(account=False)``).
 """
 
+from operator import itemgetter
+
 from pluggy_nats.connection import LEAF, ClosedReason
 from pluggy_nats.links import (
     LEAF_HUB_ORIGIN,
@@ -31,6 +33,9 @@ from pluggy_nats.protocol.parser import LINE
 from pluggy_nats.subjects import is_valid_queue, is_valid_subject
 
 from . import protocol as P
+from .filters import may_deny
+
+_first = itemgetter(0)
 
 # Seconds a dialler waits for the hub's second INFO after its CONNECT.
 _ANSWER_WAIT = 5.0
@@ -59,6 +64,9 @@ class LeafConnection(Link):
         # messages we never send the peer, and those we never take from it.
         self.out_denied = None
         self.in_denied = None
+        # C-level prefilters of a list of subjects (filters.may_deny), set
+        # with the filters: True for a subject the filter may refuse.
+        self.out_may_deny = self.in_may_deny = None
         self.ls_denied = None  # the peer's LS+ we refuse (hub) or ignore (spoke)
         self.perm_info = None  # the user's permissions as our second INFO names them
 
@@ -71,6 +79,11 @@ class LeafConnection(Link):
         origin = LEAF_HUB_ORIGIN if hub else LEAF_SPOKE_ORIGIN
         self.set_role(origin, interest_from=PROPAGATION[origin] - _LEAF_ORIGINS
                       if isolated else None)
+
+    def filters_set(self):
+        """The manager set ``out_denied``/``in_denied``: derive their prefilters."""
+        self.out_may_deny = may_deny(self.out_denied)
+        self.in_may_deny = may_deny(self.in_denied)
 
     @property
     def is_spoke(self):
@@ -256,24 +269,25 @@ class LeafConnection(Link):
     # -- messages: the layer frames them; deny rules filter them ------------------
 
     def send_msg(self, account, subject, reply, hdr, msg, queues):
-        if self.out_denied is None or not self.out_denied(subject):
+        denied = self.out_denied
+        if denied is None or not self.out_may_deny(subject) or not denied(subject):
             if hdr and not self.headers:  # a peer without headers gets the payload
                 msg, hdr = msg[hdr:], 0
             Link.send_msg(self, account, subject, reply, hdr, msg, queues)
 
     def send_run(self, account, items):
         denied = self.out_denied
-        if denied is not None:
+        if denied is not None and any(map(self.out_may_deny, map(_first, items))):
             items = [m for m in items if not denied(m[0])]
             if not items:
                 return
         Link.send_run(self, account, items)
 
     def op_msg(self, items):
-        denied = self.in_denied
-        if self.registered and (denied is None or not any(
-                not args or denied(args[0]) for args, _ in items)):
-            Link.op_msg(self, items)  # nothing in the list is denied
+        # (a frame's args are never empty: the parser wants a subject and a size)
+        if self.registered and (self.in_denied is None or not any(
+                map(self.in_may_deny, map(_first, map(_first, items))))):
+            Link.op_msg(self, items)  # nothing in the list can be denied
             return
         for args, payloads in items:  # deny rules (or a link not yet up): one by one
             for payload in payloads:
@@ -285,7 +299,8 @@ class LeafConnection(Link):
         if not self.registered:
             self._unauthenticated()
             return  # nothing is delivered before the link is bound
-        if self.in_denied is not None and args and self.in_denied(args[0]):
+        denied = self.in_denied
+        if denied is not None and args and self.in_may_deny(args[0]) and denied(args[0]):
             self.in_msgs += 1
             self.in_bytes += len(msg)
             if self.we_are_hub:

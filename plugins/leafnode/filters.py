@@ -6,6 +6,8 @@ turns allow/deny lists (config, a user's permissions, a hub's INFO
 ``import``/``export``) into those callables.
 """
 
+from operator import methodcaller
+
 from pluggy_nats.permissions import PermissionSpec, SubjectPermission
 from pluggy_nats.subjects import is_literal
 
@@ -26,22 +28,48 @@ def subject_filters(allow=None, deny=()):
     pub = PermissionSpec(publish=rule).compile()
     sub = PermissionSpec(subscribe=rule).compile()
 
-    # Deny-only lists whose patterns all start with a literal character (the
-    # JetStream denies: "$JS.API.>", "$KV.>"...): a subject starting with any
-    # other byte passes without a lookup (every link has those denies).
-    firsts = None
-    if allow is None and all(d[:1] not in ("", "*", ">") for d in deny):
-        firsts = frozenset(d.encode()[:1] if isinstance(d, str) else d[:1] for d in deny)
-
     def msg(subject):
-        if firsts is not None and subject[:1] not in firsts:
-            return False
         return not P.is_unchecked(subject) and not pub.publish_allowed(subject)
 
     def interest(subject):
         return not P.is_unchecked(subject) and not sub.subscribe_allowed(subject)
 
+    # Every leaf link carries the JetStream denies ("$JS.API.>", "$KV.>"...):
+    # a subject that starts with none of their literal prefixes passes
+    # unchecked, and callers test whole lists of subjects at once (in C).
+    msg.prefixes = deny_prefixes(allow, deny)
     return msg, interest
+
+
+def deny_prefixes(allow, deny):
+    """A tuple of byte prefixes one of which every denied subject starts
+    with: each deny pattern's tokens before its first wildcard (``$JS.API.>``
+    -> ``$JS.API.``; a literal pattern is its own prefix). ``(b"",)`` (every
+    subject) when an allow list exists or a pattern starts with a wildcard."""
+    if allow is not None:
+        return (b"",)
+    prefixes = set()
+    for d in deny:
+        d = d.encode() if isinstance(d, str) else d
+        toks = d.split(b".")
+        lit = []
+        for tok in toks:
+            if tok in (b"*", b">"):
+                break
+            lit.append(tok)
+        if not lit:
+            return (b"",)
+        prefix = b".".join(lit)
+        prefixes.add(prefix + b"." if len(lit) < len(toks) else prefix)
+    return tuple(sorted(prefixes))
+
+
+def may_deny(denied):
+    """A C-level test over many subjects: ``any(map(may_deny(f), subjects))``
+    is False only if filter ``f`` passes every one (None: nothing denied)."""
+    if denied is None:
+        return None
+    return methodcaller("startswith", getattr(denied, "prefixes", (b"",)))
 
 
 def literal_only(denied):

@@ -363,6 +363,7 @@ class LeafManager:
                                                deny_pub + js_both + js_out)
         conn.in_denied, _ = F.subject_filters(publish.allow, (publish.deny or []) + js_both)
         conn.ls_denied = F.literal_only(conn.out_denied)
+        conn.filters_set()
         conn.perm_info = {"import": F.perm_dict(subscribe), "export": F.perm_dict(publish)}
         if self.peers.claim(conn, (conn.remote_account, account.name)) is None:
             return
@@ -442,6 +443,7 @@ class LeafManager:
             imp[0], imp[1] + list(remote.deny_imports) + js_both)
         if advertise_deny is not None:
             conn.advertise_filter = lambda s: not advertise_deny(s)
+        conn.filters_set()
         self._learn_urls(remote, info.get("leafnode_urls"))
         conn.bind_account(account)
         self._finish(conn)
