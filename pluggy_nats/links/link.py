@@ -21,6 +21,7 @@ of frames) and ``op_hmsg`` deliver what arrives under the forwarding rule
 """
 
 import time
+from functools import partial
 from itertools import chain, repeat, zip_longest
 from operator import itemgetter
 
@@ -438,7 +439,8 @@ class Link(Connection):
                     self._inbound(args, 0, payload)
             return
         bound = self.bound_account  # then the lines carry no account token
-        accounts_get = self._accounts.get
+        accounts = self._accounts if bound is None else _Always(bound)
+        nargs = 2 if bound is None else 1
         tcache_get = self._targets.get
         claims = self.subject_claims
         seg = -1  # index where the pending segment starts (-1: none)
@@ -450,10 +452,7 @@ class Link(Connection):
             i += 1
             if args is not last:  # (items of one control line share args)
                 last = args
-                if bound is None:
-                    account = accounts_get(args[0]) if len(args) == 2 else None
-                else:
-                    account = bound if len(args) == 1 else None
+                account = accounts.get(args[0]) if len(args) == nargs else None
                 if account is not None:
                     subject = args[-1]
                     sublist = account.sublist
@@ -593,6 +592,17 @@ class Link(Connection):
         self.advertised.clear()
         self.server.links.link_down(self)
         self.manager.link_closed(self, reason)
+
+
+class _Always:
+    """A bound link's stand-in for its token -> account map: every line is in
+    the one account (keeps the unbound run loop free of a test per message).
+    Its ``get`` is C: ``next(repeat(account), key)`` is the account."""
+
+    __slots__ = ("get",)
+
+    def __init__(self, account):
+        self.get = partial(next, repeat(account))
 
 
 def forwarding_targets(result, source, queues):
