@@ -377,12 +377,21 @@ def deliver_run(result, items, publisher):
     for members in qsubs:  # one random member per message, as deliver does
         n = len(members)
         buckets = [[] for _ in members]
+        picks = [b.append for b in buckets]
+        if len(items) == 1:  # one control line: each member's share of its payloads
+            subject, reply, payloads = items[0]
+            for p in payloads:
+                picks[int(random() * n)](p)
+            for sub, mine in zip(members, buckets, strict=True):
+                if mine:
+                    part = _Frames([(subject, reply, mine)])
+                    _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
+            continue
         for m in frames.messages():
-            buckets[int(random() * n)].append(m)
+            picks[int(random() * n)](m)
         for sub, mine in zip(members, buckets, strict=True):
             if mine:
-                part = _Frames([(s, r, [p]) for s, r, p in mine] if len(items) > 1 else
-                               [(items[0][0], items[0][1], [p for _s, _r, p in mine])])
+                part = _Frames([(s, r, [p]) for s, r, p in mine])
                 _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
     if links:
         account = publisher.account

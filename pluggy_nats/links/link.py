@@ -426,6 +426,8 @@ class Link(Connection):
             if args is not last:  # (items of one control line share args)
                 last = args
                 account = accounts.get(args[0]) if len(args) == nargs else None
+                if account is None and len(args) == nargs:
+                    account = self._account_and_args(args)[0]  # its first message
                 if account is not None:
                     subject = args[-1]
                     sublist = account.sublist
