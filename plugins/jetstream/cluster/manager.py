@@ -27,6 +27,7 @@ from pluggy_nats.server import StartError
 
 from ..jsonreq import dumps
 from . import meta as M
+from . import move
 from .capi import ClusterApi
 from .replica import StreamGroup
 
@@ -52,19 +53,30 @@ def check_clustered(js):
     return route
 
 
-def _expected_size(route):
-    """Servers named by the configuration: the route URLs, ours counted once."""
+def _host_port(url, default):
+    text = url.split("://", 1)[-1].rsplit("@", 1)[-1].rstrip("/")
+    host, _, port = text.rpartition(":")
+    return host, int(port) if port.isdigit() else default
+
+
+def _expected_size(route, gateway=None):
+    """Servers named by the configuration (Go: configured routes plus gateway
+    URLs): the route URLs, ours counted once, and every other cluster's
+    gateway URLs, since one meta group spans the super-cluster."""
     own = route.config.port
     others = set()
     for url in route.config.routes:
-        text = url.split("://", 1)[-1].rsplit("@", 1)[-1].rstrip("/")
-        host, _, port = text.rpartition(":")
-        port = int(port) if port.isdigit() else 6222
+        host, port = _host_port(url, 6222)
         if port == own and host.strip("[]") in ("127.0.0.1", "localhost", "0.0.0.0", "::1",
                                                 route.config.host):
             continue
         others.add((host, port))
-    return max(2, len(others) + 1)
+    remote = set()
+    if gateway is not None:
+        for gw in gateway.config.gateways:
+            if gw.name != gateway.name and not gw.implicit:
+                remote.update(_host_port(url, 7222) for url in gw.urls)
+    return max(2, len(others) + 1 + len(remote))
 
 
 class ClusterManager:
@@ -74,16 +86,18 @@ class ClusterManager:
         self.route = route
         self.id = node_id_for(self.server.server_name)
         self.cluster_name = route.config.name
+        self.gateway = self.server.pluginmanager.get_plugin("gateway-manager")
         self.peers = {}           # node id -> PeerInfo
         self.seen = {}            # node id -> monotonic time of the last hello
         self.state = M.MetaState()
         self.groups = {}          # (account, stream) -> StreamGroup
         self.meta = None
         self.api = ClusterApi(self)
+        self.moves = move.MoveFinisher(self)
         self.client = None
         self.since_snapshot = 0
         self._foreign = set()     # routed servers with another JetStream (logged once)
-        self.expected = _expected_size(route)
+        self.expected = _expected_size(route, self.gateway)
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster")
         self._add_self()
 
@@ -106,7 +120,11 @@ class ClusterManager:
         system = self.server.accounts.system_account
         self.client = InternalClient(self.server, system, "$JSC")
         self.client.subscribe(HELLO, self._on_hello)
+        for jsa in self.js.accounts.values():
+            self.api.serve_account(jsa)  # later accounts: JsAccount.start
+        self.client.subscribe(move.MOVED, self.moves.on_moved)
         self.server.spawn(self._hello_loop)
+        self.server.spawn(self._move_loop)
         self.server.spawn(self._bootstrap)
         self.log.info("Starting JetStream cluster", meta_group=META_GROUP,
                       expected_peers=self.expected)
@@ -134,6 +152,18 @@ class ClusterManager:
             if time.monotonic() - started > 3 * HELLO_INTERVAL:
                 self._note_foreign_jetstream()
             gevent.sleep(HELLO_INTERVAL)
+
+    def _move_loop(self):
+        """Drive the moves of the groups this server leads (move.py)."""
+        while True:
+            gevent.sleep(move.STEP_INTERVAL)
+            for group in list(self.groups.values()):
+                if group.sa["group"].get("desired"):
+                    try:
+                        move.step(group)
+                    except Exception:
+                        self.log.exception("stream_move_step_failed", group=group.name)
+            self.server.flush_touched()
 
     def _note_foreign_jetstream(self):
         """A routed server that never said hello (a Go nats-server) is not
@@ -196,8 +226,8 @@ class ClusterManager:
 
     def _add_new_peers(self):
         for pid in sorted(self.peers):
-            if pid not in self.meta.peers and self.peer_online(pid) and \
-                    self.peers[pid].cluster == self.cluster_name:
+            # every cluster of the super-cluster (same domain: hello checks it)
+            if pid not in self.meta.peers and self.peer_online(pid):
                 try:
                     self.meta.add_peer(pid)
                     self.log.info("jetstream_meta_peer_added", peer=self.peer_name(pid))
@@ -277,13 +307,18 @@ class ClusterManager:
         key = (account, stream)
         group = self.groups.get(key)
         try:
-            if kind == "stream_added" or (kind == "stream_updated" and group is None):
-                jsa = self.js.accounts.get(account)
-                if jsa is None or self.id not in sa["group"]["peers"]:
-                    return
-                self.groups[key] = StreamGroup(self, jsa, sa).start()
-            elif kind == "stream_updated":
-                group.update(sa)
+            if kind in ("stream_added", "stream_updated"):
+                desired = sa["group"].get("desired") or {}
+                member = self.id in sa["group"]["peers"] or self.id in desired.get("peers", ())
+                if group is None:
+                    jsa = self.js.accounts.get(account)
+                    if jsa is not None and member:
+                        self.groups[key] = StreamGroup(self, jsa, sa).start()
+                elif not member:  # moved away (move.py): our copy goes
+                    del self.groups[key]
+                    group.stop(delete=True)
+                else:
+                    group.update(sa)
             elif kind == "stream_removed" and group is not None:
                 del self.groups[key]
                 group.stop(delete=True)

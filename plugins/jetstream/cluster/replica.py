@@ -227,7 +227,10 @@ class StreamGroup:
         self.stream.start()
         storage = FileStorage(self.raft_dir(), fsync=self.manager.js.config.sync_always) \
             if cfg["storage"] == "file" else _memory_storage()
-        self.node = RaftNode(self.server, self.name, storage, list(self.sa["group"]["peers"]),
+        # a peer joining a move (move.py) has none: the leader's log names the group
+        peers = self.sa["group"]["peers"]
+        self.node = RaftNode(self.server, self.name, storage,
+                             list(peers) if self.manager.id in peers else [],
                              apply=self._apply, install_snapshot=self._install,
                              leader_changed=self._leader_changed,
                              config=self.manager.raft_config())
@@ -490,7 +493,7 @@ class StreamGroup:
         """STREAM.INFO ``cluster``: Go's ClusterInfo."""
         node, core = self.node, self.node.core
         leader = node.leader
-        out = {"name": self.manager.cluster_name}
+        out = {"name": self.sa["group"].get("cluster") or self.manager.cluster_name}
         if leader:
             out["leader"] = self.manager.peer_name(leader)
         replicas = []
