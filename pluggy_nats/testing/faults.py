@@ -17,7 +17,9 @@ direct route around a proxy. Pytest fixture: ``make_fault_cluster`` (see
     cluster.kill(0); cluster.restart(0)
     cluster.pause(2); cluster.resume(2)
 
-``make_fault_cluster(3, jetstream=True)`` runs clustered JetStream: each
+``make_fault_cluster(3, jetstream=True)`` runs clustered JetStream (a string
+instead of True adds its lines to the ``jetstream`` block, e.g.
+``"sync_interval: always"``): each
 server gets ``jetstream { store_dir }`` (``store_dir(i)``), a monitor port
 (``http_ports[i]``) and every other server in its ``routes`` (Go refuses
 clustered JetStream without configured routes).
@@ -248,8 +250,9 @@ class FaultCluster:
                 "  advertise: \"%s\"\n  routes: [%s]\n}\n"
                 % (self.names[i], self.name, HOST, self.route_ports[i], UNREACHABLE, routes))
         if self.jetstream:
-            conf += "jetstream {\n  store_dir: \"%s\"\n}\nhttp: \"%s:%d\"\n" % (
-                self.store_dir(i), HOST, self.http_ports[i])
+            extra = self.jetstream if isinstance(self.jetstream, str) else ""
+            conf += "jetstream {\n  store_dir: \"%s\"\n  %s\n}\nhttp: \"%s:%d\"\n" % (
+                self.store_dir(i), extra, HOST, self.http_ports[i])
         return conf
 
     # -- servers ------------------------------------------------------------------------

@@ -326,10 +326,11 @@ class Stream:
         republish = cfg.get("republish")
         if republish:
             self._republish(republish, subject, seq, ts, hdr, data)
-        retention = cfg["retention"]
-        if retention != "limits" and not any(
+        # interest retention with no one interested: dropped at once (Go skips
+        # it, srv:stream.go ``noInterest``); a work queue keeps it for a worker
+        if cfg["retention"] == "interest" and not any(
                 _match_any(c.filters, subject) for c in self.consumers.values()):
-            self.store.remove_msg(seq)  # interest/workqueue with no one interested
+            self.store.remove_msg(seq)
             return seq
         self._stored(seq, subject)
         return seq
@@ -629,7 +630,7 @@ class Stream:
         """A consumer acknowledged ``seq``: drop it if retention says so."""
         retention = self.cfg["retention"]
         if retention == "workqueue":
-            self.remove_msg(seq)
+            self._drop_acked(seq)
         elif retention == "interest":
             if subject is None:
                 msg = self.store.load_msg(seq)
@@ -639,7 +640,12 @@ class Stream:
             for c in self.consumers.values():
                 if _match_any(c.filters, subject) and not c.has_acked(seq):
                     return
-            self.remove_msg(seq)
+            self._drop_acked(seq)
+
+    def _drop_acked(self, seq):
+        """Retention removes an acknowledged message (a replicated stream
+        removes it on every member through its log instead)."""
+        self.remove_msg(seq)
 
     # -- direct get ------------------------------------------------------------
 

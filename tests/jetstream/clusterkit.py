@@ -14,8 +14,9 @@ import nats.js.errors
 SCALE = "0.1"   # Go's timers x 0.1: elections in 0.4-0.9 s
 
 
-def js_cluster(make_fault_cluster, n=3, name="jsc", scale=SCALE):
-    return make_fault_cluster(n, name=name, jetstream=True,
+def js_cluster(make_fault_cluster, n=3, name="jsc", scale=SCALE, jetstream=True):
+    """``jetstream``: True, or extra lines for the servers' ``jetstream`` block."""
+    return make_fault_cluster(n, name=name, jetstream=jetstream,
                               env={"PLUGGY_NATS_RAFT_SCALE": scale})
 
 

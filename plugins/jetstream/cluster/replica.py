@@ -25,6 +25,7 @@ import json
 import os
 import time
 
+import gevent
 import structlog
 
 from pluggy_nats.raft import FileStorage, NotLeader
@@ -39,7 +40,8 @@ from ..store.consumer import decode_state, encode_state
 from ..stream import Stream, store_config
 from . import ops
 
-SNAPSHOT_ENTRIES = 20000  # compact the log this often, once every peer holds it
+SNAPSHOT_ENTRIES = 20000  # compact the log after this many entries or messages,
+                          # once every peer holds them
 T = "io.nats.jetstream.api.v1."
 
 
@@ -68,16 +70,19 @@ class ReplicatedStream(Stream):
 
     def _accept(self, subject, reply, hdr, data, ttl, msg_id, rollup, counter, in_batch):
         group = self.group
+        if not group.can_propose():
+            return 0  # no answer: the client retries (its Nats-Msg-Id dedups)
         seq = group.clseq + 1
         ts = time.time_ns()
         if ts <= group.clts:
             ts = group.clts + 1
-        entry = ops.encode_msg(seq, ts, ttl, rollup, subject,
-                               b"" if in_batch else (reply or b""), msg_id, counter, hdr, data)
-        try:
-            group.node.propose(entry)
-        except NotLeader:
-            return 0  # no answer: the client retries (its Nats-Msg-Id dedups)
+        if in_batch or not reply:
+            reply = b""
+        elif type(reply) is str:
+            reply = reply.encode()
+        group.batch.add(ops.encode_record(seq, ts, ttl, rollup, subject, reply, msg_id,
+                                          counter, hdr, data),
+                        (seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, data))
         group.clseq, group.clts = seq, ts
         group.inflight[subject] = seq
         self.last_msg_id = msg_id
@@ -87,6 +92,25 @@ class ReplicatedStream(Stream):
 
     def _last_seq(self):
         return self.group.clseq
+
+    def _drop_acked(self, seq):
+        # The leader's consumers saw the ack: the removal goes into the log
+        # with the consumer's next state, and every member (this one too)
+        # removes the message when that entry is applied, so the replicas
+        # agree and a new leader does not hold what was acknowledged. A
+        # member applying an entry (a consumer removed under interest
+        # retention) removes at once, as every member does.
+        group = self.group
+        if group.ready and not group.applying:
+            self.group.acked_removals.append(seq)
+        else:
+            self.remove_msg(seq)
+
+    def _republish(self, *args):
+        # every member stores the message; only the leader republishes it
+        # (srv:stream.go processJetStreamMsg: ``republish := tsubj != "" && isLeader``)
+        if self.group.ready:
+            super()._republish(*args)
 
     def _last_subject_seq(self, subject):
         # proposed but not yet applied messages count: two compare-and-set
@@ -154,8 +178,10 @@ class ReplicatedConsumer(Consumer):
         body = {"name": self.name, "state": encode_state(state).decode()}
         if self._ack_replies:
             body["replies"], self._ack_replies = self._ack_replies, []
+        if group.acked_removals:
+            body["removed"], group.acked_removals = group.acked_removals, []
         try:
-            group.node.propose(ops.encode_json(ops.CONSUMER_STATE, body))
+            group.propose(ops.encode_json(ops.CONSUMER_STATE, body))
         except NotLeader:
             pass
         self._dirty = False
@@ -183,6 +209,62 @@ class ReplicatedConsumer(Consumer):
                                     error=str(exc))
 
 
+class _Batch:
+    """The messages a stream leader accepted while one read batch was
+    handled, proposed as one entry (one log record, one slice of an append,
+    one decode per member) when the reader flushes: it sits on the server's
+    ``touched`` list like a connection. A caller outside a read batch is
+    covered by a callback on the next loop turn. Anything else the group
+    proposes goes after it (``StreamGroup.propose``), so the log keeps the
+    order in which the leader accepted things."""
+
+    __slots__ = ("group", "records", "items", "size", "flush_queued", "_callback")
+    MAX_BYTES = 256 * 1024  # one entry stays well below a route's max_payload
+
+    def __init__(self, group):
+        self.group = group
+        self.records, self.items, self.size = [], [], 0
+        self.flush_queued = False
+        self._callback = None
+
+    def add(self, record, item):
+        if self.size + len(record) > self.MAX_BYTES and self.records:
+            self.flush()
+        self.records.append(record)
+        self.items.append(item)
+        self.size += len(record)
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.group.server.touched.append(self)
+        if self._callback is None:
+            self._callback = gevent.get_hub().loop.run_callback(self._later)
+
+    def _later(self):
+        self._callback = None
+        if self.records:
+            self.flush()
+            self.group.server.flush_touched()
+
+    def drop(self):
+        self.records, self.items, self.size = [], [], 0
+
+    def flush(self):
+        """Propose what is held (the touched list's caller flushes the
+        connections the node wakes)."""
+        self.flush_queued = False
+        if not self.records:
+            return
+        records, items = self.records, self.items
+        self.drop()
+        group = self.group
+        try:
+            index = group.node.propose(ops.encode_batch(records))
+        except NotLeader:
+            return  # not answered: the clients retry (their Nats-Msg-Id dedups)
+        # the leader applies its own entry from these, not by decoding it again
+        group.mine[index] = (group.node.term, items)
+
+
 class StreamGroup:
     """One stream's RAFT group member on this server."""
 
@@ -196,6 +278,10 @@ class StreamGroup:
         self.clseq = 0            # the last sequence proposed (leader)
         self.clts = 0
         self.inflight = {}        # subject -> last seq proposed, not yet applied (leader)
+        self.batch = _Batch(self)  # messages accepted, not yet proposed (leader)
+        self.mine = {}            # index -> (term, messages) proposed by this leader
+        self.acked_removals = []  # seqs retention drops once the next consumer state commits
+        self.applying = False     # in _apply: retention removes at once (every member does)
         self.node = None
         self.stream = None
         self.answered = set()     # replies already answered (create responses)
@@ -243,6 +329,8 @@ class StreamGroup:
 
     def stop(self, delete=False):
         self.ready = False
+        self.batch.drop()
+        self.mine.clear()
         if self.node is not None:
             self.node.stop()
         if self.stream is not None:
@@ -313,27 +401,32 @@ class StreamGroup:
     # -- the log ------------------------------------------------------------------------
 
     def _apply(self, entry):
+        self.applying = True
+        try:
+            self._apply_entry(entry)
+        finally:
+            self.applying = False
+
+    def _apply_entry(self, entry):
         data = entry.data
         op = data[0]
-        stream = self.stream
-        if op == ops.STREAM_MSG:
-            (seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr,
-             body) = ops.decode_msg(data)
-            if self.inflight.get(subject) == seq:
-                del self.inflight[subject]
-            if seq <= stream.store.state().last_seq:
-                return  # applied before this restart
-            if not self.ready:
-                reply = b""  # only the leader answers
-            stream._commit(subject, reply, hdr, body, ttl, msg_id, rollup, counter, False,
-                           seq=seq, ts=ts)
-            if not self.ready:
-                self.clseq, self.clts = seq, ts
+        if op == ops.MSG_BATCH:
+            mine = self.mine.pop(entry.index, None)
+            if mine is not None and mine[0] == entry.term:
+                items = mine[1]
+            else:
+                items = ops.decode_batch(data)
+            self._apply_msgs(items)
+            self.since_snapshot += len(items) - 1
+        elif op == ops.STREAM_MSG:
+            self._apply_msgs((ops.decode_msg(data),))
         elif op == ops.CONSUMER_STATE:
             body = ops.decode_json(data)
             if not self.ready:
                 self._follower_consumer_state(body["name"], body["state"])
-            else:
+            for seq in body.get("removed") or ():
+                self.stream.remove_msg(seq)  # acknowledged under workqueue/interest retention
+            if self.ready:
                 for reply in body.get("replies") or ():
                     self.jsa.client.publish(reply, b"", flush=False)
         elif op == ops.LEADER_READY:
@@ -351,6 +444,33 @@ class StreamGroup:
             self.since_snapshot = 0
             self.node.snapshot(self._snapshot_state())
         # the node flushes once after the batch (PubAcks included)
+
+    def _apply_msgs(self, items):
+        """Store committed messages at their sequences (skipping those this
+        member already holds: a restart re-applies the log after its
+        snapshot); the leader answers each."""
+        stream, inflight, ready = self.stream, self.inflight, self.ready
+        commit = stream._commit
+        last = stream.store.state().last_seq
+        seq = ts = 0
+        for seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, body in items:
+            if inflight and inflight.get(subject) == seq:
+                del inflight[subject]
+            if seq <= last:
+                continue
+            commit(subject, reply if ready else b"", hdr, body, ttl, msg_id, rollup, counter,
+                   False, seq=seq, ts=ts)
+        if not ready and seq:
+            self.clseq, self.clts = seq, ts
+
+    def propose(self, data):
+        """Propose ``data`` after the messages accepted before it."""
+        self.batch.flush()
+        return self.node.propose(data)
+
+    def can_propose(self):
+        core = self.node.core
+        return self.ready and core.is_leader and core.transfer_to is None
 
     def _apply_admin(self, op, body):
         stream = self.stream
@@ -371,7 +491,7 @@ class StreamGroup:
 
     def propose_admin(self, op, body):
         try:
-            self.node.propose(ops.encode_json(op, body))
+            self.propose(ops.encode_json(op, body))
         except NotLeader:
             raise ApiError(10009) from None
 
@@ -423,7 +543,7 @@ class StreamGroup:
     def _leader_changed(self, leader, term):
         if leader == self.node.id:
             try:
-                self.node.propose(ops.encode_json(ops.LEADER_READY, {"term": term}))
+                self.propose(ops.encode_json(ops.LEADER_READY, {"term": term}))
             except NotLeader:
                 pass
             return
@@ -434,6 +554,9 @@ class StreamGroup:
         stream = self.stream
         st = stream.store.state()
         self.inflight.clear()
+        self.batch.drop()
+        self.mine.clear()
+        self.acked_removals = []
         self.clseq, self.clts = st.last_seq, st.last_ts
         self.ready = True
         stream._subscribe()
@@ -456,6 +579,9 @@ class StreamGroup:
     def _lose_leadership(self):
         self.ready = False
         self.inflight.clear()
+        self.batch.drop()  # never proposed: not answered, the clients retry
+        self.mine.clear()
+        self.acked_removals = []  # those acks were not committed: the new leader redelivers
         stream = self.stream
         stream._subscribe()
         for name, consumer in list(stream.consumers.items()):
