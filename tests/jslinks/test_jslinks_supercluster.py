@@ -20,8 +20,9 @@ from .helpers import connect, until
 FAST_RAFT = {"PLUGGY_NATS_RAFT_SCALE": "0.1"}  # Go's timers x 0.1
 
 
-def _supercluster(make_supercluster, spec):
-    return make_supercluster(spec, jetstream=True, env=FAST_RAFT, args=("-m", "-1"))
+def _supercluster(make_supercluster, spec, **env):
+    return make_supercluster(spec, jetstream=True, env=dict(FAST_RAFT, **env),
+                             args=("-m", "-1"))
 
 
 async def _create(js, timeout=40.0, **cfg):
@@ -110,8 +111,11 @@ def test_supercluster_js_stream_move(make_supercluster):
     """A stream of cluster A moved to B (STREAM.UPDATE with a new
     placement.cluster) while a client in A keeps publishing: the group takes
     B's peer, hands it the lead and drops A's; every message is there once,
-    in order, the durable consumer keeps its acks, A's copy is deleted."""
-    sc = _supercluster(make_supercluster, {"A": 1, "B": 1})
+    in order, the durable consumer keeps its acks, A's copy is deleted. The
+    group's log is compacted every 20 entries, so B fetches the messages
+    before the last snapshot from the leader (catchup.py)."""
+    sc = _supercluster(make_supercluster, {"A": 1, "B": 1},
+                       PLUGGY_NATS_STREAM_SNAPSHOT_ENTRIES="20")
     a = sc["A"][0]
 
     async def body():

@@ -38,10 +38,11 @@ from ..jsonreq import dumps
 from ..store import StoreError, open_stream_store
 from ..store.consumer import decode_state, encode_state
 from ..stream import Stream, store_config
-from . import ops
+from . import catchup, ops
 
-SNAPSHOT_ENTRIES = 20000  # compact the log after this many entries or messages,
-                          # once every peer holds them
+# compact the log after this many entries or messages, once every peer holds
+# them (tests lower it to exercise catchup.py)
+SNAPSHOT_ENTRIES = int(os.environ.get("PLUGGY_NATS_STREAM_SNAPSHOT_ENTRIES") or 20000)
 T = "io.nats.jetstream.api.v1."
 
 
@@ -284,6 +285,7 @@ class StreamGroup:
         self.applying = False     # in _apply: retention removes at once (every member does)
         self.node = None
         self.stream = None
+        self.sync_sub = None      # catchup.py: answering members that fell behind
         self.answered = set()     # replies already answered (create responses)
         self.since_snapshot = 0
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster").bind(
@@ -321,6 +323,7 @@ class StreamGroup:
                              leader_changed=self._leader_changed,
                              config=self.manager.raft_config())
         self.node.start()
+        self.sync_sub = catchup.serve(self)
         preferred = self.sa["group"].get("preferred")
         if (preferred == self.node.id and storage.last_index == 0) or \
                 self.node.peers == {self.node.id}:  # R1: no one to wait for
@@ -331,6 +334,8 @@ class StreamGroup:
         self.ready = False
         self.batch.drop()
         self.mine.clear()
+        if self.sync_sub is not None:
+            self.manager.client.unsubscribe(self.sync_sub)
         if self.node is not None:
             self.node.stop()
         if self.stream is not None:
@@ -513,13 +518,19 @@ class StreamGroup:
             for n, c in self.stream.consumers.items()}}).encode()
 
     def _install(self, data, index):
-        """A snapshot: consumer states (the messages are in our store: a log is
-        compacted only once every peer holds it)."""
+        """A snapshot: consumer states, and the messages our store misses
+        fetched from the leader (catchup.py: a peer added after the log was
+        compacted)."""
         try:
             snap = json.loads(data)
         except ValueError:
             return
         stream = self.stream
+        last = snap.get("last_seq", 0)
+        core = self.node.core
+        if last > stream.store.state().last_seq and not core.is_leader and \
+                core.peers - {core.id}:  # someone else may hold them
+            catchup.fetch(self, last)
         for name, c in (snap.get("consumers") or {}).items():
             if name not in stream.consumers:
                 stream.consumers[name] = ReplicatedConsumer(stream, name, c["config"],
@@ -528,7 +539,6 @@ class StreamGroup:
         for name in set(stream.consumers) - set(snap.get("consumers") or {}):
             self.jsa.delete_consumer(stream, name)
         stream.save_meta()
-        last = snap.get("last_seq", 0)
         if last > self.stream.store.state().last_seq:
             self.log.warning("stream_behind_snapshot", have=self.stream.store.state().last_seq,
                              snapshot=last)
