@@ -277,8 +277,7 @@ def check_stream_config(obj, server_limits, account_limits, pedantic=False):
 
 
 def check_update(old, new, clustered=False):
-    """Go's checkStreamCfgUpdate: what an update may not change (``clustered``:
-    replicas are the cluster's business)."""
+    """Go's checkStreamCfgUpdate: what an update may not change."""
     if old["name"] != new["name"]:
         raise _invalid("stream configuration name must match original")
     if old["storage"] != new["storage"]:

@@ -115,7 +115,7 @@ def test_supercluster_js_stream_move(make_supercluster):
     group's log is compacted every 20 entries, so B fetches the messages
     before the last snapshot from the leader (catchup.py)."""
     sc = _supercluster(make_supercluster, {"A": 1, "B": 1},
-                       PLUGGY_NATS_STREAM_SNAPSHOT_ENTRIES="20")
+                       PLUGGY_NATS_JS_SNAPSHOT_ENTRIES="20")
     a = sc["A"][0]
 
     async def body():

@@ -47,7 +47,8 @@ META_KEYS = {
 FORWARD = "$JSC.API.%s"      # a meta request handed to the meta leader (system account)
 REQUEST_INFO = "Nats-Request-Info"
 STEPDOWN_KEYS = {("STREAM", "LEADER", "STEPDOWN"), ("CONSUMER", "LEADER", "STEPDOWN")}
-UNSUPPORTED = {("STREAM", "PEER", "REMOVE"), ("STREAM", "RESTORE")}
+UNSUPPORTED = {("STREAM", "RESTORE")}
+PEER_REMOVE = ("STREAM", "PEER", "REMOVE")
 
 
 def _meta_error(err):
@@ -62,6 +63,12 @@ class ClusterApi:
 
     def route(self, jsa, key, fn, args):
         m = self.m
+        if m.disabled:
+            return None  # removed from the meta group: JetStream is off here
+        if key == PEER_REMOVE:
+            if m.is_meta_leader:
+                return m.admin.stream_peer_remove
+            return self.no_meta_leader if m.meta_leader is None else None
         if key in META_KEYS or key in UNSUPPORTED:
             api = m.js.api
             if api.client_info is None:  # not handed to us by an entry server
@@ -199,7 +206,7 @@ class ClusterApi:
                                     created=H.rfc3339(time.time_ns()),
                                     client={"account": account,
                                             "cluster": info.get("cluster") or m.cluster_name},
-                                    reply=api.reply)
+                                    reply=api.reply, unique_tag=m.js.config.unique_tag or None)
         except M.MetaError as err:
             raise _meta_error(err) from None
         m.propose(data)
@@ -212,40 +219,30 @@ class ClusterApi:
         if sa is None:
             raise ApiError(10059)
         check_update(sa["stream"], cfg, clustered=True)
-        moving = (cfg.get("placement") or None) != (sa["stream"].get("placement") or None)
-        if cfg.get("num_replicas", 1) != sa["stream"].get("num_replicas", 1):
-            if moving:
-                raise ApiError(10123)
-            raise ApiError(10052, err="changing the replicas of a clustered stream is not "
-                                      "supported yet")
         self._check_overlap(jsa, cfg)
-        body = {k: v for k, v in sa.items() if k not in ("consumers", "reply", "update_reply")}
-        body["stream"] = cfg
-        if moving:
-            body["group"] = self._move(sa, cfg)
-        body["update_reply"] = api.reply  # the stream leader answers once applied
-        m.propose(M.encode_op(M.UPDATE_STREAM, body))
+        replicas = max(int(cfg.get("num_replicas") or 1), 1)
+        peers, cluster = sa["group"]["peers"], None
+        if (cfg.get("placement") or None) != (sa["stream"].get("placement") or None):
+            if replicas != len(peers):
+                raise ApiError(10123)
+            cluster, peers = self._move(cfg)
+        elif replicas != len(peers):  # scale up or down (admin.py)
+            peers = m.admin.scaled_peers(sa, replicas, cfg)
+        m.admin.propose_group(sa, peers, cfg, reply=api.reply, cluster=cluster)
         return None
 
-    def _move(self, sa, cfg):
-        """A new placement (Go ``jsClusteredStreamUpdateRequest``): the group
-        keeps its name and gets a ``desired`` peer set chosen as for a create;
-        the stream leader widens the group to it, hands over the lead, drops
-        the old peers, and reports back (:mod:`.move`)."""
-        group = dict(sa["group"])
-        if group.get("desired"):
-            raise ApiError(10124)
-        info = self.m.js.api.client_info or {}
+    def _move(self, cfg):
+        """A new placement (Go ``jsClusteredStreamUpdateRequest``): ``(cluster,
+        peers)`` chosen as for a create. The group keeps its name; its members
+        follow the new assignment (admin.reconcile): the new peers join and
+        catch up, the leader hands over to one of them, the old ones leave."""
+        m = self.m
+        info = m.js.api.client_info or {}
         try:
-            cluster, peers = M.place_stream(self.m.placement_peers(), cfg,
-                                            info.get("cluster") or self.m.cluster_name,
-                                            info.get("alts") or ())
+            return M.place_stream(m.placement_peers(), cfg, info.get("cluster") or m.cluster_name,
+                                  info.get("alts") or (), m.js.config.unique_tag or None)
         except M.MetaError as err:
             raise _meta_error(err) from None
-        if set(peers) != set(group["peers"]):
-            group["desired"] = {"peers": peers, "cluster": cluster, "move": True}
-        group.pop("preferred", None)
-        return group
 
     def stream_delete(self, jsa, args, payload):
         m = self.m
@@ -296,9 +293,11 @@ class ClusterApi:
     # -- stream leader ----------------------------------------------------------------------
 
     def leader_stepdown(self, jsa, args, payload):
+        from .admin import preferred_placement
+
         group = self.m.groups[(jsa.account.name, args[0])]
         req = loads(payload) if payload and bytes(payload).strip() else {}
-        placement = req.get("placement") or {} if isinstance(req, dict) else {}
-        preferred = placement.get("preferred") if isinstance(placement, dict) else None
-        group.step_down(preferred)  # raises Go's error before anything moves
+        placement = req.get("placement") if isinstance(req, dict) else None
+        # Go's error before anything moves
+        group.step_down(preferred_placement(self.m, group.node, placement))
         return {"success": True}

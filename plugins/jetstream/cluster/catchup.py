@@ -1,131 +1,132 @@
-"""Stream catch-up: the messages a member misses when its group's log was
-compacted past them (JETSTREAM-CLUSTER.md section 3, Go's ``$JSC.SYNC``).
+"""Stream catch-up from the leader's store (JETSTREAM-CLUSTER.md section 3,
+Go's ``$JSC.SYNC`` catch-up; the wire format is ours).
 
-A stream group's snapshot carries the consumers and the stream's last
-sequence, not the messages: a member that installs one while its store is
-behind (a peer added by a move or a scale-up after the log was compacted, or
-one that was away for long) asks the leader for the missing range before it
-applies anything after the snapshot.
+A member that installs a RAFT snapshot whose stream is ahead of its own store
+(a server whose store directory was wiped, a new member added by a scale-up
+or a peer remove after the log was compacted) asks the group for the
+messages it misses before it applies anything after the snapshot:
 
-* Request, system account, on ``$JSC.SYNC.<group>``: JSON ``{"from", "to"}``
-  with a reply inbox. Only the group's ready leader answers.
-* Answer: the stored messages from ``from`` on, at most ``BATCH_BYTES`` (at
-  least one), each ``seq u64, ts i64, subject u16+bytes, hdr u32+bytes, data
-  u32+bytes`` (little-endian); empty when nothing is stored at or after
-  ``from`` up to ``to``. The member stores them at their sequences (gaps
-  become deleted sequences, as in the leader's store) and asks again from the
-  last one + 1 until it holds ``to``.
+* request to ``$JSC.SYNC.<group>``: JSON ``{"from": seq, "to": seq}``, reply
+  to an inbox; only the group's leader answers (every member subscribes
+  through the manager's one ``$JSC.SYNC.*`` subscription);
+* answer: ``first u64, last u64`` (the leader's store), then records
+  ``u32 len`` + a stream-message entry (:func:`.ops.encode_msg`), at most
+  :data:`BATCH_BYTES` per answer; the member asks again from the sequence
+  after the last record until it holds ``to``.
 
-Ours, not Go's wire format (section 0: only needed to share groups with Go).
-The member waits in its RAFT greenlet: it applies nothing meanwhile, which
-is what keeps its store in order.
+Messages are stored at their sequence (gaps become deleted sequences, as the
+leader has them); messages below the leader's first sequence are compacted
+away. What is copied is the leader's stored message: subject, headers, data
+and timestamp (not its ``Nats-Msg-Id`` window nor a per-message TTL).
 """
 
-import itertools
 import json
+import secrets
 import struct
 
-import gevent
 import gevent.event
 
-from ..jsonreq import dumps
+from ..store import StoreError
+from . import ops
 
-SYNC = "$JSC.SYNC.%s"
-BATCH_BYTES = 256 * 1024
-TIMEOUT = 5.0        # seconds per request
-GIVE_UP = 30.0       # seconds without progress before the member stops asking
-_HEAD = struct.Struct("<QqH")
+SYNC = "$JSC.SYNC."
+BATCH_BYTES = 1 << 20
+_HEAD = struct.Struct("<QQ")
 _LEN = struct.Struct("<I")
-_inboxes = itertools.count(1)
+REQUEST_TIMEOUT = 5.0
+ATTEMPTS = 6
 
 
-def encode(msgs):
-    out = []
-    for seq, ts, subject, hdr, data in msgs:
-        subject = subject.encode() if isinstance(subject, str) else subject
-        hdr, data = bytes(hdr or b""), bytes(data or b"")
-        out += [_HEAD.pack(seq, ts, len(subject)), subject, _LEN.pack(len(hdr)), hdr,
-                _LEN.pack(len(data)), data]
-    return b"".join(out)
-
-
-def decode(buf):
-    buf, pos, out = bytes(buf), 0, []
-    while pos < len(buf):
-        seq, ts, n = _HEAD.unpack_from(buf, pos)
-        pos += _HEAD.size
-        subject = buf[pos:pos + n]
-        pos += n
-        (n,) = _LEN.unpack_from(buf, pos)
-        hdr = buf[pos + 4:pos + 4 + n]
-        pos += 4 + n
-        (n,) = _LEN.unpack_from(buf, pos)
-        data = buf[pos + 4:pos + 4 + n]
-        pos += 4 + n
-        if pos > len(buf):
-            raise ValueError("truncated catch-up batch")
-        out.append((seq, ts, subject, hdr, data))
-    return out
-
-
-def serve(group):
-    """Answer the group's catch-up requests while this member leads it."""
-    def on_request(sub, subject, reply, hdr, payload):
-        if not group.ready or not reply:
-            return
-        try:
-            req = json.loads(bytes(payload))
-            first, last = int(req["from"]), int(req["to"])
-        except (ValueError, KeyError, TypeError):
-            return
-        store, msgs, size, seq = group.stream.store, [], 0, first
-        while seq <= last and (not msgs or size < BATCH_BYTES):
-            msg = store.load_next(None, seq)
-            if msg is None or msg.seq > last:
-                break
-            msgs.append((msg.seq, msg.ts, msg.subject, msg.hdr, msg.data))
-            size += len(msg.data or b"") + len(msg.hdr or b"") + 32
-            seq = msg.seq + 1
-        group.manager.client.publish(reply, encode(msgs), flush=False)
-    return group.manager.client.subscribe(SYNC % group.name, on_request)
-
-
-def fetch(group, last):
-    """Bring the member's store up to ``last`` from the leader; True when done."""
-    client, store = group.manager.client, group.stream.store
-    inbox = "$JSC.SR.%s.%s.%d" % (group.name, group.manager.id, next(_inboxes))
-    pending = [None]
-
-    def on_reply(sub, subject, reply, hdr, payload):
-        if pending[0] is not None:
-            pending[0].set(bytes(payload))
-    sub = client.subscribe(inbox, on_reply)
-    stalled = 0.0
+def serve(manager, subject, reply, payload):
+    """The leader's side: answer one catch-up request for the group named in
+    ``subject`` (silence when this server does not lead it)."""
+    name = bytes(subject).decode("utf-8", "replace")[len(SYNC):]
+    group = next((g for g in manager.groups.values() if g.name == name), None)
+    if group is None or not group.ready or not reply:
+        return
     try:
-        while True:
-            have = store.state().last_seq
-            if have >= last:
-                return True
-            pending[0] = gevent.event.AsyncResult()
-            client.publish(SYNC % group.name, dumps({"from": have + 1, "to": last}),
-                           reply=inbox)
-            try:
-                batch = decode(pending[0].get(timeout=TIMEOUT))
-            except gevent.Timeout:
-                stalled += TIMEOUT
-                if stalled >= GIVE_UP:
-                    group.log.error("stream_catchup_failed", have=have, want=last)
+        req = json.loads(bytes(payload))
+        lo, hi = int(req["from"]), int(req["to"])
+    except (ValueError, KeyError, TypeError):
+        return
+    store = group.stream.store
+    st = store.state()
+    parts, size, seq = [_HEAD.pack(st.first_seq, st.last_seq)], 0, max(lo, 1)
+    while seq <= hi and size < BATCH_BYTES:
+        msg = store.load_next(None, seq)
+        if msg is None or msg.seq > hi:
+            break
+        rec = ops.encode_msg(msg.seq, msg.ts, 0, "", msg.subject, b"", "", None,
+                             bytes(msg.hdr or b""), bytes(msg.data))
+        parts.append(_LEN.pack(len(rec)))
+        parts.append(rec)
+        size += len(rec)
+        seq = msg.seq + 1
+    manager.client.publish(reply, b"".join(parts), flush=True)
+
+
+def fetch(manager, group, target):
+    """The member's side: copy every message up to ``target`` that our store
+    lacks from the group's leader. Runs in the group's RAFT greenlet (nothing
+    after the snapshot is applied until the store holds it). Returns True
+    when the store reached ``target``."""
+    store = group.stream.store
+    inbox = "$JSC.R.%s.%s" % (group.name, secrets.token_hex(6))
+    answers = []
+    ready = gevent.event.Event()
+
+    def on_answer(sub, subject, reply, hdr, payload):
+        answers.append(bytes(payload))
+        ready.set()
+
+    sub = manager.client.subscribe(inbox, on_answer)
+    try:
+        failures = 0
+        while store.state().last_seq < target:
+            nxt = store.state().last_seq + 1
+            ready.clear()
+            answers.clear()
+            manager.client.publish(SYNC + group.name, json.dumps(
+                {"from": nxt, "to": target}).encode(), reply=inbox, flush=True)
+            if not ready.wait(REQUEST_TIMEOUT):
+                failures += 1
+                if failures >= ATTEMPTS:
+                    group.log.warning("stream_catchup_failed", have=nxt - 1, want=target)
                     return False
                 continue
-            except ValueError:
-                continue
-            stalled = 0.0
-            if not batch:  # nothing stored up to ``last``: deleted at the leader
-                store.skip_msgs(have + 1, last - have)
-                continue
-            for seq, ts, subject, hdr, data in batch:
+            first, last, records = _parse(answers[0])
+            if first > nxt and store.state().msgs == 0:
+                store.compact(first)  # the leader no longer has those: nor do we
+            for rec in records:
+                seq, ts, _, _, subject, _, _, _, hdr, data = ops.decode_msg(rec)
                 if seq > store.state().last_seq:
-                    store.store_raw(subject.decode(), hdr, data, seq, ts)
-            gevent.sleep(0)
+                    try:
+                        store.store_raw(subject, hdr, data, seq, ts)
+                    except StoreError as exc:
+                        group.log.warning("stream_catchup_store_failed", seq=seq,
+                                          error=str(exc))
+                        return False
+            if not records:
+                # the rest were deleted on the leader: keep the sequence numbers
+                have = store.state().last_seq
+                if min(last, target) > have:
+                    store.skip_msgs(have + 1, min(last, target) - have)
+                if store.state().last_seq < target:
+                    group.log.warning("stream_catchup_short", have=store.state().last_seq,
+                                      want=target, leader_last=last)
+                    return False
+        group.log.info("stream_caught_up", last_seq=store.state().last_seq)
+        return True
     finally:
-        client.unsubscribe(sub)
+        manager.client.unsubscribe(sub)
+
+
+def _parse(buf):
+    first, last = _HEAD.unpack_from(buf)
+    pos, records = _HEAD.size, []
+    while pos < len(buf):
+        (n,) = _LEN.unpack_from(buf, pos)
+        pos += _LEN.size
+        records.append(buf[pos:pos + n])
+        pos += n
+    return first, last, records

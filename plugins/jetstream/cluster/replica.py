@@ -38,11 +38,11 @@ from ..jsonreq import dumps
 from ..store import StoreError, open_stream_store
 from ..store.consumer import decode_state, encode_state
 from ..stream import Stream, store_config
-from . import catchup, ops
+from . import ops
 
 # compact the log after this many entries or messages, once every peer holds
-# them (tests lower it to exercise catchup.py)
-SNAPSHOT_ENTRIES = int(os.environ.get("PLUGGY_NATS_STREAM_SNAPSHOT_ENTRIES") or 20000)
+# them (tests lower it)
+SNAPSHOT_ENTRIES = int(os.environ.get("PLUGGY_NATS_JS_SNAPSHOT_ENTRIES") or 20000)
 T = "io.nats.jetstream.api.v1."
 
 
@@ -285,8 +285,8 @@ class StreamGroup:
         self.applying = False     # in _apply: retention removes at once (every member does)
         self.node = None
         self.stream = None
-        self.sync_sub = None      # catchup.py: answering members that fell behind
         self.answered = set()     # replies already answered (create responses)
+        self.joining = False      # added to a running group: no founding peer set
         self.since_snapshot = 0
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster").bind(
             stream=sa["stream"]["name"], group=self.name)
@@ -315,15 +315,12 @@ class StreamGroup:
         self.stream.start()
         storage = FileStorage(self.raft_dir(), fsync=self.manager.js.config.sync_always) \
             if cfg["storage"] == "file" else _memory_storage()
-        # a peer joining a move (move.py) has none: the leader's log names the group
-        peers = self.sa["group"]["peers"]
-        self.node = RaftNode(self.server, self.name, storage,
-                             list(peers) if self.manager.id in peers else [],
+        founders = [] if self.joining else list(self.sa["group"]["peers"])
+        self.node = RaftNode(self.server, self.name, storage, founders,
                              apply=self._apply, install_snapshot=self._install,
                              leader_changed=self._leader_changed,
                              config=self.manager.raft_config())
         self.node.start()
-        self.sync_sub = catchup.serve(self)
         preferred = self.sa["group"].get("preferred")
         if (preferred == self.node.id and storage.last_index == 0) or \
                 self.node.peers == {self.node.id}:  # R1: no one to wait for
@@ -334,8 +331,6 @@ class StreamGroup:
         self.ready = False
         self.batch.drop()
         self.mine.clear()
-        if self.sync_sub is not None:
-            self.manager.client.unsubscribe(self.sync_sub)
         if self.node is not None:
             self.node.stop()
         if self.stream is not None:
@@ -518,19 +513,13 @@ class StreamGroup:
             for n, c in self.stream.consumers.items()}}).encode()
 
     def _install(self, data, index):
-        """A snapshot: consumer states, and the messages our store misses
-        fetched from the leader (catchup.py: a peer added after the log was
-        compacted)."""
+        """A snapshot: consumer states (the messages are in our store: a log is
+        compacted only once every peer holds it)."""
         try:
             snap = json.loads(data)
         except ValueError:
             return
         stream = self.stream
-        last = snap.get("last_seq", 0)
-        core = self.node.core
-        if last > stream.store.state().last_seq and not core.is_leader and \
-                core.peers - {core.id}:  # someone else may hold them
-            catchup.fetch(self, last)
         for name, c in (snap.get("consumers") or {}).items():
             if name not in stream.consumers:
                 stream.consumers[name] = ReplicatedConsumer(stream, name, c["config"],
@@ -539,9 +528,13 @@ class StreamGroup:
         for name in set(stream.consumers) - set(snap.get("consumers") or {}):
             self.jsa.delete_consumer(stream, name)
         stream.save_meta()
+        last = snap.get("last_seq", 0)
         if last > self.stream.store.state().last_seq:
-            self.log.warning("stream_behind_snapshot", have=self.stream.store.state().last_seq,
-                             snapshot=last)
+            # a wiped store, or a new member after the log was compacted: the
+            # messages come from the leader's store before anything after
+            from . import catchup
+
+            catchup.fetch(self.manager, self, last)
 
     def _all_caught_up(self, index):
         core = self.node.core
@@ -577,7 +570,7 @@ class StreamGroup:
             stream.consumers[name] = fresh
             fresh.start()
         advisories.stream_leader_elected(self.jsa, stream.name, self.server.server_name,
-                                         self.replica_names())
+                                         self.replica_names(), system=self.manager.client)
         reply = self.sa.get("reply")
         if reply and reply not in self.answered and time.time() - _created_s(self.sa) < 30:
             self.answered.add(reply)
@@ -604,16 +597,9 @@ class StreamGroup:
                                                         consumer.current_state())
         self.log.info("stream_leader_lost")
 
-    def step_down(self, preferred_name=None):
-        preferred = None
-        if preferred_name:
-            preferred = self.manager.peer_id(preferred_name)
-            if preferred is None or preferred not in self.node.peers:
-                raise ApiError(10005, err="preferred server %s not a member of the group"
-                               % preferred_name)
-            if preferred == self.node.id:
-                raise ApiError(10005, err="preferred server %s is already the leader"
-                               % preferred_name)
+    def step_down(self, preferred=None):
+        """Hand leadership to the peer id ``preferred`` (checked by the caller,
+        admin.preferred_placement) or the most up to date peer."""
         for consumer in self.stream.consumers.values():
             consumer.save_state()  # their last state goes before the transfer entry
         self.ready = False
