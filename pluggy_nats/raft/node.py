@@ -194,6 +194,11 @@ class RaftNode:
             else:
                 subject = "$NRG.R.%s.%s" % (self.group, dst)
             self._client.publish(subject, encode(msg), flush=False)
+        if ready.messages and (ready.committed or ready.snapshot is not None):
+            # Send before applying: a follower's answer and a leader's next
+            # entries do not wait for the apply (a stream stores and answers
+            # a whole batch there), so the members work in parallel.
+            self.server.flush_touched()
         if ready.leader_changed:
             self.log.info("raft_leader_changed", leader=self.core.leader, term=self.core.term)
         if ready.snapshot is not None:
@@ -206,5 +211,5 @@ class RaftNode:
                 self._apply(entry)
         if ready.leader_changed and self._leader_changed is not None:
             self._leader_changed(self.core.leader, self.core.term)
-        # one write per connection for the batch: messages, and what apply sent
+        # one write per connection for what apply sent (PubAcks, answers)
         self.server.flush_touched()
