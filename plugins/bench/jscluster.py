@@ -9,6 +9,7 @@ harness's, routes through its proxies, Go's timers), ours then Go's.
   acknowledged; the killed server is restarted and caught up before the next.
 
     python -m pluggy_nats_plugins.bench.jscluster --msgs 50000 --kills 3
+    python -m pluggy_nats_plugins.bench.jscluster --msgs 20000 --kills 0 --sync-always
 """
 
 import argparse
@@ -76,9 +77,10 @@ def _acked_once(conn, timeout):
     return False
 
 
-def run(go, msgs, kills, workdir):
+def run(go, msgs, kills, workdir, sync_always=False):
     command = go_nats_server_command() if go else None
-    cluster = FaultCluster(workdir, 3, "gor3" if go else "pyr3", jetstream=True,
+    cluster = FaultCluster(workdir, 3, "gor3" if go else "pyr3",
+                           jetstream="sync_interval: always" if sync_always else True,
                            go=(0, 1, 2) if go else (), go_command=command)
     cluster.start(30)
     try:
@@ -126,11 +128,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--msgs", type=int, default=50_000)
     ap.add_argument("--kills", type=int, default=3)
+    ap.add_argument("--sync-always", action="store_true",
+                    help="jetstream { sync_interval: always } on every server")
     o = ap.parse_args(argv)
     results = {}
     for go in (False, True):
         with tempfile.TemporaryDirectory(prefix="jscluster-bench-") as d:
-            results["go" if go else "ours"] = res = run(go, o.msgs, o.kills, d)
+            results["go" if go else "ours"] = res = run(go, o.msgs, o.kills, d, o.sync_always)
             print(json.dumps(res), flush=True)
     ours, go = results["ours"], results["go"]
     print("R3 async publish: ours %.0f msgs/s, Go %.0f msgs/s, ratio %.2f"
@@ -140,6 +144,8 @@ def main(argv=None):
         print("R3 async publish per server CPU-second (3 servers): ours %.0f, Go %.0f, "
               "ratio %.2f" % (ours["r3_pub_msgs_per_cpu_s"], go["r3_pub_msgs_per_cpu_s"],
                               ours["r3_pub_msgs_per_cpu_s"] / go["r3_pub_msgs_per_cpu_s"]))
+    if not ours["failover_s"] or not go["failover_s"]:
+        return
     mo, mg = statistics.median(ours["failover_s"]), statistics.median(go["failover_s"])
     print("failover (kill -9 of the stream leader to the next ack), median: ours %.2f s, "
           "Go %.2f s, ratio %.2f" % (mo, mg, mo / mg))
