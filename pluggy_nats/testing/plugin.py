@@ -124,10 +124,12 @@ def make_cluster(launcher):
 def make_fault_cluster(tmp_path):
     clusters = []
 
-    def make(n=3, name="fc", args=(), env=None, go=(), timeout=20.0, jetstream=False):
+    def make(n=3, name="fc", args=(), env=None, go=(), timeout=20.0, jetstream=False,
+             conf=None, js_conf=None):
         go_command = require_go_nats_server() if go else None
         cluster = FaultCluster(str(tmp_path / name), n, name, args, env=env, go=go,
-                               go_command=go_command, jetstream=jetstream)
+                               go_command=go_command, jetstream=jetstream, conf=conf,
+                               js_conf=js_conf)
         clusters.append(cluster)
         cluster.start(timeout)
         wait_for_mesh(cluster.servers, timeout=timeout)

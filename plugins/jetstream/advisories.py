@@ -95,11 +95,44 @@ def ack_metric(jsa, consumer, sseq, dseq, dc, delay_ns):
              prefix="io.nats.jetstream.metric.v1.")
 
 
-def stream_leader_elected(jsa, stream, leader, replicas):
-    """A replicated stream's new leader (Go's JSStreamLeaderElectedAdvisory)."""
-    _publish(jsa, PREFIX + "STREAM.LEADER_ELECTED.%s" % stream,
-             {"type": "stream_leader_elected", "stream": stream, "leader": leader,
-              "replicas": [{"name": name, "current": True} for name in replicas]})
+def stream_leader_elected(jsa, stream, leader, replicas, system=None):
+    """A replicated stream's new leader (Go's JSStreamLeaderElectedAdvisory):
+    in the stream's account, and with ``account`` in the system account
+    (``system``: an internal client there)."""
+    subject = PREFIX + "STREAM.LEADER_ELECTED.%s" % stream
+    body = {"type": "stream_leader_elected", "stream": stream, "leader": leader,
+            "replicas": [{"name": name, "current": True} for name in replicas]}
+    _publish(jsa, subject, dict(body))
+    if system is not None:
+        publish_system(system, subject, dict(body, account=jsa.account.name),
+                       jsa.js.config.domain)
+
+
+def publish_system(client, subject, body, domain=""):
+    """An advisory in the system account (Go's publishAdvisory with no account)."""
+    if not client.account.sublist.has_interest(subject.encode()):
+        return
+    event = {"type": T + body.pop("type"), "id": secrets.token_hex(11),
+             "timestamp": H.rfc3339(time.time_ns())}
+    event.update(body)
+    if domain:
+        event["domain"] = domain
+    client.publish(subject, dumps(event), flush=False)
+
+
+def domain_leader_elected(client, leader, replicas, cluster, domain=""):
+    """``$JS.EVENT.ADVISORY.DOMAIN.LEADER_ELECTED``: a new meta leader (system account)."""
+    publish_system(client, PREFIX + "DOMAIN.LEADER_ELECTED", {
+        "type": "domain_leader_elected", "leader": leader, "replicas": replicas,
+        "cluster": cluster}, domain)
+
+
+def server_removed(client, server, server_id, cluster, domain=""):
+    """``$JS.EVENT.ADVISORY.SERVER.REMOVED``: this server left the meta group
+    and disabled its JetStream (system account)."""
+    publish_system(client, PREFIX + "SERVER.REMOVED", {
+        "type": "server_removed", "server": server, "server_id": server_id,
+        "cluster": cluster}, domain)
 
 
 def _client(jsa):

@@ -30,7 +30,8 @@ META_KEYS = {
     ("STREAM", "LIST"): "stream_list",
 }
 STEPDOWN_KEYS = {("STREAM", "LEADER", "STEPDOWN"), ("CONSUMER", "LEADER", "STEPDOWN")}
-UNSUPPORTED = {("STREAM", "PEER", "REMOVE"), ("STREAM", "RESTORE")}
+UNSUPPORTED = {("STREAM", "RESTORE")}
+PEER_REMOVE = ("STREAM", "PEER", "REMOVE")
 
 
 def _meta_error(err):
@@ -45,6 +46,12 @@ class ClusterApi:
 
     def route(self, jsa, key, fn, args):
         m = self.m
+        if m.disabled:
+            return None  # removed from the meta group: JetStream is off here
+        if key == PEER_REMOVE:
+            if m.is_meta_leader:
+                return m.admin.stream_peer_remove
+            return self.no_meta_leader if m.meta_leader is None else None
         if key in META_KEYS or key in UNSUPPORTED:
             if m.is_meta_leader:
                 return getattr(self, META_KEYS.get(key, "unsupported"))
@@ -115,7 +122,8 @@ class ClusterApi:
         try:
             data = M.propose_stream(m.state, account, cfg, m.placement_peers(),
                                     m.cluster_name, created=H.rfc3339(time.time_ns()),
-                                    client={"account": account}, reply=api.reply)
+                                    client={"account": account}, reply=api.reply,
+                                    unique_tag=m.js.config.unique_tag or None)
         except M.MetaError as err:
             raise _meta_error(err) from None
         m.propose(data)
@@ -127,15 +135,13 @@ class ClusterApi:
         sa = m.state.stream(jsa.account.name, cfg["name"])
         if sa is None:
             raise ApiError(10059)
-        check_update(sa["stream"], cfg)
-        if cfg.get("num_replicas", 1) != sa["stream"].get("num_replicas", 1):
-            raise ApiError(10052, err="changing the replicas of a clustered stream is not "
-                                      "supported yet")
+        check_update(sa["stream"], cfg, clustered=True)
         self._check_overlap(jsa, cfg)
-        body = {k: v for k, v in sa.items() if k not in ("consumers", "reply")}
-        body["stream"] = cfg
-        body["update_reply"] = api.reply  # the stream leader answers once applied
-        m.propose(M.encode_op(M.UPDATE_STREAM, body))
+        replicas = max(int(cfg.get("num_replicas") or 1), 1)
+        peers = sa["group"]["peers"]
+        if replicas != len(peers):  # scale up or down (admin.py)
+            peers = m.admin.scaled_peers(sa, replicas, cfg)
+        m.admin.propose_group(sa, peers, cfg, reply=api.reply)
         return None
 
     def stream_delete(self, jsa, args, payload):
@@ -187,9 +193,11 @@ class ClusterApi:
     # -- stream leader ----------------------------------------------------------------------
 
     def leader_stepdown(self, jsa, args, payload):
+        from .admin import preferred_placement
+
         group = self.m.groups[(jsa.account.name, args[0])]
         req = loads(payload) if payload and bytes(payload).strip() else {}
-        placement = req.get("placement") or {} if isinstance(req, dict) else {}
-        preferred = placement.get("preferred") if isinstance(placement, dict) else None
-        group.step_down(preferred)  # raises Go's error before anything moves
+        placement = req.get("placement") if isinstance(req, dict) else None
+        # Go's error before anything moves
+        group.step_down(preferred_placement(self.m, group.node, placement))
         return {"success": True}

@@ -25,7 +25,9 @@ from pluggy_nats.raft import ChangeInProgress, FileStorage, NotLeader, RaftConfi
 from pluggy_nats.raft.node import RaftNode, node_id_for
 from pluggy_nats.server import StartError
 
+from .. import advisories
 from ..jsonreq import dumps
+from . import admin, catchup
 from . import meta as M
 from .capi import ClusterApi
 from .replica import StreamGroup
@@ -84,6 +86,12 @@ class ClusterManager:
         self.since_snapshot = 0
         self._foreign = set()     # routed servers with another JetStream (logged once)
         self.expected = _expected_size(route)
+        self.boot = time.time_ns()   # tells a restarted peer from one still running
+        self.boots = {}           # node id -> the boot its last hello carried
+        self.stream_leaders = {}  # group name -> node id leading it (from hellos)
+        self.disabled = False     # removed from the meta group (admin.disable)
+        self.was_member = False
+        self.admin = admin.Admin(self)
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster")
         self._add_self()
 
@@ -106,6 +114,9 @@ class ClusterManager:
         system = self.server.accounts.system_account
         self.client = InternalClient(self.server, system, "$JSC")
         self.client.subscribe(HELLO, self._on_hello)
+        self.client.subscribe(catchup.SYNC + "*", lambda sub, subject, reply, hdr, payload:
+                              catchup.serve(self, subject, reply, payload))
+        self.admin.start()
         self.server.spawn(self._hello_loop)
         self.server.spawn(self._bootstrap)
         self.log.info("Starting JetStream cluster", meta_group=META_GROUP,
@@ -120,20 +131,59 @@ class ClusterManager:
         if self.client is not None:
             self.client.close()
 
+    def _room(self):
+        """Bytes left for placement in max_file and max_mem (Go: the limit
+        minus what is used)."""
+        cfg = self.js.config
+        mem = store = 0
+        for jsa in self.js.accounts.values():
+            m, f = jsa.usage()
+            mem, store = mem + m, store + f
+        max_mem, max_store = cfg.effective_max_memory(), cfg.effective_max_store()
+        return (max(max_store - store, 0) if max_store >= 0 else 1 << 50,
+                max(max_mem - mem, 0) if max_mem >= 0 else 1 << 50)
+
     def _hello(self):
-        opts = self.server.options
+        opts, cfg = self.server.options, self.js.config
+        available, available_memory = self._room()
         return {"id": self.id, "name": self.server.server_name, "cluster": self.cluster_name,
-                "tags": list(opts.server_tags or ()), "domain": self.js.config.domain or ""}
+                "tags": list(opts.server_tags or ()), "domain": cfg.domain or "",
+                "boot": self.boot, "available": available,
+                "available_memory": available_memory,
+                "leads": sorted(g.name for g in self.groups.values() if g.ready)}
 
     def _hello_loop(self):
         started = time.monotonic()
-        while True:
+        while not self.disabled:
             self.client.publish(HELLO, dumps(self._hello()))
-            if self.meta is not None and self.meta.is_leader:
-                self._add_new_peers()
+            try:
+                self._tick()
+            except Exception:
+                self.log.exception("cluster_tick_failed")
             if time.monotonic() - started > 3 * HELLO_INTERVAL:
                 self._note_foreign_jetstream()
             gevent.sleep(HELLO_INTERVAL)
+
+    def _tick(self):
+        """Each second: the meta leader adds new servers and re-places streams
+        of servers that left; every stream group follows its assignment; a
+        server taken out of the meta group disables its JetStream."""
+        meta = self.meta
+        if meta is None:
+            return
+        if self.id in meta.peers:
+            self.was_member = True
+        elif self.was_member and meta.peers:
+            meta.stop()
+            admin.disable(self)
+            return
+        if meta.is_leader:
+            self._add_new_peers()
+            if self.admin.removing is None:
+                self.admin.replace_missing()
+        for key, group in list(self.groups.items()):
+            if admin.reconcile(self, group):
+                self._drop_group(key)
 
     def _note_foreign_jetstream(self):
         """A routed server that never said hello (a Go nats-server) is not
@@ -168,8 +218,17 @@ class ClusterManager:
         if pid not in self.peers:
             self.log.info("jetstream_peer_seen", peer=name, id=pid)
         self._foreign.discard(name)
-        self.peers[pid] = M.PeerInfo(pid, name, hello.get("cluster") or "",
-                                     set(hello.get("tags") or ()))
+        info = M.PeerInfo(pid, name, hello.get("cluster") or "", set(hello.get("tags") or ()))
+        for key in ("available", "available_memory"):
+            if isinstance(hello.get(key), int):
+                setattr(info, key, hello[key])
+        self.peers[pid] = info
+        self.boots[pid] = hello.get("boot")
+        for gname, leader in list(self.stream_leaders.items()):
+            if leader == pid:
+                del self.stream_leaders[gname]
+        for gname in hello.get("leads") or ():
+            self.stream_leaders[gname] = pid
         self.seen[pid] = time.monotonic()
 
     def _bootstrap(self):
@@ -197,7 +256,7 @@ class ClusterManager:
     def _add_new_peers(self):
         for pid in sorted(self.peers):
             if pid not in self.meta.peers and self.peer_online(pid) and \
-                    self.peers[pid].cluster == self.cluster_name:
+                    self.peers[pid].cluster == self.cluster_name and self.admin.may_add(pid):
                 try:
                     self.meta.add_peer(pid)
                     self.log.info("jetstream_meta_peer_added", peer=self.peer_name(pid))
@@ -230,6 +289,8 @@ class ClusterManager:
             info.streams = sum(1 for sa in self.state.streams.values()
                                if pid in sa["group"]["peers"])
             info.ha_assets = info.streams
+            if pid == self.id:
+                info.available, info.available_memory = self._room()
             out.append(info)
         return out
 
@@ -281,9 +342,15 @@ class ClusterManager:
                 jsa = self.js.accounts.get(account)
                 if jsa is None or self.id not in sa["group"]["peers"]:
                     return
-                self.groups[key] = StreamGroup(self, jsa, sa).start()
+                group = StreamGroup(self, jsa, sa)
+                # added to a running group (peer remove, scale up): a learner
+                # until its leader has caught it up
+                group.joining = kind == "stream_updated"
+                self.groups[key] = group.start()
             elif kind == "stream_updated":
                 group.update(sa)
+                if admin.reconcile(self, group):
+                    self._drop_group(key)
             elif kind == "stream_removed" and group is not None:
                 del self.groups[key]
                 group.stop(delete=True)
@@ -294,9 +361,19 @@ class ClusterManager:
             self.log.exception("meta_change_failed", change=kind, stream=stream,
                                consumer=consumer)
 
+    def _drop_group(self, key):
+        """Taken out of a stream's group: stop it and delete our copy."""
+        group = self.groups.pop(key, None)
+        if group is not None:
+            group.stop(delete=True)
+
     def _leader_changed(self, leader, term):
         self.log.info("jetstream_meta_leader", leader=self.peer_name(leader) if leader else None,
                       term=term)
+        if leader is not None and leader == self.id:
+            advisories.domain_leader_elected(self.client, self.server.server_name,
+                                             self.meta_cluster().get("replicas", []),
+                                             self.cluster_name, self.js.config.domain)
 
     # -- views ------------------------------------------------------------------------
 

@@ -40,8 +40,9 @@ from ..store.consumer import decode_state, encode_state
 from ..stream import Stream, store_config
 from . import ops
 
-SNAPSHOT_ENTRIES = 20000  # compact the log after this many entries or messages,
-                          # once every peer holds them
+# compact the log after this many entries or messages, once every peer holds
+# them (tests lower it)
+SNAPSHOT_ENTRIES = int(os.environ.get("PLUGGY_NATS_JS_SNAPSHOT_ENTRIES") or 20000)
 T = "io.nats.jetstream.api.v1."
 
 
@@ -292,6 +293,7 @@ class StreamGroup:
         self.node = None
         self.stream = None
         self.answered = set()     # replies already answered (create responses)
+        self.joining = False      # added to a running group: no founding peer set
         self.since_snapshot = 0
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster").bind(
             stream=sa["stream"]["name"], group=self.name)
@@ -320,7 +322,8 @@ class StreamGroup:
         self.stream.start()
         storage = FileStorage(self.raft_dir(), fsync=self.manager.js.config.sync_always) \
             if cfg["storage"] == "file" else _memory_storage()
-        self.node = RaftNode(self.server, self.name, storage, list(self.sa["group"]["peers"]),
+        founders = [] if self.joining else list(self.sa["group"]["peers"])
+        self.node = RaftNode(self.server, self.name, storage, founders,
                              apply=self._apply, install_snapshot=self._install,
                              leader_changed=self._leader_changed,
                              config=self.manager.raft_config())
@@ -536,8 +539,11 @@ class StreamGroup:
         stream.save_meta()
         last = snap.get("last_seq", 0)
         if last > self.stream.store.state().last_seq:
-            self.log.warning("stream_behind_snapshot", have=self.stream.store.state().last_seq,
-                             snapshot=last)
+            # a wiped store, or a new member after the log was compacted: the
+            # messages come from the leader's store before anything after
+            from . import catchup
+
+            catchup.fetch(self.manager, self, last)
 
     def _all_caught_up(self, index):
         core = self.node.core
@@ -573,7 +579,7 @@ class StreamGroup:
             stream.consumers[name] = fresh
             fresh.start()
         advisories.stream_leader_elected(self.jsa, stream.name, self.server.server_name,
-                                         self.replica_names())
+                                         self.replica_names(), system=self.manager.client)
         reply = self.sa.get("reply")
         if reply and reply not in self.answered and time.time() - _created_s(self.sa) < 30:
             self.answered.add(reply)
@@ -600,16 +606,9 @@ class StreamGroup:
                                                         consumer.current_state())
         self.log.info("stream_leader_lost")
 
-    def step_down(self, preferred_name=None):
-        preferred = None
-        if preferred_name:
-            preferred = self.manager.peer_id(preferred_name)
-            if preferred is None or preferred not in self.node.peers:
-                raise ApiError(10005, err="preferred server %s not a member of the group"
-                               % preferred_name)
-            if preferred == self.node.id:
-                raise ApiError(10005, err="preferred server %s is already the leader"
-                               % preferred_name)
+    def step_down(self, preferred=None):
+        """Hand leadership to the peer id ``preferred`` (checked by the caller,
+        admin.preferred_placement) or the most up to date peer."""
         for consumer in self.stream.consumers.values():
             consumer.save_state()  # their last state goes before the transfer entry
         self.ready = False
