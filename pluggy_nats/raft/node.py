@@ -104,6 +104,21 @@ class RaftNode:
     def peers(self):
         return self.core.peers
 
+    def healthy(self):
+        """Go's ``Healthy`` (raft.go isCurrent): the loop runs, something is
+        committed and all of it applied, and a follower heard from its leader
+        within two heartbeats."""
+        core = self.core
+        if self._greenlet is None or self._greenlet.dead or core.commit_index == 0:
+            return False
+        if core.is_leader:
+            return True
+        if core.leader is not None and (
+                core.last_contact is None
+                or time.monotonic() - core.last_contact > 2 * core.config.heartbeat):
+            return False
+        return self.applied >= core.commit_index
+
     def status(self):
         """This member's view, with /raftz's names (JETSTREAM-CLUSTER.md section 4)."""
         core, storage, now = self.core, self.storage, time.monotonic()

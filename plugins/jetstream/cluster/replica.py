@@ -617,6 +617,18 @@ class StreamGroup:
 
     # -- views ------------------------------------------------------------------------------
 
+    def health_error(self):
+        """Why this member is not current (Go's isStreamHealthy), or None."""
+        if self.stream is None or self.stream.closed:
+            return "stream not found"
+        if self.sa["stream"].get("num_replicas", 1) <= 1:
+            return None  # no further checks for R1 (Go)
+        if self.node is None:
+            return "group node missing"
+        if not self.node.healthy():
+            return "group node unhealthy"
+        return None
+
     def replica_names(self):
         return [self.manager.peer_name(p) for p in sorted(self.node.peers) if p != self.node.id]
 
