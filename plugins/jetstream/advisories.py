@@ -108,6 +108,18 @@ def stream_leader_elected(jsa, stream, leader, replicas, system=None):
                        jsa.js.config.domain)
 
 
+def consumer_leader_elected(jsa, stream, consumer, leader, replicas, system=None):
+    """A consumer's new leader (Go's JSConsumerLeaderElectedAdvisory); ours
+    move with their stream's leader."""
+    subject = PREFIX + "CONSUMER.LEADER_ELECTED.%s.%s" % (stream, consumer)
+    body = {"type": "consumer_leader_elected", "stream": stream, "consumer": consumer,
+            "leader": leader, "replicas": [{"name": name, "current": True} for name in replicas]}
+    _publish(jsa, subject, dict(body))
+    if system is not None:
+        publish_system(system, subject, dict(body, account=jsa.account.name),
+                       jsa.js.config.domain)
+
+
 def publish_system(client, subject, body, domain=""):
     """An advisory in the system account (Go's publishAdvisory with no account)."""
     if not client.account.sublist.has_interest(subject.encode()):

@@ -110,4 +110,4 @@ def raftz(js, query):
     """``/raftz``: every RAFT group of this server (Go's field names where it has them)."""
     if js.cluster is None:
         return {}
-    return js.cluster.raftz()
+    return js.cluster.raftz(query)

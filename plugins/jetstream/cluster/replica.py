@@ -571,6 +571,10 @@ class StreamGroup:
             fresh.start()
         advisories.stream_leader_elected(self.jsa, stream.name, self.server.server_name,
                                          self.replica_names(), system=self.manager.client)
+        for name in sorted(stream.consumers):
+            advisories.consumer_leader_elected(self.jsa, stream.name, name,
+                                               self.server.server_name, self.replica_names(),
+                                               system=self.manager.client)
         reply = self.sa.get("reply")
         if reply and reply not in self.answered and time.time() - _created_s(self.sa) < 30:
             self.answered.add(reply)
