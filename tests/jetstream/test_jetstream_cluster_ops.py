@@ -168,6 +168,11 @@ def test_meta_stepdown_peer_remove_and_server_remove(make_fault_cluster, run):
                        what="S re-placed off %s" % victim)
         ack = await retry(lambda: js.publish("s.1", b"after"))
         assert ack.seq == 51
+        # restarted, the removed server joins the meta group again
+        cluster.restart(names.index(victim))
+        await wait_for(lambda: all(monitor(cluster, i, "/jsz")["meta_cluster"]["cluster_size"]
+                                   == 4 for i in range(4)), timeout=40,
+                       what="the restarted server back in the meta group")
         await nc.close()
         await sysc.close()
 
@@ -324,8 +329,11 @@ async def _raw(nc, subject, body):
     return resp
 
 
-async def _placement_answers(nc):
+async def _placement_answers(cluster, nc):
     """The same bad placements asked of a cluster: Go's codes and texts."""
+    # every server in the meta group first (a slow starter can join late)
+    await wait_for(lambda: all(monitor(cluster, i, "/jsz").get("meta_cluster", {}).get(
+        "cluster_size") == 3 for i in range(3)), timeout=40, what="a meta group of 3")
     out = []
     for cfg in ({"name": "U3", "subjects": ["u3"], "num_replicas": 3},
                 {"name": "T", "subjects": ["t"], "num_replicas": 2,
@@ -352,7 +360,7 @@ def test_placement_unique_tag_tags_and_space_as_go(make_fault_cluster, run):
 
     async def body():
         nc = await connect(cluster, 0)
-        ours = await _placement_answers(nc)
+        ours = await _placement_answers(cluster, nc)
         ours.append(await _ops_errors(cluster, nc))
         # unique_tag: R2 lands on two zones
         js = nc.jetstream(timeout=5)
@@ -377,7 +385,7 @@ def test_placement_unique_tag_tags_and_space_as_go(make_fault_cluster, run):
 
     async def go_body():
         nc = await connect(go, 0)
-        answers = await _placement_answers(nc)
+        answers = await _placement_answers(go, nc)
         answers.append(await _ops_errors(go, nc))
         await nc.close()
         return answers
