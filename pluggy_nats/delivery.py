@@ -56,10 +56,10 @@ def deliver(result, subject, reply, hdr, msg, publisher):
         # Fan-out: the frame heads of this result's client subscriptions are
         # built once (a plan), so each subscriber costs two appends. (One
         # subscriber is as quick the general way.)
-        plan = _PLANS.get(id(result))
-        if plan is None or plan[0] is not result or plan[1] != subject:
-            plan = _plan(result, subject)
-        heads = plan[2]
+        plan = _PLANS.get(subject)
+        if plan is None or plan[0] is not result:
+            plan = make_plan(result, subject)
+        heads = plan[3]
         if heads is not None:
             size = len(msg)
             size_crlf = SIZE_CRLF.get(size) or b"%d\r\n" % size
@@ -75,7 +75,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                 if not c.flush_queued:
                     c.flush_queued = True
                     touched.append(c)
-            links = plan[3]
+            links = plan[4]
             if links:
                 account = publisher.account
                 frame = publisher.link_frame
@@ -159,29 +159,37 @@ def deliver(result, subject, reply, hdr, msg, publisher):
     return n
 
 
-# id(result) -> (result, subject, heads, links): ``deliver``'s per-message plan
-# for a result without queue groups whose client subscriptions take plain
-# frames; heads None where it does not apply. Results are immutable and new
-# ones replace them when interest changes; what can change without that
+# subject -> (result, subject, key, heads, links): the *plan* of delivering a
+# header-less message on ``subject`` to ``result`` (a sublist match, or a
+# link's forwarding targets). ``heads``: ``(conn, b"MSG <subject> <sid> ")``
+# per client subscription, None where a subscription needs the general path;
+# ``links``: the links among the connections, each once; ``key``: the target
+# connections as one shared (interned) tuple, or None where messages of the
+# plan cannot join a segment (queue groups, a connection holding two of the
+# subscriptions, anything ``heads`` refuses). Consecutive messages whose plans
+# have the same key reach the same connections: one segment
+# (``deliver_planned``), whatever their subjects. Results are immutable and
+# new ones replace them when interest changes; what can change without that
 # (auto-unsubscribe limits, permissions) calls forget_plans().
 _PLANS = {}
 _PLANS_MAX = 4096
+_KEYS = {}  # target connections -> the one tuple standing for them
 
 
 def forget_plans():
     """Drop every delivery plan (a subscription got an auto-unsubscribe limit,
     a connection's permissions changed)."""
     _PLANS.clear()
+    _KEYS.clear()
 
 
-def _plan(result, subject):
-    """Build (and keep) the plan of ``result`` for messages on ``subject``:
-    ``(conn, b"MSG <subject> <sid> ")`` per client subscription and the links
-    among the subscriptions' connections (each once); heads None when a
-    subscription needs the general path (an internal client, a limit, deny
-    rules)."""
+def make_plan(result, subject):
+    """Build (and keep) the plan of ``result`` for messages on ``subject``
+    (see ``_PLANS``)."""
     heads = []
     links = []
+    conns = set()
+    segmentable = not result[1]
     for sub in result[0]:
         c = sub.conn
         if c.kind:
@@ -194,13 +202,90 @@ def _plan(result, subject):
         if sub.max_msgs or c.deny_delivery is not None:
             heads = None
             break
+        if c in conns:  # its frames interleave message by message
+            segmentable = False
+        conns.add(c)
         heads.append((c, sub.msg_head if sub.subject == subject
                       else b"MSG " + subject + sub.sid_part))
+    key = None
+    if heads is not None:
+        heads = tuple(heads)
+        if segmentable and (heads or links):
+            key = tuple([c for c, _ in heads] + links)
+            key = _KEYS.setdefault(key, key)
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
-    plan = _PLANS[id(result)] = (result, subject, None if heads is None else tuple(heads),
-                                 tuple(links))
+        _KEYS.clear()
+    plan = _PLANS[subject] = (result, subject, key, heads, tuple(links))
     return plan
+
+
+def deliver_planned(items, plans, publisher):
+    """Deliver a segment: header-less ``(subject, reply, payloads)`` items in
+    publish order whose ``plans`` (one each) share a key, i.e. reach the same
+    connections, each by one subscription. Each client's share is built as a
+    list and joined once; each link gets the items in one ``send_run``."""
+    first = plans[0]
+    heads = first[3]
+    if heads:
+        touched = publisher.touched
+        sizes = SIZE_CRLF
+        if len(items) == 1:  # one control line (a publisher streaming a subject)
+            subject, reply, payloads = items[0]
+            size = len(payloads[0])
+            size_crlf = sizes.get(size) or b"%d\r\n" % size
+            mid = reply + b" " + size_crlf if reply else size_crlf
+            count = len(payloads)
+            nbytes = size * count
+            for c, head in heads:
+                head += mid
+                _append_run(c, _join((head, payloads[0], b"\r\n")) if count == 1 else
+                            _join((head, (b"\r\n" + head).join(payloads), b"\r\n")),
+                            count, nbytes, touched)
+        elif len(heads) == 1:  # one subscriber (real traffic to one client)
+            parts = []
+            count = nbytes = 0
+            for (_subject, reply, payloads), plan in zip(items, plans, strict=True):
+                head = plan[3][0][1]
+                n = len(payloads)
+                size = len(payloads[0])
+                count += n
+                nbytes += size * n
+                size_crlf = sizes.get(size) or b"%d\r\n" % size
+                if reply:
+                    head = _join((head, reply, b" ", size_crlf))
+                    size_crlf = b""
+                if n == 1:
+                    parts += (head, size_crlf, payloads[0], b"\r\n")
+                else:
+                    head += size_crlf
+                    parts += (head, (b"\r\n" + head).join(payloads), b"\r\n")
+            _append_run(heads[0][0], _join(parts), count, nbytes, touched)
+        else:
+            shares = [[] for _ in heads]
+            count = nbytes = 0
+            for (_subject, reply, payloads), plan in zip(items, plans, strict=True):
+                n = len(payloads)
+                size = len(payloads[0])
+                count += n
+                nbytes += size * n
+                size_crlf = sizes.get(size) or b"%d\r\n" % size
+                mid = reply + b" " + size_crlf if reply else size_crlf
+                if n == 1:
+                    tail = _join((mid, payloads[0], b"\r\n"))
+                    for share, (_c, head) in zip(shares, plan[3], strict=True):
+                        share += (head, tail)
+                else:
+                    for share, (_c, head) in zip(shares, plan[3], strict=True):
+                        head += mid
+                        share += (head, (b"\r\n" + head).join(payloads), b"\r\n")
+            for share, (c, _h) in zip(shares, heads, strict=True):
+                _append_run(c, _join(share), count, nbytes, touched)
+    links = first[4]
+    if links:
+        account = publisher.account
+        for link in links:
+            link.send_run(account, items)
 
 
 def _frame_parts(subject, reply, hdr, msg):

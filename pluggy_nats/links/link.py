@@ -23,7 +23,7 @@ of frames) and ``op_hmsg`` deliver what arrives under the forwarding rule
 import time
 
 from ..connection import ClosedReason, Connection
-from ..delivery import SIZE_CRLF, deliver, deliver_run
+from ..delivery import _PLANS, SIZE_CRLF, deliver, deliver_planned, deliver_run, make_plan
 from ..protocol import encode
 from ..protocol.jsonarg import INFO_FIELDS, check_fields, loads_object
 from ..protocol.parser import BARE, HPAYLOAD, PAYLOAD, REST, make_op_table
@@ -404,10 +404,12 @@ class Link(Connection):
         accounts = self._accounts if bound is None else _Always(bound)
         nargs = 2 if bound is None else 1
         tcache_get = self._targets.get
+        plans_get = _PLANS.get
         claims = self.subject_claims
         seg = -1  # index where the pending segment starts (-1: none)
-        seg_account = seg_targets = None
-        last = account = subject = targets = result = sublist = None
+        seg_account = seg_targets = seg_key = None
+        plans = []  # the plan of each item of a keyed segment
+        last = account = subject = targets = result = sublist = plan = key = None
         count = nbytes = 0
         i = -1
         for args, payloads in items:
@@ -425,16 +427,28 @@ class Link(Connection):
                         cached = tcache_get(subject)
                         targets = cached[1] if cached is not None and cached[0] is result \
                             else self._local_targets(subject, result, None)
+                        if targets is not None:
+                            plan = plans_get(subject)
+                            if plan is None or plan[0] is not targets:
+                                plan = make_plan(targets, subject)
+                            key = plan[2]
             if seg >= 0:
-                if targets is not None and account is seg_account and (
-                        targets is seg_targets or (targets[0] == seg_targets[0] and
-                                                   targets[1] == seg_targets[1])):
-                    n = len(payloads)  # the same subscriptions: the segment grows
-                    count += n
-                    nbytes += len(payloads[0]) * n
-                    continue
+                if targets is not None and account is seg_account:
+                    if seg_key is not None:
+                        if key is seg_key:
+                            plans.append(plan)  # the same connections: the segment grows
+                            n = len(payloads)
+                            count += n
+                            nbytes += len(payloads[0]) * n
+                            continue
+                    elif targets is seg_targets or (targets[0] == seg_targets[0] and
+                                                    targets[1] == seg_targets[1]):
+                        n = len(payloads)  # the same subscriptions: the segment grows
+                        count += n
+                        nbytes += len(payloads[0]) * n
+                        continue
                 gen = seg_account.sublist.genid
-                self._deliver_segment(seg_account, seg_targets, items[seg:i])
+                self._deliver_segment(seg_account, seg_targets, seg_key, items[seg:i], plans)
                 seg = -1
                 if seg_account.sublist.genid != gen:
                     last = None  # interest changed (auto-unsubscribe): match anew
@@ -442,6 +456,9 @@ class Link(Connection):
                         result = sublist.match(subject)
                         targets = None if result is EMPTY_RESULT else \
                             self._local_targets(subject, result, None)
+                        if targets is not None:
+                            plan = make_plan(targets, subject)
+                            key = plan[2]
             if account is None or (result is EMPTY_RESULT and claims):
                 # replies, queue groups, an account not seen yet, a claimed prefix
                 for payload in payloads:
@@ -458,15 +475,22 @@ class Link(Connection):
             seg = i
             seg_account = account
             seg_targets = targets
+            seg_key = key
+            if key is not None:
+                plans = [plan]
         if seg >= 0:
-            self._deliver_segment(seg_account, seg_targets, items[seg:])
+            self._deliver_segment(seg_account, seg_targets, seg_key, items[seg:], plans)
         self.in_msgs += count
         self.in_bytes += nbytes
 
-    def _deliver_segment(self, account, targets, seg):
-        """Deliver a segment of ``op_msg``: at once, or message by message
-        (each matched anew, as a lone message would be)."""
+    def _deliver_segment(self, account, targets, key, seg, plans):
+        """Deliver a segment of ``op_msg``: by plans (``key``: messages
+        reaching the same connections), at once (the same subscriptions), or
+        message by message (each matched anew, as a lone message would be)."""
         self.account = account
+        if key is not None:
+            deliver_planned([(args[-1], None, payloads) for args, payloads in seg], plans, self)
+            return
         if len(seg) == 1 and len(seg[0][1]) == 1:
             args, payloads = seg[0]
             deliver(targets, args[-1], None, 0, payloads[0], self)
@@ -599,6 +623,8 @@ def forwarding_targets(result, source, queues):
             if members:
                 groups.append(tuple(members))
         picked = tuple(groups)
+    if not picked and not result.qsubs and len(plain) == len(result.psubs):
+        return result  # nothing left out: the match itself (its delivery plan is shared)
     return SublistResult(plain, picked) if (plain or picked) else None
 
 
