@@ -275,6 +275,22 @@ def test_member_with_wiped_store_catches_up_from_snapshot(make_fault_cluster, ru
         await wait_for(lambda: all_hold(cluster, "W", n), timeout=60,
                        what="the wiped server caught up")
         await nc.close()
+        # the leader alone: it steps down and says its quorum is lost (Go)
+        lead = leader_index(cluster, "W")
+        lost = []
+        nl = await connect(cluster, lead)
+        await nl.subscribe("$JS.EVENT.ADVISORY.*.QUORUM_LOST.W.>", cb=_collect(lost))
+        await nl.subscribe("$JS.EVENT.ADVISORY.STREAM.QUORUM_LOST.W", cb=_collect(lost))
+        await retry(lambda: nl.jetstream().add_consumer("W", durable_name="q"))
+        await nl.flush()
+        for i in range(3):
+            if i != lead:
+                cluster.kill(i)
+        await wait_for(lambda: len(lost) == 2, what="QUORUM_LOST advisories")
+        assert sorted(e["type"] for e in lost) == [
+            "io.nats.jetstream.advisory.v1.consumer_quorum_lost",
+            "io.nats.jetstream.advisory.v1.stream_quorum_lost"]
+        await nl.close()
 
     run(body(), timeout=150)
     cluster.close()
@@ -341,6 +357,8 @@ async def _placement_answers(cluster, nc):
                 {"name": "X", "subjects": ["x"], "num_replicas": 1,
                  "placement": {"tags": ["nvme"]}},
                 {"name": "F", "subjects": ["f"], "num_replicas": 1, "max_bytes": 1 << 40},
+                {"name": "C", "subjects": ["c"], "num_replicas": 1,
+                 "placement": {"cluster": "elsewhere"}},
                 {"name": "BIG", "subjects": ["big"], "num_replicas": 5}):
         resp = await retry(lambda cfg=cfg: _create(nc, cfg), what="create %s" % cfg["name"])
         out.append((cfg["name"], resp.get("error")))

@@ -551,6 +551,13 @@ class StreamGroup:
                 pass
             return
         if self.ready:
+            if leader is None:
+                # not a step-down we asked for (that clears ready first): the
+                # leader lost its quorum (Go sends this then)
+                self.log.warning("JetStream cluster stream '%s > %s' has NO quorum, stalled"
+                                 % (self.jsa.account.name, self.stream.name))
+                advisories.quorum_lost(self.jsa, self.stream.name, sorted(self.stream.consumers),
+                                       self.replica_names(), system=self.manager.client)
             self._lose_leadership()
 
     def _become_ready(self):
