@@ -110,7 +110,7 @@ def raftz(js, query):
     """``/raftz``: every RAFT group of this server (Go's field names where it has them)."""
     if js.cluster is None:
         return {}
-    return js.cluster.raftz()
+    return js.cluster.raftz(query)
 
 
 def healthz(js, query, problems):

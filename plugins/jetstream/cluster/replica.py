@@ -560,6 +560,13 @@ class StreamGroup:
                 pass
             return
         if self.ready:
+            if leader is None:
+                # not a step-down we asked for (that clears ready first): the
+                # leader lost its quorum (Go sends this then)
+                self.log.warning("JetStream cluster stream '%s > %s' has NO quorum, stalled"
+                                 % (self.jsa.account.name, self.stream.name))
+                advisories.quorum_lost(self.jsa, self.stream.name, sorted(self.stream.consumers),
+                                       self.replica_names(), system=self.manager.client)
             self._lose_leadership()
 
     def _become_ready(self):
@@ -580,6 +587,10 @@ class StreamGroup:
             fresh.start()
         advisories.stream_leader_elected(self.jsa, stream.name, self.server.server_name,
                                          self.replica_names(), system=self.manager.client)
+        for name in sorted(stream.consumers):
+            advisories.consumer_leader_elected(self.jsa, stream.name, name,
+                                               self.server.server_name, self.replica_names(),
+                                               system=self.manager.client)
         reply = self.sa.get("reply")
         if reply and reply not in self.answered and time.time() - _created_s(self.sa) < 30:
             self.answered.add(reply)
