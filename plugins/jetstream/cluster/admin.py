@@ -40,6 +40,7 @@ T = "io.nats.jetstream.api.v1."
 META_STEPDOWN = "$JS.API.META.LEADER.STEPDOWN"
 SERVER_REMOVE = "$JS.API.SERVER.REMOVE"
 REMOVE_WAIT = 30.0  # seconds the meta leader waits for a removal to commit
+ORPHAN_AFTER = 10.0  # seconds a member taken out waits to hear its removal
 
 
 def preferred_placement(m, node, placement):
@@ -315,7 +316,14 @@ def reconcile(m, group):
                 except (NotLeader, ValueError, ApiError):
                     pass
             return False
-        if node.peers and m.id not in node.peers:
+        now = time.monotonic()
+        group.out_since = getattr(group, "out_since", None) or now
+        contact = node.core.last_contact
+        # removed from the configuration, or (a member that was down during
+        # its removal) no leader talks to us any more
+        if (node.peers and m.id not in node.peers) or (
+                now - group.out_since > ORPHAN_AFTER and
+                (contact is None or now - contact > ORPHAN_AFTER)):
             m.log.info("stream_member_removed", stream=group.sa["stream"]["name"],
                        group=group.name)
             return True

@@ -281,6 +281,27 @@ class ClusterManager:
 
     # -- peers ------------------------------------------------------------------------
 
+    def health(self, problems, meta_only=False):
+        """/healthz in a cluster (Go's healthz): the meta group first, then
+        every stream group this server is a member of."""
+        meta = self.meta
+        if meta is None or meta.leader is None:
+            problems.append({"type": "JETSTREAM", "error":
+                             "JetStream has not established contact with a meta leader"})
+            return
+        if not meta.healthy():
+            problems.append({"type": "JETSTREAM",
+                             "error": "JetStream is not current with the meta leader"})
+            return
+        if meta_only:
+            return
+        for (account, stream), group in sorted(self.groups.items()):
+            err = group.health_error()
+            if err:
+                problems.append({"type": "STREAM", "account": account, "stream": stream,
+                                 "error": "JetStream stream '%s > %s' is not current: %s"
+                                 % (account, stream, err)})
+
     def peer_online(self, pid):
         return time.monotonic() - self.seen.get(pid, float("-inf")) < OFFLINE_AFTER
 
@@ -393,17 +414,19 @@ class ClusterManager:
     # -- views ------------------------------------------------------------------------
 
     def meta_cluster(self):
-        """/jsz ``meta_cluster``."""
+        """/jsz ``meta_cluster`` (Go's MetaClusterInfo: ``peer`` is the leader's id)."""
         node = self.meta
-        out = {"name": self.cluster_name, "cluster_size": self.expected, "pending": 0}
-        if node is None:
+        out = {"name": self.cluster_name, "cluster_size": self.expected, "quorum_needed":
+               self.expected // 2 + 1, "pending": 0, "pending_requests": 0,
+               "pending_infos": 0}
+        if node is None or self.disabled:
             return out
         peers = sorted(node.peers)
         out["cluster_size"] = len(peers)
         out["quorum_needed"] = len(peers) // 2 + 1
         if node.leader:
             out["leader"] = self.peer_name(node.leader)
-        out["peer"] = self.id
+            out["peer"] = node.leader
         replicas = []
         now = time.monotonic()
         for pid in peers:
@@ -418,12 +441,50 @@ class ClusterManager:
             replicas.append(entry)
         if replicas:
             out["replicas"] = replicas
+        storage = node.storage
+        out["snapshot"] = {"pending_entries": max(storage.last_index - storage.snapshot_index, 0),
+                           "pending_size": 0}
         return out
 
-    def raftz(self):
+    def raftz(self, query=None):
+        """/raftz as Go's: ``{account: {group: RaftzGroup}}``; every group of
+        ours is in the system account. ``?acc=`` and ``?group=`` filter."""
+        query = query or {}
+        system = self.server.accounts.system_account
+        account = query.get("acc") or (system.name if system is not None else "")
+        wanted = query.get("group") or ""
+        if system is None or account != system.name:
+            return {}
+        nodes = [(META_GROUP, self.meta)] + [(g.name, g.node) for g in self.groups.values()]
         out = {}
-        if self.meta is not None:
-            out[META_GROUP] = self.meta.status()
-        for group in self.groups.values():
-            out[group.name] = group.node.status()
+        for name, node in nodes:
+            if node is not None and (not wanted or name == wanted):
+                out[name] = self._raftz_group(node)
+        return {account: out} if out else {}
+
+    def _raftz_group(self, node):
+        status = node.status()
+        size = len(node.peers)
+        peers = {}
+        for pid, peer in status["peers"].items():
+            entry = {"name": self.peer_name(pid), "known": not peer.get("learner")}
+            if peer["last_replicated_index"]:
+                entry["last_replicated_index"] = peer["last_replicated_index"]
+            if peer["last_seen"] is not None:
+                entry["last_seen"] = "%.3fs" % peer["last_seen"]
+            peers[pid] = entry
+        out = {"id": node.id, "state": status["state"].upper(), "size": size,
+               "quorum_needed": size // 2 + 1, "committed": status["committed"],
+               "applied": status["applied"], "ever_had_leader": bool(status["leader"]),
+               "term": status["term"], "pterm": status["pterm"], "pindex": status["pindex"],
+               "system_account": True, "traffic_account":
+                   self.server.accounts.system_account.name,
+               "ipq_proposal_len": 0, "ipq_entry_len": 0, "ipq_resp_len": 0,
+               "ipq_apply_len": 0, "peers": peers,
+               # ours: where the log was compacted
+               "snapshot_index": status["snapshot_index"]}
+        if status["leader"]:
+            out["leader"] = status["leader"]
+        if status["voted_for"]:
+            out["voted_for"] = status["voted_for"]
         return out
