@@ -265,6 +265,27 @@ class ClusterManager:
 
     # -- peers ------------------------------------------------------------------------
 
+    def health(self, problems, meta_only=False):
+        """/healthz in a cluster (Go's healthz): the meta group first, then
+        every stream group this server is a member of."""
+        meta = self.meta
+        if meta is None or meta.leader is None:
+            problems.append({"type": "JETSTREAM", "error":
+                             "JetStream has not established contact with a meta leader"})
+            return
+        if not meta.healthy():
+            problems.append({"type": "JETSTREAM",
+                             "error": "JetStream is not current with the meta leader"})
+            return
+        if meta_only:
+            return
+        for (account, stream), group in sorted(self.groups.items()):
+            err = group.health_error()
+            if err:
+                problems.append({"type": "STREAM", "account": account, "stream": stream,
+                                 "error": "JetStream stream '%s > %s' is not current: %s"
+                                 % (account, stream, err)})
+
     def peer_online(self, pid):
         return time.monotonic() - self.seen.get(pid, float("-inf")) < OFFLINE_AFTER
 
