@@ -163,6 +163,8 @@ class Admin:
         except NotLeader as exc:
             raise ApiError(10041, err=str(exc)) from None
         self.removing = found
+        # not added back by the next tick (it is out of the peers from now on)
+        self.removed[found] = m.boots.get(found)
         m.server.spawn(self._answer_removed, found, index, reply)
         return None  # answered once the removal is committed (Go)
 
@@ -174,7 +176,6 @@ class Admin:
                 if time.monotonic() > deadline or not m.is_meta_leader:
                     return
                 gevent.sleep(0.05)
-            self.removed[peer] = m.boots.get(peer)
             m.log.info("jetstream_meta_peer_removed", peer=m.peer_name(peer))
             m.client.publish(reply, dumps({"type": T + "meta_server_remove_response",
                                            "success": True}))

@@ -191,10 +191,9 @@ class ClusterManager:
             meta.stop()
             admin.disable(self)
             return
-        if meta.is_leader:
+        if meta.is_leader and self.admin.removing is None:
             self._add_new_peers()
-            if self.admin.removing is None:
-                self.admin.replace_missing()
+            self.admin.replace_missing()
         for key, group in list(self.groups.items()):
             if admin.reconcile(self, group):
                 self._drop_group(key)
