@@ -102,6 +102,42 @@ def stream_leader_elected(jsa, stream, leader, replicas, system=None):
     subject = PREFIX + "STREAM.LEADER_ELECTED.%s" % stream
     body = {"type": "stream_leader_elected", "stream": stream, "leader": leader,
             "replicas": [{"name": name, "current": True} for name in replicas]}
+    _in_both(jsa, subject, body, system)
+
+
+def consumer_leader_elected(jsa, stream, consumer, leader, replicas, system=None):
+    """A consumer's new leader (Go's JSConsumerLeaderElectedAdvisory); ours
+    move with their stream's leader."""
+    subject = PREFIX + "CONSUMER.LEADER_ELECTED.%s.%s" % (stream, consumer)
+    body = {"type": "consumer_leader_elected", "stream": stream, "consumer": consumer,
+            "leader": leader, "replicas": [{"name": name, "current": True} for name in replicas]}
+    _in_both(jsa, subject, body, system)
+
+
+_QUORUM_LOST_INTERVAL = 10.0   # Go's lostQuorumAdvInterval: once per 10 s per stream
+_quorum_lost_sent = {}
+
+
+def quorum_lost(jsa, stream, consumers, replicas, system=None):
+    """``STREAM.QUORUM_LOST.<stream>`` and ``CONSUMER.QUORUM_LOST.<stream>.<c>``
+    for each of its consumers (they share its group here), throttled as Go."""
+    key = (jsa.account.name, stream)
+    now = time.monotonic()
+    if now - _quorum_lost_sent.get(key, -_QUORUM_LOST_INTERVAL) < _QUORUM_LOST_INTERVAL:
+        return
+    _quorum_lost_sent[key] = now
+    peers = [{"name": name, "current": False} for name in replicas]
+    events = [(PREFIX + "STREAM.QUORUM_LOST.%s" % stream,
+               {"type": "stream_quorum_lost", "stream": stream, "replicas": peers})]
+    events += [(PREFIX + "CONSUMER.QUORUM_LOST.%s.%s" % (stream, c),
+                {"type": "consumer_quorum_lost", "stream": stream, "consumer": c,
+                 "replicas": peers}) for c in consumers]
+    for subject, body in events:
+        _in_both(jsa, subject, body, system)
+
+
+def _in_both(jsa, subject, body, system):
+    """In the account, and (Go) in the system account with ``account`` added."""
     _publish(jsa, subject, dict(body))
     if system is not None:
         publish_system(system, subject, dict(body, account=jsa.account.name),

@@ -98,7 +98,8 @@ class Stream:
         self.closed = False
         # sync_interval "always": PubAcks wait for one fsync per batch (group
         # commit; the fsync runs in gevent's thread pool)
-        self._group_commit = gevent_group_commit(store) if jsa.js.config.sync_always else None
+        self._group_commit = gevent_group_commit(store) \
+            if jsa.js.config.sync_always and self.sync_each_write else None
         self._synced_acks = []  # (reply, body, error) released by the last fsync
         # Otherwise (file store) appends are held and written once per read batch
         # (writebehind.py); answers wait for that write.
@@ -336,6 +337,7 @@ class Stream:
         return seq
 
     _accept = _commit  # a replicated stream proposes instead (cluster/replica.py)
+    sync_each_write = True  # with sync_interval: always (a replicated stream: its log is)
 
     def _last_seq(self):
         """The last sequence ``Nats-Expected-Last-Sequence`` is checked against."""

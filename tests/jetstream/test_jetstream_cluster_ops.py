@@ -98,6 +98,10 @@ def test_meta_stepdown_peer_remove_and_server_remove(make_fault_cluster, run):
                        what="meta leader moved to %s" % target)
         await wait_for(lambda: any(e["leader"] == target for e in elected),
                        what="DOMAIN.LEADER_ELECTED advisory")
+        jsz = monitor(cluster, 0, "/jsz")["meta_cluster"]
+        raftz = monitor(cluster, 0, "/raftz")["SYS"]["_pn_meta_"]
+        assert jsz["peer"] == raftz["leader"] and jsz["leader"] == target  # Go: leader's id
+        assert (jsz["cluster_size"], jsz["quorum_needed"], raftz["size"]) == (4, 3, 4)
         adv = [e for e in elected if e["leader"] == target][0]
         assert adv["type"] == "io.nats.jetstream.advisory.v1.domain_leader_elected"
         assert adv["cluster"] == "ops" and len(adv["replicas"]) == 3
@@ -117,8 +121,8 @@ def test_meta_stepdown_peer_remove_and_server_remove(make_fault_cluster, run):
         sub = await retry(lambda: js.pull_subscribe("s.>", "dur", stream="S"))
         for msg in await sub.fetch(20, timeout=5):
             await msg.ack_sync()
-        members = await wait_for(lambda: (p := stream_peers(cluster, 0, "S")) and
-                                 len(p) == 3 and p, what="S has 3 members")
+        members = await wait_for(lambda: next((p for i in range(4) if len(
+            p := stream_peers(cluster, i, "S") or ()) == 3), None), what="S has 3 members")
         lead = leader_index(cluster, "S")
         gone = next(n for n in members if n != names[lead])
         spare = next(n for n in names if n not in members)
@@ -159,11 +163,16 @@ def test_meta_stepdown_peer_remove_and_server_remove(make_fault_cluster, run):
         assert adv["type"] == "io.nats.jetstream.advisory.v1.server_removed"
         assert adv["cluster"] == "ops" and adv["server_id"]
         # S keeps three members, none of them the removed server
-        await wait_for(lambda: (p := stream_peers(cluster, others[0], "S")) and
-                       len(p) == 3 and victim not in p, timeout=30,
+        await wait_for(lambda: any(len(p := stream_peers(cluster, i, "S") or ()) == 3 and
+                                   victim not in p for i in others), timeout=30,
                        what="S re-placed off %s" % victim)
         ack = await retry(lambda: js.publish("s.1", b"after"))
         assert ack.seq == 51
+        # restarted, the removed server joins the meta group again
+        cluster.restart(names.index(victim))
+        await wait_for(lambda: all(monitor(cluster, i, "/jsz")["meta_cluster"]["cluster_size"]
+                                   == 4 for i in range(4)), timeout=40,
+                       what="the restarted server back in the meta group")
         await nc.close()
         await sysc.close()
 
@@ -200,11 +209,18 @@ def test_scale_r1_r3_r1_with_snapshot_catchup(make_fault_cluster, run):
             await retry(lambda i=i: js.publish("r.%d" % (i % 4), b"v%d" % i))
         await wait_for(lambda: all_hold(cluster, "R", 150), what="150 everywhere")
         # move the leader to a new member: the consumer is where it was
+        events = []
+        await nc.subscribe("$JS.EVENT.ADVISORY.*.LEADER_ELECTED.R.>", cb=_collect(events))
+        await nc.subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.R", cb=_collect(events))
         old = leader_index(cluster, "R")
         target = kept["name"] = names[(old + 1) % 3]
         await request(nc, API + "STREAM.LEADER.STEPDOWN.R", {"placement": {"preferred": target}})
         await wait_for(lambda: leader_index(cluster, "R") == names.index(target),
                        what="leader on %s" % target)
+        await wait_for(lambda: {e["type"].rsplit(".", 1)[1] for e in events
+                                if e["leader"] == target} ==
+                       {"stream_leader_elected", "consumer_leader_elected"},
+                       what="stream and consumer LEADER_ELECTED advisories")
         info = await retry(lambda: js.consumer_info("R", "c"))
         assert info.ack_floor.stream_seq == 30
         msgs = await retry(lambda: sub.fetch(5, timeout=5))
@@ -259,6 +275,22 @@ def test_member_with_wiped_store_catches_up_from_snapshot(make_fault_cluster, ru
         await wait_for(lambda: all_hold(cluster, "W", n), timeout=60,
                        what="the wiped server caught up")
         await nc.close()
+        # the leader alone: it steps down and says its quorum is lost (Go)
+        lead = leader_index(cluster, "W")
+        lost = []
+        nl = await connect(cluster, lead)
+        await nl.subscribe("$JS.EVENT.ADVISORY.*.QUORUM_LOST.W.>", cb=_collect(lost))
+        await nl.subscribe("$JS.EVENT.ADVISORY.STREAM.QUORUM_LOST.W", cb=_collect(lost))
+        await retry(lambda: nl.jetstream().add_consumer("W", durable_name="q"))
+        await nl.flush()
+        for i in range(3):
+            if i != lead:
+                cluster.kill(i)
+        await wait_for(lambda: len(lost) == 2, what="QUORUM_LOST advisories")
+        assert sorted(e["type"] for e in lost) == [
+            "io.nats.jetstream.advisory.v1.consumer_quorum_lost",
+            "io.nats.jetstream.advisory.v1.stream_quorum_lost"]
+        await nl.close()
 
     run(body(), timeout=150)
     cluster.close()
@@ -271,18 +303,53 @@ def test_member_with_wiped_store_catches_up_from_snapshot(make_fault_cluster, ru
 def compacted(cluster, i, prefix):
     """Server ``i``'s group named ``prefix...`` has taken a snapshot."""
     return any(name.startswith(prefix) and g.get("snapshot_index", 0) > 0
-               for name, g in monitor(cluster, i, "/raftz").items())
+               for groups in monitor(cluster, i, "/raftz").values()
+               for name, g in groups.items())
 
 
 PLACEMENT_TAGS = (["az:1", "ssd"], ["az:1"], ["az:2", "ssd"])
 
 
 def _tags_conf(i):
-    return "server_tags: %s\n" % json.dumps(PLACEMENT_TAGS[i])
+    return "server_tags: %s\n%s" % (json.dumps(PLACEMENT_TAGS[i]), SYS_CONF)
 
 
-async def _placement_answers(nc):
+async def _ops_errors(cluster, nc):
+    """Bad operation requests (system account and stream peer remove): Go's
+    answers, compared without the ids and names that differ per cluster."""
+    sysc = await nats.connect(url(cluster, 0), user="sys", password="sys")
+    out = []
+    try:
+        await retry(lambda: _create(nc, {"name": "P", "subjects": ["p"], "num_replicas": 1}))
+        for subject, body in (
+                ("META.LEADER.STEPDOWN", {"placement": {"preferred": "nope"}}),
+                ("META.LEADER.STEPDOWN", b'{"placement": '),
+                ("SERVER.REMOVE", None), ("SERVER.REMOVE", {"peer": "nope"}),
+                ("SERVER.REMOVE", {"peer_id": "nope"})):
+            out.append(await retry(lambda s=subject, b=body: _raw(sysc, s, b)))
+        for stream, body in (("P", None), ("P", {"peer": ""}), ("P", {"peer": "nope"}),
+                             ("NOPE", {"peer": "x"})):
+            out.append(await _raw(nc, "STREAM.PEER.REMOVE." + stream, body))
+    finally:
+        await sysc.close()
+    return out
+
+
+async def _raw(nc, subject, body):
+    payload = body if isinstance(body, bytes) else b"" if body is None else \
+        json.dumps(body).encode()
+    msg = await nc.request(API + subject, payload, timeout=5)
+    resp = json.loads(msg.data)
+    if "error" in resp and resp["error"]["err_code"] == 10025:
+        resp["error"]["description"] = resp["error"]["description"].split(":")[0]
+    return resp
+
+
+async def _placement_answers(cluster, nc):
     """The same bad placements asked of a cluster: Go's codes and texts."""
+    # every server in the meta group first (a slow starter can join late)
+    await wait_for(lambda: all(monitor(cluster, i, "/jsz").get("meta_cluster", {}).get(
+        "cluster_size") == 3 for i in range(3)), timeout=40, what="a meta group of 3")
     out = []
     for cfg in ({"name": "U3", "subjects": ["u3"], "num_replicas": 3},
                 {"name": "T", "subjects": ["t"], "num_replicas": 2,
@@ -290,6 +357,8 @@ async def _placement_answers(nc):
                 {"name": "X", "subjects": ["x"], "num_replicas": 1,
                  "placement": {"tags": ["nvme"]}},
                 {"name": "F", "subjects": ["f"], "num_replicas": 1, "max_bytes": 1 << 40},
+                {"name": "C", "subjects": ["c"], "num_replicas": 1,
+                 "placement": {"cluster": "elsewhere"}},
                 {"name": "BIG", "subjects": ["big"], "num_replicas": 5}):
         resp = await retry(lambda cfg=cfg: _create(nc, cfg), what="create %s" % cfg["name"])
         out.append((cfg["name"], resp.get("error")))
@@ -309,7 +378,8 @@ def test_placement_unique_tag_tags_and_space_as_go(make_fault_cluster, run):
 
     async def body():
         nc = await connect(cluster, 0)
-        ours = await _placement_answers(nc)
+        ours = await _placement_answers(cluster, nc)
+        ours.append(await _ops_errors(cluster, nc))
         # unique_tag: R2 lands on two zones
         js = nc.jetstream(timeout=5)
         si = await add_stream(js, name="U2", subjects=["u2"], num_replicas=2)
@@ -333,11 +403,14 @@ def test_placement_unique_tag_tags_and_space_as_go(make_fault_cluster, run):
 
     async def go_body():
         nc = await connect(go, 0)
-        answers = await _placement_answers(nc)
+        answers = await _placement_answers(go, nc)
+        answers.append(await _ops_errors(go, nc))
         await nc.close()
         return answers
 
     theirs = run(go_body(), timeout=90)
+    ops, go_ops = ours.pop(), theirs.pop()
     assert [(n, e and (e["code"], e["err_code"], e["description"])) for n, e in ours] == \
         [(n, e and (e["code"], e["err_code"], e["description"])) for n, e in theirs]
+    assert ops == go_ops
 

@@ -40,6 +40,7 @@ T = "io.nats.jetstream.api.v1."
 META_STEPDOWN = "$JS.API.META.LEADER.STEPDOWN"
 SERVER_REMOVE = "$JS.API.SERVER.REMOVE"
 REMOVE_WAIT = 30.0  # seconds the meta leader waits for a removal to commit
+ORPHAN_AFTER = 10.0  # seconds a member taken out waits to hear its removal
 
 
 def preferred_placement(m, node, placement):
@@ -162,6 +163,8 @@ class Admin:
         except NotLeader as exc:
             raise ApiError(10041, err=str(exc)) from None
         self.removing = found
+        # not added back by the next tick (it is out of the peers from now on)
+        self.removed[found] = m.boots.get(found)
         m.server.spawn(self._answer_removed, found, index, reply)
         return None  # answered once the removal is committed (Go)
 
@@ -173,7 +176,6 @@ class Admin:
                 if time.monotonic() > deadline or not m.is_meta_leader:
                     return
                 gevent.sleep(0.05)
-            self.removed[peer] = m.boots.get(peer)
             m.log.info("jetstream_meta_peer_removed", peer=m.peer_name(peer))
             m.client.publish(reply, dumps({"type": T + "meta_server_remove_response",
                                            "success": True}))
@@ -239,9 +241,11 @@ class Admin:
         self.propose_group(sa, new)
         return True
 
-    def propose_group(self, sa, peers, cfg=None, reply=""):
+    def propose_group(self, sa, peers, cfg=None, reply="", cluster=None):
         body = {k: v for k, v in sa.items() if k not in ("consumers", "reply", "update_reply")}
         body["group"] = dict(sa["group"], peers=list(peers))
+        if cluster:
+            body["group"]["cluster"] = cluster  # a move (capi.py)
         body["group"].pop("preferred", None)
         if cfg is not None:
             body["stream"] = cfg
@@ -299,13 +303,28 @@ def reconcile(m, group):
     if m.id not in want:
         if node.is_leader:
             targets = sorted(p for p in want if p in node.peers)
+            if not targets and group.ready:
+                # none of the new peers is a member yet (a move, or the
+                # leader of an R1 replaced): they join as learners first
+                try:
+                    for peer in sorted(want - node.peers - node.core.learners):
+                        node.add_peer(peer)
+                except (ChangeInProgress, NotLeader, ValueError):
+                    pass
             if targets:
                 try:
                     group.step_down(targets[0])
                 except (NotLeader, ValueError, ApiError):
                     pass
             return False
-        if node.peers and m.id not in node.peers:
+        now = time.monotonic()
+        group.out_since = getattr(group, "out_since", None) or now
+        contact = node.core.last_contact
+        # removed from the configuration, or (a member that was down during
+        # its removal) no leader talks to us any more
+        if (node.peers and m.id not in node.peers) or (
+                now - group.out_since > ORPHAN_AFTER and
+                (contact is None or now - contact > ORPHAN_AFTER)):
             m.log.info("stream_member_removed", stream=group.sa["stream"]["name"],
                        group=group.name)
             return True

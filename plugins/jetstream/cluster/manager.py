@@ -54,19 +54,30 @@ def check_clustered(js):
     return route
 
 
-def _expected_size(route):
-    """Servers named by the configuration: the route URLs, ours counted once."""
+def _host_port(url, default):
+    text = url.split("://", 1)[-1].rsplit("@", 1)[-1].rstrip("/")
+    host, _, port = text.rpartition(":")
+    return host, int(port) if port.isdigit() else default
+
+
+def _expected_size(route, gateway=None):
+    """Servers named by the configuration (Go: configured routes plus gateway
+    URLs): the route URLs, ours counted once, and every other cluster's
+    gateway URLs, since one meta group spans the super-cluster."""
     own = route.config.port
     others = set()
     for url in route.config.routes:
-        text = url.split("://", 1)[-1].rsplit("@", 1)[-1].rstrip("/")
-        host, _, port = text.rpartition(":")
-        port = int(port) if port.isdigit() else 6222
+        host, port = _host_port(url, 6222)
         if port == own and host.strip("[]") in ("127.0.0.1", "localhost", "0.0.0.0", "::1",
                                                 route.config.host):
             continue
         others.add((host, port))
-    return max(2, len(others) + 1)
+    remote = set()
+    if gateway is not None:
+        for gw in gateway.config.gateways:
+            if gw.name != gateway.name and not gw.implicit:
+                remote.update(_host_port(url, 7222) for url in gw.urls)
+    return max(2, len(others) + 1 + len(remote))
 
 
 class ClusterManager:
@@ -76,6 +87,7 @@ class ClusterManager:
         self.route = route
         self.id = node_id_for(self.server.server_name)
         self.cluster_name = route.config.name
+        self.gateway = self.server.pluginmanager.get_plugin("gateway-manager")
         self.peers = {}           # node id -> PeerInfo
         self.seen = {}            # node id -> monotonic time of the last hello
         self.state = M.MetaState()
@@ -85,7 +97,7 @@ class ClusterManager:
         self.client = None
         self.since_snapshot = 0
         self._foreign = set()     # routed servers with another JetStream (logged once)
-        self.expected = _expected_size(route)
+        self.expected = _expected_size(route, self.gateway)
         self.boot = time.time_ns()   # tells a restarted peer from one still running
         self.boots = {}           # node id -> the boot its last hello carried
         self.stream_leaders = {}  # group name -> node id leading it (from hellos)
@@ -114,6 +126,8 @@ class ClusterManager:
         system = self.server.accounts.system_account
         self.client = InternalClient(self.server, system, "$JSC")
         self.client.subscribe(HELLO, self._on_hello)
+        for jsa in self.js.accounts.values():
+            self.api.serve_account(jsa)  # later accounts: JsAccount.start
         self.client.subscribe(catchup.SYNC + "*", lambda sub, subject, reply, hdr, payload:
                               catchup.serve(self, subject, reply, payload))
         self.admin.start()
@@ -177,10 +191,9 @@ class ClusterManager:
             meta.stop()
             admin.disable(self)
             return
-        if meta.is_leader:
+        if meta.is_leader and self.admin.removing is None:
             self._add_new_peers()
-            if self.admin.removing is None:
-                self.admin.replace_missing()
+            self.admin.replace_missing()
         for key, group in list(self.groups.items()):
             if admin.reconcile(self, group):
                 self._drop_group(key)
@@ -255,8 +268,9 @@ class ClusterManager:
 
     def _add_new_peers(self):
         for pid in sorted(self.peers):
+            # every cluster of the super-cluster (same domain: hello checks it)
             if pid not in self.meta.peers and self.peer_online(pid) and \
-                    self.peers[pid].cluster == self.cluster_name and self.admin.may_add(pid):
+                    self.admin.may_add(pid):
                 try:
                     self.meta.add_peer(pid)
                     self.log.info("jetstream_meta_peer_added", peer=self.peer_name(pid))
@@ -265,6 +279,27 @@ class ClusterManager:
                 return  # one change at a time
 
     # -- peers ------------------------------------------------------------------------
+
+    def health(self, problems, meta_only=False):
+        """/healthz in a cluster (Go's healthz): the meta group first, then
+        every stream group this server is a member of."""
+        meta = self.meta
+        if meta is None or meta.leader is None:
+            problems.append({"type": "JETSTREAM", "error":
+                             "JetStream has not established contact with a meta leader"})
+            return
+        if not meta.healthy():
+            problems.append({"type": "JETSTREAM",
+                             "error": "JetStream is not current with the meta leader"})
+            return
+        if meta_only:
+            return
+        for (account, stream), group in sorted(self.groups.items()):
+            err = group.health_error()
+            if err:
+                problems.append({"type": "STREAM", "account": account, "stream": stream,
+                                 "error": "JetStream stream '%s > %s' is not current: %s"
+                                 % (account, stream, err)})
 
     def peer_online(self, pid):
         return time.monotonic() - self.seen.get(pid, float("-inf")) < OFFLINE_AFTER
@@ -378,17 +413,19 @@ class ClusterManager:
     # -- views ------------------------------------------------------------------------
 
     def meta_cluster(self):
-        """/jsz ``meta_cluster``."""
+        """/jsz ``meta_cluster`` (Go's MetaClusterInfo: ``peer`` is the leader's id)."""
         node = self.meta
-        out = {"name": self.cluster_name, "cluster_size": self.expected, "pending": 0}
-        if node is None:
+        out = {"name": self.cluster_name, "cluster_size": self.expected, "quorum_needed":
+               self.expected // 2 + 1, "pending": 0, "pending_requests": 0,
+               "pending_infos": 0}
+        if node is None or self.disabled:
             return out
         peers = sorted(node.peers)
         out["cluster_size"] = len(peers)
         out["quorum_needed"] = len(peers) // 2 + 1
         if node.leader:
             out["leader"] = self.peer_name(node.leader)
-        out["peer"] = self.id
+            out["peer"] = node.leader
         replicas = []
         now = time.monotonic()
         for pid in peers:
@@ -403,12 +440,50 @@ class ClusterManager:
             replicas.append(entry)
         if replicas:
             out["replicas"] = replicas
+        storage = node.storage
+        out["snapshot"] = {"pending_entries": max(storage.last_index - storage.snapshot_index, 0),
+                           "pending_size": 0}
         return out
 
-    def raftz(self):
+    def raftz(self, query=None):
+        """/raftz as Go's: ``{account: {group: RaftzGroup}}``; every group of
+        ours is in the system account. ``?acc=`` and ``?group=`` filter."""
+        query = query or {}
+        system = self.server.accounts.system_account
+        account = query.get("acc") or (system.name if system is not None else "")
+        wanted = query.get("group") or ""
+        if system is None or account != system.name:
+            return {}
+        nodes = [(META_GROUP, self.meta)] + [(g.name, g.node) for g in self.groups.values()]
         out = {}
-        if self.meta is not None:
-            out[META_GROUP] = self.meta.status()
-        for group in self.groups.values():
-            out[group.name] = group.node.status()
+        for name, node in nodes:
+            if node is not None and (not wanted or name == wanted):
+                out[name] = self._raftz_group(node)
+        return {account: out} if out else {}
+
+    def _raftz_group(self, node):
+        status = node.status()
+        size = len(node.peers)
+        peers = {}
+        for pid, peer in status["peers"].items():
+            entry = {"name": self.peer_name(pid), "known": not peer.get("learner")}
+            if peer["last_replicated_index"]:
+                entry["last_replicated_index"] = peer["last_replicated_index"]
+            if peer["last_seen"] is not None:
+                entry["last_seen"] = "%.3fs" % peer["last_seen"]
+            peers[pid] = entry
+        out = {"id": node.id, "state": status["state"].upper(), "size": size,
+               "quorum_needed": size // 2 + 1, "committed": status["committed"],
+               "applied": status["applied"], "ever_had_leader": bool(status["leader"]),
+               "term": status["term"], "pterm": status["pterm"], "pindex": status["pindex"],
+               "system_account": True, "traffic_account":
+                   self.server.accounts.system_account.name,
+               "ipq_proposal_len": 0, "ipq_entry_len": 0, "ipq_resp_len": 0,
+               "ipq_apply_len": 0, "peers": peers,
+               # ours: where the log was compacted
+               "snapshot_index": status["snapshot_index"]}
+        if status["leader"]:
+            out["leader"] = status["leader"]
+        if status["voted_for"]:
+            out["voted_for"] = status["voted_for"]
         return out

@@ -49,6 +49,13 @@ T = "io.nats.jetstream.api.v1."
 class ReplicatedStream(Stream):
     """A stream whose changes go through its group's log."""
 
+    # sync_interval: always fsyncs the group's log on every member before it
+    # answers (FileStorage(fsync=True)), so a PubAck after the commit means
+    # "on disk on a quorum" without an fsync of the stream's own blocks per
+    # batch; those are fsynced before a snapshot compacts the log (Go 2.15
+    # does the same, pr#8447).
+    sync_each_write = False
+
     def __init__(self, jsa, cfg, created, store, group):
         self.group = group
         super().__init__(jsa, cfg, created, store)
@@ -442,6 +449,8 @@ class StreamGroup:
         self.since_snapshot += 1
         if self.since_snapshot >= SNAPSHOT_ENTRIES and self._all_caught_up(entry.index):
             self.since_snapshot = 0
+            # the log gives up these entries: the store must hold them durably
+            self.stream.store.sync()
             self.node.snapshot(self._snapshot_state())
         # the node flushes once after the batch (PubAcks included)
 
@@ -551,6 +560,13 @@ class StreamGroup:
                 pass
             return
         if self.ready:
+            if leader is None:
+                # not a step-down we asked for (that clears ready first): the
+                # leader lost its quorum (Go sends this then)
+                self.log.warning("JetStream cluster stream '%s > %s' has NO quorum, stalled"
+                                 % (self.jsa.account.name, self.stream.name))
+                advisories.quorum_lost(self.jsa, self.stream.name, sorted(self.stream.consumers),
+                                       self.replica_names(), system=self.manager.client)
             self._lose_leadership()
 
     def _become_ready(self):
@@ -571,6 +587,10 @@ class StreamGroup:
             fresh.start()
         advisories.stream_leader_elected(self.jsa, stream.name, self.server.server_name,
                                          self.replica_names(), system=self.manager.client)
+        for name in sorted(stream.consumers):
+            advisories.consumer_leader_elected(self.jsa, stream.name, name,
+                                               self.server.server_name, self.replica_names(),
+                                               system=self.manager.client)
         reply = self.sa.get("reply")
         if reply and reply not in self.answered and time.time() - _created_s(self.sa) < 30:
             self.answered.add(reply)
@@ -608,6 +628,18 @@ class StreamGroup:
 
     # -- views ------------------------------------------------------------------------------
 
+    def health_error(self):
+        """Why this member is not current (Go's isStreamHealthy), or None."""
+        if self.stream is None or self.stream.closed:
+            return "stream not found"
+        if self.sa["stream"].get("num_replicas", 1) <= 1:
+            return None  # no further checks for R1 (Go)
+        if self.node is None:
+            return "group node missing"
+        if not self.node.healthy():
+            return "group node unhealthy"
+        return None
+
     def replica_names(self):
         return [self.manager.peer_name(p) for p in sorted(self.node.peers) if p != self.node.id]
 
@@ -615,7 +647,7 @@ class StreamGroup:
         """STREAM.INFO ``cluster``: Go's ClusterInfo."""
         node, core = self.node, self.node.core
         leader = node.leader
-        out = {"name": self.manager.cluster_name}
+        out = {"name": self.sa["group"].get("cluster") or self.manager.cluster_name}
         if leader:
             out["leader"] = self.manager.peer_name(leader)
         replicas = []
