@@ -7,7 +7,7 @@ import gevent
 
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
-from .delivery import deliver, deliver_run, forget_plans
+from .delivery import _PLANS, deliver, deliver_planned, deliver_run, forget_plans, make_plan
 from .protocol import encode, jsonarg
 from .protocol import errors as E
 from .protocol.jsonarg import BOOL, INT, PERMISSION, STRING, check_fields, loads_object
@@ -316,15 +316,18 @@ class ClientConnection(Connection):
         cache_get = sublist._cache_get  # the match cache, inline (hits counted below)
         misses = sublist._misses
         match = self.match
+        plans_get = _PLANS.get
+        keyed = self.noecho is None  # (a no-echo publisher: by subscriptions only)
         gen = sublist.genid
         no_responders = self.no_responders
         # Items for the forwarders (gateways), in publish order: handed over
         # before any message that forwards by itself (a request).
         fwd = [] if self.forwarders else None
         seg = -1  # index where the pending segment starts (-1: none)
-        seg_result = seg_psubs = seg_qsubs = None
+        seg_key = seg_result = seg_psubs = seg_qsubs = None
+        plans = []  # the plan of each item of a keyed segment
         last = None  # the subject ``result`` belongs to
-        result = None
+        result = plan = key = None
         looked = count = nbytes = 0
         i = -1
         for item in items:
@@ -337,23 +340,32 @@ class ClientConnection(Connection):
                 result = cache_get(subject) or match(subject)
                 looked += 1
                 last = subject
+                if result is not EMPTY_RESULT and keyed:
+                    plan = plans_get(subject)
+                    if plan is None or plan[0] is not result:
+                        plan = make_plan(result, subject)
+                    key = plan[2]
             if fwd is not None:
                 fwd.append((item, result))
             alone = reply and no_responders  # a request: may need an answer
             if seg >= 0:
-                if not alone and result[0] is seg_psubs and result[1] is seg_qsubs:
-                    continue  # the same subscriptions: the segment grows
+                if not alone:
+                    if seg_key is not None:
+                        if key is seg_key and result is not EMPTY_RESULT:
+                            plans.append(plan)  # the same connections: the segment grows
+                            continue
+                    elif result[0] is seg_psubs and result[1] is seg_qsubs:
+                        continue  # the same subscriptions: the segment grows
                 # The segment ends here: deliver it, then match this one anew
                 # if that changed interest (auto-unsubscribe, internal clients).
-                if i - seg == 1 and len(items[seg][2]) == 1:
-                    s, r, p = items[seg]
-                    deliver(seg_result, s, r, 0, p[0], self)
-                else:
-                    self._deliver_segment(seg_result, items[seg:i])
+                self._deliver_segment(seg_result, seg_key, items[seg:i], plans)
                 seg = -1
                 if sublist.genid != gen:
                     gen = sublist.genid
                     result = match(subject)
+                    if result is not EMPTY_RESULT and keyed:
+                        plan = make_plan(result, subject)
+                        key = plan[2]
             if alone:
                 if fwd:
                     fwd.pop()
@@ -371,12 +383,11 @@ class ClientConnection(Connection):
             seg = i
             seg_result = result
             seg_psubs, seg_qsubs = result
+            seg_key = key if keyed else None
+            if seg_key is not None:
+                plans = [plan]
         if seg >= 0:
-            if len(items) - seg == 1 and len(items[seg][2]) == 1:
-                s, r, p = items[seg]
-                deliver(seg_result, s, r, 0, p[0], self)
-            else:
-                self._deliver_segment(seg_result, items[seg:])
+            self._deliver_segment(seg_result, seg_key, items[seg:], plans)
         if fwd:
             self.server.links.forward_run(self, self.account, fwd)
         sublist._hits += looked - (sublist._misses - misses)
@@ -393,9 +404,18 @@ class ClientConnection(Connection):
         if not n:
             self._send_no_responders(subject, reply)
 
-    def _deliver_segment(self, result, seg):
-        """Deliver a segment of ``op_pub``: at once, or message by message
-        (each matched anew, as a lone message would be)."""
+    def _deliver_segment(self, result, key, seg, plans):
+        """Deliver a segment of ``op_pub``: by plans (``key``: messages reaching
+        the same connections), at once (messages reaching the same
+        subscriptions), or message by message (each matched anew, as a lone
+        message would be)."""
+        if key is not None:
+            deliver_planned(seg, plans, self)
+            return
+        if len(seg) == 1 and len(seg[0][2]) == 1:
+            subject, reply, payloads = seg[0]
+            deliver(result, subject, reply, 0, payloads[0], self)
+            return
         if deliver_run(result, seg, self):
             return
         match = self.match

@@ -19,6 +19,7 @@ paid once per segment. Publish order per
 subscriber is kept: a segment is only ever delivered whole, in order.
 """
 
+import weakref
 from itertools import chain
 from random import random
 
@@ -56,10 +57,10 @@ def deliver(result, subject, reply, hdr, msg, publisher):
         # Fan-out: the frame heads of this result's client subscriptions are
         # built once (a plan), so each subscriber costs two appends. (One
         # subscriber is as quick the general way.)
-        plan = _PLANS.get(id(result))
-        if plan is None or plan[0] is not result or plan[1] != subject:
-            plan = _plan(result, subject)
-        heads = plan[2]
+        plan = _PLANS.get(subject)
+        if plan is None or plan[0] is not result:
+            plan = make_plan(result, subject)
+        heads = plan[3]
         if heads is not None:
             size = len(msg)
             size_crlf = SIZE_CRLF.get(size) or b"%d\r\n" % size
@@ -75,7 +76,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                 if not c.flush_queued:
                     c.flush_queued = True
                     touched.append(c)
-            links = plan[3]
+            links = plan[4]
             if links:
                 account = publisher.account
                 frame = publisher.link_frame
@@ -159,29 +160,47 @@ def deliver(result, subject, reply, hdr, msg, publisher):
     return n
 
 
-# id(result) -> (result, subject, heads, links): ``deliver``'s per-message plan
-# for a result without queue groups whose client subscriptions take plain
-# frames; heads None where it does not apply. Results are immutable and new
-# ones replace them when interest changes; what can change without that
+# subject -> (result, subject, key, heads, links): the *plan* of delivering a
+# header-less message on ``subject`` to ``result`` (a sublist match, or a
+# link's forwarding targets). ``heads``: ``(conn, b"MSG <subject> <sid> ")``
+# per client subscription, None where a subscription needs the general path;
+# ``links``: the links among the connections, each once; ``key``: the target
+# connections as one shared (interned) tuple, or None where messages of the
+# plan cannot join a segment (queue groups, a connection holding two of the
+# subscriptions, anything ``heads`` refuses). Consecutive messages whose plans
+# have the same key reach the same connections: one segment
+# (``deliver_planned``), whatever their subjects. Results are immutable and
+# new ones replace them when interest changes; what can change without that
 # (auto-unsubscribe limits, permissions) calls forget_plans().
 _PLANS = {}
 _PLANS_MAX = 4096
+_KEYS = {}  # target connections -> the one tuple standing for them
+NO_PLAN = (None, None, None, None, ())  # the plan of no targets: nothing to do
+# Objects keeping plans of their own (links cache theirs with their targets).
+_HOLDERS = weakref.WeakSet()
+
+
+def hold_plans(holder):
+    """``holder`` keeps plans: its ``forget_plans()`` is called when they go stale."""
+    _HOLDERS.add(holder)
 
 
 def forget_plans():
     """Drop every delivery plan (a subscription got an auto-unsubscribe limit,
     a connection's permissions changed)."""
     _PLANS.clear()
+    _KEYS.clear()
+    for holder in list(_HOLDERS):
+        holder.forget_plans()
 
 
-def _plan(result, subject):
-    """Build (and keep) the plan of ``result`` for messages on ``subject``:
-    ``(conn, b"MSG <subject> <sid> ")`` per client subscription and the links
-    among the subscriptions' connections (each once); heads None when a
-    subscription needs the general path (an internal client, a limit, deny
-    rules)."""
+def make_plan(result, subject):
+    """Build (and keep) the plan of ``result`` for messages on ``subject``
+    (see ``_PLANS``)."""
     heads = []
     links = []
+    conns = set()
+    segmentable = not result[1]
     for sub in result[0]:
         c = sub.conn
         if c.kind:
@@ -194,13 +213,99 @@ def _plan(result, subject):
         if sub.max_msgs or c.deny_delivery is not None:
             heads = None
             break
+        if c in conns:  # its frames interleave message by message
+            segmentable = False
+        conns.add(c)
         heads.append((c, sub.msg_head if sub.subject == subject
                       else b"MSG " + subject + sub.sid_part))
+    key = None
+    if heads is not None:
+        heads = tuple(heads)
+        if segmentable and (heads or links):
+            key = tuple([c for c, _ in heads] + links)
+            key = _KEYS.setdefault(key, key)
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
-    plan = _PLANS[id(result)] = (result, subject, None if heads is None else tuple(heads),
-                                 tuple(links))
+        _KEYS.clear()
+    plan = _PLANS[subject] = (result, subject, key, heads, tuple(links))
     return plan
+
+
+def deliver_planned(items, plans, publisher):
+    """Deliver a segment: header-less items in publish order whose ``plans``
+    (one each) share a key, i.e. reach the same connections, each by one
+    subscription. Items are the bulk paths': ``(subject, reply, payloads)``
+    from a client, ``(args, payloads)`` from a link (no reply). Each client's
+    share is built as a list and joined once; each link gets the items in
+    one ``send_run``."""
+    first = plans[0]
+    heads = first[3]
+    replies = len(items[0]) == 3
+    if heads:
+        touched = publisher.touched
+        sizes = SIZE_CRLF
+        if len(items) == 1:  # one control line (a publisher streaming a subject)
+            item = items[0]
+            payloads = item[-1]
+            reply = item[1] if replies else None
+            size = len(payloads[0])
+            size_crlf = sizes.get(size) or b"%d\r\n" % size
+            mid = reply + b" " + size_crlf if reply else size_crlf
+            count = len(payloads)
+            nbytes = size * count
+            for c, head in heads:
+                head += mid
+                _append_run(c, _join((head, payloads[0], b"\r\n")) if count == 1 else
+                            _join((head, (b"\r\n" + head).join(payloads), b"\r\n")),
+                            count, nbytes, touched)
+        elif len(heads) == 1:  # one subscriber (real traffic to one client)
+            parts = []
+            count = nbytes = 0
+            for item, plan in zip(items, plans, strict=True):
+                payloads = item[-1]
+                head = plan[3][0][1]
+                n = len(payloads)
+                size = len(payloads[0])
+                count += n
+                nbytes += size * n
+                size_crlf = sizes.get(size) or b"%d\r\n" % size
+                if replies and item[1]:
+                    head = _join((head, item[1], b" ", size_crlf))
+                    size_crlf = b""
+                if n == 1:
+                    parts += (head, size_crlf, payloads[0], b"\r\n")
+                else:
+                    head += size_crlf
+                    parts += (head, (b"\r\n" + head).join(payloads), b"\r\n")
+            _append_run(heads[0][0], _join(parts), count, nbytes, touched)
+        else:
+            shares = [[] for _ in heads]
+            count = nbytes = 0
+            for item, plan in zip(items, plans, strict=True):
+                payloads = item[-1]
+                n = len(payloads)
+                size = len(payloads[0])
+                count += n
+                nbytes += size * n
+                size_crlf = sizes.get(size) or b"%d\r\n" % size
+                mid = item[1] + b" " + size_crlf if replies and item[1] else size_crlf
+                if n == 1:
+                    tail = _join((mid, payloads[0], b"\r\n"))
+                    for share, (_c, head) in zip(shares, plan[3], strict=True):
+                        share += (head, tail)
+                else:
+                    for share, (_c, head) in zip(shares, plan[3], strict=True):
+                        head += mid
+                        share += (head, (b"\r\n" + head).join(payloads), b"\r\n")
+            for share, (c, _h) in zip(shares, heads, strict=True):
+                _append_run(c, _join(share), count, nbytes, touched)
+    links = first[4]
+    if links:
+        account = publisher.account
+        if not replies:
+            items = [(args[-1], None, payloads) for args, payloads in items]
+        for link in links:
+            link.send_run(account, items)
 
 
 def _frame_parts(subject, reply, hdr, msg):
@@ -282,12 +387,21 @@ def _deliver_frames(frames, items, clients, qsubs, touched):
     for members in qsubs:  # one random member per message, as deliver does
         n = len(members)
         buckets = [[] for _ in members]
+        picks = [b.append for b in buckets]
+        if len(items) == 1:  # one control line: each member's share of its payloads
+            subject, reply, payloads = items[0]
+            for p in payloads:
+                picks[int(random() * n)](p)
+            for sub, mine in zip(members, buckets, strict=True):
+                if mine:
+                    part = _Frames([(subject, reply, mine)])
+                    _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
+            continue
         for m in frames.messages():
-            buckets[int(random() * n)].append(m)
+            picks[int(random() * n)](m)
         for sub, mine in zip(members, buckets, strict=True):
             if mine:
-                part = _Frames([(s, r, [p]) for s, r, p in mine] if len(items) > 1 else
-                               [(items[0][0], items[0][1], [p for _s, _r, p in mine])])
+                part = _Frames([(s, r, [p]) for s, r, p in mine])
                 _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
 
 

@@ -258,6 +258,17 @@ def nats_monitor_endpoints(registry):
 
 
 @hookspec
+def nats_healthz(server, query, problems):
+    """Add what keeps this server from being healthy to the list ``problems``:
+    dicts as nats-server's HealthzError (``type``: JETSTREAM, ACCOUNT, STREAM
+    or CONSUMER; ``error``; optionally ``account``, ``stream``, ``consumer``),
+    the first one being what ``/healthz`` answers without ``details``.
+    ``query`` has the request's options (``js-enabled-only``,
+    ``js-server-only``, ``js-meta-only``, ...). Called per request, only when
+    the server itself is ready."""
+
+
+@hookspec
 def nats_varz(server, varz):
     """Add or fill keys of the ``/varz`` dict ``varz`` (cluster, gateway, leaf,
     jetstream blocks). Mutate in place; called per request."""

@@ -26,7 +26,15 @@ from itertools import chain, repeat, zip_longest
 from operator import itemgetter
 
 from ..connection import ClosedReason, Connection
-from ..delivery import SIZE_CRLF, deliver, deliver_run
+from ..delivery import (
+    NO_PLAN,
+    SIZE_CRLF,
+    deliver,
+    deliver_planned,
+    deliver_run,
+    hold_plans,
+    make_plan,
+)
 from ..protocol import encode
 from ..protocol.jsonarg import INFO_FIELDS, check_fields, loads_object
 from ..protocol.parser import BARE, HPAYLOAD, PAYLOAD, REST, make_op_table
@@ -98,7 +106,9 @@ class Link(Connection):
         if not self.account_token:  # a framing without accounts: bound from the start
             self.bind_account(server.accounts.global_account)
         self.account = None  # account of the message being delivered inbound
-        self._targets = {}  # subject -> (sublist result, targets) for inbound messages
+        # subject -> (sublist result, targets, delivery plan) for inbound messages
+        self._targets = {}
+        hold_plans(self)
         self._accounts = {}  # account token on the wire -> Account
         self._leads = {}  # Account -> b"RMSG <account> " (send_msg, send_run)
 
@@ -444,8 +454,9 @@ class Link(Connection):
         tcache_get = self._targets.get
         claims = self.subject_claims
         seg = -1  # index where the pending segment starts (-1: none)
-        seg_account = seg_targets = None
-        last = account = subject = targets = result = sublist = None
+        seg_account = seg_targets = seg_key = None
+        plans = []  # the plan of each item of a keyed segment
+        last = account = subject = targets = result = sublist = plan = key = None
         count = nbytes = 0
         i = -1
         for args, payloads in items:
@@ -453,6 +464,8 @@ class Link(Connection):
             if args is not last:  # (items of one control line share args)
                 last = args
                 account = accounts.get(args[0]) if len(args) == nargs else None
+                if account is None and len(args) == nargs:
+                    account = self._account_and_args(args)[0]  # its first message
                 if account is not None:
                     subject = args[-1]
                     sublist = account.sublist
@@ -461,25 +474,38 @@ class Link(Connection):
                         targets = None
                     else:
                         cached = tcache_get(subject)
-                        targets = cached[1] if cached is not None and cached[0] is result \
-                            else self._local_targets(subject, result, None)
+                        if cached is None or cached[0] is not result:
+                            cached = self._target_entry(subject, result)
+                        targets = cached[1]
+                        plan = cached[2]
+                        key = plan[2]
             if seg >= 0:
-                if targets is not None and account is seg_account and (
-                        targets is seg_targets or (targets[0] == seg_targets[0] and
-                                                   targets[1] == seg_targets[1])):
-                    n = len(payloads)  # the same subscriptions: the segment grows
-                    count += n
-                    nbytes += len(payloads[0]) * n
-                    continue
+                if targets is not None and account is seg_account:
+                    if seg_key is not None:
+                        if key is seg_key:
+                            plans.append(plan)  # the same connections: the segment grows
+                            n = len(payloads)
+                            count += n
+                            nbytes += len(payloads[0]) * n
+                            continue
+                    elif targets is seg_targets or (targets[0] == seg_targets[0] and
+                                                    targets[1] == seg_targets[1]):
+                        n = len(payloads)  # the same subscriptions: the segment grows
+                        count += n
+                        nbytes += len(payloads[0]) * n
+                        continue
                 gen = seg_account.sublist.genid
-                self._deliver_segment(seg_account, seg_targets, items[seg:i])
+                self._deliver_segment(seg_account, seg_targets, seg_key, items[seg:i], plans)
                 seg = -1
                 if seg_account.sublist.genid != gen:
                     last = None  # interest changed (auto-unsubscribe): match anew
                     if account is not None:
                         result = sublist.match(subject)
-                        targets = None if result is EMPTY_RESULT else \
-                            self._local_targets(subject, result, None)
+                        if result is EMPTY_RESULT:
+                            targets = None
+                        else:
+                            _, targets, plan = self._target_entry(subject, result)
+                            key = plan[2]
             if account is None or (result is EMPTY_RESULT and claims):
                 # replies, queue groups, an account not seen yet, a claimed prefix
                 for payload in payloads:
@@ -496,15 +522,22 @@ class Link(Connection):
             seg = i
             seg_account = account
             seg_targets = targets
+            seg_key = key
+            if key is not None:
+                plans = [plan]
         if seg >= 0:
-            self._deliver_segment(seg_account, seg_targets, items[seg:])
+            self._deliver_segment(seg_account, seg_targets, seg_key, items[seg:], plans)
         self.in_msgs += count
         self.in_bytes += nbytes
 
-    def _deliver_segment(self, account, targets, seg):
-        """Deliver a segment of ``op_msg``: at once, or message by message
-        (each matched anew, as a lone message would be)."""
+    def _deliver_segment(self, account, targets, key, seg, plans):
+        """Deliver a segment of ``op_msg``: by plans (``key``: messages
+        reaching the same connections), at once (the same subscriptions), or
+        message by message (each matched anew, as a lone message would be)."""
         self.account = account
+        if key is not None:
+            deliver_planned(seg, plans, self)
+            return
         if len(seg) == 1 and len(seg[0][1]) == 1:
             args, payloads = seg[0]
             deliver(targets, args[-1], None, 0, payloads[0], self)
@@ -560,7 +593,7 @@ class Link(Connection):
             # The per-subject target cache of _local_targets, checked inline for
             # messages without queue groups (most of them).
             cached = None if queues else self._targets.get(subject)
-            if cached is not None and cached[0] is result:
+            if cached is not None and cached[0] is result:  # (result, targets, plan)
                 targets = cached[1]
             else:
                 targets = self._local_targets(subject, result, queues)
@@ -576,16 +609,26 @@ class Link(Connection):
         plain subscriptions whose connection takes messages of this link's
         origin, and one member of each queue group the sender named (local
         members first, links only as a fallback). Never this link itself."""
-        if not queues:
-            cached = self._targets.get(subject)
-            if cached is not None and cached[0] is result:
-                return cached[1]
-        targets = forwarding_targets(result, self, queues)
-        if not queues:
-            if len(self._targets) >= _TARGET_CACHE_MAX:
-                self._targets.clear()
-            self._targets[subject] = (result, targets)
-        return targets
+        if queues:
+            return forwarding_targets(result, self, queues)
+        cached = self._targets.get(subject)
+        if cached is None or cached[0] is not result:
+            cached = self._target_entry(subject, result)
+        return cached[1]
+
+    def _target_entry(self, subject, result):
+        """Cache and return ``(result, targets, plan)`` for a message on
+        ``subject`` without queue groups (the plan: ``delivery.make_plan``)."""
+        targets = forwarding_targets(result, self, None)
+        entry = (result, targets, NO_PLAN if targets is None else make_plan(targets, subject))
+        if len(self._targets) >= _TARGET_CACHE_MAX:
+            self._targets.clear()
+        self._targets[subject] = entry
+        return entry
+
+    def forget_plans(self):
+        """Delivery plans changed (``delivery.forget_plans``): drop the cached ones."""
+        self._targets.clear()
 
     def on_close(self, reason):
         self.drop_remote_interest()
@@ -634,6 +677,8 @@ def forwarding_targets(result, source, queues):
             if members:
                 groups.append(tuple(members))
         picked = tuple(groups)
+    if not picked and not result.qsubs and len(plain) == len(result.psubs):
+        return result  # nothing left out: the match itself (its delivery plan is shared)
     return SublistResult(plain, picked) if (plain or picked) else None
 
 

@@ -104,6 +104,21 @@ class RaftNode:
     def peers(self):
         return self.core.peers
 
+    def healthy(self):
+        """Go's ``Healthy`` (raft.go isCurrent): the loop runs, something is
+        committed and all of it applied, and a follower heard from its leader
+        within two heartbeats."""
+        core = self.core
+        if self._greenlet is None or self._greenlet.dead or core.commit_index == 0:
+            return False
+        if core.is_leader:
+            return True
+        if core.leader is not None and (
+                core.last_contact is None
+                or time.monotonic() - core.last_contact > 2 * core.config.heartbeat):
+            return False
+        return self.applied >= core.commit_index
+
     def status(self):
         """This member's view, with /raftz's names (JETSTREAM-CLUSTER.md section 4)."""
         core, storage, now = self.core, self.storage, time.monotonic()
@@ -194,6 +209,11 @@ class RaftNode:
             else:
                 subject = "$NRG.R.%s.%s" % (self.group, dst)
             self._client.publish(subject, encode(msg), flush=False)
+        if ready.messages and (ready.committed or ready.snapshot is not None):
+            # Send before applying: a follower's answer and a leader's next
+            # entries do not wait for the apply (a stream stores and answers
+            # a whole batch there), so the members work in parallel.
+            self.server.flush_touched()
         if ready.leader_changed:
             self.log.info("raft_leader_changed", leader=self.core.leader, term=self.core.term)
         if ready.snapshot is not None:
@@ -206,5 +226,5 @@ class RaftNode:
                 self._apply(entry)
         if ready.leader_changed and self._leader_changed is not None:
             self._leader_changed(self.core.leader, self.core.term)
-        # one write per connection for the batch: messages, and what apply sent
+        # one write per connection for what apply sent (PubAcks, answers)
         self.server.flush_touched()

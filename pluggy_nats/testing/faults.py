@@ -17,10 +17,14 @@ direct route around a proxy. Pytest fixture: ``make_fault_cluster`` (see
     cluster.kill(0); cluster.restart(0)
     cluster.pause(2); cluster.resume(2)
 
-``make_fault_cluster(3, jetstream=True)`` runs clustered JetStream: each
+``make_fault_cluster(3, jetstream=True)`` runs clustered JetStream (a string
+instead of True adds its lines to the ``jetstream`` block, e.g.
+``"sync_interval: always"``): each
 server gets ``jetstream { store_dir }`` (``store_dir(i)``), a monitor port
 (``http_ports[i]``) and every other server in its ``routes`` (Go refuses
-clustered JetStream without configured routes).
+clustered JetStream without configured routes). ``conf(i)`` (a function of
+the server index) adds top-level configuration and ``js_conf(i)`` lines inside
+the ``jetstream`` block, e.g. ``server_tags``, ``accounts`` or ``unique_tag``.
 """
 
 import collections
@@ -199,7 +203,7 @@ class FaultCluster:
     ``<workdir>/<name>/store`` (``store_dir(i)``), kept across restarts."""
 
     def __init__(self, workdir, n=3, name="fc", args=(), command=None, env=None, go=(),
-                 go_command=None, jetstream=False):
+                 go_command=None, jetstream=False, conf=None, js_conf=None):
         self.workdir = workdir
         self.n = n
         self.name = name
@@ -209,6 +213,8 @@ class FaultCluster:
         self.go_command = list(go_command or ())
         self.env = env
         self.jetstream = jetstream
+        self.conf = conf or (lambda i: "")
+        self.js_conf = js_conf or (lambda i: "")
         self.names = ["%s-%d" % (name, i) for i in range(n)]
         self.ports = [free_port() for _ in range(n)]
         self.route_ports = [free_port() for _ in range(n)]
@@ -248,9 +254,10 @@ class FaultCluster:
                 "  advertise: \"%s\"\n  routes: [%s]\n}\n"
                 % (self.names[i], self.name, HOST, self.route_ports[i], UNREACHABLE, routes))
         if self.jetstream:
-            conf += "jetstream {\n  store_dir: \"%s\"\n}\nhttp: \"%s:%d\"\n" % (
-                self.store_dir(i), HOST, self.http_ports[i])
-        return conf
+            extra = self.jetstream if isinstance(self.jetstream, str) else ""
+            conf += "jetstream {\n  store_dir: \"%s\"\n  %s\n%s\n}\nhttp: \"%s:%d\"\n" % (
+                self.store_dir(i), extra, self.js_conf(i), HOST, self.http_ports[i])
+        return conf + self.conf(i) + "\n"
 
     # -- servers ------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from . import config as jsconfig
 from .account import JsAccount
 from .api import Api
 from .config import AccountLimits
-from .monitor import jsz, raftz, varz_block
+from .monitor import healthz, jsz, raftz, varz_block
 
 
 @hookimpl
@@ -174,6 +174,10 @@ class JetStream:
     def nats_monitor_endpoints(self, registry):
         registry.add("/jsz", lambda server, query: jsz(self, query))
         registry.add("/raftz", lambda server, query: raftz(self, query))
+
+    @hookimpl
+    def nats_healthz(self, server, query, problems):
+        healthz(self, query, problems)
 
     @hookimpl
     def nats_varz(self, server, varz):

@@ -95,11 +95,80 @@ def ack_metric(jsa, consumer, sseq, dseq, dc, delay_ns):
              prefix="io.nats.jetstream.metric.v1.")
 
 
-def stream_leader_elected(jsa, stream, leader, replicas):
-    """A replicated stream's new leader (Go's JSStreamLeaderElectedAdvisory)."""
-    _publish(jsa, PREFIX + "STREAM.LEADER_ELECTED.%s" % stream,
-             {"type": "stream_leader_elected", "stream": stream, "leader": leader,
-              "replicas": [{"name": name, "current": True} for name in replicas]})
+def stream_leader_elected(jsa, stream, leader, replicas, system=None):
+    """A replicated stream's new leader (Go's JSStreamLeaderElectedAdvisory):
+    in the stream's account, and with ``account`` in the system account
+    (``system``: an internal client there)."""
+    subject = PREFIX + "STREAM.LEADER_ELECTED.%s" % stream
+    body = {"type": "stream_leader_elected", "stream": stream, "leader": leader,
+            "replicas": [{"name": name, "current": True} for name in replicas]}
+    _in_both(jsa, subject, body, system)
+
+
+def consumer_leader_elected(jsa, stream, consumer, leader, replicas, system=None):
+    """A consumer's new leader (Go's JSConsumerLeaderElectedAdvisory); ours
+    move with their stream's leader."""
+    subject = PREFIX + "CONSUMER.LEADER_ELECTED.%s.%s" % (stream, consumer)
+    body = {"type": "consumer_leader_elected", "stream": stream, "consumer": consumer,
+            "leader": leader, "replicas": [{"name": name, "current": True} for name in replicas]}
+    _in_both(jsa, subject, body, system)
+
+
+_QUORUM_LOST_INTERVAL = 10.0   # Go's lostQuorumAdvInterval: once per 10 s per stream
+_quorum_lost_sent = {}
+
+
+def quorum_lost(jsa, stream, consumers, replicas, system=None):
+    """``STREAM.QUORUM_LOST.<stream>`` and ``CONSUMER.QUORUM_LOST.<stream>.<c>``
+    for each of its consumers (they share its group here), throttled as Go."""
+    key = (jsa.account.name, stream)
+    now = time.monotonic()
+    if now - _quorum_lost_sent.get(key, -_QUORUM_LOST_INTERVAL) < _QUORUM_LOST_INTERVAL:
+        return
+    _quorum_lost_sent[key] = now
+    peers = [{"name": name, "current": False} for name in replicas]
+    events = [(PREFIX + "STREAM.QUORUM_LOST.%s" % stream,
+               {"type": "stream_quorum_lost", "stream": stream, "replicas": peers})]
+    events += [(PREFIX + "CONSUMER.QUORUM_LOST.%s.%s" % (stream, c),
+                {"type": "consumer_quorum_lost", "stream": stream, "consumer": c,
+                 "replicas": peers}) for c in consumers]
+    for subject, body in events:
+        _in_both(jsa, subject, body, system)
+
+
+def _in_both(jsa, subject, body, system):
+    """In the account, and (Go) in the system account with ``account`` added."""
+    _publish(jsa, subject, dict(body))
+    if system is not None:
+        publish_system(system, subject, dict(body, account=jsa.account.name),
+                       jsa.js.config.domain)
+
+
+def publish_system(client, subject, body, domain=""):
+    """An advisory in the system account (Go's publishAdvisory with no account)."""
+    if not client.account.sublist.has_interest(subject.encode()):
+        return
+    event = {"type": T + body.pop("type"), "id": secrets.token_hex(11),
+             "timestamp": H.rfc3339(time.time_ns())}
+    event.update(body)
+    if domain:
+        event["domain"] = domain
+    client.publish(subject, dumps(event), flush=False)
+
+
+def domain_leader_elected(client, leader, replicas, cluster, domain=""):
+    """``$JS.EVENT.ADVISORY.DOMAIN.LEADER_ELECTED``: a new meta leader (system account)."""
+    publish_system(client, PREFIX + "DOMAIN.LEADER_ELECTED", {
+        "type": "domain_leader_elected", "leader": leader, "replicas": replicas,
+        "cluster": cluster}, domain)
+
+
+def server_removed(client, server, server_id, cluster, domain=""):
+    """``$JS.EVENT.ADVISORY.SERVER.REMOVED``: this server left the meta group
+    and disabled its JetStream (system account)."""
+    publish_system(client, PREFIX + "SERVER.REMOVED", {
+        "type": "server_removed", "server": server, "server_id": server_id,
+        "cluster": cluster}, domain)
 
 
 def _client(jsa):

@@ -43,6 +43,7 @@ class JetStreamConfig:
     max_ack_pending: int = -1       # limits { max_ack_pending }
     max_request_batch: int = 0      # limits { max_request_batch }, 0 = none
     duplicate_window: float = 0.0   # limits { duplicate_window }, 0 = none
+    unique_tag: str = ""            # placement: one replica per value of this tag prefix
     # account name -> AccountLimits for accounts with a jetstream block
     accounts: dict = field(default_factory=dict)
 
@@ -123,7 +124,9 @@ def parse_server_block(value, cfg, errors, where=None):
                 cfg.enabled = _bool(v)
             elif k == "limits":
                 _parse_limits(v, cfg, errors)
-            elif k in ("key", "ek", "cipher", "prev_key", "prev_ek", "unique_tag",
+            elif k == "unique_tag":
+                cfg.unique_tag = str(v).strip().lower()  # Go lower-cases it
+            elif k in ("key", "ek", "cipher", "prev_key", "prev_ek",
                        "max_buffered_size", "max_buffered_msgs", "request_queue_limit",
                        "max_outstanding_catchup", "extension_hint", "tpm", "compress_ok",
                        "max_catchup"):

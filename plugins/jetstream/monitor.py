@@ -110,4 +110,20 @@ def raftz(js, query):
     """``/raftz``: every RAFT group of this server (Go's field names where it has them)."""
     if js.cluster is None:
         return {}
-    return js.cluster.raftz()
+    return js.cluster.raftz(query)
+
+
+def healthz(js, query, problems):
+    """/healthz's JetStream checks, in the order of Go's ``healthz``
+    (monitor.go): nothing with ``js-server-only`` or without JetStream; only
+    "enabled" with ``js-enabled-only``; in a cluster the meta group (a leader,
+    and this member current with it), then, unless ``js-meta-only``, every
+    stream group this server is a member of."""
+    from pluggy_nats_plugins.monitor.endpoints import bool_param
+
+    if bool_param(query, "js-server-only") or not js.config.enabled:
+        return
+    if bool_param(query, "js-enabled-only") or bool_param(query, "js-enabled"):
+        return
+    if js.cluster is not None:
+        js.cluster.health(problems, meta_only=bool_param(query, "js-meta-only"))

@@ -98,7 +98,8 @@ class Stream:
         self.closed = False
         # sync_interval "always": PubAcks wait for one fsync per batch (group
         # commit; the fsync runs in gevent's thread pool)
-        self._group_commit = gevent_group_commit(store) if jsa.js.config.sync_always else None
+        self._group_commit = gevent_group_commit(store) \
+            if jsa.js.config.sync_always and self.sync_each_write else None
         self._synced_acks = []  # (reply, body, error) released by the last fsync
         # Otherwise (file store) appends are held and written once per read batch
         # (writebehind.py); answers wait for that write.
@@ -326,15 +327,17 @@ class Stream:
         republish = cfg.get("republish")
         if republish:
             self._republish(republish, subject, seq, ts, hdr, data)
-        retention = cfg["retention"]
-        if retention != "limits" and not any(
+        # interest retention with no one interested: dropped at once (Go skips
+        # it, srv:stream.go ``noInterest``); a work queue keeps it for a worker
+        if cfg["retention"] == "interest" and not any(
                 _match_any(c.filters, subject) for c in self.consumers.values()):
-            self.store.remove_msg(seq)  # interest/workqueue with no one interested
+            self.store.remove_msg(seq)
             return seq
         self._stored(seq, subject)
         return seq
 
     _accept = _commit  # a replicated stream proposes instead (cluster/replica.py)
+    sync_each_write = True  # with sync_interval: always (a replicated stream: its log is)
 
     def _last_seq(self):
         """The last sequence ``Nats-Expected-Last-Sequence`` is checked against."""
@@ -629,7 +632,7 @@ class Stream:
         """A consumer acknowledged ``seq``: drop it if retention says so."""
         retention = self.cfg["retention"]
         if retention == "workqueue":
-            self.remove_msg(seq)
+            self._drop_acked(seq)
         elif retention == "interest":
             if subject is None:
                 msg = self.store.load_msg(seq)
@@ -639,7 +642,12 @@ class Stream:
             for c in self.consumers.values():
                 if _match_any(c.filters, subject) and not c.has_acked(seq):
                     return
-            self.remove_msg(seq)
+            self._drop_acked(seq)
+
+    def _drop_acked(self, seq):
+        """Retention removes an acknowledged message (a replicated stream
+        removes it on every member through its log instead)."""
+        self.remove_msg(seq)
 
     # -- direct get ------------------------------------------------------------
 

@@ -276,7 +276,7 @@ def check_stream_config(obj, server_limits, account_limits, pedantic=False):
     return cfg
 
 
-def check_update(old, new):
+def check_update(old, new, clustered=False):
     """Go's checkStreamCfgUpdate: what an update may not change."""
     if old["name"] != new["name"]:
         raise _invalid("stream configuration name must match original")
@@ -296,7 +296,7 @@ def check_update(old, new):
         raise _invalid("message TTL status can not be disabled")
     if old.get("mirror") != new.get("mirror"):
         raise ApiError(10055)
-    if new.get("num_replicas", 1) > 1:
+    if new.get("num_replicas", 1) > 1 and not clustered:
         raise ApiError(10074)
 
 

@@ -570,7 +570,8 @@ def account_detail(server, account):
 
 def healthz(server, query):
     """``{"status":"ok"}``; 503 with ``status``/``error`` (or ``errors`` with
-    ``details=true``) while the server is not ready or is shutting down."""
+    ``details=true``) while the server is not ready or is shutting down, or
+    when a plugin reports a problem (``nats_healthz``: JetStream's checks)."""
     for name in ("js-enabled", "js-enabled-only", "js-server-only", "js-meta-only"):
         bool_param(query, name)
     details = bool_param(query, "details")
@@ -580,7 +581,13 @@ def healthz(server, query):
     elif getattr(server, "_shutting_down", False):
         problem = "server is shutting down"
     if problem is None:
-        return {"status": "ok"}
+        problems = []
+        server.pluginmanager.hook.nats_healthz(server=server, query=query, problems=problems)
+        if not problems:
+            return {"status": "ok"}
+        if details:
+            raise Unavailable({"status": "error", "errors": problems})
+        raise Unavailable({"status": "unavailable", "error": problems[0]["error"]})
     if details:
         raise Unavailable({"status": "error", "errors": [{"type": "CONNECTION",
                                                           "error": problem}]})

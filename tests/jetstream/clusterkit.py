@@ -14,9 +14,12 @@ import nats.js.errors
 SCALE = "0.1"   # Go's timers x 0.1: elections in 0.4-0.9 s
 
 
-def js_cluster(make_fault_cluster, n=3, name="jsc", scale=SCALE):
-    return make_fault_cluster(n, name=name, jetstream=True,
-                              env={"PLUGGY_NATS_RAFT_SCALE": scale})
+def js_cluster(make_fault_cluster, n=3, name="jsc", scale=SCALE, jetstream=True, env=None,
+               **kw):
+    """``jetstream``: True, or extra lines for the servers' ``jetstream`` block;
+    ``kw``: the fault cluster's ``conf``/``js_conf``; ``env`` is added."""
+    return make_fault_cluster(n, name=name, jetstream=jetstream,
+                              env=dict({"PLUGGY_NATS_RAFT_SCALE": scale}, **(env or {})), **kw)
 
 
 def url(cluster, i):

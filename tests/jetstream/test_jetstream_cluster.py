@@ -66,7 +66,8 @@ def test_r3_stream_create_publish_info(make_fault_cluster, run):
         assert meta["cluster_size"] == 3 and meta["quorum_needed"] == 2
         assert meta["leader"] in cluster.names
         raftz = monitor(cluster, 0, "/raftz")
-        assert "_pn_meta_" in raftz
+        assert "_pn_meta_" in raftz["$SYS"]  # Go's shape: account -> group -> status
+        assert raftz["$SYS"]["_pn_meta_"]["state"] in ("LEADER", "FOLLOWER")
         # names and list come from the meta leader
         assert await js.streams_info() and (await js.streams_info())[0].config.name == "ORDERS"
         await js.delete_stream("ORDERS")

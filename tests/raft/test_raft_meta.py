@@ -59,8 +59,10 @@ def test_meta_placement_drops_offline_full_and_other_clusters():
     assert select_peer_group(ps, 1, "c1", max_bytes=1000) == ["id2"]
     with pytest.raises(MetaError) as err:
         select_peer_group(ps, 2, "c1", max_bytes=1000)
-    assert err.value.to_json() == {"code": 400, "err_code": 10005,
-                                   "description": "no suitable peers for placement"}
+    # Go's selectPeerError names the reasons
+    assert err.value.to_json() == {
+        "code": 400, "err_code": 10005,
+        "description": "no suitable peers for placement, peer offline, insufficient storage"}
 
 
 def test_meta_placement_spreads_ha_assets():

@@ -1,7 +1,8 @@
-"""Batched delivery (the parser's runs of identical PUB/RMSG lines) must put
-exactly the bytes into every subscriber's buffer that delivery one message at
-a time does. Each case feeds one stream to two servers, one with the batch
-functions removed from the op tables, and compares every buffer and counter."""
+"""Batched delivery (the parser's runs of PUB/RMSG frames: segments, plans)
+must put exactly the bytes into every subscriber's buffer that delivery one
+message at a time does. Each case feeds one stream to two servers, one whose
+parser hands over every frame alone (its runs turned off), and compares every
+buffer and counter."""
 
 import random
 
@@ -10,6 +11,7 @@ import pytest
 from pluggy_nats_plugins.route import connection as route_module
 
 import pluggy_nats.client as client_module
+import pluggy_nats.protocol.parser as parser_module
 from pluggy_nats.client import ClientConnection
 from pluggy_nats.protocol.parser import make_op_table
 from pluggy_nats.server import Server
@@ -38,6 +40,10 @@ class World:
         self.server = Server(host="127.0.0.1", port=0, autoload=False)
         self.batched = batched
         self.socks = []
+        # One frame per op call: the parser's runs off while this world lives.
+        self._fast_tries = parser_module._FAST_TRIES
+        if not batched:
+            parser_module._FAST_TRIES = 0
 
     def client(self, subs=(), connect=CONNECT):
         ours, theirs = gevent.socket.socketpair()
@@ -55,6 +61,7 @@ class World:
         return conn
 
     def close(self):
+        parser_module._FAST_TRIES = self._fast_tries
         for s in self.socks:
             s.close()
 
@@ -246,3 +253,57 @@ def test_internal_subscribers_get_messages_one_at_a_time():
             world.close()
     assert outs[0] == outs[1]
     assert len(outs[0][0]) == 3 and outs[0][1].count(b"MSG ") == 10
+
+
+def literal_stream(count=300, subjects=7):
+    """Real traffic: each message its own subject among several (some with
+    replies, sizes vary, a run of one line in between)."""
+    out = []
+    for i in range(count):
+        subject = b"lit.%d" % (i * 5 % subjects)
+        reply = b"_INBOX.r%d " % i if i % 9 == 0 else b""
+        size = (i * 13) % (600 if i % 10 == 0 else 30)
+        out.append(b"PUB %s %s%d\r\n%s\r\n" % (subject, reply, size, bytes([97 + i % 26]) * size))
+        if i == 150:
+            out.append(pubs(b"lit.3", [4], count=5))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("subs", [
+    [b"SUB lit.%d %d\r\n" % (k, k + 1) for k in range(7)],  # every subject its own sub
+    [b"SUB lit.%d %d\r\n" % (k, k + 1) for k in range(0, 7, 2)],  # some: others reach nobody
+    [b"SUB lit.%d %d\r\n" % (k, k + 1) for k in range(7)] + [b"SUB lit.* 99\r\n"],  # overlap
+    [b"SUB lit.%d %d\r\n" % (k, k + 1) for k in range(7)] + [b"UNSUB 3 20\r\n"],
+], ids=["literal", "sparse", "overlap", "max_msgs"])
+@pytest.mark.parametrize("receivers", [1, 3])
+def test_literal_subscriptions_frame_like_single_messages(subs, receivers):
+    """Messages of different subjects reaching the same connections through
+    different subscriptions (delivery plans, one segment) give every
+    subscriber and a route the bytes, order and counters of one by one."""
+    outs = []
+    for batched in (True, False):
+        world = World(batched)
+        try:
+            ours, theirs = gevent.socket.socketpair()
+            world.socks += [ours, theirs]
+            link = route_module.RouteConnection(world.server, ours, ("127.0.0.1", 0),
+                                                manager=None)
+            link.registered = True
+            world.server.register(link)
+            conns = [world.client(subs) for _ in range(receivers)]
+            pub = world.client()
+            for k in range(0, 7, 3):
+                link.on_remote_sub(pub.account, b"lit.%d" % k)
+            pub.parser.feed(literal_stream())
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes) for c in conns + [link]]
+                        + [(pub.in_msgs, pub.in_bytes, bytes(pub.out))])
+            # ... and the same stream arriving over the route (RMSG runs).
+            for c in conns:
+                c.out.clear()
+            link.parser.feed(literal_stream().replace(b"PUB ", b"RMSG $G "))
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes) for c in conns]
+                        + [(link.in_msgs, link.in_bytes)])
+        finally:
+            world.close()
+    assert outs[:2] == outs[2:]
+    assert all(o[1] > 0 for o in outs[0][:receivers + 1])

@@ -25,7 +25,9 @@ from pluggy_nats.raft import ChangeInProgress, FileStorage, NotLeader, RaftConfi
 from pluggy_nats.raft.node import RaftNode, node_id_for
 from pluggy_nats.server import StartError
 
+from .. import advisories
 from ..jsonreq import dumps
+from . import admin, catchup
 from . import meta as M
 from .capi import ClusterApi
 from .replica import StreamGroup
@@ -52,19 +54,30 @@ def check_clustered(js):
     return route
 
 
-def _expected_size(route):
-    """Servers named by the configuration: the route URLs, ours counted once."""
+def _host_port(url, default):
+    text = url.split("://", 1)[-1].rsplit("@", 1)[-1].rstrip("/")
+    host, _, port = text.rpartition(":")
+    return host, int(port) if port.isdigit() else default
+
+
+def _expected_size(route, gateway=None):
+    """Servers named by the configuration (Go: configured routes plus gateway
+    URLs): the route URLs, ours counted once, and every other cluster's
+    gateway URLs, since one meta group spans the super-cluster."""
     own = route.config.port
     others = set()
     for url in route.config.routes:
-        text = url.split("://", 1)[-1].rsplit("@", 1)[-1].rstrip("/")
-        host, _, port = text.rpartition(":")
-        port = int(port) if port.isdigit() else 6222
+        host, port = _host_port(url, 6222)
         if port == own and host.strip("[]") in ("127.0.0.1", "localhost", "0.0.0.0", "::1",
                                                 route.config.host):
             continue
         others.add((host, port))
-    return max(2, len(others) + 1)
+    remote = set()
+    if gateway is not None:
+        for gw in gateway.config.gateways:
+            if gw.name != gateway.name and not gw.implicit:
+                remote.update(_host_port(url, 7222) for url in gw.urls)
+    return max(2, len(others) + 1 + len(remote))
 
 
 class ClusterManager:
@@ -74,6 +87,7 @@ class ClusterManager:
         self.route = route
         self.id = node_id_for(self.server.server_name)
         self.cluster_name = route.config.name
+        self.gateway = self.server.pluginmanager.get_plugin("gateway-manager")
         self.peers = {}           # node id -> PeerInfo
         self.seen = {}            # node id -> monotonic time of the last hello
         self.state = M.MetaState()
@@ -83,7 +97,13 @@ class ClusterManager:
         self.client = None
         self.since_snapshot = 0
         self._foreign = set()     # routed servers with another JetStream (logged once)
-        self.expected = _expected_size(route)
+        self.expected = _expected_size(route, self.gateway)
+        self.boot = time.time_ns()   # tells a restarted peer from one still running
+        self.boots = {}           # node id -> the boot its last hello carried
+        self.stream_leaders = {}  # group name -> node id leading it (from hellos)
+        self.disabled = False     # removed from the meta group (admin.disable)
+        self.was_member = False
+        self.admin = admin.Admin(self)
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster")
         self._add_self()
 
@@ -106,6 +126,11 @@ class ClusterManager:
         system = self.server.accounts.system_account
         self.client = InternalClient(self.server, system, "$JSC")
         self.client.subscribe(HELLO, self._on_hello)
+        for jsa in self.js.accounts.values():
+            self.api.serve_account(jsa)  # later accounts: JsAccount.start
+        self.client.subscribe(catchup.SYNC + "*", lambda sub, subject, reply, hdr, payload:
+                              catchup.serve(self, subject, reply, payload))
+        self.admin.start()
         self.server.spawn(self._hello_loop)
         self.server.spawn(self._bootstrap)
         self.log.info("Starting JetStream cluster", meta_group=META_GROUP,
@@ -120,20 +145,58 @@ class ClusterManager:
         if self.client is not None:
             self.client.close()
 
+    def _room(self):
+        """Bytes left for placement in max_file and max_mem (Go: the limit
+        minus what is used)."""
+        cfg = self.js.config
+        mem = store = 0
+        for jsa in self.js.accounts.values():
+            m, f = jsa.usage()
+            mem, store = mem + m, store + f
+        max_mem, max_store = cfg.effective_max_memory(), cfg.effective_max_store()
+        return (max(max_store - store, 0) if max_store >= 0 else 1 << 50,
+                max(max_mem - mem, 0) if max_mem >= 0 else 1 << 50)
+
     def _hello(self):
-        opts = self.server.options
+        opts, cfg = self.server.options, self.js.config
+        available, available_memory = self._room()
         return {"id": self.id, "name": self.server.server_name, "cluster": self.cluster_name,
-                "tags": list(opts.server_tags or ()), "domain": self.js.config.domain or ""}
+                "tags": list(opts.server_tags or ()), "domain": cfg.domain or "",
+                "boot": self.boot, "available": available,
+                "available_memory": available_memory,
+                "leads": sorted(g.name for g in self.groups.values() if g.ready)}
 
     def _hello_loop(self):
         started = time.monotonic()
-        while True:
+        while not self.disabled:
             self.client.publish(HELLO, dumps(self._hello()))
-            if self.meta is not None and self.meta.is_leader:
-                self._add_new_peers()
+            try:
+                self._tick()
+            except Exception:
+                self.log.exception("cluster_tick_failed")
             if time.monotonic() - started > 3 * HELLO_INTERVAL:
                 self._note_foreign_jetstream()
             gevent.sleep(HELLO_INTERVAL)
+
+    def _tick(self):
+        """Each second: the meta leader adds new servers and re-places streams
+        of servers that left; every stream group follows its assignment; a
+        server taken out of the meta group disables its JetStream."""
+        meta = self.meta
+        if meta is None:
+            return
+        if self.id in meta.peers:
+            self.was_member = True
+        elif self.was_member and meta.peers:
+            meta.stop()
+            admin.disable(self)
+            return
+        if meta.is_leader and self.admin.removing is None:
+            self._add_new_peers()
+            self.admin.replace_missing()
+        for key, group in list(self.groups.items()):
+            if admin.reconcile(self, group):
+                self._drop_group(key)
 
     def _note_foreign_jetstream(self):
         """A routed server that never said hello (a Go nats-server) is not
@@ -168,8 +231,17 @@ class ClusterManager:
         if pid not in self.peers:
             self.log.info("jetstream_peer_seen", peer=name, id=pid)
         self._foreign.discard(name)
-        self.peers[pid] = M.PeerInfo(pid, name, hello.get("cluster") or "",
-                                     set(hello.get("tags") or ()))
+        info = M.PeerInfo(pid, name, hello.get("cluster") or "", set(hello.get("tags") or ()))
+        for key in ("available", "available_memory"):
+            if isinstance(hello.get(key), int):
+                setattr(info, key, hello[key])
+        self.peers[pid] = info
+        self.boots[pid] = hello.get("boot")
+        for gname, leader in list(self.stream_leaders.items()):
+            if leader == pid:
+                del self.stream_leaders[gname]
+        for gname in hello.get("leads") or ():
+            self.stream_leaders[gname] = pid
         self.seen[pid] = time.monotonic()
 
     def _bootstrap(self):
@@ -196,8 +268,9 @@ class ClusterManager:
 
     def _add_new_peers(self):
         for pid in sorted(self.peers):
+            # every cluster of the super-cluster (same domain: hello checks it)
             if pid not in self.meta.peers and self.peer_online(pid) and \
-                    self.peers[pid].cluster == self.cluster_name:
+                    self.admin.may_add(pid):
                 try:
                     self.meta.add_peer(pid)
                     self.log.info("jetstream_meta_peer_added", peer=self.peer_name(pid))
@@ -206,6 +279,27 @@ class ClusterManager:
                 return  # one change at a time
 
     # -- peers ------------------------------------------------------------------------
+
+    def health(self, problems, meta_only=False):
+        """/healthz in a cluster (Go's healthz): the meta group first, then
+        every stream group this server is a member of."""
+        meta = self.meta
+        if meta is None or meta.leader is None:
+            problems.append({"type": "JETSTREAM", "error":
+                             "JetStream has not established contact with a meta leader"})
+            return
+        if not meta.healthy():
+            problems.append({"type": "JETSTREAM",
+                             "error": "JetStream is not current with the meta leader"})
+            return
+        if meta_only:
+            return
+        for (account, stream), group in sorted(self.groups.items()):
+            err = group.health_error()
+            if err:
+                problems.append({"type": "STREAM", "account": account, "stream": stream,
+                                 "error": "JetStream stream '%s > %s' is not current: %s"
+                                 % (account, stream, err)})
 
     def peer_online(self, pid):
         return time.monotonic() - self.seen.get(pid, float("-inf")) < OFFLINE_AFTER
@@ -230,6 +324,8 @@ class ClusterManager:
             info.streams = sum(1 for sa in self.state.streams.values()
                                if pid in sa["group"]["peers"])
             info.ha_assets = info.streams
+            if pid == self.id:
+                info.available, info.available_memory = self._room()
             out.append(info)
         return out
 
@@ -281,9 +377,15 @@ class ClusterManager:
                 jsa = self.js.accounts.get(account)
                 if jsa is None or self.id not in sa["group"]["peers"]:
                     return
-                self.groups[key] = StreamGroup(self, jsa, sa).start()
+                group = StreamGroup(self, jsa, sa)
+                # added to a running group (peer remove, scale up): a learner
+                # until its leader has caught it up
+                group.joining = kind == "stream_updated"
+                self.groups[key] = group.start()
             elif kind == "stream_updated":
                 group.update(sa)
+                if admin.reconcile(self, group):
+                    self._drop_group(key)
             elif kind == "stream_removed" and group is not None:
                 del self.groups[key]
                 group.stop(delete=True)
@@ -294,24 +396,36 @@ class ClusterManager:
             self.log.exception("meta_change_failed", change=kind, stream=stream,
                                consumer=consumer)
 
+    def _drop_group(self, key):
+        """Taken out of a stream's group: stop it and delete our copy."""
+        group = self.groups.pop(key, None)
+        if group is not None:
+            group.stop(delete=True)
+
     def _leader_changed(self, leader, term):
         self.log.info("jetstream_meta_leader", leader=self.peer_name(leader) if leader else None,
                       term=term)
+        if leader is not None and leader == self.id:
+            advisories.domain_leader_elected(self.client, self.server.server_name,
+                                             self.meta_cluster().get("replicas", []),
+                                             self.cluster_name, self.js.config.domain)
 
     # -- views ------------------------------------------------------------------------
 
     def meta_cluster(self):
-        """/jsz ``meta_cluster``."""
+        """/jsz ``meta_cluster`` (Go's MetaClusterInfo: ``peer`` is the leader's id)."""
         node = self.meta
-        out = {"name": self.cluster_name, "cluster_size": self.expected, "pending": 0}
-        if node is None:
+        out = {"name": self.cluster_name, "cluster_size": self.expected, "quorum_needed":
+               self.expected // 2 + 1, "pending": 0, "pending_requests": 0,
+               "pending_infos": 0}
+        if node is None or self.disabled:
             return out
         peers = sorted(node.peers)
         out["cluster_size"] = len(peers)
         out["quorum_needed"] = len(peers) // 2 + 1
         if node.leader:
             out["leader"] = self.peer_name(node.leader)
-        out["peer"] = self.id
+            out["peer"] = node.leader
         replicas = []
         now = time.monotonic()
         for pid in peers:
@@ -326,12 +440,50 @@ class ClusterManager:
             replicas.append(entry)
         if replicas:
             out["replicas"] = replicas
+        storage = node.storage
+        out["snapshot"] = {"pending_entries": max(storage.last_index - storage.snapshot_index, 0),
+                           "pending_size": 0}
         return out
 
-    def raftz(self):
+    def raftz(self, query=None):
+        """/raftz as Go's: ``{account: {group: RaftzGroup}}``; every group of
+        ours is in the system account. ``?acc=`` and ``?group=`` filter."""
+        query = query or {}
+        system = self.server.accounts.system_account
+        account = query.get("acc") or (system.name if system is not None else "")
+        wanted = query.get("group") or ""
+        if system is None or account != system.name:
+            return {}
+        nodes = [(META_GROUP, self.meta)] + [(g.name, g.node) for g in self.groups.values()]
         out = {}
-        if self.meta is not None:
-            out[META_GROUP] = self.meta.status()
-        for group in self.groups.values():
-            out[group.name] = group.node.status()
+        for name, node in nodes:
+            if node is not None and (not wanted or name == wanted):
+                out[name] = self._raftz_group(node)
+        return {account: out} if out else {}
+
+    def _raftz_group(self, node):
+        status = node.status()
+        size = len(node.peers)
+        peers = {}
+        for pid, peer in status["peers"].items():
+            entry = {"name": self.peer_name(pid), "known": not peer.get("learner")}
+            if peer["last_replicated_index"]:
+                entry["last_replicated_index"] = peer["last_replicated_index"]
+            if peer["last_seen"] is not None:
+                entry["last_seen"] = "%.3fs" % peer["last_seen"]
+            peers[pid] = entry
+        out = {"id": node.id, "state": status["state"].upper(), "size": size,
+               "quorum_needed": size // 2 + 1, "committed": status["committed"],
+               "applied": status["applied"], "ever_had_leader": bool(status["leader"]),
+               "term": status["term"], "pterm": status["pterm"], "pindex": status["pindex"],
+               "system_account": True, "traffic_account":
+                   self.server.accounts.system_account.name,
+               "ipq_proposal_len": 0, "ipq_entry_len": 0, "ipq_resp_len": 0,
+               "ipq_apply_len": 0, "peers": peers,
+               # ours: where the log was compacted
+               "snapshot_index": status["snapshot_index"]}
+        if status["leader"]:
+            out["leader"] = status["leader"]
+        if status["voted_for"]:
+            out["voted_for"] = status["voted_for"]
         return out

@@ -38,8 +38,9 @@ class MetaError(Exception):
         return {"code": self.code, "err_code": self.err_code, "description": self.description}
 
 
-def no_peers():
-    return MetaError(400, 10005, "no suitable peers for placement")
+def no_peers(reasons=""):
+    """Go's 10005 for a placement that found too few peers (``selectPeerError``)."""
+    return MetaError(400, 10005, "no suitable peers for placement" + reasons)
 
 
 def encode_op(op, body):
@@ -68,43 +69,99 @@ class PeerInfo:
     cluster: str
     tags: set = field(default_factory=set)
     offline: bool = False
-    available: int = 1 << 40      # bytes free in max_file or max_mem
+    available: int = 1 << 40      # bytes free in max_file
+    available_memory: int = 1 << 40   # bytes free in max_mem
     streams: int = 0
     ha_assets: int = 0
 
 
-def select_peer_group(peers, replicas, cluster, tags=(), unique_tag=None, max_bytes=0):
-    """Pick ``replicas`` peers of ``cluster`` (Go's ``selectPeerGroup``): every
-    tag in ``tags`` must be present and ``!tag`` excludes; ``!jetstream``
-    opts a server out; offline servers and those without room for
-    ``max_bytes`` are dropped; the rest sort by most available space (ties:
-    fewer streams) and, for R>1, by fewest HA assets; ``unique_tag`` (e.g.
-    ``"az:"``) puts at most one replica on each value of that tag."""
-    want = {t for t in tags if not t.startswith("!")}
-    avoid = {t[1:] for t in tags if t.startswith("!")}
-    candidates = []
+def select_peer_group(peers, replicas, cluster, tags=(), unique_tag=None, max_bytes=0,
+                      existing=(), ignore=(), multi=None, storage="file"):
+    """Pick ``replicas`` peers of ``cluster`` as Go's ``selectPeerGroup``:
+    ``existing`` members stay (first), ``ignore`` are never picked; every tag in
+    ``tags`` must be present and ``!tag`` excludes; ``!jetstream`` opts a server
+    out; offline servers and those without room for ``max_bytes`` are dropped;
+    ``unique_tag`` (e.g. ``"az:"``, unless ``tags`` already name a value of it)
+    allows one replica per value of that tag. The rest sort by most available
+    space (ties: fewer streams) and, for R>1, by fewest HA assets. Too few:
+    :class:`MetaError` 10005 with Go's reasons."""
+    existing = list(existing)
+    if len(existing) >= replicas:
+        return existing[:replicas]
+    want = [t for t in tags if not t.startswith("!")]
+    avoid = [t[1:] for t in tags if t.startswith("!")]
+    if unique_tag and any(t.startswith(unique_tag) for t in list(want) + avoid):
+        unique_tag = None
+    by_id = {p.id: p for p in peers}
+    owners = set()
+    if unique_tag:
+        for pid in existing:
+            peer = by_id.get(pid)
+            value = _unique_value(peer, unique_tag) if peer else None
+            if value:
+                owners.add(value)
+    offline = exclude_tag = no_storage = unique = False
+    missing, excluded = [], []
+    candidates, online = [], 0
     for peer in peers:
-        if peer.cluster != cluster or peer.offline or "!jetstream" in peer.tags:
+        if peer.cluster != cluster:
             continue
-        if not want <= peer.tags or avoid & peer.tags:
+        if peer.offline:
+            offline = True
             continue
-        if max_bytes > 0 and peer.available < max_bytes:
+        if peer.id in ignore or peer.id in existing:
             continue
-        candidates.append(peer)
-    candidates.sort(key=lambda p: (-p.available, p.streams, p.name))
-    if replicas > 1:
-        candidates.sort(key=lambda p: p.ha_assets)  # stable: keeps the order above
-    chosen, seen = [], set()
-    for peer in candidates:
+        if "!jetstream" in peer.tags:
+            exclude_tag = True
+            continue
+        bad = next((t for t in avoid if t in peer.tags), None)
+        if bad is not None:
+            _note(excluded, bad)
+            continue
+        bad = next((t for t in want if t not in peer.tags), None)
+        if bad is not None:
+            _note(missing, bad)
+            continue
+        room = peer.available_memory if storage == "memory" else peer.available
+        if max_bytes > 0 and room < max_bytes:
+            no_storage = True
+            continue
         if unique_tag:
-            value = next((t for t in sorted(peer.tags) if t.startswith(unique_tag)), None)
-            if value is None or value in seen:
+            value = _unique_value(peer, unique_tag)
+            if value is None or value in owners:
+                unique = True
                 continue
-            seen.add(value)
-        chosen.append(peer.id)
-        if len(chosen) == replicas:
-            return chosen
-    raise no_peers()
+            owners.add(value)
+        candidates.append(peer)
+        online += 1
+    if len(candidates) < replicas - len(existing) or online + len(existing) < replicas // 2 + 1:
+        reasons = ""
+        for flag, text in ((offline, "peer offline"), (exclude_tag, "exclude tag set"),
+                           (no_storage, "insufficient storage"),
+                           (unique, "server tag not unique"),
+                           (not peers, "jetstream not enabled in cluster")):
+            if flag:
+                reasons += ", " + text
+        if missing:
+            reasons += ", tags not matched [%s]" % ", ".join("'%s'" % t for t in missing)
+        if excluded:
+            reasons += ", tags excluded [%s]" % ", ".join("'%s'" % t for t in excluded)
+        raise no_peers(reasons)
+    memory = storage == "memory"
+    candidates.sort(key=lambda p: (-(p.available_memory if memory else p.available),
+                                   p.streams, p.name))
+    if (multi if multi is not None else replicas) > 1:
+        candidates.sort(key=lambda p: p.ha_assets)  # stable: keeps the order above
+    return existing + [p.id for p in candidates[:replicas - len(existing)]]
+
+
+def _note(seen, tag):
+    if tag not in seen:
+        seen.append(tag)
+
+
+def _unique_value(peer, prefix):
+    return next((t for t in sorted(peer.tags) if t.startswith(prefix)), None)
 
 
 # -- the state machine ----------------------------------------------------------------
@@ -190,10 +247,30 @@ class MetaState:
 
 # -- the leader: requests into entries ------------------------------------------------
 
+def place_stream(peers, config, cluster, alternates=(), unique_tag=None):
+    """``(cluster, peer ids)`` for a stream (Go's ``createGroupForStream``):
+    ``placement.cluster`` when given, else the requester's ``cluster`` and
+    then the other clusters in ``alternates`` order, the first that has room."""
+    replicas = max(int(config.get("num_replicas") or 1), 1)
+    placement = config.get("placement") or {}
+    clusters = [placement["cluster"]] if placement.get("cluster") else \
+        [cluster] + [c for c in alternates if c != cluster]
+    error = None
+    for name in clusters:
+        try:
+            return name, select_peer_group(peers, replicas, name, placement.get("tags") or (),
+                                           unique_tag, max(int(config.get("max_bytes") or 0), 0),
+                                           storage=config.get("storage", "file"))
+        except MetaError as err:
+            error = err
+    raise error
+
+
 def propose_stream(state, account, config, peers, cluster, rng=None, created="", client=None,
-                   reply=""):
+                   reply="", unique_tag=None, alternates=()):
     """The ASSIGN_STREAM entry for a create request, placed on ``peers``
-    (a list of :class:`PeerInfo`). Raises :class:`MetaError` as Go answers."""
+    (a list of :class:`PeerInfo`) in ``cluster`` (the requester's) or else one
+    of ``alternates``. Raises :class:`MetaError` as Go answers."""
     rng = rng or random.Random()
     replicas = max(int(config.get("num_replicas") or 1), 1)
     if replicas > MAX_REPLICAS:
@@ -205,15 +282,13 @@ def propose_stream(state, account, config, peers, cluster, rng=None, created="",
         raise MetaError(400, 10058, "stream name already in use with a different configuration")
     placement = config.get("placement") or {}
     storage = config.get("storage", "file")
-    chosen = select_peer_group(peers, replicas, placement.get("cluster") or cluster,
-                               placement.get("tags") or (), None,
-                               max(int(config.get("max_bytes") or 0), 0))
+    cluster, chosen = place_stream(peers, config, cluster, alternates, unique_tag)
     preferred = placement.get("preferred")
     if preferred:
         names = {p.id: p.name for p in peers}
         preferred = next((pid for pid in chosen if names.get(pid) == preferred), None)
     group = {"name": group_name("S", replicas, storage, rng), "peers": chosen,
-             "store": storage, "cluster": placement.get("cluster") or cluster}
+             "store": storage, "cluster": cluster}
     if preferred:
         group["preferred"] = preferred
     body = {"client": dict(client or {}, account=account), "created": created,

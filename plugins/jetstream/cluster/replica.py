@@ -25,6 +25,7 @@ import json
 import os
 import time
 
+import gevent
 import structlog
 
 from pluggy_nats.raft import FileStorage, NotLeader
@@ -39,12 +40,21 @@ from ..store.consumer import decode_state, encode_state
 from ..stream import Stream, store_config
 from . import ops
 
-SNAPSHOT_ENTRIES = 20000  # compact the log this often, once every peer holds it
+# compact the log after this many entries or messages, once every peer holds
+# them (tests lower it)
+SNAPSHOT_ENTRIES = int(os.environ.get("PLUGGY_NATS_JS_SNAPSHOT_ENTRIES") or 20000)
 T = "io.nats.jetstream.api.v1."
 
 
 class ReplicatedStream(Stream):
     """A stream whose changes go through its group's log."""
+
+    # sync_interval: always fsyncs the group's log on every member before it
+    # answers (FileStorage(fsync=True)), so a PubAck after the commit means
+    # "on disk on a quorum" without an fsync of the stream's own blocks per
+    # batch; those are fsynced before a snapshot compacts the log (Go 2.15
+    # does the same, pr#8447).
+    sync_each_write = False
 
     def __init__(self, jsa, cfg, created, store, group):
         self.group = group
@@ -68,16 +78,19 @@ class ReplicatedStream(Stream):
 
     def _accept(self, subject, reply, hdr, data, ttl, msg_id, rollup, counter, in_batch):
         group = self.group
+        if not group.can_propose():
+            return 0  # no answer: the client retries (its Nats-Msg-Id dedups)
         seq = group.clseq + 1
         ts = time.time_ns()
         if ts <= group.clts:
             ts = group.clts + 1
-        entry = ops.encode_msg(seq, ts, ttl, rollup, subject,
-                               b"" if in_batch else (reply or b""), msg_id, counter, hdr, data)
-        try:
-            group.node.propose(entry)
-        except NotLeader:
-            return 0  # no answer: the client retries (its Nats-Msg-Id dedups)
+        if in_batch or not reply:
+            reply = b""
+        elif type(reply) is str:
+            reply = reply.encode()
+        group.batch.add(ops.encode_record(seq, ts, ttl, rollup, subject, reply, msg_id,
+                                          counter, hdr, data),
+                        (seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, data))
         group.clseq, group.clts = seq, ts
         group.inflight[subject] = seq
         self.last_msg_id = msg_id
@@ -87,6 +100,25 @@ class ReplicatedStream(Stream):
 
     def _last_seq(self):
         return self.group.clseq
+
+    def _drop_acked(self, seq):
+        # The leader's consumers saw the ack: the removal goes into the log
+        # with the consumer's next state, and every member (this one too)
+        # removes the message when that entry is applied, so the replicas
+        # agree and a new leader does not hold what was acknowledged. A
+        # member applying an entry (a consumer removed under interest
+        # retention) removes at once, as every member does.
+        group = self.group
+        if group.ready and not group.applying:
+            self.group.acked_removals.append(seq)
+        else:
+            self.remove_msg(seq)
+
+    def _republish(self, *args):
+        # every member stores the message; only the leader republishes it
+        # (srv:stream.go processJetStreamMsg: ``republish := tsubj != "" && isLeader``)
+        if self.group.ready:
+            super()._republish(*args)
 
     def _last_subject_seq(self, subject):
         # proposed but not yet applied messages count: two compare-and-set
@@ -154,8 +186,10 @@ class ReplicatedConsumer(Consumer):
         body = {"name": self.name, "state": encode_state(state).decode()}
         if self._ack_replies:
             body["replies"], self._ack_replies = self._ack_replies, []
+        if group.acked_removals:
+            body["removed"], group.acked_removals = group.acked_removals, []
         try:
-            group.node.propose(ops.encode_json(ops.CONSUMER_STATE, body))
+            group.propose(ops.encode_json(ops.CONSUMER_STATE, body))
         except NotLeader:
             pass
         self._dirty = False
@@ -183,6 +217,62 @@ class ReplicatedConsumer(Consumer):
                                     error=str(exc))
 
 
+class _Batch:
+    """The messages a stream leader accepted while one read batch was
+    handled, proposed as one entry (one log record, one slice of an append,
+    one decode per member) when the reader flushes: it sits on the server's
+    ``touched`` list like a connection. A caller outside a read batch is
+    covered by a callback on the next loop turn. Anything else the group
+    proposes goes after it (``StreamGroup.propose``), so the log keeps the
+    order in which the leader accepted things."""
+
+    __slots__ = ("group", "records", "items", "size", "flush_queued", "_callback")
+    MAX_BYTES = 256 * 1024  # one entry stays well below a route's max_payload
+
+    def __init__(self, group):
+        self.group = group
+        self.records, self.items, self.size = [], [], 0
+        self.flush_queued = False
+        self._callback = None
+
+    def add(self, record, item):
+        if self.size + len(record) > self.MAX_BYTES and self.records:
+            self.flush()
+        self.records.append(record)
+        self.items.append(item)
+        self.size += len(record)
+        if not self.flush_queued:
+            self.flush_queued = True
+            self.group.server.touched.append(self)
+        if self._callback is None:
+            self._callback = gevent.get_hub().loop.run_callback(self._later)
+
+    def _later(self):
+        self._callback = None
+        if self.records:
+            self.flush()
+            self.group.server.flush_touched()
+
+    def drop(self):
+        self.records, self.items, self.size = [], [], 0
+
+    def flush(self):
+        """Propose what is held (the touched list's caller flushes the
+        connections the node wakes)."""
+        self.flush_queued = False
+        if not self.records:
+            return
+        records, items = self.records, self.items
+        self.drop()
+        group = self.group
+        try:
+            index = group.node.propose(ops.encode_batch(records))
+        except NotLeader:
+            return  # not answered: the clients retry (their Nats-Msg-Id dedups)
+        # the leader applies its own entry from these, not by decoding it again
+        group.mine[index] = (group.node.term, items)
+
+
 class StreamGroup:
     """One stream's RAFT group member on this server."""
 
@@ -196,9 +286,14 @@ class StreamGroup:
         self.clseq = 0            # the last sequence proposed (leader)
         self.clts = 0
         self.inflight = {}        # subject -> last seq proposed, not yet applied (leader)
+        self.batch = _Batch(self)  # messages accepted, not yet proposed (leader)
+        self.mine = {}            # index -> (term, messages) proposed by this leader
+        self.acked_removals = []  # seqs retention drops once the next consumer state commits
+        self.applying = False     # in _apply: retention removes at once (every member does)
         self.node = None
         self.stream = None
         self.answered = set()     # replies already answered (create responses)
+        self.joining = False      # added to a running group: no founding peer set
         self.since_snapshot = 0
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster").bind(
             stream=sa["stream"]["name"], group=self.name)
@@ -227,7 +322,8 @@ class StreamGroup:
         self.stream.start()
         storage = FileStorage(self.raft_dir(), fsync=self.manager.js.config.sync_always) \
             if cfg["storage"] == "file" else _memory_storage()
-        self.node = RaftNode(self.server, self.name, storage, list(self.sa["group"]["peers"]),
+        founders = [] if self.joining else list(self.sa["group"]["peers"])
+        self.node = RaftNode(self.server, self.name, storage, founders,
                              apply=self._apply, install_snapshot=self._install,
                              leader_changed=self._leader_changed,
                              config=self.manager.raft_config())
@@ -240,6 +336,8 @@ class StreamGroup:
 
     def stop(self, delete=False):
         self.ready = False
+        self.batch.drop()
+        self.mine.clear()
         if self.node is not None:
             self.node.stop()
         if self.stream is not None:
@@ -310,27 +408,32 @@ class StreamGroup:
     # -- the log ------------------------------------------------------------------------
 
     def _apply(self, entry):
+        self.applying = True
+        try:
+            self._apply_entry(entry)
+        finally:
+            self.applying = False
+
+    def _apply_entry(self, entry):
         data = entry.data
         op = data[0]
-        stream = self.stream
-        if op == ops.STREAM_MSG:
-            (seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr,
-             body) = ops.decode_msg(data)
-            if self.inflight.get(subject) == seq:
-                del self.inflight[subject]
-            if seq <= stream.store.state().last_seq:
-                return  # applied before this restart
-            if not self.ready:
-                reply = b""  # only the leader answers
-            stream._commit(subject, reply, hdr, body, ttl, msg_id, rollup, counter, False,
-                           seq=seq, ts=ts)
-            if not self.ready:
-                self.clseq, self.clts = seq, ts
+        if op == ops.MSG_BATCH:
+            mine = self.mine.pop(entry.index, None)
+            if mine is not None and mine[0] == entry.term:
+                items = mine[1]
+            else:
+                items = ops.decode_batch(data)
+            self._apply_msgs(items)
+            self.since_snapshot += len(items) - 1
+        elif op == ops.STREAM_MSG:
+            self._apply_msgs((ops.decode_msg(data),))
         elif op == ops.CONSUMER_STATE:
             body = ops.decode_json(data)
             if not self.ready:
                 self._follower_consumer_state(body["name"], body["state"])
-            else:
+            for seq in body.get("removed") or ():
+                self.stream.remove_msg(seq)  # acknowledged under workqueue/interest retention
+            if self.ready:
                 for reply in body.get("replies") or ():
                     self.jsa.client.publish(reply, b"", flush=False)
         elif op == ops.LEADER_READY:
@@ -346,8 +449,37 @@ class StreamGroup:
         self.since_snapshot += 1
         if self.since_snapshot >= SNAPSHOT_ENTRIES and self._all_caught_up(entry.index):
             self.since_snapshot = 0
+            # the log gives up these entries: the store must hold them durably
+            self.stream.store.sync()
             self.node.snapshot(self._snapshot_state())
         # the node flushes once after the batch (PubAcks included)
+
+    def _apply_msgs(self, items):
+        """Store committed messages at their sequences (skipping those this
+        member already holds: a restart re-applies the log after its
+        snapshot); the leader answers each."""
+        stream, inflight, ready = self.stream, self.inflight, self.ready
+        commit = stream._commit
+        last = stream.store.state().last_seq
+        seq = ts = 0
+        for seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, body in items:
+            if inflight and inflight.get(subject) == seq:
+                del inflight[subject]
+            if seq <= last:
+                continue
+            commit(subject, reply if ready else b"", hdr, body, ttl, msg_id, rollup, counter,
+                   False, seq=seq, ts=ts)
+        if not ready and seq:
+            self.clseq, self.clts = seq, ts
+
+    def propose(self, data):
+        """Propose ``data`` after the messages accepted before it."""
+        self.batch.flush()
+        return self.node.propose(data)
+
+    def can_propose(self):
+        core = self.node.core
+        return self.ready and core.is_leader and core.transfer_to is None
 
     def _apply_admin(self, op, body):
         stream = self.stream
@@ -368,7 +500,7 @@ class StreamGroup:
 
     def propose_admin(self, op, body):
         try:
-            self.node.propose(ops.encode_json(op, body))
+            self.propose(ops.encode_json(op, body))
         except NotLeader:
             raise ApiError(10009) from None
 
@@ -407,8 +539,11 @@ class StreamGroup:
         stream.save_meta()
         last = snap.get("last_seq", 0)
         if last > self.stream.store.state().last_seq:
-            self.log.warning("stream_behind_snapshot", have=self.stream.store.state().last_seq,
-                             snapshot=last)
+            # a wiped store, or a new member after the log was compacted: the
+            # messages come from the leader's store before anything after
+            from . import catchup
+
+            catchup.fetch(self.manager, self, last)
 
     def _all_caught_up(self, index):
         core = self.node.core
@@ -420,17 +555,27 @@ class StreamGroup:
     def _leader_changed(self, leader, term):
         if leader == self.node.id:
             try:
-                self.node.propose(ops.encode_json(ops.LEADER_READY, {"term": term}))
+                self.propose(ops.encode_json(ops.LEADER_READY, {"term": term}))
             except NotLeader:
                 pass
             return
         if self.ready:
+            if leader is None:
+                # not a step-down we asked for (that clears ready first): the
+                # leader lost its quorum (Go sends this then)
+                self.log.warning("JetStream cluster stream '%s > %s' has NO quorum, stalled"
+                                 % (self.jsa.account.name, self.stream.name))
+                advisories.quorum_lost(self.jsa, self.stream.name, sorted(self.stream.consumers),
+                                       self.replica_names(), system=self.manager.client)
             self._lose_leadership()
 
     def _become_ready(self):
         stream = self.stream
         st = stream.store.state()
         self.inflight.clear()
+        self.batch.drop()
+        self.mine.clear()
+        self.acked_removals = []
         self.clseq, self.clts = st.last_seq, st.last_ts
         self.ready = True
         stream._subscribe()
@@ -441,7 +586,11 @@ class StreamGroup:
             stream.consumers[name] = fresh
             fresh.start()
         advisories.stream_leader_elected(self.jsa, stream.name, self.server.server_name,
-                                         self.replica_names())
+                                         self.replica_names(), system=self.manager.client)
+        for name in sorted(stream.consumers):
+            advisories.consumer_leader_elected(self.jsa, stream.name, name,
+                                               self.server.server_name, self.replica_names(),
+                                               system=self.manager.client)
         reply = self.sa.get("reply")
         if reply and reply not in self.answered and time.time() - _created_s(self.sa) < 30:
             self.answered.add(reply)
@@ -453,6 +602,9 @@ class StreamGroup:
     def _lose_leadership(self):
         self.ready = False
         self.inflight.clear()
+        self.batch.drop()  # never proposed: not answered, the clients retry
+        self.mine.clear()
+        self.acked_removals = []  # those acks were not committed: the new leader redelivers
         stream = self.stream
         stream._subscribe()
         for name, consumer in list(stream.consumers.items()):
@@ -465,16 +617,9 @@ class StreamGroup:
                                                         consumer.current_state())
         self.log.info("stream_leader_lost")
 
-    def step_down(self, preferred_name=None):
-        preferred = None
-        if preferred_name:
-            preferred = self.manager.peer_id(preferred_name)
-            if preferred is None or preferred not in self.node.peers:
-                raise ApiError(10005, err="preferred server %s not a member of the group"
-                               % preferred_name)
-            if preferred == self.node.id:
-                raise ApiError(10005, err="preferred server %s is already the leader"
-                               % preferred_name)
+    def step_down(self, preferred=None):
+        """Hand leadership to the peer id ``preferred`` (checked by the caller,
+        admin.preferred_placement) or the most up to date peer."""
         for consumer in self.stream.consumers.values():
             consumer.save_state()  # their last state goes before the transfer entry
         self.ready = False
@@ -483,6 +628,18 @@ class StreamGroup:
 
     # -- views ------------------------------------------------------------------------------
 
+    def health_error(self):
+        """Why this member is not current (Go's isStreamHealthy), or None."""
+        if self.stream is None or self.stream.closed:
+            return "stream not found"
+        if self.sa["stream"].get("num_replicas", 1) <= 1:
+            return None  # no further checks for R1 (Go)
+        if self.node is None:
+            return "group node missing"
+        if not self.node.healthy():
+            return "group node unhealthy"
+        return None
+
     def replica_names(self):
         return [self.manager.peer_name(p) for p in sorted(self.node.peers) if p != self.node.id]
 
@@ -490,7 +647,7 @@ class StreamGroup:
         """STREAM.INFO ``cluster``: Go's ClusterInfo."""
         node, core = self.node, self.node.core
         leader = node.leader
-        out = {"name": self.manager.cluster_name}
+        out = {"name": self.sa["group"].get("cluster") or self.manager.cluster_name}
         if leader:
             out["leader"] = self.manager.peer_name(leader)
         replicas = []

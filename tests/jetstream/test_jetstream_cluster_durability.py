@@ -1,0 +1,135 @@
+"""Clustered JetStream, what an acknowledgement leaves behind on the replicas:
+under workqueue and interest retention an ack removes the message on every
+replica (through the stream's log) and it stays removed after a failover;
+with ``sync_interval: always`` a PubAck means the message is on a quorum's
+disks, so killing two of three servers right after it loses nothing."""
+
+import time
+
+from .clusterkit import (
+    add_stream,
+    connect,
+    js_cluster,
+    leader_index,
+    monitor,
+    read_replica,
+    retry,
+    wait_for,
+)
+from .test_jetstream_cluster_faults import all_hold, check_copies, publish_acked
+
+
+def _state(cluster, i, stream):
+    """(messages, first_seq) of server ``i``'s own copy, None if unreachable."""
+    try:
+        data = monitor(cluster, i, "/jsz?streams=true")
+    except OSError:
+        return None
+    for acc in data.get("account_details", []):
+        for d in acc.get("stream_detail", []):
+            if d["name"] == stream:
+                return d["state"]["messages"], d["state"]["first_seq"]
+    return None
+
+
+def _everywhere(cluster, stream, want):
+    return all(_state(cluster, i, stream) == want for i in range(cluster.n))
+
+
+async def _take(sub, n, ack):
+    got = []
+    while len(got) < n:
+        for msg in await sub.fetch(n - len(got), timeout=5):
+            got.append((msg.metadata.sequence.stream, msg.metadata.num_delivered))
+            await ack(msg, len(got))
+    return got
+
+
+def test_retention_acks_remove_on_every_replica_and_survive_failover(make_fault_cluster, run):
+    cluster = js_cluster(make_fault_cluster)
+
+    async def body():
+        nc = await connect(cluster, 0)
+        js = nc.jetstream(timeout=5)
+        await add_stream(js, name="WQ", subjects=["wq.>"], num_replicas=3,
+                         retention="workqueue")
+        await add_stream(js, name="INT", subjects=["int.>"], num_replicas=3,
+                         retention="interest")
+        # an interest stream with no consumer drops at once: consumers first
+        ca = await retry(lambda: js.pull_subscribe("int.>", "a", stream="INT"))
+        cb = await retry(lambda: js.pull_subscribe("int.>", "b", stream="INT"))
+        for i in range(40):
+            await js.publish("wq.%d" % (i % 4), b"w%d" % i)
+            await js.publish("int.x", b"i%d" % i)
+        wq = await retry(lambda: js.pull_subscribe("wq.>", "worker", stream="WQ"))
+
+        async def mixed(msg, k):  # double acks, then plain ones (they go with the
+            await (msg.ack_sync() if k <= 15 else msg.ack())  # next state, ~100 ms)
+
+        async def sync(msg, k):
+            await msg.ack_sync()
+
+        got = await _take(wq, 25, mixed)
+        assert [s for s, _ in got] == list(range(1, 26))
+        await _take(ca, 30, sync)
+        await _take(cb, 10, sync)
+        # removed on every replica, not only where the consumer runs
+        await wait_for(lambda: _everywhere(cluster, "WQ", (15, 26)),
+                       what="acked workqueue messages gone on every replica")
+        await wait_for(lambda: _everywhere(cluster, "INT", (30, 11)),
+                       what="messages both consumers acked gone on every replica")
+        # the leader dies: the new one holds exactly what was left
+        killed = leader_index(cluster, "WQ")
+        cluster.kill(killed)
+        info = await retry(lambda: js.stream_info("WQ"), what="WQ info after the kill")
+        assert (info.state.messages, info.state.first_seq) == (15, 26)
+        info = await retry(lambda: js.stream_info("INT"), what="INT info after the kill")
+        assert (info.state.messages, info.state.first_seq) == (30, 11)
+        # the worker continues where it was: first delivery of 26
+        more = await retry(lambda: _take(wq, 5, sync), what="fetch after the kill")
+        assert more == [(s, 1) for s in range(26, 31)]
+        cluster.restart(killed)
+        await wait_for(lambda: _everywhere(cluster, "WQ", (10, 31)), timeout=40,
+                       what="the restarted server applied the removals it missed")
+        await nc.close()
+
+    run(body(), timeout=150)
+    cluster.close()
+    for stream, first, count in (("WQ", 31, 10), ("INT", 11, 30)):
+        copies = [read_replica(cluster, i, stream) for i in range(3)]
+        assert copies[0] == copies[1] == copies[2], "%s replicas differ" % stream
+        assert [seq for seq, _, _ in copies[0]] == list(range(first, first + count))
+
+
+def test_sync_always_acked_message_survives_kill_9_of_a_quorum(make_fault_cluster, run):
+    cluster = js_cluster(make_fault_cluster, jetstream="sync_interval: always")
+    acked = {}
+
+    async def body():
+        nc = await connect(cluster, 0)
+        js = nc.jetstream(timeout=5)
+        await add_stream(js, name="D", subjects=["d"], num_replicas=3)
+        deadline = time.monotonic() + 60
+        for i in range(20):
+            ack = await publish_acked(js, "d", b"m-%d" % i, "id-%d" % i, deadline)
+            acked[ack.seq] = b"m-%d" % i
+        await wait_for(lambda: leader_index(cluster, "D") is not None, what="D leader")
+        leader = leader_index(cluster, "D")
+        survivor = (leader + 1) % 3
+        victims = [i for i in range(3) if i != survivor]
+        await nc.close()
+        nc = await connect(cluster, survivor)
+        js = nc.jetstream(timeout=5)
+        ack = await js.publish("d", b"last", headers={"Nats-Msg-Id": "last"})
+        for i in victims:  # the leader and a follower, right after the PubAck
+            cluster.kill(i)
+        acked[ack.seq] = b"last"
+        for i in victims:
+            cluster.restart(i)
+        await wait_for(lambda: all_hold(cluster, "D", ack.seq), timeout=40,
+                       what="every server holds the last acked message")
+        await nc.close()
+
+    run(body(), timeout=150)
+    cluster.close()
+    assert len(check_copies(cluster, "D", acked)) == 21
