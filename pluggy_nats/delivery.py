@@ -20,14 +20,21 @@ subscriber is kept: a segment is only ever delivered whole, in order.
 """
 
 import weakref
-from itertools import chain
+from itertools import chain, repeat
+from operator import itemgetter
 from random import random
 
 # b"<size>\r\n" for common payload sizes (links frame with it too): joining
 # pre-encoded parts is ~25% cheaper than b"%d\r\n%s\r\n" % (len(msg), msg), and for big payloads it
 # skips the format machinery's copy (join copies the payload once).
 SIZE_CRLF = {n: b"%d\r\n" % n for n in range(8192)}
+_SIZES_MAX = len(SIZE_CRLF)
 _join = b"".join
+_flat = chain.from_iterable
+_first = itemgetter(0)
+_second = itemgetter(1)
+_fourth = itemgetter(3)
+_last = itemgetter(-1)
 
 
 def deliver(result, subject, reply, hdr, msg, publisher):
@@ -258,6 +265,15 @@ def deliver_planned(items, plans, publisher):
                 _append_run(c, _join((head, payloads[0], b"\r\n")) if count == 1 else
                             _join((head, (b"\r\n" + head).join(payloads), b"\r\n")),
                             count, nbytes, touched)
+        elif len(heads) == 1 and (payloads := _one_frame_each(items, replies)) is not None:
+            # One subscriber, every item one frame without a reply (subjects
+            # that change from message to message): its frames' pieces lined
+            # up and joined in C, no Python step per message.
+            lens = list(map(len, payloads))
+            _append_run(heads[0][0], _join(_flat(zip(
+                map(_second, map(_first, map(_fourth, plans))),  # plan[3][0][1]: its head
+                map(SIZE_CRLF.__getitem__, lens), payloads, repeat(b"\r\n")))),
+                len(payloads), sum(lens), touched)
         elif len(heads) == 1:  # one subscriber (real traffic to one client)
             parts = []
             count = nbytes = 0
@@ -302,10 +318,23 @@ def deliver_planned(items, plans, publisher):
     links = first[4]
     if links:
         account = publisher.account
-        if not replies:
-            items = [(args[-1], None, payloads) for args, payloads in items]
+        if not replies:  # a link's (args, payloads): (subject, None, payloads)
+            items = list(zip(map(_last, map(_first, items)), repeat(None),
+                             map(_last, items)))
         for link in links:
             link.send_run(account, items)
+
+
+def _one_frame_each(items, replies):
+    """The payloads of a segment whose every item is one frame, without a
+    reply, of a payload whose size line is in SIZE_CRLF (tested in C); else
+    None."""
+    if replies and any(map(_second, items)):
+        return None
+    payloads = list(_flat(map(_last, items)))
+    if len(payloads) == len(items) and max(map(len, payloads)) < _SIZES_MAX:
+        return payloads
+    return None
 
 
 def _frame_parts(subject, reply, hdr, msg):
