@@ -330,6 +330,14 @@ async def _ops_errors(cluster, nc):
         for stream, body in (("P", None), ("P", {"peer": ""}), ("P", {"peer": "nope"}),
                              ("NOPE", {"peer": "x"})):
             out.append(await _raw(nc, "STREAM.PEER.REMOVE." + stream, body))
+        # R2 over both zones: the az:2 member has no replacement (unique_tag),
+        # nor can the stream grow to R3
+        p2 = {"name": "P2", "subjects": ["p2"], "num_replicas": 2}
+        await retry(lambda: _create(nc, p2))
+        out.append(await retry(lambda: _raw(nc, "STREAM.PEER.REMOVE.P2",
+                                            {"peer": cluster.names[2]})))
+        resp = await _raw(nc, "STREAM.UPDATE.P2", dict(p2, num_replicas=3))
+        out.append(resp.get("error"))
     finally:
         await sysc.close()
     return out
