@@ -63,10 +63,10 @@ def stream_peers(cluster, i, stream):
     data = monitor(cluster, i, "/jsz?streams=true")
     for acc in data.get("account_details", []):
         for d in acc.get("stream_detail", []):
-            if d["name"] == stream:
+            if d["name"] == stream:  # Go: replicas are the peers but server i
                 c = d.get("cluster") or {}
-                return sorted(([c["leader"]] if c.get("leader") else []) +
-                              [r["name"] for r in c.get("replicas") or ()])
+                return sorted({cluster.names[i]} | ({c["leader"]} if c.get("leader") else set())
+                              | {r["name"] for r in c.get("replicas") or ()})
     return None
 
 
@@ -340,6 +340,13 @@ async def _ops_errors(cluster, nc):
         out.append(resp.get("error"))
     finally:
         await sysc.close()
+    # the monitoring shapes (values differ per cluster): key sets
+    meta = monitor(cluster, 0, "/jsz")["meta_cluster"]
+    raftz = monitor(cluster, 0, "/raftz")
+    groups = raftz["SYS"]
+    meta_group = next(g for name, g in groups.items() if "meta" in name)
+    out.append((sorted(meta), sorted(meta["snapshot"]), sorted(meta["replicas"][0]),
+                list(raftz), sorted(set(meta_group) - {"wal", "leader_since", "snapshot_index", "voted_for"})))
     return out
 
 
