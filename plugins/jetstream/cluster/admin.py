@@ -241,9 +241,11 @@ class Admin:
         self.propose_group(sa, new)
         return True
 
-    def propose_group(self, sa, peers, cfg=None, reply=""):
+    def propose_group(self, sa, peers, cfg=None, reply="", cluster=None):
         body = {k: v for k, v in sa.items() if k not in ("consumers", "reply", "update_reply")}
         body["group"] = dict(sa["group"], peers=list(peers))
+        if cluster:
+            body["group"]["cluster"] = cluster  # a move (capi.py)
         body["group"].pop("preferred", None)
         if cfg is not None:
             body["stream"] = cfg
@@ -301,6 +303,14 @@ def reconcile(m, group):
     if m.id not in want:
         if node.is_leader:
             targets = sorted(p for p in want if p in node.peers)
+            if not targets and group.ready:
+                # none of the new peers is a member yet (a move, or the
+                # leader of an R1 replaced): they join as learners first
+                try:
+                    for peer in sorted(want - node.peers - node.core.learners):
+                        node.add_peer(peer)
+                except (ChangeInProgress, NotLeader, ValueError):
+                    pass
             if targets:
                 try:
                     group.step_down(targets[0])
