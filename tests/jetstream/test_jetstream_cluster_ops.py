@@ -345,8 +345,9 @@ async def _ops_errors(cluster, nc):
     raftz = monitor(cluster, 0, "/raftz")
     groups = raftz["SYS"]
     meta_group = next(g for name, g in groups.items() if "meta" in name)
+    ours_only = {"wal", "leader_since", "snapshot_index", "voted_for"}
     out.append((sorted(meta), sorted(meta["snapshot"]), sorted(meta["replicas"][0]),
-                list(raftz), sorted(set(meta_group) - {"wal", "leader_since", "snapshot_index", "voted_for"})))
+                list(raftz), sorted(set(meta_group) - ours_only)))
     return out
 
 
