@@ -220,7 +220,7 @@ class Launcher:
         self.workdir = workdir
         self.processes = []
 
-    def start(self, command, args=(), config=None, name=None, timeout=15.0):
+    def start(self, command, args=(), config=None, name=None, timeout=15.0, env=None):
         index = len(self.processes)
         name = name or "server%d" % index
         args = ["-a", HOST, "-p", "-1"] + list(args)
@@ -229,7 +229,8 @@ class Launcher:
             with open(conf_path, "w") as f:
                 f.write(config)
             args += ["-c", conf_path]
-        proc = ServerProcess(command, args, os.path.join(self.workdir, "%s.log" % name), name)
+        proc = ServerProcess(command, args, os.path.join(self.workdir, "%s.log" % name), name,
+                             env)
         if config is not None:
             proc.config_path = conf_path
             if re.search(r"^\s*cluster\s*[:={]", config, re.M):

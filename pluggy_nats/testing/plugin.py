@@ -143,12 +143,13 @@ def make_fault_cluster(tmp_path):
 @pytest.fixture
 def make_supercluster(launcher):
     def make(spec, go=None, seed_only=False, config="", gateway_extra="", args=(),
-             timeout=30.0):
+             timeout=30.0, jetstream=False, env=None):
         uses_go = any(v for v in (go or {}).values())
         return build_supercluster(launcher, spec, go=go, seed_only=seed_only, config=config,
                                   gateway_extra=gateway_extra, args=args,
                                   go_command=require_go_nats_server() if uses_go else None,
-                                  our_command=pluggy_nats_command(), timeout=timeout)
+                                  our_command=pluggy_nats_command(), timeout=timeout,
+                                  jetstream=jetstream, env=env)
 
     return make
 

@@ -46,7 +46,8 @@ def gateway_block(name, port, remotes, extra=""):
 
 
 def build_supercluster(launcher, spec, go=None, seed_only=False, config="", gateway_extra="",
-                       args=(), go_command=None, our_command=None, timeout=30.0):
+                       args=(), go_command=None, our_command=None, timeout=30.0,
+                       jetstream=False, env=None):
     """Start the clusters of ``spec`` (name -> number of servers, in order).
 
     ``go`` maps a cluster name to ``"all"`` or the indices of its servers that
@@ -54,13 +55,18 @@ def build_supercluster(launcher, spec, go=None, seed_only=False, config="", gate
     only the first cluster's first server (implicit discovery does the rest),
     and the first names nobody. ``config`` is added to every server's file,
     ``gateway_extra`` inside every ``gateway {}`` block, ``args`` to every
-    command line (``("-m", "-1")`` for monitoring).
+    command line (``("-m", "-1")`` for monitoring). ``jetstream``: clustered
+    JetStream, one meta group over the super-cluster: each server gets a
+    store directory and names its whole cluster in ``routes`` (itself
+    included, as Go needs configured routes); ``env`` is extra environment
+    (``PLUGGY_NATS_RAFT_SCALE``).
     """
     for attempt in range(3):
         started = len(launcher.processes)
         try:
             clusters = _start_clusters(launcher, spec, go or {}, seed_only, config,
-                                       gateway_extra, args, go_command, our_command)
+                                       gateway_extra, args, go_command, our_command,
+                                       jetstream, env)
             break
         except RuntimeError as exc:
             # A gateway port picked free was taken before the server bound it
@@ -76,8 +82,9 @@ def build_supercluster(launcher, spec, go=None, seed_only=False, config="", gate
 
 
 def _start_clusters(launcher, spec, go, seed_only, config, gateway_extra, args, go_command,
-                    our_command):
+                    our_command, jetstream=False, env=None):
     ports = {name: [free_port() for _ in range(n)] for name, n in spec.items()}
+    route_ports = {name: [free_port() for _ in range(n)] for name, n in spec.items()}
     urls = {name: ["nats://127.0.0.1:%d" % p for p in plist] for name, plist in ports.items()}
     first = next(iter(spec))
     clusters = {}
@@ -90,16 +97,33 @@ def _start_clusters(launcher, spec, go, seed_only, config, gateway_extra, args, 
         for i in range(n):
             is_go = _is_go(go, name, i)
             command = go_command if is_go else our_command
-            flags = ["--cluster", "nats://127.0.0.1:-1", "--cluster_name", name,
-                     "-n", "%s-%s-%d" % ("go" if is_go else "py", name, i)]
-            if i:
-                flags += ["--routes", servers[0].route_url]
-            flags += list(args)
+            server_name = "%s-%s-%d" % ("go" if is_go else "py", name, i)
             text = config + "\n" + gateway_block(name, ports[name][i], remotes, gateway_extra)
+            if jetstream:
+                flags = ["-n", server_name]
+                text += _jetstream_block(launcher, name, server_name, route_ports[name], i)
+            else:
+                flags = ["--cluster", "nats://127.0.0.1:-1", "--cluster_name", name,
+                         "-n", server_name]
+                if i:
+                    flags += ["--routes", servers[0].route_url]
+            flags += list(args)
             servers.append(launcher.start(command, flags, config=text,
-                                          name="%s-node%d" % (name, i)))
+                                          name="%s-node%d" % (name, i), env=env))
         clusters[name] = servers
     return clusters
+
+
+def _jetstream_block(launcher, cluster, server_name, route_ports, i):
+    """``cluster {}`` naming every server of the cluster (itself too) and
+    ``jetstream { store_dir }`` under the launcher's directory."""
+    import os
+
+    store = os.path.join(launcher.workdir, server_name, "store")
+    os.makedirs(store, exist_ok=True)
+    routes = ", ".join('"nats://127.0.0.1:%d"' % p for p in route_ports)
+    return ('cluster {\n  name: "%s"\n  listen: "127.0.0.1:%d"\n  routes: [%s]\n}\n'
+            'jetstream {\n  store_dir: "%s"\n}\n' % (cluster, route_ports[i], routes, store))
 
 
 def gatewayz(server, query=""):

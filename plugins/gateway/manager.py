@@ -491,7 +491,12 @@ class GatewayManager:
 
     def has_interest(self, account_name, subject):
         """Would a message on ``subject`` cross to some cluster (Go
-        ``hasGatewayInterest``)."""
+        ``hasGatewayInterest``). A reply to a mapped request does: it goes
+        home by its ``_GR_.`` prefix before the requester's interest has
+        crossed (a pull request's fresh inbox)."""
+        if self.replies.count and self.replies.lookup(
+                account_name, subject, time.monotonic()) is not None:
+            return True
         for _link, interest in self.out_order:
             plain, groups = interest.interest(account_name, subject)
             if plain or groups:
@@ -565,7 +570,17 @@ class GatewayManager:
             targets = forwarding_targets(result, link, None)
             if targets is not None:
                 link.account = account
-                deliver(targets, plain, reply, hdr, msg, link)
+                js = jsdeliver.split(reply) if reply else None
+                if js is not None:
+                    # a JetStream delivery to a fresh inbox (a fetch): clients get
+                    # the stored subject and the ack reply, links the frame
+                    link.link_frame = (plain, reply)
+                    try:
+                        deliver(targets, js[0], js[1], hdr, msg, link)
+                    finally:
+                        link.link_frame = None
+                else:
+                    deliver(targets, plain, reply, hdr, msg, link)
         if not plain.startswith(b"_R_."):
             self.forward(link, account, plain, reply, hdr, msg, result)
 

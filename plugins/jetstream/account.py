@@ -57,6 +57,8 @@ class JsAccount:
         for prefix in prefixes:
             self.subs.append(self.client.subscribe(prefix + ".>", api.handler(self, prefix)))
         self.subs.append(self.client.subscribe("$JS.ACK.>", self._on_ack))
+        if self.js.cluster is not None:
+            self.js.cluster.api.serve_account(self)  # cluster/capi.py
         self._recover()
 
     def stop(self):

@@ -102,10 +102,7 @@ def stream_leader_elected(jsa, stream, leader, replicas, system=None):
     subject = PREFIX + "STREAM.LEADER_ELECTED.%s" % stream
     body = {"type": "stream_leader_elected", "stream": stream, "leader": leader,
             "replicas": [{"name": name, "current": True} for name in replicas]}
-    _publish(jsa, subject, dict(body))
-    if system is not None:
-        publish_system(system, subject, dict(body, account=jsa.account.name),
-                       jsa.js.config.domain)
+    _in_both(jsa, subject, body, system)
 
 
 def consumer_leader_elected(jsa, stream, consumer, leader, replicas, system=None):
@@ -114,10 +111,7 @@ def consumer_leader_elected(jsa, stream, consumer, leader, replicas, system=None
     subject = PREFIX + "CONSUMER.LEADER_ELECTED.%s.%s" % (stream, consumer)
     body = {"type": "consumer_leader_elected", "stream": stream, "consumer": consumer,
             "leader": leader, "replicas": [{"name": name, "current": True} for name in replicas]}
-    _publish(jsa, subject, dict(body))
-    if system is not None:
-        publish_system(system, subject, dict(body, account=jsa.account.name),
-                       jsa.js.config.domain)
+    _in_both(jsa, subject, body, system)
 
 
 _QUORUM_LOST_INTERVAL = 10.0   # Go's lostQuorumAdvInterval: once per 10 s per stream
@@ -139,10 +133,15 @@ def quorum_lost(jsa, stream, consumers, replicas, system=None):
                 {"type": "consumer_quorum_lost", "stream": stream, "consumer": c,
                  "replicas": peers}) for c in consumers]
     for subject, body in events:
-        _publish(jsa, subject, dict(body))
-        if system is not None:
-            publish_system(system, subject, dict(body, account=jsa.account.name),
-                           jsa.js.config.domain)
+        _in_both(jsa, subject, body, system)
+
+
+def _in_both(jsa, subject, body, system):
+    """In the account, and (Go) in the system account with ``account`` added."""
+    _publish(jsa, subject, dict(body))
+    if system is not None:
+        publish_system(system, subject, dict(body, account=jsa.account.name),
+                       jsa.js.config.domain)
 
 
 def publish_system(client, subject, body, domain=""):

@@ -41,6 +41,12 @@ class Api:
         self.total = 0
         self.errors = 0
         self.reply = ""  # of the request being answered
+        # the request being routed in a cluster (cluster/capi.py): who handed it
+        # to us, its headers and subject, and the requester's client info
+        self.publisher = None
+        self.hdr = None
+        self.subject = ""
+        self.client_info = None
         self.routes = {
             ("INFO",): (self.account_info, "account_info_response"),
             ("STREAM", "CREATE"): (self.stream_create, "stream_create_response"),
@@ -76,6 +82,7 @@ class Api:
 
         def on_request(sub, subject, reply, hdr, payload):
             tokens = bytes(subject).decode("utf-8", "replace").split(".")[skip:]
+            self.publisher, self.client_info = sub.conn.publisher, None
             self.dispatch(jsa, tokens, reply.decode() if reply else "", hdr, payload,
                           ".".join(["$JS.API"] + tokens))
         return on_request
@@ -112,12 +119,13 @@ class Api:
         fn, rtype, args = route
         if not reply:
             return
+        self.reply = reply  # replicated requests answer it after their commit
         cluster = self.js.cluster
         if cluster is not None:  # who answers in a cluster (cluster/capi.py)
+            self.hdr, self.subject = hdr, subject
             fn = cluster.api.route(jsa, tuple(tokens[:len(tokens) - len(args)]), fn, args)
             if fn is None:
                 return
-        self.reply = reply  # replicated requests answer it after their commit
         self.total += 1
         try:
             if hdr:

@@ -163,6 +163,8 @@ class Admin:
         except NotLeader as exc:
             raise ApiError(10041, err=str(exc)) from None
         self.removing = found
+        # not added back by the next tick (it is out of the peers from now on)
+        self.removed[found] = m.boots.get(found)
         m.server.spawn(self._answer_removed, found, index, reply)
         return None  # answered once the removal is committed (Go)
 
@@ -174,7 +176,6 @@ class Admin:
                 if time.monotonic() > deadline or not m.is_meta_leader:
                     return
                 gevent.sleep(0.05)
-            self.removed[peer] = m.boots.get(peer)
             m.log.info("jetstream_meta_peer_removed", peer=m.peer_name(peer))
             m.client.publish(reply, dumps({"type": T + "meta_server_remove_response",
                                            "success": True}))
@@ -240,9 +241,11 @@ class Admin:
         self.propose_group(sa, new)
         return True
 
-    def propose_group(self, sa, peers, cfg=None, reply=""):
+    def propose_group(self, sa, peers, cfg=None, reply="", cluster=None):
         body = {k: v for k, v in sa.items() if k not in ("consumers", "reply", "update_reply")}
         body["group"] = dict(sa["group"], peers=list(peers))
+        if cluster:
+            body["group"]["cluster"] = cluster  # a move (capi.py)
         body["group"].pop("preferred", None)
         if cfg is not None:
             body["stream"] = cfg
@@ -300,6 +303,14 @@ def reconcile(m, group):
     if m.id not in want:
         if node.is_leader:
             targets = sorted(p for p in want if p in node.peers)
+            if not targets and group.ready:
+                # none of the new peers is a member yet (a move, or the
+                # leader of an R1 replaced): they join as learners first
+                try:
+                    for peer in sorted(want - node.peers - node.core.learners):
+                        node.add_peer(peer)
+                except (ChangeInProgress, NotLeader, ValueError):
+                    pass
             if targets:
                 try:
                     group.step_down(targets[0])

@@ -2,7 +2,19 @@
 subscription receives every request (as in Go); exactly one answers:
 
 * stream create, update, delete, names, list and account info: the meta
-  leader; with no meta leader every server answers Go's 10008;
+  leader. The server the requester is connected to (the *entry* server: the
+  request came from a client, a leaf or an internal client, not over a route
+  or gateway from another of our JetStream servers) hands the request to the
+  meta leader on ``$JSC.API.<leader id>`` in the requester's account, with a
+  ``Nats-Request-Info`` header naming the requester's cluster and the other
+  clusters by RTT, as Go's service import does. (In the account, not the
+  system account: the forward then follows the requester's fresh inbox
+  interest on the same route, and a gateway maps its reply to ``_GR_.``, so
+  the answer finds its way back before the inbox interest has crossed.) That is how the meta leader,
+  wherever it is in the super-cluster, places a stream in the requester's
+  cluster by default. Copies of the request that reach the others over links
+  are left to the entry server. With no meta leader the entry server answers
+  Go's 10008;
 * requests about one stream (info, messages, purge, consumers, step-down):
   the stream's leader, from its local copy through the single-server code;
   while the group has no leader, a member answers INFO from its own state
@@ -13,7 +25,10 @@ subscription receives every request (as in Go); exactly one answers:
 signature as the single-server handlers), or None to stay silent.
 """
 
+import json
 import time
+
+from pluggy_nats.links.kinds import CLIENT_ORIGIN
 
 from .. import headers as H
 from ..errors import ApiError
@@ -29,6 +44,8 @@ META_KEYS = {
     ("STREAM", "NAMES"): "stream_names",
     ("STREAM", "LIST"): "stream_list",
 }
+FORWARD = "$JSC.API.%s"      # a meta request handed to the meta leader (system account)
+REQUEST_INFO = "Nats-Request-Info"
 STEPDOWN_KEYS = {("STREAM", "LEADER", "STEPDOWN"), ("CONSUMER", "LEADER", "STEPDOWN")}
 UNSUPPORTED = {("STREAM", "RESTORE")}
 PEER_REMOVE = ("STREAM", "PEER", "REMOVE")
@@ -53,9 +70,16 @@ class ClusterApi:
                 return m.admin.stream_peer_remove
             return self.no_meta_leader if m.meta_leader is None else None
         if key in META_KEYS or key in UNSUPPORTED:
+            api = m.js.api
+            if api.client_info is None:  # not handed to us by an entry server
+                if self._relayed(api.publisher):
+                    return None  # its entry server hands it to the meta leader
+                api.client_info = self.local_info(jsa)
+                if not m.is_meta_leader:
+                    return self.no_meta_leader if m.meta_leader is None else self.forward
             if m.is_meta_leader:
                 return getattr(self, META_KEYS.get(key, "unsupported"))
-            return self.no_meta_leader if m.meta_leader is None else None
+            return None  # leadership moved on: the requester retries
         name = args[0] if args else ""
         sa = m.state.stream(jsa.account.name, name)
         if sa is None:
@@ -72,6 +96,61 @@ class ClusterApi:
         if key == ("STREAM", "INFO") and group.node.leader is None:
             return fn
         return None
+
+    # -- the entry server: who asked, and handing it on ---------------------------------
+
+    def _relayed(self, publisher):
+        """True when the request came over a route or gateway from another of
+        our JetStream servers (the entry server, which forwards it)."""
+        if publisher is None or getattr(publisher, "origin", CLIENT_ORIGIN) == CLIENT_ORIGIN \
+                or not getattr(publisher, "is_link", False):
+            return False
+        if publisher.origin not in ("route", "gateway"):
+            return False  # a leaf: its servers are not in our meta group
+        name = publisher.remote_name
+        return any(info.name == name for info in self.m.peers.values())
+
+    def local_info(self, jsa):
+        """Go's ClientInfo for a request entering here: the account, this
+        server and cluster, the other clusters in RTT order (``alts``). A
+        request relayed by a server that is not ours (a Go server without our
+        JetStream) counts as entering in the cluster of the link it came on."""
+        m = self.m
+        cluster = m.cluster_name
+        publisher = m.js.api.publisher
+        if getattr(publisher, "origin", None) == "gateway" and getattr(publisher, "gateway", None):
+            cluster = publisher.gateway
+        alts = []
+        if m.gateway is not None:
+            alts = [link.gateway for link, _ in m.gateway.out_order if link.gateway != cluster]
+        return {"acc": jsa.account.name, "server": m.server.server_name, "cluster": cluster,
+                "alts": alts}
+
+    def forward(self, jsa, args, payload):
+        api, m = self.m.js.api, self.m
+        info = dict(api.client_info, subject=api.subject)
+        line = ("%s: %s\r\n" % (REQUEST_INFO, json.dumps(info, separators=(",", ":")))).encode()
+        hdr = bytes(api.hdr) if api.hdr else b"NATS/1.0\r\n\r\n"
+        head, _, rest = hdr.partition(b"\r\n")
+        jsa.client.publish(FORWARD % m.meta_leader, payload or b"", reply=api.reply,
+                           headers=head + b"\r\n" + line + rest, flush=False)
+        return None
+
+    def serve_account(self, jsa):
+        """Take the meta requests entry servers hand us in ``jsa``'s account."""
+        def on_forwarded(sub, subject, reply, hdr, payload):
+            try:
+                info = json.loads(H.parse(hdr).get(REQUEST_INFO) or "")
+                tokens = info["subject"].split(".")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return
+            if tokens[:2] != ["$JS", "API"] or not reply:
+                return
+            info["acc"] = jsa.account.name  # the account is the one it came in
+            api = self.m.js.api
+            api.publisher, api.client_info = None, info
+            api.dispatch(jsa, tokens[2:], bytes(reply).decode(), hdr, payload, info["subject"])
+        jsa.subs.append(jsa.client.subscribe(FORWARD % self.m.id, on_forwarded))
 
     # -- meta leader ----------------------------------------------------------------------
 
@@ -120,10 +199,14 @@ class ClusterApi:
             raise ApiError(10027)
         self._check_overlap(jsa, cfg)
         try:
+            info = api.client_info or {}
             data = M.propose_stream(m.state, account, cfg, m.placement_peers(),
-                                    m.cluster_name, created=H.rfc3339(time.time_ns()),
-                                    client={"account": account}, reply=api.reply,
-                                    unique_tag=m.js.config.unique_tag or None)
+                                    info.get("cluster") or m.cluster_name,
+                                    alternates=info.get("alts") or (),
+                                    created=H.rfc3339(time.time_ns()),
+                                    client={"account": account,
+                                            "cluster": info.get("cluster") or m.cluster_name},
+                                    reply=api.reply, unique_tag=m.js.config.unique_tag or None)
         except M.MetaError as err:
             raise _meta_error(err) from None
         m.propose(data)
@@ -138,11 +221,28 @@ class ClusterApi:
         check_update(sa["stream"], cfg, clustered=True)
         self._check_overlap(jsa, cfg)
         replicas = max(int(cfg.get("num_replicas") or 1), 1)
-        peers = sa["group"]["peers"]
-        if replicas != len(peers):  # scale up or down (admin.py)
+        peers, cluster = sa["group"]["peers"], None
+        if (cfg.get("placement") or None) != (sa["stream"].get("placement") or None):
+            if replicas != len(peers):
+                raise ApiError(10123)
+            cluster, peers = self._move(cfg)
+        elif replicas != len(peers):  # scale up or down (admin.py)
             peers = m.admin.scaled_peers(sa, replicas, cfg)
-        m.admin.propose_group(sa, peers, cfg, reply=api.reply)
+        m.admin.propose_group(sa, peers, cfg, reply=api.reply, cluster=cluster)
         return None
+
+    def _move(self, cfg):
+        """A new placement (Go ``jsClusteredStreamUpdateRequest``): ``(cluster,
+        peers)`` chosen as for a create. The group keeps its name; its members
+        follow the new assignment (admin.reconcile): the new peers join and
+        catch up, the leader hands over to one of them, the old ones leave."""
+        m = self.m
+        info = m.js.api.client_info or {}
+        try:
+            return M.place_stream(m.placement_peers(), cfg, info.get("cluster") or m.cluster_name,
+                                  info.get("alts") or (), m.js.config.unique_tag or None)
+        except M.MetaError as err:
+            raise _meta_error(err) from None
 
     def stream_delete(self, jsa, args, payload):
         m = self.m

@@ -54,19 +54,30 @@ def check_clustered(js):
     return route
 
 
-def _expected_size(route):
-    """Servers named by the configuration: the route URLs, ours counted once."""
+def _host_port(url, default):
+    text = url.split("://", 1)[-1].rsplit("@", 1)[-1].rstrip("/")
+    host, _, port = text.rpartition(":")
+    return host, int(port) if port.isdigit() else default
+
+
+def _expected_size(route, gateway=None):
+    """Servers named by the configuration (Go: configured routes plus gateway
+    URLs): the route URLs, ours counted once, and every other cluster's
+    gateway URLs, since one meta group spans the super-cluster."""
     own = route.config.port
     others = set()
     for url in route.config.routes:
-        text = url.split("://", 1)[-1].rsplit("@", 1)[-1].rstrip("/")
-        host, _, port = text.rpartition(":")
-        port = int(port) if port.isdigit() else 6222
+        host, port = _host_port(url, 6222)
         if port == own and host.strip("[]") in ("127.0.0.1", "localhost", "0.0.0.0", "::1",
                                                 route.config.host):
             continue
         others.add((host, port))
-    return max(2, len(others) + 1)
+    remote = set()
+    if gateway is not None:
+        for gw in gateway.config.gateways:
+            if gw.name != gateway.name and not gw.implicit:
+                remote.update(_host_port(url, 7222) for url in gw.urls)
+    return max(2, len(others) + 1 + len(remote))
 
 
 class ClusterManager:
@@ -76,6 +87,7 @@ class ClusterManager:
         self.route = route
         self.id = node_id_for(self.server.server_name)
         self.cluster_name = route.config.name
+        self.gateway = self.server.pluginmanager.get_plugin("gateway-manager")
         self.peers = {}           # node id -> PeerInfo
         self.seen = {}            # node id -> monotonic time of the last hello
         self.state = M.MetaState()
@@ -85,7 +97,7 @@ class ClusterManager:
         self.client = None
         self.since_snapshot = 0
         self._foreign = set()     # routed servers with another JetStream (logged once)
-        self.expected = _expected_size(route)
+        self.expected = _expected_size(route, self.gateway)
         self.boot = time.time_ns()   # tells a restarted peer from one still running
         self.boots = {}           # node id -> the boot its last hello carried
         self.stream_leaders = {}  # group name -> node id leading it (from hellos)
@@ -114,6 +126,8 @@ class ClusterManager:
         system = self.server.accounts.system_account
         self.client = InternalClient(self.server, system, "$JSC")
         self.client.subscribe(HELLO, self._on_hello)
+        for jsa in self.js.accounts.values():
+            self.api.serve_account(jsa)  # later accounts: JsAccount.start
         self.client.subscribe(catchup.SYNC + "*", lambda sub, subject, reply, hdr, payload:
                               catchup.serve(self, subject, reply, payload))
         self.admin.start()
@@ -177,10 +191,9 @@ class ClusterManager:
             meta.stop()
             admin.disable(self)
             return
-        if meta.is_leader:
+        if meta.is_leader and self.admin.removing is None:
             self._add_new_peers()
-            if self.admin.removing is None:
-                self.admin.replace_missing()
+            self.admin.replace_missing()
         for key, group in list(self.groups.items()):
             if admin.reconcile(self, group):
                 self._drop_group(key)
@@ -255,8 +268,9 @@ class ClusterManager:
 
     def _add_new_peers(self):
         for pid in sorted(self.peers):
+            # every cluster of the super-cluster (same domain: hello checks it)
             if pid not in self.meta.peers and self.peer_online(pid) and \
-                    self.peers[pid].cluster == self.cluster_name and self.admin.may_add(pid):
+                    self.admin.may_add(pid):
                 try:
                     self.meta.add_peer(pid)
                     self.log.info("jetstream_meta_peer_added", peer=self.peer_name(pid))

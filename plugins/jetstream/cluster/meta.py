@@ -247,10 +247,30 @@ class MetaState:
 
 # -- the leader: requests into entries ------------------------------------------------
 
+def place_stream(peers, config, cluster, alternates=(), unique_tag=None):
+    """``(cluster, peer ids)`` for a stream (Go's ``createGroupForStream``):
+    ``placement.cluster`` when given, else the requester's ``cluster`` and
+    then the other clusters in ``alternates`` order, the first that has room."""
+    replicas = max(int(config.get("num_replicas") or 1), 1)
+    placement = config.get("placement") or {}
+    clusters = [placement["cluster"]] if placement.get("cluster") else \
+        [cluster] + [c for c in alternates if c != cluster]
+    error = None
+    for name in clusters:
+        try:
+            return name, select_peer_group(peers, replicas, name, placement.get("tags") or (),
+                                           unique_tag, max(int(config.get("max_bytes") or 0), 0),
+                                           storage=config.get("storage", "file"))
+        except MetaError as err:
+            error = err
+    raise error
+
+
 def propose_stream(state, account, config, peers, cluster, rng=None, created="", client=None,
-                   reply="", unique_tag=None):
+                   reply="", unique_tag=None, alternates=()):
     """The ASSIGN_STREAM entry for a create request, placed on ``peers``
-    (a list of :class:`PeerInfo`). Raises :class:`MetaError` as Go answers."""
+    (a list of :class:`PeerInfo`) in ``cluster`` (the requester's) or else one
+    of ``alternates``. Raises :class:`MetaError` as Go answers."""
     rng = rng or random.Random()
     replicas = max(int(config.get("num_replicas") or 1), 1)
     if replicas > MAX_REPLICAS:
@@ -262,15 +282,13 @@ def propose_stream(state, account, config, peers, cluster, rng=None, created="",
         raise MetaError(400, 10058, "stream name already in use with a different configuration")
     placement = config.get("placement") or {}
     storage = config.get("storage", "file")
-    chosen = select_peer_group(peers, replicas, placement.get("cluster") or cluster,
-                               placement.get("tags") or (), unique_tag,
-                               max(int(config.get("max_bytes") or 0), 0), storage=storage)
+    cluster, chosen = place_stream(peers, config, cluster, alternates, unique_tag)
     preferred = placement.get("preferred")
     if preferred:
         names = {p.id: p.name for p in peers}
         preferred = next((pid for pid in chosen if names.get(pid) == preferred), None)
     group = {"name": group_name("S", replicas, storage, rng), "peers": chosen,
-             "store": storage, "cluster": placement.get("cluster") or cluster}
+             "store": storage, "cluster": cluster}
     if preferred:
         group["preferred"] = preferred
     body = {"client": dict(client or {}, account=account), "created": created,

@@ -647,7 +647,7 @@ class StreamGroup:
         """STREAM.INFO ``cluster``: Go's ClusterInfo."""
         node, core = self.node, self.node.core
         leader = node.leader
-        out = {"name": self.manager.cluster_name}
+        out = {"name": self.sa["group"].get("cluster") or self.manager.cluster_name}
         if leader:
             out["leader"] = self.manager.peer_name(leader)
         replicas = []
