@@ -19,6 +19,7 @@ paid once per segment. Publish order per
 subscriber is kept: a segment is only ever delivered whole, in order.
 """
 
+import weakref
 from itertools import chain
 from random import random
 
@@ -174,6 +175,14 @@ def deliver(result, subject, reply, hdr, msg, publisher):
 _PLANS = {}
 _PLANS_MAX = 4096
 _KEYS = {}  # target connections -> the one tuple standing for them
+NO_PLAN = (None, None, None, None, ())  # the plan of no targets: nothing to do
+# Objects keeping plans of their own (links cache theirs with their targets).
+_HOLDERS = weakref.WeakSet()
+
+
+def hold_plans(holder):
+    """``holder`` keeps plans: its ``forget_plans()`` is called when they go stale."""
+    _HOLDERS.add(holder)
 
 
 def forget_plans():
@@ -181,6 +190,8 @@ def forget_plans():
     a connection's permissions changed)."""
     _PLANS.clear()
     _KEYS.clear()
+    for holder in list(_HOLDERS):
+        holder.forget_plans()
 
 
 def make_plan(result, subject):
@@ -221,17 +232,22 @@ def make_plan(result, subject):
 
 
 def deliver_planned(items, plans, publisher):
-    """Deliver a segment: header-less ``(subject, reply, payloads)`` items in
-    publish order whose ``plans`` (one each) share a key, i.e. reach the same
-    connections, each by one subscription. Each client's share is built as a
-    list and joined once; each link gets the items in one ``send_run``."""
+    """Deliver a segment: header-less items in publish order whose ``plans``
+    (one each) share a key, i.e. reach the same connections, each by one
+    subscription. Items are the bulk paths': ``(subject, reply, payloads)``
+    from a client, ``(args, payloads)`` from a link (no reply). Each client's
+    share is built as a list and joined once; each link gets the items in
+    one ``send_run``."""
     first = plans[0]
     heads = first[3]
+    replies = len(items[0]) == 3
     if heads:
         touched = publisher.touched
         sizes = SIZE_CRLF
         if len(items) == 1:  # one control line (a publisher streaming a subject)
-            subject, reply, payloads = items[0]
+            item = items[0]
+            payloads = item[-1]
+            reply = item[1] if replies else None
             size = len(payloads[0])
             size_crlf = sizes.get(size) or b"%d\r\n" % size
             mid = reply + b" " + size_crlf if reply else size_crlf
@@ -245,15 +261,16 @@ def deliver_planned(items, plans, publisher):
         elif len(heads) == 1:  # one subscriber (real traffic to one client)
             parts = []
             count = nbytes = 0
-            for (_subject, reply, payloads), plan in zip(items, plans, strict=True):
+            for item, plan in zip(items, plans, strict=True):
+                payloads = item[-1]
                 head = plan[3][0][1]
                 n = len(payloads)
                 size = len(payloads[0])
                 count += n
                 nbytes += size * n
                 size_crlf = sizes.get(size) or b"%d\r\n" % size
-                if reply:
-                    head = _join((head, reply, b" ", size_crlf))
+                if replies and item[1]:
+                    head = _join((head, item[1], b" ", size_crlf))
                     size_crlf = b""
                 if n == 1:
                     parts += (head, size_crlf, payloads[0], b"\r\n")
@@ -264,13 +281,14 @@ def deliver_planned(items, plans, publisher):
         else:
             shares = [[] for _ in heads]
             count = nbytes = 0
-            for (_subject, reply, payloads), plan in zip(items, plans, strict=True):
+            for item, plan in zip(items, plans, strict=True):
+                payloads = item[-1]
                 n = len(payloads)
                 size = len(payloads[0])
                 count += n
                 nbytes += size * n
                 size_crlf = sizes.get(size) or b"%d\r\n" % size
-                mid = reply + b" " + size_crlf if reply else size_crlf
+                mid = item[1] + b" " + size_crlf if replies and item[1] else size_crlf
                 if n == 1:
                     tail = _join((mid, payloads[0], b"\r\n"))
                     for share, (_c, head) in zip(shares, plan[3], strict=True):
@@ -284,6 +302,8 @@ def deliver_planned(items, plans, publisher):
     links = first[4]
     if links:
         account = publisher.account
+        if not replies:
+            items = [(args[-1], None, payloads) for args, payloads in items]
         for link in links:
             link.send_run(account, items)
 
@@ -357,12 +377,21 @@ def deliver_run(result, items, publisher):
     for members in qsubs:  # one random member per message, as deliver does
         n = len(members)
         buckets = [[] for _ in members]
+        picks = [b.append for b in buckets]
+        if len(items) == 1:  # one control line: each member's share of its payloads
+            subject, reply, payloads = items[0]
+            for p in payloads:
+                picks[int(random() * n)](p)
+            for sub, mine in zip(members, buckets, strict=True):
+                if mine:
+                    part = _Frames([(subject, reply, mine)])
+                    _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
+            continue
         for m in frames.messages():
-            buckets[int(random() * n)].append(m)
+            picks[int(random() * n)](m)
         for sub, mine in zip(members, buckets, strict=True):
             if mine:
-                part = _Frames([(s, r, [p]) for s, r, p in mine] if len(items) > 1 else
-                               [(items[0][0], items[0][1], [p for _s, _r, p in mine])])
+                part = _Frames([(s, r, [p]) for s, r, p in mine])
                 _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
     if links:
         account = publisher.account

@@ -232,8 +232,11 @@ def main(argv=None):
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    from pluggy_nats.server import tune_gc
+
     for name in names:
         w = Workload(name)
+        tune_gc()  # as ``pluggy-nats serve`` runs
         rounds = a.rounds if a.rounds is not None else (2000 if a.profile else 40)
         if a.profile:
             import cProfile
