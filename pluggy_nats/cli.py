@@ -318,8 +318,9 @@ def serve(argv):
         else:
             print("pluggy-nats: configuration is valid (no configuration file)")
         return 0
-    from .server import StartError
+    from .server import StartError, tune_gc
 
+    tune_gc()
     try:
         server.serve_forever()
     except StartError as exc:  # nats-server: Fatalf, the last line, exit status 1

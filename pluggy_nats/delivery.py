@@ -19,6 +19,7 @@ paid once per segment. Publish order per
 subscriber is kept: a segment is only ever delivered whole, in order.
 """
 
+import weakref
 from itertools import chain
 from random import random
 
@@ -75,6 +76,9 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                 if not c.flush_queued:
                     c.flush_queued = True
                     touched.append(c)
+            if reply and plan[5]:
+                for track in plan[5]:
+                    track(reply)  # allow_responses: it may answer this one
             links = plan[4]
             if links:
                 account = publisher.account
@@ -83,7 +87,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                     subject, reply = frame
                 for link in links:
                     link.send_msg(account, subject, reply, 0, msg, ())
-            return len(psubs)
+            return len(psubs) - plan[6]
     touched = publisher.touched
     size = len(msg)
     head = tail = None  # MSG frame parts shared by every client subscriber, built lazily
@@ -159,7 +163,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
     return n
 
 
-# subject -> (result, subject, key, heads, links): the *plan* of delivering a
+# subject -> (result, subject, key, heads, links, trackers, denied): the *plan* of delivering a
 # header-less message on ``subject`` to ``result`` (a sublist match, or a
 # link's forwarding targets). ``heads``: ``(conn, b"MSG <subject> <sid> ")``
 # per client subscription, None where a subscription needs the general path;
@@ -174,6 +178,14 @@ def deliver(result, subject, reply, hdr, msg, publisher):
 _PLANS = {}
 _PLANS_MAX = 4096
 _KEYS = {}  # target connections -> the one tuple standing for them
+NO_PLAN = (None, None, None, None, (), (), 0)  # the plan of no targets: nothing to do
+# Objects keeping plans of their own (links cache theirs with their targets).
+_HOLDERS = weakref.WeakSet()
+
+
+def hold_plans(holder):
+    """``holder`` keeps plans: its ``forget_plans()`` is called when they go stale."""
+    _HOLDERS.add(holder)
 
 
 def forget_plans():
@@ -181,13 +193,20 @@ def forget_plans():
     a connection's permissions changed)."""
     _PLANS.clear()
     _KEYS.clear()
+    for holder in list(_HOLDERS):
+        holder.forget_plans()
 
 
 def make_plan(result, subject):
     """Build (and keep) the plan of ``result`` for messages on ``subject``
-    (see ``_PLANS``)."""
+    (see ``_PLANS``). Permissions are settled here, once per subject: a
+    subscriber whose subscribe-deny rules refuse ``subject`` is left out
+    (``denied`` counts them), one with ``allow_responses`` is in ``trackers``
+    (told each reply subject it is handed)."""
     heads = []
     links = []
+    trackers = []
+    denied = 0
     conns = set()
     segmentable = not result[1]
     for sub in result[0]:
@@ -199,9 +218,16 @@ def make_plan(result, subject):
             if c not in links:
                 links.append(c)
             continue
-        if sub.max_msgs or c.deny_delivery is not None:
+        if sub.max_msgs:
             heads = None
             break
+        deny = c.deny_delivery
+        if deny is not None:  # clients with permissions only
+            if deny(subject):
+                denied += 1  # a subscribe-deny rule inside an allowed wildcard
+                continue
+            if c.reply_tracker is not None:
+                trackers.append(c.reply_tracker)
         if c in conns:  # its frames interleave message by message
             segmentable = False
         conns.add(c)
@@ -216,22 +242,27 @@ def make_plan(result, subject):
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
         _KEYS.clear()
-    plan = _PLANS[subject] = (result, subject, key, heads, tuple(links))
+    plan = _PLANS[subject] = (result, subject, key, heads, tuple(links), tuple(trackers), denied)
     return plan
 
 
 def deliver_planned(items, plans, publisher):
-    """Deliver a segment: header-less ``(subject, reply, payloads)`` items in
-    publish order whose ``plans`` (one each) share a key, i.e. reach the same
-    connections, each by one subscription. Each client's share is built as a
-    list and joined once; each link gets the items in one ``send_run``."""
+    """Deliver a segment: header-less items in publish order whose ``plans``
+    (one each) share a key, i.e. reach the same connections, each by one
+    subscription. Items are the bulk paths': ``(subject, reply, payloads)``
+    from a client, ``(args, payloads)`` from a link (no reply). Each client's
+    share is built as a list and joined once; each link gets the items in
+    one ``send_run``."""
     first = plans[0]
     heads = first[3]
+    replies = len(items[0]) == 3
     if heads:
         touched = publisher.touched
         sizes = SIZE_CRLF
         if len(items) == 1:  # one control line (a publisher streaming a subject)
-            subject, reply, payloads = items[0]
+            item = items[0]
+            payloads = item[-1]
+            reply = item[1] if replies else None
             size = len(payloads[0])
             size_crlf = sizes.get(size) or b"%d\r\n" % size
             mid = reply + b" " + size_crlf if reply else size_crlf
@@ -245,15 +276,16 @@ def deliver_planned(items, plans, publisher):
         elif len(heads) == 1:  # one subscriber (real traffic to one client)
             parts = []
             count = nbytes = 0
-            for (_subject, reply, payloads), plan in zip(items, plans, strict=True):
+            for item, plan in zip(items, plans, strict=True):
+                payloads = item[-1]
                 head = plan[3][0][1]
                 n = len(payloads)
                 size = len(payloads[0])
                 count += n
                 nbytes += size * n
                 size_crlf = sizes.get(size) or b"%d\r\n" % size
-                if reply:
-                    head = _join((head, reply, b" ", size_crlf))
+                if replies and item[1]:
+                    head = _join((head, item[1], b" ", size_crlf))
                     size_crlf = b""
                 if n == 1:
                     parts += (head, size_crlf, payloads[0], b"\r\n")
@@ -264,13 +296,14 @@ def deliver_planned(items, plans, publisher):
         else:
             shares = [[] for _ in heads]
             count = nbytes = 0
-            for (_subject, reply, payloads), plan in zip(items, plans, strict=True):
+            for item, plan in zip(items, plans, strict=True):
+                payloads = item[-1]
                 n = len(payloads)
                 size = len(payloads[0])
                 count += n
                 nbytes += size * n
                 size_crlf = sizes.get(size) or b"%d\r\n" % size
-                mid = reply + b" " + size_crlf if reply else size_crlf
+                mid = item[1] + b" " + size_crlf if replies and item[1] else size_crlf
                 if n == 1:
                     tail = _join((mid, payloads[0], b"\r\n"))
                     for share, (_c, head) in zip(shares, plan[3], strict=True):
@@ -281,9 +314,18 @@ def deliver_planned(items, plans, publisher):
                         share += (head, (b"\r\n" + head).join(payloads), b"\r\n")
             for share, (c, _h) in zip(shares, heads, strict=True):
                 _append_run(c, _join(share), count, nbytes, touched)
+    trackers = first[5]  # (the same connections: the same trackers)
+    if trackers and replies:
+        for item in items:
+            if item[1]:
+                for _ in item[2]:
+                    for track in trackers:
+                        track(item[1])
     links = first[4]
     if links:
         account = publisher.account
+        if not replies:
+            items = [(args[-1], None, payloads) for args, payloads in items]
         for link in links:
             link.send_run(account, items)
 
@@ -357,12 +399,21 @@ def deliver_run(result, items, publisher):
     for members in qsubs:  # one random member per message, as deliver does
         n = len(members)
         buckets = [[] for _ in members]
+        picks = [b.append for b in buckets]
+        if len(items) == 1:  # one control line: each member's share of its payloads
+            subject, reply, payloads = items[0]
+            for p in payloads:
+                picks[int(random() * n)](p)
+            for sub, mine in zip(members, buckets, strict=True):
+                if mine:
+                    part = _Frames([(subject, reply, mine)])
+                    _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
+            continue
         for m in frames.messages():
-            buckets[int(random() * n)].append(m)
+            picks[int(random() * n)](m)
         for sub, mine in zip(members, buckets, strict=True):
             if mine:
-                part = _Frames([(s, r, [p]) for s, r, p in mine] if len(items) > 1 else
-                               [(items[0][0], items[0][1], [p for _s, _r, p in mine])])
+                part = _Frames([(s, r, [p]) for s, r, p in mine])
                 _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
     if links:
         account = publisher.account

@@ -23,7 +23,15 @@ of frames) and ``op_hmsg`` deliver what arrives under the forwarding rule
 import time
 
 from ..connection import ClosedReason, Connection
-from ..delivery import _PLANS, SIZE_CRLF, deliver, deliver_planned, deliver_run, make_plan
+from ..delivery import (
+    NO_PLAN,
+    SIZE_CRLF,
+    deliver,
+    deliver_planned,
+    deliver_run,
+    hold_plans,
+    make_plan,
+)
 from ..protocol import encode
 from ..protocol.jsonarg import INFO_FIELDS, check_fields, loads_object
 from ..protocol.parser import BARE, HPAYLOAD, PAYLOAD, REST, make_op_table
@@ -88,7 +96,9 @@ class Link(Connection):
         if not self.account_token:  # a framing without accounts: bound from the start
             self.bind_account(server.accounts.global_account)
         self.account = None  # account of the message being delivered inbound
-        self._targets = {}  # subject -> (sublist result, targets) for inbound messages
+        # subject -> (sublist result, targets, delivery plan) for inbound messages
+        self._targets = {}
+        hold_plans(self)
         self._accounts = {}  # account token on the wire -> Account
 
     @classmethod
@@ -404,7 +414,6 @@ class Link(Connection):
         accounts = self._accounts if bound is None else _Always(bound)
         nargs = 2 if bound is None else 1
         tcache_get = self._targets.get
-        plans_get = _PLANS.get
         claims = self.subject_claims
         seg = -1  # index where the pending segment starts (-1: none)
         seg_account = seg_targets = seg_key = None
@@ -417,6 +426,8 @@ class Link(Connection):
             if args is not last:  # (items of one control line share args)
                 last = args
                 account = accounts.get(args[0]) if len(args) == nargs else None
+                if account is None and len(args) == nargs:
+                    account = self._account_and_args(args)[0]  # its first message
                 if account is not None:
                     subject = args[-1]
                     sublist = account.sublist
@@ -425,13 +436,11 @@ class Link(Connection):
                         targets = None
                     else:
                         cached = tcache_get(subject)
-                        targets = cached[1] if cached is not None and cached[0] is result \
-                            else self._local_targets(subject, result, None)
-                        if targets is not None:
-                            plan = plans_get(subject)
-                            if plan is None or plan[0] is not targets:
-                                plan = make_plan(targets, subject)
-                            key = plan[2]
+                        if cached is None or cached[0] is not result:
+                            cached = self._target_entry(subject, result)
+                        targets = cached[1]
+                        plan = cached[2]
+                        key = plan[2]
             if seg >= 0:
                 if targets is not None and account is seg_account:
                     if seg_key is not None:
@@ -454,10 +463,10 @@ class Link(Connection):
                     last = None  # interest changed (auto-unsubscribe): match anew
                     if account is not None:
                         result = sublist.match(subject)
-                        targets = None if result is EMPTY_RESULT else \
-                            self._local_targets(subject, result, None)
-                        if targets is not None:
-                            plan = make_plan(targets, subject)
+                        if result is EMPTY_RESULT:
+                            targets = None
+                        else:
+                            _, targets, plan = self._target_entry(subject, result)
                             key = plan[2]
             if account is None or (result is EMPTY_RESULT and claims):
                 # replies, queue groups, an account not seen yet, a claimed prefix
@@ -489,7 +498,7 @@ class Link(Connection):
         message by message (each matched anew, as a lone message would be)."""
         self.account = account
         if key is not None:
-            deliver_planned([(args[-1], None, payloads) for args, payloads in seg], plans, self)
+            deliver_planned(seg, plans, self)
             return
         if len(seg) == 1 and len(seg[0][1]) == 1:
             args, payloads = seg[0]
@@ -546,7 +555,7 @@ class Link(Connection):
             # The per-subject target cache of _local_targets, checked inline for
             # messages without queue groups (most of them).
             cached = None if queues else self._targets.get(subject)
-            if cached is not None and cached[0] is result:
+            if cached is not None and cached[0] is result:  # (result, targets, plan)
                 targets = cached[1]
             else:
                 targets = self._local_targets(subject, result, queues)
@@ -562,16 +571,26 @@ class Link(Connection):
         plain subscriptions whose connection takes messages of this link's
         origin, and one member of each queue group the sender named (local
         members first, links only as a fallback). Never this link itself."""
-        if not queues:
-            cached = self._targets.get(subject)
-            if cached is not None and cached[0] is result:
-                return cached[1]
-        targets = forwarding_targets(result, self, queues)
-        if not queues:
-            if len(self._targets) >= _TARGET_CACHE_MAX:
-                self._targets.clear()
-            self._targets[subject] = (result, targets)
-        return targets
+        if queues:
+            return forwarding_targets(result, self, queues)
+        cached = self._targets.get(subject)
+        if cached is None or cached[0] is not result:
+            cached = self._target_entry(subject, result)
+        return cached[1]
+
+    def _target_entry(self, subject, result):
+        """Cache and return ``(result, targets, plan)`` for a message on
+        ``subject`` without queue groups (the plan: ``delivery.make_plan``)."""
+        targets = forwarding_targets(result, self, None)
+        entry = (result, targets, NO_PLAN if targets is None else make_plan(targets, subject))
+        if len(self._targets) >= _TARGET_CACHE_MAX:
+            self._targets.clear()
+        self._targets[subject] = entry
+        return entry
+
+    def forget_plans(self):
+        """Delivery plans changed (``delivery.forget_plans``): drop the cached ones."""
+        self._targets.clear()
 
     def on_close(self, reason):
         self.drop_remote_interest()
