@@ -76,7 +76,9 @@ def test_supercluster_js_meta_group_and_placement(make_supercluster):
         meta = a.monitor("jsz")["meta_cluster"]
         everyone = {"py-A-0", "py-A-1", "py-B-0"}
         assert meta["cluster_size"] == 3 and meta["leader"] in everyone
-        assert {r["name"] for r in meta.get("replicas", [])} | {meta["leader"]} == everyone
+        # the others, as this server (py-A-1) reports them
+        assert {r["name"] for r in meta.get("replicas", [])} | {meta["leader"], "py-A-1"} == \
+            everyone
 
         await _ready(jsa, "orders.0", "ORDERS")
         acks = await asyncio.gather(*[await jsa.publish_async("orders.%d" % (i % 3), b"%d" % i)
