@@ -133,8 +133,8 @@ def test_sync_always_acked_message_survives_kill_9_of_a_quorum(make_fault_cluste
             cluster.pause(i)
         await nc2.publish("ab", b"3", reply="answers.ab", headers={
             "Nats-Batch-Id": "b1", "Nats-Batch-Sequence": "3", "Nats-Batch-Commit": "1"})
-        with pytest.raises(nats.errors.TimeoutError):
-            await answers.next_msg(timeout=1.0)
+        with pytest.raises(nats.errors.TimeoutError):  # well below the leader's 1 s
+            await answers.next_msg(timeout=0.4)        # lost-quorum step-down here
         for i in followers:
             cluster.resume(i)
         ack = json.loads((await answers.next_msg(timeout=10)).data)
