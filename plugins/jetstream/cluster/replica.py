@@ -660,7 +660,9 @@ class StreamGroup:
         return [self.manager.peer_name(p) for p in sorted(self.node.peers) if p != self.node.id]
 
     def cluster_info(self):
-        """STREAM.INFO ``cluster``: Go's ClusterInfo."""
+        """STREAM.INFO ``cluster``: Go's ClusterInfo. As Go, ``replicas`` are the
+        peers but this server (the leader, when the leader answers), all of
+        them while the group has no leader."""
         node, core = self.node, self.node.core
         leader = node.leader
         out = {"name": self.sa["group"].get("cluster") or self.manager.cluster_name}
@@ -669,7 +671,7 @@ class StreamGroup:
         replicas = []
         now = time.monotonic()
         for peer in sorted(node.peers):
-            if peer == leader:
+            if leader and peer == node.id:
                 continue
             entry = {"name": self.manager.peer_name(peer), "current": False, "active": 0,
                      "peer": peer}
