@@ -20,21 +20,14 @@ subscriber is kept: a segment is only ever delivered whole, in order.
 """
 
 import weakref
-from itertools import chain, repeat
-from operator import itemgetter
+from itertools import chain
 from random import random
 
 # b"<size>\r\n" for common payload sizes (links frame with it too): joining
 # pre-encoded parts is ~25% cheaper than b"%d\r\n%s\r\n" % (len(msg), msg), and for big payloads it
 # skips the format machinery's copy (join copies the payload once).
 SIZE_CRLF = {n: b"%d\r\n" % n for n in range(8192)}
-_SIZES_MAX = len(SIZE_CRLF)
 _join = b"".join
-_flat = chain.from_iterable
-_first = itemgetter(0)
-_second = itemgetter(1)
-_fourth = itemgetter(3)
-_last = itemgetter(-1)
 
 
 def deliver(result, subject, reply, hdr, msg, publisher):
@@ -83,6 +76,9 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                 if not c.flush_queued:
                     c.flush_queued = True
                     touched.append(c)
+            if reply and plan[5]:
+                for track in plan[5]:
+                    track(reply)  # allow_responses: it may answer this one
             links = plan[4]
             if links:
                 account = publisher.account
@@ -91,7 +87,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                     subject, reply = frame
                 for link in links:
                     link.send_msg(account, subject, reply, 0, msg, ())
-            return len(psubs)
+            return len(psubs) - plan[6]
     touched = publisher.touched
     size = len(msg)
     head = tail = None  # MSG frame parts shared by every client subscriber, built lazily
@@ -167,7 +163,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
     return n
 
 
-# subject -> (result, subject, key, heads, links): the *plan* of delivering a
+# subject -> (result, subject, key, heads, links, trackers, denied): the *plan* of delivering a
 # header-less message on ``subject`` to ``result`` (a sublist match, or a
 # link's forwarding targets). ``heads``: ``(conn, b"MSG <subject> <sid> ")``
 # per client subscription, None where a subscription needs the general path;
@@ -182,7 +178,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
 _PLANS = {}
 _PLANS_MAX = 4096
 _KEYS = {}  # target connections -> the one tuple standing for them
-NO_PLAN = (None, None, None, None, ())  # the plan of no targets: nothing to do
+NO_PLAN = (None, None, None, None, (), (), 0)  # the plan of no targets: nothing to do
 # Objects keeping plans of their own (links cache theirs with their targets).
 _HOLDERS = weakref.WeakSet()
 
@@ -203,9 +199,14 @@ def forget_plans():
 
 def make_plan(result, subject):
     """Build (and keep) the plan of ``result`` for messages on ``subject``
-    (see ``_PLANS``)."""
+    (see ``_PLANS``). Permissions are settled here, once per subject: a
+    subscriber whose subscribe-deny rules refuse ``subject`` is left out
+    (``denied`` counts them), one with ``allow_responses`` is in ``trackers``
+    (told each reply subject it is handed)."""
     heads = []
     links = []
+    trackers = []
+    denied = 0
     conns = set()
     segmentable = not result[1]
     for sub in result[0]:
@@ -217,9 +218,16 @@ def make_plan(result, subject):
             if c not in links:
                 links.append(c)
             continue
-        if sub.max_msgs or c.deny_delivery is not None:
+        if sub.max_msgs:
             heads = None
             break
+        deny = c.deny_delivery
+        if deny is not None:  # clients with permissions only
+            if deny(subject):
+                denied += 1  # a subscribe-deny rule inside an allowed wildcard
+                continue
+            if c.reply_tracker is not None:
+                trackers.append(c.reply_tracker)
         if c in conns:  # its frames interleave message by message
             segmentable = False
         conns.add(c)
@@ -234,7 +242,7 @@ def make_plan(result, subject):
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
         _KEYS.clear()
-    plan = _PLANS[subject] = (result, subject, key, heads, tuple(links))
+    plan = _PLANS[subject] = (result, subject, key, heads, tuple(links), tuple(trackers), denied)
     return plan
 
 
@@ -265,15 +273,6 @@ def deliver_planned(items, plans, publisher):
                 _append_run(c, _join((head, payloads[0], b"\r\n")) if count == 1 else
                             _join((head, (b"\r\n" + head).join(payloads), b"\r\n")),
                             count, nbytes, touched)
-        elif len(heads) == 1 and (payloads := _one_frame_each(items, replies)) is not None:
-            # One subscriber, every item one frame without a reply (subjects
-            # that change from message to message): its frames' pieces lined
-            # up and joined in C, no Python step per message.
-            lens = list(map(len, payloads))
-            _append_run(heads[0][0], _join(_flat(zip(
-                map(_second, map(_first, map(_fourth, plans))),  # plan[3][0][1]: its head
-                map(SIZE_CRLF.__getitem__, lens), payloads, repeat(b"\r\n")))),
-                len(payloads), sum(lens), touched)
         elif len(heads) == 1:  # one subscriber (real traffic to one client)
             parts = []
             count = nbytes = 0
@@ -315,26 +314,20 @@ def deliver_planned(items, plans, publisher):
                         share += (head, (b"\r\n" + head).join(payloads), b"\r\n")
             for share, (c, _h) in zip(shares, heads, strict=True):
                 _append_run(c, _join(share), count, nbytes, touched)
+    trackers = first[5]  # (the same connections: the same trackers)
+    if trackers and replies:
+        for item in items:
+            if item[1]:
+                for _ in item[2]:
+                    for track in trackers:
+                        track(item[1])
     links = first[4]
     if links:
         account = publisher.account
-        if not replies:  # a link's (args, payloads): (subject, None, payloads)
-            items = list(zip(map(_last, map(_first, items)), repeat(None),
-                             map(_last, items)))
+        if not replies:
+            items = [(args[-1], None, payloads) for args, payloads in items]
         for link in links:
             link.send_run(account, items)
-
-
-def _one_frame_each(items, replies):
-    """The payloads of a segment whose every item is one frame, without a
-    reply, of a payload whose size line is in SIZE_CRLF (tested in C); else
-    None."""
-    if replies and any(map(_second, items)):
-        return None
-    payloads = list(_flat(map(_last, items)))
-    if len(payloads) == len(items) and max(map(len, payloads)) < _SIZES_MAX:
-        return payloads
-    return None
 
 
 def _frame_parts(subject, reply, hdr, msg):
@@ -400,17 +393,7 @@ def deliver_run(result, items, publisher):
         return False
     touched = publisher.touched
     clients, links = _split_plain(psubs, noecho)
-    if clients or qsubs:  # (links alone frame for themselves)
-        _deliver_frames(_Frames(items), items, clients, qsubs, touched)
-    if links:
-        account = publisher.account
-        for link in links:
-            link.send_run(account, items)
-    return True
-
-
-def _deliver_frames(frames, items, clients, qsubs, touched):
-    """``deliver_run``'s client subscribers and queue groups."""
+    frames = _Frames(items)
     for sub in clients:
         _append_run(sub.conn, frames.For(sub), frames.count, frames.nbytes, touched)
     for members in qsubs:  # one random member per message, as deliver does
@@ -432,6 +415,11 @@ def _deliver_frames(frames, items, clients, qsubs, touched):
             if mine:
                 part = _Frames([(s, r, [p]) for s, r, p in mine])
                 _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
+    if links:
+        account = publisher.account
+        for link in links:
+            link.send_run(account, items)
+    return True
 
 
 class _Frames:

@@ -63,10 +63,10 @@ def stream_peers(cluster, i, stream):
     data = monitor(cluster, i, "/jsz?streams=true")
     for acc in data.get("account_details", []):
         for d in acc.get("stream_detail", []):
-            if d["name"] == stream:
+            if d["name"] == stream:  # Go: replicas are the peers but server i
                 c = d.get("cluster") or {}
-                return sorted(([c["leader"]] if c.get("leader") else []) +
-                              [r["name"] for r in c.get("replicas") or ()])
+                return sorted({cluster.names[i]} | ({c["leader"]} if c.get("leader") else set())
+                              | {r["name"] for r in c.get("replicas") or ()})
     return None
 
 
@@ -330,8 +330,24 @@ async def _ops_errors(cluster, nc):
         for stream, body in (("P", None), ("P", {"peer": ""}), ("P", {"peer": "nope"}),
                              ("NOPE", {"peer": "x"})):
             out.append(await _raw(nc, "STREAM.PEER.REMOVE." + stream, body))
+        # R2 over both zones: the az:2 member has no replacement (unique_tag),
+        # nor can the stream grow to R3
+        p2 = {"name": "P2", "subjects": ["p2"], "num_replicas": 2}
+        await retry(lambda: _create(nc, p2))
+        out.append(await retry(lambda: _raw(nc, "STREAM.PEER.REMOVE.P2",
+                                            {"peer": cluster.names[2]})))
+        resp = await _raw(nc, "STREAM.UPDATE.P2", dict(p2, num_replicas=3))
+        out.append(resp.get("error"))
     finally:
         await sysc.close()
+    # the monitoring shapes (values differ per cluster): key sets
+    meta = monitor(cluster, 0, "/jsz")["meta_cluster"]
+    raftz = monitor(cluster, 0, "/raftz")
+    groups = raftz["SYS"]
+    meta_group = next(g for name, g in groups.items() if "meta" in name)
+    ours_only = {"wal", "leader_since", "snapshot_index", "voted_for"}
+    out.append((sorted(meta), sorted(meta["snapshot"]), sorted(meta["replicas"][0]),
+                list(raftz), sorted(set(meta_group) - ours_only)))
     return out
 
 

@@ -25,6 +25,7 @@ from pluggy_nats.raft import ChangeInProgress, FileStorage, NotLeader, RaftConfi
 from pluggy_nats.raft.node import RaftNode, node_id_for
 from pluggy_nats.server import StartError
 
+from ...monitor.endpoints import go_duration
 from .. import advisories
 from ..jsonreq import dumps
 from . import admin, catchup
@@ -429,8 +430,8 @@ class ClusterManager:
         replicas = []
         now = time.monotonic()
         for pid in peers:
-            if pid == node.leader:
-                continue
+            if node.leader and pid == self.id:
+                continue  # Go: every peer but this server (all while leaderless)
             seen = self.seen.get(pid)
             entry = {"name": self.peer_name(pid), "current": self.peer_online(pid),
                      "active": 0 if seen in (None, float("inf")) else int((now - seen) * 1e9),
@@ -442,7 +443,7 @@ class ClusterManager:
             out["replicas"] = replicas
         storage = node.storage
         out["snapshot"] = {"pending_entries": max(storage.last_index - storage.snapshot_index, 0),
-                           "pending_size": 0}
+                           "pending_size": 0, "last_time": "0001-01-01T00:00:00Z"}
         return out
 
     def raftz(self, query=None):
@@ -470,7 +471,7 @@ class ClusterManager:
             if peer["last_replicated_index"]:
                 entry["last_replicated_index"] = peer["last_replicated_index"]
             if peer["last_seen"] is not None:
-                entry["last_seen"] = "%.3fs" % peer["last_seen"]
+                entry["last_seen"] = go_duration(peer["last_seen"] * 1e9)
             peers[pid] = entry
         out = {"id": node.id, "state": status["state"].upper(), "size": size,
                "quorum_needed": size // 2 + 1, "committed": status["committed"],
