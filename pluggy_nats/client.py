@@ -8,6 +8,7 @@ import gevent
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
 from .delivery import _PLANS, deliver, deliver_planned, deliver_run, forget_plans, make_plan
+from .permissions import always_allowed
 from .protocol import encode, jsonarg
 from .protocol import errors as E
 from .protocol.jsonarg import BOOL, INT, PERMISSION, STRING, check_fields, loads_object
@@ -49,6 +50,7 @@ class ClientConnection(Connection):
         # Until CONNECT (or forever, without auth) the op table decides what is allowed.
         self.match = None  # the account's sublist.match, bound once
         self.fast_pub = False
+        self.pub_check = None  # permissions.can_publish when publishing is restricted
         limit = server.options.max_subscriptions
         self.max_subs = limit if limit > 0 else None  # None: no limit
         if server.auth_required:
@@ -108,9 +110,14 @@ class ClientConnection(Connection):
         # One flag gates op_pub's fast path: anything that must see
         # each message joins this expression, so the fast path stays a single
         # attribute test. Subject mappings rewrite each published subject.
-        self.fast_pub = not (self.verbose or self.pedantic or self.permissions is not None
-                             or self.server.observe_publish
-                             or (self.account is not None and self.account.mappings is not None))
+        # Publish permissions (without allow_responses, whose checks count
+        # answers per message) and subject mappings stay on the bulk path:
+        # op_pub checks and maps each control line of a read, not each message.
+        perms = self.permissions
+        self.fast_pub = not (self.verbose or self.pedantic or self.server.observe_publish
+                             or getattr(perms, "response", None) is not None)
+        self.pub_check = None if perms is None or always_allowed(perms.can_publish) \
+            else perms.can_publish
         # Steps after local delivery (gateways), taken on the fast paths too.
         self.forwarders = self.server.links.client_forwarders
         self.noecho = None if self.echo else self
@@ -295,22 +302,59 @@ class ClientConnection(Connection):
         publish order (the parser's run of a read, or a single frame; an item's
         payloads share its control line).
 
-        A connection without verbose, pedantic, permissions, mappings or
-        publish observers (``fast_pub``) goes straight to match and deliver.
-        Consecutive items reaching the same subscriptions (one subject
-        repeated, or several under one wildcard) form a *segment* delivered
-        at once (``deliver_run``); a message whose subscriptions differ from
-        its neighbours' (real traffic) is delivered alone. A request that may
-        need a no-responders answer goes alone too, so every subscriber still
-        sees publish order."""
+        A connection without verbose, pedantic, allow_responses or publish
+        observers (``fast_pub``) takes the bulk path (``_pub_run``). Publish
+        permissions are checked and subject mappings applied per item first:
+        a refused item gets its -ERR where it stands (the items before it are
+        delivered first), a mapped one travels on with its new subject."""
         if not self.fast_pub:
-            for subject, reply, payloads in items:
-                for payload in payloads:
-                    if self.closed:
-                        return
-                    self.in_msgs += 1
-                    self.in_bytes += len(payload)
-                    self.publish(subject, reply, 0, payload)
+            self._pub_each(items)
+            return
+        check = self.pub_check
+        mappings = self.account.mappings
+        if check is None and mappings is None:
+            self._pub_run(items)
+            return
+        run = []
+        for item in items:
+            subject, reply, payloads = item
+            if check is not None and not check(subject):
+                if run:
+                    self._pub_run(run)
+                    run = []
+                self._pub_each([item])  # its -ERR per message, counted
+                continue
+            if mappings is None:
+                run.append(item)
+                continue
+            to = mappings.map(subject)
+            if len(payloads) == 1 or mappings.fixed(subject):
+                run.append(item if to is subject else (to, reply, payloads))
+            else:  # a weighted mapping picks a destination per message
+                run.append((to, reply, payloads[:1]))
+                run += [(mappings.map(subject), reply, [p]) for p in payloads[1:]]
+        if run:
+            self._pub_run(run)
+
+    def _pub_each(self, items):
+        """Message by message through ``publish`` (every check and hook)."""
+        for subject, reply, payloads in items:
+            for payload in payloads:
+                if self.closed:
+                    return
+                self.in_msgs += 1
+                self.in_bytes += len(payload)
+                self.publish(subject, reply, 0, payload)
+
+    def _pub_run(self, items):
+        """The bulk path of checked and mapped items: match and deliver.
+        Consecutive items reaching the same connections (delivery plans with
+        one key: literal subscriptions, a route's interest) or the same
+        subscriptions (one subject repeated, or several under one wildcard)
+        form a *segment* delivered at once (``deliver_planned``,
+        ``deliver_run``). A request that may need a no-responders answer goes
+        alone, so every subscriber still sees publish order."""
+        if self.closed:
             return
         sublist = self.account.sublist
         cache_get = sublist._cache_get  # the match cache, inline (hits counted below)

@@ -76,6 +76,9 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                 if not c.flush_queued:
                     c.flush_queued = True
                     touched.append(c)
+            if reply and plan[5]:
+                for track in plan[5]:
+                    track(reply)  # allow_responses: it may answer this one
             links = plan[4]
             if links:
                 account = publisher.account
@@ -84,7 +87,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
                     subject, reply = frame
                 for link in links:
                     link.send_msg(account, subject, reply, 0, msg, ())
-            return len(psubs)
+            return len(psubs) - plan[6]
     touched = publisher.touched
     size = len(msg)
     head = tail = None  # MSG frame parts shared by every client subscriber, built lazily
@@ -160,7 +163,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
     return n
 
 
-# subject -> (result, subject, key, heads, links): the *plan* of delivering a
+# subject -> (result, subject, key, heads, links, trackers, denied): the *plan* of delivering a
 # header-less message on ``subject`` to ``result`` (a sublist match, or a
 # link's forwarding targets). ``heads``: ``(conn, b"MSG <subject> <sid> ")``
 # per client subscription, None where a subscription needs the general path;
@@ -175,7 +178,7 @@ def deliver(result, subject, reply, hdr, msg, publisher):
 _PLANS = {}
 _PLANS_MAX = 4096
 _KEYS = {}  # target connections -> the one tuple standing for them
-NO_PLAN = (None, None, None, None, ())  # the plan of no targets: nothing to do
+NO_PLAN = (None, None, None, None, (), (), 0)  # the plan of no targets: nothing to do
 # Objects keeping plans of their own (links cache theirs with their targets).
 _HOLDERS = weakref.WeakSet()
 
@@ -196,9 +199,14 @@ def forget_plans():
 
 def make_plan(result, subject):
     """Build (and keep) the plan of ``result`` for messages on ``subject``
-    (see ``_PLANS``)."""
+    (see ``_PLANS``). Permissions are settled here, once per subject: a
+    subscriber whose subscribe-deny rules refuse ``subject`` is left out
+    (``denied`` counts them), one with ``allow_responses`` is in ``trackers``
+    (told each reply subject it is handed)."""
     heads = []
     links = []
+    trackers = []
+    denied = 0
     conns = set()
     segmentable = not result[1]
     for sub in result[0]:
@@ -210,9 +218,16 @@ def make_plan(result, subject):
             if c not in links:
                 links.append(c)
             continue
-        if sub.max_msgs or c.deny_delivery is not None:
+        if sub.max_msgs:
             heads = None
             break
+        deny = c.deny_delivery
+        if deny is not None:  # clients with permissions only
+            if deny(subject):
+                denied += 1  # a subscribe-deny rule inside an allowed wildcard
+                continue
+            if c.reply_tracker is not None:
+                trackers.append(c.reply_tracker)
         if c in conns:  # its frames interleave message by message
             segmentable = False
         conns.add(c)
@@ -227,7 +242,7 @@ def make_plan(result, subject):
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
         _KEYS.clear()
-    plan = _PLANS[subject] = (result, subject, key, heads, tuple(links))
+    plan = _PLANS[subject] = (result, subject, key, heads, tuple(links), tuple(trackers), denied)
     return plan
 
 
@@ -299,6 +314,13 @@ def deliver_planned(items, plans, publisher):
                         share += (head, (b"\r\n" + head).join(payloads), b"\r\n")
             for share, (c, _h) in zip(shares, heads, strict=True):
                 _append_run(c, _join(share), count, nbytes, touched)
+    trackers = first[5]  # (the same connections: the same trackers)
+    if trackers and replies:
+        for item in items:
+            if item[1]:
+                for _ in item[2]:
+                    for track in trackers:
+                        track(item[1])
     links = first[4]
     if links:
         account = publisher.account

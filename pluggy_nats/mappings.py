@@ -280,6 +280,11 @@ class AccountMappings:
             return m
         return m.select(subject)
 
+    def fixed(self, subject):
+        """Does ``subject`` (after ``map`` saw it) always map to one subject?
+        (A weighted mapping picks a destination per message.)"""
+        return self._cache.get(subject).__class__ is not Mapping
+
 
 def parse_mappings(value, errors, position=None):
     """The ``mappings {}`` block (top level or an account's) as a list of

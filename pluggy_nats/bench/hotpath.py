@@ -43,8 +43,15 @@ CONNECT = (b'CONNECT {"verbose":false,"pedantic":false,"user":"bench","pass":"be
 RESP_USER = ("BENCH { users = [ { user: bench, password: bench }, { user: resp, "
              "password: resp, permissions: { subscribe: \"svc.>\", allow_responses: true } } ] }")
 RESP_CONNECT = CONNECT.replace(b'"bench","pass":"bench"', b'"resp","pass":"resp"')
+# "_prod" scenarios: production settings on every connection (publish and
+# subscribe permissions with a subscribe-deny rule, subject mappings in the
+# account); none of them may take a connection off the bulk path.
+PROD_USER = ("BENCH { users = [ { user: bench, password: bench, permissions: { "
+             "publish: { allow: \"foo.>\", deny: \"foo.secret\" }, "
+             "subscribe: { allow: \"foo.>\", deny: \"foo.secret\" } } } ]\n"
+             "  mappings { \"old.*\": \"foo.$1\" } }")
 
-# name: (payload size, plain subscribers, queue members, path[, mixed[, resp]]).
+# name: (payload size, plain subscribers, queue members, path[, mixed[, resp or "prod"]]).
 # "mixed" streams alternate two subjects (foo.bar, foo.baz; subscribers use
 # foo.*), so no two consecutive frames are alike. "lit" (mixed = LITERAL) is
 # real traffic: the publisher cycles over SUBJECTS subjects foo.0 .. foo.999 and
@@ -60,6 +67,8 @@ SCENARIOS = {
     "lit_route_out16": (16, 0, 0, "route_out", LITERAL),
     "lit_route_in16": (16, 1, 0, "route_in", LITERAL),
     "lit_route_in1k": (1024, 1, 0, "route_in", LITERAL),
+    "lit_pubsub16_prod": (16, 1, 0, "client", LITERAL, "prod"),
+    "lit_fanout16_prod": (16, 8, 0, "client", LITERAL, "prod"),
     "mixed_pubsub16": (16, 1, 0, "client", True),
     "mixed_pubsub1k": (1024, 1, 0, "client", True),
     "mixed_fanout16": (16, 8, 0, "client", True),
@@ -105,8 +114,10 @@ class Workload:
         size, plain, members, path, *rest = SCENARIOS[name]
         mixed = rest[0] if rest else False
         resp = len(rest) > 1 and rest[1]
-        conf = AUTH_CONF.replace("BENCH { users = [ { user: bench, password: bench } ] }",
-                                 RESP_USER) if resp else AUTH_CONF
+        plain_user = "BENCH { users = [ { user: bench, password: bench } ] }"
+        conf = AUTH_CONF.replace(plain_user, PROD_USER) if resp == "prod" else \
+            AUTH_CONF.replace(plain_user, RESP_USER) if resp else AUTH_CONF
+        resp = resp is True
         self.server = server = Server(Options(conf=loads(conf)), host="127.0.0.1", port=0,
                                       autoload=True)
         self._socks = []

@@ -4,7 +4,11 @@ replica (through the stream's log) and it stays removed after a failover;
 with ``sync_interval: always`` a PubAck means the message is on a quorum's
 disks, so killing two of three servers right after it loses nothing."""
 
+import json
 import time
+
+import nats.errors
+import pytest
 
 from .clusterkit import (
     add_stream,
@@ -113,6 +117,31 @@ def test_sync_always_acked_message_survives_kill_9_of_a_quorum(make_fault_cluste
         for i in range(20):
             ack = await publish_acked(js, "d", b"m-%d" % i, "id-%d" % i, deadline)
             acked[ack.seq] = b"m-%d" % i
+        # an atomic batch is answered once its last message is committed: not
+        # while both followers are stopped
+        await add_stream(js, name="AB", subjects=["ab"], num_replicas=3, allow_atomic=True)
+        await wait_for(lambda: leader_index(cluster, "AB") is not None, what="AB leader")
+        ab_leader = leader_index(cluster, "AB")
+        nc2 = await connect(cluster, ab_leader)
+        answers = await nc2.subscribe("answers.ab")
+        for i in (1, 2):
+            await nc2.publish("ab", b"%d" % i, reply="answers.ab", headers={
+                "Nats-Batch-Id": "b1", "Nats-Batch-Sequence": str(i)})
+            assert (await answers.next_msg(timeout=5)).data == b""  # staged
+        followers = [i for i in range(3) if i != ab_leader]
+        for i in followers:
+            cluster.pause(i)
+        await nc2.publish("ab", b"3", reply="answers.ab", headers={
+            "Nats-Batch-Id": "b1", "Nats-Batch-Sequence": "3", "Nats-Batch-Commit": "1"})
+        with pytest.raises(nats.errors.TimeoutError):  # well below the leader's 1 s
+            await answers.next_msg(timeout=0.4)        # lost-quorum step-down here
+        for i in followers:
+            cluster.resume(i)
+        ack = json.loads((await answers.next_msg(timeout=10)).data)
+        assert ack == {"stream": "AB", "seq": 3, "batch": "b1", "count": 3}
+        await nc2.close()
+        await wait_for(lambda: _everywhere(cluster, "AB", (3, 1)),
+                       what="the batch on every replica")
         await wait_for(lambda: leader_index(cluster, "D") is not None, what="D leader")
         leader = leader_index(cluster, "D")
         survivor = (leader + 1) % 3

@@ -61,9 +61,11 @@ def test_supercluster_js_meta_group_and_placement(make_supercluster):
     """Both clusters' servers are peers of one meta group; a stream placed in
     B from a client in A is published to, read and acked from A; without a
     placement each client's stream lands in its own cluster, wherever the
-    meta leader is; an unknown cluster is Go's 10005."""
-    sc = _supercluster(make_supercluster, {"A": 1, "B": 1})
-    a, b = sc["A"][0], sc["B"][0]
+    meta leader is; an unknown cluster is Go's 10005. A has two servers: the
+    client on the second one, so requests also cross routes (relayed copies
+    stay unanswered: the entry server hands them to the meta leader)."""
+    sc = _supercluster(make_supercluster, {"A": 2, "B": 1})
+    a, b = sc["A"][1], sc["B"][0]
 
     async def body():
         nca, ncb = await connect(a), await connect(b)
@@ -72,9 +74,11 @@ def test_supercluster_js_meta_group_and_placement(make_supercluster):
                              placement=Placement(cluster="B"))
         assert info.cluster.name == "B" and info.cluster.leader == "py-B-0"
         meta = a.monitor("jsz")["meta_cluster"]
-        assert meta["cluster_size"] == 2 and meta["leader"] in ("py-A-0", "py-B-0")
-        assert {r["name"] for r in meta.get("replicas", [])} | {meta["leader"]} == \
-            {"py-A-0", "py-B-0"}
+        everyone = {"py-A-0", "py-A-1", "py-B-0"}
+        assert meta["cluster_size"] == 3 and meta["leader"] in everyone
+        # the others, as this server (py-A-1) reports them
+        assert {r["name"] for r in meta.get("replicas", [])} | {meta["leader"], "py-A-1"} == \
+            everyone
 
         await _ready(jsa, "orders.0", "ORDERS")
         acks = await asyncio.gather(*[await jsa.publish_async("orders.%d" % (i % 3), b"%d" % i)

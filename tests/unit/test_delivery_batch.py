@@ -307,3 +307,59 @@ def test_literal_subscriptions_frame_like_single_messages(subs, receivers):
             world.close()
     assert outs[:2] == outs[2:]
     assert all(o[1] > 0 for o in outs[0][:receivers + 1])
+
+
+PROD_CONF = """
+accounts {
+  APP {
+    users = [
+      { user: pub, password: p, permissions: { publish: { deny: ["lit.5"] } } }
+      { user: sub, password: p, permissions: { subscribe: { allow: ["lit.*"], deny: ["lit.3"] } } }
+      { user: resp, password: p, permissions: { publish: "svc.>", allow_responses: true } }
+      { user: plain, password: p }
+    ]
+    mappings {
+      "lit.1": "lit.6"
+      "lit.2": [{destination: "lit.4", weight: 50%}, {destination: "lit.0", weight: 50%}]
+    }
+  }
+}
+"""
+
+
+def _login(user):
+    return (b'CONNECT {"verbose":false,"pedantic":false,"user":"%s","pass":"p"}\r\n'
+            % user.encode())
+
+
+def test_permissions_and_mappings_frame_like_single_messages():
+    """Production settings stay on the bulk path (publish permissions checked
+    per control line, mappings per item or per message when weighted,
+    subscribe-deny and allow_responses settled in the plans) and still give
+    every connection the bytes, order and counters of one by one."""
+    from pluggy_nats.conf import loads
+    from pluggy_nats.options import Options
+
+    subs = b"".join(b"SUB lit.%d %d\r\n" % (k, k + 1) for k in range(7))
+    outs = []
+    for batched in (True, False):
+        random.seed(3)
+        world = World(batched)
+        world.server = Server(Options(conf=loads(PROD_CONF)), host="127.0.0.1", port=0,
+                              autoload=True)
+        try:
+            conns = [world.client([b"SUB lit.* 1\r\n"], connect=_login("sub"))]  # deny inside
+            conns += [world.client([subs], connect=_login(u)) for u in ("resp", "plain", "plain")]
+            pub = world.client([subs], connect=_login("pub"))  # gets its own messages
+            assert pub.fast_pub and pub.pub_check is not None
+            pub.parser.feed(literal_stream() + pubs(b"lit.2", [3], count=9))
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes) for c in conns + [pub]]
+                        + [(pub.in_msgs, pub.in_bytes)])
+            replies = conns[1].permissions.replies
+            outs[-1].append(sorted(replies))  # the replies the responder may answer
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert b"Permissions Violation" in outs[0][4][0] and outs[0][1][1] > 0
+    assert b"MSG lit.3 " not in outs[0][0][0] and b"MSG lit.3 " in outs[0][2][0]
+    assert outs[0][-1]  # allow_responses saw the requests' replies

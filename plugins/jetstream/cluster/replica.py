@@ -114,6 +114,15 @@ class ReplicatedStream(Stream):
         else:
             self.remove_msg(seq)
 
+    def _ack(self, reply, body, seq=0):
+        group = self.group
+        if group.applying or not seq:
+            super()._ack(reply, body, seq)
+        else:
+            # an atomic batch is answered when proposed: hold its PubAck
+            # until its last message is committed and stored
+            group.held_acks.append((seq, reply, body))
+
     def _republish(self, *args):
         # every member stores the message; only the leader republishes it
         # (srv:stream.go processJetStreamMsg: ``republish := tsubj != "" && isLeader``)
@@ -290,6 +299,7 @@ class StreamGroup:
         self.mine = {}            # index -> (term, messages) proposed by this leader
         self.acked_removals = []  # seqs retention drops once the next consumer state commits
         self.applying = False     # in _apply: retention removes at once (every member does)
+        self.held_acks = []       # (last seq, reply, body): atomic batches, until applied
         self.node = None
         self.stream = None
         self.answered = set()     # replies already answered (create responses)
@@ -471,6 +481,10 @@ class StreamGroup:
                    False, seq=seq, ts=ts)
         if not ready and seq:
             self.clseq, self.clts = seq, ts
+        held = self.held_acks
+        while held and held[0][0] <= seq:
+            acked, reply, body = held.pop(0)
+            Stream._ack(stream, reply, body, acked)
 
     def propose(self, data):
         """Propose ``data`` after the messages accepted before it."""
@@ -576,6 +590,7 @@ class StreamGroup:
         self.batch.drop()
         self.mine.clear()
         self.acked_removals = []
+        self.held_acks = []
         self.clseq, self.clts = st.last_seq, st.last_ts
         self.ready = True
         stream._subscribe()
@@ -605,6 +620,7 @@ class StreamGroup:
         self.batch.drop()  # never proposed: not answered, the clients retry
         self.mine.clear()
         self.acked_removals = []  # those acks were not committed: the new leader redelivers
+        self.held_acks = []       # not answered: the client retries
         stream = self.stream
         stream._subscribe()
         for name, consumer in list(stream.consumers.items()):
