@@ -10,6 +10,7 @@ import json
 import shutil
 
 import nats
+import pytest
 
 from pluggy_nats.testing.plugin import require_go_nats_server
 
@@ -430,3 +431,87 @@ def test_placement_unique_tag_tags_and_space_as_go(make_fault_cluster, run):
         [(n, e and (e["code"], e["err_code"], e["description"])) for n, e in theirs]
     assert ops == go_ops
 
+
+
+async def _membership_churn(cluster, js, nc, rng, seconds):
+    """Publish with acks (Nats-Msg-Id, retried until acked) while the stream's
+    membership changes: peer removes, scale down to R1 and back to R3, leader
+    step-downs. Returns {seq: payload} of every acked publish."""
+    acked, stop, ops = {}, asyncio.Event(), []
+
+    async def publisher():
+        i = 0
+        while not stop.is_set():
+            data = b"c%d" % i
+            ack = await retry(lambda data=data: js.publish("churn", data, headers={
+                "Nats-Msg-Id": data.decode()}, timeout=2.0), timeout=60, what="publish")
+            assert acked.get(ack.seq, data) == data, "seq %d acked twice (ops %s)" % (
+                ack.seq, ops)
+            acked[ack.seq] = data
+            i += 1
+
+    task = asyncio.ensure_future(publisher())
+    deadline = asyncio.get_event_loop().time() + seconds
+    replicas = 3
+    while asyncio.get_event_loop().time() < deadline:
+        await asyncio.sleep(rng.uniform(0.5, 2.0))
+        op = rng.choice(["peer_remove", "scale", "stepdown"])
+        ops.append(op)
+        if op == "scale":
+            replicas = 1 if replicas == 3 else 3
+            await retry(lambda r=replicas: js.update_stream(name="CH", subjects=["churn"],
+                                                            num_replicas=r))
+        elif op == "peer_remove" and replicas == 3:
+            members = next((p for i in range(cluster.n)
+                            if len(p := stream_peers(cluster, i, "CH") or ()) == 3), None)
+            if members:
+                await request(nc, API + "STREAM.PEER.REMOVE.CH", {"peer": rng.choice(members)})
+        elif op == "stepdown" and replicas == 3:
+            await request(nc, API + "STREAM.LEADER.STEPDOWN.CH")
+    stop.set()
+    await task
+    await retry(lambda: js.update_stream(name="CH", subjects=["churn"], num_replicas=3))
+    print("membership churn: %d acked publishes, operations %s" % (len(acked), ops))
+    return acked
+
+
+def _churn_run(make_fault_cluster, run, seed, seconds):
+    import random
+
+    cluster = js_cluster(make_fault_cluster, n=4, name="churn",
+                         env={"PLUGGY_NATS_JS_SNAPSHOT_ENTRIES": "200"})
+    out = {}
+
+    async def body():
+        nc = await connect(cluster, 0)
+        js = nc.jetstream(timeout=5)
+        await add_stream(js, name="CH", subjects=["churn"], num_replicas=3)
+        acked = out["acked"] = await _membership_churn(cluster, js, nc, random.Random(seed),
+                                                       seconds)
+        last = max(acked)
+        await wait_for(lambda: len([i for i in range(4) if all_hold(cluster, "CH", last, [i])])
+                       == 3, timeout=60, what="three members hold seq %d" % last)
+        await nc.close()
+
+    run(body(), timeout=seconds + 180)
+    cluster.close()
+    import os
+
+    copies = [read_replica(cluster, i, "CH") for i in range(4)
+              if os.path.isdir(os.path.join(cluster.store_dir(i), "jetstream", "$G",
+                                            "rstreams", "CH"))]
+    assert len(copies) == 3 and copies[0] == copies[1] == copies[2], "members differ"
+    stored = {seq: data for seq, _, data in copies[0]}
+    for seq, data in out["acked"].items():
+        assert stored.get(seq) == data, "acked seq %d lost" % seq
+
+
+@pytest.mark.soak
+@pytest.mark.xfail(reason="open (issue #14): under membership churn seed 3 once lost an acked "
+                   "publish (c1135 acked at seq 1136, every store holds c1136 there) and "
+                   "another run left the stream unanswered for 30 s", strict=False)
+@pytest.mark.parametrize("seed", [3, 14, 15])
+def test_membership_churn_soak(make_fault_cluster, run, seed):
+    """Seeded: acked publishes survive peer removes, R3 -> R1 -> R3 and
+    step-downs (Jepsen found membership changes losing acked writes in Go)."""
+    _churn_run(make_fault_cluster, run, seed, 60)
