@@ -18,6 +18,7 @@ import time
 import gevent
 import structlog
 
+from .delivery import forget_plans
 from .links.kinds import ALL_ORIGINS, CLIENT_ORIGIN
 from .protocol import encode
 from .protocol.errors import ProtocolError
@@ -155,6 +156,10 @@ class Connection:
     # Links of one peer group never pass messages to each other (the links of
     # one leaf cluster on its hub: nats-server's same-cluster rule); None: none.
     peer_group = None
+    # Set once a delivery plan names this connection (``delivery.make_plan``):
+    # plans are shared module-wide, so closing it must drop them or they keep
+    # the whole closed connection alive.
+    in_plans = False
 
     def __init__(self, server, sock, addr):
         self.server = server
@@ -466,6 +471,8 @@ class Connection:
         try:
             self.on_close(reason)
         finally:
+            if self.in_plans:
+                forget_plans()
             self.server.connection_closed(self, reason)
             try:
                 self.sock.close()

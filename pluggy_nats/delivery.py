@@ -193,6 +193,7 @@ def forget_plans():
     a connection's permissions changed)."""
     _PLANS.clear()
     _KEYS.clear()
+    _RUNNABLE.clear()
     for holder in list(_HOLDERS):
         holder.forget_plans()
 
@@ -211,6 +212,7 @@ def make_plan(result, subject):
     segmentable = not result[1]
     for sub in result[0]:
         c = sub.conn
+        c.in_plans = True
         if c.kind:
             if not c.is_link:
                 heads = None  # an internal client: its callback, in order
