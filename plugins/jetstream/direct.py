@@ -1,15 +1,19 @@
-"""Deliveries framed straight into the subscriber's buffer.
+"""Deliveries framed straight into the receiving connection's buffer.
 
 A pull consumer sends a batch of stored messages to one reply inbox, which is
-almost always one subscription of one local client. Going through
+almost always one subscription of one local client; a push consumer (a
+mirror's or source's across a leaf) sends its messages to one deliver
+subject, which is often one subscription of one link. Going through
 ``InternalClient.publish`` costs a subject match and a generic ``deliver``
-per message; here the inbox is matched once per batch and, when it reaches
-exactly one plain local client subscription, each message is one MSG/HMSG
-frame (ack reply formatted in the same step) appended to that client's
-buffer, with the bookkeeping ``deliver`` does (stats, flush queue).
-Anything else (several subscribers, queue groups, a link, an internal
-client, permissions, an auto-unsubscribe, gateways that forward client
-traffic) returns None and the caller publishes as before.
+per message; here the subject is matched once per run and, when it reaches
+exactly one plain subscription of a local client or of a link, each message
+is one frame (ack reply formatted in the same step) appended to that
+connection's buffer, with the bookkeeping ``deliver`` does (stats, flush
+queue). A link gets the frame ``deliver`` would give it
+(``pluggy_nats/links/jsdeliver.py``): the deliver subject, and the ack reply
+with ``@<stored subject>``. Anything else (several subscribers, queue groups,
+an internal client, permissions, an auto-unsubscribe, gateways that forward
+client traffic) returns None and the caller publishes as before.
 
 The target holds only while nothing else runs: resolve it again after any
 yield (a consumer pass never yields between its deliveries).
@@ -19,6 +23,8 @@ from pluggy_nats.connection import CLIENT
 
 
 class Target:
+    """One plain subscription of a local client."""
+
     __slots__ = ("conn", "sid", "touched", "headers", "publisher")
 
     def __init__(self, conn, sid, touched, publisher):
@@ -28,9 +34,89 @@ class Target:
         self.headers = conn.headers
         self.publisher = publisher
 
+    def send_run(self, run, ack_prefix, dseq, npending):
+        """A consumer's run of first deliveries ``[(seq, subject, ts, hdr, data)]``,
+        each with its ack reply ``<ack_prefix><seq>.<dseq>.<ts>.<pending>``
+        (consumer sequences from ``dseq + 1``, pending counted down from
+        ``npending``), formatted with the frame in one step. Returns the pending
+        count after the run and the bytes sent (headers and payloads)."""
+        c = self.conn
+        out = c.out
+        sid = self.sid
+        headers = self.headers
+        nbytes = 0
+        for seq, subject, ts, hdr, data in run:
+            dseq += 1
+            if npending:
+                npending -= 1
+            if hdr and headers:
+                size = len(hdr) + len(data)
+                out += b"HMSG %s %s %s%d.%d.%d.%d %d %d\r\n" % (
+                    subject, sid, ack_prefix, seq, dseq, ts, npending, len(hdr), size)
+                out += hdr
+            else:
+                size = len(data)
+                out += b"MSG %s %s %s%d.%d.%d.%d %d\r\n" % (
+                    subject, sid, ack_prefix, seq, dseq, ts, npending, size)
+            out += data
+            out += b"\r\n"
+            nbytes += size
+        _sent(c, self.touched, self.publisher, len(run), nbytes)
+        return npending, nbytes
 
-def resolve(client, subject):
-    """A Target for ``subject`` (bytes) published by internal ``client``, or None."""
+
+class LinkTarget:
+    """One subscription of a link (route, leaf) on the deliver subject."""
+
+    __slots__ = ("conn", "subject", "lead", "hlead", "publisher")
+
+    def __init__(self, conn, subject, leads, publisher):
+        self.conn = conn
+        self.subject = subject
+        self.lead, self.hlead = leads
+        self.publisher = publisher
+
+    def send_run(self, run, ack_prefix, dseq, npending):
+        """``Target.send_run`` framed for the link: ``<verb> [<account>]
+        <deliver> <ack reply>@<stored subject> [<hdr>] <size>``."""
+        c = self.conn
+        out = c.out
+        lead = self.lead
+        hlead = self.hlead
+        via = self.subject
+        nbytes = 0
+        for seq, subject, ts, hdr, data in run:
+            dseq += 1
+            if npending:
+                npending -= 1
+            if hdr and hlead is not None:
+                size = len(hdr) + len(data)
+                out += b"%s%s %s%d.%d.%d.%d@%s %d %d\r\n" % (
+                    hlead, via, ack_prefix, seq, dseq, ts, npending, subject, len(hdr), size)
+                out += hdr
+            else:  # (a peer without headers gets the payload alone)
+                size = len(data)
+                out += b"%s%s %s%d.%d.%d.%d@%s %d\r\n" % (
+                    lead, via, ack_prefix, seq, dseq, ts, npending, subject, size)
+            out += data
+            out += b"\r\n"
+            nbytes += size
+        _sent(c, c.touched, self.publisher, len(run), nbytes)
+        return npending, nbytes
+
+
+def _sent(c, touched, publisher, count, nbytes):
+    c.out_msgs += count
+    c.out_bytes += nbytes
+    publisher.out_msgs += count
+    if not c.flush_queued:
+        c.flush_queued = True
+        touched.append(c)
+
+
+def resolve(client, subject, links=False):
+    """A Target for ``subject`` (bytes) published by internal ``client``, or
+    None; with ``links``, a LinkTarget where the one subscription is a link's."""
     if client.server.links.client_forwarders:
         return None
     psubs, qsubs = client.account.sublist.match(subject)
@@ -38,43 +124,14 @@ def resolve(client, subject):
         return None
     sub = psubs[0]
     c = sub.conn
-    if c.kind != CLIENT or c.closed or sub.max_msgs or getattr(c, "deny_delivery", None) \
-            is not None or c is client.noecho:
+    if c.closed or sub.max_msgs or c is client.noecho:
         return None
-    return Target(c, sub.sid, client.touched, client)
-
-
-def send_run(target, run, ack_prefix, dseq, npending):
-    """A consumer's run of first deliveries ``[(seq, subject, ts, hdr, data)]``
-    to the target, each with its ack reply ``<ack_prefix><seq>.<dseq>.<ts>.<pending>``
-    (consumer sequences from ``dseq + 1``, pending counted down from
-    ``npending``), formatted with the frame in one step. Returns the pending
-    count after the run."""
-    c = target.conn
-    out = c.out
-    sid = target.sid
-    headers = target.headers
-    nbytes = 0
-    for seq, subject, ts, hdr, data in run:
-        dseq += 1
-        if npending:
-            npending -= 1
-        if hdr and headers:
-            size = len(hdr) + len(data)
-            out += b"HMSG %s %s %s%d.%d.%d.%d %d %d\r\n" % (
-                subject, sid, ack_prefix, seq, dseq, ts, npending, len(hdr), size)
-            out += hdr
-        else:
-            size = len(data)
-            out += b"MSG %s %s %s%d.%d.%d.%d %d\r\n" % (
-                subject, sid, ack_prefix, seq, dseq, ts, npending, size)
-        out += data
-        out += b"\r\n"
-        nbytes += size
-    c.out_msgs += len(run)
-    c.out_bytes += nbytes
-    target.publisher.out_msgs += len(run)
-    if not c.flush_queued:
-        c.flush_queued = True
-        target.touched.append(c)
-    return npending
+    if c.kind == CLIENT:
+        if getattr(c, "deny_delivery", None) is not None:
+            return None
+        return Target(c, sub.sid, client.touched, client)
+    if links and c.is_link and not sub.queue:
+        leads = c.run_leads(client.account, subject)
+        if leads is not None:
+            return LinkTarget(c, subject, leads, client)
+    return None
