@@ -87,6 +87,7 @@ class RemoteFeed(SourceFeed):
         self.err = None
         self.sourcing = True
         self.pending = None  # the AsyncResult of a create request in flight
+        self._ack_head = b"$JS.ACK.."  # set with cname
 
     # -- the loop -------------------------------------------------------------------
 
@@ -191,6 +192,7 @@ class RemoteFeed(SourceFeed):
         name = base if self.sourcing else "%s_%s" % (base, secrets.token_hex(4))
         cfg = self._consumer_config(name)
         sub = self.sub = self.client.subscribe(cfg["deliver_subject"], self._on_msg)
+        sub.run_callback = self._on_run
         result = gevent.event.AsyncResult()
         inbox = "$JSC.R.%s" % secrets.token_hex(10)
         rsub = self.client.subscribe(
@@ -255,6 +257,8 @@ class RemoteFeed(SourceFeed):
         self.err = None
         self.fails = 0
         self.cname = resp.get("name")
+        # b"$JS.ACK.<origin>.<consumer>.1.": what a first delivery's reply starts with
+        self._ack_head = ("$JS.ACK.%s.%s.1." % (self.name, self.cname)).encode()
         self.dseq = 0
         delivered = (resp.get("delivered") or {}).get("stream_seq", 0) or 0
         if self.mirror:
@@ -293,28 +297,63 @@ class RemoteFeed(SourceFeed):
         if dc > 1:
             return
         self.last_active = time.monotonic()
+        subject = subject.decode() if isinstance(subject, bytes) else subject
+        self._take(subject, hdr, data, sseq, dseq, ts, pending)
+
+    def _on_run(self, sub, _subject, msgs):
+        """A read's run of header-less deliveries, ``[(stored subject, ack
+        reply, payload)]`` (links/jsdeliver.py ``claimed_run``): each taken as
+        ``_on_msg`` takes it, the usual ack reply (``<prefix><sseq>.<dseq>.
+        <ts>.<pending>``, first delivery) read without decoding it."""
+        if sub is not self.sub or self.closed or self.need:
+            return
+        self.last_active = time.monotonic()
+        head = self._ack_head
+        cut = len(head)
+        last = name = None
+        take = self._take
+        for stored, ack, data in msgs:
+            if ack.startswith(head):
+                fields = ack[cut:].split(b".")
+                if len(fields) != 4:
+                    continue  # not an ack reply (ack_info refuses it too)
+                sseq, dseq, ts, pending = map(int, fields)
+            else:
+                info = ack_info(ack.decode())
+                if info is None or info[0] != self.cname or info[1] > 1:
+                    continue
+                _c, _dc, sseq, dseq, ts, pending = info
+            if stored is not last:
+                last = stored
+                name = stored.decode()
+            if not take(name, b"", data, sseq, dseq, ts, pending):
+                return  # re-creating the consumer: the rest comes again
+
+    def _take(self, subject, hdr, data, sseq, dseq, ts, pending):
+        """One first delivery of origin sequence ``sseq``: stored, or the
+        consumer re-created when one went missing; False once it is."""
         if sseq <= self.sseq:  # older than what we hold
             if dseq == self.dseq + 1:
                 self.dseq = dseq
-            return
+            return True
         in_order = dseq == self.dseq + 1 or (self.mirror and sseq == self.sseq + 1)
         if not in_order:  # a delivery went missing (a link was down): start over
             self.retry("delivery %d after %d" % (dseq, self.dseq))
-            return
-        subject = subject.decode() if isinstance(subject, bytes) else subject
+            return False
         hdr = H.remove(hdr, (), _STRIP) if hdr else b""
         if self.mirror:
             stored = self.target.store_remote(self.transformed(subject), hdr, data, sseq, ts,
                                               known_new=True)
             if not stored:
                 self.retry("mirror store refused %d" % sseq)
-                return
+                return False
         else:
             self.append_sourced(subject, sseq, hdr, data)
         self.dseq = dseq
         self.sseq = sseq
         self.next_seq = sseq + 1
         self.lag = max(pending - 1, 0)
+        return True
 
     def info(self):
         active = int((time.monotonic() - self.last_active) * 1e9) if self.last_active else -1
