@@ -485,7 +485,7 @@ class Consumer:
         run = self._run_msgs(room)
         if not run:
             return
-        npending, _ = target.send_run(run, prefix, dseq, self.npending)
+        npending, _, _ = target.send_run(run, prefix, dseq, self.npending)
         for m in run:
             dseq += 1
             pending[m[0]] = [dseq, now_ns, deadline]
@@ -537,7 +537,7 @@ class Consumer:
             self.rdq.append(seq)
             self.rdq_set.add(seq)
 
-    def _push_run(self, target, room, now):
+    def _push_run(self, target, subject, room, now):
         """``_send`` for a run of up to ``room`` first deliveries to the push
         consumer's one subscriber (``_pull_run``'s way); the messages sent."""
         if self._floor_due:
@@ -557,8 +557,23 @@ class Consumer:
         run = self._run_msgs(room)
         if not run:
             return 0
-        npending, nbytes = target.send_run(run, prefix + b"1.", dseq, self.npending)
-        sent = len(run)
+        prefix += b"1."
+        npending = self.npending
+        if self.cfg.get("flow_control"):
+            # a flow control request right after the message that crosses the
+            # threshold, as one by one (the run is sent in pieces around it)
+            sent = 0
+            while sent < len(run):
+                piece = run[sent:] if sent else run
+                npending, size, n = target.send_run(piece, prefix, dseq + sent, npending,
+                                                    FC_BYTES - self.fc_bytes)
+                sent += n
+                self.fc_bytes += size
+                if self.fc_bytes >= FC_BYTES:
+                    self.dseq = dseq + sent  # (the request names the last delivery)
+                    self._flow_control_request(subject)
+        else:
+            npending, _, sent = target.send_run(run, prefix, dseq, npending)
         if self.ack_none:  # (limits retention only: nothing to tell the stream)
             dseq += sent
         else:
@@ -578,7 +593,6 @@ class Consumer:
             self._afloor_c = dseq
         self.last_delivery = now
         self.last_delivered_ns = time.time_ns()
-        self.fc_bytes += nbytes
         self._dirty = True
         return sent
 
@@ -594,17 +608,15 @@ class Consumer:
             rate = self.cfg.get("rate_limit_bps", 0)
             fc = self.cfg.get("flow_control")
             # new messages in order go as runs framed straight into the one
-            # subscriber (direct.py), a flow control request between runs
+            # subscriber (direct.py)
             if not (replay_original or rate or self.cfg.get("headers_only") or self.rdq or
                     self.lps or (self.ack_none and self.stream.cfg["retention"] != "limits")):
                 target = direct.resolve(self.client, subject_b, links=True)
                 while target is not None and sent < PUSH_PASS and self.npending:
-                    n = self._push_run(target, min(PUSH_RUN, PUSH_PASS - sent), now)
+                    n = self._push_run(target, subject, min(PUSH_RUN, PUSH_PASS - sent), now)
                     if not n:
                         break
                     sent += n
-                    if fc and self.fc_bytes >= FC_BYTES:
-                        self._flow_control_request(subject)
             while self._has_work() and not self._max_ack_pending_reached() and \
                     sent < PUSH_PASS:
                 if rate and self._rate_next > now:  # rate_limit_bps: wait for the budget

@@ -21,6 +21,8 @@ yield (a consumer pass never yields between its deliveries).
 
 from pluggy_nats.connection import CLIENT
 
+_NO_BUDGET = float("inf")
+
 
 class Target:
     """One plain subscription of a local client."""
@@ -34,17 +36,20 @@ class Target:
         self.headers = conn.headers
         self.publisher = publisher
 
-    def send_run(self, run, ack_prefix, dseq, npending):
+    def send_run(self, run, ack_prefix, dseq, npending, budget=_NO_BUDGET):
         """A consumer's run of first deliveries ``[(seq, subject, ts, hdr, data)]``,
         each with its ack reply ``<ack_prefix><seq>.<dseq>.<ts>.<pending>``
         (consumer sequences from ``dseq + 1``, pending counted down from
-        ``npending``), formatted with the frame in one step. Returns the pending
-        count after the run and the bytes sent (headers and payloads)."""
+        ``npending``), formatted with the frame in one step; it stops after the
+        message that brings the bytes sent to ``budget`` (a push consumer's
+        flow control request goes there). Returns the pending count after what
+        was sent, the bytes sent (headers and payloads) and how many messages."""
         c = self.conn
         out = c.out
         sid = self.sid
         headers = self.headers
         nbytes = 0
+        first = dseq
         for seq, subject, ts, hdr, data in run:
             dseq += 1
             if npending:
@@ -61,8 +66,11 @@ class Target:
             out += data
             out += b"\r\n"
             nbytes += size
-        _sent(c, self.touched, self.publisher, len(run), nbytes)
-        return npending, nbytes
+            if nbytes >= budget:
+                break
+        count = dseq - first
+        _sent(c, self.touched, self.publisher, count, nbytes)
+        return npending, nbytes, count
 
 
 class LinkTarget:
@@ -76,7 +84,7 @@ class LinkTarget:
         self.lead, self.hlead = leads
         self.publisher = publisher
 
-    def send_run(self, run, ack_prefix, dseq, npending):
+    def send_run(self, run, ack_prefix, dseq, npending, budget=_NO_BUDGET):
         """``Target.send_run`` framed for the link: ``<verb> [<account>]
         <deliver> <ack reply>@<stored subject> [<hdr>] <size>``."""
         c = self.conn
@@ -85,6 +93,7 @@ class LinkTarget:
         hlead = self.hlead
         via = self.subject
         nbytes = 0
+        first = dseq
         for seq, subject, ts, hdr, data in run:
             dseq += 1
             if npending:
@@ -101,8 +110,11 @@ class LinkTarget:
             out += data
             out += b"\r\n"
             nbytes += size
-        _sent(c, c.touched, self.publisher, len(run), nbytes)
-        return npending, nbytes
+            if nbytes >= budget:
+                break
+        count = dseq - first
+        _sent(c, c.touched, self.publisher, count, nbytes)
+        return npending, nbytes, count
 
 
 def _sent(c, touched, publisher, count, nbytes):
