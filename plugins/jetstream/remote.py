@@ -304,14 +304,17 @@ class RemoteFeed(SourceFeed):
         """A read's run of header-less deliveries, ``[(stored subject, ack
         reply, payload)]`` (links/jsdeliver.py ``claimed_run``): each taken as
         ``_on_msg`` takes it, the usual ack reply (``<prefix><sseq>.<dseq>.
-        <ts>.<pending>``, first delivery) read without decoding it."""
+        <ts>.<pending>``, first delivery) read without decoding it. A mirror
+        without transforms stores the run's new messages with one store call
+        (``_mirror_run``)."""
         if sub is not self.sub or self.closed or self.need:
             return
         self.last_active = time.monotonic()
         head = self._ack_head
         cut = len(head)
+        mirror = self.mirror and not self.transforms
         last = name = None
-        take = self._take
+        parsed = []
         for stored, ack, data in msgs:
             if ack.startswith(head):
                 fields = ack[cut:].split(b".")
@@ -326,8 +329,46 @@ class RemoteFeed(SourceFeed):
             if stored is not last:
                 last = stored
                 name = stored.decode()
-            if not take(name, b"", data, sseq, dseq, ts, pending):
+            if mirror:
+                parsed.append((name, data, sseq, dseq, ts, pending))
+            elif not self._take(name, b"", data, sseq, dseq, ts, pending):
                 return  # re-creating the consumer: the rest comes again
+        if parsed:
+            self._mirror_run(parsed)
+
+    def _mirror_run(self, parsed):
+        """``_take`` for a mirror's run ``[(subject, data, sseq, dseq, ts,
+        pending)]``: the same sequence rules, the new messages stored by one
+        ``store_remote_run`` (before a gap is acted on, so the state says what
+        the store holds)."""
+        s, d = self.sseq, self.dseq
+        batch = []
+        dseqs = []
+        lag = self.lag + 1
+        gap = None
+        for subject, data, sseq, dseq, ts, pending in parsed:
+            if sseq <= s:  # older than what we hold
+                if dseq == d + 1:
+                    d = dseq
+                continue
+            if dseq != d + 1 and sseq != s + 1:  # a delivery went missing
+                gap = "delivery %d after %d" % (dseq, d)
+                break
+            batch.append((subject, b"", data, sseq, ts))
+            dseqs.append(dseq)
+            s, d, lag = sseq, dseq, pending
+        n = self.target.store_remote_run(batch) if batch else 0
+        if n < len(batch):
+            if n:
+                s, d = batch[n - 1][3], dseqs[n - 1]
+            else:
+                s, d = self.sseq, self.dseq
+            gap = "mirror store refused %d" % batch[n][3]
+        self.sseq, self.dseq = s, d
+        self.next_seq = s + 1
+        self.lag = max(lag - 1, 0)
+        if gap is not None:
+            self.retry(gap)
 
     def _take(self, subject, hdr, data, sseq, dseq, ts, pending):
         """One first delivery of origin sequence ``sseq``: stored, or the

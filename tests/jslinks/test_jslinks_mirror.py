@@ -299,3 +299,36 @@ def test_mirror_of_mixed_runs_equals_origin(make_hub, make_leaf, tmp_path, pairi
         await nl.close()
 
     run(main())
+
+
+def test_mirror_runs_with_limits(make_hub, make_leaf, tmp_path):
+    """A mirror with its own max_msgs (discard old) fed by runs: the run is
+    stored with the limits checked per message, the newest kept at their
+    origin sequences."""
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="ORIGIN", subjects=["o.>"])
+        await _publish(hjs, "o.a", 0, 1000)
+        await ljs.add_stream(name="M", max_msgs=100, mirror=jsapi.StreamSource(
+            name="ORIGIN", external=HUB_API))
+        await until(lambda: _last(ljs, "M", 1000), message="mirror at 1000")
+        info = await ljs.stream_info("M")
+        assert (info.state.first_seq, info.state.last_seq, info.state.messages) == \
+            (901, 1000, 100)
+        got = await ljs.get_msg("M", 901)
+        assert (got.subject, got.data) == ("o.a", b"m900")
+        await _publish(hjs, "o.b", 1000, 10)
+        await until(lambda: _last(ljs, "M", 1010), message="mirror at 1010")
+        info = await ljs.stream_info("M")
+        assert (info.state.first_seq, info.state.messages) == (911, 100)
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+async def _last(js, stream, seq):
+    return (await js.stream_info(stream)).state.last_seq == seq
