@@ -25,16 +25,22 @@ _NO_BUDGET = float("inf")
 
 
 class Target:
-    """One plain subscription of a local client."""
+    """One plain subscription a run is framed into: a local client's
+    (``MSG <subject> <sid> <reply> <size>``) or a link's, framed as
+    ``deliver`` frames it for links (``<verb> [<account>] <deliver>
+    <reply>@<subject> <size>``). ``fmt``/``hfmt`` take the same arguments
+    for both, the stored subject twice (``%.0s`` drops the one a frame does
+    not show there); ``hfmt`` is None for a receiver without headers (it
+    gets the payload alone)."""
 
-    __slots__ = ("conn", "sid", "touched", "headers", "publisher")
+    __slots__ = ("conn", "touched", "publisher", "fmt", "hfmt")
 
-    def __init__(self, conn, sid, touched, publisher):
+    def __init__(self, conn, touched, publisher, fmt, hfmt):
         self.conn = conn
-        self.sid = sid
         self.touched = touched
-        self.headers = conn.headers
         self.publisher = publisher
+        self.fmt = fmt
+        self.hfmt = hfmt
 
     def send_run(self, run, ack_prefix, dseq, npending, budget=_NO_BUDGET):
         """A consumer's run of first deliveries ``[(seq, subject, ts, hdr, data)]``,
@@ -46,23 +52,22 @@ class Target:
         was sent, the bytes sent (headers and payloads) and how many messages."""
         c = self.conn
         out = c.out
-        sid = self.sid
-        headers = self.headers
+        fmt = self.fmt
+        hfmt = self.hfmt
         nbytes = 0
         first = dseq
         for seq, subject, ts, hdr, data in run:
             dseq += 1
             if npending:
                 npending -= 1
-            if hdr and headers:
+            if hdr and hfmt is not None:
                 size = len(hdr) + len(data)
-                out += b"HMSG %s %s %s%d.%d.%d.%d %d %d\r\n" % (
-                    subject, sid, ack_prefix, seq, dseq, ts, npending, len(hdr), size)
+                out += hfmt % (subject, ack_prefix, seq, dseq, ts, npending, subject,
+                               len(hdr), size)
                 out += hdr
             else:
                 size = len(data)
-                out += b"MSG %s %s %s%d.%d.%d.%d %d\r\n" % (
-                    subject, sid, ack_prefix, seq, dseq, ts, npending, size)
+                out += fmt % (subject, ack_prefix, seq, dseq, ts, npending, subject, size)
             out += data
             out += b"\r\n"
             nbytes += size
@@ -73,48 +78,9 @@ class Target:
         return npending, nbytes, count
 
 
-class LinkTarget:
-    """One subscription of a link (route, leaf) on the deliver subject."""
-
-    __slots__ = ("conn", "subject", "lead", "hlead", "publisher")
-
-    def __init__(self, conn, subject, leads, publisher):
-        self.conn = conn
-        self.subject = subject
-        self.lead, self.hlead = leads
-        self.publisher = publisher
-
-    def send_run(self, run, ack_prefix, dseq, npending, budget=_NO_BUDGET):
-        """``Target.send_run`` framed for the link: ``<verb> [<account>]
-        <deliver> <ack reply>@<stored subject> [<hdr>] <size>``."""
-        c = self.conn
-        out = c.out
-        lead = self.lead
-        hlead = self.hlead
-        via = self.subject
-        nbytes = 0
-        first = dseq
-        for seq, subject, ts, hdr, data in run:
-            dseq += 1
-            if npending:
-                npending -= 1
-            if hdr and hlead is not None:
-                size = len(hdr) + len(data)
-                out += b"%s%s %s%d.%d.%d.%d@%s %d %d\r\n" % (
-                    hlead, via, ack_prefix, seq, dseq, ts, npending, subject, len(hdr), size)
-                out += hdr
-            else:  # (a peer without headers gets the payload alone)
-                size = len(data)
-                out += b"%s%s %s%d.%d.%d.%d@%s %d\r\n" % (
-                    lead, via, ack_prefix, seq, dseq, ts, npending, subject, size)
-            out += data
-            out += b"\r\n"
-            nbytes += size
-            if nbytes >= budget:
-                break
-        count = dseq - first
-        _sent(c, c.touched, self.publisher, count, nbytes)
-        return npending, nbytes, count
+def _literal(part):
+    """``part`` (a sid, subject or frame lead) inside a format string."""
+    return part.replace(b"%", b"%%")
 
 
 def _sent(c, touched, publisher, count, nbytes):
@@ -128,7 +94,7 @@ def _sent(c, touched, publisher, count, nbytes):
 
 def resolve(client, subject, links=False):
     """A Target for ``subject`` (bytes) published by internal ``client``, or
-    None; with ``links``, a LinkTarget where the one subscription is a link's."""
+    None; with ``links``, also where the one subscription is a link's."""
     if client.server.links.client_forwarders:
         return None
     psubs, qsubs = client.account.sublist.match(subject)
@@ -141,9 +107,16 @@ def resolve(client, subject, links=False):
     if c.kind == CLIENT:
         if getattr(c, "deny_delivery", None) is not None:
             return None
-        return Target(c, sub.sid, client.touched, client)
+        sid = _literal(sub.sid)
+        return Target(c, client.touched, client,
+                      b"MSG %s " + sid + b" %s%d.%d.%d.%d%.0s %d\r\n",
+                      b"HMSG %s " + sid + b" %s%d.%d.%d.%d%.0s %d %d\r\n"
+                      if c.headers else None)
     if links and c.is_link and not sub.queue:
         leads = c.run_leads(client.account, subject)
         if leads is not None:
-            return LinkTarget(c, subject, leads, client)
+            lead, hlead = leads
+            tail = b" " + _literal(subject) + b" %.0s%s%d.%d.%d.%d@%s %d"
+            return Target(c, c.touched, client, _literal(lead) + tail + b"\r\n",
+                          None if hlead is None else _literal(hlead) + tail + b" %d\r\n")
     return None
