@@ -459,18 +459,23 @@ class Consumer:
         self.npending = npending  # the caller counts them
         return out
 
-    def _pull_run(self, req, target, now):
-        """``_send`` for a run of first deliveries to one pull request, framed
-        by the target (direct.py): what a batch costs per message is the store read, one
-        frame and the pending entry. Stops at the batch, the end of what is
-        pending or max_ack_pending."""
+    def _run_start(self):
+        """What a run of deliveries starts with: the ack floor settled, and
+        ``b"$JS.ACK.<stream>.<consumer>."`` (built once: the names never change)."""
         if self._floor_due:
             self._update_floor()
         prefix = self._ack_prefix
         if prefix is None:
             prefix = self._ack_prefix = ("$JS.ACK.%s.%s." % (self.stream.name,
                                                             self.name)).encode()
-        prefix += b"1."
+        return prefix
+
+    def _pull_run(self, req, target, now):
+        """``_send`` for a run of first deliveries to one pull request, framed
+        by the target (direct.py): what a batch costs per message is the store read, one
+        frame and the pending entry. Stops at the batch, the end of what is
+        pending or max_ack_pending."""
+        prefix = self._run_start() + b"1."
         limit = self.cfg.get("max_ack_pending", 0)
         room = req.batch - req.delivered
         pending = self.pending
@@ -540,12 +545,7 @@ class Consumer:
     def _push_run(self, target, subject, room, now):
         """``_send`` for a run of up to ``room`` first deliveries to the push
         consumer's one subscriber (``_pull_run``'s way); the messages sent."""
-        if self._floor_due:
-            self._update_floor()
-        prefix = self._ack_prefix
-        if prefix is None:
-            prefix = self._ack_prefix = ("$JS.ACK.%s.%s." % (self.stream.name,
-                                                            self.name)).encode()
+        prefix = self._run_start()
         pending = self.pending
         limit = self.cfg.get("max_ack_pending", 0)
         if limit > 0 and not self.ack_none:
