@@ -275,7 +275,7 @@ class RemoteFeed(SourceFeed):
     def _on_msg(self, sub, subject, reply, hdr, data):
         if sub is not self.sub or self.closed:
             return
-        reply = reply.decode() if isinstance(reply, bytes) else (reply or "")
+        reply = reply.encode() if isinstance(reply, str) else (reply or b"")
         if hdr and hdr.startswith(b"NATS/1.0 100"):
             self.last_active = time.monotonic()
             if reply:  # flow control: answer with where we are
@@ -290,15 +290,30 @@ class RemoteFeed(SourceFeed):
             elif fields.get("Nats-Consumer-Stalled"):
                 self.client.publish(fields["Nats-Consumer-Stalled"], b"", flush=False)
             return
-        info = ack_info(reply)
-        if info is None or info[0] != self.cname or self.need:
+        if self.need:
             return
-        _c, dc, sseq, dseq, ts, pending = info
-        if dc > 1:
+        got = self._first_delivery(reply)
+        if got is None:
             return
         self.last_active = time.monotonic()
         subject = subject.decode() if isinstance(subject, bytes) else subject
-        self._take(subject, hdr, data, sseq, dseq, ts, pending)
+        self._take(subject, hdr, data, *got)
+
+    def _first_delivery(self, ack):
+        """``(sseq, dseq, ts, pending)`` of a first delivery of our consumer
+        by its ack reply (bytes), or None. The usual reply
+        (``<_ack_head><sseq>.<dseq>.<ts>.<pending>``) is read without decoding;
+        anything else (v2 tokens) by ``ack_info``."""
+        head = self._ack_head
+        if ack.startswith(head):
+            fields = ack[len(head):].split(b".")
+            if len(fields) == 4 and all(map(bytes.isdigit, fields)):
+                return tuple(map(int, fields))
+            return None
+        info = ack_info(ack.decode("utf-8", "replace"))
+        if info is None or info[0] != self.cname or info[1] > 1:
+            return None
+        return info[2:]
 
     def _on_run(self, sub, _subject, msgs):
         """A read's run of header-less deliveries, ``[(stored subject, ack
@@ -310,22 +325,15 @@ class RemoteFeed(SourceFeed):
         if sub is not self.sub or self.closed or self.need:
             return
         self.last_active = time.monotonic()
-        head = self._ack_head
-        cut = len(head)
+        first_delivery = self._first_delivery
         mirror = self.mirror and not self.transforms
         last = name = None
         parsed = []
         for stored, ack, data in msgs:
-            if ack.startswith(head):
-                fields = ack[cut:].split(b".")
-                if len(fields) != 4:
-                    continue  # not an ack reply (ack_info refuses it too)
-                sseq, dseq, ts, pending = map(int, fields)
-            else:
-                info = ack_info(ack.decode())
-                if info is None or info[0] != self.cname or info[1] > 1:
-                    continue
-                _c, _dc, sseq, dseq, ts, pending = info
+            got = first_delivery(ack)
+            if got is None:
+                continue
+            sseq, dseq, ts, pending = got
             if stored is not last:
                 last = stored
                 name = stored.decode()
