@@ -11,7 +11,7 @@ class Subscription:
     """
 
     __slots__ = ("conn", "subject", "queue", "sid", "sid_part", "msg_head", "weight",
-                 "max_msgs", "delivered", "callback", "closed")
+                 "max_msgs", "delivered", "callback", "run_callback", "closed")
 
     def __init__(self, conn, subject, queue=None, sid=b"", callback=None, weight=1):
         self.conn = conn
@@ -27,6 +27,10 @@ class Subscription:
         self.max_msgs = 0  # auto-unsubscribe after this many deliveries (0 = never)
         self.delivered = 0
         self.callback = callback
+        # an internal subscriber taking a run of JetStream deliveries that
+        # arrived on a link at once: run_callback(sub, subject, [(stored
+        # subject, ack reply, payload)]) (links/jsdeliver.py claimed_run)
+        self.run_callback = None
         self.closed = False
 
     def __repr__(self):

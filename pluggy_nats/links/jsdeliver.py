@@ -14,12 +14,19 @@ The receiving server (``jsAckDeliverIdx``) splits the reply at the first
 ``@`` after the eight dots of the ack token: its clients get ``MSG orders.eu
 <sid> $JS.ACK.S.C.1.5.5.1733380000.0``, its links the frame unchanged.
 
+A read often holds many such frames in a row (a mirror's or source's
+consumer sending its backlog): ``claimed_run`` takes consecutive ones on one
+deliver subject at once when their one target here is an internal
+subscription with a ``run_callback`` (a remote mirror or source), matching
+the subject once instead of once per message.
+
 The sending half is one connection attribute, ``link_frame``: while a
 publisher's ``deliver`` runs, ``(deliver subject, ack reply@stored subject)``
 replaces subject and reply for the links it reaches. The receiving half is a
 reply claim on ``$JS.ACK.`` (``LinkLayer.claim``), registered by the layer.
 """
 
+from ..connection import log_crash
 from ..delivery import deliver
 from ..sublist import EMPTY_RESULT
 
@@ -81,3 +88,61 @@ def claimed_reply(link, account, subject, reply, hdr, msg, queues):
     for forward in link.forwarders:
         forward(link, account, subject, reply, hdr, msg, result)
     return True
+
+
+def claimed_run(link, items, i, nargs):
+    """The link's reply-run claim (``Link.op_msg``): ``items[i]`` is a
+    header-less frame with a reply (``nargs + 1`` arguments). When it and the
+    frames after it are JetStream deliveries on one deliver subject whose one
+    target here is an internal subscription taking runs, they go to its
+    ``run_callback`` as ``[(stored subject, ack reply, payload)]``; returns
+    how many items were taken (0: none, the caller goes on as before)."""
+    args = items[i][0]
+    reply = args[-1]
+    if not reply.startswith(ACK_PREFIX):
+        return 0
+    subject = args[-2]
+    if nargs == 1:
+        account = link.bound_account
+    else:
+        account = link._accounts.get(args[0])
+    if account is None or link.forwarders:
+        return 0
+    for prefix, _ in link.subject_claims:
+        if subject.startswith(prefix):
+            return 0
+    result = account.sublist.match(subject)
+    if result is EMPTY_RESULT or result.qsubs or len(result.psubs) != 1:
+        return 0
+    sub = result.psubs[0]
+    run_callback = sub.run_callback
+    if run_callback is None or sub.max_msgs or link._local_targets(subject, result, None) is None:
+        return 0
+    msgs = []
+    nbytes = 0
+    j = i
+    end = len(items)
+    while j < end:
+        a, payloads = items[j]
+        if len(a) != nargs + 1 or a[-2] != subject or (nargs != 1 and a[0] != args[0]):
+            break
+        parts = split(a[-1])
+        if parts is None:
+            break
+        stored, ack = parts
+        for payload in payloads:
+            msgs.append((stored, ack, payload))
+            nbytes += len(payload)
+        j += 1
+    if not msgs:
+        return 0
+    link.in_msgs += len(msgs)
+    link.in_bytes += nbytes
+    c = sub.conn
+    c.in_msgs += len(msgs)
+    c.publisher = link
+    try:
+        run_callback(sub, subject, msgs)
+    except Exception as exc:  # as InternalClient.deliver_msg: a line, not the link
+        log_crash(c.log.bind(subject=subject[:128]), exc, "internal_callback_failed")
+    return j - i

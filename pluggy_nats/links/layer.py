@@ -30,8 +30,10 @@ class LinkLayer:
         self.subject_claims = ()
         self.reply_claims = ()
         # JetStream deliveries arrive as <deliver subject> <ack reply>@<stored subject>
-        from .jsdeliver import ACK_PREFIX, claimed_reply
+        from .jsdeliver import ACK_PREFIX, claimed_reply, claimed_run
         self.claim(ACK_PREFIX, replies=claimed_reply)
+        # ... and a read's run of them for one internal subscriber at once
+        self.reply_run_claim = claimed_run
 
     # -- kinds ------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ of frames) and ``op_hmsg`` deliver what arrives under the forwarding rule
 
 import time
 from functools import partial
-from itertools import chain, repeat, zip_longest
+from itertools import chain, islice, repeat, zip_longest
 from operator import itemgetter
 
 from ..connection import ClosedReason, Connection
@@ -101,6 +101,7 @@ class Link(Connection):
         self.forwarders = server.links.forwarders_for(self.origin)
         self.subject_claims = server.links.subject_claims  # LinkLayer.claim
         self.reply_claims = server.links.reply_claims
+        self.reply_run_claim = server.links.reply_run_claim
         self.bound_account = None  # set by bind_account: every message is in it
         self.acc_token = self.account_token
         if not self.account_token:  # a framing without accounts: bound from the start
@@ -369,6 +370,18 @@ class Link(Connection):
             self.flush_queued = True
             self.touched.append(self)
 
+    def run_leads(self, account, subject):
+        """``(MSG lead, HMSG lead)`` framing a run of messages on ``subject``
+        in ``account`` for this link (the lead is the verb and the account
+        token: subject, reply and sizes follow), the HMSG lead None when the
+        peer takes no headers (it gets the payloads); None when the link must
+        not carry ``subject``. JetStream frames a consumer's run with them
+        (plugins/jetstream/direct.py)."""
+        if self.acc_token:
+            lead = self._lead(account)
+            return lead, self.hmsg_lead + lead[len(self.msg_lead):]
+        return self.msg_lead, self.hmsg_lead
+
     def _lead(self, account):
         """``RMSG <account> `` for ``account`` (built once per account)."""
         lead = self._leads.get(account)
@@ -459,7 +472,8 @@ class Link(Connection):
         last = account = subject = targets = result = sublist = plan = key = None
         count = nbytes = 0
         i = -1
-        for args, payloads in items:
+        pending_items = iter(items)
+        for args, payloads in pending_items:
             i += 1
             if args is not last:  # (items of one control line share args)
                 last = args
@@ -508,6 +522,16 @@ class Link(Connection):
                             key = plan[2]
             if account is None or (result is EMPTY_RESULT and claims):
                 # replies, queue groups, an account not seen yet, a claimed prefix
+                if len(args) == nargs + 1 and self.reply_run_claim is not None:
+                    # a run of JetStream deliveries (one subject, ack replies)
+                    # taken at once where one internal subscriber gets them
+                    n = self.reply_run_claim(self, items, i, nargs)
+                    if n:
+                        if n > 1:
+                            next(islice(pending_items, n - 1, n - 1), None)  # skip what it took
+                            i += n - 1
+                        last = None
+                        continue
                 for payload in payloads:
                     if self.closed:
                         return

@@ -28,6 +28,8 @@ from .stream import _match_any
 
 SECOND = 1_000_000_000
 FC_BYTES = 1024 * 1024  # push flow control request after this many bytes
+PUSH_PASS = 4096  # push deliveries per pass before others get a turn
+PUSH_RUN = 256  # push deliveries framed as one run (flow control is checked between)
 INTEREST_POLL = 0.05  # seconds between interest checks of an unbound push consumer
 
 
@@ -452,24 +454,28 @@ class Consumer:
         while len(out) < count:
             msg, _ = self._next_msg()  # moves sseq, counts npending down
             if msg is None:
-                break
+                return out  # the end of the stream: npending is 0
             out.append((msg.seq, msg.subject.encode(), msg.ts, msg.hdr, msg.data))
-        if self.npending:
-            self.npending = npending  # the caller counts them
+        self.npending = npending  # the caller counts them
         return out
 
-    def _pull_run(self, req, target, now):
-        """``_send`` for a run of first deliveries to one pull request, framed
-        by direct.send_run: what a batch costs per message is the store read, one
-        frame and the pending entry. Stops at the batch, the end of what is
-        pending or max_ack_pending."""
+    def _run_start(self):
+        """What a run of deliveries starts with: the ack floor settled, and
+        ``b"$JS.ACK.<stream>.<consumer>."`` (built once: the names never change)."""
         if self._floor_due:
             self._update_floor()
         prefix = self._ack_prefix
         if prefix is None:
             prefix = self._ack_prefix = ("$JS.ACK.%s.%s." % (self.stream.name,
                                                             self.name)).encode()
-        prefix += b"1."
+        return prefix
+
+    def _pull_run(self, req, target, now):
+        """``_send`` for a run of first deliveries to one pull request, framed
+        by the target (direct.py): what a batch costs per message is the store read, one
+        frame and the pending entry. Stops at the batch, the end of what is
+        pending or max_ack_pending."""
+        prefix = self._run_start() + b"1."
         limit = self.cfg.get("max_ack_pending", 0)
         room = req.batch - req.delivered
         pending = self.pending
@@ -484,7 +490,7 @@ class Consumer:
         run = self._run_msgs(room)
         if not run:
             return
-        npending = direct.send_run(target, run, prefix, dseq, self.npending)
+        npending, _, _ = target.send_run(run, prefix, dseq, self.npending)
         for m in run:
             dseq += 1
             pending[m[0]] = [dseq, now_ns, deadline]
@@ -536,16 +542,83 @@ class Consumer:
             self.rdq.append(seq)
             self.rdq_set.add(seq)
 
+    def _push_run(self, target, subject, room, now):
+        """``_send`` for a run of up to ``room`` first deliveries to the push
+        consumer's one subscriber (``_pull_run``'s way); the messages sent."""
+        prefix = self._run_start()
+        pending = self.pending
+        limit = self.cfg.get("max_ack_pending", 0)
+        if limit > 0 and not self.ack_none:
+            room = min(room, limit - len(pending))
+        room = min(room, self.npending)
+        if room <= 0:
+            return 0
+        dseq = self.dseq
+        run = self._run_msgs(room)
+        if not run:
+            return 0
+        prefix += b"1."
+        npending = self.npending
+        if self.cfg.get("flow_control"):
+            # a flow control request right after the message that crosses the
+            # threshold, as one by one (the run is sent in pieces around it)
+            sent = 0
+            while sent < len(run):
+                piece = run[sent:] if sent else run
+                npending, size, n = target.send_run(piece, prefix, dseq + sent, npending,
+                                                    FC_BYTES - self.fc_bytes)
+                sent += n
+                self.fc_bytes += size
+                if self.fc_bytes >= FC_BYTES:
+                    self.dseq = dseq + sent  # (the request names the last delivery)
+                    self._flow_control_request(subject)
+        else:
+            npending, _, sent = target.send_run(run, prefix, dseq, npending)
+        if self.ack_none:  # (limits retention only: nothing to tell the stream)
+            dseq += sent
+        else:
+            deadline = now + self._ack_wait(1)
+            now_ns = time.time_ns()
+            for m in run:
+                dseq += 1
+                pending[m[0]] = [dseq, now_ns, deadline]
+            if deadline < self.next_ack_check:
+                self.next_ack_check = deadline
+        seq = run[-1][0]
+        self.npending = min(self.npending, npending)
+        self.dseq = dseq
+        self.dsseq = max(self.dsseq, seq)
+        if self.ack_none:
+            self._afloor_s = self.dsseq
+            self._afloor_c = dseq
+        self.last_delivery = now
+        self.last_delivered_ns = time.time_ns()
+        self._dirty = True
+        return sent
+
     def _deliver_push(self, now, soon):
         subject = self.cfg["deliver_subject"]
         hb = self.cfg.get("idle_heartbeat", 0) / 1e9
-        active = self._interest(subject.encode())
+        subject_b = subject.encode()
+        active = self._interest(subject_b)
         if active:
             self.last_active = now
             sent = 0
             replay_original = self.cfg["replay_policy"] == "original"
             rate = self.cfg.get("rate_limit_bps", 0)
-            while self._has_work() and not self._max_ack_pending_reached() and sent < 4096:
+            fc = self.cfg.get("flow_control")
+            # new messages in order go as runs framed straight into the one
+            # subscriber (direct.py)
+            if not (replay_original or rate or self.cfg.get("headers_only") or self.rdq or
+                    self.lps or (self.ack_none and self.stream.cfg["retention"] != "limits")):
+                target = direct.resolve(self.client, subject_b, links=True)
+                while target is not None and sent < PUSH_PASS and self.npending:
+                    n = self._push_run(target, subject, min(PUSH_RUN, PUSH_PASS - sent), now)
+                    if not n:
+                        break
+                    sent += n
+            while self._has_work() and not self._max_ack_pending_reached() and \
+                    sent < PUSH_PASS:
                 if rate and self._rate_next > now:  # rate_limit_bps: wait for the budget
                     soon(self._rate_next)
                     break
@@ -557,12 +630,9 @@ class Consumer:
                 sent += 1
                 if rate:
                     self._rate_next = max(now, self._rate_next) + size * 8 / rate
-                if self.cfg.get("flow_control") and self.fc_bytes >= FC_BYTES:
-                    self.fc_bytes = 0
-                    self.client.publish(subject, b"", reply="$JS.FC.%s.%s.%d" % (
-                        self.stream.name, self.name, self.dseq),
-                        headers=b"NATS/1.0 100 FlowControl Request\r\n\r\n", flush=False)
-            if sent == 4096:
+                if fc and self.fc_bytes >= FC_BYTES:
+                    self._flow_control_request(subject)
+            if sent >= PUSH_PASS:
                 self.wake.set()
             if hb:
                 if now - self.last_delivery >= hb:
@@ -573,6 +643,12 @@ class Consumer:
             # no subscriber on the deliver subject yet: look again soon (clients
             # may subscribe after creating the consumer)
             soon(now + min(hb, INTEREST_POLL) if hb else now + INTEREST_POLL)
+
+    def _flow_control_request(self, subject):
+        self.fc_bytes = 0
+        self.client.publish(subject, b"", reply="$JS.FC.%s.%s.%d" % (
+            self.stream.name, self.name, self.dseq),
+            headers=b"NATS/1.0 100 FlowControl Request\r\n\r\n", flush=False)
 
     def _next_due(self, replay_original, now, soon):
         """The next message that may go now: (None, 0) when there is none or

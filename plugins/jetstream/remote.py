@@ -87,6 +87,7 @@ class RemoteFeed(SourceFeed):
         self.err = None
         self.sourcing = True
         self.pending = None  # the AsyncResult of a create request in flight
+        self._ack_head = b"$JS.ACK.."  # set with cname
 
     # -- the loop -------------------------------------------------------------------
 
@@ -191,6 +192,7 @@ class RemoteFeed(SourceFeed):
         name = base if self.sourcing else "%s_%s" % (base, secrets.token_hex(4))
         cfg = self._consumer_config(name)
         sub = self.sub = self.client.subscribe(cfg["deliver_subject"], self._on_msg)
+        sub.run_callback = self._on_run
         result = gevent.event.AsyncResult()
         inbox = "$JSC.R.%s" % secrets.token_hex(10)
         rsub = self.client.subscribe(
@@ -255,6 +257,8 @@ class RemoteFeed(SourceFeed):
         self.err = None
         self.fails = 0
         self.cname = resp.get("name")
+        # b"$JS.ACK.<origin>.<consumer>.1.": what a first delivery's reply starts with
+        self._ack_head = ("$JS.ACK.%s.%s.1." % (self.name, self.cname)).encode()
         self.dseq = 0
         delivered = (resp.get("delivered") or {}).get("stream_seq", 0) or 0
         if self.mirror:
@@ -271,7 +275,7 @@ class RemoteFeed(SourceFeed):
     def _on_msg(self, sub, subject, reply, hdr, data):
         if sub is not self.sub or self.closed:
             return
-        reply = reply.decode() if isinstance(reply, bytes) else (reply or "")
+        reply = reply.encode() if isinstance(reply, str) else (reply or b"")
         if hdr and hdr.startswith(b"NATS/1.0 100"):
             self.last_active = time.monotonic()
             if reply:  # flow control: answer with where we are
@@ -286,35 +290,119 @@ class RemoteFeed(SourceFeed):
             elif fields.get("Nats-Consumer-Stalled"):
                 self.client.publish(fields["Nats-Consumer-Stalled"], b"", flush=False)
             return
-        info = ack_info(reply)
-        if info is None or info[0] != self.cname or self.need:
+        if self.need:
             return
-        _c, dc, sseq, dseq, ts, pending = info
-        if dc > 1:
+        got = self._first_delivery(reply)
+        if got is None:
             return
         self.last_active = time.monotonic()
+        subject = subject.decode() if isinstance(subject, bytes) else subject
+        self._take(subject, hdr, data, *got)
+
+    def _first_delivery(self, ack):
+        """``(sseq, dseq, ts, pending)`` of a first delivery of our consumer
+        by its ack reply (bytes), or None. The usual reply
+        (``<_ack_head><sseq>.<dseq>.<ts>.<pending>``) is read without decoding;
+        anything else (v2 tokens) by ``ack_info``."""
+        head = self._ack_head
+        if ack.startswith(head):
+            fields = ack[len(head):].split(b".")
+            if len(fields) == 4 and all(map(bytes.isdigit, fields)):
+                return tuple(map(int, fields))
+            return None
+        info = ack_info(ack.decode("utf-8", "replace"))
+        if info is None or info[0] != self.cname or info[1] > 1:
+            return None
+        return info[2:]
+
+    def _on_run(self, sub, _subject, msgs):
+        """A read's run of header-less deliveries, ``[(stored subject, ack
+        reply, payload)]`` (links/jsdeliver.py ``claimed_run``): each taken as
+        ``_on_msg`` takes it, the usual ack reply (``<prefix><sseq>.<dseq>.
+        <ts>.<pending>``, first delivery) read without decoding it. A mirror
+        without transforms stores the run's new messages with one store call
+        (``_mirror_run``)."""
+        if sub is not self.sub or self.closed or self.need:
+            return
+        self.last_active = time.monotonic()
+        first_delivery = self._first_delivery
+        mirror = self.mirror and not self.transforms
+        last = name = None
+        parsed = []
+        for stored, ack, data in msgs:
+            got = first_delivery(ack)
+            if got is None:
+                continue
+            sseq, dseq, ts, pending = got
+            if stored is not last:
+                last = stored
+                name = stored.decode()
+            if mirror:
+                parsed.append((name, data, sseq, dseq, ts, pending))
+            elif not self._take(name, b"", data, sseq, dseq, ts, pending):
+                return  # re-creating the consumer: the rest comes again
+        if parsed:
+            self._mirror_run(parsed)
+
+    def _mirror_run(self, parsed):
+        """``_take`` for a mirror's run ``[(subject, data, sseq, dseq, ts,
+        pending)]``: the same sequence rules, the new messages stored by one
+        ``store_remote_run`` (before a gap is acted on, so the state says what
+        the store holds)."""
+        s, d = self.sseq, self.dseq
+        batch = []
+        dseqs = []
+        lag = self.lag + 1
+        gap = None
+        for subject, data, sseq, dseq, ts, pending in parsed:
+            if sseq <= s:  # older than what we hold
+                if dseq == d + 1:
+                    d = dseq
+                continue
+            if dseq != d + 1 and sseq != s + 1:  # a delivery went missing
+                gap = "delivery %d after %d" % (dseq, d)
+                break
+            batch.append((subject, b"", data, sseq, ts))
+            dseqs.append(dseq)
+            s, d, lag = sseq, dseq, pending
+        n = self.target.store_remote_run(batch) if batch else 0
+        if n < len(batch):
+            if n:
+                s, d = batch[n - 1][3], dseqs[n - 1]
+            else:
+                s, d = self.sseq, self.dseq
+            gap = "mirror store refused %d" % batch[n][3]
+        self.sseq, self.dseq = s, d
+        self.next_seq = s + 1
+        self.lag = max(lag - 1, 0)
+        if gap is not None:
+            self.retry(gap)
+
+    def _take(self, subject, hdr, data, sseq, dseq, ts, pending):
+        """One first delivery of origin sequence ``sseq``: stored, or the
+        consumer re-created when one went missing; False once it is."""
         if sseq <= self.sseq:  # older than what we hold
             if dseq == self.dseq + 1:
                 self.dseq = dseq
-            return
+            return True
         in_order = dseq == self.dseq + 1 or (self.mirror and sseq == self.sseq + 1)
         if not in_order:  # a delivery went missing (a link was down): start over
             self.retry("delivery %d after %d" % (dseq, self.dseq))
-            return
-        subject = subject.decode() if isinstance(subject, bytes) else subject
+            return False
         hdr = H.remove(hdr, (), _STRIP) if hdr else b""
         if self.mirror:
             stored = self.target.store_remote(self.transformed(subject), hdr, data, sseq, ts,
                                               known_new=True)
             if not stored:
                 self.retry("mirror store refused %d" % sseq)
-                return
+                return False
         else:
             self.append_sourced(subject, sseq, hdr, data)
         self.dseq = dseq
         self.sseq = sseq
         self.next_seq = sseq + 1
         self.lag = max(pending - 1, 0)
+        return True
 
     def info(self):
         active = int((time.monotonic() - self.last_active) * 1e9) if self.last_active else -1

@@ -375,6 +375,19 @@ class Stream:
         self._stored(seq, subject)
         return True
 
+    def store_remote_run(self, items):
+        """``store_remote`` for a run of new messages ``[(subject, hdr, data,
+        seq, ts)]`` in order; how many were stored (the rest refused)."""
+        n, err = self.store.store_raw_run(items)
+        if n and self._held is not None:
+            self._held.hold()
+        if err is not None:
+            self.jsa.js.log.warning("mirror_store_failed", stream=self.name, error=str(err))
+        if n and (self.consumers or self.feeds):
+            for item in items[:n] if n < len(items) else items:
+                self._stored(item[3], item[0])
+        return n
+
     # -- atomic batch publish (2.12: Nats-Batch-Id/-Sequence/-Commit) -------------
 
     def _batch_msg(self, subject, reply, hdr, data, h):

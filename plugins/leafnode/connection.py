@@ -275,6 +275,13 @@ class LeafConnection(Link):
                 msg, hdr = msg[hdr:], 0
             Link.send_msg(self, account, subject, reply, hdr, msg, queues)
 
+    def run_leads(self, account, subject):
+        denied = self.out_denied
+        if denied is not None and self.out_may_deny(subject) and denied(subject):
+            return None
+        leads = Link.run_leads(self, account, subject)
+        return leads if self.headers else (leads[0], None)
+
     def send_run(self, account, items):
         denied = self.out_denied
         if denied is not None and any(map(self.out_may_deny, map(_first, items))):

@@ -249,3 +249,86 @@ def test_mirror_and_source_resume_after_hub_restart(make_hub, make_leaf, tmp_pat
         await nl.close()
 
     run(after())
+
+
+RUN_PAIRINGS = {"py-hub_py-leaf": (False, False), **GO_PAIRINGS}
+
+
+@pytest.mark.parametrize("pairing", list(RUN_PAIRINGS))
+def test_mirror_of_mixed_runs_equals_origin(make_hub, make_leaf, tmp_path, pairing):
+    """A backlog and a live burst crossing the link as runs (the hub's
+    consumer frames them into the link, the leaf takes a read's run at once:
+    jetstream/direct.py, links/jsdeliver.py claimed_run), with messages with
+    headers, other subjects and deleted ones in between: the mirror equals
+    the origin sequence by sequence (subject, payload, headers, gaps)."""
+    go_hub, go_leaf = RUN_PAIRINGS[pairing]
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path, go_hub, go_leaf)
+
+    async def burst(js, start, count):
+        futs = []
+        for i in range(start, start + count):
+            subject = "o.h" if i % 7 == 3 else ("o.%d" % (i % 3))
+            headers = {"K": "v%d" % i} if i % 7 == 3 else None
+            futs.append(await js.publish_async(subject, b"m%d" % i, headers=headers))
+        await asyncio.gather(*futs)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="ORIGIN", subjects=["o.>"])
+        await burst(hjs, 0, 600)  # the backlog
+        for seq in (2, 300, 301, 600):
+            await hjs.delete_msg("ORIGIN", seq)
+        await ljs.add_stream(name="M", mirror=jsapi.StreamSource(name="ORIGIN",
+                                                                  external=HUB_API))
+        await burst(hjs, 600, 600)  # live, while the backlog crosses
+        await until(lambda: _held(ljs, "M", 1196), timeout=30, message="1196 mirrored")
+        hinfo, linfo = await hjs.stream_info("ORIGIN"), await ljs.stream_info("M")
+        assert (linfo.state.first_seq, linfo.state.last_seq, linfo.state.messages) == \
+            (hinfo.state.first_seq, hinfo.state.last_seq, hinfo.state.messages) == \
+            (1, 1200, 1196)
+        for seq in range(1, 1201):
+            if seq in (2, 300, 301, 600):
+                with pytest.raises(nats.js.errors.NotFoundError):
+                    await ljs.get_msg("M", seq)
+                continue
+            a, b = await hjs.get_msg("ORIGIN", seq), await ljs.get_msg("M", seq)
+            assert (b.seq, b.subject, b.data) == (seq, a.subject, a.data)
+            assert (b.headers or {}).get("K") == (a.headers or {}).get("K"), seq
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+def test_mirror_runs_with_limits(make_hub, make_leaf, tmp_path):
+    """A mirror with its own max_msgs (discard old) fed by runs: the run is
+    stored with the limits checked per message, the newest kept at their
+    origin sequences."""
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="ORIGIN", subjects=["o.>"])
+        await _publish(hjs, "o.a", 0, 1000)
+        await ljs.add_stream(name="M", max_msgs=100, mirror=jsapi.StreamSource(
+            name="ORIGIN", external=HUB_API))
+        await until(lambda: _last(ljs, "M", 1000), message="mirror at 1000")
+        info = await ljs.stream_info("M")
+        assert (info.state.first_seq, info.state.last_seq, info.state.messages) == \
+            (901, 1000, 100)
+        got = await ljs.get_msg("M", 901)
+        assert (got.subject, got.data) == ("o.a", b"m900")
+        await _publish(hjs, "o.b", 1000, 10)
+        await until(lambda: _last(ljs, "M", 1010), message="mirror at 1010")
+        info = await ljs.stream_info("M")
+        assert (info.state.first_seq, info.state.messages) == (911, 100)
+        await nh.close()
+        await nl.close()
+
+    run(main())
+
+
+async def _last(js, stream, seq):
+    return (await js.stream_info(stream)).state.last_seq == seq

@@ -181,6 +181,32 @@ class StreamStore:
         self._append(seq, ts, subject, hdr, data, ttl_ns)
         self._enforce_limits(subject)
 
+    def store_raw_run(self, items):
+        """``store_raw`` for each ``(subject, hdr, data, seq, ts)`` of ``items``
+        in order (a mirror's run): the limits are checked per message only
+        where the config has any. Returns how many were stored and the error
+        that stopped the rest (None when all were)."""
+        self._check_open()
+        c = self.config
+        limited = c.max_msg_size >= 0 or c.discard_new or c.max_msgs > 0 or \
+            c.max_bytes > 0 or c.max_msgs_per_subject > 0
+        append, note = self._e_append, self._note_append
+        n = 0
+        try:
+            for subject, hdr, data, seq, ts in items:
+                if seq <= self._last:
+                    raise StoreError("sequence %d is not above the last sequence %d"
+                                     % (seq, self._last))
+                if limited:
+                    self._check_limits(subject, hdr, data)
+                note(seq, ts, subject, append(seq, ts, subject, hdr, data, 0), 0)
+                n += 1
+                if limited:
+                    self._enforce_limits(subject)
+        except StoreError as exc:
+            return n, exc
+        return n, None
+
     def _append(self, seq, ts, subject, hdr, data, ttl):
         self._note_append(seq, ts, subject, self._e_append(seq, ts, subject, hdr, data, ttl), ttl)
 
