@@ -21,6 +21,7 @@ section 3).
   member (as in Go).
 """
 
+import bisect
 import json
 import os
 import time
@@ -95,8 +96,25 @@ class ReplicatedStream(Stream):
         group.inflight[subject] = seq
         self.last_msg_id = msg_id
         if msg_id:
-            self._remember_id(msg_id, seq, ts)
+            # Not in the dedup window yet: a proposal can still be lost (a
+            # step-down drops it, a new leader truncates it), and a window
+            # entry for it would answer a retry with a sequence that another
+            # message takes later. Committed, it enters the window (_commit).
+            group.proposed_ids[msg_id] = seq
         return seq
+
+    def _check_id(self, msg_id):
+        return super()._check_id(msg_id) or self.group.proposed_ids.get(msg_id, 0)
+
+    def _duplicate(self, reply, seq):
+        if seq > self.store.state().last_seq and reply and not self.cfg.get("no_ack"):
+            # a retry of a message still in flight: answered once it is
+            # committed (a step-down drops it unanswered and the client retries)
+            bisect.insort(self.group.held_acks, (
+                seq, reply, (self._pubprefix + '%d,"duplicate": true}' % seq).encode()),
+                key=_held_seq)
+            return
+        super()._duplicate(reply, seq)
 
     def _last_seq(self):
         return self.group.clseq
@@ -300,6 +318,7 @@ class StreamGroup:
         self.acked_removals = []  # seqs retention drops once the next consumer state commits
         self.applying = False     # in _apply: retention removes at once (every member does)
         self.held_acks = []       # (last seq, reply, body): atomic batches, until applied
+        self.proposed_ids = {}    # Nats-Msg-Id -> seq proposed, not yet applied (leader)
         self.node = None
         self.stream = None
         self.answered = set()     # replies already answered (create responses)
@@ -472,9 +491,12 @@ class StreamGroup:
         commit = stream._commit
         last = stream.store.state().last_seq
         seq = ts = 0
+        proposed = self.proposed_ids
         for seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, body in items:
             if inflight and inflight.get(subject) == seq:
                 del inflight[subject]
+            if proposed and msg_id and proposed.get(msg_id) == seq:
+                del proposed[msg_id]
             if seq <= last:
                 continue
             commit(subject, reply if ready else b"", hdr, body, ttl, msg_id, rollup, counter,
@@ -558,6 +580,7 @@ class StreamGroup:
             from . import catchup
 
             catchup.fetch(self.manager, self, last)
+            stream.dedup_loaded = False  # the copies' Nats-Msg-Id enter the window
 
     def _all_caught_up(self, index):
         core = self.node.core
@@ -591,6 +614,7 @@ class StreamGroup:
         self.mine.clear()
         self.acked_removals = []
         self.held_acks = []
+        self.proposed_ids.clear()
         self.clseq, self.clts = st.last_seq, st.last_ts
         self.ready = True
         stream._subscribe()
@@ -621,6 +645,7 @@ class StreamGroup:
         self.mine.clear()
         self.acked_removals = []  # those acks were not committed: the new leader redelivers
         self.held_acks = []       # not answered: the client retries
+        self.proposed_ids.clear()  # those may never commit: not duplicates of anything
         stream = self.stream
         stream._subscribe()
         for name, consumer in list(stream.consumers.items()):
@@ -702,6 +727,10 @@ class StreamGroup:
         else:
             response.update(body)
         self.jsa.client.publish(reply, dumps(response), flush=False)
+
+
+def _held_seq(held):
+    return held[0]
 
 
 def _created_ns(text):
