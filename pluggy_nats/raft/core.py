@@ -140,7 +140,11 @@ class RaftCore:
         self.now = now
         if self.role == LEADER:
             if now >= self.transfer_deadline and self.transfer_to is not None:
-                self.transfer_to = None  # the transfer did not happen: lead on
+                # The transfer did not happen: lead on, and report the
+                # leadership again (ready().leader_changed): the application
+                # gave it up for the transfer and must take it back up.
+                self.transfer_to = None
+                self._reported_leader = (None, self.term)
             if now >= self.heartbeat_due:
                 if not self._has_quorum_contact():
                     self._become_follower(self.term, None)
@@ -200,6 +204,8 @@ class RaftCore:
         elif others:
             target = max(others, key=lambda p: (self.match_index.get(p, 0), p))
         else:
+            # no one to hand over to: lead on, reported again (see tick)
+            self._reported_leader = (None, self.term)
             return None
         if self.transfer_to is None:
             self._append_local(LEADER_TRANSFER, target.encode())
