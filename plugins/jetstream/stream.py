@@ -422,15 +422,26 @@ class Stream:
                 self._error(reply, ApiError(10177, header="Nats-Expected-Last-Msg-Id"))
                 return 0
         last = 0
-        for subj, mhdr, mdata, _ in staged:
-            last = self.process(subj, "", mhdr, mdata, in_batch=True)
-            if not last:  # a check or the store refused: the rest is not stored
-                self._error(reply, ApiError(10176))
-                return 0
+        self._begin_atomic(len(staged))
+        try:
+            for subj, mhdr, mdata, _ in staged:
+                last = self.process(subj, "", mhdr, mdata, in_batch=True)
+                if not last:  # a check or the store refused: the rest is not stored
+                    self._error(reply, ApiError(10176))
+                    return 0
+        finally:
+            self._end_atomic()
         if reply and not self.cfg.get("no_ack"):
             self._ack(reply, (self._pubprefix + '%d,"batch":%s,"count":%d}' % (
                 last, dumps(batch_id).decode(), len(staged))).encode(), last)
         return last
+
+    def _begin_atomic(self, count):
+        """An atomic batch of ``count`` messages is processed next (a
+        replicated stream marks them, :mod:`.cluster.replica`)."""
+
+    def _end_atomic(self):
+        pass
 
     def _ack(self, reply, body, seq=0):
         """Send a PubAck once its record is written (held writes), or

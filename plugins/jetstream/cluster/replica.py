@@ -45,6 +45,7 @@ from . import ops
 # them (tests lower it)
 SNAPSHOT_ENTRIES = int(os.environ.get("PLUGGY_NATS_JS_SNAPSHOT_ENTRIES") or 20000)
 T = "io.nats.jetstream.api.v1."
+ATOMIC = b"\x00batch:"  # in a record's reply: a message of an atomic batch
 
 
 class ReplicatedStream(Stream):
@@ -85,7 +86,16 @@ class ReplicatedStream(Stream):
         ts = time.time_ns()
         if ts <= group.clts:
             ts = group.clts + 1
-        if in_batch or not reply:
+        if in_batch:
+            # an atomic batch's messages carry (first seq, count) where a reply
+            # would be, so that every member can undo the batch at apply
+            atomic = self._atomic
+            if atomic is None:
+                reply = b""
+            else:
+                atomic[0] = atomic[0] or seq
+                reply = b"%s%d:%d" % (ATOMIC, atomic[0], atomic[1])
+        elif not reply:
             reply = b""
         elif type(reply) is str:
             reply = reply.encode()
@@ -105,6 +115,14 @@ class ReplicatedStream(Stream):
 
     def _check_id(self, msg_id):
         return super()._check_id(msg_id) or self.group.proposed_ids.get(msg_id, 0)
+
+    _atomic = None  # [first seq, count] while an atomic batch is proposed
+
+    def _begin_atomic(self, count):
+        self._atomic = [0, count]
+
+    def _end_atomic(self):
+        self._atomic = None
 
     def _duplicate(self, reply, seq):
         if seq > self.store.state().last_seq and reply and not self.cfg.get("no_ack"):
@@ -319,6 +337,7 @@ class StreamGroup:
         self.applying = False     # in _apply: retention removes at once (every member does)
         self.held_acks = []       # (last seq, reply, body): atomic batches, until applied
         self.proposed_ids = {}    # Nats-Msg-Id -> seq proposed, not yet applied (leader)
+        self.refused = (0, 0)     # an atomic batch's (first, last) seqs refused at apply
         self.node = None
         self.stream = None
         self.answered = set()     # replies already answered (create responses)
@@ -499,6 +518,10 @@ class StreamGroup:
                 del proposed[msg_id]
             if seq <= last:
                 continue
+            if reply[:1] == b"\x00":
+                self._apply_atomic(seq, ts, ttl, rollup, subject, reply, msg_id, counter,
+                                   hdr, body)
+                continue
             commit(subject, reply if ready else b"", hdr, body, ttl, msg_id, rollup, counter,
                    False, seq=seq, ts=ts)
         if not ready and seq:
@@ -506,7 +529,25 @@ class StreamGroup:
         held = self.held_acks
         while held and held[0][0] <= seq:
             acked, reply, body = held.pop(0)
+            if self.refused[0] <= acked <= self.refused[1]:
+                # a message of this atomic batch was refused: none is stored
+                body = stream._error_body(ApiError(10176))
             Stream._ack(stream, reply, body, acked)
+
+    def _apply_atomic(self, seq, ts, ttl, rollup, subject, marker, msg_id, counter, hdr, body):
+        """One message of an atomic batch; when the store refuses one (a limit
+        with discard new), every member removes the batch's messages stored
+        before it and skips the rest, and the leader answers an error."""
+        first, count = (int(x) for x in bytes(marker[len(ATOMIC):]).split(b":"))
+        if self.refused[0] == first:
+            return  # the batch was refused at an earlier message
+        stream = self.stream
+        if stream._commit(subject, b"", hdr, body, ttl, msg_id, rollup, counter, False,
+                          seq=seq, ts=ts):
+            return
+        self.refused = (first, first + count - 1)
+        for stored in range(first, seq):
+            stream.remove_msg(stored)
 
     def propose(self, data):
         """Propose ``data`` after the messages accepted before it."""
