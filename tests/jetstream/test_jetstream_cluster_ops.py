@@ -7,6 +7,7 @@ cheap. The operations themselves: plugins/jetstream/cluster/admin.py."""
 import asyncio
 import glob
 import json
+import os
 import shutil
 
 import nats
@@ -492,7 +493,6 @@ async def _operation(nc, ops, subject, body=None):
 
 
 def _churn_run(make_fault_cluster, run, seed, seconds):
-    import os
     import random
 
     cluster = js_cluster(make_fault_cluster, n=4, name="churn",
@@ -533,12 +533,14 @@ def _churn_run(make_fault_cluster, run, seed, seconds):
 def test_membership_churn(make_fault_cluster, run):
     """A short seed of the soak below (issue #14: a stale Nats-Msg-Id of a
     lost proposal answered a retry with another message's sequence)."""
-    _churn_run(make_fault_cluster, run, 3, 8)
+    _churn_run(make_fault_cluster, run, 3, 5)
 
 
 @pytest.mark.soak
-@pytest.mark.parametrize("seed", [3, 14, 15])
+@pytest.mark.parametrize("seed", [int(s) for s in os.environ.get(
+    "CHURN_SOAK_SEEDS", "3,14,15").split(",")])
 def test_membership_churn_soak(make_fault_cluster, run, seed):
     """Seeded: acked publishes survive peer removes, R3 -> R1 -> R3 and
-    step-downs (Jepsen found membership changes losing acked writes in Go)."""
-    _churn_run(make_fault_cluster, run, seed, 60)
+    step-downs (Jepsen found membership changes losing acked writes in Go).
+    ``CHURN_SOAK_SEEDS`` (comma-separated) and ``CHURN_SOAK_SECONDS`` (60)."""
+    _churn_run(make_fault_cluster, run, seed, float(os.environ.get("CHURN_SOAK_SECONDS", "60")))
