@@ -23,7 +23,8 @@ before it sends), so it never counts in a quorum without the messages.
 Messages are stored at their sequence (gaps become deleted sequences, as the
 leader has them); messages below the leader's first sequence are compacted
 away. What is copied is the leader's stored message: subject, headers, data
-and timestamp (not its ``Nats-Msg-Id`` window nor a per-message TTL).
+and timestamp (not a per-message TTL); the member rebuilds its
+``Nats-Msg-Id`` window from them (``Stream.rebuild_dedup``).
 """
 
 import json
