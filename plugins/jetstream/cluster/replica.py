@@ -518,7 +518,7 @@ class StreamGroup:
                 del proposed[msg_id]
             if seq <= last:
                 continue
-            if reply[:1] == b"\x00":
+            if reply and reply[0] == 0:  # ATOMIC
                 self._apply_atomic(seq, ts, ttl, rollup, subject, reply, msg_id, counter,
                                    hdr, body)
                 continue
