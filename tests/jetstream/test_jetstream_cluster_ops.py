@@ -537,6 +537,7 @@ def test_membership_churn(make_fault_cluster, run):
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("seed", [int(s) for s in os.environ.get(
     "CHURN_SOAK_SEEDS", "3,14,15").split(",")])
 def test_membership_churn_soak(make_fault_cluster, run, seed):
