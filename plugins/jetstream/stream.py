@@ -280,7 +280,7 @@ class Stream:
                 self._error(reply, err)
                 return 0
             except _Duplicate as dup:
-                self._duplicate(reply, dup.seq)
+                self._duplicate(reply, dup.seq, h.get("Nats-Msg-Id"))
                 return 0
         return self._accept(subject, reply, hdr, data, ttl, msg_id, rollup, counter, in_batch)
 
@@ -548,8 +548,8 @@ class Stream:
         seen = self.dedup.get(msg_id)
         return seen[0] if seen else 0
 
-    def _duplicate(self, reply, seq):
-        """Answer a publish whose Nats-Msg-Id is in the window (at ``seq``)."""
+    def _duplicate(self, reply, seq, msg_id=None):
+        """Answer a publish whose Nats-Msg-Id (``msg_id``) is in the window (at ``seq``)."""
         self._respond(reply, (self._pubprefix + '%d,"duplicate": true}' % seq).encode())
 
     def rebuild_dedup(self):

@@ -200,3 +200,39 @@ def test_atomic_batch_refused_at_apply_is_not_acked(make_fault_cluster, run):
     assert out["answer"]["error"]["err_code"] == 10176, out["answer"]
     for i in range(3):
         assert [data for _, _, data in read_replica(cluster, i, "AR")] == [b"after"]
+
+
+def test_retry_of_a_message_in_flight_is_answered_after_its_commit(make_fault_cluster, run):
+    """A retry (same Nats-Msg-Id) while the first publish waits for its
+    commit is a duplicate, answered only once the first is committed."""
+    cluster = js_cluster(make_fault_cluster)
+    out = {}
+
+    async def body():
+        nc = await connect(cluster, 0)
+        js = nc.jetstream(timeout=5)
+        await add_stream(js, name="IF", subjects=["if"], num_replicas=3)
+        await wait_for(lambda: leader_index(cluster, "IF") is not None, what="IF leader")
+        leader = leader_index(cluster, "IF")
+        nc2 = await connect(cluster, leader)
+        answers = await nc2.subscribe("answers.if")
+        followers = [i for i in range(3) if i != leader]
+        for i in followers:
+            cluster.pause(i)
+        for _ in range(2):
+            await nc2.publish("if", b"x", reply="answers.if", headers={"Nats-Msg-Id": "x"})
+        with pytest.raises(nats.errors.TimeoutError):  # not committed, not answered
+            await answers.next_msg(timeout=0.4)
+        for i in followers:
+            cluster.resume(i)
+        out["answers"] = [json.loads((await answers.next_msg(timeout=10)).data)
+                          for _ in range(2)]
+        await nc2.close()
+        await nc.close()
+
+    run(body(), timeout=60)
+    cluster.close()
+    assert out["answers"] == [{"stream": "IF", "seq": 1},
+                              {"stream": "IF", "seq": 1, "duplicate": True}]
+    for i in range(3):
+        assert [data for _, _, data in read_replica(cluster, i, "IF")] == [b"x"]

@@ -105,7 +105,7 @@ class ReplicatedStream(Stream):
         group.clseq, group.clts = seq, ts
         group.inflight[subject] = seq
         self.last_msg_id = msg_id
-        if msg_id:
+        if msg_id and self.cfg.get("duplicate_window", 0) > 0:
             # Not in the dedup window yet: a proposal can still be lost (a
             # step-down drops it, a new leader truncates it), and a window
             # entry for it would answer a retry with a sequence that another
@@ -124,13 +124,13 @@ class ReplicatedStream(Stream):
     def _end_atomic(self):
         self._atomic = None
 
-    def _duplicate(self, reply, seq):
-        if seq > self.store.state().last_seq and reply and not self.cfg.get("no_ack"):
+    def _duplicate(self, reply, seq, msg_id=None):
+        if msg_id and seq > self.store.state().last_seq and reply and not self.cfg.get("no_ack"):
             # a retry of a message still in flight: answered once it is
             # committed (a step-down drops it unanswered and the client retries)
             bisect.insort(self.group.held_acks, (
-                seq, reply, (self._pubprefix + '%d,"duplicate": true}' % seq).encode()),
-                key=_held_seq)
+                seq, reply, (self._pubprefix + '%d,"duplicate": true}' % seq).encode(),
+                msg_id), key=_held_seq)
             return
         super()._duplicate(reply, seq)
 
@@ -157,7 +157,7 @@ class ReplicatedStream(Stream):
         else:
             # an atomic batch is answered when proposed: hold its PubAck
             # until its last message is committed and stored
-            group.held_acks.append((seq, reply, body))
+            group.held_acks.append((seq, reply, body, None))
 
     def _republish(self, *args):
         # every member stores the message; only the leader republishes it
@@ -335,7 +335,8 @@ class StreamGroup:
         self.mine = {}            # index -> (term, messages) proposed by this leader
         self.acked_removals = []  # seqs retention drops once the next consumer state commits
         self.applying = False     # in _apply: retention removes at once (every member does)
-        self.held_acks = []       # (last seq, reply, body): atomic batches, until applied
+        self.held_acks = []       # (seq, reply, body, msg id): atomic batches and
+        #                           retries of messages in flight, until applied
         self.proposed_ids = {}    # Nats-Msg-Id -> seq proposed, not yet applied (leader)
         self.refused = (0, 0)     # an atomic batch's (first, last) seqs refused at apply
         self.node = None
@@ -528,8 +529,11 @@ class StreamGroup:
             self.clseq, self.clts = seq, ts
         held = self.held_acks
         while held and held[0][0] <= seq:
-            acked, reply, body = held.pop(0)
-            if self.refused[0] <= acked <= self.refused[1]:
+            acked, reply, body, msg_id = held.pop(0)
+            if msg_id is not None:
+                if stream.dedup.get(msg_id, (0,))[0] != acked:
+                    continue  # the store refused the original: not a duplicate, no answer
+            elif self.refused[0] <= acked <= self.refused[1]:
                 # a message of this atomic batch was refused: none is stored
                 body = stream._error_body(ApiError(10176))
             Stream._ack(stream, reply, body, acked)
