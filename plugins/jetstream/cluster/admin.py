@@ -320,9 +320,11 @@ def reconcile(m, group):
         now = time.monotonic()
         group.out_since = getattr(group, "out_since", None) or now
         contact = node.core.last_contact
-        # removed from the configuration, or (a member that was down during
-        # its removal) no leader talks to us any more
-        if (node.peers and m.id not in node.peers) or (
+        # removed from the committed configuration (an uncommitted removal
+        # may be truncated by the next leader, which counts on us as a
+        # voter), or (a member that was down during its removal) no leader
+        # talks to us any more
+        if (node.peers and m.id not in node.core.committed_peers()) or (
                 now - group.out_since > ORPHAN_AFTER and
                 (contact is None or now - contact > ORPHAN_AFTER)):
             m.log.info("stream_member_removed", stream=group.sa["stream"]["name"],
