@@ -228,11 +228,15 @@ class RaftCore:
         self._send_append(peer)
 
     def remove_peer(self, peer):
-        """Append a REMOVE_PEER entry: effective at once for quorum counting."""
+        """Append a REMOVE_PEER entry: effective at once for quorum counting.
+        A learner is dropped (never promoted) and no longer sent anything."""
         if self.role != LEADER:
             raise NotLeader(self.leader)
-        self.learners.discard(peer)
         if peer not in self.peers:
+            if peer in self.learners:
+                self.learners.discard(peer)
+                for table in (self.next_index, self.match_index, self.last_ack, self.paused):
+                    table.pop(peer, None)
             return None
         self._check_change_allowed()
         index = self._append_local(REMOVE_PEER, encode_peers(self.peers - {peer}))
