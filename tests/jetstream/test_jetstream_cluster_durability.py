@@ -227,6 +227,7 @@ def test_retry_of_a_message_in_flight_is_answered_after_its_commit(make_fault_cl
             cluster.resume(i)
         out["answers"] = [json.loads((await answers.next_msg(timeout=10)).data)
                           for _ in range(2)]
+        await wait_for(lambda: all_hold(cluster, "IF", 1), what="every replica holds it")
         await nc2.close()
         await nc.close()
 
