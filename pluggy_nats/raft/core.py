@@ -140,7 +140,11 @@ class RaftCore:
         self.now = now
         if self.role == LEADER:
             if now >= self.transfer_deadline and self.transfer_to is not None:
-                self.transfer_to = None  # the transfer did not happen: lead on
+                # The transfer did not happen: lead on, and report the
+                # leadership again (ready().leader_changed): the application
+                # gave it up for the transfer and must take it back up.
+                self.transfer_to = None
+                self._reported_leader = (None, self.term)
             if now >= self.heartbeat_due:
                 if not self._has_quorum_contact():
                     self._become_follower(self.term, None)
@@ -200,6 +204,8 @@ class RaftCore:
         elif others:
             target = max(others, key=lambda p: (self.match_index.get(p, 0), p))
         else:
+            # no one to hand over to: lead on, reported again (see tick)
+            self._reported_leader = (None, self.term)
             return None
         if self.transfer_to is None:
             self._append_local(LEADER_TRANSFER, target.encode())
@@ -222,11 +228,15 @@ class RaftCore:
         self._send_append(peer)
 
     def remove_peer(self, peer):
-        """Append a REMOVE_PEER entry: effective at once for quorum counting."""
+        """Append a REMOVE_PEER entry: effective at once for quorum counting.
+        A learner is dropped (never promoted) and no longer sent anything."""
         if self.role != LEADER:
             raise NotLeader(self.leader)
-        self.learners.discard(peer)
         if peer not in self.peers:
+            if peer in self.learners:
+                self.learners.discard(peer)
+                for table in (self.next_index, self.match_index, self.last_ack, self.paused):
+                    table.pop(peer, None)
             return None
         self._check_change_allowed()
         index = self._append_local(REMOVE_PEER, encode_peers(self.peers - {peer}))
@@ -266,7 +276,7 @@ class RaftCore:
 
     def _leader_state_clear(self):
         self.next_index, self.match_index, self.last_ack, self.paused = {}, {}, {}, {}
-        self.learners, self.leaving = set(), {}
+        self.learners, self.leaving, self.told_at = set(), {}, {}
         self.transfer_to, self.transfer_index, self.transfer_deadline = None, 0, 0.0
         self.term_start_index = 0
         self.heartbeat_due = 0.0
@@ -401,6 +411,24 @@ class RaftCore:
             return
         for peer in sorted(self.learners):
             self._maybe_promote(peer)
+
+    def _told_commit(self, peer, index):
+        """A removed peer acts on its removal only once it is committed (the
+        entry may yet be truncated by the next leader, which keeps it as a
+        voter): keep talking to it until an answer comes a heartbeat after
+        the commit, i.e. to an append that carried it."""
+        if self.commit_index < index:
+            return False
+        since = self.told_at.setdefault(peer, self.now)
+        if self.now - since < self.config.heartbeat:
+            return False
+        del self.told_at[peer]
+        return True
+
+    def committed_peers(self):
+        """The voters as of the commit index (``peers`` is the latest
+        configuration, in effect when appended, possibly not committed)."""
+        return frozenset(self._config_at(self.commit_index))
 
     def _maybe_promote(self, peer):
         if self.match_index.get(peer, 0) < self.commit_index or not self._change_allowed():
@@ -577,8 +605,9 @@ class RaftCore:
                 self._maybe_promote(peer)
             left = self.leaving.get(peer)
             if left is not None and self.match_index[peer] >= left \
-                    and peer not in self.peers and peer not in self.learners:
-                del self.leaving[peer]  # it knows it was removed: stop sending
+                    and peer not in self.peers and peer not in self.learners \
+                    and self._told_commit(peer, left):
+                del self.leaving[peer]  # it knows its removal is committed: stop sending
                 for table in (self.next_index, self.match_index, self.last_ack, self.paused):
                     table.pop(peer, None)
                 return

@@ -196,6 +196,14 @@ class RaftNode:
 
     def _flush(self):
         ready = self.core.ready()
+        if ready.snapshot is not None:
+            # Installed before anything is sent: our answer to the leader says
+            # we hold the snapshot, and the application (a stream that copies
+            # the messages the snapshot covers) must hold it first, or we
+            # would count in a quorum (be promoted, elected) without them.
+            self.applied = ready.snapshot.index
+            if self._install is not None:
+                self._install(ready.snapshot.data, ready.snapshot.index)
         sent = set()
         for dst, msg in ready.messages:
             kind = type(msg)
@@ -216,10 +224,6 @@ class RaftNode:
             self.server.flush_touched()
         if ready.leader_changed:
             self.log.info("raft_leader_changed", leader=self.core.leader, term=self.core.term)
-        if ready.snapshot is not None:
-            self.applied = ready.snapshot.index
-            if self._install is not None:
-                self._install(ready.snapshot.data, ready.snapshot.index)
         for entry in ready.committed:
             self.applied = entry.index
             if entry.type == NORMAL:

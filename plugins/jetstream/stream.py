@@ -93,6 +93,7 @@ class Stream:
         self.source_feeds = []  # SourceFeeds writing into this stream
         self.batches = {}  # atomic batch id -> staged (subject, hdr, data, headers)
         self.dedup = collections.OrderedDict()  # msg id -> (seq, ts ns)
+        self.dedup_loaded = False  # the window holds the stored messages' ids
         self.last_msg_id = ""
         self.subs = []
         self.closed = False
@@ -279,7 +280,7 @@ class Stream:
                 self._error(reply, err)
                 return 0
             except _Duplicate as dup:
-                self._respond(reply, (self._pubprefix + '%d,"duplicate": true}' % dup.seq).encode())
+                self._duplicate(reply, dup.seq, h.get("Nats-Msg-Id"))
                 return 0
         return self._accept(subject, reply, hdr, data, ttl, msg_id, rollup, counter, in_batch)
 
@@ -434,15 +435,26 @@ class Stream:
                 self._error(reply, ApiError(10177, header="Nats-Expected-Last-Msg-Id"))
                 return 0
         last = 0
-        for subj, mhdr, mdata, _ in staged:
-            last = self.process(subj, "", mhdr, mdata, in_batch=True)
-            if not last:  # a check or the store refused: the rest is not stored
-                self._error(reply, ApiError(10176))
-                return 0
+        self._begin_atomic(len(staged))
+        try:
+            for subj, mhdr, mdata, _ in staged:
+                last = self.process(subj, "", mhdr, mdata, in_batch=True)
+                if not last:  # a check or the store refused: the rest is not stored
+                    self._error(reply, ApiError(10176))
+                    return 0
+        finally:
+            self._end_atomic()
         if reply and not self.cfg.get("no_ack"):
             self._ack(reply, (self._pubprefix + '%d,"batch":%s,"count":%d}' % (
                 last, dumps(batch_id).decode(), len(staged))).encode(), last)
         return last
+
+    def _begin_atomic(self, count):
+        """An atomic batch of ``count`` messages is processed next (a
+        replicated stream marks them, :mod:`.cluster.replica`)."""
+
+    def _end_atomic(self):
+        pass
 
     def _ack(self, reply, body, seq=0):
         """Send a PubAck once its record is written (held writes), or
@@ -543,9 +555,40 @@ class Stream:
     # -- dedup -----------------------------------------------------------------
 
     def _check_id(self, msg_id):
+        if not self.dedup_loaded:
+            self.rebuild_dedup()
         self._prune_ids(time.time_ns())
         seen = self.dedup.get(msg_id)
         return seen[0] if seen else 0
+
+    def _duplicate(self, reply, seq, msg_id=None):
+        """Answer a publish whose Nats-Msg-Id (``msg_id``) is in the window (at ``seq``)."""
+        self._respond(reply, (self._pubprefix + '%d,"duplicate": true}' % seq).encode())
+
+    def rebuild_dedup(self):
+        """Go's ``rebuildDedupe``: add the ids of the stored messages still in
+        the window (lost by a restart; not carried by a catch-up, which sets
+        ``dedup_loaded`` back to False). Runs at the first check."""
+        self.dedup_loaded = True
+        window = self.cfg.get("duplicate_window", 0)
+        if window <= 0:
+            return
+        store = self.store
+        found = {}
+        seq, last = store.seq_for_time(time.time_ns() - window), store.state().last_seq
+        while seq <= last:
+            msg = store.load_next(None, seq)
+            if msg is None:
+                break
+            if msg.hdr and b"Nats-Msg-Id" in msg.hdr:
+                msg_id = H.parse(bytes(msg.hdr)).get("Nats-Msg-Id")
+                if msg_id:
+                    found[msg_id] = (msg.seq, msg.ts)
+            seq = msg.seq + 1
+        if found:
+            merged = dict(found)
+            merged.update(self.dedup)  # what was applied here stays as it was
+            self.dedup = collections.OrderedDict(sorted(merged.items(), key=lambda kv: kv[1][1]))
 
     def _remember_id(self, msg_id, seq, ts):
         if self.cfg.get("duplicate_window", 0) > 0:

@@ -162,3 +162,78 @@ def test_sync_always_acked_message_survives_kill_9_of_a_quorum(make_fault_cluste
     run(body(), timeout=150)
     cluster.close()
     assert len(check_copies(cluster, "D", acked)) == 21
+
+
+def test_atomic_batch_refused_at_apply_is_not_acked(make_fault_cluster, run):
+    """The store refuses a batch's last message at apply (max_msgs with
+    discard new, a limit the proposal checks do not see): the batch is
+    answered with an error, not a PubAck, and no member keeps any of it."""
+    cluster = js_cluster(make_fault_cluster)
+    out = {}
+
+    async def body():
+        nc = await connect(cluster, 0)
+        js = nc.jetstream(timeout=5)
+        await add_stream(js, name="AR", subjects=["ar"], num_replicas=3, allow_atomic=True,
+                         max_msgs=2, discard="new")
+        await wait_for(lambda: leader_index(cluster, "AR") is not None, what="AR leader")
+        nc2 = await connect(cluster, leader_index(cluster, "AR"))
+        answers = await nc2.subscribe("answers.ar")
+        for i in (1, 2, 3):
+            headers = {"Nats-Batch-Id": "b1", "Nats-Batch-Sequence": str(i)}
+            if i == 3:
+                headers["Nats-Batch-Commit"] = "1"
+            await nc2.publish("ar", b"%d" % i, reply="answers.ar", headers=headers)
+        for _ in range(2):
+            assert (await answers.next_msg(timeout=5)).data == b""  # staged
+        out["answer"] = json.loads((await answers.next_msg(timeout=10)).data)
+        # what follows is stored as usual, with the refused batch's seqs skipped
+        ack = await retry(lambda: js.publish("ar", b"after"))
+        out["after"] = ack.seq
+        await wait_for(lambda: _everywhere(cluster, "AR", (1, ack.seq)),
+                       what="only the later message on every replica")
+        await nc2.close()
+        await nc.close()
+
+    run(body(), timeout=90)
+    cluster.close()
+    assert out["answer"]["error"]["err_code"] == 10176, out["answer"]
+    for i in range(3):
+        assert [data for _, _, data in read_replica(cluster, i, "AR")] == [b"after"]
+
+
+def test_retry_of_a_message_in_flight_is_answered_after_its_commit(make_fault_cluster, run):
+    """A retry (same Nats-Msg-Id) while the first publish waits for its
+    commit is a duplicate, answered only once the first is committed."""
+    cluster = js_cluster(make_fault_cluster)
+    out = {}
+
+    async def body():
+        nc = await connect(cluster, 0)
+        js = nc.jetstream(timeout=5)
+        await add_stream(js, name="IF", subjects=["if"], num_replicas=3)
+        await wait_for(lambda: leader_index(cluster, "IF") is not None, what="IF leader")
+        leader = leader_index(cluster, "IF")
+        nc2 = await connect(cluster, leader)
+        answers = await nc2.subscribe("answers.if")
+        followers = [i for i in range(3) if i != leader]
+        for i in followers:
+            cluster.pause(i)
+        for _ in range(2):
+            await nc2.publish("if", b"x", reply="answers.if", headers={"Nats-Msg-Id": "x"})
+        with pytest.raises(nats.errors.TimeoutError):  # not committed, not answered
+            await answers.next_msg(timeout=0.4)
+        for i in followers:
+            cluster.resume(i)
+        out["answers"] = [json.loads((await answers.next_msg(timeout=10)).data)
+                          for _ in range(2)]
+        await wait_for(lambda: all_hold(cluster, "IF", 1), what="every replica holds it")
+        await nc2.close()
+        await nc.close()
+
+    run(body(), timeout=60)
+    cluster.close()
+    assert out["answers"] == [{"stream": "IF", "seq": 1},
+                              {"stream": "IF", "seq": 1, "duplicate": True}]
+    for i in range(3):
+        assert [data for _, _, data in read_replica(cluster, i, "IF")] == [b"x"]

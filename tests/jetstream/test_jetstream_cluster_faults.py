@@ -5,9 +5,11 @@ that was away catches up. The seeded randomized run is in
 test_jetstream_cluster_jepsen.py."""
 
 import asyncio
+import json
 import time
 
 import nats.errors
+import pytest
 
 from .clusterkit import add_stream, connect, js_cluster, leader_index, read_replica, wait_for
 
@@ -144,3 +146,55 @@ def test_server_down_a_while_catches_up(make_fault_cluster, run):
     run(body(), timeout=120)
     cluster.close()
     assert len(check_copies(cluster, "C", acked)) == 400
+
+
+def test_lost_proposal_msg_id_is_no_duplicate(make_fault_cluster, run):
+    """Issue #14's lost ack: a leader cut off from its group proposes a
+    message with a Nats-Msg-Id that never commits; another leader stores a
+    different message at that sequence; the first leader leads again and the
+    client's retry of the lost message must be stored (not answered as a
+    duplicate at the sequence the other message holds)."""
+    cluster = js_cluster(make_fault_cluster)
+    acked = {}
+
+    async def body():
+        nc0 = await connect(cluster, 0)
+        js0 = nc0.jetstream(timeout=5)
+        await add_stream(js0, name="L", subjects=["l"], num_replicas=3)
+        # leadership on server 0, where the client of the lost publish is
+        await wait_for(lambda: leader_index(cluster, "L") is not None, what="a leader")
+        if leader_index(cluster, "L") != 0:
+            await js0.publish("l", b"first", headers={"Nats-Msg-Id": "first"})
+            await nc0.request("$JS.API.STREAM.LEADER.STEPDOWN.L", json.dumps(
+                {"placement": {"preferred": cluster.names[0]}}).encode(), timeout=5)
+            await wait_for(lambda: leader_index(cluster, "L") == 0, what="server 0 leads")
+        deadline = time.monotonic() + 40
+        ack = await publish_acked(js0, "l", b"before", "before", deadline)
+        acked[ack.seq] = b"before"
+        cluster.partition([0], [1, 2])
+        with pytest.raises(nats.errors.TimeoutError):  # proposed, never committed
+            await js0.publish("l", b"lost", headers={"Nats-Msg-Id": "lost"}, timeout=1.0)
+        nc1 = await connect(cluster, 1)
+        js1 = nc1.jetstream(timeout=5)
+        ack = await publish_acked(js1, "l", b"other", "other", deadline)
+        acked[ack.seq] = b"other"
+        cluster.heal_all()
+        await wait_for(lambda: all_hold(cluster, "L", ack.seq), timeout=30,
+                       what="server 0 back as a follower")
+        while leader_index(cluster, "L") != 0:  # lead again where the proposal was
+            try:
+                await nc1.request("$JS.API.STREAM.LEADER.STEPDOWN.L", json.dumps(
+                    {"placement": {"preferred": cluster.names[0]}}).encode(), timeout=2)
+            except nats.errors.TimeoutError:
+                pass
+            await wait_for(lambda: leader_index(cluster, "L") is not None, what="a leader")
+            assert time.monotonic() < deadline, "server 0 never led again"
+        ack = await publish_acked(js0, "l", b"lost", "lost", deadline)
+        acked[ack.seq] = b"lost"
+        await wait_for(lambda: all_hold(cluster, "L", max(acked)), what="all hold the retry")
+        await nc0.close()
+        await nc1.close()
+
+    run(body(), timeout=120)
+    cluster.close()
+    check_copies(cluster, "L", acked)

@@ -320,9 +320,15 @@ def reconcile(m, group):
         now = time.monotonic()
         group.out_since = getattr(group, "out_since", None) or now
         contact = node.core.last_contact
-        # removed from the configuration, or (a member that was down during
-        # its removal) no leader talks to us any more
-        if (node.peers and m.id not in node.peers) or (
+        # Removed from the committed configuration (an uncommitted removal
+        # may be truncated by the next leader, which counts on us as a voter)
+        # and the leader stopped talking to us (a learner it dropped is never
+        # promoted; one it still catches up may be promoted any time), or (a
+        # member that was down during its removal) no leader talks to us any more.
+        core = node.core
+        quiet = contact is None or now - contact > 3 * core.config.heartbeat
+        if (node.peers and quiet and m.id not in node.peers
+                and m.id not in core.committed_peers()) or (
                 now - group.out_since > ORPHAN_AFTER and
                 (contact is None or now - contact > ORPHAN_AFTER)):
             m.log.info("stream_member_removed", stream=group.sa["stream"]["name"],
@@ -333,6 +339,8 @@ def reconcile(m, group):
         return False
     core = node.core
     try:
+        for peer in sorted(core.learners - want):
+            node.remove_peer(peer)  # no longer wanted: never promoted
         for peer in sorted(want - node.peers - core.learners):
             node.add_peer(peer)
         if want - node.peers:

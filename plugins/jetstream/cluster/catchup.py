@@ -11,13 +11,20 @@ messages it misses before it applies anything after the snapshot:
   through the manager's one ``$JSC.SYNC.*`` subscription);
 * answer: ``first u64, last u64`` (the leader's store), then records
   ``u32 len`` + a stream-message entry (:func:`.ops.encode_msg`), at most
-  :data:`BATCH_BYTES` per answer; the member asks again from the sequence
-  after the last record until it holds ``to``.
+  :data:`BATCH_BYTES` per answer and always below the server's
+  ``max_payload`` (a bigger message makes the receiving route close the
+  link); the member asks again from the sequence after the last record
+  until it holds ``to``.
+
+The member keeps asking until it holds ``to`` (whoever leads by then
+answers): it answers the snapshot only then (``RaftNode._flush`` installs
+before it sends), so it never counts in a quorum without the messages.
 
 Messages are stored at their sequence (gaps become deleted sequences, as the
 leader has them); messages below the leader's first sequence are compacted
 away. What is copied is the leader's stored message: subject, headers, data
-and timestamp (not its ``Nats-Msg-Id`` window nor a per-message TTL).
+and timestamp (not a per-message TTL); the member rebuilds its
+``Nats-Msg-Id`` window from them (``Stream.rebuild_dedup``).
 """
 
 import json
@@ -34,7 +41,7 @@ BATCH_BYTES = 1 << 20
 _HEAD = struct.Struct("<QQ")
 _LEN = struct.Struct("<I")
 REQUEST_TIMEOUT = 5.0
-ATTEMPTS = 6
+WARN_EVERY = 6     # failed requests between two warnings
 
 
 def serve(manager, subject, reply, payload):
@@ -51,16 +58,19 @@ def serve(manager, subject, reply, payload):
         return
     store = group.stream.store
     st = store.state()
-    parts, size, seq = [_HEAD.pack(st.first_seq, st.last_seq)], 0, max(lo, 1)
-    while seq <= hi and size < BATCH_BYTES:
+    limit = min(BATCH_BYTES, manager.server.options.max_payload - 1024)
+    parts, size, seq = [_HEAD.pack(st.first_seq, st.last_seq)], _HEAD.size, max(lo, 1)
+    while seq <= hi:
         msg = store.load_next(None, seq)
         if msg is None or msg.seq > hi:
             break
         rec = ops.encode_msg(msg.seq, msg.ts, 0, "", msg.subject, b"", "", None,
                              bytes(msg.hdr or b""), bytes(msg.data))
+        if size + _LEN.size + len(rec) > limit and len(parts) > 1:
+            break  # the rest in the next answer
         parts.append(_LEN.pack(len(rec)))
         parts.append(rec)
-        size += len(rec)
+        size += _LEN.size + len(rec)
         seq = msg.seq + 1
     manager.client.publish(reply, b"".join(parts), flush=True)
 
@@ -68,8 +78,10 @@ def serve(manager, subject, reply, payload):
 def fetch(manager, group, target):
     """The member's side: copy every message up to ``target`` that our store
     lacks from the group's leader. Runs in the group's RAFT greenlet (nothing
-    after the snapshot is applied until the store holds it). Returns True
-    when the store reached ``target``."""
+    after the snapshot is applied, and the snapshot is not answered, until
+    the store holds it), asking again until it does: a member without the
+    messages must not go on as one that has them. Stopping the group kills
+    the greenlet."""
     store = group.stream.store
     inbox = "$JSC.R.%s.%s" % (group.name, secrets.token_hex(6))
     answers = []
@@ -84,37 +96,41 @@ def fetch(manager, group, target):
         failures = 0
         while store.state().last_seq < target:
             nxt = store.state().last_seq + 1
+            if failures:
+                if failures % WARN_EVERY == 0:
+                    group.log.warning("stream_catchup_stalled", have=nxt - 1, want=target)
+                gevent.sleep(min(0.1 * failures, 1.0))
             ready.clear()
             answers.clear()
             manager.client.publish(SYNC + group.name, json.dumps(
                 {"from": nxt, "to": target}).encode(), reply=inbox, flush=True)
             if not ready.wait(REQUEST_TIMEOUT):
                 failures += 1
-                if failures >= ATTEMPTS:
-                    group.log.warning("stream_catchup_failed", have=nxt - 1, want=target)
-                    return False
                 continue
             first, last, records = _parse(answers[0])
             if first > nxt and store.state().msgs == 0:
                 store.compact(first)  # the leader no longer has those: nor do we
-            for rec in records:
-                seq, ts, _, _, subject, _, _, _, hdr, data = ops.decode_msg(rec)
-                if seq > store.state().last_seq:
-                    try:
+            try:
+                for rec in records:
+                    seq, ts, _, _, subject, _, _, _, hdr, data = ops.decode_msg(rec)
+                    if seq > store.state().last_seq:
                         store.store_raw(subject, hdr, data, seq, ts)
-                    except StoreError as exc:
-                        group.log.warning("stream_catchup_store_failed", seq=seq,
-                                          error=str(exc))
-                        return False
+            except StoreError as exc:
+                group.log.warning("stream_catchup_store_failed", error=str(exc))
+                failures += 1
+                continue
             if not records:
                 # the rest were deleted on the leader: keep the sequence numbers
                 have = store.state().last_seq
                 if min(last, target) > have:
                     store.skip_msgs(have + 1, min(last, target) - have)
                 if store.state().last_seq < target:
+                    # a leader behind the snapshot (it is not: ask again)
                     group.log.warning("stream_catchup_short", have=store.state().last_seq,
                                       want=target, leader_last=last)
-                    return False
+                    failures += 1
+            else:
+                failures = 0
         group.log.info("stream_caught_up", last_seq=store.state().last_seq)
         return True
     finally:

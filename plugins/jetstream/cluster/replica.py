@@ -21,6 +21,7 @@ section 3).
   member (as in Go).
 """
 
+import bisect
 import json
 import os
 import time
@@ -44,6 +45,7 @@ from . import ops
 # them (tests lower it)
 SNAPSHOT_ENTRIES = int(os.environ.get("PLUGGY_NATS_JS_SNAPSHOT_ENTRIES") or 20000)
 T = "io.nats.jetstream.api.v1."
+ATOMIC = b"\x00batch:"  # in a record's reply: a message of an atomic batch
 
 
 class ReplicatedStream(Stream):
@@ -84,7 +86,16 @@ class ReplicatedStream(Stream):
         ts = time.time_ns()
         if ts <= group.clts:
             ts = group.clts + 1
-        if in_batch or not reply:
+        if in_batch:
+            # an atomic batch's messages carry (first seq, count) where a reply
+            # would be, so that every member can undo the batch at apply
+            atomic = self._atomic
+            if atomic is None:
+                reply = b""
+            else:
+                atomic[0] = atomic[0] or seq
+                reply = b"%s%d:%d" % (ATOMIC, atomic[0], atomic[1])
+        elif not reply:
             reply = b""
         elif type(reply) is str:
             reply = reply.encode()
@@ -94,9 +105,34 @@ class ReplicatedStream(Stream):
         group.clseq, group.clts = seq, ts
         group.inflight[subject] = seq
         self.last_msg_id = msg_id
-        if msg_id:
-            self._remember_id(msg_id, seq, ts)
+        if msg_id and self.cfg.get("duplicate_window", 0) > 0:
+            # Not in the dedup window yet: a proposal can still be lost (a
+            # step-down drops it, a new leader truncates it), and a window
+            # entry for it would answer a retry with a sequence that another
+            # message takes later. Committed, it enters the window (_commit).
+            group.proposed_ids[msg_id] = seq
         return seq
+
+    def _check_id(self, msg_id):
+        return super()._check_id(msg_id) or self.group.proposed_ids.get(msg_id, 0)
+
+    _atomic = None  # [first seq, count] while an atomic batch is proposed
+
+    def _begin_atomic(self, count):
+        self._atomic = [0, count]
+
+    def _end_atomic(self):
+        self._atomic = None
+
+    def _duplicate(self, reply, seq, msg_id=None):
+        if msg_id and seq > self.store.state().last_seq and reply and not self.cfg.get("no_ack"):
+            # a retry of a message still in flight: answered once it is
+            # committed (a step-down drops it unanswered and the client retries)
+            bisect.insort(self.group.held_acks, (
+                seq, reply, (self._pubprefix + '%d,"duplicate": true}' % seq).encode(),
+                msg_id), key=_held_seq)
+            return
+        super()._duplicate(reply, seq)
 
     def _last_seq(self):
         return self.group.clseq
@@ -121,7 +157,7 @@ class ReplicatedStream(Stream):
         else:
             # an atomic batch is answered when proposed: hold its PubAck
             # until its last message is committed and stored
-            group.held_acks.append((seq, reply, body))
+            group.held_acks.append((seq, reply, body, None))
 
     def _republish(self, *args):
         # every member stores the message; only the leader republishes it
@@ -299,7 +335,10 @@ class StreamGroup:
         self.mine = {}            # index -> (term, messages) proposed by this leader
         self.acked_removals = []  # seqs retention drops once the next consumer state commits
         self.applying = False     # in _apply: retention removes at once (every member does)
-        self.held_acks = []       # (last seq, reply, body): atomic batches, until applied
+        self.held_acks = []       # (seq, reply, body, msg id): atomic batches and
+        #                           retries of messages in flight, until applied
+        self.proposed_ids = {}    # Nats-Msg-Id -> seq proposed, not yet applied (leader)
+        self.refused = (0, 0)     # an atomic batch's (first, last) seqs refused at apply
         self.node = None
         self.stream = None
         self.answered = set()     # replies already answered (create responses)
@@ -472,10 +511,17 @@ class StreamGroup:
         commit = stream._commit
         last = stream.store.state().last_seq
         seq = ts = 0
+        proposed = self.proposed_ids
         for seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, body in items:
             if inflight and inflight.get(subject) == seq:
                 del inflight[subject]
+            if proposed and msg_id and proposed.get(msg_id) == seq:
+                del proposed[msg_id]
             if seq <= last:
+                continue
+            if reply and reply[0] == 0:  # ATOMIC
+                self._apply_atomic(seq, ts, ttl, rollup, subject, reply, msg_id, counter,
+                                   hdr, body)
                 continue
             commit(subject, reply if ready else b"", hdr, body, ttl, msg_id, rollup, counter,
                    False, seq=seq, ts=ts)
@@ -483,8 +529,29 @@ class StreamGroup:
             self.clseq, self.clts = seq, ts
         held = self.held_acks
         while held and held[0][0] <= seq:
-            acked, reply, body = held.pop(0)
+            acked, reply, body, msg_id = held.pop(0)
+            if msg_id is not None:
+                if stream.dedup.get(msg_id, (0,))[0] != acked:
+                    continue  # the store refused the original: not a duplicate, no answer
+            elif self.refused[0] <= acked <= self.refused[1]:
+                # a message of this atomic batch was refused: none is stored
+                body = stream._error_body(ApiError(10176))
             Stream._ack(stream, reply, body, acked)
+
+    def _apply_atomic(self, seq, ts, ttl, rollup, subject, marker, msg_id, counter, hdr, body):
+        """One message of an atomic batch; when the store refuses one (a limit
+        with discard new), every member removes the batch's messages stored
+        before it and skips the rest, and the leader answers an error."""
+        first, count = (int(x) for x in bytes(marker[len(ATOMIC):]).split(b":"))
+        if self.refused[0] == first:
+            return  # the batch was refused at an earlier message
+        stream = self.stream
+        if stream._commit(subject, b"", hdr, body, ttl, msg_id, rollup, counter, False,
+                          seq=seq, ts=ts):
+            return
+        self.refused = (first, first + count - 1)
+        for stored in range(first, seq):
+            stream.remove_msg(stored)
 
     def propose(self, data):
         """Propose ``data`` after the messages accepted before it."""
@@ -558,6 +625,7 @@ class StreamGroup:
             from . import catchup
 
             catchup.fetch(self.manager, self, last)
+            stream.dedup_loaded = False  # the copies' Nats-Msg-Id enter the window
 
     def _all_caught_up(self, index):
         core = self.node.core
@@ -591,6 +659,7 @@ class StreamGroup:
         self.mine.clear()
         self.acked_removals = []
         self.held_acks = []
+        self.proposed_ids.clear()
         self.clseq, self.clts = st.last_seq, st.last_ts
         self.ready = True
         stream._subscribe()
@@ -621,6 +690,7 @@ class StreamGroup:
         self.mine.clear()
         self.acked_removals = []  # those acks were not committed: the new leader redelivers
         self.held_acks = []       # not answered: the client retries
+        self.proposed_ids.clear()  # those may never commit: not duplicates of anything
         stream = self.stream
         stream._subscribe()
         for name, consumer in list(stream.consumers.items()):
@@ -702,6 +772,10 @@ class StreamGroup:
         else:
             response.update(body)
         self.jsa.client.publish(reply, dumps(response), flush=False)
+
+
+def _held_seq(held):
+    return held[0]
 
 
 def _created_ns(text):
