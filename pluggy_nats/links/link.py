@@ -108,6 +108,10 @@ class Link(Connection):
         self.account = None  # account of the message being delivered inbound
         # subject -> (sublist result, targets, delivery plan) for inbound messages
         self._targets = {}
+        # line (args tuple) -> delivery plan of plain messages on it, and the
+        # genid of each account's sublist they were decided on (_lane_run)
+        self._lanes = {}
+        self._lane_gens = {}
         hold_plans(self)
         self._accounts = {}  # account token on the wire -> Account
         self._leads = {}  # Account -> b"RMSG <account> " (send_msg, send_run)
@@ -147,7 +151,7 @@ class Link(Connection):
         self.messages_from = frozenset(messages_from) if messages_from is not None \
             else FORWARDING.get(origin, self.link_kind.messages_from)
         self.forwarders = self.server.links.forwarders_for(origin)
-        self._targets.clear()
+        self.forget_plans()
 
     def bind_account(self, account):
         """Every message and interest on this link is in ``account`` (a pinned
@@ -448,6 +452,8 @@ class Link(Connection):
                         return
                     self._inbound(args, 0, payload)
             return
+        if len(items) > 2 and self._lane_run(items):
+            return
         bound = self.bound_account  # then the lines carry no account token
         accounts = self._accounts if bound is None else _Always(bound)
         nargs = 2 if bound is None else 1
@@ -479,6 +485,8 @@ class Link(Connection):
                         targets = cached[1]
                         plan = cached[2]
                         key = plan[2]
+                        if key is not None and len(args) == nargs:
+                            self._lane_add(args, sublist, plan)
             if seg >= 0:
                 if targets is not None and account is seg_account:
                     if seg_key is not None:
@@ -529,6 +537,50 @@ class Link(Connection):
             self._deliver_segment(seg_account, seg_targets, seg_key, items[seg:], plans)
         self.in_msgs += count
         self.in_bytes += nbytes
+
+    def _lane_run(self, items):
+        """``op_msg`` for a run whose every line was decided before (a
+        *lane*: the plan of a plain message on that line, while its
+        account's interest is unchanged) with one account and one key: the
+        usual run of real traffic, delivered at once with no pass over its
+        items here. False, having done nothing, for anything else."""
+        lanes = self._lanes
+        if not lanes:
+            return False
+        plans = list(map(lanes.get, map(_first, items)))
+        if None in plans:
+            return False
+        for sublist, genid in self._lane_gens.items():
+            if sublist.genid != genid:  # interest changed: decide afresh
+                lanes.clear()
+                self._lane_gens.clear()
+                return False
+        keys = list(map(_third, plans))
+        if keys.count(keys[0]) != len(keys):
+            return False
+        account = self.bound_account
+        if account is None:  # one account token on every line
+            tokens = list(map(_first, map(_first, items)))
+            if tokens.count(tokens[0]) != len(tokens):
+                return False
+            account = self._accounts[tokens[0]]
+        payloads = list(map(_second, items))
+        self.account = account
+        deliver_planned(items, plans, self)
+        self.in_msgs += sum(map(len, payloads))
+        self.in_bytes += sum(map(len, _flat(payloads)))
+        return True
+
+    def _lane_add(self, args, sublist, plan):
+        """Remember ``plan`` for plain messages on line ``args`` (``_lane_run``),
+        valid while ``sublist`` (its account's) does not change."""
+        gens = self._lane_gens
+        if gens.get(sublist) != sublist.genid or len(self._lanes) >= _TARGET_CACHE_MAX:
+            if sublist in gens or len(self._lanes) >= _TARGET_CACHE_MAX:
+                self._lanes.clear()  # older lines were decided on older interest
+                gens.clear()
+            gens[sublist] = sublist.genid
+        self._lanes[args] = plan
 
     def _deliver_segment(self, account, targets, key, seg, plans):
         """Deliver a segment of ``op_msg``: by plans (``key``: messages
@@ -629,6 +681,8 @@ class Link(Connection):
     def forget_plans(self):
         """Delivery plans changed (``delivery.forget_plans``): drop the cached ones."""
         self._targets.clear()
+        self._lanes.clear()
+        self._lane_gens.clear()
 
     def on_close(self, reason):
         self.drop_remote_interest()
