@@ -374,7 +374,8 @@ class Parser:
                 if list(map(len, payloads)) == list(map(_third, got)) and \
                         not any(map(_eq, lines, islice(lines, 1, None))):
                     if is_pub:
-                        items = list(zip(map(_first, got), map(_second, got), zip(payloads), strict=True))
+                        items = list(zip(map(_first, got), map(_second, got), zip(payloads),
+                                         strict=True))
                     else:
                         items = list(zip(map(_first, got), zip(payloads), strict=True))
                     fn(self.handler, items)
