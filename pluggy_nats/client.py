@@ -455,25 +455,31 @@ class ClientConnection(Connection):
             return False  # requests: each may need a no-responders answer
         sublist = self.account.sublist
         subjects = list(map(_first, items))
-        results = list(map(sublist._cache_get, subjects))
-        n = len(results)
-        if results.count(EMPTY_RESULT) != n:
-            if None in results or self.noecho is not None:
-                return False
-            plans = list(map(_PLANS.get, subjects))
-            if None in plans or not all(map(is_, map(_first, plans), results)):
-                return False
-            keys = list(map(_third, plans))
-            if keys[0] is None or keys.count(keys[0]) != n:
-                return False
-            deliver_planned(items, plans, self)
+        try:  # (a subject not cached or not planned raises KeyError)
+            results = list(map(sublist._cache.__getitem__, subjects))
+            n = len(results)
+            counted = None
+            if results.count(EMPTY_RESULT) != n:
+                if self.noecho is not None:
+                    return False
+                plans = list(map(_PLANS.__getitem__, subjects))
+                if not all(map(is_, map(_first, plans), results)):
+                    return False
+                keys = list(map(_third, plans))
+                if keys[0] is None or keys.count(keys[0]) != n:
+                    return False
+                counted = deliver_planned(items, plans, self)
+        except KeyError:
+            return False
         sublist._hits += n
         if self.forwarders:
             self.server.links.forward_run(self, self.account, list(zip(items, results,
                                                                        strict=True)))
-        payloads = list(map(_third, items))
-        self.in_msgs += sum(map(len, payloads))
-        self.in_bytes += sum(map(len, _flat(payloads)))
+        if counted is None:
+            payloads = list(_flat(map(_third, items)))
+            counted = len(payloads), sum(map(len, payloads))
+        self.in_msgs += counted[0]
+        self.in_bytes += counted[1]
         return True
 
     def _request(self, subject, reply, payload, result, forward):

@@ -263,10 +263,12 @@ def deliver_planned(items, plans, publisher):
     subscription. Items are the bulk paths': ``(subject, reply, payloads)``
     from a client, ``(args, payloads)`` from a link (no reply). Each client's
     share is built as a list and joined once; each link gets the items in
-    one ``send_run``."""
+    one ``send_run``. Returns (messages, payload bytes) where it counted
+    them on the way (one client, a frame per item), else None."""
     first = plans[0]
     heads = first[3]
     replies = len(items[0]) == 3
+    counted = None
     if heads:
         touched = publisher.touched
         sizes = SIZE_CRLF
@@ -284,7 +286,8 @@ def deliver_planned(items, plans, publisher):
                 _append_run(c, _join((head, payloads[0], b"\r\n")) if count == 1 else
                             _join((head, (b"\r\n" + head).join(payloads), b"\r\n")),
                             count, nbytes, touched)
-        elif len(heads) == 1 and _joined_run(heads[0][0], items, plans, replies, touched):
+        elif len(heads) == 1 and (counted := _joined_run(heads[0][0], items, plans, replies,
+                                                         touched)):
             pass  # one subscriber, a frame per item: joined in C
         elif len(heads) == 1:  # one subscriber (real traffic to one client)
             parts = []
@@ -341,27 +344,28 @@ def deliver_planned(items, plans, publisher):
             items = [(args[-1], None, payloads) for args, payloads in items]
         for link in links:
             link.send_run(account, items)
+    return counted
 
 
 def _joined_run(c, items, plans, replies, touched):
     """``deliver_planned`` to one client ``c`` when every item is one frame
     (subjects that change from message to message) without a reply: each
     frame's pieces (its plan's head, size, payload, CRLF) lined up and
-    joined in C, no pass over the items here. False, having done nothing,
-    for anything else."""
+    joined in C, no pass over the items here. Returns (messages, payload
+    bytes), or None, having done nothing, for anything else."""
     if replies and any(map(_second, items)):
-        return False
-    payloads = list(map(_last, items))
-    if sum(map(len, payloads)) != len(payloads):
-        return False  # an item with several payloads (one line repeated)
-    payloads = list(map(_first, payloads))
+        return None
+    payloads = list(_flat(map(_last, items)))
+    if len(payloads) != len(items):
+        return None  # an item with several payloads (one line repeated)
     sizes = list(map(len, payloads))
     if max(sizes) >= _SIZES_MAX:
-        return False
+        return None
+    nbytes = sum(sizes)
     _append_run(c, _join(_flat(zip(map(_head, plans), map(SIZE_CRLF.__getitem__, sizes),
                                    payloads, repeat(b"\r\n")))),
-                len(sizes), sum(sizes), touched)
-    return True
+                len(sizes), nbytes, touched)
+    return len(sizes), nbytes
 
 
 def _frame_parts(subject, reply, hdr, msg):

@@ -112,6 +112,7 @@ class Link(Connection):
         # genid of each account's sublist they were decided on (_lane_run)
         self._lanes = {}
         self._lane_gens = {}
+        self._lane_keys = {}  # (account, key) -> itself, one object each
         hold_plans(self)
         self._accounts = {}  # account token on the wire -> Account
         self._leads = {}  # Account -> b"RMSG <account> " (send_msg, send_run)
@@ -486,7 +487,7 @@ class Link(Connection):
                         plan = cached[2]
                         key = plan[2]
                         if key is not None and len(args) == nargs:
-                            self._lane_add(args, sublist, plan)
+                            self._lane_add(args, account, plan)
             if seg >= 0:
                 if targets is not None and account is seg_account:
                     if seg_key is not None:
@@ -547,40 +548,45 @@ class Link(Connection):
         lanes = self._lanes
         if not lanes:
             return False
-        plans = list(map(lanes.get, map(_first, items)))
-        if None in plans:
+        try:
+            plans = list(map(lanes.__getitem__, map(_first, items)))
+        except KeyError:
             return False
         for sublist, genid in self._lane_gens.items():
             if sublist.genid != genid:  # interest changed: decide afresh
-                lanes.clear()
-                self._lane_gens.clear()
+                self.forget_lanes()
                 return False
+        # (a lane's plan carries (account, key) as its key: one account too)
         keys = list(map(_third, plans))
         if keys.count(keys[0]) != len(keys):
             return False
-        account = self.bound_account
-        if account is None:  # one account token on every line
-            tokens = list(map(_first, map(_first, items)))
-            if tokens.count(tokens[0]) != len(tokens):
-                return False
-            account = self._accounts[tokens[0]]
-        payloads = list(map(_second, items))
-        self.account = account
-        deliver_planned(items, plans, self)
-        self.in_msgs += sum(map(len, payloads))
-        self.in_bytes += sum(map(len, _flat(payloads)))
+        self.account = keys[0][0]
+        counted = deliver_planned(items, plans, self)
+        if counted is None:
+            payloads = list(_flat(map(_second, items)))
+            counted = len(payloads), sum(map(len, payloads))
+        self.in_msgs += counted[0]
+        self.in_bytes += counted[1]
         return True
 
-    def _lane_add(self, args, sublist, plan):
+    def _lane_add(self, args, account, plan):
         """Remember ``plan`` for plain messages on line ``args`` (``_lane_run``),
-        valid while ``sublist`` (its account's) does not change."""
+        valid while ``account``'s sublist does not change."""
+        sublist = account.sublist
         gens = self._lane_gens
         if gens.get(sublist) != sublist.genid or len(self._lanes) >= _TARGET_CACHE_MAX:
             if sublist in gens or len(self._lanes) >= _TARGET_CACHE_MAX:
-                self._lanes.clear()  # older lines were decided on older interest
-                gens.clear()
+                self.forget_lanes()  # older lines were decided on older interest
             gens[sublist] = sublist.genid
-        self._lanes[args] = plan
+        key = (account, plan[2])
+        key = self._lane_keys.setdefault(key, key)  # one object: compared by identity
+        self._lanes[args] = plan[:2] + (key,) + plan[3:]
+
+    def forget_lanes(self):
+        """Drop what ``_lane_add`` remembered."""
+        self._lanes.clear()
+        self._lane_gens.clear()
+        self._lane_keys.clear()
 
     def _deliver_segment(self, account, targets, key, seg, plans):
         """Deliver a segment of ``op_msg``: by plans (``key``: messages
@@ -681,8 +687,7 @@ class Link(Connection):
     def forget_plans(self):
         """Delivery plans changed (``delivery.forget_plans``): drop the cached ones."""
         self._targets.clear()
-        self._lanes.clear()
-        self._lane_gens.clear()
+        self.forget_lanes()
 
     def on_close(self, reason):
         self.drop_remote_interest()

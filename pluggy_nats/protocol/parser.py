@@ -46,8 +46,6 @@ to their argument. Sizes are 1 to 9 digits, as nats-server's ``parseSize``.
 """
 
 import re
-from itertools import islice
-from operator import eq as _eq
 from operator import itemgetter
 
 from .errors import MAX_CONTROL_LINE, MAX_PAYLOAD, UNKNOWN_OP, ProtocolError
@@ -365,21 +363,25 @@ class Parser:
         pairs = (last + 1) >> 1  # complete (line, payload) pairs
         if pairs > 2 and known and parts[0] != parts[2]:
             # Real traffic (a publisher cycling over subjects): every line seen
-            # before and each frame its own line. The items are built in C, no
-            # frame costs a pass of this loop; anything else takes the loop.
-            lines = parts[0:2 * pairs:2]
-            got = list(map(known_get, lines))
-            if None not in got:
+            # before (a line not seen raises KeyError), each payload of its
+            # line's size. The items are built in C, no frame costs a pass of
+            # this loop (neighbours sharing a line stay apart: still exact).
+            try:
+                got = list(map(known.__getitem__, parts[0:2 * pairs:2]))
+            except KeyError:
+                got = None
+            if got is not None:
                 payloads = parts[1:2 * pairs:2]
-                if list(map(len, payloads)) == list(map(_third, got)) and \
-                        not any(map(_eq, lines, islice(lines, 1, None))):
+                if list(map(len, payloads)) == list(map(_third, got)):
                     if is_pub:
                         items = list(zip(map(_first, got), map(_second, got), zip(payloads),
                                          strict=True))
                     else:
                         items = list(zip(map(_first, got), zip(payloads), strict=True))
                     fn(self.handler, items)
-                    return pos + sum(map(len, parts[:2 * pairs])) + 4 * pairs
+                    # where the part after the last pair starts
+                    end = len(data) - len(parts[-1])
+                    return end - 2 - len(parts[-2]) if len(parts) & 1 == 0 else end
         items = []
         append = items.append
         prev = plist = None
