@@ -109,6 +109,11 @@ class Link(Connection):
         self.account = None  # account of the message being delivered inbound
         # subject -> (sublist result, targets, delivery plan) for inbound messages
         self._targets = {}
+        # line (args tuple) -> delivery plan of plain messages on it, and the
+        # genid of each account's sublist they were decided on (_lane_run)
+        self._lanes = {}
+        self._lane_gens = {}
+        self._lane_keys = {}  # (account, key) -> itself, one object each
         hold_plans(self)
         self._accounts = {}  # account token on the wire -> Account
         self._leads = {}  # Account -> b"RMSG <account> " (send_msg, send_run)
@@ -148,7 +153,7 @@ class Link(Connection):
         self.messages_from = frozenset(messages_from) if messages_from is not None \
             else FORWARDING.get(origin, self.link_kind.messages_from)
         self.forwarders = self.server.links.forwarders_for(origin)
-        self._targets.clear()
+        self.forget_plans()
 
     def bind_account(self, account):
         """Every message and interest on this link is in ``account`` (a pinned
@@ -461,6 +466,8 @@ class Link(Connection):
                         return
                     self._inbound(args, 0, payload)
             return
+        if len(items) > 2 and self._lane_run(items):
+            return
         bound = self.bound_account  # then the lines carry no account token
         accounts = self._accounts if bound is None else _Always(bound)
         nargs = 2 if bound is None else 1
@@ -493,6 +500,8 @@ class Link(Connection):
                         targets = cached[1]
                         plan = cached[2]
                         key = plan[2]
+                        if key is not None and len(args) == nargs:
+                            self._lane_add(args, account, plan)
             if seg >= 0:
                 if targets is not None and account is seg_account:
                     if seg_key is not None:
@@ -553,6 +562,55 @@ class Link(Connection):
             self._deliver_segment(seg_account, seg_targets, seg_key, items[seg:], plans)
         self.in_msgs += count
         self.in_bytes += nbytes
+
+    def _lane_run(self, items):
+        """``op_msg`` for a run whose every line was decided before (a
+        *lane*: the plan of a plain message on that line, while its
+        account's interest is unchanged) with one account and one key: the
+        usual run of real traffic, delivered at once with no pass over its
+        items here. False, having done nothing, for anything else."""
+        lanes = self._lanes
+        if not lanes:
+            return False
+        try:
+            plans = list(map(lanes.__getitem__, map(_first, items)))
+        except KeyError:
+            return False
+        for sublist, genid in self._lane_gens.items():
+            if sublist.genid != genid:  # interest changed: decide afresh
+                self.forget_lanes()
+                return False
+        # (a lane's plan carries (account, key) as its key: one account too)
+        keys = list(map(_third, plans))
+        if keys.count(keys[0]) != len(keys):
+            return False
+        self.account = keys[0][0]
+        counted = deliver_planned(items, plans, self)
+        if counted is None:
+            payloads = list(_flat(map(_second, items)))
+            counted = len(payloads), sum(map(len, payloads))
+        self.in_msgs += counted[0]
+        self.in_bytes += counted[1]
+        return True
+
+    def _lane_add(self, args, account, plan):
+        """Remember ``plan`` for plain messages on line ``args`` (``_lane_run``),
+        valid while ``account``'s sublist does not change."""
+        sublist = account.sublist
+        gens = self._lane_gens
+        if gens.get(sublist) != sublist.genid or len(self._lanes) >= _TARGET_CACHE_MAX:
+            if sublist in gens or len(self._lanes) >= _TARGET_CACHE_MAX:
+                self.forget_lanes()  # older lines were decided on older interest
+            gens[sublist] = sublist.genid
+        key = (account, plan[2])
+        key = self._lane_keys.setdefault(key, key)  # one object: compared by identity
+        self._lanes[args] = plan[:2] + (key,) + plan[3:]
+
+    def forget_lanes(self):
+        """Drop what ``_lane_add`` remembered."""
+        self._lanes.clear()
+        self._lane_gens.clear()
+        self._lane_keys.clear()
 
     def _deliver_segment(self, account, targets, key, seg, plans):
         """Deliver a segment of ``op_msg``: by plans (``key``: messages
@@ -653,6 +711,7 @@ class Link(Connection):
     def forget_plans(self):
         """Delivery plans changed (``delivery.forget_plans``): drop the cached ones."""
         self._targets.clear()
+        self.forget_lanes()
 
     def on_close(self, reason):
         self.drop_remote_interest()

@@ -30,12 +30,42 @@ def test_link_workload_frames(name):
     size, plain, members, path, *_ = SCENARIOS[name]
     w = Workload(name)
     target = w.subs[-1]
-    w.feed(w.data)
     verb, out = LINK_FRAMES[path]
     expected = w.data.replace(verb, out)
     if path.endswith("_in"):  # the subscriber's sid (1: the wildcard subscription)
         expected = b"".join(
             line.replace(b" %d" % size, b" 1 %d" % size, 1) if line.startswith(b"MSG ") else line
             for line in expected.split(b"\r\n")[:-1] for line in (line + b"\r\n",))
-    assert bytes(target.out) == expected
-    assert target.out_msgs == w.count
+    # the first read decides each line; later ones go by what was decided
+    for n in range(1, 4):
+        target.out.clear()
+        w.feed(w.data)
+        assert bytes(target.out) == expected
+        assert target.out_msgs == w.count * n
+
+
+@pytest.mark.parametrize("name", ["gw_in16", "leaf_in16", "lit_route_in16"])
+def test_link_runs_follow_interest_changes(name):
+    """What a link decided per line is dropped when interest changes: a
+    subscription gone, one added, an auto-unsubscribe limit."""
+    w = Workload(name)
+    sub = w.subs[0]
+    sid = b"1" if name != "lit_route_in16" else b"4"  # (lit: foo.3's subscription)
+    subject = b"foo.*" if name != "lit_route_in16" else b"foo.3"
+    for _ in range(2):
+        w.feed(w.data)
+    before = sub.out_msgs
+    assert before == 2 * w.count
+    ours = w.count if name != "lit_route_in16" else w.data.count(b" foo.3 ")
+    sub.parser.feed(b"UNSUB %s\r\n" % sid)
+    w.feed(w.data)
+    assert sub.out_msgs == before + w.count - ours
+    sub.parser.feed(b"SUB %s 5000\r\n" % subject)
+    sub.out.clear()
+    w.feed(w.data)
+    assert sub.out_msgs == before + 2 * w.count - ours
+    assert bytes(sub.out).count(b" 5000 ") == ours
+    sub.parser.feed(b"UNSUB 5000 5\r\n")  # 5 more, then gone
+    sub.out.clear()
+    w.feed(w.data)
+    assert bytes(sub.out).count(b" 5000 ") == min(5, ours)

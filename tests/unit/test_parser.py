@@ -240,14 +240,16 @@ FRAMES = st.sampled_from([
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(FRAMES, min_size=1, max_size=12), st.integers(min_value=1, max_value=400),
-       st.sampled_from([256, 0]))
-def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big):
+       st.sampled_from([256, 0]), st.sampled_from([1, 3]))
+def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big, repeat):
     """The payload fast path (PUB, RMSG) is only an optimisation: for any stream and chunking,
     ops and errors equal those of the general loop alone. ``big`` 0 sends every run
-    through the offset run (the big-payload variant) instead of the CRLF split."""
+    through the offset run (the big-payload variant) instead of the CRLF split;
+    ``repeat`` 3 sends the stream thrice, so later runs hold lines seen before
+    (the run built without a loop over its frames)."""
     import pluggy_nats.protocol.parser as parser_module
 
-    stream = b"".join(frames)
+    stream = b"".join(frames) * repeat
     chunks = [stream[i:i + step] for i in range(0, len(stream), step)]
 
     def outcome(ops=OPS):
@@ -273,3 +275,31 @@ def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big)
     finally:
         parser_module._FAST_TRIES = saved
     assert fast == slow
+
+
+def test_a_run_of_known_lines_is_taken_whole_and_exactly():
+    """A read whose lines were all seen before, neighbours different (a
+    publisher cycling over subjects), is one call with every frame; a known
+    line whose payload now has another size, or holds a CRLF, is still read
+    exactly."""
+    frames = b"".join(b"PUB s.%d 3\r\nab%d\r\n" % (i % 5, i % 10) for i in range(40))
+    rmsg = b"".join(b"RMSG $G s.%d 2\r\nh%d\r\n" % (i % 5, i % 10) for i in range(40))
+    calls = []
+    ops = make_op_table({b"PUB": (PUB, lambda h, items: calls.append(list(items))),
+                         b"RMSG": (PAYLOAD, lambda h, items: calls.append(list(items)))})
+    parser = Parser(Recorder(), ops)
+    for data in (frames, frames, rmsg, rmsg):
+        calls.clear()
+        parser.feed(data)
+        flat = [(i[0], i[-2] if len(i) == 3 else None, p) for c in calls for i in c for p in i[-1]]
+        assert len(flat) == 40
+        if data is frames:
+            assert flat[7] == (b"s.2", None, b"ab7")
+        else:
+            assert flat[7] == ((b"$G", b"s.2"), None, b"h7")
+    assert len(calls) == 1  # the last read: one run
+    # the same lines, other sizes and a payload holding CRLF: as the general loop reads them
+    odd = b"PUB s.1 3\r\nabc\r\nPUB s.2 4\r\na\r\nb\r\nPUB s.3 3\r\nxyz\r\nPUB s.4 2\r\nhi\r\n"
+    ops2, _ = parse(frames, odd)
+    assert ops2[-4:] == [("PUB", b"s.1", None, b"abc"), ("PUB", b"s.2", None, b"a\r\nb"),
+                         ("PUB", b"s.3", None, b"xyz"), ("PUB", b"s.4", None, b"hi")]
