@@ -562,15 +562,20 @@ def _append_line(c, head, payloads, nbytes, touched):
         touched.append(c)
 
 
-def _append_parts(c, parts, count, nbytes, touched):
-    """Append ``count`` framed messages (``nbytes`` of payload), the join of
-    ``parts``, to client ``c``: into an empty buffer the join itself becomes
-    the buffer (one copy of each payload, not two)."""
+def append_joined(c, parts):
+    """Append the join of ``parts`` to ``c.out``: into an empty buffer the
+    join itself becomes the buffer (one copy of each payload, not two)."""
     out = c.out
     if out:
         out += _join(parts)
     else:
         c.out = _ba_join(parts)
+
+
+def _append_parts(c, parts, count, nbytes, touched):
+    """Append ``count`` framed messages (``nbytes`` of payload), the join of
+    ``parts``, to client ``c``."""
+    append_joined(c, parts)
     c.out_msgs += count
     c.out_bytes += nbytes
     if not c.flush_queued:
