@@ -140,6 +140,23 @@ def _reply_arg(args, verb, is_pub):
         return _BAD_LINE
     return None if nargs >= 3 else _BAD_LINE
 
+def _same_frames(data, pos, stop, stride, head, size):
+    """The payloads of the frames between ``pos`` and ``stop``, ``stride``
+    bytes apart, if each is the frame at ``pos`` over again: the same
+    ``head`` bytes (control line and LF), a payload of ``size``, CRLF.
+    Otherwise None. Each byte column is one strided slice (C)."""
+    k = (stop - pos) // stride
+    tail = pos + head + size
+    if data[tail:stop:stride] != b"\r" * k or data[tail + 1:stop:stride] != b"\n" * k:
+        return None
+    for j in range(pos, pos + head):
+        if data[j:stop:stride] != data[j:j + 1] * k:
+            return None
+    start = pos + head
+    return list(map(data.__getitem__, map(slice, range(start, stop, stride),
+                                          range(start + size, stop, stride))))
+
+
 class Parser:
     """Incremental parser for one connection.
 
@@ -429,6 +446,18 @@ class Parser:
                 end = start + fsize
                 if end + 2 > n or data[end] != 13 or data[end + 1] != 10:
                     break
+                stride = end + 2 - pos
+                k = (n - pos) // stride
+                if k > 2:
+                    # A publisher streaming one subject: its frames lie at a
+                    # fixed stride, so they are checked a byte column at a
+                    # time and cut by C loops, not one Python step each.
+                    stop = pos + k * stride
+                    got = _same_frames(data, pos, stop, stride, start - pos, fsize)
+                    if got:
+                        plist += got
+                        pos = stop
+                        continue
                 pos = end + 2
                 plist.append(data[start:end])
                 continue

@@ -235,6 +235,10 @@ FRAMES = st.sampled_from([
     b"RMSG $G a 4\r\na\r\nb\r\n", b"RMSG a\r\n", b"RMSG $G a 2 \r\nhi\r\n",
     # same control lines as frames above, other payloads: shared lines form and break
     b"PUB a 3\r\nxyz\r\n", b"PUB a 4\r\nwxyz\r\n", b"RMSG $G a 3\r\nxyz\r\n",
+    # runs of one line (checked a byte column at a time), and near misses at their stride
+    b"PUB a 3\r\nabc\r\n" * 4, b"PUB a 3\r\nxyz\r\n" * 4 + b"PUB b 3\r\nxyz\r\n",
+    b"PUB a 3\r\nxyz\r\n" * 4 + b"PUB a 3\r\nxyzw\r\n", b"RMSG $G a 3\r\nabc\r\n" * 4,
+    b"PUB a 3\r\nxyz\r\n" * 4 + b"PUB a 3\r\nxyz\n\n",
 ])
 
 
@@ -273,3 +277,40 @@ def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big)
     finally:
         parser_module._FAST_TRIES = saved
     assert fast == slow
+
+
+@pytest.mark.parametrize("tail", [
+    b"", b"PUB b 300\r\n", b"PUB a 300\r\n", b"PUB a 301\r\n", b"PING\r\n",
+], ids=["run", "other_line", "same_line", "other_size", "ping"])
+@pytest.mark.parametrize("spoil", ["none", "line", "cr", "lf", "size"])
+def test_runs_of_one_big_line_check_every_frame(tail, spoil):
+    """A publisher streaming one subject with big payloads: the frames after
+    the second are checked a byte column at a time; any frame that differs
+    (its line, its CR or LF, a payload of another size) is read as the general
+    loop reads it, wherever it stands in the run."""
+    import pluggy_nats.protocol.parser as parser_module
+
+    frame = b"PUB a 300\r\n" + b"x" * 300 + b"\r\n"
+    bad = {"none": frame, "line": frame.replace(b"PUB a", b"PUB b"),
+           "cr": frame[:-2] + b"\n\n", "lf": frame[:-1] + b"\r",
+           "size": frame.replace(b"x\r\n", b"\r\n")}[spoil]
+    for at in range(1, 7):
+        stream = frame * at + bad + frame * (6 - at) + tail + b"x" * 300 + b"\r\n"
+
+        def outcome(stream=stream):
+            rec = Recorder()
+            parser = Parser(rec, OPS)
+            try:
+                parser.feed(stream)
+            except ProtocolError as exc:
+                return rec.ops, exc.err
+            return rec.ops, parser.buffered
+
+        fast = outcome()
+        saved = parser_module._FAST_TRIES
+        parser_module._FAST_TRIES = 0
+        try:
+            slow = outcome()
+        finally:
+            parser_module._FAST_TRIES = saved
+        assert fast == slow, (at, spoil)
