@@ -314,3 +314,27 @@ def test_runs_of_one_big_line_check_every_frame(tail, spoil):
         finally:
             parser_module._FAST_TRIES = saved
         assert fast == slow, (at, spoil)
+
+
+def test_big_payload_across_reads_is_cut_from_the_reads():
+    """A big PUB left incomplete by a read is joined from the reads when
+    complete (Parser._big_pub): for every cut around its payload's end (the
+    CR or LF alone in a read) and cuts into three reads, the ops are those of
+    one feed; a missing CRLF is still the general loop's error."""
+    payload = bytes(range(256)) * 40  # 10 KiB: over _BIG_KEEP
+    frame = b"PUB big r %d\r\n" % len(payload) + payload + b"\r\n"
+    stream = b"PING\r\n" + frame + b"PUB a 2\r\nhi\r\n" + frame + b"PING\r\n"
+    whole = parse(stream)[0]
+    assert whole[1] == ("PUB", b"big", b"r", payload)
+    ends = [6 + len(frame) + d for d in range(-4, 4)]
+    cuts = [(a,) for a in range(1, 40)] + [(a,) for a in ends] + \
+        [(a, b) for a in (10, 30, 5000) for b in ends] + [(6 + len(frame) + 20, len(stream) - 3)]
+    for cut in cuts:
+        bounds = (0, *cut, len(stream))
+        ops, parser = parse(*[stream[i:j] for i, j in zip(bounds, bounds[1:])])
+        assert ops == whole and parser.buffered == 0, cut
+    bad = b"PUB big %d\r\n" % len(payload) + payload + b"\rX"
+    for cut in (100, len(bad) - 1, len(bad) - 2):
+        with pytest.raises(ProtocolError) as info:
+            parse(bad[:cut], bad[cut:] + b"PING\r\n")
+        assert info.value.err == E.UNKNOWN_OP
