@@ -331,7 +331,7 @@ def test_big_payload_across_reads_is_cut_from_the_reads():
         [(a, b) for a in (10, 30, 5000) for b in ends] + [(6 + len(frame) + 20, len(stream) - 3)]
     for cut in cuts:
         bounds = (0, *cut, len(stream))
-        ops, parser = parse(*[stream[i:j] for i, j in zip(bounds, bounds[1:])])
+        ops, parser = parse(*[stream[i:j] for i, j in zip(bounds[:-1], bounds[1:], strict=True)])
         assert ops == whole and parser.buffered == 0, cut
     bad = b"PUB big %d\r\n" % len(payload) + payload + b"\rX"
     for cut in (100, len(bad) - 1, len(bad) - 2):
