@@ -117,14 +117,15 @@ class ClientConnection(Connection):
         # One flag gates op_pub's fast path: anything that must see
         # each message joins this expression, so the fast path stays a single
         # attribute test. Subject mappings rewrite each published subject.
-        # Publish permissions (without allow_responses, whose checks count
-        # answers per message) and subject mappings stay on the bulk path:
+        # Publish permissions and subject mappings stay on the bulk path:
         # op_pub checks and maps each control line of a read, not each message.
+        # With allow_responses it checks the static rules (``static_publish``);
+        # an item they refuse goes message by message (a tracked reply may be
+        # allowed, and each answer is counted), as nats-server's pubAllowed.
         perms = self.permissions
-        self.fast_pub = not (self.verbose or self.pedantic or self.server.observe_publish
-                             or getattr(perms, "response", None) is not None)
-        self.pub_check = None if perms is None or always_allowed(perms.can_publish) \
-            else perms.can_publish
+        self.fast_pub = not (self.verbose or self.pedantic or self.server.observe_publish)
+        check = None if perms is None else getattr(perms, "static_publish", perms.can_publish)
+        self.pub_check = None if check is None or always_allowed(check) else check
         # Steps after local delivery (gateways), taken on the fast paths too.
         self.forwarders = self.server.links.client_forwarders
         self.noecho = None if self.echo else self
@@ -309,10 +310,11 @@ class ClientConnection(Connection):
         publish order (the parser's run of a read, or a single frame; an item's
         payloads share its control line).
 
-        A connection without verbose, pedantic, allow_responses or publish
-        observers (``fast_pub``) takes the bulk path (``_pub_run``). Publish
+        A connection without verbose, pedantic or publish observers
+        (``fast_pub``) takes the bulk path (``_pub_run``). Publish
         permissions are checked and subject mappings applied per item first:
-        a refused item gets its -ERR where it stands (the items before it are
+        a refused item (or, with allow_responses, one only a tracked reply
+        may allow) goes message by message, its -ERR where it stands (the items before it are
         delivered first), a mapped one travels on with its new subject."""
         if not self.fast_pub:
             self._pub_each(items)

@@ -35,6 +35,9 @@ _first = itemgetter(0)
 _second = itemgetter(1)
 _last = itemgetter(-1)
 _head = itemgetter(7)  # a plan's one client head (make_plan)
+# The same into a new bytearray (a client's ``out`` buffer); its separator is
+# this empty bytearray, which nothing else touches.
+_ba_join = bytearray().join
 
 
 def deliver(result, subject, reply, hdr, msg, publisher):
@@ -279,13 +282,9 @@ def deliver_planned(items, plans, publisher):
             size = len(payloads[0])
             size_crlf = sizes.get(size) or b"%d\r\n" % size
             mid = reply + b" " + size_crlf if reply else size_crlf
-            count = len(payloads)
-            nbytes = size * count
+            nbytes = size * len(payloads)
             for c, head in heads:
-                head += mid
-                _append_run(c, _join((head, payloads[0], b"\r\n")) if count == 1 else
-                            _join((head, (b"\r\n" + head).join(payloads), b"\r\n")),
-                            count, nbytes, touched)
+                _append_line(c, head + mid, payloads, nbytes, touched)
         elif len(heads) == 1 and (counted := _joined_run(heads[0][0], items, plans, replies,
                                                          touched)):
             pass  # one subscriber, a frame per item: joined in C
@@ -308,7 +307,7 @@ def deliver_planned(items, plans, publisher):
                 else:
                     head += size_crlf
                     parts += (head, (b"\r\n" + head).join(payloads), b"\r\n")
-            _append_run(heads[0][0], _join(parts), count, nbytes, touched)
+            _append_parts(heads[0][0], parts, count, nbytes, touched)
         else:
             shares = [[] for _ in heads]
             count = nbytes = 0
@@ -329,7 +328,7 @@ def deliver_planned(items, plans, publisher):
                         head += mid
                         share += (head, (b"\r\n" + head).join(payloads), b"\r\n")
             for share, (c, _h) in zip(shares, heads, strict=True):
-                _append_run(c, _join(share), count, nbytes, touched)
+                _append_parts(c, share, count, nbytes, touched)
     trackers = first[5]  # (the same connections: the same trackers)
     if trackers and replies:
         for item in items:
@@ -362,9 +361,9 @@ def _joined_run(c, items, plans, replies, touched):
     if max(sizes) >= _SIZES_MAX:
         return None
     nbytes = sum(sizes)
-    _append_run(c, _join(_flat(zip(map(_head, plans), map(SIZE_CRLF.__getitem__, sizes),
-                                   payloads, repeat(b"\r\n")))),
-                len(sizes), nbytes, touched)
+    _append_parts(c, list(_flat(zip(map(_head, plans), map(SIZE_CRLF.__getitem__, sizes),
+                                    payloads, repeat(b"\r\n")))),
+                  len(sizes), nbytes, touched)
     return len(sizes), nbytes
 
 
@@ -433,7 +432,7 @@ def deliver_run(result, items, publisher):
     clients, links = _split_plain(psubs, noecho)
     frames = _Frames(items)
     for sub in clients:
-        _append_run(sub.conn, frames.For(sub), frames.count, frames.nbytes, touched)
+        frames.send_to(sub, touched)
     for members in qsubs:  # one random member per message, as deliver does
         n = len(members)
         buckets = [[] for _ in members]
@@ -445,14 +444,14 @@ def deliver_run(result, items, publisher):
             for sub, mine in zip(members, buckets, strict=True):
                 if mine:
                     part = _Frames([(subject, reply, mine)])
-                    _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
+                    part.send_to(sub, touched)
             continue
         for m in frames.messages():
             picks[int(random() * n)](m)
         for sub, mine in zip(members, buckets, strict=True):
             if mine:
                 part = _Frames([(s, r, [p]) for s, r, p in mine])
-                _append_run(sub.conn, part.For(sub), part.count, part.nbytes, touched)
+                part.send_to(sub, touched)
     if links:
         account = publisher.account
         for link in links:
@@ -485,25 +484,35 @@ class _Frames:
             msgs = self._msgs = [(s, r, p) for s, r, payloads in self.items for p in payloads]
         return msgs
 
-    def For(self, sub):  # noqa: N802 (short: called once per subscriber)
-        """``sub``'s share: every frame of the segment with its sid."""
+    def send_to(self, sub, touched):
+        """Append ``sub``'s share, every frame of the segment with its sid, to
+        its connection's buffer."""
         items = self.items
+        c = sub.conn
         if len(items) == 1:
             # One control line: each frame is head + payload + CRLF with equal
-            # heads, so the share is head, the payloads joined by CRLF + head, CRLF.
+            # heads (``_append_line``).
             subject, reply, payloads = items[0]
             size = len(payloads[0])
             size_crlf = SIZE_CRLF.get(size) or b"%d\r\n" % size
             head = (sub.msg_head if sub.subject == subject
                     else b"MSG " + subject + sub.sid_part) + \
                 (reply + b" " + size_crlf if reply else size_crlf)
-            if len(payloads) == 1:
-                return _join((head, payloads[0], b"\r\n"))
-            return _join((head, (b"\r\n" + head).join(payloads), b"\r\n"))
+            _append_line(c, head, payloads, self.nbytes, touched)
+            return
         parts = self._parts
         if parts is None:
             parts = self._parts = _run_parts(self.messages())
-        return sub.sid_part.join(parts)
+        out = c.out
+        if out:
+            out += sub.sid_part.join(parts)
+        else:  # one copy: the join becomes the buffer
+            c.out = bytearray(sub.sid_part).join(parts)
+        c.out_msgs += self.count
+        c.out_bytes += self.nbytes
+        if not c.flush_queued:
+            c.flush_queued = True
+            touched.append(c)
 
 
 def _split_plain(psubs, noecho):
@@ -557,9 +566,52 @@ def _run_parts(msgs):
     return parts
 
 
-def _append_run(c, frames, count, nbytes, touched):
-    """Append ``count`` framed messages (``nbytes`` of payload) to client ``c``."""
-    c.out += frames
+def _append_line(c, head, payloads, nbytes, touched):
+    """Append to client ``c`` the frames of one control line's ``payloads``
+    (``nbytes`` in all): ``head`` (the frame up to its payload) before each,
+    CRLF after. Each payload byte is copied once on its way to the socket
+    where Python allows: a lone payload is appended after its head; a run
+    into an empty buffer (the usual case: the last flush took everything) is
+    one bytearray ``join`` that becomes the buffer, rather than a join
+    copied into it."""
+    out = c.out
+    if len(payloads) == 1:
+        out += head
+        out += payloads[0]
+        out += b"\r\n"
+    elif out:  # (something queued since the last flush: appended behind it)
+        out += head
+        out += (b"\r\n" + head).join(payloads)
+        out += b"\r\n"
+    else:
+        # CRLF head p1 CRLF head p2 ... CRLF head pn CRLF head, then the
+        # leading CRLF and the trailing head cut off (both O(1) on a bytearray).
+        sep = bytearray(b"\r\n")
+        sep += head
+        out = c.out = sep.join([b"", *payloads, b""])
+        del out[:2]
+        del out[-len(head):]
+    c.out_msgs += len(payloads)
+    c.out_bytes += nbytes
+    if not c.flush_queued:
+        c.flush_queued = True
+        touched.append(c)
+
+
+def append_joined(c, parts):
+    """Append the join of ``parts`` to ``c.out``: into an empty buffer the
+    join itself becomes the buffer (one copy of each payload, not two)."""
+    out = c.out
+    if out:
+        out += _join(parts)
+    else:
+        c.out = _ba_join(parts)
+
+
+def _append_parts(c, parts, count, nbytes, touched):
+    """Append ``count`` framed messages (``nbytes`` of payload), the join of
+    ``parts``, to client ``c``."""
+    append_joined(c, parts)
     c.out_msgs += count
     c.out_bytes += nbytes
     if not c.flush_queued:

@@ -249,6 +249,12 @@ class ConnPermissions:
             self.can_publish = _PubCache(compiled).__getitem__
         else:
             self._cache = _PubCache(compiled)
+        # The publish check without allow_responses' reply tracking: a subject
+        # it allows is allowed for every message (the bulk path checks it once
+        # per control line); one it refuses goes message by message through
+        # can_publish, which may still allow a tracked reply (and counts it).
+        self.static_publish = self._cache.__getitem__ if self.response is not None \
+            else self.can_publish
 
     def can_publish(self, subject):  # replaced per instance unless allow_responses
         if self._cache[subject]:

@@ -29,6 +29,7 @@ from ..connection import ClosedReason, Connection
 from ..delivery import (
     NO_PLAN,
     SIZE_CRLF,
+    append_joined,
     deliver,
     deliver_planned,
     deliver_run,
@@ -410,10 +411,9 @@ class Link(Connection):
             # A frame per item, no replies (subjects that change from message
             # to message): the frames' pieces lined up and joined in C,
             # each frame's CRLF and the next one's verb as one piece.
-            self.out += lead
-            self.out += _join(_flat(zip_longest(
+            append_joined(self, chain((lead,), _flat(zip_longest(
                 map(_first, items), map(SP_SIZE_CRLF.__getitem__, sizes), payloads,
-                repeat(b"\r\n" + lead, count - 1), fillvalue=b"\r\n")))
+                repeat(b"\r\n" + lead, count - 1), fillvalue=b"\r\n"))))
         else:
             parts = []
             for subject, reply, payloads in items:
@@ -425,7 +425,7 @@ class Link(Connection):
                     parts += (head, payloads[0], b"\r\n")
                 else:  # one control line: the payloads joined by the head
                     parts += (head, (b"\r\n" + head).join(payloads), b"\r\n")
-            self.out += _join(parts)
+            append_joined(self, parts)
         self.out_msgs += count
         self.out_bytes += nbytes
         if not self.flush_queued:

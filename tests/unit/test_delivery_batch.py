@@ -363,3 +363,41 @@ def test_permissions_and_mappings_frame_like_single_messages():
     assert b"Permissions Violation" in outs[0][4][0] and outs[0][1][1] > 0
     assert b"MSG lit.3 " not in outs[0][0][0] and b"MSG lit.3 " in outs[0][2][0]
     assert outs[0][-1]  # allow_responses saw the requests' replies
+
+
+def test_allow_responses_publisher_stays_on_the_bulk_path():
+    """A user with allow_responses keeps the bulk path: subjects its static
+    rules allow go per control line, the rest message by message, where a
+    tracked reply is allowed up to its limit (one answer each) and anything
+    else refused; the bytes, order and counters are those of one by one."""
+    from pluggy_nats.conf import loads
+    from pluggy_nats.options import Options
+
+    outs = []
+    for batched in (True, False):
+        random.seed(5)  # (PROD_CONF's weighted mapping picks at random)
+        world = World(batched)
+        world.server = Server(Options(conf=loads(PROD_CONF)), host="127.0.0.1", port=0,
+                              autoload=True)
+        try:
+            inbox = world.client([b"SUB _INBOX.> 1\r\nSUB svc.> 2\r\nSUB lit.* 3\r\n"],
+                                 connect=_login("plain"))
+            resp = world.client([b"SUB lit.* 1\r\n"], connect=_login("resp"))
+            assert resp.fast_pub and resp.pub_check is not None
+            inbox.parser.feed(literal_stream(count=40))  # requests: replies tracked
+            answers = [pubs(b"svc.x", [16], count=6),  # statically allowed: one run
+                       pubs(b"_INBOX.r9", [5], count=3),  # one answer allowed, two refused
+                       pubs(b"_INBOX.r18", [7], count=1), pubs(b"lit.2", [3], count=2),
+                       pubs(b"_INBOX.none", [2], count=1), pubs(b"svc.y", [1024], count=4)]
+            resp.parser.feed(b"".join(answers))
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes, c.in_msgs, c.in_bytes)
+                         for c in (inbox, resp)])
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    delivered, errors = outs[0][0][0], outs[0][1][0]
+    assert delivered.count(b"MSG svc.x 2 16\r\n") == 6 and delivered.count(b"MSG svc.y ") == 4
+    assert delivered.count(b"MSG _INBOX.r9 1 5\r\n") == 1
+    assert delivered.count(b"MSG _INBOX.r18 1 7\r\n") == 1
+    assert b"MSG _INBOX.none" not in delivered and b"MSG lit.2 3 3\r\n" not in delivered
+    assert errors.count(b"Permissions Violation for Publish") == 2 + 2 + 1

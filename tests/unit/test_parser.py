@@ -235,6 +235,10 @@ FRAMES = st.sampled_from([
     b"RMSG $G a 4\r\na\r\nb\r\n", b"RMSG a\r\n", b"RMSG $G a 2 \r\nhi\r\n",
     # same control lines as frames above, other payloads: shared lines form and break
     b"PUB a 3\r\nxyz\r\n", b"PUB a 4\r\nwxyz\r\n", b"RMSG $G a 3\r\nxyz\r\n",
+    # runs of one line (checked a byte column at a time), and near misses at their stride
+    b"PUB a 3\r\nabc\r\n" * 4, b"PUB a 3\r\nxyz\r\n" * 4 + b"PUB b 3\r\nxyz\r\n",
+    b"PUB a 3\r\nxyz\r\n" * 4 + b"PUB a 3\r\nxyzw\r\n", b"RMSG $G a 3\r\nabc\r\n" * 4,
+    b"PUB a 3\r\nxyz\r\n" * 4 + b"PUB a 3\r\nxyz\n\n",
 ])
 
 
@@ -303,3 +307,64 @@ def test_a_run_of_known_lines_is_taken_whole_and_exactly():
     ops2, _ = parse(frames, odd)
     assert ops2[-4:] == [("PUB", b"s.1", None, b"abc"), ("PUB", b"s.2", None, b"a\r\nb"),
                          ("PUB", b"s.3", None, b"xyz"), ("PUB", b"s.4", None, b"hi")]
+
+
+@pytest.mark.parametrize("tail", [
+    b"", b"PUB b 300\r\n", b"PUB a 300\r\n", b"PUB a 301\r\n", b"PING\r\n",
+], ids=["run", "other_line", "same_line", "other_size", "ping"])
+@pytest.mark.parametrize("spoil", ["none", "line", "cr", "lf", "size"])
+def test_runs_of_one_big_line_check_every_frame(tail, spoil):
+    """A publisher streaming one subject with big payloads: the frames after
+    the second are checked a byte column at a time; any frame that differs
+    (its line, its CR or LF, a payload of another size) is read as the general
+    loop reads it, wherever it stands in the run."""
+    import pluggy_nats.protocol.parser as parser_module
+
+    frame = b"PUB a 300\r\n" + b"x" * 300 + b"\r\n"
+    bad = {"none": frame, "line": frame.replace(b"PUB a", b"PUB b"),
+           "cr": frame[:-2] + b"\n\n", "lf": frame[:-1] + b"\r",
+           "size": frame.replace(b"x\r\n", b"\r\n")}[spoil]
+    for at in range(1, 7):
+        stream = frame * at + bad + frame * (6 - at) + tail + b"x" * 300 + b"\r\n"
+
+        def outcome(stream=stream):
+            rec = Recorder()
+            parser = Parser(rec, OPS)
+            try:
+                parser.feed(stream)
+            except ProtocolError as exc:
+                return rec.ops, exc.err
+            return rec.ops, parser.buffered
+
+        fast = outcome()
+        saved = parser_module._FAST_TRIES
+        parser_module._FAST_TRIES = 0
+        try:
+            slow = outcome()
+        finally:
+            parser_module._FAST_TRIES = saved
+        assert fast == slow, (at, spoil)
+
+
+def test_big_payload_across_reads_is_cut_from_the_reads():
+    """A big PUB left incomplete by a read is joined from the reads when
+    complete (Parser._big_pub): for every cut around its payload's end (the
+    CR or LF alone in a read) and cuts into three reads, the ops are those of
+    one feed; a missing CRLF is still the general loop's error."""
+    payload = bytes(range(256)) * 40  # 10 KiB: over _BIG_KEEP
+    frame = b"PUB big r %d\r\n" % len(payload) + payload + b"\r\n"
+    stream = b"PING\r\n" + frame + b"PUB a 2\r\nhi\r\n" + frame + b"PING\r\n"
+    whole = parse(stream)[0]
+    assert whole[1] == ("PUB", b"big", b"r", payload)
+    ends = [6 + len(frame) + d for d in range(-4, 4)]
+    cuts = [(a,) for a in range(1, 40)] + [(a,) for a in ends] + \
+        [(a, b) for a in (10, 30, 5000) for b in ends] + [(6 + len(frame) + 20, len(stream) - 3)]
+    for cut in cuts:
+        bounds = (0, *cut, len(stream))
+        ops, parser = parse(*[stream[i:j] for i, j in zip(bounds[:-1], bounds[1:], strict=True)])
+        assert ops == whole and parser.buffered == 0, cut
+    bad = b"PUB big %d\r\n" % len(payload) + payload + b"\rX"
+    for cut in (100, len(bad) - 1, len(bad) - 2):
+        with pytest.raises(ProtocolError) as info:
+            parse(bad[:cut], bad[cut:] + b"PING\r\n")
+        assert info.value.err == E.UNKNOWN_OP
