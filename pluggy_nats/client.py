@@ -2,14 +2,21 @@
 :class:`~pluggy_nats.connection.Connection`."""
 
 import time
-from itertools import chain
 from operator import is_, itemgetter
 
 import gevent
 
 from .auth import Allow, Deny
 from .connection import CLIENT, ClosedReason, Connection
-from .delivery import _PLANS, deliver, deliver_planned, deliver_run, forget_plans, make_plan
+from .delivery import (
+    _PLANS,
+    count_items,
+    deliver,
+    deliver_planned,
+    deliver_run,
+    forget_plans,
+    make_plan,
+)
 from .permissions import always_allowed
 from .protocol import encode, jsonarg
 from .protocol import errors as E
@@ -22,7 +29,6 @@ from .subscription import Subscription
 _first = itemgetter(0)
 _second = itemgetter(1)
 _third = itemgetter(2)
-_flat = chain.from_iterable
 
 
 class ClientConnection(Connection):
@@ -478,8 +484,7 @@ class ClientConnection(Connection):
             self.server.links.forward_run(self, self.account, list(zip(items, results,
                                                                        strict=True)))
         if counted is None:
-            payloads = list(_flat(map(_third, items)))
-            counted = len(payloads), sum(map(len, payloads))
+            counted = count_items(items)
         self.in_msgs += counted[0]
         self.in_bytes += counted[1]
         return True

@@ -367,6 +367,13 @@ def _joined_run(c, items, plans, replies, touched):
     return len(sizes), nbytes
 
 
+def count_items(items):
+    """(messages, payload bytes) of bulk-path items (payloads last in each):
+    what a run counts when ``deliver_planned`` did not count on the way."""
+    payloads = list(_flat(map(_last, items)))
+    return len(payloads), sum(map(len, payloads))
+
+
 def _frame_parts(subject, reply, hdr, msg):
     """(MSG head, MSG tail, HMSG head, HMSG tail) for a message with headers; the
     sid goes between head and tail. A client that did not ask for headers gets

@@ -30,6 +30,7 @@ from ..delivery import (
     NO_PLAN,
     SIZE_CRLF,
     append_joined,
+    count_items,
     deliver,
     deliver_planned,
     deliver_run,
@@ -585,10 +586,7 @@ class Link(Connection):
         if keys.count(keys[0]) != len(keys):
             return False
         self.account = keys[0][0]
-        counted = deliver_planned(items, plans, self)
-        if counted is None:
-            payloads = list(_flat(map(_second, items)))
-            counted = len(payloads), sum(map(len, payloads))
+        counted = deliver_planned(items, plans, self) or count_items(items)
         self.in_msgs += counted[0]
         self.in_bytes += counted[1]
         return True

@@ -80,6 +80,19 @@ EXPECTED = [
 ]
 
 
+def _general_loop_only(outcome):
+    """``outcome()`` with the parser's fast paths off (the general loop reads
+    everything): what the fast paths must reproduce exactly."""
+    import pluggy_nats.protocol.parser as parser_module
+
+    saved = parser_module._FAST_TRIES
+    parser_module._FAST_TRIES = 0
+    try:
+        return outcome()
+    finally:
+        parser_module._FAST_TRIES = saved
+
+
 def test_whole_stream():
     ops, parser = parse(STREAM)
     assert ops == EXPECTED
@@ -272,13 +285,7 @@ def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big,
         fast = outcome()
     finally:
         parser_module._BIG = saved_big
-    saved = parser_module._FAST_TRIES
-    parser_module._FAST_TRIES = 0
-    try:
-        slow = outcome()
-    finally:
-        parser_module._FAST_TRIES = saved
-    assert fast == slow
+    assert fast == _general_loop_only(outcome)
 
 
 def test_a_run_of_known_lines_is_taken_whole_and_exactly():
@@ -318,8 +325,6 @@ def test_runs_of_one_big_line_check_every_frame(tail, spoil):
     the second are checked a byte column at a time; any frame that differs
     (its line, its CR or LF, a payload of another size) is read as the general
     loop reads it, wherever it stands in the run."""
-    import pluggy_nats.protocol.parser as parser_module
-
     frame = b"PUB a 300\r\n" + b"x" * 300 + b"\r\n"
     bad = {"none": frame, "line": frame.replace(b"PUB a", b"PUB b"),
            "cr": frame[:-2] + b"\n\n", "lf": frame[:-1] + b"\r",
@@ -337,13 +342,7 @@ def test_runs_of_one_big_line_check_every_frame(tail, spoil):
             return rec.ops, parser.buffered
 
         fast = outcome()
-        saved = parser_module._FAST_TRIES
-        parser_module._FAST_TRIES = 0
-        try:
-            slow = outcome()
-        finally:
-            parser_module._FAST_TRIES = saved
-        assert fast == slow, (at, spoil)
+        assert fast == _general_loop_only(outcome), (at, spoil)
 
 
 def test_big_payload_across_reads_is_cut_from_the_reads():
