@@ -318,9 +318,10 @@ def serve(argv):
         else:
             print("pluggy-nats: configuration is valid (no configuration file)")
         return 0
-    from .server import StartError, tune_gc
+    from .server import StartError, tune_gc, tune_malloc
 
     tune_gc()
+    tune_malloc()
     try:
         server.serve_forever()
     except StartError as exc:  # nats-server: Fatalf, the last line, exit status 1

@@ -344,8 +344,9 @@ def main(argv=None):
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    from pluggy_nats.server import tune_gc
+    from pluggy_nats.server import tune_gc, tune_malloc
 
+    tune_malloc()
     for name in names:
         w = Workload(name)
         tune_gc()  # as ``pluggy-nats serve`` runs
