@@ -513,8 +513,17 @@ class ClientConnection(Connection):
             return
         if deliver_run(result, seg, self):
             return
+        # Matched anew per message; an item of several payloads (one control
+        # line) may still go as a run of its own (a segment refused for one
+        # denied subject or one reply among its items).
         match = self.match
-        for subject, reply, payloads in seg:
+        several = len(seg) > 1
+        for item in seg:
+            subject, reply, payloads = item
+            if several and len(payloads) > 1:
+                r = match(subject)
+                if r is EMPTY_RESULT or deliver_run(r, [item], self):
+                    continue
             for payload in payloads:
                 r = match(subject)
                 if r is not EMPTY_RESULT:

@@ -426,14 +426,15 @@ def deliver_run(result, items, publisher):
     caller then delivers message by message (matching each anew). That is: a
     connection holding two of the matching subscriptions (its frames
     interleave message by message), an internal client (its callback may
-    change interest between messages), a subscription that auto-unsubscribes
-    or a client with subscribe-deny rules (both per message), and for queue
+    change interest between messages), a subscription that auto-unsubscribes,
+    a client whose subscribe-deny rules refuse one of the segment's subjects
+    or that tracks the replies it is handed (allow_responses), and for queue
     groups a no-echo publisher, a member that is a link or an internal
     client, and groups too big to check per run.
     """
     psubs, qsubs = result
     noecho = publisher.noecho
-    if not _runnable(result) or (qsubs and not _queues_runnable(qsubs, noecho)):
+    if not _runnable(result, items) or (qsubs and not _queues_runnable(qsubs, noecho, items)):
         return False
     touched = publisher.touched
     clients, links = _split_plain(psubs, noecho)
@@ -540,18 +541,34 @@ def _split_plain(psubs, noecho):
     return clients, links
 
 
-def _queues_runnable(qsubs, noecho):
+def _queues_runnable(qsubs, noecho, items):
     """Queue members can take picks for a whole run: an echoing publisher,
-    client members only, none that auto-unsubscribes, groups small enough."""
+    client members only, none that auto-unsubscribes or refuses a message of
+    ``items`` (``_takes_all``), groups small enough."""
     if noecho is not None:
         return False
     for members in qsubs:
         if len(members) > _QUEUE_RUN_MAX:
             return False
         for sub in members:
-            if sub.conn.kind or sub.max_msgs or sub.conn.deny_delivery is not None:
+            c = sub.conn
+            if c.kind or sub.max_msgs or (c.deny_delivery is not None
+                                          and not _takes_all(c, items)):
                 return False
     return True
+
+
+def _takes_all(c, items):
+    """Client ``c``, which has permissions, takes every message of ``items``
+    as a run: its subscribe-deny rules refuse none of their subjects (checked
+    once per subject, not per message) and none has a reply it would have to
+    track (allow_responses)."""
+    if c.reply_tracker is not None and any(map(_second, items)):
+        return False
+    deny = c.deny_delivery
+    if len(items) == 1:
+        return not deny(items[0][0])
+    return not any(map(deny, {item[0] for item in items}))
 
 
 def _run_parts(msgs):
@@ -635,10 +652,11 @@ _RUNNABLE = {}
 _RUNNABLE_MAX = 1024
 
 
-def _runnable(result):
+def _runnable(result, items):
     """No internal client among ``result``'s subscriptions, no connection but
-    a link holding two of them; no auto-unsubscribe or deny rules (checked
-    each time: they change without the result changing)."""
+    a link holding two of them; no auto-unsubscribe, and every client with
+    permissions takes all of ``items`` (checked each time: limits and
+    permissions change without the result changing)."""
     got = _RUNNABLE.get(id(result))
     if got is None or got[0] is not result:
         seen = set()
@@ -657,6 +675,8 @@ def _runnable(result):
     if not got[1]:
         return False
     for sub in result[0]:
-        if sub.max_msgs or (not sub.conn.kind and sub.conn.deny_delivery is not None):
+        c = sub.conn
+        if sub.max_msgs or (not c.kind and c.deny_delivery is not None
+                            and not _takes_all(c, items)):
             return False
     return True

@@ -80,6 +80,7 @@ SCENARIOS = {
     "lit_route_in1k": (1024, 1, 0, "route_in", LITERAL),
     "lit_pubsub16_prod": (16, 1, 0, "client", LITERAL, "prod"),
     "lit_fanout16_prod": (16, 8, 0, "client", LITERAL, "prod"),
+    "queue16_prod": (16, 0, 4, "client", False, "prod"),
     "mixed_pubsub16": (16, 1, 0, "client", True),
     "mixed_pubsub1k": (1024, 1, 0, "client", True),
     "mixed_fanout16": (16, 8, 0, "client", True),
@@ -107,6 +108,12 @@ SCENARIOS = {
     "leaf_in16": (16, 1, 0, "leaf_in", CYCLE),
     "leaf_in1k": (1024, 1, 0, "leaf_in", CYCLE),
 }
+# "_cut" workloads feed their stream in 64 KiB reads that cut frames where TCP
+# would (a frame's end in the next read), not in reads of whole frames.
+CUT = "_cut"
+CUT_ROUND = 4  # the workload's whole-frame buffer, this many times, per round
+for _base in ("pubsub1k", "fanout1k", "lit_pubsub1k", "lit_route_in1k"):
+    SCENARIOS[_base + CUT] = SCENARIOS[_base]
 GATEWAY_CONF = """
 gateway {
   name: A
@@ -205,6 +212,11 @@ class Workload:
                 self.subs.append(self._leaf(interest=subject))
             self.data, self.count = frames(size, mixed=mixed)
             self.feed = pub.parser.feed
+        self.reads = [self.data]
+        if name.endswith(CUT):
+            stream = self.data * CUT_ROUND
+            self.reads = [stream[i:i + READ] for i in range(0, len(stream), READ)]
+            self.count *= CUT_ROUND
         for c in self.subs + getattr(self, "links", []):
             c.out.clear()  # handshake lines
             c.flush_queued = False
@@ -272,13 +284,14 @@ class Workload:
         return link
 
     def run(self, rounds):
-        feed, data, subs, touched = self.feed, self.data, self.subs, self.server.touched
+        feed, reads, subs, touched = self.feed, self.reads, self.subs, self.server.touched
         for _ in range(rounds):
-            feed(data)
-            for sub in subs:  # what the flush would do, without the syscall
-                sub.out.clear()
-                sub.flush_queued = False
-            touched.clear()
+            for data in reads:
+                feed(data)
+                for sub in subs:  # what the flush would do, without the syscall
+                    sub.out.clear()
+                    sub.flush_queued = False
+                touched.clear()
         delivered = sum(s.out_msgs for s in subs)
         return rounds * self.count, delivered
 

@@ -401,3 +401,51 @@ def test_allow_responses_publisher_stays_on_the_bulk_path():
     assert delivered.count(b"MSG _INBOX.r18 1 7\r\n") == 1
     assert b"MSG _INBOX.none" not in delivered and b"MSG lit.2 3 3\r\n" not in delivered
     assert errors.count(b"Permissions Violation for Publish") == 2 + 2 + 1
+
+
+def test_queue_members_with_permissions_take_runs(monkeypatch):
+    """Queue members whose users have permissions (subscribe-deny rules,
+    allow_responses) take a run's picks at once when none of its messages is
+    refused or needs its reply tracked; runs holding a denied subject or a
+    reply go message by message. Bytes, order and counters are those of one
+    by one, and the allowed runs never reach the per-message ``deliver``."""
+    from pluggy_nats import delivery
+    from pluggy_nats.conf import loads
+    from pluggy_nats.options import Options
+
+    stream = (pubs(b"lit.7", [16], count=40) + pubs(b"lit.3", [8], count=6)  # lit.3: denied
+              + pubs(b"lit.8", [5], reply=b"_INBOX.q", count=4)  # replies: tracked
+              + pubs(b"lit.9", [1024], count=12))
+    outs = []
+    calls = []
+    for batched in (True, False):
+        random.seed(11)
+        world = World(batched)
+        world.server = Server(Options(conf=loads(PROD_CONF)), host="127.0.0.1", port=0,
+                              autoload=True)
+        counted = []
+
+        def spy(*args, counted=counted, per_message=delivery.deliver):
+            counted.append(args[1])  # the subject
+            return per_message(*args)
+
+        monkeypatch.setattr(client_module, "deliver", spy)
+        try:
+            members = [world.client([b"SUB lit.* q 1\r\n"], connect=_login(user))
+                       for user in ("sub", "sub", "resp")]
+            assert all(m.deny_delivery is not None for m in members)
+            pub = world.client(connect=_login("plain"))
+            pub.parser.feed(stream)
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes) for c in members]
+                        + [(pub.in_msgs, pub.in_bytes, bytes(pub.out))])
+        finally:
+            world.close()
+            monkeypatch.undo()
+        calls.append(counted)
+    assert outs[0] == outs[1]
+    delivered = b"".join(out[0] for out in outs[0][:3])
+    assert delivered.count(b"MSG lit.7 1 16\r\n") == 40
+    assert delivered.count(b"MSG lit.9 1 1024\r\n") == 12
+    # batched: only the lit.3 run (a member denies it) and the replies go one by one
+    assert set(calls[0]) == {b"lit.3", b"lit.8"} and len(calls[0]) == 6 + 4
+    assert len(calls[1]) == 40 + 6 + 4 + 12

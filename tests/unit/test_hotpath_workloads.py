@@ -9,7 +9,8 @@ from pluggy_nats.bench.hotpath import SCENARIOS, Workload
 
 
 @pytest.mark.parametrize("name", sorted(n for n in SCENARIOS if n.startswith("lit_"))
-                         + ["mixed_pubsub16", "pubsub1k", "route_in16"])
+                         + ["mixed_pubsub16", "pubsub1k", "route_in16", "pubsub1k_cut",
+                            "fanout1k_cut"])
 def test_workload_delivers_every_message(name):
     size, plain, members, path, *_ = SCENARIOS[name]
     w = Workload(name)
