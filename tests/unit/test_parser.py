@@ -345,6 +345,45 @@ def test_runs_of_one_big_line_check_every_frame(tail, spoil):
         assert fast == _general_loop_only(outcome), (at, spoil)
 
 
+@pytest.mark.parametrize("spoil", ["none", "unseen", "size", "cr", "lf", "ping", "alike"])
+def test_known_lines_with_big_payloads_are_one_run_and_exact(spoil):
+    """Real traffic with big payloads (a publisher cycling over subjects): a
+    read whose lines were all seen before is cut by the regex engine into one
+    run; a frame that differs anywhere in it (a line not seen, another size,
+    its CR or LF, another verb, a repeated neighbour) is read as the general
+    loop reads it."""
+    def frame(i, size=300):
+        return b"PUB s.%d %d\r\n" % (i % 7, size) + bytes([97 + i % 26]) * size + b"\r\n"
+
+    seen = b"".join(frame(i) for i in range(14))
+    bad = {"none": frame(3), "unseen": frame(3).replace(b"s.3", b"s.x"),
+           "size": frame(3, 299), "cr": frame(3)[:-2] + b"\n\n", "lf": frame(3)[:-1] + b"\r",
+           "ping": b"PING\r\n" + frame(3), "alike": frame(2)}[spoil]
+    for at in range(0, 9, 2):
+        stream = b"".join(frame(i) for i in range(at)) + bad + \
+            b"".join(frame(i) for i in range(at + 3, 12))
+
+        def outcome(stream=stream):
+            rec = Recorder()
+            parser = Parser(rec, OPS)
+            try:
+                parser.feed(seen)
+                parser.feed(stream)
+            except ProtocolError as exc:
+                return rec.ops, exc.err
+            return rec.ops, parser.buffered
+
+        fast = outcome()
+        assert fast == _general_loop_only(outcome), (at, spoil)
+    calls = []
+    ops = make_op_table({b"PUB": (PUB, lambda h, items: calls.append(items))})
+    parser = Parser(Recorder(), ops)
+    parser.feed(seen)
+    calls.clear()
+    parser.feed(seen)
+    assert len(calls) == 1 and [i[0] for i in calls[0]] == [b"s.%d" % (i % 7) for i in range(14)]
+
+
 def test_big_payload_across_reads_is_cut_from_the_reads():
     """A big PUB left incomplete by a read is joined from the reads when
     complete (Parser._big_pub): for every cut around its payload's end (the
