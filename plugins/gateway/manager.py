@@ -20,7 +20,7 @@ import random
 import socket
 import time
 from itertools import compress
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 
 import gevent
 import gevent.socket
@@ -45,7 +45,14 @@ from .replies import RecentSubs, ReplyMap
 _first = itemgetter(0)
 _second = itemgetter(1)
 # subjects a reply travels home on: never decided by interest (``_direct``)
-_routed = methodcaller("startswith", (b"_GR_.", b"$GR."))
+
+
+def _any_routed(subjects):
+    """Whether a subject of ``subjects`` is a routed reply (``_GR_.``, or
+    the old ``$GR.``): two substring searches over one join, in C, instead
+    of a call per subject."""
+    joined = b"\n" + b"\n".join(subjects)
+    return b"\n_GR_." in joined or b"\n$GR." in joined
 
 SOLICIT_DELAY = 1.0  # Go defaultSolicitGatewaysDelay: let the cluster form first
 CONNECT_DELAY = 1.0  # Go gatewayConnectDelay
@@ -520,7 +527,7 @@ class GatewayManager:
         msgs = list(map(_first, items))
         subjects = list(map(_first, msgs))
         if not order or self.replies.count or any(i.total_qsubs for _l, i in order) or \
-                any(map(_second, msgs)) or any(map(_routed, subjects)):
+                any(map(_second, msgs)) or _any_routed(subjects):
             for (subject, reply, payloads), result in items:
                 for payload in payloads:
                     self.forward(publisher, account, subject, reply, 0, payload, result)
