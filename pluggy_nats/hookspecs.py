@@ -262,10 +262,13 @@ def nats_healthz(server, query, problems):
     """Add what keeps this server from being healthy to the list ``problems``:
     dicts as nats-server's HealthzError (``type``: JETSTREAM, ACCOUNT, STREAM
     or CONSUMER; ``error``; optionally ``account``, ``stream``, ``consumer``),
-    the first one being what ``/healthz`` answers without ``details``.
+    the first one being what ``/healthz`` answers without ``details``; a
+    ``status_code`` key (taken out of the answer) sets the HTTP status, as
+    Go's 404 for a missing account, stream or consumer (503 otherwise).
     ``query`` has the request's options (``js-enabled-only``,
-    ``js-server-only``, ``js-meta-only``, ...). Called per request, only when
-    the server itself is ready."""
+    ``js-server-only``, ``js-meta-only``, ``account``, ``stream``,
+    ``consumer``, ...). Called per request, only when the server itself is
+    ready."""
 
 
 @hookspec

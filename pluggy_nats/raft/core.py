@@ -284,15 +284,18 @@ class RaftCore:
         self.prevotes = set()
 
     def _become_follower(self, term, leader):
-        if term != self.term:
-            self.term, self.vote = term, None
-            self.storage.save_state(term, None)
+        # A follower before the new term is saved: saving may let other
+        # greenlets run (the fsync is off the loop), and a propose() among
+        # them must not append as leader in a term this node does not lead.
         self.role = FOLLOWER
         self._leader_state_clear()
         self.leader = leader
         if leader is not None:
             self.last_contact = self.now
         self._reset_election_timer()
+        if term != self.term:
+            self.term, self.vote = term, None
+            self.storage.save_state(term, None)
 
     def _campaign(self, transfer=False):
         self._reset_election_timer()

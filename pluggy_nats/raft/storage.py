@@ -185,15 +185,39 @@ def _no_fsync(fd):
     pass
 
 
-def _fsync_dir(path, fsync=os.fsync):
+def _off_loop(fn, *args):
+    """Run the blocking ``fn(*args)`` in gevent's thread pool: the calling
+    greenlet waits for it (ordering is kept), every other greenlet runs
+    meanwhile. An fsync in the loop's own thread stops the whole process."""
+    from gevent import get_hub
+
+    return get_hub().threadpool.apply(fn, args)
+
+
+def _fsync_all(fds, directory):
+    """fsync each of ``fds`` (our own duplicates: whoever closes the files
+    meanwhile cannot pull them from under us), then ``directory`` if given;
+    the duplicates are closed."""
+    try:
+        for fd in fds:
+            os.fsync(fd)
+        if directory:
+            _fsync_dir(directory)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _fsync_dir(path, fsync=None):
     fd = os.open(path, os.O_RDONLY)
     try:
-        fsync(fd)
+        (fsync or os.fsync)(fd)
     finally:
         os.close(fd)
 
 
-def _write_atomic(path, data, fsync=os.fsync):
+def _write_atomic(path, data, fsync=None):
+    fsync = fsync or os.fsync
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)
@@ -211,11 +235,23 @@ class FileStorage(Storage):
     batch). ``fsync=False``: ``sync()`` only hands the records to the OS, as
     Go's default (acks from the page cache; a kill -9 loses nothing, a power
     loss on a quorum can); simulations use it too and model lost writes
-    themselves."""
+    themselves.
+
+    The fsyncs on the replication path (``sync()``, and term and vote in
+    ``save_state``) run in gevent's thread pool: the node's greenlet waits
+    for them, so a vote is still granted and an entry still counted only
+    once on disk, while the rest of the server keeps serving. ``sync()`` is
+    the log's only fsync point: a new segment's directory entry and a
+    rotated-out segment are fsynced by the next ``sync()``, so appends never
+    wait (nor yield) in the middle of writing records. Truncations (rare: a
+    follower's conflicting suffix), snapshots and recovery fsync in place."""
 
     def __init__(self, directory, segment_bytes=8 << 20, fsync=True):
         super().__init__()
         self._fsync = os.fsync if fsync else _no_fsync
+        self._durable = fsync
+        self._unsynced = []       # rotated-out segments the next sync() covers (flushed)
+        self._dir_dirty = False   # a segment was created since the last sync()
         self.dir = directory
         self.log_dir = os.path.join(directory, "log")
         self.snap_dir = os.path.join(directory, "snapshots")
@@ -307,13 +343,18 @@ class FileStorage(Storage):
         self._file_size = self._file.tell()
         if first not in self._segments:
             self._segments.append(first)
-            _fsync_dir(self.log_dir, self._fsync)
+            self._dir_dirty = True  # its directory entry: durable with the next sync()
 
     def _write_state(self):
         vote = (self.vote or "").encode()
         body = _TAV.pack(self.term, len(vote)) + vote
-        _write_atomic(os.path.join(self.dir, "tav.idx"), body + _CRC.pack(zlib.crc32(body)),
-                      self._fsync)
+        path, data = os.path.join(self.dir, "tav.idx"), body + _CRC.pack(zlib.crc32(body))
+        if self._durable:
+            # the caller (the node's greenlet) waits: on disk before a vote
+            # is granted or a higher term acted on, as before
+            _off_loop(_write_atomic, path, data)
+        else:
+            _write_atomic(path, data, _no_fsync)
 
     def _write_entries(self, entries):
         out = []
@@ -321,7 +362,11 @@ class FileStorage(Storage):
             if self._file is None or self._file_size >= self.segment_bytes:
                 self._flush_records(out)
                 if self._file is not None:
-                    self.sync()
+                    # no fsync here (no yield while records are half written):
+                    # the next sync() covers the rotated-out segment
+                    self._file.flush()
+                    self._unsynced.append(self._file)
+                    self._file = None
                 self._open_segment(e.index)
             body = _BODY.pack(e.index, e.term, e.type) + e.data
             rec = _REC.pack(zlib.crc32(body), len(body)) + body
@@ -381,11 +426,30 @@ class FileStorage(Storage):
             self._segments.remove(seg)
 
     def sync(self):
+        """Everything appended before the call is durable when it returns
+        (with ``fsync``: the fsyncs run in the thread pool, other greenlets
+        may append meanwhile; those wait for the next sync)."""
+        files, self._unsynced = self._unsynced, []
         if self._file is not None:
             self._file.flush()
-            self._fsync(self._file.fileno())
+        if self._durable:
+            fds = [os.dup(f.fileno()) for f in files]
+            if self._file is not None:
+                fds.append(os.dup(self._file.fileno()))
+            directory, self._dir_dirty = self.log_dir if self._dir_dirty else None, False
+            try:
+                _off_loop(_fsync_all, fds, directory)
+            except BaseException:
+                self._dir_dirty = self._dir_dirty or directory is not None
+                self._unsynced = files + self._unsynced
+                raise
+        for f in files:
+            f.close()
 
     def close(self):
+        for f in self._unsynced:
+            f.close()
+        self._unsynced = []
         if self._file is not None:
             self._file.close()
             self._file = None

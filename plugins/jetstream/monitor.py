@@ -1,6 +1,7 @@
 """/jsz and the /varz ``jetstream`` block, with nats-server's field names
 (monitor.go JSInfo, AccountDetail, StreamDetail)."""
 
+import json
 import time
 
 from .account import API_LEVEL
@@ -118,12 +119,49 @@ def healthz(js, query, problems):
     (monitor.go): nothing with ``js-server-only`` or without JetStream; only
     "enabled" with ``js-enabled-only``; in a cluster the meta group (a leader,
     and this member current with it), then, unless ``js-meta-only``, every
-    stream group this server is a member of."""
+    stream group this server is a member of and their consumers, or only the
+    ``account``, ``stream`` and ``consumer`` named (404 when missing)."""
     from pluggy_nats_plugins.monitor.endpoints import bool_param
 
     if bool_param(query, "js-server-only") or not js.config.enabled:
         return
     if bool_param(query, "js-enabled-only") or bool_param(query, "js-enabled"):
         return
+    account, stream, consumer = (query.get(k, "") for k in ("account", "stream", "consumer"))
     if js.cluster is not None:
-        js.cluster.health(problems, meta_only=bool_param(query, "js-meta-only"))
+        js.cluster.health(problems, meta_only=bool_param(query, "js-meta-only"),
+                          account=account, stream=stream, consumer=consumer)
+        return
+    # One server: every stream is loaded at start (Go checks here that each
+    # could be recovered); what is left is whether the named assets exist.
+    # Go looks for the account's folder in the store directory, which it
+    # has once the account has a stream: an account counts once it has one.
+    if not account:
+        return
+    jsa = js.accounts.get(account)
+    streams = jsa.streams if jsa is not None else {}
+    if not streams:
+        problems.append(not_found(account))
+    elif stream and stream not in streams:
+        problems.append(not_found(account, stream))
+    elif consumer and consumer not in streams[stream].consumers:
+        problems.append(not_found(account, stream, consumer))
+
+
+def not_found(account, stream="", consumer=""):
+    """Go's healthz answer (404) for a missing account, stream or consumer."""
+    if consumer:
+        return {"type": "CONSUMER", "account": account, "stream": stream, "consumer": consumer,
+                "error": "JetStream consumer %s not found for stream %s on account %s"
+                % (_q(consumer), _q(stream), _q(account)), "status_code": 404}
+    if stream:
+        return {"type": "STREAM", "account": account, "stream": stream,
+                "error": "JetStream stream %s not found on account %s" % (_q(stream), _q(account)),
+                "status_code": 404}
+    return {"type": "ACCOUNT", "account": account,
+            "error": "JetStream account %s not found" % _q(account), "status_code": 404}
+
+
+def _q(text):
+    """Go's %q for the names (printable ASCII and UTF-8 as they are)."""
+    return json.dumps(text, ensure_ascii=False)

@@ -430,16 +430,20 @@ class Stream:
                 self._pub(reply, b"")
             return 0
         del self.batches[batch_id]
-        for _, _, _, mh in staged:
-            if "Nats-Expected-Last-Msg-Id" in mh:
-                self._error(reply, ApiError(10177, header="Nats-Expected-Last-Msg-Id"))
-                return 0
-        last = 0
-        self._begin_atomic(len(staged))
         try:
-            for subj, mhdr, mdata, _ in staged:
-                last = self.process(subj, "", mhdr, mdata, in_batch=True)
-                if not last:  # a check or the store refused: the rest is not stored
+            checked = self._check_batch(staged)
+        except ApiError as err:  # nothing of the batch is stored or proposed
+            self._error(reply, err)
+            return 0
+        except StoreError as exc:
+            self._error(reply, ApiError(10077, err=str(exc)))
+            return 0
+        last = 0
+        self._begin_atomic(len(checked))
+        try:
+            for item in checked:
+                last = self._accept(*item, True)
+                if not last:  # the store refused (I/O, or no longer leader)
                     self._error(reply, ApiError(10176))
                     return 0
         finally:
@@ -448,6 +452,51 @@ class Stream:
             self._ack(reply, (self._pubprefix + '%d,"batch":%s,"count":%d}' % (
                 last, dumps(batch_id).decode(), len(staged))).encode(), last)
         return last
+
+    def _check_batch(self, staged):
+        """Every check of every message of an atomic batch, before any is
+        stored or proposed (Go's ``checkMsgHeadersPreClusteredProposal`` with
+        its staged diff): a refused batch leaves nothing behind. Later
+        messages see the earlier ones: counters add up, a Nats-Msg-Id may
+        appear once, an expected last sequence only on the first message and
+        an expected subject sequence only on a subject the batch has not
+        written, rollups only where they cannot undo the batch's own
+        messages, and discard new limits count the whole batch. Returns the
+        ``_accept`` arguments of each message; raises ApiError (or the
+        store's ErrMax* for a limit)."""
+        if self.cfg.get("sealed"):
+            raise ApiError(10109)
+        staged_diff = self.store.stage_batch()
+        counters, ids, out = {}, set(), []
+        for subject, hdr, data, h in staged:
+            if "Nats-Expected-Last-Msg-Id" in h:
+                raise ApiError(10177, header="Nats-Expected-Last-Msg-Id")
+            counter = None
+            if "Nats-Incr" in h or self.cfg.get("allow_msg_counter"):
+                data, counter = self._count(h, subject, data, counters.get(subject))
+                counters[subject] = counter
+            if "Nats-Stream-Source" in h:
+                raise ApiError(10227)
+            if "Nats-Expected-Last-Sequence" in h and out:
+                raise ApiError(10164)
+            if "Nats-Expected-Last-Subject-Sequence" in h and (
+                    h.get("Nats-Expected-Last-Subject-Sequence-Subject") or subject) in staged_diff:
+                raise ApiError(10164)
+            try:
+                msg_id, ttl, rollup = self._check_headers(h, subject)
+            except _Duplicate:
+                raise ApiError(10201) from None
+            if msg_id:
+                if msg_id in ids:
+                    raise ApiError(10201)
+                ids.add(msg_id)
+            if rollup == "sub" and subject in staged_diff:
+                raise ApiError(10111, err="batch rollup sub invalid")
+            if rollup == "all" and out:
+                raise ApiError(10111, err="batch rollup all invalid")
+            staged_diff.add(subject, hdr, data, rollup)
+            out.append((subject, "", hdr, data, ttl, msg_id, rollup, counter))
+        return out
 
     def _begin_atomic(self, count):
         """An atomic batch of ``count`` messages is processed next (a
@@ -481,9 +530,10 @@ class Stream:
                 self._error(reply, ApiError(10077, err="sync failed"))
         self.server.flush_touched()
 
-    def _count(self, h, subject, data):
+    def _count(self, h, subject, data, prior=None):
         """A counter increment (allow_msg_counter, ``Nats-Incr``): the stored body
-        becomes ``{"val":"<total>"}``. Returns (body, total)."""
+        becomes ``{"val":"<total>"}``. Returns (body, total). ``prior``: the
+        total an earlier message of the same atomic batch left (not stored yet)."""
         text = h.get("Nats-Incr")
         if text is None:
             raise ApiError(10169)
@@ -502,8 +552,10 @@ class Stream:
             if name in h:
                 raise ApiError(10171)
         total = incr
-        last = self.store.load_last(subject)
-        if last is not None:
+        last = self.store.load_last(subject) if prior is None else None
+        if prior is not None:
+            total += prior
+        elif last is not None:
             try:
                 total += int(json.loads(last.data)["val"])
             except (ValueError, KeyError, TypeError):

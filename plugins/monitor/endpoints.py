@@ -571,10 +571,22 @@ def account_detail(server, account):
 def healthz(server, query):
     """``{"status":"ok"}``; 503 with ``status``/``error`` (or ``errors`` with
     ``details=true``) while the server is not ready or is shutting down, or
-    when a plugin reports a problem (``nats_healthz``: JetStream's checks)."""
+    when a plugin reports a problem (``nats_healthz``: JetStream's checks,
+    which ``account``, ``stream`` and ``consumer`` narrow to one asset, a 404
+    when it is missing). As Go's ``healthz`` (monitor.go), a ``stream``
+    without an ``account`` or a ``consumer`` without a ``stream`` is a 400
+    before anything else is checked."""
     for name in ("js-enabled", "js-enabled-only", "js-server-only", "js-meta-only"):
         bool_param(query, name)
     details = bool_param(query, "details")
+    for needed, given, kind in (("account", "stream", "stream"),
+                                ("stream", "consumer", "consumer")):
+        if not query.get(needed) and query.get(given):
+            text = '"%s" must not be empty when checking %s health' % (needed, kind)
+            if details:
+                raise Unavailable({"status": "error",
+                                   "errors": [{"type": "BAD_REQUEST", "error": text}]}, 400)
+            raise Unavailable({"status": "error", "error": text}, 400)
     problem = None
     if not server.ready.is_set():
         problem = "server is not ready for client connections"
@@ -585,9 +597,11 @@ def healthz(server, query):
         server.pluginmanager.hook.nats_healthz(server=server, query=query, problems=problems)
         if not problems:
             return {"status": "ok"}
+        # a problem may carry Go's status code for the answer (404: not found)
+        code = max(p.pop("status_code", 503) for p in problems)
         if details:
-            raise Unavailable({"status": "error", "errors": problems})
-        raise Unavailable({"status": "unavailable", "error": problems[0]["error"]})
+            raise Unavailable({"status": "error", "errors": problems}, code)
+        raise Unavailable({"status": "unavailable", "error": problems[0]["error"]}, code)
     if details:
         raise Unavailable({"status": "error", "errors": [{"type": "CONNECTION",
                                                           "error": problem}]})

@@ -28,7 +28,8 @@ class BadRequest(Exception):
 
 
 class Unavailable(Exception):
-    """Answered with 503 and the JSON payload in ``args[0]`` (healthz)."""
+    """Answered with the JSON payload in ``args[0]`` and the status code in
+    ``args[1]`` (503 when absent): /healthz's failures (Go's 400, 404, 503)."""
 
 
 # A JSONP callback is a JavaScript name (a.b.c), never arbitrary script.
@@ -188,7 +189,8 @@ class MonitorServer:
             except BadRequest as exc:
                 payload, status = {"error": str(exc)}, "400 Bad Request"
             except Unavailable as exc:
-                payload, status = exc.args[0], "503 Service Unavailable"
+                code = exc.args[1] if len(exc.args) > 1 else 503
+                payload, status = exc.args[0], "%d %s" % (code, http.client.responses[code])
             except Exception as exc:
                 log_crash(self.log.bind(path=path[:128]), exc, "monitor_endpoint_failed")
                 payload, status = {"error": "internal error"}, "500 Internal Server Error"

@@ -372,6 +372,63 @@ def test_jetstream_atomic_batch(js_server):
     run(main())
 
 
+async def publish_batch(nc, batch_id, msgs):
+    """Publish ``msgs`` [(subject, data, extra headers)] as one atomic batch
+    (Nats-Batch-Id/-Sequence, Nats-Batch-Commit on the last); returns the
+    decoded answer to the commit (staged messages must be answered empty)."""
+    for i, (subject, data, extra) in enumerate(msgs, 1):
+        headers = dict({"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}, **extra)
+        if i == len(msgs):
+            headers["Nats-Batch-Commit"] = "1"
+        raw = await nc.request(subject, data, headers=headers, timeout=5)
+        if i < len(msgs):
+            assert raw.data == b"", raw.data
+    return json.loads(raw.data)
+
+
+def test_atomic_batch_refused_partway_stores_nothing(js_server):
+    """A batch whose third message fails a check (or a limit) is refused
+    whole: none of its messages is stored, the next batch goes on as usual
+    (Go checks every message before it commits any)."""
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await api(nc, "$JS.API.STREAM.CREATE.AT", {
+            "name": "AT", "subjects": ["at.>"], "allow_atomic": True, "max_msgs": 6,
+            "discard": "new", "allow_msg_counter": False})
+        await js.publish("at.x", b"before")
+        refused = [
+            # an expected last sequence on a later message (Go: first only)
+            [("at.a", b"1", {}), ("at.b", b"2", {}),
+             ("at.c", b"3", {"Nats-Expected-Last-Sequence": "3"})],
+            # a wrong expected subject sequence
+            [("at.a", b"1", {}), ("at.b", b"2", {}),
+             ("at.x", b"3", {"Nats-Expected-Last-Subject-Sequence": "7"})],
+            # one Nats-Msg-Id twice
+            [("at.a", b"1", {"Nats-Msg-Id": "m"}), ("at.b", b"2", {}),
+             ("at.c", b"3", {"Nats-Msg-Id": "m"})],
+            # over max_msgs with discard new at its sixth message
+            [("at.%d" % i, b"x", {}) for i in range(6)],
+        ]
+        codes = []
+        for n, msgs in enumerate(refused):
+            answer = await publish_batch(nc, "r%d" % n, msgs)
+            codes.append(answer.get("error", {}).get("err_code"))
+            info = await js.stream_info("AT")
+            assert (info.state.messages, info.state.last_seq) == (1, 1), (n, answer)
+        assert codes == [10164, 10071, 10201, 10077]
+        answer = await publish_batch(nc, "ok", [
+            ("at.a", b"1", {"Nats-Expected-Last-Sequence": "1"}), ("at.b", b"2", {}),
+            ("at.x", b"3", {"Nats-Expected-Last-Subject-Sequence": "1"})])
+        assert answer == {"stream": "AT", "seq": 4, "batch": "ok", "count": 3}
+        assert (await js.get_msg("AT", 2)).data == b"1"
+        await nc.close()
+
+    run(main())
+
+
 def test_jetstream_jwt_account_limits(make_server, tmp_path):
     """Operator mode: JetStream limits come from each account's JWT."""
     from pluggy_nats.testing.operator import Trust

@@ -164,30 +164,33 @@ def test_sync_always_acked_message_survives_kill_9_of_a_quorum(make_fault_cluste
     assert len(check_copies(cluster, "D", acked)) == 21
 
 
-def test_atomic_batch_refused_at_apply_is_not_acked(make_fault_cluster, run):
-    """The store refuses a batch's last message at apply (max_msgs with
-    discard new, a limit the proposal checks do not see): the batch is
-    answered with an error, not a PubAck, and no member keeps any of it."""
+def test_atomic_batch_refused_partway_leaves_nothing_on_any_replica(make_fault_cluster, run):
+    """A batch refused at its last message, by a check (an expected last
+    sequence, Go: first message only) or by max_msgs with discard new
+    (counted for the whole batch before proposing, as Go), is answered with
+    Go's error, not a PubAck, and no member keeps any of it."""
     cluster = js_cluster(make_fault_cluster)
-    out = {}
+    out = {"answers": []}
 
     async def body():
         nc = await connect(cluster, 0)
         js = nc.jetstream(timeout=5)
         await add_stream(js, name="AR", subjects=["ar"], num_replicas=3, allow_atomic=True,
-                         max_msgs=2, discard="new")
+                         max_msgs=3, discard="new")
         await wait_for(lambda: leader_index(cluster, "AR") is not None, what="AR leader")
         nc2 = await connect(cluster, leader_index(cluster, "AR"))
         answers = await nc2.subscribe("answers.ar")
-        for i in (1, 2, 3):
-            headers = {"Nats-Batch-Id": "b1", "Nats-Batch-Sequence": str(i)}
-            if i == 3:
-                headers["Nats-Batch-Commit"] = "1"
-            await nc2.publish("ar", b"%d" % i, reply="answers.ar", headers=headers)
-        for _ in range(2):
-            assert (await answers.next_msg(timeout=5)).data == b""  # staged
-        out["answer"] = json.loads((await answers.next_msg(timeout=10)).data)
-        # what follows is stored as usual, with the refused batch's seqs skipped
+        batches = [("b1", 3, {"Nats-Expected-Last-Sequence": "2"}), ("b2", 4, {})]
+        for batch_id, n, last_headers in batches:
+            for i in range(1, n + 1):
+                headers = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}
+                if i == n:
+                    headers.update(last_headers, **{"Nats-Batch-Commit": "1"})
+                await nc2.publish("ar", b"%d" % i, reply="answers.ar", headers=headers)
+            for _ in range(n - 1):
+                assert (await answers.next_msg(timeout=5)).data == b""  # staged
+            out["answers"].append(json.loads((await answers.next_msg(timeout=10)).data))
+        # what follows is stored as usual, at the sequence after the last stored
         ack = await retry(lambda: js.publish("ar", b"after"))
         out["after"] = ack.seq
         await wait_for(lambda: _everywhere(cluster, "AR", (1, ack.seq)),
@@ -197,7 +200,9 @@ def test_atomic_batch_refused_at_apply_is_not_acked(make_fault_cluster, run):
 
     run(body(), timeout=90)
     cluster.close()
-    assert out["answer"]["error"]["err_code"] == 10176, out["answer"]
+    codes = [a.get("error", {}).get("err_code") for a in out["answers"]]
+    assert codes == [10164, 10077], out["answers"]
+    assert out["after"] == 1
     for i in range(3):
         assert [data for _, _, data in read_replica(cluster, i, "AR")] == [b"after"]
 

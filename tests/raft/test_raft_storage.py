@@ -159,3 +159,82 @@ def test_raft_wire_truncated_message_is_refused(msg):
         except WireError:
             continue
         assert decoded != msg
+
+
+# -- fsync off the loop: a slow disk stops one greenlet, not the server -----------------
+
+
+@pytest.fixture
+def slow_disk(monkeypatch):
+    """Every fsync takes 0.2 s more, blocking its thread as a slow disk does
+    (the real fsync still runs). Returns the list of finished fsyncs."""
+    import gevent.monkey
+
+    real_sleep = gevent.monkey.get_original("time", "sleep")
+    real_fsync = os.fsync
+    done = []
+
+    def fsync(fd):
+        real_sleep(0.2)
+        real_fsync(fd)
+        done.append(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return done
+
+
+def _ticks_during(fn):
+    """How often another greenlet ran while ``fn()`` waited."""
+    import gevent
+
+    ticks = []
+
+    def ticker():
+        while True:
+            gevent.sleep(0.01)
+            ticks.append(1)
+
+    g = gevent.spawn(ticker)
+    gevent.sleep(0)
+    try:
+        fn()
+    finally:
+        g.kill()
+    return len(ticks)
+
+
+def test_raft_sync_and_vote_fsync_let_other_greenlets_run(tmp_path, slow_disk):
+    s = FileStorage(str(tmp_path))
+    s.append(entries(1, 50))
+    before = len(slow_disk)
+    # with the fsync in the loop's thread the ticker would not run at all
+    assert _ticks_during(s.sync) >= 5
+    assert len(slow_disk) > before  # ... and sync() returned after the fsync, not before
+    before = len(slow_disk)
+    assert _ticks_during(lambda: s.save_state(3, "nodeC")) >= 5
+    assert len(slow_disk) >= before + 2  # the file and its directory, before returning
+    s.close()
+    s = FileStorage(str(tmp_path), fsync=False)
+    assert (s.term, s.vote, s.last_index) == (3, "nodeC", 50)
+
+
+def test_raft_append_during_a_sync_waits_for_the_next(tmp_path, slow_disk):
+    """Entries appended (and segments rotated) by another greenlet while a
+    sync runs are written whole and in order, and the next sync covers them."""
+    import gevent
+
+    s = FileStorage(str(tmp_path), segment_bytes=300)
+    s.append(entries(1, 5))
+
+    def writer():
+        for i in range(6, 40):
+            s.append(entries(i, 1))
+            gevent.sleep(0.005)
+
+    g = gevent.spawn(writer)
+    s.sync()
+    g.join()
+    s.sync()
+    s.close()
+    assert len(segment_files(str(tmp_path))) > 3
+    assert FileStorage(str(tmp_path), fsync=False).entries == entries(1, 39)

@@ -27,6 +27,7 @@ from pluggy_nats.server import StartError
 
 from ...monitor.endpoints import go_duration
 from .. import advisories
+from ..headers import parse_rfc3339
 from ..jsonreq import dumps
 from . import admin, catchup
 from . import meta as M
@@ -39,6 +40,7 @@ HELLO_INTERVAL = 1.0
 OFFLINE_AFTER = 5.0          # seconds without a hello: the peer counts as offline
 META_SNAPSHOT_ENTRIES = 256
 T = "io.nats.jetstream.api.v1."
+CONSUMER_GRACE = 5 * 10**9   # ns a new consumer may be missing before /healthz says so (Go)
 
 
 def check_clustered(js):
@@ -53,6 +55,19 @@ def check_clustered(js):
         raise StartError("Can't start JetStream: JetStream cluster requires configured "
                          "routes or solicited leafnode for the system account")
     return route
+
+
+def _consumer_health(group, ca):
+    """Why a consumer assigned to a current stream group is not, or None: it
+    must run here, after Go's grace of 5 s for one just created."""
+    stream = group.stream
+    if stream is not None and ca["name"] in stream.consumers:
+        return None
+    try:
+        age = time.time_ns() - parse_rfc3339(ca.get("created") or "")
+    except ValueError:
+        age = CONSUMER_GRACE
+    return None if age < CONSUMER_GRACE else "consumer not found"
 
 
 def _host_port(url, default):
@@ -281,9 +296,14 @@ class ClusterManager:
 
     # -- peers ------------------------------------------------------------------------
 
-    def health(self, problems, meta_only=False):
+    def health(self, problems, meta_only=False, account="", stream="", consumer=""):
         """/healthz in a cluster (Go's healthz): the meta group first, then
-        every stream group this server is a member of."""
+        every stream group this server is a member of with its consumers, or
+        only those of ``account`` (``stream``, ``consumer``): 404 when the
+        meta state has none there for this server. Our consumers have no
+        RAFT group of their own (their state rides the stream's entries, and
+        a consumer is created by one): a consumer is current when its stream
+        group is and it runs here."""
         meta = self.meta
         if meta is None or meta.leader is None:
             problems.append({"type": "JETSTREAM", "error":
@@ -295,12 +315,50 @@ class ClusterManager:
             return
         if meta_only:
             return
-        for (account, stream), group in sorted(self.groups.items()):
+        selected = self._health_selection(problems, account, stream, consumer)
+        for (acc, name), group in selected:
             err = group.health_error()
             if err:
-                problems.append({"type": "STREAM", "account": account, "stream": stream,
+                problems.append({"type": "STREAM", "account": acc, "stream": name,
                                  "error": "JetStream stream '%s > %s' is not current: %s"
-                                 % (account, stream, err)})
+                                 % (acc, name, err)})
+                continue
+            sa = self.state.stream(acc, name) or {}
+            for cname in sorted(sa.get("consumers") or ()):
+                if consumer and cname != consumer:
+                    continue
+                cerr = _consumer_health(group, sa["consumers"][cname])
+                if cerr:
+                    problems.append({"type": "CONSUMER", "account": acc, "stream": name,
+                                     "consumer": cname, "error":
+                                     "JetStream consumer '%s > %s > %s' is not current: %s"
+                                     % (acc, name, cname, cerr)})
+
+    def _health_selection(self, problems, account, stream, consumer):
+        """The (key, group) pairs /healthz checks; a not-found problem (and
+        nothing to check) when the named account, stream or consumer has no
+        assignment for this server (Go: account among the assignments,
+        stream and consumer with this server among their peers)."""
+        from ..monitor import not_found
+
+        mine = sorted(self.groups.items())
+        if not account:
+            return mine
+        if not any(sa["client"]["account"] == account for sa in self.state.streams.values()):
+            problems.append(not_found(account))
+            return []
+        if not stream:
+            return [(key, g) for key, g in mine if key[0] == account]
+        group = self.groups.get((account, stream))
+        sa = self.state.stream(account, stream)
+        if group is None or sa is None:
+            problems.append(not_found(account, stream))
+            return []
+        if consumer and consumer not in sa["consumers"] and (
+                group.stream is None or consumer not in group.stream.consumers):
+            problems.append(not_found(account, stream, consumer))
+            return []
+        return [((account, stream), group)]
 
     def peer_online(self, pid):
         return time.monotonic() - self.seen.get(pid, float("-inf")) < OFFLINE_AFTER

@@ -247,6 +247,15 @@ class StreamStore:
                 if self._bytes + size - freed > c.max_bytes:
                     raise ErrMaxBytes("maximum bytes exceeded")
 
+    def stage_batch(self):
+        """A :class:`StagedBatch` to check an atomic batch's messages against
+        before any of them is stored."""
+        return StagedBatch(self)
+
+    def _subject_msgs(self, subject):
+        entry = self._subjects.subjects.get(subject)
+        return entry[0] if entry is not None else 0
+
     def _enforce_limits(self, subject=None):
         c = self.config
         if c.max_msgs_per_subject > 0:
@@ -691,3 +700,38 @@ class StreamStore:
 
     def delete(self):
         self.close()
+
+
+class StagedBatch:
+    """The messages of an atomic batch checked so far, not stored: which
+    subjects it writes, and Go's discard new check for it (jetstream_batching.go
+    ``checkMsgHeadersPreClusteredProposal``): the stream's totals plus the
+    batch's must stay within max_msgs and max_bytes, and with
+    discard_new_per_subject each subject within max_msgs_per_subject
+    (rollups exempt). Go counts a message that would replace its subject's
+    oldest as new here too, so a batch is refused rather than half stored."""
+
+    __slots__ = ("store", "subjects", "msgs", "bytes")
+
+    def __init__(self, store):
+        self.store = store
+        self.subjects = {}   # subject -> messages of the batch on it
+        self.msgs = self.bytes = 0
+
+    def __contains__(self, subject):
+        return subject in self.subjects
+
+    def add(self, subject, hdr, data, rollup=""):
+        store, c = self.store, self.store.config
+        n = self.subjects[subject] = self.subjects.get(subject, 0) + 1
+        self.msgs += 1
+        self.bytes += store._msg_size(subject, hdr, data)
+        if not c.discard_new:
+            return
+        if c.max_msgs > 0 and store._msgs + self.msgs > c.max_msgs:
+            raise ErrMaxMsgs("maximum messages exceeded")
+        if c.max_bytes > 0 and store._bytes + self.bytes > c.max_bytes:
+            raise ErrMaxBytes("maximum bytes exceeded")
+        if (c.discard_new_per_subject and c.max_msgs_per_subject > 0 and not rollup
+                and store._subject_msgs(subject) + n > c.max_msgs_per_subject):
+            raise ErrMaxMsgsPerSubject("maximum messages per subject exceeded")
