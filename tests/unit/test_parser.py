@@ -93,6 +93,23 @@ def _general_loop_only(outcome):
         parser_module._FAST_TRIES = saved
 
 
+def _fed(*reads, **limits):
+    """``(ops, error or bytes buffered)`` of a fresh parser fed ``reads``."""
+    rec = Recorder()
+    parser = Parser(rec, OPS, **limits)
+    try:
+        for data in reads:
+            parser.feed(data)
+    except ProtocolError as exc:
+        return rec.ops, exc.err
+    return rec.ops, parser.buffered
+
+
+def _same_as_general_loop(*reads):
+    """The fast paths read ``reads`` exactly as the general loop alone does."""
+    return _fed(*reads) == _general_loop_only(lambda: _fed(*reads))
+
+
 def test_whole_stream():
     ops, parser = parse(STREAM)
     assert ops == EXPECTED
@@ -269,15 +286,8 @@ def test_fast_path_gives_the_same_results_as_the_general_loop(frames, step, big,
     stream = b"".join(frames) * repeat
     chunks = [stream[i:i + step] for i in range(0, len(stream), step)]
 
-    def outcome(ops=OPS):
-        rec = Recorder()
-        parser = Parser(rec, ops, max_control_line=64, max_payload=128)
-        try:
-            for chunk in chunks:
-                parser.feed(chunk)
-        except ProtocolError as exc:
-            return rec.ops, exc.err
-        return rec.ops, parser.buffered
+    def outcome():
+        return _fed(*chunks, max_control_line=64, max_payload=128)
 
     saved_big = parser_module._BIG
     parser_module._BIG = big
@@ -331,18 +341,7 @@ def test_runs_of_one_big_line_check_every_frame(tail, spoil):
            "size": frame.replace(b"x\r\n", b"\r\n")}[spoil]
     for at in range(1, 7):
         stream = frame * at + bad + frame * (6 - at) + tail + b"x" * 300 + b"\r\n"
-
-        def outcome(stream=stream):
-            rec = Recorder()
-            parser = Parser(rec, OPS)
-            try:
-                parser.feed(stream)
-            except ProtocolError as exc:
-                return rec.ops, exc.err
-            return rec.ops, parser.buffered
-
-        fast = outcome()
-        assert fast == _general_loop_only(outcome), (at, spoil)
+        assert _same_as_general_loop(stream), (at, spoil)
 
 
 @pytest.mark.parametrize("spoil", ["none", "unseen", "size", "cr", "lf", "ping", "alike"])
@@ -362,19 +361,7 @@ def test_known_lines_with_big_payloads_are_one_run_and_exact(spoil):
     for at in range(0, 9, 2):
         stream = b"".join(frame(i) for i in range(at)) + bad + \
             b"".join(frame(i) for i in range(at + 3, 12))
-
-        def outcome(stream=stream):
-            rec = Recorder()
-            parser = Parser(rec, OPS)
-            try:
-                parser.feed(seen)
-                parser.feed(stream)
-            except ProtocolError as exc:
-                return rec.ops, exc.err
-            return rec.ops, parser.buffered
-
-        fast = outcome()
-        assert fast == _general_loop_only(outcome), (at, spoil)
+        assert _same_as_general_loop(seen, stream), (at, spoil)
     calls = []
     ops = make_op_table({b"PUB": (PUB, lambda h, items: calls.append(items))})
     parser = Parser(Recorder(), ops)
