@@ -103,7 +103,8 @@ class LeafManager:
     def nats_reload_block(self, server, key, old, new):
         """What of ``leafnodes {}`` may change while running, as nats-server
         decides it (:mod:`.reload`): remotes added and removed, a remote's
-        TLS, compression and ``disabled``, the listener's TLS material. A
+        TLS, compression and ``disabled``, the listener's TLS (added, removed
+        or changed). A
         changed users list, listener, authorization or anything else is
         refused (the running configuration stays)."""
         if key.lower() != "leafnodes":
@@ -120,7 +121,11 @@ class LeafManager:
 
         def apply():
             cfg = self.config
-            cfg.tls, cfg.compression = fresh.tls or cfg.tls, fresh.compression
+            if (cfg.tls is None) != (fresh.tls is None):
+                self.log.info("Reloaded: LeafNode TLS %s"
+                              % ("added" if fresh.tls is not None else "removed"))
+            # (as nats-server: new connections get the new TLS, open ones keep theirs)
+            cfg.tls, cfg.compression = fresh.tls, fresh.compression
             for remote in removed:
                 self.log.info("Reloaded: LeafNode Remote %s removed"
                               % remote_name(remote, redacted=True))

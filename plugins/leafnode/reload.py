@@ -2,12 +2,15 @@
 (reload.go getLeafNodeOptionsChanges), sans-IO.
 
 nats-server compares the whole block and allows only ``remotes``,
-``compression`` and TLS material (``tls`` certificates, ``handshake_first``)
-to change; ``authorization`` users are compared by name, password and account
-(order does not matter). Remotes are matched by their name (URLs, account,
-credentials or nkey): a remote that is gone is removed (its link closed, never
-redialled), a new one is dialled, and one that stayed may change only its
-``tls``, ``compression`` and ``disabled``; anything else is refused.
+``compression`` and ``tls`` (added, removed or changed: new connections get
+it, open ones keep theirs; adding or removing it changes the default auth
+timeout, which is refused unless ``authorization { timeout }`` is set) to
+change; ``authorization`` users are compared by
+name, password and account (order does not matter). Remotes are matched by
+their name (URLs, account, credentials or nkey): a remote that is gone is
+removed (its link closed, never redialled), a new one is dialled, and one that
+stayed may change only its ``tls`` (its next dial uses it), ``compression``
+and ``disabled``; anything else is refused.
 """
 
 # Block keys that may change (the rest must be equal; authorization is
@@ -40,6 +43,18 @@ def _redact(url):
     return "%s://%s:xxxxx@%s" % (scheme, userinfo.split(":", 1)[0], host)
 
 
+def auth_timeout(cfg):
+    """nats-server's leafnode ``AuthTimeout`` once defaults are applied: the
+    configured one, else the TLS timeout plus a second with TLS, else 2 s
+    (opts.go getDefaultAuthTimeout). Adding or removing ``tls`` without an
+    explicit timeout changes it, and nats-server refuses that reload."""
+    if cfg.auth.timeout:
+        return cfg.auth.timeout
+    if cfg.tls is not None:
+        return cfg.tls.timeout + 1.0
+    return 2.0
+
+
 def _users(auth):
     return {u.user: (u.password, u.account) for u in auth.users}
 
@@ -58,11 +73,11 @@ def plan(old_block, new_block, running, fresh):
     a, b = running.auth, fresh.auth
     if _users(a) != _users(b) or len(a.users) != len(b.users):
         refused.append('config reload not supported for LeafNode: field "Users"')
-    elif (a.user, a.password, a.nkey, a.account, a.timeout) != \
-            (b.user, b.password, b.nkey, b.account, b.timeout):
+    elif (a.user, a.password, a.nkey, a.account) != (b.user, b.password, b.nkey, b.account):
         refused.append("leafnodes authorization changed: needs a restart")
-    if (running.tls is None) != (fresh.tls is None):
-        refused.append("leafnodes tls added or removed: needs a restart")
+    if auth_timeout(running) != auth_timeout(fresh):
+        refused.append('config reload not supported for LeafNode: field "AuthTimeout": '
+                       "old=%g, new=%g" % (auth_timeout(running), auth_timeout(fresh)))
     by_name = {remote_name(r): r for r in running.remotes}
     added, kept = [], []
     for remote in fresh.remotes:
@@ -74,8 +89,5 @@ def plan(old_block, new_block, running, fresh):
             if attr not in REMOTE_RELOADABLE and getattr(old, attr) != getattr(remote, attr):
                 refused.append("config reload not supported for LeafNode: remote %s: "
                                "field %r" % (remote_name(remote, redacted=True), attr))
-        if (old.tls is None) != (remote.tls is None):
-            refused.append("remote %s: tls added or removed: needs a restart"
-                           % remote_name(remote, redacted=True))
         kept.append((old, remote))
     return refused, added, list(by_name.values()), kept
