@@ -9,8 +9,9 @@ change; ``authorization`` users are compared by
 name, password and account (order does not matter). Remotes are matched by
 their name (URLs, account, credentials or nkey): a remote that is gone is
 removed (its link closed, never redialled), a new one is dialled, and one that
-stayed may change only its ``tls`` (its next dial uses it), ``compression``
-and ``disabled``; anything else is refused.
+stayed may change only its ``tls`` (its next dial uses it; adding or
+removing it is refused, as nats-server's TLSTimeout comparison does),
+``compression`` and ``disabled``; anything else is refused.
 """
 
 # Block keys that may change (the rest must be equal; authorization is
@@ -55,6 +56,10 @@ def auth_timeout(cfg):
     return 2.0
 
 
+def _tls_timeout(remote):
+    return remote.tls.timeout if remote.tls is not None else 0
+
+
 def _users(auth):
     return {u.user: (u.password, u.account) for u in auth.users}
 
@@ -89,5 +94,12 @@ def plan(old_block, new_block, running, fresh):
             if attr not in REMOTE_RELOADABLE and getattr(old, attr) != getattr(remote, attr):
                 refused.append("config reload not supported for LeafNode: remote %s: "
                                "field %r" % (remote_name(remote, redacted=True), attr))
+        if (old.tls is None) != (remote.tls is None):
+            # nats-server compares the remote's TLSTimeout, 0 without tls: so
+            # a remote's tls may change, but not come or go
+            refused.append('config reload not supported for LeafNode: remote %s: field '
+                           '"TLSTimeout": old=%g, new=%g' % (
+                               remote_name(remote, redacted=True), _tls_timeout(old),
+                               _tls_timeout(remote)))
         kept.append((old, remote))
     return refused, added, list(by_name.values()), kept

@@ -96,3 +96,29 @@ def test_leaf_listener_tls_added_and_removed_on_reload(hub_go, make_server, go_n
     assert refused() == 1, hub.logs()[-2000:]
     wait_leafs(outsider, 1, timeout=20)  # its next attempt, in plaintext
     assert leafz(first)["leafnodes"] == 1 and leafz(secured)["leafnodes"] == 1
+
+
+@pytest.mark.parametrize("leaf_go", [False, True], ids=["py-leaf", "go-leaf"])
+def test_leaf_remote_tls_changed_on_reload(leaf_go, make_server, go_nats_server, certs):
+    """A remote's ``tls`` may change on reload and the next dial uses it
+    (nats-server: "TLSConfig is always applied"), but it may not come or go:
+    nats-server compares the remote's TLSTimeout (0 without tls) and refuses,
+    with the same text here."""
+    hub = make_server("-m", "-1", name="hub", config=(
+        'leafnodes { listen: "127.0.0.1:-1", %s }\n' % certs.tls_block().strip()))
+    remote = ('server_name: leaf\n'
+              'leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:%d" %s } ] }\n')
+    wrong_ca = ', tls { ca_file: "%s" }' % certs.client_cert  # trusts no server cert
+    leaf = (go_nats_server if leaf_go else make_server)(
+        "-m", "-1", name="leaf", config=remote % (hub.leaf_port, wrong_ca))
+    time.sleep(1.5)  # (it keeps dialling; with the wrong CA it cannot link)
+    assert leafz(leaf)["leafnodes"] == 0
+
+    def refused():
+        return leaf.logs().count("Failed to reload") + leaf.logs().count("config_reload_failed")
+
+    leaf.reload(remote % (hub.leaf_port, ""))  # tls removed: refused
+    assert refused() == 1 and '"TLSTimeout": old=2, new=0' in leaf.logs(), leaf.logs()[-1500:]
+    leaf.reload(remote % (hub.leaf_port, ', tls { ca_file: "%s" }' % certs.ca))
+    assert refused() == 1, leaf.logs()[-1500:]
+    wait_leafs(leaf, 1, timeout=20)
