@@ -552,20 +552,21 @@ def _queues_runnable(qsubs, noecho, items):
             return False
         for sub in members:
             c = sub.conn
-            if c.kind or sub.max_msgs or (c.deny_delivery is not None
-                                          and not _takes_all(c, items)):
+            if c.kind or sub.max_msgs or not _takes_all(c, items):
                 return False
     return True
 
 
 def _takes_all(c, items):
-    """Client ``c``, which has permissions, takes every message of ``items``
-    as a run: its subscribe-deny rules refuse none of their subjects (checked
-    once per subject, not per message) and none has a reply it would have to
-    track (allow_responses)."""
+    """Client ``c`` takes every message of ``items`` as a run: it has no
+    permissions, or its subscribe-deny rules refuse none of their subjects
+    (checked once per subject, not per message) and none has a reply it
+    would have to track (allow_responses)."""
+    deny = c.deny_delivery
+    if deny is None:
+        return True
     if c.reply_tracker is not None and any(map(_second, items)):
         return False
-    deny = c.deny_delivery
     if len(items) == 1:
         return not deny(items[0][0])
     return not any(map(deny, {item[0] for item in items}))
@@ -676,7 +677,6 @@ def _runnable(result, items):
         return False
     for sub in result[0]:
         c = sub.conn
-        if sub.max_msgs or (not c.kind and c.deny_delivery is not None
-                            and not _takes_all(c, items)):
+        if sub.max_msgs or (not c.kind and not _takes_all(c, items)):
             return False
     return True

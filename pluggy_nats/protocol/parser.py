@@ -194,12 +194,13 @@ def _known_big_run(data, pos, known, is_pub):
     seen, identical neighbours, which the column check takes, or fewer than
     three frames), and the caller's loop goes on from there exactly."""
     nl = data.find(b"\n", pos, pos + _KNOWN_LINE + 1)
-    got = known.get(data[pos:nl]) if nl > 0 else None
+    line = data[pos:nl] if nl > 0 else None
+    got = known.get(line) if line is not None else None
     if got is None:
         return [], pos
     size = got[2]
     second = nl + size + 3  # where the next frame starts
-    if data[second:second + nl - pos] == data[pos:nl]:
+    if data[second:second + len(line)] == line:
         return [], pos  # one line repeated: _same_frames' case
     run, frames = _big_frames(size)
     m = run(data, pos)
