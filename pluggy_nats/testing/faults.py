@@ -36,17 +36,11 @@ import socket
 import threading
 import time
 
-from .launch import HOST, ServerProcess, pluggy_nats_command
+from .launch import HOST, ServerProcess, free_port, pluggy_nats_command
 
 # Advertised to peers instead of the real route port: gossip-learnt routes
 # dial here and fail, so every route stays on its proxy.
 UNREACHABLE = "127.0.0.1:1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 class _Pipe:

@@ -9,6 +9,7 @@ loopback addresses are used.
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -42,12 +43,47 @@ def go_nats_server_command():
     return [path] if path else None
 
 
+_given_ports = set()
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
     """A TCP port free on loopback right now (for configs that must name a
-    port before the server starts, as gateway lists do)."""
+    port before the server starts, as gateway lists and restarts do).
+
+    It is taken below the kernel's ephemeral range: a port the kernel hands
+    out (bind to 0) can be given again to any outgoing connection before our
+    server binds it, which failed a CI run with "address already in use".
+    Below that range only another listener can take it, and this process
+    never hands out the same port twice."""
+    low = _ephemeral_low()
+    if low > 12000:
+        for _ in range(200):
+            port = random.randrange(10000, low)
+            if port in _given_ports:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind((HOST, port))
+                except OSError:
+                    continue
+            _given_ports.add(port)
+            return port
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+def free_ports(n):
+    """``n`` distinct free ports (see free_port)."""
+    return [free_port() for _ in range(n)]
 
 
 class ServerProcess:

@@ -26,7 +26,6 @@ import os
 import platform
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import time
 from urllib.parse import quote
 
 from pluggy_nats.bench.hotpath import AUTH_CONF
-from pluggy_nats.testing.launch import HOST, ServerProcess
+from pluggy_nats.testing.launch import HOST, ServerProcess, free_ports
 
 from .report import fmt_rate, format_comparison, summarize_case
 from .scenarios import process_tree, run
@@ -109,18 +108,6 @@ def parse_servers(items):
         seen.add(label)
         specs.append(ServerSpec(label, argv))
     return specs
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind((HOST, 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def tree_cpu(pid):

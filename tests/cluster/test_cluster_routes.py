@@ -245,12 +245,9 @@ def test_cluster_raw_route_peer_speaks_the_route_protocol(make_server, raw_clien
 def test_cluster_route_to_self_is_dropped(make_server, raw_client, wait_for):
     """A routes list that names the server itself (common when every node gets
     the same list): the self route is closed and not dialled again."""
-    import socket
+    from pluggy_nats.testing.launch import free_port
 
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     url = "nats://127.0.0.1:%d" % port
     server = make_server("--cluster", url, "--cluster_name", "c1", "--routes", url, "-D")
     wait_for(lambda: "Duplicate Route" in server.logs(), message="self route closed")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pluggy_nats.testing.launch import pluggy_nats_command
+from pluggy_nats.testing.launch import free_port, pluggy_nats_command
 from pluggy_nats.testing.plugin import require_go_nats_server
 
 pytestmark = pytest.mark.interop
@@ -50,15 +50,9 @@ def check(command, path, env):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start(command, path, env, tmp_path):
     """("started", "") when the client port accepts, else ("exited N", output)."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path / ("%s.log" % path.stem)
     with open(log, "wb") as out:
         proc = subprocess.Popen(command + ["-a", "127.0.0.1", "-p", str(port), "-c", str(path)],

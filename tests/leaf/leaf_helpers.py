@@ -42,16 +42,6 @@ async def drain(sub, quiet=0.2):
             return got
 
 
-def free_port():
-    """A loopback port free right now (for a hub that must come back on the
-    same leafnode port after a kill -9)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def exactly_once(pub, subject, sub, n=50):
     """Publish ``n`` numbered messages; ``sub`` gets each once, in order."""
     for i in range(n):

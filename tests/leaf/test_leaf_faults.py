@@ -7,10 +7,10 @@ from leaf_helpers import (
     assert_hub_reaches_leaf,
     connect,
     exactly_once,
-    free_port,
     until_delivered,
 )
 
+from pluggy_nats.testing.launch import free_port
 from pluggy_nats.testing.leaf import leaf_interest, leafz, wait_leafs
 from pluggy_nats.testing.plugin import run
 from pluggy_nats.testing.raw import wait_for

@@ -2,12 +2,12 @@
 keep one link and deliver once; a triangle of leafs is found by the $LDS.
 subject coming back, refused with Go's error text and a 30 s redial delay."""
 
-import socket
 import time
 
 import pytest
 from leaf_helpers import connect, drain, until_delivered
 
+from pluggy_nats.testing.launch import free_ports
 from pluggy_nats.testing.leaf import leafz
 from pluggy_nats.testing.plugin import run
 from pluggy_nats.testing.raw import wait_for
@@ -15,16 +15,6 @@ from pluggy_nats.testing.raw import wait_for
 pytestmark = pytest.mark.interop
 
 LOOP_TEXT = 'Loop detected for leafnode account="$G". Delaying attempt to reconnect for 30s'
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def config(name, listen, dial):

@@ -9,9 +9,8 @@
 """
 
 import pytest
-from leaf_helpers import free_port
 
-from pluggy_nats.testing.launch import pluggy_nats_command
+from pluggy_nats.testing.launch import free_port, pluggy_nats_command
 from pluggy_nats.testing.leaf import hub_config, leafz, wait_leafs
 from pluggy_nats.testing.plugin import require_go_nats_server
 from pluggy_nats.testing.raw import wait_for

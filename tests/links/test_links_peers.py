@@ -8,6 +8,7 @@ import time
 import pytest
 
 from pluggy_nats.connection import ClosedReason
+from pluggy_nats.testing.launch import free_port
 from pluggy_nats.links.peers import (
     KEEP_EXISTING,
     KEEP_SOLICITED_BY_SMALLER_ID,
@@ -69,10 +70,7 @@ def test_links_solicitor_backs_off_then_connects():
     from pluggy_nats.links import Solicitor
 
     server = Server(autoload=False, port=0)
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there yet: dials fail
+    port = free_port()  # nothing listens there yet: dials fail
     attempts = []
     accepted = threading.Event()
 
@@ -106,10 +104,7 @@ def test_links_solicitor_gives_up_after_its_retries():
     from pluggy_nats.links import Solicitor
 
     server = Server(autoload=False, port=0)
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     gave_up = []
     solicitor = Solicitor(server, "127.0.0.1:%d" % port, lambda s, a: None, retries=3,
                           backoff_min=0.01, backoff_max=0.02, on_give_up=lambda: gave_up.append(1))

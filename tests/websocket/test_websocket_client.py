@@ -4,12 +4,12 @@ fragments, pings, cookies, origins)."""
 
 import asyncio
 import json
-import socket
 import urllib.request
 
 import nats
 import pytest
 
+from pluggy_nats.testing.launch import free_port
 from pluggy_nats.testing.plugin import run
 from pluggy_nats.testing.wsraw import WSRawClient, mask_frame
 
@@ -20,12 +20,6 @@ CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":
 @pytest.fixture
 def ws_server(make_server):
     return make_server("-m", "-1", config=WS % "")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_websocket_pubsub_headers_and_requests_with_nats_py(ws_server):
@@ -57,7 +51,7 @@ def test_websocket_pubsub_headers_and_requests_with_nats_py(ws_server):
 
 
 def test_websocket_client_reconnects_after_server_restart(make_server, launcher):
-    port = _free_port()
+    port = free_port()
     config = "websocket { listen: 127.0.0.1:%d, no_tls: true }\n" % port
     first = make_server(config=config, name="first")
 
