@@ -8,7 +8,6 @@ import time
 import pytest
 
 from pluggy_nats.connection import ClosedReason
-from pluggy_nats.testing.launch import free_port
 from pluggy_nats.links.peers import (
     KEEP_EXISTING,
     KEEP_SOLICITED_BY_SMALLER_ID,
@@ -16,6 +15,7 @@ from pluggy_nats.links.peers import (
     PeerTable,
     duplicate_loser,
 )
+from pluggy_nats.testing.launch import free_port
 
 
 class Stub:
