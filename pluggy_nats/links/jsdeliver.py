@@ -18,7 +18,9 @@ A read often holds many such frames in a row (a mirror's or source's
 consumer sending its backlog): ``claimed_run`` takes consecutive ones on one
 deliver subject at once when their one target here is an internal
 subscription with a ``run_callback`` (a remote mirror or source), matching
-the subject once instead of once per message.
+the subject once instead of once per message. It takes runs of other
+replied frames the same way (publishes to a stream whose leader is across a
+route: the stream's subscription takes runs too).
 
 The sending half is one connection attribute, ``link_frame``: while a
 publisher's ``deliver`` runs, ``(deliver subject, ack reply@stored subject)``
@@ -93,13 +95,20 @@ def claimed_reply(link, account, subject, reply, hdr, msg, queues):
 def claimed_run(link, items, i, nargs):
     """The link's reply-run claim (``Link.op_msg``): ``items[i]`` is a
     header-less frame with a reply (``nargs + 1`` arguments). When it and the
-    frames after it are JetStream deliveries on one deliver subject whose one
-    target here is an internal subscription taking runs, they go to its
-    ``run_callback`` as ``[(stored subject, ack reply, payload)]``; returns
-    how many items were taken (0: none, the caller goes on as before)."""
+    frames after it are on one subject whose one target here is an internal
+    subscription taking runs, they go to its ``run_callback`` as ``[(subject,
+    reply, payload)]``, what its callback would get one by one: JetStream
+    deliveries (``$JS.ACK.`` replies) as stored subject and ack reply (a
+    remote mirror's or source's backlog), other replies as they came (the
+    publishes a stream leader gets over a route). Replies another claim
+    takes (``_GR_.``, say) end the run. Returns how many items were taken
+    (0: none, the caller goes on as before)."""
     args = items[i][0]
     reply = args[-1]
-    if not reply.startswith(ACK_PREFIX):
+    acks = reply.startswith(ACK_PREFIX)
+    claims = tuple(prefix for prefix, _ in link.server.links.reply_claims
+                   if prefix != ACK_PREFIX)
+    if not acks and reply.startswith(claims):
         return 0
     subject = args[-2]
     if nargs == 1:
@@ -126,10 +135,15 @@ def claimed_run(link, items, i, nargs):
         a, payloads = items[j]
         if len(a) != nargs + 1 or a[-2] != subject or (nargs != 1 and a[0] != args[0]):
             break
-        parts = split(a[-1])
-        if parts is None:
-            break
-        stored, ack = parts
+        if acks:
+            parts = split(a[-1])
+            if parts is None:
+                break
+            stored, ack = parts
+        else:
+            stored, ack = subject, a[-1]
+            if ack.startswith(ACK_PREFIX) or ack.startswith(claims):
+                break
         for payload in payloads:
             msgs.append((stored, ack, payload))
             nbytes += len(payload)

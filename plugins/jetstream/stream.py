@@ -12,6 +12,7 @@ synchronous, acknowledgements are sent after it returns (after one group
 import collections
 import json
 import time
+from operator import itemgetter
 
 import gevent
 import gevent.event
@@ -36,6 +37,8 @@ MAX_HDR = 64 * 1024
 EXPIRY_TICK = 0.05  # seconds between expiry passes
 MAX_BATCH = 1000  # messages in one atomic batch (Go's streamMaxAtomicBatchSize)
 SECOND = 1_000_000_000
+# a replicated stream's log record -> the store's (subject, hdr, data, seq, ts)
+_RAW_ITEM = itemgetter(4, 8, 9, 0, 1)
 
 
 def store_config(cfg):
@@ -143,10 +146,13 @@ class Stream:
             self.client.unsubscribe(sub)
         self.subs = []
         transform = self.cfg.get("subject_transform")
-        for subject in self.cfg.get("subjects", []):
-            self.subs.append(self.client.subscribe(subject, self._on_publish))
-        if transform and transform.get("src") and not self.cfg.get("subjects"):
-            self.subs.append(self.client.subscribe(transform["src"], self._on_publish))
+        intake = list(self.cfg.get("subjects", []))
+        if transform and transform.get("src") and not intake:
+            intake.append(transform["src"])
+        for subject in intake:
+            sub = self.client.subscribe(subject, self._on_publish)
+            sub.run_callback = self._on_publish_run
+            self.subs.append(sub)
         if self.cfg.get("allow_direct"):
             api = "$JS.API.DIRECT.GET.%s" % self.name
             self.subs.append(self.client.subscribe(api, self._on_direct_get))
@@ -220,6 +226,25 @@ class Stream:
             subject = self.jsa.transform(transform, subject)
         # the reply stays bytes: it is only handed back to publish
         self.process(subject, reply or "", bytes(hdr) if hdr else b"", bytes(payload))
+
+    def _on_publish_run(self, sub, _subject, msgs):
+        """A link's run of header-less publishes, ``[(subject, reply,
+        payload)]`` (links/jsdeliver.py ``claimed_run``: a stream whose
+        leader is across a route gets its publishes this way), each taken as
+        ``_on_publish`` takes it, a subject decoded once for its run."""
+        transform = self.cfg.get("subject_transform")
+        transform = transform if transform and transform.get("dest") else None
+        process = self.process
+        last = name = None
+        for subject, reply, payload in msgs:
+            if self.closed:
+                return
+            if subject is not last:
+                last = subject
+                name = subject.decode()
+                if transform is not None:
+                    name = self.jsa.transform(transform, name)
+            process(name, reply or "", b"", bytes(payload))
 
     def _pub(self, subject, payload=b"", **kw):
         """Publish without flushing: callbacks run in a client's reader, which
@@ -336,6 +361,41 @@ class Stream:
             return seq
         self._stored(seq, subject)
         return seq
+
+    def commit_run(self, run, answer):
+        """``_commit`` for a run of plain messages at their sequences, as a
+        replicated stream applies them: ``run`` holds its log's records
+        ``(seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, data)``
+        with no TTL, rollup, message id or counter. ``answer``: PubAcks go to
+        the replies (the leader). The store takes the run in one call. False,
+        having done nothing, where a message may need more than storing
+        (republish, interest retention): the caller commits one by one."""
+        cfg = self.cfg
+        if cfg.get("republish") or cfg["retention"] == "interest":
+            return False
+        try:
+            n = self.store.store_raw_run(list(map(_RAW_ITEM, run)))[0]
+        except StoreError:
+            n = 0
+        if n and self._held is not None:
+            self._held.hold()
+        self.last_msg_id = ""
+        if self._expiry_idle and cfg["max_age"]:
+            self._expiry_wake.set()
+        done = run[:n] if n < len(run) else run
+        if answer and not cfg.get("no_ack"):
+            ack, prefix = self._ack, self._ackprefix
+            for record in done:
+                if record[5]:
+                    ack(record[5], b"%s%d}" % (prefix, record[0]), record[0])
+        if self.consumers or self.feeds:
+            for record in done:
+                self._stored(record[0], record[4])
+        # a limit or a store error stopped the run: each of the rest meets it
+        for seq, ts, _, _, subject, reply, _, _, hdr, data in run[n:]:
+            self._commit(subject, reply if answer else b"", hdr, data, 0, "", None, None, False,
+                         seq=seq, ts=ts)
+        return True
 
     _accept = _commit  # a replicated stream proposes instead (cluster/replica.py)
     sync_each_write = True  # with sync_interval: always (a replicated stream: its log is)

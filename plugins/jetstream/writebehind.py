@@ -65,6 +65,9 @@ class WriteBehind:
             for seq in seqs:
                 failed[seq] = err
         answers, self.answers = self.answers, []
+        if not failed:
+            stream.client.publish_many([answer[:2] for answer in answers])
+            return
         for reply, body, seq in answers:
             err = failed.get(seq) if seq else None
             if err is None:

@@ -221,3 +221,53 @@ def test_go_server_in_the_cluster_stays_out_of_our_meta_group(make_fault_cluster
     assert "runs another JetStream (nats-server)" in logs and "mix-2" in logs
     assert cluster.servers[2].proc.poll() is None  # the Go server is still up
     monitor(cluster, 2, "/jsz")
+
+
+def test_burst_of_publishes_over_a_route_is_stored_and_acked_in_order(make_fault_cluster, run):
+    """A client on a follower publishes 600 messages without waiting: they
+    reach the stream leader as runs of frames on one subject (the stream's
+    subscription takes a link's run at once), with a header message and a
+    second subject breaking the runs. Every message is stored at its
+    sequence on every replica and answered once, in order."""
+    cluster = js_cluster(make_fault_cluster)
+
+    async def body():
+        nc = await connect(cluster, 0)
+        js = nc.jetstream(timeout=5)
+        await add_stream(js, name="BURST", subjects=["burst.*"], num_replicas=3)
+        leaders = await wait_for(lambda: [leader_index(cluster, "BURST")] if
+                                 leader_index(cluster, "BURST") is not None else None,
+                                 what="BURST leader")
+        client = await connect(cluster, (leaders[0] + 1) % 3)
+        acks = []
+
+        async def on_ack(msg):
+            acks.append(msg.data)
+
+        inbox = client.new_inbox()
+        sub = await client.subscribe(inbox, cb=on_ack)
+        await client.flush()
+        sent = []
+        for i in range(600):
+            subject = "burst.b" if 300 <= i < 310 else "burst.a"
+            data = b"m-%d" % i
+            sent.append((subject, data))
+            headers = {"X-Mid": "1"} if i == 450 else None
+            await client.publish(subject, data, reply=inbox, headers=headers)
+        await client.flush()
+        await wait_for(lambda: len(acks) >= 600, what="600 PubAcks")
+        await asyncio.sleep(0.3)  # nothing more comes
+        assert [json.loads(a)["seq"] for a in acks] == list(range(1, 601))
+        await sub.unsubscribe()
+        await client.close()
+        await nc.close()
+        return sent
+
+    sent = run(body())
+    for i in range(3):
+        cluster.kill(i)
+    want = [(n + 1, subject, data) for n, (subject, data) in enumerate(sent)]
+    for i in range(3):
+        got = [(seq, subject, bytes(data)) for seq, subject, data in read_replica(
+            cluster, i, "BURST")]
+        assert got == want, cluster.names[i]

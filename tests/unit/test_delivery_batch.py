@@ -449,3 +449,38 @@ def test_queue_members_with_permissions_take_runs(monkeypatch):
     # batched: only the lit.3 run (a member denies it) and the replies go one by one
     assert set(calls[0]) == {b"lit.3", b"lit.8"} and len(calls[0]) == 6 + 4
     assert len(calls[1]) == 40 + 6 + 4 + 12
+
+
+@pytest.mark.parametrize("subs", [
+    [b"SUB _INBOX.a 1\r\n"],
+    [b"SUB _INBOX.* 1\r\n", b"SUB _INBOX.b 2\r\n"],
+    [b"SUB _INBOX.a q 1\r\n"],
+    [b"SUB _INBOX.a 1\r\n", b"UNSUB 1 5\r\n"],
+], ids=["literal", "wildcards", "queue", "max_msgs"])
+def test_publish_many_frames_like_one_publish_each(subs):
+    """An internal client's ``publish_many`` (a stream's PubAcks after one
+    write) sends the same bytes as one ``publish`` per message: runs on one
+    subject whose payload sizes change (seq 9 -> 10), subjects interleaved,
+    str payloads, a subject nobody wants."""
+    from pluggy_nats.internal import InternalClient
+
+    messages = [(b"_INBOX.a", b'{"seq":%d}' % seq) for seq in range(5, 14)]
+    messages += [(b"_INBOX.b", b"x"), (b"_INBOX.a", "text"), (b"nobody", b"y"),
+                 (b"_INBOX.b", b"z"), (b"_INBOX.b", b"zz")]
+    outs = []
+    for many in (True, False):
+        random.seed(7)
+        world = World(True)
+        try:
+            sub = world.client(subs)
+            internal = InternalClient(world.server, world.server.accounts.global_account)
+            if many:
+                internal.publish_many(messages)
+            else:
+                for subject, payload in messages:
+                    internal.publish(subject, payload, flush=False)
+            outs.append((bytes(sub.out), internal.out_msgs))
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert outs[0][0].count(b"MSG ") >= 5

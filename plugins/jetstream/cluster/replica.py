@@ -512,19 +512,29 @@ class StreamGroup:
         last = stream.store.state().last_seq
         seq = ts = 0
         proposed = self.proposed_ids
-        for seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, body in items:
+        run = []  # plain messages in a row: stored and answered together
+        for record in items:
+            seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, body = record
             if inflight and inflight.get(subject) == seq:
                 del inflight[subject]
             if proposed and msg_id and proposed.get(msg_id) == seq:
                 del proposed[msg_id]
             if seq <= last:
                 continue
+            if not (ttl or rollup or msg_id or counter is not None or reply[:1] == ATOMIC[:1]):
+                run.append(record)
+                continue
+            if run:
+                self._commit_run(run)
+                run = []
             if reply and reply[0] == 0:  # ATOMIC
                 self._apply_atomic(seq, ts, ttl, rollup, subject, reply, msg_id, counter,
                                    hdr, body)
                 continue
             commit(subject, reply if ready else b"", hdr, body, ttl, msg_id, rollup, counter,
                    False, seq=seq, ts=ts)
+        if run:
+            self._commit_run(run)
         if not ready and seq:
             self.clseq, self.clts = seq, ts
         held = self.held_acks
@@ -537,6 +547,13 @@ class StreamGroup:
                 # a message of this atomic batch was refused: none is stored
                 body = stream._error_body(ApiError(10176))
             Stream._ack(stream, reply, body, acked)
+
+    def _commit_run(self, run):
+        stream, ready = self.stream, self.ready
+        if not stream.commit_run(run, ready):
+            for seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, body in run:
+                stream._commit(subject, reply if ready else b"", hdr, body, ttl, msg_id, rollup,
+                               counter, False, seq=seq, ts=ts)
 
     def _apply_atomic(self, seq, ts, ttl, rollup, subject, marker, msg_id, counter, hdr, body):
         """One message of an atomic batch; when the store refuses one (a limit
