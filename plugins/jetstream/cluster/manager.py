@@ -29,7 +29,7 @@ from ...monitor.endpoints import go_duration
 from .. import advisories
 from ..headers import parse_rfc3339
 from ..jsonreq import dumps
-from . import admin, catchup
+from . import admin, catchup, moves
 from . import meta as M
 from .capi import ClusterApi
 from .replica import StreamGroup
@@ -120,6 +120,7 @@ class ClusterManager:
         self.disabled = False     # removed from the meta group (admin.disable)
         self.was_member = False
         self.admin = admin.Admin(self)
+        self.moves = moves.Moves(self)
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster")
         self._add_self()
 
@@ -147,6 +148,7 @@ class ClusterManager:
         self.client.subscribe(catchup.SYNC + "*", lambda sub, subject, reply, hdr, payload:
                               catchup.serve(self, subject, reply, payload))
         self.admin.start()
+        self.moves.start()
         self.server.spawn(self._hello_loop)
         self.server.spawn(self._bootstrap)
         self.log.info("Starting JetStream cluster", meta_group=META_GROUP,
