@@ -171,8 +171,14 @@ def test_supercluster_moves_target_killed_mid_move(make_supercluster):
     runStreamMigration (srv:jetstream_cluster.go: the leader hands over once
     a quorum of the desired peers is current, and the peer set is the
     desired one whether its members are up or not), the move completes
-    with the dead server a member (shown offline); no acknowledged message
-    is lost. Restarted, the server catches up and is current again."""
+    with the dead server a member (not current); no acknowledged message
+    is lost. Restarted, the server catches up and is current again.
+
+    Go 2.15.1, the same steps on six Go servers (run once, kept out of CI
+    to save its time): the move completed 5 s after the kill, the stream led by
+    go-B-1 with ``{"name": "go-B-2", "current": false, "active": 0, "lag":
+    5022}`` among its replicas; 5014 published, 5014 stored. Ours also says
+    ``offline: true`` at once (our peers' hellos stop; Go's statsz later)."""
     sc = _supercluster(make_supercluster, {"A": 3, "B": 3})
 
     async def body():
@@ -192,7 +198,7 @@ def test_supercluster_moves_target_killed_mid_move(make_supercluster):
         final = await stream_info_until(nc, "K", settled_in("B", 3), timeout=40,
                                         what="K in B without %s" % targets[-1])
         dead = [r for r in final["cluster"]["replicas"] if r["name"] == targets[-1]]
-        assert dead and dead[0].get("offline"), final["cluster"]
+        assert dead and not dead[0]["current"], final["cluster"]
         stop.set()
         await task
         total = state["n"]
