@@ -91,6 +91,17 @@ async def every_message(js, stream, total):
         assert int(msg.data) == seq, (seq, msg.data)
 
 
+async def _r3_in_a(sc, name):
+    """A client on A's first server and an R3 stream ``name`` (subjects
+    ``<name lower>.>``) placed in A."""
+    nc = await connect(sc["A"][0])
+    js = nc.jetstream(timeout=5)
+    info = await create_stream(js, name=name, subjects=[name.lower() + ".>"], num_replicas=3,
+                               placement=Placement(cluster="A"))
+    assert info.cluster.name == "A"
+    return nc, js, info
+
+
 def test_supercluster_moves_r3_by_cluster_then_by_tags(make_supercluster):
     """An R3 stream of cluster A (200 messages, a durable with 60 acked and
     40 delivered unacked) moved to B by STREAM.UPDATE ``placement.cluster``:
@@ -101,11 +112,7 @@ def test_supercluster_moves_r3_by_cluster_then_by_tags(make_supercluster):
     sc = _supercluster(make_supercluster, {"A": 3, "B": 3})
 
     async def body():
-        nc = await connect(sc["A"][0])
-        js = nc.jetstream(timeout=5)
-        info = await create_stream(js, name="M", subjects=["m.>"], num_replicas=3,
-                                   placement=Placement(cluster="A"))
-        assert info.cluster.name == "A"
+        nc, js, info = await _r3_in_a(sc, "M")
         acks = await asyncio.gather(*[await js.publish_async("m.%d" % (i % 4), b"%d" % (i + 1))
                                       for i in range(200)])
         assert [a.seq for a in acks] == list(range(1, 201))
@@ -182,10 +189,7 @@ def test_supercluster_moves_target_killed_mid_move(make_supercluster):
     sc = _supercluster(make_supercluster, {"A": 3, "B": 3})
 
     async def body():
-        nc = await connect(sc["A"][0])
-        js = nc.jetstream(timeout=5)
-        info = await create_stream(js, name="K", subjects=["k.>"], num_replicas=3,
-                                   placement=Placement(cluster="A"))
+        nc, js, info = await _r3_in_a(sc, "K")
         state, stop = {"n": 0}, asyncio.Event()
         task = asyncio.ensure_future(_publisher(js, "k.x", state, stop))
         await until(lambda: _at_least(state, 200), message="200 published")

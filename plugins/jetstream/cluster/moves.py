@@ -88,6 +88,18 @@ def _merge_reasons(errors):
     return ApiError(10005, err=", ".join(["no suitable peers for placement"] + seen))
 
 
+def _due(sent, key):
+    """True (and noted in ``sent``) unless ``key`` was sent in the last
+    RESEND seconds: a report or its answer repeats until it takes effect."""
+    now = time.monotonic()
+    if now - sent.get(key, -RESEND) < RESEND:
+        return False
+    if len(sent) > 1000:
+        sent.clear()
+    sent[key] = now
+    return True
+
+
 class Moves:
     """The meta leader's side of moves, and a stream leader's report that
     its group has arrived; one per ClusterManager."""
@@ -264,12 +276,8 @@ class Moves:
         d = desired(sa)
         if d is None or node.core.learners or set(node.peers) != set(sa["group"]["peers"]):
             return
-        now = time.monotonic()
-        if now - self.reported.get(d["id"], -RESEND) < RESEND:
+        if not _due(self.reported, d["id"]):
             return
-        if len(self.reported) > 1000:
-            self.reported.clear()
-        self.reported[d["id"]] = now
         self.m.client.publish(RECONCILE, dumps({
             "account": sa["client"]["account"], "stream": sa["stream"]["name"],
             "id": d["id"], "term": node.term, "meta_peers": sorted(node.peers),
@@ -288,12 +296,8 @@ class Moves:
         if d is None or d.get("id") != req.get("id") or not req.get("match") or \
                 sorted(req.get("meta_peers") or ()) != sorted(sa["group"]["peers"]):
             return
-        now = time.monotonic()
-        if now - self.clearing.get(d["id"], -RESEND) < RESEND:
+        if not _due(self.clearing, d["id"]):
             return
-        if len(self.clearing) > 1000:
-            self.clearing.clear()
-        self.clearing[d["id"]] = now
         body = M.assignment_body(sa)
         body["group"] = {k: v for k, v in sa["group"].items() if k != "desired"}
         body["group"]["cluster"] = d.get("cluster") or sa["group"].get("cluster")
