@@ -150,6 +150,7 @@ class ClusterManager:
         self.admin.start()
         self.moves.start()
         self.server.spawn(self._hello_loop)
+        self.server.spawn(self._moves_loop)
         self.server.spawn(self._bootstrap)
         self.log.info("Starting JetStream cluster", meta_group=META_GROUP,
                       expected_peers=self.expected)
@@ -215,6 +216,19 @@ class ClusterManager:
         for key, group in list(self.groups.items()):
             if admin.reconcile(self, group):
                 self._drop_group(key)
+
+    def _moves_loop(self):
+        """Groups in the middle of a move follow their assignment every RAFT
+        heartbeat, not only each second (the same with Go's timers;
+        ``PLUGGY_NATS_RAFT_SCALE`` makes moves in tests as much faster)."""
+        interval = self.raft_config().heartbeat
+        if interval >= HELLO_INTERVAL:
+            return  # the tick does it
+        while not self.disabled:
+            gevent.sleep(interval)
+            for key, group in list(self.groups.items()):
+                if moves.desired(group.sa) and admin.reconcile(self, group):
+                    self._drop_group(key)
 
     def _note_foreign_jetstream(self):
         """A routed server that never said hello (a Go nats-server) is not
