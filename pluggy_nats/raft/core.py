@@ -227,6 +227,19 @@ class RaftCore:
             self._track(peer)
         self._send_append(peer)
 
+    def promote(self, peer):
+        """Make the learner ``peer`` a voter before it has caught up (an ADD_PEER
+        entry now): for a peer that is down while the group must change
+        without it (a stream move whose target is down; Go adds it to the peer
+        set all the same). It catches up when it comes back."""
+        if self.role != LEADER:
+            raise NotLeader(self.leader)
+        if peer not in self.learners:
+            return
+        self._check_change_allowed()
+        self.learners.discard(peer)
+        self._append_local(ADD_PEER, encode_peers(self.peers | {peer}))
+
     def remove_peer(self, peer):
         """Append a REMOVE_PEER entry: effective at once for quorum counting.
         A learner is dropped (never promoted) and no longer sent anything."""

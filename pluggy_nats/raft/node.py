@@ -154,6 +154,9 @@ class RaftNode:
     def add_peer(self, peer):
         return self._request(self.core.add_peer, peer)
 
+    def promote(self, peer):
+        return self._request(self.core.promote, peer)
+
     def remove_peer(self, peer):
         return self._request(self.core.remove_peer, peer)
 

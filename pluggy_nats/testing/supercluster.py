@@ -53,7 +53,8 @@ def build_supercluster(launcher, spec, go=None, seed_only=False, config="", gate
     ``go`` maps a cluster name to ``"all"`` or the indices of its servers that
     run the Go nats-server. ``seed_only``: every cluster but the first names
     only the first cluster's first server (implicit discovery does the rest),
-    and the first names nobody. ``config`` is added to every server's file,
+    and the first names nobody. ``config`` is added to every server's file
+    (a function ``config(cluster, index)`` gives each server its own text),
     ``gateway_extra`` inside every ``gateway {}`` block, ``args`` to every
     command line (``("-m", "-1")`` for monitoring). ``jetstream``: clustered
     JetStream, one meta group over the super-cluster: each server gets a
@@ -98,7 +99,8 @@ def _start_clusters(launcher, spec, go, seed_only, config, gateway_extra, args, 
             is_go = _is_go(go, name, i)
             command = go_command if is_go else our_command
             server_name = "%s-%s-%d" % ("go" if is_go else "py", name, i)
-            text = config + "\n" + gateway_block(name, ports[name][i], remotes, gateway_extra)
+            own = config(name, i) if callable(config) else config
+            text = own + "\n" + gateway_block(name, ports[name][i], remotes, gateway_extra)
             if jetstream:
                 flags = ["-n", server_name]
                 text += _jetstream_block(launcher, name, server_name, route_ports[name], i)

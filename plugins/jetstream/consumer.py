@@ -202,10 +202,13 @@ class Consumer:
         self.sseq = state.delivered_stream_seq + 1
         self.afloor_c = state.ack_floor_consumer_seq
         self.afloor_s = state.ack_floor_stream_seq
-        now = time.monotonic()
-        for sseq, (dseq, ts) in sorted(state.pending.items()):
-            self.pending[sseq] = [dseq, ts, now]  # redeliver at once after a restart
+        now, wall = time.monotonic(), time.time_ns()
         self.rdc = {s: n + 1 for s, n in state.redelivered.items()}
+        for sseq, (dseq, ts) in sorted(state.pending.items()):
+            # Go (checkPending): redelivered once the ack wait has passed since
+            # the delivery, also on a new leader (a move) or after a restart
+            left = self._ack_wait(self.rdc.get(sseq, 1)) - max(wall - ts, 0) / 1e9
+            self.pending[sseq] = [dseq, ts, now + max(left, 0.0)]
         self.next_ack_check = now
 
     def _count_pending(self):

@@ -32,6 +32,23 @@ async def until(pred, timeout=20.0, interval=0.1, message="condition"):
         await asyncio.sleep(interval)
 
 
+async def create_stream(js, timeout=40.0, **cfg):
+    """``js.add_stream`` once the meta group has its first leader (10008, or
+    no answer, until then)."""
+    from nats.js.api import StreamConfig
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        try:
+            return await js.add_stream(StreamConfig(**cfg))
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError,
+                nats.js.errors.ServiceUnavailableError):
+            if loop.time() > end:
+                raise
+            await asyncio.sleep(0.2)
+
+
 async def retrying(call, tries=80):
     """``call()`` until interest in the other side's API has crossed."""
     for i in range(tries):

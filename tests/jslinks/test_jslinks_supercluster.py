@@ -16,6 +16,7 @@ from nats.js.api import ConsumerConfig, Placement, StreamConfig
 from pluggy_nats.testing.plugin import run
 
 from .helpers import connect, until
+from .helpers import create_stream as _create
 
 FAST_RAFT = {"PLUGGY_NATS_RAFT_SCALE": "0.1"}  # Go's timers x 0.1
 
@@ -23,20 +24,6 @@ FAST_RAFT = {"PLUGGY_NATS_RAFT_SCALE": "0.1"}  # Go's timers x 0.1
 def _supercluster(make_supercluster, spec, **env):
     return make_supercluster(spec, jetstream=True, env=dict(FAST_RAFT, **env),
                              args=("-m", "-1"))
-
-
-async def _create(js, timeout=40.0, **cfg):
-    """Create once the meta group has its first leader (10008 until then)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        try:
-            return await js.add_stream(StreamConfig(**cfg))
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError,
-                nats.js.errors.ServiceUnavailableError):
-            if loop.time() > end:
-                raise
-            await asyncio.sleep(0.2)
 
 
 async def _ready(js, subject, stream):

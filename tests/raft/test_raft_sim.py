@@ -211,6 +211,28 @@ def test_raft_membership_add_then_remove():
     assert leader.app.index == last
 
 
+def test_raft_learner_down_promoted_catches_up_when_back():
+    """A learner that never answers (its server is down) made a voter by
+    ``promote`` (a stream move whose target is down): the group of four
+    commits with three, and the peer catches up once it is back."""
+    cluster = SimCluster(13, ["a", "b", "c"], spares=["d"])
+    leader = elect(cluster)
+    commit(cluster, leader.id, 10)
+    cluster.crash("d")
+    cluster.request(leader.id, "add_peer", "d")
+    cluster.run(0.5)
+    assert "d" in leader.core.learners and "d" not in leader.core.peers
+    cluster.request(leader.id, "promote", "d")
+    cluster.run(0.5)
+    assert leader.core.peers == {"a", "b", "c", "d"} and not leader.core.learners
+    last = commit(cluster, leader.id, 5)  # 3 of 4 voters answer: a quorum
+    assert leader.app.index == last
+    cluster.restart("d")
+    cluster.run(1.5)
+    assert cluster.nodes["d"].app.index == leader.app.index
+    cluster.checker.check_logs(cluster.storages)
+
+
 def test_raft_leader_removing_itself_hands_over():
     cluster = SimCluster(6, ["a", "b", "c"])
     leader = elect(cluster)

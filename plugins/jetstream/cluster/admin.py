@@ -41,6 +41,7 @@ META_STEPDOWN = "$JS.API.META.LEADER.STEPDOWN"
 SERVER_REMOVE = "$JS.API.SERVER.REMOVE"
 REMOVE_WAIT = 30.0  # seconds the meta leader waits for a removal to commit
 ORPHAN_AFTER = 10.0  # seconds a member taken out waits to hear its removal
+SILENT_AFTER = 5     # heartbeats without an answer: a learner counts as down
 
 
 def preferred_placement(m, node, placement):
@@ -104,20 +105,21 @@ class Admin:
 
     def start(self):
         client = self.m.client
-        client.subscribe(META_STEPDOWN, self._system(self.meta_stepdown,
-                                                      "meta_leader_stepdown_response"))
-        client.subscribe(SERVER_REMOVE, self._system(self.server_remove,
-                                                      "meta_server_remove_response"))
+        client.subscribe(META_STEPDOWN, self.system(self.meta_stepdown,
+                                                     "meta_leader_stepdown_response"))
+        client.subscribe(SERVER_REMOVE, self.system(self.server_remove,
+                                                     "meta_server_remove_response"))
 
-    def _system(self, fn, rtype):
-        """A system-account request: only the meta leader answers (Go: the
-        others stay silent)."""
+    def system(self, fn, rtype):
+        """A system-account request ``fn(payload, reply, subject)``: only the
+        meta leader answers (Go: the others stay silent); ``fn`` returns the
+        body, or None when the answer comes later."""
         def on_request(sub, subject, reply, hdr, payload):
             if not reply or not self.m.is_meta_leader or self.m.disabled:
                 return
             reply = bytes(reply).decode()
             try:
-                body = fn(payload, reply)
+                body = fn(payload, reply, bytes(subject).decode())
                 if body is None:
                     return
                 response = dict({"type": T + rtype}, **body)
@@ -128,7 +130,7 @@ class Admin:
 
     # -- the meta group ---------------------------------------------------------------
 
-    def meta_stepdown(self, payload, reply):
+    def meta_stepdown(self, payload, reply, subject=META_STEPDOWN):
         m = self.m
         preferred = None
         text = bytes(payload or b"").lstrip()
@@ -141,7 +143,7 @@ class Admin:
             raise ApiError(10041, err=str(exc)) from None
         return {"success": True}
 
-    def server_remove(self, payload, reply):
+    def server_remove(self, payload, reply, subject=SERVER_REMOVE):
         m = self.m
         if _is_empty(payload):
             raise ApiError(10003)
@@ -241,11 +243,9 @@ class Admin:
         self.propose_group(sa, new)
         return True
 
-    def propose_group(self, sa, peers, cfg=None, reply="", cluster=None):
-        body = {k: v for k, v in sa.items() if k not in ("consumers", "reply", "update_reply")}
+    def propose_group(self, sa, peers, cfg=None, reply=""):
+        body = M.assignment_body(sa)
         body["group"] = dict(sa["group"], peers=list(peers))
-        if cluster:
-            body["group"]["cluster"] = cluster  # a move (capi.py)
         body["group"].pop("preferred", None)
         if cfg is not None:
             body["stream"] = cfg
@@ -344,13 +344,31 @@ def reconcile(m, group):
         for peer in sorted(want - node.peers - core.learners):
             node.add_peer(peer)
         if want - node.peers:
+            _promote_silent(node, want)
             return False  # the new peers catch up first
         for peer in sorted(node.peers - want):
             node.remove_peer(peer)
             break  # one change at a time
+        else:
+            m.moves.converged(group)
     except (ChangeInProgress, NotLeader, ValueError):
         pass
     return False
+
+
+def _promote_silent(node, want):
+    """A wanted learner that does not answer (down) is made a voter anyway
+    once most of ``want`` are voters already, so that a move completes
+    without it, as Go's does (it catches up when it comes back)."""
+    core = node.core
+    if len(want & node.peers) < len(want) // 2 + 1:
+        return
+    now = time.monotonic()
+    for peer in sorted(want & core.learners):
+        seen = core.last_ack.get(peer)
+        if seen is None or now - seen > SILENT_AFTER * core.config.heartbeat:
+            node.promote(peer)
+            return  # one change at a time
 
 
 def disable(m):

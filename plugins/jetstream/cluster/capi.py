@@ -43,6 +43,7 @@ META_KEYS = {
     ("STREAM", "DELETE"): "stream_delete",
     ("STREAM", "NAMES"): "stream_names",
     ("STREAM", "LIST"): "stream_list",
+    ("STREAM", "CANCEL_MOVE"): "stream_cancel_move",
 }
 FORWARD = "$JSC.API.%s"      # a meta request handed to the meta leader (system account)
 REQUEST_INFO = "Nats-Request-Info"
@@ -220,29 +221,18 @@ class ClusterApi:
             raise ApiError(10059)
         check_update(sa["stream"], cfg, clustered=True)
         self._check_overlap(jsa, cfg)
+        if m.moves.check_update(sa, cfg):  # a new placement (moves.py)
+            m.moves.update(sa, cfg, api.reply)
+            return None
         replicas = max(int(cfg.get("num_replicas") or 1), 1)
-        peers, cluster = sa["group"]["peers"], None
-        if (cfg.get("placement") or None) != (sa["stream"].get("placement") or None):
-            if replicas != len(peers):
-                raise ApiError(10123)
-            cluster, peers = self._move(cfg)
-        elif replicas != len(peers):  # scale up or down (admin.py)
+        peers = sa["group"]["peers"]
+        if replicas != len(peers):  # scale up or down (admin.py)
             peers = m.admin.scaled_peers(sa, replicas, cfg)
-        m.admin.propose_group(sa, peers, cfg, reply=api.reply, cluster=cluster)
+        m.admin.propose_group(sa, peers, cfg, reply=api.reply)
         return None
 
-    def _move(self, cfg):
-        """A new placement (Go ``jsClusteredStreamUpdateRequest``): ``(cluster,
-        peers)`` chosen as for a create. The group keeps its name; its members
-        follow the new assignment (admin.reconcile): the new peers join and
-        catch up, the leader hands over to one of them, the old ones leave."""
-        m = self.m
-        info = m.js.api.client_info or {}
-        try:
-            return M.place_stream(m.placement_peers(), cfg, info.get("cluster") or m.cluster_name,
-                                  info.get("alts") or (), m.js.config.unique_tag or None)
-        except M.MetaError as err:
-            raise _meta_error(err) from None
+    def stream_cancel_move(self, jsa, args, payload):
+        return self.m.moves.stream_cancel(jsa, args, payload)
 
     def stream_delete(self, jsa, args, payload):
         m = self.m

@@ -29,7 +29,7 @@ from ...monitor.endpoints import go_duration
 from .. import advisories
 from ..headers import parse_rfc3339
 from ..jsonreq import dumps
-from . import admin, catchup
+from . import admin, catchup, moves
 from . import meta as M
 from .capi import ClusterApi
 from .replica import StreamGroup
@@ -120,6 +120,7 @@ class ClusterManager:
         self.disabled = False     # removed from the meta group (admin.disable)
         self.was_member = False
         self.admin = admin.Admin(self)
+        self.moves = moves.Moves(self)
         self.log = structlog.get_logger("pluggy_nats.jetstream.cluster")
         self._add_self()
 
@@ -147,7 +148,9 @@ class ClusterManager:
         self.client.subscribe(catchup.SYNC + "*", lambda sub, subject, reply, hdr, payload:
                               catchup.serve(self, subject, reply, payload))
         self.admin.start()
+        self.moves.start()
         self.server.spawn(self._hello_loop)
+        self.server.spawn(self._moves_loop)
         self.server.spawn(self._bootstrap)
         self.log.info("Starting JetStream cluster", meta_group=META_GROUP,
                       expected_peers=self.expected)
@@ -213,6 +216,19 @@ class ClusterManager:
         for key, group in list(self.groups.items()):
             if admin.reconcile(self, group):
                 self._drop_group(key)
+
+    def _moves_loop(self):
+        """Groups in the middle of a move follow their assignment every RAFT
+        heartbeat, not only each second (the same with Go's timers;
+        ``PLUGGY_NATS_RAFT_SCALE`` makes moves in tests as much faster)."""
+        interval = self.raft_config().heartbeat
+        if interval >= HELLO_INTERVAL:
+            return  # the tick does it
+        while not self.disabled:
+            gevent.sleep(interval)
+            for key, group in list(self.groups.items()):
+                if moves.desired(group.sa) and admin.reconcile(self, group):
+                    self._drop_group(key)
 
     def _note_foreign_jetstream(self):
         """A routed server that never said hello (a Go nats-server) is not

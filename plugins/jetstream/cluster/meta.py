@@ -298,6 +298,14 @@ def propose_stream(state, account, config, peers, cluster, rng=None, created="",
     return encode_op(ASSIGN_STREAM, body)
 
 
+def assignment_body(sa):
+    """A copy of the stream assignment ``sa`` to propose changed: without its
+    consumers (they have entries of their own) and the replies of the entry
+    that last changed it (a create's or update's, answered once)."""
+    return {k: v for k, v in sa.items()
+            if k not in ("consumers", "reply", "update_reply", "update_type", "update_sys")}
+
+
 def propose_remove_stream(state, account, name, reply=""):
     sa = state.stream(account, name)
     if sa is None:

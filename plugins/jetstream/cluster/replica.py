@@ -39,7 +39,7 @@ from ..jsonreq import dumps
 from ..store import StoreError, open_stream_store
 from ..store.consumer import decode_state, encode_state
 from ..stream import Stream, store_config
-from . import ops
+from . import moves, ops
 
 # compact the log after this many entries or messages, once every peer holds
 # them (tests lower it)
@@ -402,7 +402,10 @@ class StreamGroup:
         self.stream.update(sa["stream"])
         reply = sa.get("update_reply")
         if reply and self.ready:
-            self._respond(reply, "stream_update_response", self.stream.info(cluster=True))
+            # a move or cancel asked in the system account is answered there (moves.py)
+            client = self.manager.client if sa.get("update_sys") else None
+            self._respond(reply, sa.get("update_type") or "stream_update_response",
+                          self.stream.info(cluster=True), client=client)
             self.server.flush_touched()
 
     # -- consumers ----------------------------------------------------------------------
@@ -752,7 +755,7 @@ class StreamGroup:
         them while the group has no leader."""
         node, core = self.node, self.node.core
         leader = node.leader
-        out = {"name": self.sa["group"].get("cluster") or self.manager.cluster_name}
+        out = {"name": self.manager.cluster_name}  # Go: the answering server's cluster
         if leader:
             out["leader"] = self.manager.peer_name(leader)
         replicas = []
@@ -780,15 +783,18 @@ class StreamGroup:
             replicas.append(entry)
         if replicas:
             out["replicas"] = replicas
+        desired = moves.desired_info(self.manager, self.sa)
+        if desired:
+            out["desired"] = desired
         return out
 
-    def _respond(self, reply, rtype, body=None, error=None):
+    def _respond(self, reply, rtype, body=None, error=None, client=None):
         response = {"type": T + rtype}
         if error is not None:
             response["error"] = error.as_dict()
         else:
             response.update(body)
-        self.jsa.client.publish(reply, dumps(response), flush=False)
+        (client or self.jsa.client).publish(reply, dumps(response), flush=False)
 
 
 def _held_seq(held):
