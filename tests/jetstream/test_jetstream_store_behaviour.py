@@ -435,3 +435,43 @@ def test_write_behind_failure_takes_the_messages_back(tmp_path):
     assert store.take_write_failures() == []
     assert store.state().msgs == 3
     store.close()
+
+
+@pytest.mark.parametrize("defer", [True, False], ids=["write_behind", "direct"])
+def test_raw_run_stores_as_one_store_raw_each(make, defer):
+    """``store_raw_run`` without limits (the engine's run append, the
+    bookkeeping once per run) leaves the store exactly as ``store_raw`` per
+    message: messages, a gap, several blocks, subject counts, bytes, and (file)
+    what a reopen finds; a sequence not above the last stops the run there."""
+    items = [("a.%d" % (i % 3), b"NATS/1.0\r\nK: v\r\n\r\n" if i % 7 == 0 else b"",
+              b"p%d" % i * (i % 40), seq, 1_000 + seq)
+             for i, seq in enumerate(list(range(1, 60)) + list(range(70, 130)))]
+    one, run = make("ONE"), make("RUN")
+    for store in (one, run):
+        store.defer_writes = defer if make.kind == "file" else False
+    for subject, hdr, data, seq, ts in items:
+        one.store_raw(subject, hdr, data, seq, ts)
+    assert run.store_raw_run(items[:50]) == (50, None)
+    assert run.store_raw_run(items[50:]) == (len(items) - 50, None)
+    n, err = run.store_raw_run([("a.0", b"", b"late", 129, 5), ("a.0", b"", b"x", 200, 6)])
+    assert n == 0 and "not above" in str(err)
+
+    def seen(store):
+        st = store.state()
+        msgs = []
+        seq = 1
+        while (msg := store.load_next(None, seq)) is not None:
+            msgs.append((msg.seq, msg.subject, bytes(msg.hdr or b""), bytes(msg.data), msg.ts))
+            seq = msg.seq + 1
+        return ((st.msgs, st.bytes, st.first_seq, st.last_seq, st.last_ts, st.num_subjects,
+                 st.num_deleted), store.subjects_state(None),
+                store.last_seq_per_subject(None), msgs)
+
+    if make.kind == "file":
+        one.flush_writes()
+        run.flush_writes()
+    want = seen(one)
+    assert want[0][0] == len(items) and seen(run) == want
+    if make.kind == "file":
+        run.close()
+        assert seen(make("RUN")) == want

@@ -63,6 +63,24 @@ class StreamStore:
         """Store a message; returns its size as Go counts it (state.bytes, max_bytes)."""
         raise NotImplementedError
 
+    def _e_append_run(self, items):
+        """``_e_append`` (ttl 0) for each ``(subject, hdr, data, seq, ts)`` of
+        ``items`` in order; returns ``(appended, their size as Go counts it,
+        the StoreError that stopped the rest or None)``. Engines may do it
+        without a call per message."""
+        size = n = 0
+        append, last = self._e_append, self._last
+        try:
+            for subject, hdr, data, seq, ts in items:
+                if seq <= last:
+                    raise _not_above(seq, last)
+                size += append(seq, ts, subject, hdr, data, 0)
+                last = seq
+                n += 1
+        except StoreError as exc:
+            return n, size, exc
+        return n, size, None
+
     def _e_load(self, seq):
         """(subject, ts, hdr, data, ttl) of a live message, or None."""
         raise NotImplementedError
@@ -190,6 +208,8 @@ class StreamStore:
         c = self.config
         limited = c.max_msg_size >= 0 or c.discard_new or c.max_msgs > 0 or \
             c.max_bytes > 0 or c.max_msgs_per_subject > 0
+        if not limited:
+            return self._append_run(items)
         append, note = self._e_append, self._note_append
         n = 0
         try:
@@ -206,6 +226,32 @@ class StreamStore:
         except StoreError as exc:
             return n, exc
         return n, None
+
+    def _append_run(self, items):
+        """``store_raw_run`` with no limits to check: the engine appends the
+        run, then its bookkeeping (``_note_append``'s) is done once, the
+        subject index message by message."""
+        if not items:
+            return 0, None
+        n, size, err = self._e_append_run(items)
+        if not n:
+            return 0, err
+        done = items[:n] if n < len(items) else items
+        if self._msgs == 0:
+            self._first = done[0][3]
+        self._msgs += n
+        self._bytes += size
+        self._last = done[-1][3]
+        self._last_ts = done[-1][4]
+        subjects = self._subjects.subjects
+        for subject, _, _, seq, _ in done:  # count_subject, inline
+            entry = subjects.get(subject)
+            if entry is None:
+                subjects[subject] = [1, seq, seq]
+            else:
+                entry[0] += 1
+                entry[2] = seq
+        return n, err
 
     def _append(self, seq, ts, subject, hdr, data, ttl):
         self._note_append(seq, ts, subject, self._e_append(seq, ts, subject, hdr, data, ttl), ttl)
@@ -735,3 +781,7 @@ class StagedBatch:
         if (c.discard_new_per_subject and c.max_msgs_per_subject > 0 and not rollup
                 and store._subject_msgs(subject) + n > c.max_msgs_per_subject):
             raise ErrMaxMsgsPerSubject("maximum messages per subject exceeded")
+
+
+def _not_above(seq, last):
+    return StoreError("sequence %d is not above the last sequence %d" % (seq, last))
