@@ -384,10 +384,9 @@ class Stream:
             self._expiry_wake.set()
         done = run[:n] if n < len(run) else run
         if answer and not cfg.get("no_ack"):
-            ack, prefix = self._ack, self._ackprefix
-            for record in done:
-                if record[5]:
-                    ack(record[5], b"%s%d}" % (prefix, record[0]), record[0])
+            prefix = self._ackprefix
+            self._ack_many([(record[5], b"%s%d}" % (prefix, record[0]), record[0])
+                            for record in done if record[5]])
         if self.consumers or self.feeds:
             for record in done:
                 self._stored(record[0], record[4])
@@ -572,6 +571,18 @@ class Stream:
             self._group_commit.add(lambda exc, r=reply, b=body: self._after_sync(r, b, exc))
         else:
             self._answer(reply, body, seq)
+
+    def _ack_many(self, acks):
+        """``_ack`` for each ``(reply, body, seq)`` of ``acks``: held behind
+        the write at once, or published as runs."""
+        held = self._held
+        if self._group_commit is not None:
+            for reply, body, seq in acks:
+                self._ack(reply, body, seq)
+        elif held is not None and held.pending:
+            held.answers += acks
+        else:
+            self.client.publish_many([ack[:2] for ack in acks])
 
     def _after_sync(self, reply, body, exc):
         """Group commit released this ack; the first of a batch schedules one

@@ -159,6 +159,13 @@ class ReplicatedStream(Stream):
             # until its last message is committed and stored
             group.held_acks.append((seq, reply, body, None))
 
+    def _ack_many(self, acks):
+        if self.group.applying:
+            super()._ack_many(acks)
+        else:
+            for reply, body, seq in acks:
+                self._ack(reply, body, seq)
+
     def _republish(self, *args):
         # every member stores the message; only the leader republishes it
         # (srv:stream.go processJetStreamMsg: ``republish := tsubj != "" && isLeader``)
