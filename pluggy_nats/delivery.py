@@ -433,6 +433,8 @@ def deliver_run(result, items, publisher):
     client, and groups too big to check per run.
     """
     psubs, qsubs = result
+    if not qsubs and len(psubs) == 1 and psubs[0].run_callback is not None:
+        return _run_to_callback(psubs[0], items, publisher)
     noecho = publisher.noecho
     if not _runnable(result, items) or (qsubs and not _queues_runnable(qsubs, noecho, items)):
         return False
@@ -521,6 +523,26 @@ class _Frames:
         if not c.flush_queued:
             c.flush_queued = True
             touched.append(c)
+
+
+def _run_to_callback(sub, items, publisher):
+    """``deliver_run`` where the one target is an internal subscription
+    taking runs (a stream's intake, ``Subscription.run_callback``): the
+    segment is handed over at once as ``[(subject, reply, payload)]``."""
+    if sub.max_msgs:
+        return False
+    msgs = [(subject, reply, payload) for subject, reply, payloads in items
+            for payload in payloads]
+    c = sub.conn
+    c.in_msgs += len(msgs)
+    c.publisher = publisher
+    try:
+        sub.run_callback(sub, items[0][0], msgs)
+    except Exception as exc:  # as InternalClient.deliver_msg: a line, not the publisher
+        from .connection import log_crash  # (connection imports this module)
+
+        log_crash(c.log.bind(subject=items[0][0][:128]), exc, "internal_callback_failed")
+    return True
 
 
 def _split_plain(psubs, noecho):

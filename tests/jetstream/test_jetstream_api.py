@@ -477,3 +477,51 @@ def test_jetstream_counters(js_server):
         await nc.close()
 
     run(main())
+
+
+def test_burst_of_publishes_reaches_the_stream_as_a_run(js_server):
+    """600 publishes sent without waiting reach the stream's subscription as
+    runs (the client's segment handed over at once): every one is answered
+    in order, a too-big one gets Go's 10054 at its place, a header message
+    and a subject transform keep working, and the stream holds the rest at
+    their sequences."""
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="RUN", subjects=["run.*"], max_msg_size=64,
+                            subject_transform=jsapi.SubjectTransform(src="run.*",
+                                                                     dest="stored.{{wildcard(1)}}"))
+        answers = []
+
+        async def on_answer(msg):
+            answers.append(json.loads(msg.data))
+
+        inbox = nc.new_inbox()
+        await nc.subscribe(inbox, cb=on_answer)
+        await nc.flush()
+        sent = []
+        for i in range(600):
+            subject = "run.b" if 200 <= i < 205 else "run.a"
+            data = b"x" * 100 if i == 300 else b"m-%d" % i
+            headers = {"X-Mid": "1"} if i == 450 else None
+            await nc.publish(subject, data, reply=inbox, headers=headers)
+            sent.append((subject, data))
+        await nc.flush()
+        for _ in range(100):
+            if len(answers) >= 600:
+                break
+            await asyncio.sleep(0.05)
+        assert len(answers) == 600
+        assert answers[300]["error"]["err_code"] == 10054
+        kept = [(s, d) for i, (s, d) in enumerate(sent) if i != 300]
+        assert [a.get("seq") for i, a in enumerate(answers) if i != 300] == \
+            list(range(1, 600))
+        for seq in (1, 200, 300, 450, 599):
+            msg = await js.get_msg("RUN", seq)
+            subject, data = kept[seq - 1]
+            assert (msg.subject, msg.data) == ("stored." + subject[4:], data)
+        await nc.close()
+
+    run(main())
