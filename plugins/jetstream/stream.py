@@ -228,13 +228,20 @@ class Stream:
         self.process(subject, reply or "", bytes(hdr) if hdr else b"", bytes(payload))
 
     def _on_publish_run(self, sub, _subject, msgs):
-        """A link's run of header-less publishes, ``[(subject, reply,
-        payload)]`` (links/jsdeliver.py ``claimed_run``: a stream whose
-        leader is across a route gets its publishes this way), each taken as
-        ``_on_publish`` takes it, a subject decoded once for its run."""
-        transform = self.cfg.get("subject_transform")
+        """A run of header-less publishes, ``[(subject, reply, payload)]``
+        (a client's segment, ``delivery.deliver_run``, or a link's,
+        ``links/jsdeliver.claimed_run``), each taken as ``_on_publish`` takes
+        it, a subject decoded once for its run. A stream that stores what it
+        accepts at once (not replicated) stores the plain ones as runs
+        (``_store_new_run``): one that would fail a check goes alone, after
+        the run before it."""
+        cfg = self.cfg
+        transform = cfg.get("subject_transform")
         transform = transform if transform and transform.get("dest") else None
         process = self.process
+        plain = self.stores_runs and not cfg.get("sealed") and not cfg.get("allow_msg_counter")
+        max_size = cfg["max_msg_size"]
+        run = []
         last = name = None
         for subject, reply, payload in msgs:
             if self.closed:
@@ -244,7 +251,31 @@ class Stream:
                 name = subject.decode()
                 if transform is not None:
                     name = self.jsa.transform(transform, name)
-            process(name, reply or "", b"", bytes(payload))
+            data = bytes(payload)
+            if plain and (max_size < 0 or len(data) <= max_size):
+                run.append((name, reply, data))
+                continue
+            if run:
+                self._store_new_run(run)
+                run = []
+            process(name, reply or "", b"", data)
+        if run and not self.closed:
+            self._store_new_run(run)
+
+    stores_runs = True  # a replicated stream proposes instead
+
+    def _store_new_run(self, run):
+        """``_commit`` for new plain messages ``[(subject, reply, data)]``:
+        the next sequences and timestamps given here, stored and answered by
+        ``commit_run``, or one by one where it declines."""
+        state = self.store.state()
+        seq = state.last_seq + 1
+        ts = max(time.time_ns(), state.last_ts + 1)
+        records = [(seq + i, ts + i, 0, "", subject, reply or b"", "", None, b"", data)
+                   for i, (subject, reply, data) in enumerate(run)]
+        n = self.commit_run(records, True) or 0
+        for subject, reply, data in run[n:]:  # each takes the next sequence then
+            self._commit(subject, reply or "", b"", data, 0, "", "", None, False)
 
     def _pub(self, subject, payload=b"", **kw):
         """Publish without flushing: callbacks run in a client's reader, which
@@ -363,16 +394,19 @@ class Stream:
         return seq
 
     def commit_run(self, run, answer):
-        """``_commit`` for a run of plain messages at their sequences, as a
-        replicated stream applies them: ``run`` holds its log's records
+        """``_commit`` for a run of plain messages at their sequences (a
+        replicated stream applying its log, a stream storing a client's
+        run, ``_store_new_run``): ``run`` holds log records
         ``(seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, data)``
         with no TTL, rollup, message id or counter. ``answer``: PubAcks go to
-        the replies (the leader). The store takes the run in one call. False,
-        having done nothing, where a message may need more than storing
-        (republish, interest retention): the caller commits one by one."""
+        the replies (the leader). The store takes the run in one call.
+        Returns how many it stored and answered: a limit (discard new) or a
+        store error stops the run, and the caller commits the rest one by
+        one; None, having done nothing, where a message may need more than
+        storing (republish, interest retention)."""
         cfg = self.cfg
         if cfg.get("republish") or cfg["retention"] == "interest":
-            return False
+            return None
         try:
             n = self.store.store_raw_run(list(map(_RAW_ITEM, run)))[0]
         except StoreError:
@@ -390,11 +424,7 @@ class Stream:
         if self.consumers or self.feeds:
             for record in done:
                 self._stored(record[0], record[4])
-        # a limit or a store error stopped the run: each of the rest meets it
-        for seq, ts, _, _, subject, reply, _, _, hdr, data in run[n:]:
-            self._commit(subject, reply if answer else b"", hdr, data, 0, "", None, None, False,
-                         seq=seq, ts=ts)
-        return True
+        return n
 
     _accept = _commit  # a replicated stream proposes instead (cluster/replica.py)
     sync_each_write = True  # with sync_interval: always (a replicated stream: its log is)

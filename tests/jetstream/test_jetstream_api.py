@@ -525,3 +525,47 @@ def test_burst_of_publishes_reaches_the_stream_as_a_run(js_server):
         await nc.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("discard", ["new", "old"])
+def test_burst_into_a_full_stream_answers_as_one_at_a_time(js_server, discard):
+    """A run of publishes into a stream with max_msgs 250: with discard new the
+    first 250 get sequences 1..250 and the rest Go's 10077 (no sequence
+    skipped), with discard old all 300 are stored and the first 50 dropped."""
+    srv = js_server()
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="FULL", subjects=["full"], max_msgs=250,
+                            discard=jsapi.DiscardPolicy(discard))
+        answers = []
+
+        async def on_answer(msg):
+            answers.append(json.loads(msg.data))
+
+        inbox = nc.new_inbox()
+        await nc.subscribe(inbox, cb=on_answer)
+        await nc.flush()
+        for i in range(300):
+            await nc.publish("full", b"m-%d" % i, reply=inbox)
+        await nc.flush()
+        for _ in range(100):
+            if len(answers) >= 300:
+                break
+            await asyncio.sleep(0.05)
+        assert len(answers) == 300
+        info = await js.stream_info("FULL")
+        if discard == "new":
+            assert [a.get("seq") for a in answers[:250]] == list(range(1, 251))
+            assert {a["error"]["err_code"] for a in answers[250:]} == {10077}
+            assert (info.state.messages, info.state.first_seq, info.state.last_seq) == \
+                (250, 1, 250)
+        else:
+            assert [a.get("seq") for a in answers] == list(range(1, 301))
+            assert (info.state.messages, info.state.first_seq, info.state.last_seq) == \
+                (250, 51, 300)
+            assert (await js.get_msg("FULL", 51)).data == b"m-50"
+        await nc.close()
+
+    run(main())

@@ -57,6 +57,7 @@ class ReplicatedStream(Stream):
     # batch; those are fsynced before a snapshot compacts the log (Go 2.15
     # does the same, pr#8447).
     sync_each_write = False
+    stores_runs = False  # its publishes are proposed, then stored at apply
 
     def __init__(self, jsa, cfg, created, store, group):
         self.group = group
@@ -560,10 +561,11 @@ class StreamGroup:
 
     def _commit_run(self, run):
         stream, ready = self.stream, self.ready
-        if not stream.commit_run(run, ready):
-            for seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, body in run:
-                stream._commit(subject, reply if ready else b"", hdr, body, ttl, msg_id, rollup,
-                               counter, False, seq=seq, ts=ts)
+        n = stream.commit_run(run, ready) or 0
+        # declined, or a limit or a store error stopped it: each of the rest meets it
+        for seq, ts, ttl, rollup, subject, reply, msg_id, counter, hdr, body in run[n:]:
+            stream._commit(subject, reply if ready else b"", hdr, body, ttl, msg_id, rollup,
+                           counter, False, seq=seq, ts=ts)
 
     def _apply_atomic(self, seq, ts, ttl, rollup, subject, marker, msg_id, counter, hdr, body):
         """One message of an atomic batch; when the store refuses one (a limit
