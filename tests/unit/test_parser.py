@@ -344,7 +344,7 @@ def test_runs_of_one_big_line_check_every_frame(tail, spoil):
         assert _same_as_general_loop(stream), (at, spoil)
 
 
-@pytest.mark.parametrize("spoil", ["none", "unseen", "size", "cr", "lf", "ping", "alike"])
+@pytest.mark.parametrize("spoil", ["none", "unseen", "size", "cr", "lf", "ping", "alike", "torn"])
 def test_known_lines_with_big_payloads_are_one_run_and_exact(spoil):
     """Real traffic with big payloads (a publisher cycling over subjects): a
     read whose lines were all seen before is cut by the regex engine into one
@@ -357,11 +357,14 @@ def test_known_lines_with_big_payloads_are_one_run_and_exact(spoil):
     seen = b"".join(frame(i) for i in range(14))
     bad = {"none": frame(3), "unseen": frame(3).replace(b"s.3", b"s.x"),
            "size": frame(3, 299), "cr": frame(3)[:-2] + b"\n\n", "lf": frame(3)[:-1] + b"\r",
-           "ping": b"PING\r\n" + frame(3), "alike": frame(2)}[spoil]
+           "ping": b"PING\r\n" + frame(3), "alike": frame(2), "torn": frame(3)[:150]}[spoil]
     for at in range(0, 9, 2):
         stream = b"".join(frame(i) for i in range(at)) + bad + \
             b"".join(frame(i) for i in range(at + 3, 12))
         assert _same_as_general_loop(seen, stream), (at, spoil)
+    for cut in (1, 12, 150, 301, 303, 304):  # a read ending inside its last frame
+        torn = seen + frame(5)
+        assert _same_as_general_loop(seen, torn[:len(seen) + cut], torn[len(seen) + cut:]), cut
     calls = []
     ops = make_op_table({b"PUB": (PUB, lambda h, items: calls.append(items))})
     parser = Parser(Recorder(), ops)
