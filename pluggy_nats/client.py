@@ -481,8 +481,9 @@ class ClientConnection(Connection):
             return False
         sublist._hits += n
         if self.forwarders:
-            self.server.links.forward_run(self, self.account, list(zip(items, results,
-                                                                       strict=True)))
+            got = self.server.links.forward_lane(self, self.account, items, subjects, results)
+            if counted is None:
+                counted = got
         if counted is None:
             counted = count_items(items)
         self.in_msgs += counted[0]

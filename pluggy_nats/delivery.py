@@ -267,7 +267,8 @@ def deliver_planned(items, plans, publisher):
     from a client, ``(args, payloads)`` from a link (no reply). Each client's
     share is built as a list and joined once; each link gets the items in
     one ``send_run``. Returns (messages, payload bytes) where it counted
-    them on the way (one client, a frame per item), else None."""
+    them on the way (one client, a frame per item, or a link's
+    ``send_run``), else None."""
     first = plans[0]
     heads = first[3]
     replies = len(items[0]) == 3
@@ -342,7 +343,9 @@ def deliver_planned(items, plans, publisher):
         if not replies:
             items = [(args[-1], None, payloads) for args, payloads in items]
         for link in links:
-            link.send_run(account, items)
+            got = link.send_run(account, items, not replies)
+            if counted is None:
+                counted = got
     return counted
 
 

@@ -398,17 +398,19 @@ class Link(Connection):
             lead = self._leads[account] = self.msg_lead + account.name_bytes + b" "
         return lead
 
-    def send_run(self, account, items):
+    def send_run(self, account, items, plain=False):
         """Header-less ``(subject, reply, payloads)`` items in order (no queue
         groups; a segment of the bulk paths, each item's payloads of one
-        size): every frame built by one join and appended at once."""
+        size): every frame built by one join and appended at once.
+        ``plain``: the caller knows no item has a reply. Returns (messages,
+        payload bytes) of ``items``, so a bulk path need not count again."""
         lead = self._lead(account) if self.acc_token else self.msg_lead
         payloads = list(_flat(map(_third, items)))
         count = len(payloads)
         sizes = list(map(len, payloads))
         nbytes = sum(sizes)
         if count == len(items) and count and max(sizes) < _SIZES_MAX and \
-                not any(map(_second, items)):
+                (plain or not any(map(_second, items))):
             # A frame per item, no replies (subjects that change from message
             # to message): the frames' pieces lined up and joined in C,
             # each frame's CRLF and the next one's verb as one piece.
@@ -432,6 +434,7 @@ class Link(Connection):
         if not self.flush_queued:
             self.flush_queued = True
             self.touched.append(self)
+        return count, nbytes
 
     # -- messages in: one path for every frame -----------------------------------
 

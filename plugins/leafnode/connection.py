@@ -285,13 +285,15 @@ class LeafConnection(Link):
         leads = Link.run_leads(self, account, subject)
         return leads if self.headers else (leads[0], None)
 
-    def send_run(self, account, items):
+    def send_run(self, account, items, plain=False):
         denied = self.out_denied
         if denied is not None and self.out_may_deny_any(map(_first, items)):
-            items = [m for m in items if not denied(m[0])]
-            if not items:
-                return
-        Link.send_run(self, account, items)
+            sent = [m for m in items if not denied(m[0])]
+            if len(sent) != len(items):
+                if sent:
+                    Link.send_run(self, account, sent, plain)
+                return None  # (what it counted is not the run)
+        return Link.send_run(self, account, items, plain)
 
     def op_msg(self, items):
         # (a frame's args are never empty: the parser wants a subject and a size)
