@@ -28,7 +28,6 @@ from random import random
 # pre-encoded parts is ~25% cheaper than b"%d\r\n%s\r\n" % (len(msg), msg), and for big payloads it
 # skips the format machinery's copy (join copies the payload once).
 SIZE_CRLF = {n: b"%d\r\n" % n for n in range(8192)}
-_SIZES_MAX = len(SIZE_CRLF)
 _join = b"".join
 _flat = chain.from_iterable
 _first = itemgetter(0)
@@ -361,12 +360,13 @@ def _joined_run(c, items, plans, replies, touched):
     if len(payloads) != len(items):
         return None  # an item with several payloads (one line repeated)
     sizes = list(map(len, payloads))
-    if max(sizes) >= _SIZES_MAX:
+    try:  # (a size past the table raises: no max() comparing each size)
+        parts = list(_flat(zip(map(_head, plans), map(SIZE_CRLF.__getitem__, sizes),
+                               payloads, repeat(b"\r\n"))))
+    except KeyError:
         return None
     nbytes = sum(sizes)
-    _append_parts(c, list(_flat(zip(map(_head, plans), map(SIZE_CRLF.__getitem__, sizes),
-                                    payloads, repeat(b"\r\n")))),
-                  len(sizes), nbytes, touched)
+    _append_parts(c, parts, len(sizes), nbytes, touched)
     return len(sizes), nbytes
 
 

@@ -409,13 +409,18 @@ class Link(Connection):
         count = len(payloads)
         sizes = list(map(len, payloads))
         nbytes = sum(sizes)
-        if count == len(items) and count and max(sizes) < _SIZES_MAX and \
-                (plain or not any(map(_second, items))):
+        size_parts = None
+        if count == len(items) and count and (plain or not any(map(_second, items))):
+            try:  # (a size past the table raises: no max() comparing each size)
+                size_parts = list(map(SP_SIZE_CRLF.__getitem__, sizes))
+            except IndexError:
+                pass
+        if size_parts is not None:
             # A frame per item, no replies (subjects that change from message
             # to message): the frames' pieces lined up and joined in C,
             # each frame's CRLF and the next one's verb as one piece.
             append_joined(self, chain((lead,), _flat(zip_longest(
-                map(_first, items), map(SP_SIZE_CRLF.__getitem__, sizes), payloads,
+                map(_first, items), size_parts, payloads,
                 repeat(b"\r\n" + lead, count - 1), fillvalue=b"\r\n"))))
         else:
             parts = []
