@@ -169,12 +169,13 @@ def _same_frames(data, pos, stop, stride, head, size):
 
 
 # payload size -> the findall cutting a run of frames of that size into
-# (line, payload) pairs, for _known_big_run. A payload of a fixed size is
-# skipped by the regex engine in one step (``.{n}`` with DOTALL), not scanned.
-# Where a frame does not match, the second branch takes the rest of the
-# buffer in one step (a ``(b"", b"")`` pair, no copy): the pairs before it
-# are the frames from the start, contiguous, found in one linear pass (a
-# search would try every later position again, quadratic on a torn frame).
+# (line, payload, b"") triples, for _known_big_run. A payload of a fixed size
+# is skipped by the regex engine in one step (``.{n}`` with DOTALL), not
+# scanned. Where a frame does not match, the second branch takes the rest of
+# the buffer in one step (a ``(b"", b"", rest)`` triple, whose length tells
+# where the run ends): the triples before it are the frames from the start,
+# contiguous, found in one linear pass (a search would try every later
+# position again, quadratic on a torn frame).
 _BIG_FRAMES = {}
 _BIG_FRAMES_MAX = 64
 
@@ -184,7 +185,8 @@ def _big_frames(size):
     if got is None:
         if len(_BIG_FRAMES) >= _BIG_FRAMES_MAX:
             _BIG_FRAMES.clear()
-        got = _BIG_FRAMES[size] = re.compile(rb"([^\n]*)\n(.{%d})\r\n|.+" % size, re.S).findall
+        got = _BIG_FRAMES[size] = re.compile(rb"([^\n]*)\n(.{%d})\r\n|(.+)" % size,
+                                             re.S).findall
     return got
 
 
@@ -206,13 +208,13 @@ def _known_big_run(data, pos, known, is_pub):
     if data[second:second + len(line)] == line:
         return [], pos  # one line repeated: _same_frames' case
     pairs = _big_frames(size)(data, pos)
-    if pairs and not pairs[-1][1]:
-        pairs.pop()  # the rest after the last frame (a frame's payload is never empty here)
+    end = len(data)
+    if pairs and pairs[-1][2]:
+        end -= len(pairs.pop()[2])  # the rest after the last frame (a frame's is empty)
     if len(pairs) < 3:
         return [], pos
-    heads = list(map(_first, pairs))
     try:
-        lines = list(map(known.__getitem__, heads))
+        lines = list(map(known.__getitem__, map(_first, pairs)))
     except KeyError:
         return [], pos
     if list(map(_third, lines)).count(size) != len(lines):
@@ -222,7 +224,7 @@ def _known_big_run(data, pos, known, is_pub):
         items = list(zip(map(_first, lines), map(_second, lines), payloads, strict=True))
     else:
         items = list(zip(map(_first, lines), payloads, strict=True))
-    return items, pos + sum(map(len, heads)) + len(pairs) * (size + 3)
+    return items, end
 
 
 class Parser:

@@ -396,3 +396,18 @@ def test_big_payload_across_reads_is_cut_from_the_reads():
         with pytest.raises(ProtocolError) as info:
             parse(bad[:cut], bad[cut:] + b"PING\r\n")
         assert info.value.err == E.UNKNOWN_OP
+
+
+def test_known_big_run_ends_where_its_frames_end():
+    """The one-pass cut of a known-line run (parser._known_big_run) ends
+    after its last whole frame, whatever follows (nothing, a torn frame,
+    another verb), also for empty payloads (sizes a patched _BIG lets in)."""
+    from pluggy_nats.protocol.parser import _known_big_run
+
+    for size in (0, 3, 300):
+        whole = b"".join(b"PUB s.%d %d\r\n%s\r\n" % (i % 4, size, b"x" * size) for i in range(8))
+        known = {b"PUB s.%d %d\r" % (i, size): (b"s.%d" % i, None, size) for i in range(4)}
+        for tail in (b"", b"PUB s.1 %d\r\nxy" % size, b"PING\r\n", b"PUB s.2 %d\r\n" % size):
+            items, end = _known_big_run(whole + tail, 0, known, True)
+            assert end == len(whole) and len(items) == 8, (size, tail)
+            assert items[5] == (b"s.1", None, (b"x" * size,))
