@@ -467,7 +467,9 @@ class ClientConnection(Connection):
             results = list(map(sublist._cache.__getitem__, subjects))
             n = len(results)
             counted = None
-            if results.count(EMPTY_RESULT) != n:
+            # (the first result tells which case: count() compares with == each
+            # result not EMPTY_RESULT itself, a cost per message)
+            if results[0] is not EMPTY_RESULT or results.count(EMPTY_RESULT) != n:
                 if self.noecho is not None:
                     return False
                 plans = list(map(_PLANS.__getitem__, subjects))
@@ -481,8 +483,9 @@ class ClientConnection(Connection):
             return False
         sublist._hits += n
         if self.forwarders:
-            self.server.links.forward_run(self, self.account, list(zip(items, results,
-                                                                       strict=True)))
+            got = self.server.links.forward_lane(self, self.account, items, subjects, results)
+            if counted is None:
+                counted = got
         if counted is None:
             counted = count_items(items)
         self.in_msgs += counted[0]

@@ -28,7 +28,6 @@ from random import random
 # pre-encoded parts is ~25% cheaper than b"%d\r\n%s\r\n" % (len(msg), msg), and for big payloads it
 # skips the format machinery's copy (join copies the payload once).
 SIZE_CRLF = {n: b"%d\r\n" % n for n in range(8192)}
-_SIZES_MAX = len(SIZE_CRLF)
 _join = b"".join
 _flat = chain.from_iterable
 _first = itemgetter(0)
@@ -267,7 +266,8 @@ def deliver_planned(items, plans, publisher):
     from a client, ``(args, payloads)`` from a link (no reply). Each client's
     share is built as a list and joined once; each link gets the items in
     one ``send_run``. Returns (messages, payload bytes) where it counted
-    them on the way (one client, a frame per item), else None."""
+    them on the way (one client, a frame per item, or a link's
+    ``send_run``), else None."""
     first = plans[0]
     heads = first[3]
     replies = len(items[0]) == 3
@@ -342,7 +342,9 @@ def deliver_planned(items, plans, publisher):
         if not replies:
             items = [(args[-1], None, payloads) for args, payloads in items]
         for link in links:
-            link.send_run(account, items)
+            got = link.send_run(account, items, not replies)
+            if counted is None:
+                counted = got
     return counted
 
 
@@ -358,12 +360,13 @@ def _joined_run(c, items, plans, replies, touched):
     if len(payloads) != len(items):
         return None  # an item with several payloads (one line repeated)
     sizes = list(map(len, payloads))
-    if max(sizes) >= _SIZES_MAX:
+    try:  # (a size past the table raises: no max() comparing each size)
+        parts = list(_flat(zip(map(_head, plans), map(SIZE_CRLF.__getitem__, sizes),
+                               payloads, repeat(b"\r\n"))))
+    except KeyError:
         return None
     nbytes = sum(sizes)
-    _append_parts(c, list(_flat(zip(map(_head, plans), map(SIZE_CRLF.__getitem__, sizes),
-                                    payloads, repeat(b"\r\n")))),
-                  len(sizes), nbytes, touched)
+    _append_parts(c, parts, len(sizes), nbytes, touched)
     return len(sizes), nbytes
 
 

@@ -115,6 +115,11 @@ class LinkKind:
     ``run_forwarder(publisher, account, items)``: optional, the same for the
     header-less messages of a client's bulk path
     (``((subject, reply, payload), result)`` in publish order).
+    ``lane_forwarder(publisher, account, items, subjects, results)``:
+    optional, ``run_forwarder`` for a run without replies, its columns
+    given apart (no zip and unzip per message): the items, their subjects,
+    their match results. Returns (messages, payload bytes) of ``items``
+    where it counted them on the way, else None.
     ``ping_interval_max``: PING at least this often, traffic or not (gateways: 15 s).
     ``interest(account_name, subject)``: for a kind whose peers' interest is
     not in the index (a forwarder's), whether a message would cross; asked by
@@ -131,6 +136,7 @@ class LinkKind:
     messages_from: frozenset = None
     forwarder: object = None
     run_forwarder: object = None
+    lane_forwarder: object = None
     forward_from: frozenset = GATEWAY_FORWARD_FROM
     ping_interval_max: float = None
     interest: object = None

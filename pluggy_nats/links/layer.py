@@ -124,12 +124,21 @@ class LinkLayer:
         ``items`` being ``((subject, reply, payloads), match result)``: a kind's
         ``run_forwarder`` takes them at once, else its forwarder one by one."""
         for kind in self._client_kinds:
-            if kind.run_forwarder is not None:
-                kind.run_forwarder(publisher, account, items)
+            _kind_run(kind, publisher, account, items)
+
+    def forward_lane(self, publisher, account, items, subjects, results):
+        """``forward_run`` for a run without replies given as columns (a
+        client's ``_pub_lane``): a kind's ``lane_forwarder`` takes them as
+        they are. Returns (messages, payload bytes) of ``items`` if a kind
+        counted them, else None."""
+        counted = None
+        for kind in self._client_kinds:
+            if kind.lane_forwarder is not None:
+                counted = kind.lane_forwarder(publisher, account, items, subjects,
+                                              results) or counted
             else:
-                for (subject, reply, payloads), result in items:
-                    for payload in payloads:
-                        kind.forwarder(publisher, account, subject, reply, 0, payload, result)
+                _kind_run(kind, publisher, account, list(zip(items, results, strict=True)))
+        return counted
 
     # -- transports -------------------------------------------------------------------
 
@@ -261,3 +270,13 @@ class LinkLayer:
         for conn in list(self.server.conns.values()):
             if conn.is_link:
                 conn.close(ClosedReason.SERVER_SHUTDOWN)
+
+
+def _kind_run(kind, publisher, account, items):
+    """A run (``forward_run``'s items) handed to one kind's forwarder."""
+    if kind.run_forwarder is not None:
+        kind.run_forwarder(publisher, account, items)
+        return
+    for (subject, reply, payloads), result in items:
+        for payload in payloads:
+            kind.forwarder(publisher, account, subject, reply, 0, payload, result)

@@ -398,22 +398,29 @@ class Link(Connection):
             lead = self._leads[account] = self.msg_lead + account.name_bytes + b" "
         return lead
 
-    def send_run(self, account, items):
+    def send_run(self, account, items, plain=False):
         """Header-less ``(subject, reply, payloads)`` items in order (no queue
         groups; a segment of the bulk paths, each item's payloads of one
-        size): every frame built by one join and appended at once."""
+        size): every frame built by one join and appended at once.
+        ``plain``: the caller knows no item has a reply. Returns (messages,
+        payload bytes) of ``items``, so a bulk path need not count again."""
         lead = self._lead(account) if self.acc_token else self.msg_lead
         payloads = list(_flat(map(_third, items)))
         count = len(payloads)
         sizes = list(map(len, payloads))
         nbytes = sum(sizes)
-        if count == len(items) and count and max(sizes) < _SIZES_MAX and \
-                not any(map(_second, items)):
+        size_parts = None
+        if count == len(items) and count and (plain or not any(map(_second, items))):
+            try:  # (a size past the table raises: no max() comparing each size)
+                size_parts = list(map(SP_SIZE_CRLF.__getitem__, sizes))
+            except IndexError:
+                pass
+        if size_parts is not None:
             # A frame per item, no replies (subjects that change from message
             # to message): the frames' pieces lined up and joined in C,
             # each frame's CRLF and the next one's verb as one piece.
             append_joined(self, chain((lead,), _flat(zip_longest(
-                map(_first, items), map(SP_SIZE_CRLF.__getitem__, sizes), payloads,
+                map(_first, items), size_parts, payloads,
                 repeat(b"\r\n" + lead, count - 1), fillvalue=b"\r\n"))))
         else:
             parts = []
@@ -432,6 +439,7 @@ class Link(Connection):
         if not self.flush_queued:
             self.flush_queued = True
             self.touched.append(self)
+        return count, nbytes
 
     # -- messages in: one path for every frame -----------------------------------
 

@@ -168,9 +168,14 @@ def _same_frames(data, pos, stop, stride, head, size):
                                           range(start + size, stop, stride))))
 
 
-# payload size -> (a run of frames of that size, one frame: its line and
-# payload), for _known_big_run. A payload of a fixed size is skipped by the
-# regex engine in one step (``.{n}`` with DOTALL), not scanned.
+# payload size -> the findall cutting a run of frames of that size into
+# (line, payload, b"") triples, for _known_big_run. A payload of a fixed size
+# is skipped by the regex engine in one step (``.{n}`` with DOTALL), not
+# scanned. Where a frame does not match, the second branch takes the rest of
+# the buffer in one step (a ``(b"", b"", rest)`` triple, whose length tells
+# where the run ends): the triples before it are the frames from the start,
+# contiguous, found in one linear pass (a search would try every later
+# position again, quadratic on a torn frame).
 _BIG_FRAMES = {}
 _BIG_FRAMES_MAX = 64
 
@@ -180,8 +185,8 @@ def _big_frames(size):
     if got is None:
         if len(_BIG_FRAMES) >= _BIG_FRAMES_MAX:
             _BIG_FRAMES.clear()
-        got = _BIG_FRAMES[size] = (re.compile(rb"(?:[^\n]*\n.{%d}\r\n)+" % size, re.S).match,
-                                   re.compile(rb"([^\n]*)\n(.{%d})\r\n" % size, re.S).findall)
+        got = _BIG_FRAMES[size] = re.compile(rb"([^\n]*)\n(.{%d})\r\n|(.+)" % size,
+                                             re.S).findall
     return got
 
 
@@ -202,11 +207,10 @@ def _known_big_run(data, pos, known, is_pub):
     second = nl + size + 3  # where the next frame starts
     if data[second:second + len(line)] == line:
         return [], pos  # one line repeated: _same_frames' case
-    run, frames = _big_frames(size)
-    m = run(data, pos)
-    if m is None:
-        return [], pos
-    pairs = frames(data, pos, m.end())
+    pairs = _big_frames(size)(data, pos)
+    end = len(data)
+    if pairs and pairs[-1][2]:
+        end -= len(pairs.pop()[2])  # the rest after the last frame (a frame's is empty)
     if len(pairs) < 3:
         return [], pos
     try:
@@ -220,7 +224,7 @@ def _known_big_run(data, pos, known, is_pub):
         items = list(zip(map(_first, lines), map(_second, lines), payloads, strict=True))
     else:
         items = list(zip(map(_first, lines), payloads, strict=True))
-    return items, m.end()
+    return items, end
 
 
 class Parser:

@@ -91,6 +91,7 @@ class GatewayManager:
             ops={b"RS+": (LINE, GatewayLink.op_rs_plus), b"RS-": (LINE, GatewayLink.op_rs_minus),
                  b"A+": (LINE, GatewayLink.op_a_plus), b"A-": (LINE, GatewayLink.op_a_minus)},
             forwarder=self.forward, run_forwarder=self.forward_run,
+            lane_forwarder=self.forward_lane,
             interest=self.has_interest,
             ping_interval_max=PING_INTERVAL_MAX)
         GatewayLink.bind_kind(self.kind)
@@ -523,17 +524,38 @@ class GatewayManager:
         it wants framed at once, unless something needs the general path.
         Decided per subject from what each outbound already answered
         (``OutboundInterest.plain_known``): lookups done in C."""
-        order = self.out_order
         msgs = list(map(_first, items))
         subjects = list(map(_first, msgs))
-        if not order or self.replies.count or any(i.total_qsubs for _l, i in order) or \
-                any(map(_second, msgs)) or _any_routed(subjects):
+        if any(map(_second, msgs)) or not self._plain_run_ok(subjects):
             for (subject, reply, payloads), result in items:
                 for payload in payloads:
                     self.forward(publisher, account, subject, reply, 0, payload, result)
             return
+        self._send_plain_run(account, msgs, subjects)
+
+    def forward_lane(self, publisher, account, msgs, subjects, results):
+        """``forward_run`` for a client's run without replies, its columns
+        apart (``LinkKind.lane_forwarder``): (messages, payload bytes) of
+        ``msgs`` where an outbound took them all, else None."""
+        if not self._plain_run_ok(subjects):
+            self.forward_run(publisher, account, list(zip(msgs, results, strict=True)))
+            return None
+        return self._send_plain_run(account, msgs, subjects)
+
+    def _plain_run_ok(self, subjects):
+        """Whether a run of plain messages on ``subjects`` may be decided by
+        what the outbounds answered per subject: no reply mapping in use, no
+        queue interest, no routed reply among them."""
+        order = self.out_order
+        return bool(order) and not self.replies.count and \
+            not any(i.total_qsubs for _l, i in order) and not _any_routed(subjects)
+
+    def _send_plain_run(self, account, msgs, subjects):
+        """Each outbound's share of a run of plain messages, framed at once.
+        Returns what ``send_run`` counted of a share that was the whole run."""
         name = account.name
-        for link, interest in order:
+        counted = None
+        for link, interest in self.out_order:
             known = interest.plain_known(name)
             wanted = list(map(known.get, subjects))
             if None in wanted:  # subjects not seen since the peer's interest changed
@@ -541,9 +563,10 @@ class GatewayManager:
                 wanted = [wants(name, s, known) if w is None else w
                           for s, w in zip(subjects, wanted, strict=True)]
             if all(wanted):
-                link.send_run(account, msgs)
+                counted = link.send_run(account, msgs, True)
             elif any(wanted):
-                link.send_run(account, list(compress(msgs, wanted)))
+                link.send_run(account, list(compress(msgs, wanted)), True)
+        return counted
 
     def _reply_for(self, link, reply, mapped):
         """A fresh inbox's reply is mapped (its interest may not have crossed

@@ -33,7 +33,7 @@ from pluggy_nats.protocol.parser import LINE
 from pluggy_nats.subjects import is_valid_queue, is_valid_subject
 
 from . import protocol as P
-from .filters import may_deny
+from .filters import may_deny, may_deny_any
 
 _first = itemgetter(0)
 
@@ -67,6 +67,7 @@ class LeafConnection(Link):
         # C-level prefilters of a list of subjects (filters.may_deny), set
         # with the filters: True for a subject the filter may refuse.
         self.out_may_deny = self.in_may_deny = None
+        self.out_may_deny_any = self.in_may_deny_any = None  # the same for a run's subjects
         self.ls_denied = None  # the peer's LS+ we refuse (hub) or ignore (spoke)
         self.perm_info = None  # the user's permissions as our second INFO names them
 
@@ -84,6 +85,8 @@ class LeafConnection(Link):
         """The manager set ``out_denied``/``in_denied``: derive their prefilters."""
         self.out_may_deny = may_deny(self.out_denied)
         self.in_may_deny = may_deny(self.in_denied)
+        self.out_may_deny_any = may_deny_any(self.out_denied)
+        self.in_may_deny_any = may_deny_any(self.in_denied)
 
     @property
     def is_spoke(self):
@@ -282,18 +285,20 @@ class LeafConnection(Link):
         leads = Link.run_leads(self, account, subject)
         return leads if self.headers else (leads[0], None)
 
-    def send_run(self, account, items):
+    def send_run(self, account, items, plain=False):
         denied = self.out_denied
-        if denied is not None and any(map(self.out_may_deny, map(_first, items))):
-            items = [m for m in items if not denied(m[0])]
-            if not items:
-                return
-        Link.send_run(self, account, items)
+        if denied is not None and self.out_may_deny_any(map(_first, items)):
+            sent = [m for m in items if not denied(m[0])]
+            if len(sent) != len(items):
+                if sent:
+                    Link.send_run(self, account, sent, plain)
+                return None  # (what it counted is not the run)
+        return Link.send_run(self, account, items, plain)
 
     def op_msg(self, items):
         # (a frame's args are never empty: the parser wants a subject and a size)
-        if self.registered and (self.in_denied is None or not any(
-                map(self.in_may_deny, map(_first, map(_first, items))))):
+        if self.registered and (self.in_denied is None or not self.in_may_deny_any(
+                map(_first, map(_first, items)))):
             Link.op_msg(self, items)  # nothing in the list can be denied
             return
         for args, payloads in items:  # deny rules (or a link not yet up): one by one

@@ -72,6 +72,38 @@ def may_deny(denied):
     return methodcaller("startswith", getattr(denied, "prefixes", (b"",)))
 
 
+def _always(subjects):
+    """Any subject at all (every subject starts with the empty prefix)."""
+    for _ in subjects:
+        return True
+    return False
+
+
+def may_deny_any(denied):
+    """``may_deny`` for a whole run at once: ``f(subjects)`` is False only if
+    filter ``denied`` passes every one of ``subjects`` (None: nothing denied).
+    The subjects are joined once, each after a LF (no subject holds one), and
+    each prefix searched as LF + prefix: a few C scans of the run instead of
+    a ``startswith`` call per message (~400 instructions each). A subject
+    holding a LF can only make it True, which sends the run to the exact
+    filter."""
+    if denied is None:
+        return None
+    prefixes = getattr(denied, "prefixes", (b"",))
+    if b"" in prefixes:
+        return _always  # every subject may be denied
+    needles = tuple(b"\n" + p for p in prefixes)
+
+    def any_may_deny(subjects):
+        text = b"\n" + b"\n".join(subjects)
+        for needle in needles:
+            if needle in text:
+                return True
+        return False
+
+    return any_may_deny
+
+
 def literal_only(denied):
     """The LS+ check: a literal subject we may not send (wildcard interest is
     kept, its denied messages are filtered when sent)."""

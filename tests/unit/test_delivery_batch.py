@@ -484,3 +484,35 @@ def test_publish_many_frames_like_one_publish_each(subs):
             world.close()
     assert outs[0] == outs[1]
     assert outs[0][0].count(b"MSG ") >= 5
+
+
+@pytest.mark.parametrize("size", [300, 8191, 8192, 9000])
+def test_runs_of_big_payloads_on_known_lines_frame_like_single_messages(size):
+    """A publisher cycling over subjects with big payloads, the stream fed
+    again (its lines known, its subjects matched: the runs without a pass
+    per message), to one client and a route: the bytes and counters of one
+    by one, also for sizes past the framing tables (8192 and more)."""
+    stream = b"".join(b"PUB lit.%d %d\r\n%s\r\n" % (i % 7, size, bytes([97 + i % 26]) * size)
+                      for i in range(12))
+    outs = []
+    for batched in (True, False):
+        world = World(batched)
+        try:
+            ours, theirs = gevent.socket.socketpair()
+            world.socks += [ours, theirs]
+            link = route_module.RouteConnection(world.server, ours, ("127.0.0.1", 0),
+                                                manager=None)
+            link.registered = True
+            world.server.register(link)
+            sub = world.client([b"SUB lit.%d %d\r\n" % (k, k + 1) for k in range(7)])
+            pub = world.client()
+            for k in range(7):
+                link.on_remote_sub(pub.account, b"lit.%d" % k)
+            for _ in range(3):
+                pub.parser.feed(stream)
+            outs.append([(bytes(c.out), c.out_msgs, c.out_bytes) for c in (sub, link)]
+                        + [(pub.in_msgs, pub.in_bytes)])
+        finally:
+            world.close()
+    assert outs[0] == outs[1]
+    assert outs[0][0][1] == 36

@@ -70,3 +70,31 @@ def test_link_runs_follow_interest_changes(name):
     sub.out.clear()
     w.feed(w.data)
     assert bytes(sub.out).count(b" 5000 ") == min(5, ours)
+
+
+@pytest.mark.parametrize("name", ["gw_out1k", "gw_out16", "leaf_out1k", "leaf_out16"])
+def test_outbound_runs_count_what_was_published(name):
+    """A client's run that only crosses a link is counted by what the link
+    framed (``send_run``'s count): the publisher's in_msgs/in_bytes add up,
+    also where the link takes only part of the run (a subject the gateway's
+    peer has no interest in, a subject the leaf's deny rules keep back)."""
+    size = SCENARIOS[name][0]
+    w = Workload(name)
+    pub = w.feed.__self__.handler
+    target = w.subs[-1]
+    for n in range(1, 4):
+        w.feed(w.data)
+        assert (pub.in_msgs, pub.in_bytes) == (w.count * n, w.count * size * n)
+    # part of the run stays here: bar.N (no interest), $JS.API.N (denied on a leaf)
+    other = b"bar" if name.startswith("gw_") else b"$JS.API"
+    frames = [b"PUB %s.%d %d\r\n%s\r\n" % (b"foo" if i % 3 else other, i % 10, size,
+                                           b"x" * size) for i in range(30)]
+    data = b"".join(frames)
+    target.out.clear()
+    before = (pub.in_msgs, pub.in_bytes)
+    for _ in range(3):  # the later reads: every line and subject seen before
+        w.feed(data)
+    assert (pub.in_msgs, pub.in_bytes) == (before[0] + 90, before[1] + 90 * size)
+    verb = b"RMSG BENCH " if name.startswith("gw_") else b"LMSG "
+    assert bytes(target.out) == b"".join(f.replace(b"PUB ", verb) for f in frames
+                                         if f.startswith(b"PUB foo")) * 3

@@ -344,7 +344,7 @@ def test_runs_of_one_big_line_check_every_frame(tail, spoil):
         assert _same_as_general_loop(stream), (at, spoil)
 
 
-@pytest.mark.parametrize("spoil", ["none", "unseen", "size", "cr", "lf", "ping", "alike"])
+@pytest.mark.parametrize("spoil", ["none", "unseen", "size", "cr", "lf", "ping", "alike", "torn"])
 def test_known_lines_with_big_payloads_are_one_run_and_exact(spoil):
     """Real traffic with big payloads (a publisher cycling over subjects): a
     read whose lines were all seen before is cut by the regex engine into one
@@ -357,11 +357,14 @@ def test_known_lines_with_big_payloads_are_one_run_and_exact(spoil):
     seen = b"".join(frame(i) for i in range(14))
     bad = {"none": frame(3), "unseen": frame(3).replace(b"s.3", b"s.x"),
            "size": frame(3, 299), "cr": frame(3)[:-2] + b"\n\n", "lf": frame(3)[:-1] + b"\r",
-           "ping": b"PING\r\n" + frame(3), "alike": frame(2)}[spoil]
+           "ping": b"PING\r\n" + frame(3), "alike": frame(2), "torn": frame(3)[:150]}[spoil]
     for at in range(0, 9, 2):
         stream = b"".join(frame(i) for i in range(at)) + bad + \
             b"".join(frame(i) for i in range(at + 3, 12))
         assert _same_as_general_loop(seen, stream), (at, spoil)
+    for cut in (1, 12, 150, 301, 303, 304):  # a read ending inside its last frame
+        torn = seen + frame(5)
+        assert _same_as_general_loop(seen, torn[:len(seen) + cut], torn[len(seen) + cut:]), cut
     calls = []
     ops = make_op_table({b"PUB": (PUB, lambda h, items: calls.append(items))})
     parser = Parser(Recorder(), ops)
@@ -393,3 +396,18 @@ def test_big_payload_across_reads_is_cut_from_the_reads():
         with pytest.raises(ProtocolError) as info:
             parse(bad[:cut], bad[cut:] + b"PING\r\n")
         assert info.value.err == E.UNKNOWN_OP
+
+
+def test_known_big_run_ends_where_its_frames_end():
+    """The one-pass cut of a known-line run (parser._known_big_run) ends
+    after its last whole frame, whatever follows (nothing, a torn frame,
+    another verb), also for empty payloads (sizes a patched _BIG lets in)."""
+    from pluggy_nats.protocol.parser import _known_big_run
+
+    for size in (0, 3, 300):
+        whole = b"".join(b"PUB s.%d %d\r\n%s\r\n" % (i % 4, size, b"x" * size) for i in range(8))
+        known = {b"PUB s.%d %d\r" % (i, size): (b"s.%d" % i, None, size) for i in range(4)}
+        for tail in (b"", b"PUB s.1 %d\r\nxy" % size, b"PING\r\n", b"PUB s.2 %d\r\n" % size):
+            items, end = _known_big_run(whole + tail, 0, known, True)
+            assert end == len(whole) and len(items) == 8, (size, tail)
+            assert items[5] == (b"s.1", None, (b"x" * size,))
