@@ -534,17 +534,9 @@ def _run_to_callback(sub, items, publisher):
     segment is handed over at once as ``[(subject, reply, payload)]``."""
     if sub.max_msgs:
         return False
-    msgs = [(subject, reply, payload) for subject, reply, payloads in items
-            for payload in payloads]
-    c = sub.conn
-    c.in_msgs += len(msgs)
-    c.publisher = publisher
-    try:
-        sub.run_callback(sub, items[0][0], msgs)
-    except Exception as exc:  # as InternalClient.deliver_msg: a line, not the publisher
-        from .connection import log_crash  # (connection imports this module)
-
-        log_crash(c.log.bind(subject=items[0][0][:128]), exc, "internal_callback_failed")
+    sub.conn.deliver_msgs(sub, items[0][0], [(subject, reply, payload) for subject, reply,
+                                             payloads in items for payload in payloads],
+                          publisher)
     return True
 
 

@@ -139,6 +139,17 @@ class InternalClient:
             for subject, payload in group:
                 self.publish(subject, payload, flush=False)
 
+    def deliver_msgs(self, sub, subject, msgs, publisher):
+        """Hand ``sub``'s ``run_callback`` a run of header-less messages
+        ``[(subject, reply, payload)]`` matched on ``subject`` (a stream's
+        intake, a remote mirror's deliveries), as ``deliver_msg`` hands one."""
+        self.in_msgs += len(msgs)
+        self.publisher = publisher
+        try:
+            sub.run_callback(sub, subject, msgs)
+        except Exception as exc:
+            log_crash(self.log.bind(subject=subject[:128]), exc, "internal_callback_failed")
+
     def deliver_msg(self, sub, subject, reply, hdr, msg, publisher=None):
         self.in_msgs += 1
         # Who published the message being handed over: a callback reads it

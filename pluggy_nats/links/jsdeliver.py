@@ -28,7 +28,6 @@ replaces subject and reply for the links it reaches. The receiving half is a
 reply claim on ``$JS.ACK.`` (``LinkLayer.claim``), registered by the layer.
 """
 
-from ..connection import log_crash
 from ..delivery import deliver
 from ..sublist import EMPTY_RESULT
 
@@ -152,11 +151,5 @@ def claimed_run(link, items, i, nargs):
         return 0
     link.in_msgs += len(msgs)
     link.in_bytes += nbytes
-    c = sub.conn
-    c.in_msgs += len(msgs)
-    c.publisher = link
-    try:
-        run_callback(sub, subject, msgs)
-    except Exception as exc:  # as InternalClient.deliver_msg: a line, not the link
-        log_crash(c.log.bind(subject=subject[:128]), exc, "internal_callback_failed")
+    sub.conn.deliver_msgs(sub, subject, msgs, link)
     return j - i

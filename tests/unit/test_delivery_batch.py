@@ -60,6 +60,15 @@ class World:
         conn.out.clear()
         return conn
 
+    def route(self):
+        """A registered route connection on a socketpair (no manager)."""
+        ours, theirs = gevent.socket.socketpair()
+        self.socks += [ours, theirs]
+        link = route_module.RouteConnection(self.server, ours, ("127.0.0.1", 0), manager=None)
+        link.registered = True
+        self.server.register(link)
+        return link
+
     def close(self):
         parser_module._FAST_TRIES = self._fast_tries
         for s in self.socks:
@@ -284,12 +293,7 @@ def test_literal_subscriptions_frame_like_single_messages(subs, receivers):
     for batched in (True, False):
         world = World(batched)
         try:
-            ours, theirs = gevent.socket.socketpair()
-            world.socks += [ours, theirs]
-            link = route_module.RouteConnection(world.server, ours, ("127.0.0.1", 0),
-                                                manager=None)
-            link.registered = True
-            world.server.register(link)
+            link = world.route()
             conns = [world.client(subs) for _ in range(receivers)]
             pub = world.client()
             for k in range(0, 7, 3):
@@ -498,12 +502,7 @@ def test_runs_of_big_payloads_on_known_lines_frame_like_single_messages(size):
     for batched in (True, False):
         world = World(batched)
         try:
-            ours, theirs = gevent.socket.socketpair()
-            world.socks += [ours, theirs]
-            link = route_module.RouteConnection(world.server, ours, ("127.0.0.1", 0),
-                                                manager=None)
-            link.registered = True
-            world.server.register(link)
+            link = world.route()
             sub = world.client([b"SUB lit.%d %d\r\n" % (k, k + 1) for k in range(7)])
             pub = world.client()
             for k in range(7):
