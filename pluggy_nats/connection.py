@@ -29,6 +29,13 @@ KIND_NAMES = {CLIENT: "Client", ROUTE: "Router", GATEWAY: "Gateway", LEAF: "Leaf
               SYSTEM: "System", ACCOUNT: "Account", JETSTREAM: "JetStream"}
 
 READ_SIZE = 65536
+# A connection streaming big payloads (the parser's ``big``: its last run had
+# payloads of at least 256 bytes) reads this much at once: the fixed cost of a
+# read, a parse and a flush is then spread over four times the messages
+# (pubsub 1 KiB +25%, gateway and leaf 1 KiB +40%, measured beside Go), while
+# small frames keep 64 KiB reads, whose runs stay in the CPU's caches (256 KiB
+# reads of 16 B frames were 20% slower over links; 1 MiB reads slower at both).
+READ_BIG = 262144
 # A blocked writer sends at most this much per send, so the write deadline
 # measures progress, not the size of a backlog (nats-server sets its deadline
 # per batched write).
@@ -233,9 +240,10 @@ class Connection:
                     and not self.start_tls():
                 return
             recv = self.sock.recv
+            parser = self.parser
             while not self.closed:
                 try:
-                    data = recv(READ_SIZE)
+                    data = recv(READ_BIG if parser.big else READ_SIZE)
                 except (OSError, ValueError, AttributeError):
                     # AttributeError/ValueError: an SSL socket closed by another
                     # greenlet while this one waited to read (gevent.ssl).

@@ -238,7 +238,7 @@ class Parser:
 
     __slots__ = ("handler", "ops", "max_control_line", "max_payload", "_chunks", "_skip",
                  "_frame", "_have", "_need",
-                 "_known")
+                 "_known", "big")
 
     def __init__(self, handler, ops, max_control_line=4096, max_payload=1048576):
         self.handler = handler
@@ -257,6 +257,9 @@ class Parser:
         # real traffic repeats its lines across reads (a publisher cycling over
         # subjects), so a line is split and checked once, not once per read.
         self._known = {}
+        # The last run of payload frames had big payloads (at least _BIG
+        # bytes): the connection reads more at once (connection.READ_BIG).
+        self.big = False
 
     @property
     def buffered(self):
@@ -446,10 +449,12 @@ class Parser:
         if nl > 0:
             size_b = data[pos:nl].rsplit(None, 1)[-1]
             if size_b.isdigit() and int(size_b) >= _BIG:
+                self.big = True
                 items, pos = self._offset_run(data, pos, verb, is_pub)
                 if items:
                     fn(self.handler, items)
                 return pos
+        self.big = False
         max_payload = self.max_payload
         parts = (data[pos:] if pos else data).split(b"\r\n")
         last = len(parts) - 2  # parts[-1] is what follows the final CRLF

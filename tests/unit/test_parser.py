@@ -411,3 +411,20 @@ def test_known_big_run_ends_where_its_frames_end():
             items, end = _known_big_run(whole + tail, 0, known, True)
             assert end == len(whole) and len(items) == 8, (size, tail)
             assert items[5] == (b"s.1", None, (b"x" * size,))
+
+
+def test_big_tells_whether_the_last_run_had_big_payloads():
+    """The connection reads 256 KiB at once while ``big`` is set (a stream of
+    payloads of at least 256 bytes), 64 KiB otherwise: the flag follows
+    the runs, both ways."""
+    big = b"PUB foo 1024\r\n" + b"x" * 1024 + b"\r\n"
+    small = b"PUB foo 16\r\n" + b"y" * 16 + b"\r\n"
+    ops, parser = parse()
+    assert parser.big is False
+    parser.feed(big * 8)
+    assert parser.big is True
+    parser.feed(small * 8)
+    assert parser.big is False
+    parser.feed(big * 8)
+    assert parser.big is True
+    assert len(parser.handler.ops) == 24
