@@ -63,6 +63,7 @@ class Api:
             ("STREAM", "LEADER", "STEPDOWN"): (self.clustered,
                                                "stream_leader_stepdown_response"),
             ("STREAM", "PEER", "REMOVE"): (self.clustered, "stream_remove_peer_response"),
+            ("STREAM", "PEER", "EVACUATE"): (self.clustered, "stream_evacuate_peer_response"),
             ("STREAM", "CANCEL_MOVE"): (self.clustered, "stream_cancel_move_response"),
             ("CONSUMER", "CREATE"): (self.consumer_create, "consumer_create_response"),
             ("CONSUMER", "DURABLE", "CREATE"): (self.durable_create,

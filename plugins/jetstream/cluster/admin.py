@@ -14,6 +14,10 @@ answered as nats-server answers it (srv:jetstream_api.go):
 * ``$JS.API.STREAM.PEER.REMOVE.<stream>`` (the account, meta leader):
   replaces one peer of a stream's group, or answers Go's 10075 when no
   replacement exists;
+* ``$JS.API.STREAM.PEER.EVACUATE.<stream>`` (the account) and
+  ``$JS.API.SERVER.EVACUATE`` (system account, every stream on a server),
+  nats-server 2.15's: the same replacement, the peer staying until its
+  replacement caught up (which is how every replacement goes here);
 * replica changes in ``STREAM.UPDATE`` (:func:`scaled_peers`).
 
 The meta leader only changes a stream's assignment (its ``group.peers``);
@@ -39,6 +43,7 @@ from . import meta as M
 T = "io.nats.jetstream.api.v1."
 META_STEPDOWN = "$JS.API.META.LEADER.STEPDOWN"
 SERVER_REMOVE = "$JS.API.SERVER.REMOVE"
+SERVER_EVACUATE = "$JS.API.SERVER.EVACUATE"
 REMOVE_WAIT = 30.0  # seconds the meta leader waits for a removal to commit
 ORPHAN_AFTER = 10.0  # seconds a member taken out waits to hear its removal
 SILENT_AFTER = 5     # heartbeats without an answer: a learner counts as down
@@ -109,6 +114,8 @@ class Admin:
                                                      "meta_leader_stepdown_response"))
         client.subscribe(SERVER_REMOVE, self.system(self.server_remove,
                                                      "meta_server_remove_response"))
+        client.subscribe(SERVER_EVACUATE, self.system(self.server_evacuate,
+                                                       "meta_server_evacuate_response"))
 
     def system(self, fn, rtype):
         """A system-account request ``fn(payload, reply, subject)``: only the
@@ -196,7 +203,18 @@ class Admin:
     # -- stream groups (meta leader) ----------------------------------------------------
 
     def stream_peer_remove(self, jsa, args, payload):
-        """``STREAM.PEER.REMOVE.<stream>``, Go's checks in Go's order."""
+        """``STREAM.PEER.REMOVE.<stream>``, Go's checks in Go's order. Unlike
+        Go's, the peer leaves once its replacement caught up (as an
+        evacuation does), never before."""
+        return self._stream_peer_out(jsa, args, payload)
+
+    def stream_peer_evacuate(self, jsa, args, payload):
+        """``STREAM.PEER.EVACUATE.<stream>`` (nats-server 2.15): the peer
+        stays until its replacement caught up (the group's reconcile adds the
+        new peer as a learner first), answered as Go answers it."""
+        return self._stream_peer_out(jsa, args, payload, evacuating=True)
+
+    def _stream_peer_out(self, jsa, args, payload, evacuating=False):
         m = self.m
         if _is_empty(payload):
             raise ApiError(10003)
@@ -207,14 +225,45 @@ class Admin:
         sa = m.state.stream(jsa.account.name, args[0] if args else "")
         if sa is None:
             raise ApiError(10059)
-        members = sa["group"]["peers"]
+        members = list(sa["group"]["peers"])
+        if evacuating:  # Go's isGroupMember: a move's target counts too
+            members += [p for p in (sa["group"].get("desired") or {}).get("peers", ())
+                        if p not in members]
         # a server name or a peer id
         pid = next((p for p in members if m.peer_name(p) == peer), None) or \
             (peer if peer in members else None)
         if pid is None:
             raise ApiError(10040)
+        if pid not in sa["group"]["peers"]:
+            return {"success": True}  # only the move's target: it is not placed yet
         if not self.remap(sa, pid, require_replicas=True):
             raise ApiError(10075)
+        return {"success": True}
+
+    def server_evacuate(self, payload, reply, subject=SERVER_EVACUATE):
+        """``$JS.API.SERVER.EVACUATE`` (system account, nats-server 2.15):
+        every stream placed on the server (``peer``: its name, ``peer_id``)
+        gets a replacement peer, the server staying in each group until that
+        one caught up; a stream with no replacement keeps it (Go excludes it
+        from the group's placement until healed; here it is simply never
+        chosen again by this request). The server stays in the meta group."""
+        m = self.m
+        if _is_empty(payload):
+            raise ApiError(10003)
+        req = _request(payload)
+        unknown = sorted(set(req) - {"peer", "peer_id"})
+        if unknown:  # Go decodes these requests strictly
+            raise ApiError(10025, err='json: unknown field "%s"' % unknown[0])
+        name, pid = req.get("peer") or "", req.get("peer_id") or ""
+        found = next((p for p in sorted(m.meta.peers)
+                      if (pid and p == pid) or (not pid and m.peer_name(p) == name)), None)
+        if found is None:
+            raise ApiError(10044)
+        moved = 0
+        for sa in list(m.state.streams.values()):
+            if found in sa["group"]["peers"] and self.remap(sa, found, require_replicas=True):
+                moved += 1
+        m.log.info("jetstream_server_evacuate", peer=m.peer_name(found), streams=moved)
         return {"success": True}
 
     def remap(self, sa, peer, require_replicas=False):

@@ -49,7 +49,9 @@ FORWARD = "$JSC.API.%s"      # a meta request handed to the meta leader (system 
 REQUEST_INFO = "Nats-Request-Info"
 STEPDOWN_KEYS = {("STREAM", "LEADER", "STEPDOWN"), ("CONSUMER", "LEADER", "STEPDOWN")}
 UNSUPPORTED = {("STREAM", "RESTORE")}
-PEER_REMOVE = ("STREAM", "PEER", "REMOVE")
+# Per-stream operations the meta leader answers itself (Admin's methods).
+PEER_OPS = {("STREAM", "PEER", "REMOVE"): "stream_peer_remove",
+            ("STREAM", "PEER", "EVACUATE"): "stream_peer_evacuate"}
 
 
 def _meta_error(err):
@@ -66,9 +68,9 @@ class ClusterApi:
         m = self.m
         if m.disabled:
             return None  # removed from the meta group: JetStream is off here
-        if key == PEER_REMOVE:
+        if key in PEER_OPS:
             if m.is_meta_leader:
-                return m.admin.stream_peer_remove
+                return getattr(m.admin, PEER_OPS[key])
             return self.no_meta_leader if m.meta_leader is None else None
         if key in META_KEYS or key in UNSUPPORTED:
             api = m.js.api
