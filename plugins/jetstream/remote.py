@@ -46,8 +46,11 @@ def is_remote(spec):
 
 def feed_for(target, spec, mirror):
     """The feed of one mirror or source of ``target``: a consumer of the
-    origin when it is external, else a reader of the local origin."""
-    return (RemoteFeed if is_remote(spec) else SourceFeed)(target, spec, mirror)
+    origin when it is external or ``target`` is replicated (its origin may
+    live on other servers of the cluster, as in Go, whose clustered mirrors
+    always read through a consumer), else a reader of the local origin."""
+    remote = is_remote(spec) or target.replicated
+    return (RemoteFeed if remote else SourceFeed)(target, spec, mirror)
 
 
 def ack_info(reply):
@@ -397,6 +400,9 @@ class RemoteFeed(SourceFeed):
                 self.retry("mirror store refused %d" % sseq)
                 return False
         else:
+            if not self.target.accepting():  # (a replicated stream's leader stepping down)
+                self.retry("not accepting %d" % sseq)
+                return False
             self.append_sourced(subject, sseq, hdr, data)
         self.dseq = dseq
         self.sseq = sseq

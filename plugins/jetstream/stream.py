@@ -129,10 +129,26 @@ class Stream:
         self._ackprefix = self._pubprefix.encode()
 
     def start(self):
-        from .remote import feed_for
-
         self._subscribe()
         self._expiry = self.server.spawn(self._expiry_loop)
+        self._start_feeds()
+
+    replicated = False  # a stream of a RAFT group (cluster/replica.py)
+    # Where the mirror or source feeds run: here always; a replicated
+    # stream's on its leader only.
+    runs_feeds = True
+
+    def accepting(self):
+        """True when a message handed to this stream now is taken (a
+        replicated stream: its leader can propose), so a feed knows whether
+        to go on or to come back for the rest."""
+        return True
+
+    def _start_feeds(self):
+        """The feeds of this stream's mirror or sources, started from what
+        the store holds."""
+        from .remote import feed_for
+
         if self.cfg.get("mirror"):
             self.source_feeds = [feed_for(self, self.cfg["mirror"], mirror=True)]
         else:
@@ -140,6 +156,11 @@ class Stream:
                                  for spec in self.cfg.get("sources") or ()]
         for feed in self.source_feeds:
             feed.start()
+
+    def _stop_feeds(self):
+        for feed in self.source_feeds:
+            feed.stop()
+        self.source_feeds = []
 
     def _subscribe(self):
         for sub in self.subs:
@@ -169,14 +190,9 @@ class Stream:
                 cfg.get("subject_transform"):
             self._subscribe()
         if old.get("sources") != cfg.get("sources"):
-            from .remote import feed_for
-
-            for feed in self.source_feeds:
-                feed.stop()
-            self.source_feeds = [feed_for(self, spec, mirror=False)
-                                 for spec in cfg.get("sources") or ()]
-            for feed in self.source_feeds:
-                feed.start()
+            self._stop_feeds()
+            if self.runs_feeds:
+                self._start_feeds()
         self._expiry_wake.set()
         self.save_meta()
 
@@ -187,8 +203,7 @@ class Stream:
         self.subs = []
         for consumer in list(self.consumers.values()):
             consumer.stop(delete=delete, notify=delete)
-        for feed in self.source_feeds:
-            feed.stop()
+        self._stop_feeds()
         if self._expiry is not None:
             self._expiry.kill(block=False)
         if self._group_commit is not None:
@@ -447,7 +462,7 @@ class Stream:
 
     def store_mirrored(self, msg):
         """A mirror copies the origin's message at the origin's sequence."""
-        self.store_remote(msg.subject, msg.hdr, msg.data, msg.seq, msg.ts)
+        return self.store_remote(msg.subject, msg.hdr, msg.data, msg.seq, msg.ts)
 
     def store_remote(self, subject, hdr, data, seq, ts, known_new=False):
         """Store a mirrored message at ``seq`` (gaps become deleted sequences).

@@ -185,9 +185,6 @@ class ClusterApi:
     def stream_create(self, jsa, args, payload):
         m, api = self.m, self.m.js.api
         cfg = api._check_stream_request(jsa, args, payload, create=True)
-        if cfg.get("mirror") or cfg.get("sources"):
-            raise ApiError(10052, err="mirrors and sources of clustered streams are not "
-                                      "supported yet")
         account = jsa.account.name
         existing = m.state.stream(account, cfg["name"])
         if existing is not None:

@@ -58,6 +58,7 @@ class ReplicatedStream(Stream):
     # does the same, pr#8447).
     sync_each_write = False
     stores_runs = False  # its publishes are proposed, then stored at apply
+    replicated = True
 
     def __init__(self, jsa, cfg, created, store, group):
         self.group = group
@@ -66,6 +67,37 @@ class ReplicatedStream(Stream):
     @property
     def is_leader(self):
         return self.group.ready
+
+    # Mirrors and sources: the leader's feeds (started once its LEADER_READY
+    # entry is applied, so from everything committed before; stopped when it
+    # loses the lead) propose what they copy; every member stores it when
+    # applied. A mirror's record keeps the origin's sequence (a gap is a
+    # gap in the log too); a source's message is proposed as a publish.
+    @property
+    def runs_feeds(self):
+        return self.group.ready
+
+    def accepting(self):
+        return self.group.can_propose()
+
+    def store_remote(self, subject, hdr, data, seq, ts, known_new=False):
+        group = self.group
+        if not group.can_propose():
+            return False  # the feed comes back for it (a new leader starts over)
+        if not known_new and seq <= group.clseq:
+            return True
+        group.batch.add(ops.encode_record(seq, ts, 0, "", subject, b"", "", None, hdr, data),
+                        (seq, ts, 0, "", subject, b"", "", None, hdr, data))
+        group.clseq, group.clts = seq, max(ts, group.clts)
+        return True
+
+    def store_remote_run(self, items):
+        n = 0
+        for subject, hdr, data, seq, ts in items:
+            if not self.store_remote(subject, hdr, data, seq, ts, known_new=True):
+                break
+            n += 1
+        return n
 
     def start(self):
         self._subscribe()
@@ -710,10 +742,13 @@ class StreamGroup:
             info = stream.info(cluster=True)
             info["did_create"] = True
             self._respond(reply, "stream_create_response", info)
+        stream._stop_feeds()
+        stream._start_feeds()
         self.server.flush_touched()
 
     def _lose_leadership(self):
         self.ready = False
+        self.stream._stop_feeds()
         self.inflight.clear()
         self.batch.drop()  # never proposed: not answered, the clients retry
         self.mine.clear()
