@@ -34,7 +34,12 @@ HEARTBEAT_NS = 1_000_000_000  # sourceHealthHB
 HEALTH = 10.0  # sourceHealthCheckInterval: no message or heartbeat this long = stalled
 INACTIVE_NS = 10_000_000_000
 THROTTLE = 2.0  # sourceConsumerRetryThreshold
-CREATE_WAIT = 30.0  # srcConsumerWaitTime
+# Go waits 30 s for a create's answer (srcConsumerWaitTime); a request that
+# reached a stream or meta group between leaders is never answered, so a
+# mirror would stand still that long after a leader change: asked again
+# after 10 s (a consumer created for an answer we no longer wait for is
+# dropped by the origin after its 10 s inactive_threshold).
+CREATE_WAIT = 10.0
 BACKOFF_MAX = 120.0
 _STRIP = ("Nats-Expected-", "Nats-Batch-")
 

@@ -29,8 +29,11 @@ def _copies(cluster, stream, members=range(3)):
 
 
 async def _publish(js, subject, start, count):
+    """Acked publishes; a retry after a lost PubAck is a duplicate (its
+    Nats-Msg-Id), not a second message."""
     for i in range(start, start + count):
-        await retry(lambda i=i: js.publish(subject, b"m%d" % i))
+        await retry(lambda i=i: js.publish(subject, b"m%d" % i,
+                                           headers={"Nats-Msg-Id": "%s-%d" % (subject, i)}))
 
 
 def test_r3_mirror_keeps_the_origins_sequences_through_a_leader_kill(make_fault_cluster,
@@ -60,8 +63,8 @@ def test_r3_mirror_keeps_the_origins_sequences_through_a_leader_kill(make_fault_
         await wait_for(lambda: all_hold(cluster, "M", 500, others), timeout=40,
                        what="M caught up on the two members left")
         cluster.restart(lead)
-        await wait_for(lambda: all_hold(cluster, "M", 500), timeout=40,
-                       what="M caught up on the restarted member")
+        await wait_for(lambda: all_hold(cluster, "M", 500) and all_hold(cluster, "O", 500),
+                       timeout=40, what="M and O caught up on the restarted member")
         await nc.close()
         return lead
 
