@@ -271,7 +271,10 @@ class RemoteFeed(SourceFeed):
         delivered = (resp.get("delivered") or {}).get("stream_seq", 0) or 0
         if self.mirror:
             last = self.target.store.state().last_seq
-            if last < delivered:  # the origin's first sequence is past ours: skip to it
+            # The origin's first sequence is past ours: skip to it (a replicated
+            # mirror does not write its store outside the log: its next message,
+            # proposed at the origin's sequence, leaves the same gap).
+            if last < delivered and not self.target.replicated:
                 self.target.store.skip_msgs(last + 1, delivered - last)
             self.sseq = max(delivered, last)
         self.need = False

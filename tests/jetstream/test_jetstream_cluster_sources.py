@@ -115,3 +115,30 @@ def test_r3_stream_sources_two_streams_exactly_once(make_fault_cluster, run):
     # every message of A (100) and every b.keep (50) once; no b.drop
     assert got == sorted([b"m%d" % i for i in range(100)] + [b"m%d" % i for i in range(50)])
     assert {subject for _, subject, _ in copies[0]} == {"a.x", "from.b"}
+
+
+def test_r3_mirror_of_a_purged_origin_starts_at_its_first_sequence(make_fault_cluster, run):
+    """The origin's first sequence is past the mirror's end: every member
+    leaves the same gap (only the log writes a replicated store)."""
+    cluster = js_cluster(make_fault_cluster, name="clp")
+
+    async def body():
+        nc = await connect(cluster, 2)
+        js = nc.jetstream(timeout=5)
+        await add_stream(js, name="O", subjects=["o"], num_replicas=1)
+        await _publish(js, "o", 0, 30)
+        await retry(lambda: js.purge_stream("O"))
+        await add_stream(js, name="M", mirror=StreamSource(name="O"), num_replicas=3)
+        await _publish(js, "o", 30, 10)
+        await wait_for(lambda: all_hold(cluster, "M", 40), what="M holds 31..40 everywhere")
+        info = await js.stream_info("M")
+        assert (info.state.first_seq, info.state.messages) == (31, 10)
+        await nc.close()
+
+    run(body(), timeout=90)
+    for i in range(3):
+        cluster.kill(i)
+    copies = _copies(cluster, "M")
+    assert copies[0] == copies[1] == copies[2]
+    assert [seq for seq, _, _ in copies[0]] == list(range(31, 41))
+    assert [data for _, _, data in copies[0]] == [b"m%d" % i for i in range(30, 40)]
