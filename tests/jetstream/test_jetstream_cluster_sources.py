@@ -23,7 +23,10 @@ from .test_jetstream_cluster_faults import all_hold
 
 
 def _copies(cluster, stream, members=range(3)):
-    """(seq, subject, data) of ``stream`` on each member (servers stopped)."""
+    """(seq, subject, data) of ``stream`` on each member, read from its
+    store once every server is killed."""
+    for i in range(cluster.n):
+        cluster.kill(i)
     return [[(seq, subject, bytes(data)) for seq, subject, data in
              read_replica(cluster, i, stream)] for i in members]
 
@@ -69,8 +72,6 @@ def test_r3_mirror_keeps_the_origins_sequences_through_a_leader_kill(make_fault_
         return lead
 
     run(body(), timeout=150)
-    for i in range(3):
-        cluster.kill(i)
     origin = _copies(cluster, "O", [0])[0]
     assert len(origin) == 499 and 100 not in [seq for seq, _, _ in origin]
     for i, copy in enumerate(_copies(cluster, "M")):
@@ -107,8 +108,6 @@ def test_r3_stream_sources_two_streams_exactly_once(make_fault_cluster, run):
         await nc.close()
 
     run(body(), timeout=120)
-    for i in range(3):
-        cluster.kill(i)
     copies = _copies(cluster, "S")
     assert copies[0] == copies[1] == copies[2]
     got = sorted(data for _, _, data in copies[0])
@@ -136,8 +135,6 @@ def test_r3_mirror_of_a_purged_origin_starts_at_its_first_sequence(make_fault_cl
         await nc.close()
 
     run(body(), timeout=90)
-    for i in range(3):
-        cluster.kill(i)
     copies = _copies(cluster, "M")
     assert copies[0] == copies[1] == copies[2]
     assert [seq for seq, _, _ in copies[0]] == list(range(31, 41))
