@@ -61,8 +61,8 @@ class _Pipe:
                 data = self.src.recv(65536)
                 if not data:
                     break
-                if self.proxy.is_blackholed:
-                    continue  # swallowed: the connection stays up, silent
+                if self.proxy._swallowed(self.src):
+                    continue  # the connection stays up, silent
                 self.chunks.put((time.monotonic() + self.proxy.delay_s, data))
         except OSError:
             pass
@@ -100,6 +100,7 @@ class TcpProxy:
         self.connections = 0     # accepted and forwarded, ever
         self._lock = threading.Lock()
         self._pairs = set()
+        self._lossy = set()      # sockets whose bytes a blackhole swallowed
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind((HOST, 0))
@@ -156,8 +157,10 @@ class TcpProxy:
     def blackhole(self):
         """Partition without closing: connections stay open and every byte
         is dropped (no RST, as with a pulled cable; the ends must notice by
-        their own timeouts). Bytes dropped are gone for good: a route that
-        lost part of a frame may need closing after ``heal()``."""
+        their own timeouts). ``heal()`` closes the connections that lost
+        bytes: TCP never delivers a stream with a hole in it, and a route
+        that resumed mid-frame would misread what follows (a payload length
+        from a lost control line can swallow its PINGs for minutes)."""
         self.is_blackholed = True
 
     def stall(self):
@@ -166,11 +169,24 @@ class TcpProxy:
         its writes block (a stalled peer; its write deadline must cut it)."""
         self.is_stalled = True
 
+    def _swallowed(self, src):
+        """Whether a blackhole drops what was just read from ``src``."""
+        with self._lock:
+            if self.is_blackholed:
+                self._lossy.add(src)
+            return self.is_blackholed
+
     def heal(self):
         self.is_cut = False
-        self.is_blackholed = False
         self.is_stalled = False
         self.delay_s = 0.0
+        with self._lock:
+            self.is_blackholed = False
+            lossy = [pair for pair in self._pairs
+                     if pair[0] in self._lossy or pair[1] in self._lossy]
+            self._lossy.clear()
+        for pair in lossy:
+            self._drop(pair)
 
     def delay(self, ms):
         self.delay_s = ms / 1000.0

@@ -10,6 +10,7 @@ are left out.
 
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -128,9 +129,11 @@ class Session:
 
     def send(self, name, data, quiet=0.4):
         """Send ``data`` from one client; return what every client received
-        (raw bytes, by client name) within ``quiet`` seconds."""
+        (raw bytes, by client name) within ``quiet`` seconds (one wait for
+        all of them, not one each)."""
         self.clients[name].send(data)
-        return {n: c.read_all(timeout=quiet) for n, c in self.clients.items()}
+        time.sleep(quiet)
+        return {n: c.read_all(timeout=0.05) for n, c in self.clients.items()}
 
 
 def _services_script(session):

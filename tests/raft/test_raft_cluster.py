@@ -115,21 +115,29 @@ def test_raft_counter_survives_leader_kill_9(make_fault_cluster, tmp_path, run):
         assert "Traceback" not in server.logs(), server.logs()[-3000:]
 
 
-async def converged(nc, names, acked, rounds=200):
-    views = None
-    for _ in range(rounds):
-        try:
-            views = [await state(nc, n) for n in names]
-        except (asyncio.TimeoutError, nats.errors.Error):
-            views = None
-        if views and len({json.dumps(v["ops"]) for v in views}) == 1 \
+async def converged(nc, names, acked, timeout=40):
+    """Every member holds the same ops, every acknowledged one among them;
+    on failure, says what each member last answered."""
+    deadline = time.monotonic() + timeout
+    last = {}
+    while time.monotonic() < deadline:
+        for n in names:
+            try:
+                last[n] = await state(nc, n)
+            except (asyncio.TimeoutError, nats.errors.Error) as exc:
+                last[n] = {"error": repr(exc)}
+        views = [last[n] for n in names]
+        if all("ops" in v for v in views) and len({json.dumps(v["ops"]) for v in views}) == 1 \
                 and set(acked) <= set(views[0]["ops"]):
             ops = views[0]["ops"]
             assert len(ops) == len(set(ops))
             return views
         await asyncio.sleep(0.1)
-    raise AssertionError("members did not converge: %s" % [
-        (v["id"], v["state"], v["term"], len(v["ops"])) for v in views or []])
+    shown = ("error", "state", "term", "leader", "voted_for", "pterm", "pindex",
+             "committed", "applied", "peers")
+    raise AssertionError("members did not converge in %ds: %s" % (timeout, {
+        n: {k: v.get(k) for k in shown} | {"ops": len(v.get("ops", ()))}
+        for n, v in last.items()}))
 
 
 def test_raft_counter_paused_then_partitioned_leader(make_fault_cluster, tmp_path, run):
