@@ -1,0 +1,156 @@
+"""A leaf extending its hub's JetStream (same domain, shared system account),
+as nats-server does it (docs/architecture.md section 16,
+plugins/jetstream/cluster/extend.py): the leaf has two remotes, one bound
+to the system account and one to the client account A; its meta node joins
+the hub's meta group ``_pn_meta_`` as an observer (never leads), a stream
+created from a leaf client lands on the leaf and is used from the hub, a
+stream in the hub is used from the leaf, all through plain ``$JS.API``."""
+
+import asyncio
+import time
+
+import nats.errors
+import nats.js.errors
+import pytest
+from nats.js.api import ConsumerConfig, Placement
+
+from pluggy_nats.testing.launch import free_port, pluggy_nats_command
+from pluggy_nats.testing.leaf import wait_leafs
+from pluggy_nats.testing.plugin import run
+from pluggy_nats.testing.raw import wait_for
+
+from .helpers import connect, until
+from .helpers import create_stream as _create
+
+FAST_RAFT = {"PLUGGY_NATS_RAFT_SCALE": "0.1"}  # Go's timers x 0.1
+
+ACCOUNTS = """
+accounts {
+  A: { jetstream: enabled, users: [ {user: a, password: a} ] }
+  SYS: { users: [ {user: s, password: s} ] }
+}
+system_account: SYS
+"""
+
+
+def hub_conf(name, store, cluster_port, routes, domain=""):
+    return ACCOUNTS + """
+server_name: %s
+jetstream { store_dir: "%s" %s }
+cluster { name: HUB, listen: "127.0.0.1:%d", routes: [%s] }
+leafnodes { listen: "127.0.0.1:-1" }
+""" % (name, store, (", domain: %s" % domain) if domain else "", cluster_port,
+       ", ".join('"nats-route://127.0.0.1:%d"' % p for p in routes))
+
+
+def leaf_conf(name, store, hubs, hint="will_extend", domain="", sys_remote=""):
+    urls = lambda user: ", ".join('"nats-leaf://%s:%s@127.0.0.1:%d"' % (user, user, h.leaf_port)
+                                  for h in hubs)
+    return ACCOUNTS + """
+server_name: %s
+jetstream { store_dir: "%s" %s %s }
+leafnodes { remotes: [ { urls: [%s], account: A },
+                       { urls: [%s], account: SYS %s } ] }
+""" % (name, store, (", extension_hint: %s" % hint) if hint else "",
+       (", domain: %s" % domain) if domain else "", urls("a"), urls("s"), sys_remote)
+
+
+def start(launcher, name, conf, timeout=20.0):
+    return launcher.start(pluggy_nats_command(), ["-m", "-1"], config=conf, name=name,
+                          timeout=timeout, env=FAST_RAFT)
+
+
+def hub_cluster(launcher, tmp_path, n):
+    ports = [free_port() for _ in range(n)]
+    return [start(launcher, "hub%d" % i, hub_conf("hub%d" % i, tmp_path / ("hub%d" % i),
+                                                  ports[i], ports))
+            for i in range(n)]
+
+
+def meta(server):
+    return server.monitor("jsz").get("meta_cluster") or {}
+
+
+def raft_meta(server):
+    groups = server.monitor("raftz").get("SYS") or {}
+    return groups.get("_pn_meta_") or {}
+
+
+def wait_member(hubs, leaf, timeout=20.0):
+    """Until the leaf is a voting member of the hub's meta group and knows
+    its leader."""
+    def joined():
+        view = meta(hubs[0])
+        names = {r["name"] for r in view.get("replicas", [])} | {view.get("leader")}
+        peers = raft_meta(hubs[0]).get("peers") or {}
+        voter = any(p["name"] == leaf.name and p.get("known") for p in peers.values()) or \
+            view.get("leader") != hubs[0].name
+        return leaf.name in names and voter and meta(leaf).get("leader") in \
+            {h.name for h in hubs}
+    wait_for(joined, timeout=timeout, message="%s in the hub's meta group" % leaf.name)
+
+
+async def _ready(js, subject, stream):
+    """Until the stream leader's subject interest has crossed the link: one
+    probe stored, then purged."""
+    async def stored():
+        try:
+            await js.publish(subject, b"probe", timeout=1)
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError,
+                nats.js.errors.NoStreamResponseError):
+            return False
+        await js.purge_stream(stream)
+        return True
+    await until(stored, timeout=15, message="the stream taking publishes")
+
+
+async def _use_from(js, subject, stream, count, durable):
+    """Publish ``count`` messages, then fetch and ack them all."""
+    await _ready(js, subject, stream)
+    acks = await asyncio.gather(*[js.publish(subject, b"%d" % i) for i in range(count)])
+    assert sorted(a.seq for a in acks)[-1] == count + 1  # after the purged probe
+    sub = await js.pull_subscribe(subject, durable, config=ConsumerConfig(ack_wait=30))
+    got = []
+    while len(got) < count:
+        for msg in await sub.fetch(count - len(got), timeout=5):
+            got.append(int(msg.data))
+            await msg.ack()
+    assert sorted(got) == list(range(count))
+
+
+def test_extend_one_hub_server(launcher, tmp_path):
+    """One hub server (Go's smallest clustered setup: a route to itself)
+    and one leaf with ``extension_hint: will_extend``: the leaf's meta is
+    an observer in the hub's group and never leads; a stream created from
+    the leaf lands on the leaf and is used from the hub; a stream in the
+    hub is used from the leaf."""
+    port = free_port()
+    hub = start(launcher, "hub", hub_conf("hub", tmp_path / "hub", port, [port]))
+    leaf = start(launcher, "leaf", leaf_conf("leaf", tmp_path / "leaf", [hub]))
+    wait_leafs(hub, 2)
+    wait_member([hub], leaf)
+    assert meta(hub)["leader"] == "hub" and meta(leaf)["leader"] == "hub"
+    assert "Observer Mode on" in leaf.logs()
+
+    async def body():
+        nch, ncl = await connect(hub, user="a", password="a"), \
+            await connect(leaf, user="a", password="a")
+        jsh, jsl = nch.jetstream(), ncl.jetstream()
+        edge = await _create(jsl, name="EDGE", subjects=["edge.>"])
+        assert edge.cluster.name == "leaf" and edge.cluster.leader == "leaf"
+        central = await _create(jsh, name="CENTRAL", subjects=["central.>"])
+        assert central.cluster.name == "HUB" and central.cluster.leader == "hub"
+        # each side sees both through its own $JS.API
+        assert (await jsh.stream_info("EDGE")).cluster.leader == "leaf"
+        assert (await jsl.stream_info("CENTRAL")).cluster.leader == "hub"
+        assert sorted(await jsl.streams_info(), key=lambda s: s.config.name)[0] \
+            .config.name == "CENTRAL"
+        await _use_from(jsh, "edge.x", "EDGE", 20, "hubwork")
+        await _use_from(jsl, "central.x", "CENTRAL", 20, "leafwork")
+        info = await jsl.stream_info("EDGE")
+        assert info.state.messages == 20
+        await nch.close()
+        await ncl.close()
+
+    run(body(), timeout=60)
+    assert meta(leaf)["leader"] == "hub"
