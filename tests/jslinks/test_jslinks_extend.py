@@ -77,16 +77,16 @@ def raft_meta(server):
 
 
 def wait_member(hubs, leaf, timeout=20.0):
-    """Until the leaf is a voting member of the hub's meta group and knows
-    its leader."""
+    """Until the leaf is a voting member of the hub's meta group (as its
+    leader sees it) and knows that leader."""
     def joined():
-        view = meta(hubs[0])
-        names = {r["name"] for r in view.get("replicas", [])} | {view.get("leader")}
-        peers = raft_meta(hubs[0]).get("peers") or {}
-        voter = any(p["name"] == leaf.name and p.get("known") for p in peers.values()) or \
-            view.get("leader") != hubs[0].name
-        return leaf.name in names and voter and meta(leaf).get("leader") in \
-            {h.name for h in hubs}
+        leader = meta(hubs[0]).get("leader")
+        server = next((h for h in hubs if h.name == leader), None)
+        if server is None:
+            return False
+        peers = raft_meta(server).get("peers") or {}
+        voter = any(p["name"] == leaf.name and p.get("known") for p in peers.values())
+        return voter and meta(leaf).get("leader") == leader
     wait_for(joined, timeout=timeout, message="%s in the hub's meta group" % leaf.name)
 
 
@@ -108,7 +108,7 @@ async def _use_from(js, subject, stream, count, durable):
     """Publish ``count`` messages, then fetch and ack them all."""
     await _ready(js, subject, stream)
     acks = await asyncio.gather(*[js.publish(subject, b"%d" % i) for i in range(count)])
-    assert sorted(a.seq for a in acks)[-1] == count + 1  # after the purged probe
+    assert len({a.seq for a in acks}) == count and all(a.stream == stream for a in acks)
     sub = await js.pull_subscribe(subject, durable, config=ConsumerConfig(ack_wait=30))
     got = []
     while len(got) < count:
@@ -154,3 +154,116 @@ def test_extend_one_hub_server(launcher, tmp_path):
 
     run(body(), timeout=60)
     assert meta(leaf)["leader"] == "hub"
+
+
+def test_extend_hub_cluster_leader_killed(launcher, tmp_path):
+    """A 3-server hub cluster and a leaf observer: killing the hub's meta
+    leader elects another hub server, never the leaf (4 voters, the leaf's
+    vote counts); the leaf's stream and an R3 hub stream stay usable from
+    both sides."""
+    hubs = hub_cluster(launcher, tmp_path, 3)
+    leaf = start(launcher, "leaf", leaf_conf("leaf", tmp_path / "leaf", hubs))
+    wait_member(hubs, leaf)
+    names = {h.name for h in hubs}
+
+    async def create():
+        ncl = await connect(leaf, user="a", password="a")
+        jsl = ncl.jetstream()
+        edge = await _create(jsl, name="EDGE", subjects=["edge.>"])
+        assert edge.cluster.leader == "leaf"
+        central = await _create(jsl, name="CENTRAL", subjects=["central.>"], num_replicas=3,
+                                placement=Placement(cluster="HUB"))
+        assert central.cluster.name == "HUB" and central.cluster.leader in names
+        await ncl.close()
+
+    run(create(), timeout=60)
+    first = meta(leaf)["leader"]
+    assert first in names
+    victim = next(h for h in hubs if h.name == first)
+    victim.kill()
+    alive = [h for h in hubs if h is not victim]
+    wait_for(lambda: meta(leaf).get("leader") in names - {first}, timeout=20,
+             message="a new hub meta leader")
+    assert meta(alive[0])["leader"] == meta(leaf)["leader"]
+    assert raft_meta(leaf).get("state") != "LEADER" and "leaf" not in \
+        {meta(h).get("leader") for h in alive}
+
+    async def use():
+        nch = await connect(alive[0], user="a", password="a")
+        ncl = await connect(leaf, user="a", password="a")
+        await _use_from(nch.jetstream(), "edge.y", "EDGE", 10, "fromhub")
+        await _use_from(ncl.jetstream(), "central.y", "CENTRAL", 10, "fromleaf")
+        await nch.close()
+        await ncl.close()
+
+    run(use(), timeout=60)
+    assert meta(leaf)["leader"] in names - {first}
+
+
+@pytest.mark.parametrize("hint", ["no_extend", ""])
+def test_standalone_leaf_without_will_extend_keeps_its_own(launcher, tmp_path, hint):
+    """A standalone leaf (no cluster) extends only with ``extension_hint:
+    will_extend`` (Go: "Standalone server started in clustered mode do not
+    support extending domains"): with ``no_extend`` or no hint it keeps its
+    own JetStream, and the hub's plain $JS.API never sees its streams."""
+    port = free_port()
+    hub = start(launcher, "hub", hub_conf("hub", tmp_path / "hub", port, [port]))
+    leaf = start(launcher, "leaf", leaf_conf("leaf", tmp_path / "leaf", [hub], hint=hint))
+    wait_leafs(hub, 2)
+
+    async def body():
+        ncl = await connect(leaf, user="a", password="a")
+        info = await ncl.jetstream().add_stream(name="OWN", subjects=["own.>"])
+        assert info.cluster is None or not info.cluster.leader  # not clustered
+        await ncl.close()
+        nch = await connect(hub, user="a", password="a")
+        with pytest.raises((nats.js.errors.NotFoundError, nats.js.errors.ServiceUnavailableError,
+                            nats.errors.TimeoutError)):
+            await nch.jetstream(timeout=2).stream_info("OWN")
+        await nch.close()
+
+    run(body(), timeout=40)
+    assert "do not support extending domains" in leaf.logs()
+    assert not leaf.monitor("jsz").get("meta_cluster", {}).get("leader")
+    time.sleep(0.5)
+    assert "leaf" not in {r.get("name") for r in meta(hub).get("replicas", [])}
+
+
+BAD = [
+    ("jetstream { store_dir: %(store)s, extension_hint: maybe }\n"
+     "cluster { name: C, listen: \"127.0.0.1:-1\", routes: [\"nats://127.0.0.1:1\"] }\n",
+     "expected 'no_extend' for string value, got 'maybe'"),
+    ("jetstream { store_dir: %(store)s, extension_hint: 5 }\n",
+     "interface conversion: interface {} is int64, not string"),
+    ("leafnodes { remotes: [ { url: \"nats://127.0.0.1:1\", jetstream_cluster_migrate: yes1 }"
+     " ] }\n", "Expected boolean or map for jetstream_cluster_migrate, got string"),
+    ("leafnodes { remotes: [ { url: \"nats://127.0.0.1:1\", js_cluster_migrate: 1 } ] }\n",
+     "Expected boolean or map for jetstream_cluster_migrate, got int64"),
+    ("leafnodes { remotes: [ { url: \"nats://127.0.0.1:1\", jetstream_cluster_migrate: "
+     "{ leader_migrate_delay: bad } } ] }\n",
+     'error parsing leader_migrate_delay: time: invalid duration "bad"'),
+]
+
+
+@pytest.mark.parametrize("index", range(len(BAD)))
+def test_extension_config_errors_as_go(tmp_path, index):
+    """``extension_hint`` and ``jetstream_cluster_migrate`` refused with Go's
+    words (Go 2.15.1 checked here too when its binary is installed)."""
+    import subprocess
+
+    from pluggy_nats.testing.launch import go_nats_server_command
+
+    text, expected = BAD[index]
+    conf = tmp_path / "bad.conf"
+    conf.write_text("server_name: x\n" + text % {"store": '"%s"' % (tmp_path / "js")})
+    commands = [("ours", pluggy_nats_command())]
+    go = go_nats_server_command()
+    if go:
+        commands.append(("go", go))
+    else:
+        print("Go nats-server not installed: only ours checked")
+    for who, command in commands:
+        out = subprocess.run(list(command) + ["-p", "-1", "-c", str(conf)], timeout=20,
+                             capture_output=True, text=True)
+        assert out.returncode != 0, who
+        assert expected in out.stdout + out.stderr, (who, (out.stdout + out.stderr)[-800:])
