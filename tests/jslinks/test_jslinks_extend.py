@@ -267,3 +267,38 @@ def test_extension_config_errors_as_go(tmp_path, index):
                              capture_output=True, text=True)
         assert out.returncode != 0, who
         assert expected in out.stdout + out.stderr, (who, (out.stdout + out.stderr)[-800:])
+
+
+def test_will_extend_leaf_with_another_domain_runs_its_own(launcher, tmp_path):
+    """Domains differ: the link carries Go's denies for the system account
+    too, the leaf turns its observer off (logged, remembered) and founds
+    its own meta group; the hub reaches it by its domain only."""
+    port = free_port()
+    hub = start(launcher, "hub", hub_conf("hub", tmp_path / "hub", port, [port], domain="hub"))
+    leaf = start(launcher, "leaf", leaf_conf("leaf", tmp_path / "leaf", [hub], domain="edge"))
+    wait_leafs(hub, 2)
+    wait_for(lambda: meta(leaf).get("leader") == "leaf", timeout=20,
+             message="the leaf's own meta leader")
+    assert "Observer Mode off" in leaf.logs()
+    assert "leaf" not in {r.get("name") for r in meta(hub).get("replicas", [])}
+
+    async def body():
+        ncl = await connect(leaf, user="a", password="a")
+        info = await _create(ncl.jetstream(), name="OWN", subjects=["own.>"])
+        assert info.cluster.leader == "leaf"
+        await ncl.close()
+        nch = await connect(hub, user="a", password="a")
+        edge = nch.jetstream(domain="edge")
+        got = await until(lambda: edge.stream_info("OWN"), timeout=15, message="edge API")
+        assert got.config.name == "OWN"
+        # the lone hub server's meta group (size 2, as Go's with a route to
+        # itself) has no second voter now: 10008; never the leaf's stream
+        with pytest.raises((nats.js.errors.NotFoundError, nats.errors.TimeoutError,
+                            nats.js.errors.ServiceUnavailableError)):
+            await nch.jetstream(timeout=2).stream_info("OWN")
+        await nch.close()
+
+    run(body(), timeout=40)
+    with open(tmp_path / "leaf" / "jetstream" / "$SYS" / "_js_" / "_pn_meta_" /
+              "extension.json") as f:
+        assert "not_extended" in f.read()
