@@ -11,6 +11,8 @@ stream groups this server is a peer of (JETSTREAM-CLUSTER.md sections 2, 3).
 * The meta leader alone turns API requests into entries (:mod:`.capi`);
   every server applies the committed entries (:class:`.meta.MetaState`) and
   starts or stops the stream groups it is a peer of (:mod:`.replica`).
+* A leaf server with a system-account remote and the hub's domain joins
+  the hub's meta group as an observer that never leads (:mod:`.extend`).
 * Timers are Go's; ``PLUGGY_NATS_RAFT_SCALE`` (tests only) multiplies them.
 """
 
