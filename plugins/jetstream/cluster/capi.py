@@ -199,8 +199,9 @@ class ClusterApi:
     def forward_next(self, jsa, args, reply, hdr, payload, subject):
         """A pull request (CONSUMER.MSG.NEXT) for a stream led across an
         extending leaf link: handed to its leader. True when forwarded."""
-        if not args:
-            return False
+        m = self.m
+        if not args or (not m.extend and not any(m.sides.values())):
+            return False  # no extending leaf anywhere
         sa = self.m.state.stream(jsa.account.name, args[0])
         group = self.m.groups.get((jsa.account.name, args[0]))
         if group is not None and group.ready:
