@@ -154,6 +154,24 @@ def test_extend_one_hub_server(launcher, tmp_path):
 
     run(body(), timeout=60)
     assert meta(leaf)["leader"] == "hub"
+    # restarted, the leaf remembers the contact (Go's domainExt) and is back
+    # in the hub's group as an observer with its stream
+    leaf.stop()
+    leaf.start(timeout=20)
+    assert "Keeping JetStream metadata controller Observer Mode on - due to previous " \
+        "contact" in leaf.logs()
+    wait_leafs(hub, 2)
+    wait_member([hub], leaf)
+
+    async def after():
+        nch = await connect(hub, user="a", password="a")
+        info = await until(lambda: nch.jetstream().stream_info("EDGE"), timeout=15,
+                           message="EDGE from the hub after the restart")
+        assert info.cluster.leader == "leaf" and info.state.messages == 20
+        await nch.close()
+
+    run(after(), timeout=30)
+    assert raft_meta(leaf).get("state") != "LEADER"
 
 
 def test_extend_hub_cluster_leader_killed(launcher, tmp_path):
