@@ -22,7 +22,8 @@ Safety rules kept here (JETSTREAM-CLUSTER.md section 1, the Raft paper):
 * a node with a live leader ignores vote requests from other nodes (leader
   stickiness) unless the request is a leader transfer, and a candidate raises
   its term only after a pre-vote majority, so removed or partitioned nodes do
-  not depose a healthy leader.
+  not depose a healthy leader;
+* an *observer* (:attr:`RaftCore.observer`) never becomes a candidate.
 """
 
 import random
@@ -117,6 +118,7 @@ class RaftCore:
         self._rebuild_configs(tuple(peers))
         self._transfer_campaign = False
         self._dirty = False  # a truncation not yet synced
+        self.observer = False
         self._reset_election_timer()
         self._leader_state_clear()
 
@@ -129,6 +131,25 @@ class RaftCore:
     @property
     def quorum(self):
         return len(self.peers) // 2 + 1
+
+    def set_observer(self, observer):
+        """An observer (Go's ``SetObserver``, raft.go) is a member that
+        never becomes a candidate: it replicates, votes and counts in the
+        quorum like any voter, but never campaigns, not even for a leader
+        transfer naming it, so leadership stays with the other members. A
+        leader made an observer hands its leadership on (a transfer to the
+        most up-to-date other voter). Leaving observer mode re-arms the
+        election timer. Used for a leaf server extending its hub's meta
+        group (leadership pinned to the hub side) and for
+        ``jetstream_cluster_migrate`` (a leaf's stream groups while its link
+        is down). Not persisted: the owner decides it at each start."""
+        was, self.observer = self.observer, bool(observer)
+        if self.observer and self.role == LEADER:
+            self.step_down()
+        elif self.observer and self.role == CANDIDATE:
+            self._become_follower(self.term, None)
+        elif was and not self.observer:
+            self._reset_election_timer()
 
     def next_deadline(self):
         """When :meth:`tick` next has work to do."""
@@ -312,8 +333,8 @@ class RaftCore:
 
     def _campaign(self, transfer=False):
         self._reset_election_timer()
-        if self.id not in self.peers:
-            return  # not a voter (a learner, or removed)
+        if self.id not in self.peers or self.observer:
+            return  # not a voter (a learner, or removed), or one that never leads
         if not transfer and len(self.peers) > 1:
             # Pre-vote first: a node that cannot win (cut off, or behind)
             # never raises its term, so it cannot depose a leader on return.
@@ -536,7 +557,7 @@ class RaftCore:
         if msg.term != self.term + 1 or self.role == LEADER or not self.prevotes:
             return
         self.prevotes.add(msg.src)
-        if len(self.prevotes & self.peers) >= self.quorum:
+        if len(self.prevotes & self.peers) >= self.quorum and not self.observer:
             self._start_election(False)
 
     def _on_vote_response(self, msg):

@@ -104,6 +104,14 @@ class RaftNode:
     def peers(self):
         return self.core.peers
 
+    @property
+    def observer(self):
+        """Never campaigns (:meth:`.core.RaftCore.set_observer`)."""
+        return self.core.observer
+
+    def set_observer(self, observer):
+        return self._request(self.core.set_observer, observer)
+
     def healthy(self):
         """Go's ``Healthy`` (raft.go isCurrent): the loop runs, something is
         committed and all of it applied, and a follower heard from its leader

@@ -87,7 +87,8 @@ class JetStream:
                       else self.config.sync_interval)
         from .cluster.manager import ClusterManager, check_clustered
 
-        route = check_clustered(self)  # Go's refusals first (no name, no routes)
+        # Go's refusals first (no name, no routes, a bad extension_hint)
+        clustered, route, extend = check_clustered(self)
         system = server.accounts.system_account
         if not self.accounts_configured:
             targets = {server.accounts.global_account.name:
@@ -102,8 +103,8 @@ class JetStream:
             if account is system or account.name in self.accounts:
                 continue
             self._answer_not_enabled(account)
-        if route is not None:
-            self.cluster = ClusterManager(self, route)
+        if clustered:
+            self.cluster = ClusterManager(self, route, extend)
             self.cluster.start()
         server.spawn(self._sync_loop)
 
@@ -163,6 +164,10 @@ class JetStream:
 
     @hookimpl
     def nats_link_up(self, link):
+        if self.cluster is not None and self.cluster.extend:
+            from .cluster import extend
+
+            extend.link_up(self.cluster, link)  # a leaf extending its hub's JetStream
         # Mirrors and sources fed across links: a quiet consumer is re-created now.
         for jsa in list(self.accounts.values()):
             for stream in list(jsa.streams.values()):

@@ -111,6 +111,10 @@ class Api:
 
     def dispatch(self, jsa, tokens, reply, hdr, payload, subject):
         if tokens[:3] == ["CONSUMER", "MSG", "NEXT"]:
+            cluster = self.js.cluster
+            if cluster is not None and reply and cluster.api.forward_next(
+                    jsa, tokens[3:], reply, hdr, payload, subject):
+                return  # led across a leaf link extending the hub (cluster/extend.py)
             self.msg_next(jsa, tokens[3:], reply, payload)
             return
         if tokens[:2] == ["DIRECT", "GET"]:

@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from pluggy_nats.conf import ConfigError, go_parse_duration, parse_size
+from pluggy_nats.conf.values import go_type
 
 DEFAULT_SYNC_INTERVAL = 120.0  # seconds (Go's defaultSyncInterval)
 
@@ -44,6 +45,7 @@ class JetStreamConfig:
     max_request_batch: int = 0      # limits { max_request_batch }, 0 = none
     duplicate_window: float = 0.0   # limits { duplicate_window }, 0 = none
     unique_tag: str = ""            # placement: one replica per value of this tag prefix
+    extension_hint: str = ""        # will_extend, no_extend (cluster/extend.py)
     # account name -> AccountLimits for accounts with a jetstream block
     accounts: dict = field(default_factory=dict)
 
@@ -126,9 +128,15 @@ def parse_server_block(value, cfg, errors, where=None):
                 _parse_limits(v, cfg, errors)
             elif k == "unique_tag":
                 cfg.unique_tag = str(v).strip().lower()  # Go lower-cases it
+            elif k == "extension_hint":
+                if not isinstance(v, str):  # Go's mv.(string), recovered as a config error
+                    errors.append((_pos(value, key), "interface conversion: interface {} is "
+                                   "%s, not string" % go_type(v)))
+                    continue
+                cfg.extension_hint = v  # checked (and lower-cased) when clustered, as Go
             elif k in ("key", "ek", "cipher", "prev_key", "prev_ek",
                        "max_buffered_size", "max_buffered_msgs", "request_queue_limit",
-                       "max_outstanding_catchup", "extension_hint", "tpm", "compress_ok",
+                       "max_outstanding_catchup", "tpm", "compress_ok",
                        "max_catchup"):
                 pass  # accepted, without effect on one server (or not supported yet)
             else:

@@ -7,6 +7,7 @@ texts, each at the ``file:line:col`` of the key it is about.
 from urllib.parse import urlsplit
 
 from pluggy_nats.conf import parse_duration
+from pluggy_nats.conf.values import go_type
 from pluggy_nats.options import ConfigError, parse_write_timeout
 from pluggy_nats.subjects import is_valid_subject
 from pluggy_nats.tls import parse_tls
@@ -71,6 +72,7 @@ class RemoteConfig:
         self.ws_compression = False
         self.ws_no_masking = False
         self.jetstream_cluster_migrate = False
+        self.jetstream_cluster_migrate_delay = 0.0  # leader_migrate_delay (s), 0: at once
         self.position = None
 
     @property
@@ -350,6 +352,8 @@ def _parse_remote(entry, errors, block_pos):
                                            client_side=True, dial_only=True)
                 except ConfigError as exc:
                     errors.items.extend(exc.errors)
+            elif k in ("jetstream_cluster_migrate", "js_cluster_migrate"):
+                _parse_migrate(remote, value, errors, pos)
             elif k in _REMOTE_FIELDS:
                 attr, convert = _REMOTE_FIELDS[k]
                 setattr(remote, attr, convert(value))
@@ -381,8 +385,31 @@ _REMOTE_FIELDS = {
     "ignore_discovered_servers": ("ignore_discovered_servers", _bool),
     "ws_compression": ("ws_compression", _bool),
     "ws_no_masking": ("ws_no_masking", _bool),
-    "jetstream_cluster_migrate": ("jetstream_cluster_migrate", bool),
 }
+
+
+def _parse_migrate(remote, value, errors, pos):
+    """``jetstream_cluster_migrate``: a bool, or a map (``true`` with an
+    optional ``leader_migrate_delay``), with Go's errors (opts.go)."""
+    if isinstance(value, bool):
+        remote.jetstream_cluster_migrate = value
+        return
+    if not isinstance(value, dict):
+        # Go reports this one without a position
+        errors.add(None, "Expected boolean or map for jetstream_cluster_migrate, got %s"
+                   % go_type(value))
+        return
+    remote.jetstream_cluster_migrate = True
+    for key, delay in value.items():
+        if key != "leader_migrate_delay":
+            continue  # Go reads only this key
+        try:
+            remote.jetstream_cluster_migrate_delay = float(delay) if isinstance(
+                delay, (int, float)) and not isinstance(delay, bool) else parse_duration(delay)
+        except (TypeError, ValueError):
+            errors.add(_position_of(value)(key) or pos,
+                       'error parsing leader_migrate_delay: time: invalid duration "%s"'
+                       % delay)
 
 
 def _validate(cfg, errors, known_accounts, operator_mode, block_pos):

@@ -7,10 +7,11 @@ ordinary account the link denies ``$JS.API.>``, ``$KV.>`` and ``$OBJ.>`` in
 both directions, whatever the domains, and a JetStream elsewhere is reached
 by its domain (``$JS.<domain>.API.>``, which that side answers). For the
 system account the denies add ``$JSC.>`` and ``$NRG.>`` unless both sides
-share one domain (then Go *extends* JetStream over the link; see
-docs/architecture.md for what we do there). When the domains differ (or this
-side has neither JetStream nor a domain), requests for our own domain never
-leave through the link (a guard against a hub and a leaf with the same name).
+share one domain (then JetStream is *extended* over the link: the
+jetstream plugin's cluster/extend.py, told by its ``nats_link_up`` hook).
+When the domains differ (or this side has neither JetStream nor a
+domain), requests for our own domain never leave through the link (a
+guard against a hub and a leaf with the same name).
 
 We read our side's JetStream from the server's INFO fields (``jetstream``,
 ``domain``), which the jetstream plugin sets, so leafnode imports no

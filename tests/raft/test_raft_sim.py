@@ -293,3 +293,41 @@ def test_raft_leader_commits_an_old_term_entry_only_with_one_of_its_own():
     assert leader.commit_index == 0                    # index 2 is on a majority, not committed
     leader.receive(AppendResponse(4, "b", True, 3), 10.2)
     assert leader.ready().committed[-1].index == 3 and leader.commit_index == 3
+
+
+def test_raft_observer_votes_but_never_leads():
+    """An observer (Go's SetObserver: a leaf extending its hub's meta group)
+    replicates and votes, so the others keep a quorum through it, but never
+    campaigns: not after its leaders crash one by one, and not for a leader
+    transfer naming it. A leader made an observer hands its lead on."""
+    cluster = SimCluster(11, ["a", "b", "c"])
+    cluster.nodes["c"].core.set_observer(True)
+    for _ in range(3):
+        leader = elect(cluster)
+        assert leader.id != "c"
+        last = commit(cluster, leader.id, 5)
+        assert cluster.nodes["c"].app.index == last  # it replicates
+        cluster.crash(leader.id)
+        cluster.run(3.0)  # many election timeouts: only the other voter may win
+        alive = cluster.leader()
+        assert alive is None or alive.id != "c"
+        cluster.restart(leader.id)
+    leader = elect(cluster)
+    term = leader.core.term
+    assert cluster.request(leader.id, "step_down", "c") == "c"
+    cluster.run(2.0)
+    assert cluster.nodes["c"].core.role != LEADER and cluster.leader() is not None
+    assert cluster.leader().core.term >= term
+    # the leader itself turned observer: the other voter takes over
+    leader = elect(cluster)
+    other = ({"a", "b"} - {leader.id}).pop()
+    leader.core.set_observer(True)
+    cluster._flush(leader)
+    cluster.run(1.0)
+    assert cluster.leader() is not None and cluster.leader().id == other
+    # out of observer mode, c can lead again
+    cluster.nodes["c"].core.set_observer(False)
+    cluster.crash(other)
+    cluster.run(3.0)
+    assert cluster.leader() is not None and cluster.leader().id == "c"
+    cluster.checker.check_logs(cluster.storages)

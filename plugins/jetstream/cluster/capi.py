@@ -88,8 +88,15 @@ class ClusterApi:
         if sa is None:
             if m.is_meta_leader:
                 return fn  # the single-server handler answers "not found"
+            target = self.leader_across(jsa, None)
+            if target is not None:
+                return self._forward_to(target)  # not applied here yet: ask the meta leader
             return self.no_meta_leader if m.meta_leader is None else None
         group = m.groups.get((jsa.account.name, name))
+        if group is None or not group.ready:
+            target = self.leader_across(jsa, sa)
+            if target is not None:
+                return self._forward_to(target)
         if group is None:
             return None  # not a peer of this stream
         if group.ready:
@@ -130,14 +137,80 @@ class ClusterApi:
                 "alts": alts}
 
     def forward(self, jsa, args, payload):
-        api, m = self.m.js.api, self.m
-        info = dict(api.client_info, subject=api.subject)
-        line = ("%s: %s\r\n" % (REQUEST_INFO, json.dumps(info, separators=(",", ":")))).encode()
-        hdr = bytes(api.hdr) if api.hdr else b"NATS/1.0\r\n\r\n"
-        head, _, rest = hdr.partition(b"\r\n")
-        jsa.client.publish(FORWARD % m.meta_leader, payload or b"", reply=api.reply,
-                           headers=head + b"\r\n" + line + rest, flush=False)
+        self.send_to(self.m.meta_leader, jsa, self.m.js.api.client_info, self.m.js.api.subject,
+                     self.m.js.api.reply, self.m.js.api.hdr, payload)
         return None
+
+    def send_to(self, target, jsa, client_info, subject, reply, hdr, payload):
+        """Hand a request to the server ``target`` on ``$JSC.API.<target>`` in
+        the requester's account, ``Nats-Request-Info`` naming who asked."""
+        info = dict(client_info or self.local_info(jsa), subject=subject)
+        info["hops"] = info.get("hops", 0) + 1
+        line = ("%s: %s\r\n" % (REQUEST_INFO, json.dumps(info, separators=(",", ":")))).encode()
+        hdr = bytes(hdr) if hdr else b"NATS/1.0\r\n\r\n"
+        head, _, rest = hdr.partition(b"\r\n")
+        jsa.client.publish(FORWARD % target, payload or b"", reply=reply,
+                           headers=head + b"\r\n" + line + rest, flush=False)
+
+    # -- across a leaf link extending a hub's JetStream (extend.py) ---------------------
+
+    def leader_across(self, jsa, sa):
+        """Where to hand a request about one stream when a leaf link extends
+        the hub's JetStream, else None. The account's ``$JS.API.>`` is denied
+        on a leaf link (as Go), so a server on the other side never sees the
+        request: the entry server hands it to the stream's leader on
+        ``$JSC.API.<leader>`` in the account, which the account's leaf link
+        carries (Go carries the API in the system account). A stream this
+        server has not applied yet (``sa`` None) is asked of the meta leader
+        when that is across the link; a request handed to us about a stream
+        we do not lead goes on to its leader, once more at most (``hops``)."""
+        m, api = self.m, self.m.js.api
+        if not m.extend and not any(m.sides.values()):
+            return None  # no extending leaf anywhere
+        info = api.client_info
+        if info is None:
+            if self._relayed(api.publisher):
+                return None  # a relayed copy: its entry server forwards
+        elif info.get("hops", 0) >= 2:
+            return None
+        if sa is None:
+            leader = m.meta_leader
+            if info is not None or leader is None or not m.across_link(leader):
+                return None
+            return leader
+        leader = m.stream_leaders.get(sa["group"]["name"])
+        peers = sa["group"]["peers"]
+        if leader is None and len(peers) == 1:
+            leader = peers[0]
+        if leader is None or leader == m.id or not m.peer_online(leader):
+            return None
+        if info is None and not m.across_link(leader):
+            return None  # on our side: it has the request itself
+        return leader
+
+    def _forward_to(self, target):
+        def forward(jsa, args, payload):
+            api = self.m.js.api
+            self.send_to(target, jsa, api.client_info, api.subject, api.reply, api.hdr,
+                         payload)
+            return None
+        return forward
+
+    def forward_next(self, jsa, args, reply, hdr, payload, subject):
+        """A pull request (CONSUMER.MSG.NEXT) for a stream led across an
+        extending leaf link: handed to its leader. True when forwarded."""
+        m = self.m
+        if not args or (not m.extend and not any(m.sides.values())):
+            return False  # no extending leaf anywhere
+        sa = self.m.state.stream(jsa.account.name, args[0])
+        group = self.m.groups.get((jsa.account.name, args[0]))
+        if group is not None and group.ready:
+            return False
+        target = self.leader_across(jsa, sa)
+        if target is None:
+            return False
+        self.send_to(target, jsa, self.m.js.api.client_info, subject, reply, hdr, payload)
+        return True
 
     def serve_account(self, jsa):
         """Take the meta requests entry servers hand us in ``jsa``'s account."""

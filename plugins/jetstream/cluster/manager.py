@@ -11,6 +11,8 @@ stream groups this server is a peer of (JETSTREAM-CLUSTER.md sections 2, 3).
 * The meta leader alone turns API requests into entries (:mod:`.capi`);
   every server applies the committed entries (:class:`.meta.MetaState`) and
   starts or stops the stream groups it is a peer of (:mod:`.replica`).
+* A leaf server with a system-account remote and the hub's domain joins
+  the hub's meta group as an observer that never leads (:mod:`.extend`).
 * Timers are Go's; ``PLUGGY_NATS_RAFT_SCALE`` (tests only) multiplies them.
 """
 
@@ -23,13 +25,12 @@ import structlog
 from pluggy_nats.internal import InternalClient
 from pluggy_nats.raft import ChangeInProgress, FileStorage, NotLeader, RaftConfig
 from pluggy_nats.raft.node import RaftNode, node_id_for
-from pluggy_nats.server import StartError
 
 from ...monitor.endpoints import go_duration
 from .. import advisories
 from ..headers import parse_rfc3339
 from ..jsonreq import dumps
-from . import admin, catchup, moves
+from . import admin, catchup, extend, moves
 from . import meta as M
 from .capi import ClusterApi
 from .replica import StreamGroup
@@ -44,17 +45,11 @@ CONSUMER_GRACE = 5 * 10**9   # ns a new consumer may be missing before /healthz 
 
 
 def check_clustered(js):
-    """The route manager when JetStream must run clustered, else None; refuses
-    to start as Go does without a cluster name or configured routes."""
-    route = js.server.pluginmanager.get_plugin("route-manager")
-    if route is None:
-        return None
-    if not route.config.name:
-        raise StartError("jetstream cluster requires `cluster.name` to be set")
-    if not route.config.routes:
-        raise StartError("Can't start JetStream: JetStream cluster requires configured "
-                         "routes or solicited leafnode for the system account")
-    return route
+    """``(clustered, route manager or None, extend)``: whether JetStream runs
+    clustered here, with Go's refusals (no cluster name, no routes and no
+    system-account leaf to extend over, a bad ``extension_hint``):
+    :func:`.extend.mode`."""
+    return extend.mode(js, structlog.get_logger("pluggy_nats.jetstream.cluster"))
 
 
 def _consumer_health(group, ca):
@@ -97,12 +92,18 @@ def _expected_size(route, gateway=None):
 
 
 class ClusterManager:
-    def __init__(self, js, route):
+    """``route`` is None on a leaf server that runs clustered only to extend
+    its hub's JetStream (``extend``, :mod:`.extend`): its cluster is then
+    its server name, as Go's."""
+
+    def __init__(self, js, route, extend_hub=False):
         self.js = js
         self.server = js.server
         self.route = route
+        self.extend = extend_hub  # a system-account leaf remote may extend a hub's JetStream
         self.id = node_id_for(self.server.server_name)
-        self.cluster_name = route.config.name
+        self.cluster_name = route.config.name if route is not None else \
+            self.server.server_name
         self.gateway = self.server.pluginmanager.get_plugin("gateway-manager")
         self.peers = {}           # node id -> PeerInfo
         self.seen = {}            # node id -> monotonic time of the last hello
@@ -113,7 +114,10 @@ class ClusterManager:
         self.client = None
         self.since_snapshot = 0
         self._foreign = set()     # routed servers with another JetStream (logged once)
-        self.expected = _expected_size(route, self.gateway)
+        self.expected = _expected_size(route, self.gateway) if route is not None else 1
+        self.sides = {}           # node id -> True when it extends a hub over a leaf link
+        self.ext_state = extend.ExtensionState(self.meta_dir())
+        self.link_seen = None     # extend.EXTENDED / NOT_EXTENDED seen before the meta node ran
         self.boot = time.time_ns()   # tells a restarted peer from one still running
         self.boots = {}           # node id -> the boot its last hello carried
         self.stream_leaders = {}  # group name -> node id leading it (from hellos)
@@ -183,7 +187,19 @@ class ClusterManager:
                 "tags": list(opts.server_tags or ()), "domain": cfg.domain or "",
                 "boot": self.boot, "available": available,
                 "available_memory": available_memory,
-                "leads": sorted(g.name for g in self.groups.values() if g.ready)}
+                "leads": sorted(g.name for g in self.groups.values() if g.ready),
+                "observer": self.observer}
+
+    @property
+    def observer(self):
+        """Our meta node is an observer: this server extends a hub's JetStream
+        over a leaf link (the leaf side of the link)."""
+        return self.meta is not None and self.meta.observer
+
+    def across_link(self, pid):
+        """True when ``pid`` is on the other side of an extending leaf link:
+        the account's ``$JS.API`` does not reach it (denied on the link)."""
+        return pid != self.id and self.sides.get(pid, False) != self.observer
 
     def _hello_loop(self):
         started = time.monotonic()
@@ -235,7 +251,7 @@ class ClusterManager:
         waited for at bootstrap; one with JetStream gets a log line saying
         the two JetStream clusters stay apart."""
         known = {info.name for info in self.peers.values()}
-        for peer in self.route.peers:
+        for peer in (self.route.peers if self.route is not None else ()):
             for conn in peer.links():
                 info = getattr(conn, "remote_info", None) or {}
                 name = info.get("server_name") or conn.remote_name
@@ -269,6 +285,7 @@ class ClusterManager:
                 setattr(info, key, hello[key])
         self.peers[pid] = info
         self.boots[pid] = hello.get("boot")
+        self.sides[pid] = hello.get("observer") is True
         for gname, leader in list(self.stream_leaders.items()):
             if leader == pid:
                 del self.stream_leaders[gname]
@@ -276,27 +293,104 @@ class ClusterManager:
             self.stream_leaders[gname] = pid
         self.seen[pid] = time.monotonic()
 
-    def _bootstrap(self):
+    def _bootstrap(self, found=False):
+        """Start the meta node: from its log, else as a founder once the
+        configured servers said hello, else (a leaf extending its hub, an
+        observer) with no peers: the hub's meta leader adds it. ``found``: a
+        leaf whose link showed another domain founds its own group."""
         storage = FileStorage(self.meta_dir(), fsync=self.js.config.sync_always)
-        if storage.last_index == 0 and storage.snapshot_index == 0:
+        recovering = storage.last_index > 0 or storage.snapshot_index > 0
+        observer = extend.initial_observer(self, recovering) if self.extend and not found \
+            else False
+        if self.link_seen == extend.EXTENDED:
+            observer = True
+        elif self.link_seen == extend.NOT_EXTENDED:
+            observer = False
+        if recovering:
+            founders = []  # the log knows the group
+        elif observer:
+            founders = []  # joins the hub's group
+        else:
             stable_since, count = time.monotonic(), 0
-            while True:
-                online = [p for p in self.peers if self.peer_online(p)]
+            while self.link_seen != extend.EXTENDED or found:
+                online = [p for p in self.peers if self.peer_online(p)
+                          and not (found and self.sides.get(p))]
                 if len(online) != count:
                     count, stable_since = len(online), time.monotonic()
-                want = max(2, self.expected - len(self._foreign))
+                want = max(2 if self.route is not None else 1,
+                           self.expected - len(self._foreign))
                 if count >= want and time.monotonic() - stable_since >= HELLO_INTERVAL:
                     break
                 gevent.sleep(0.1)
+            else:
+                observer, online = True, []  # the link came up meanwhile: join the hub's
             founders = sorted(online)
+        node = RaftNode(self.server, META_GROUP, storage, founders, apply=self._apply,
+                        install_snapshot=self._install,
+                        leader_changed=self._leader_changed, config=self.raft_config())
+        node.set_observer(observer)
+        self.meta = node
+        node.start()
+        self.log.info("jetstream_meta_group_started", observer=observer,
+                      peers=[self.peer_name(p) for p in founders])
+
+    # -- a leaf link extending (or not) a hub's JetStream (extend.py) -----------------
+
+    def link_extended(self, hub):
+        """The system-account link showed the same domain: observer from now
+        on. A meta log this server built as a non-observer is dropped (the
+        hub's group is the one; Go's ``Reset``)."""
+        self.log.info('Extending JetStream domain "%s" as System Account connected from '
+                      "server %s" % (self.js.config.domain or "", hub))
+        meta = self.meta
+        self.ext_state.write(extend.EXTENDED)
+        if meta is None:
+            self.link_seen = extend.EXTENDED
+            return
+        if meta.observer:
+            return
+        self.log.info("Turning JetStream metadata controller Observer Mode on - System "
+                      "Account Connected")
+        self._restart_meta(observer=True)
+
+    def link_not_extended(self):
+        """The system-account link showed another domain: our own meta group
+        elects (Go turns observer mode off and campaigns)."""
+        meta = self.meta
+        self.ext_state.write(extend.NOT_EXTENDED)
+        if meta is None:
+            self.link_seen = extend.NOT_EXTENDED
+            return
+        if not meta.observer:
+            return
+        self.log.info("Turning JetStream metadata controller Observer Mode off")
+        if self.id in meta.peers:
+            meta.set_observer(False)
         else:
-            founders = []  # the log knows the group
-        self.meta = RaftNode(self.server, META_GROUP, storage, founders, apply=self._apply,
-                             install_snapshot=self._install,
-                             leader_changed=self._leader_changed, config=self.raft_config())
-        self.meta.start()
-        self.log.info("jetstream_meta_group_started", peers=[self.peer_name(p)
-                                                             for p in founders])
+            self._restart_meta(observer=False)  # never joined a group: found our own
+
+    def _restart_meta(self, observer):
+        """Drop the meta log and state and start again: as an observer
+        joining the hub's group, or as a founder of our own."""
+        meta, self.meta = self.meta, None
+        if meta is not None:
+            meta.stop()
+        for group in list(self.groups.values()):
+            group.stop()
+        self.groups.clear()
+        self.state = M.MetaState()
+        self.was_member = False
+        import shutil
+
+        for name in os.listdir(self.meta_dir()) if os.path.isdir(self.meta_dir()) else ():
+            if name != extend.STATE_FILE:
+                path = os.path.join(self.meta_dir(), name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+        self.link_seen = extend.EXTENDED if observer else extend.NOT_EXTENDED
+        self.server.spawn(self._bootstrap, not observer)
 
     def _add_new_peers(self):
         for pid in sorted(self.peers):

@@ -224,8 +224,12 @@ class ReplicatedStream(Stream):
 
     # API requests: proposed, answered by the leader once applied
     def purge_request(self, subject, seq, keep, reply):
+        # the last sequence proposed before it (Go's purge op carries its
+        # LastSeq): a replay after a restart, onto a store that already holds
+        # the later messages, purges only what the purge saw
         self.group.propose_admin(ops.PURGE, {"filter": subject or "", "seq": seq,
-                                             "keep": keep, "reply": reply})
+                                             "keep": keep, "reply": reply,
+                                             "last_seq": self.group.clseq})
 
     def delete_request(self, seq, erase, reply):
         self.group.propose_admin(ops.DELETE_MSG, {"seq": seq, "no_erase": not erase,
@@ -627,7 +631,10 @@ class StreamGroup:
         stream = self.stream
         reply = body.get("reply") if self.ready else None
         if op == ops.PURGE:
-            n = stream.purge(subject=body.get("filter") or None, seq=body.get("seq", 0),
+            seq, last = body.get("seq", 0), body.get("last_seq")
+            if isinstance(last, int) and not body.get("keep"):
+                seq = min(seq, last + 1) if seq else last + 1
+            n = stream.purge(subject=body.get("filter") or None, seq=seq,
                              keep=body.get("keep", 0))
             if reply:
                 self._respond(reply, "stream_purge_response", {"success": True, "purged": n})
