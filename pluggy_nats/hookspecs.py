@@ -207,6 +207,19 @@ def nats_link_up(link):
     """
 
 
+@hookspec
+def nats_leafnode_migrate(server, account, away):
+    """A leaf remote configured with ``jetstream_cluster_migrate`` for the
+    account named ``account`` could not be dialled (``away`` True: after
+    each failed dial, or once its ``leader_migrate_delay`` has passed), or
+    was dialled again or removed (``away`` False). JetStream makes this
+    server's replicated streams of that account hand their leadership to
+    other members and not take it while away (nats-server
+    ``checkJetStreamMigrate`` / ``clearObserverState``). Called from the
+    remote's dialler, never per message; the return value is ignored.
+    """
+
+
 @hookspec(firstresult=True)
 def nats_link_accept(server, kind, sock, addr):
     """A listener that is not the kind's own accepted a connection for link

@@ -58,13 +58,17 @@ class Solicitor:
     ended and returns True to stop (a duplicate the kind will not redial), or
     a number of seconds to wait before the next dial (the peer asked for a
     delay: a leaf loop waits 30 s). ``next_url()``, when given, names the URL
-    of each attempt (failover over a peer cluster's URLs); else ``url`` always."""
+    of each attempt (failover over a peer cluster's URLs); else ``url`` always.
+    ``on_dial_failed(failures)`` is called after the wait that follows each
+    failed dial, before the next one (nats-server's reconnect timer firing),
+    ``on_dialled()`` when a dial succeeds, before the link runs."""
 
     def __init__(self, server, url, connect, *, scheme="nats", default_port=4222,
                  retries=None, backoff_min=RECONNECT_MIN, backoff_max=RECONNECT_MAX,
                  jitter=0.2, dial_timeout=DIAL_TIMEOUT, should_dial=None, finished=None,
                  after=None, on_give_up=None, idle_wait=0.5, next_url=None, label=None,
-                 transport_tls=None, transport_options=None):
+                 transport_tls=None, transport_options=None, on_dial_failed=None,
+                 on_dialled=None):
         self.server = server
         # "route", "gateway", "leafnode": failed dials are logged as nats-server
         # logs them ("Error trying to connect to route ..."), at error level as
@@ -89,6 +93,8 @@ class Solicitor:
         self.finished = finished
         self.after = after
         self.on_give_up = on_give_up
+        self.on_dial_failed = on_dial_failed
+        self.on_dialled = on_dialled
         self.idle_wait = idle_wait
         self.stopped = False
         self.link = None  # the current link, while one is up
@@ -139,10 +145,14 @@ class Solicitor:
                     return
                 self._sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
+                if self.on_dial_failed is not None:
+                    self.on_dial_failed(failures)
                 continue
             delay = self.backoff_min
             failures = 0
             self.dialled = True
+            if self.on_dialled is not None:
+                self.on_dialled()
             link = self.link = self.connect(sock, (self.host, self.port))
             started = time.monotonic()
             run_link(self.server, link)  # returns when the link closes

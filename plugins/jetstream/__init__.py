@@ -176,6 +176,11 @@ class JetStream:
                         feed.link_up()
 
     @hookimpl
+    def nats_leafnode_migrate(self, server, account, away):
+        if self.cluster is not None:
+            self.cluster.migrate(account, away)
+
+    @hookimpl
     def nats_monitor_endpoints(self, registry):
         registry.add("/jsz", lambda server, query: jsz(self, query))
         registry.add("/raftz", lambda server, query: raftz(self, query))

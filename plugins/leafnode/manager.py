@@ -31,6 +31,7 @@ from . import jsdomain, monitor
 from . import protocol as P
 from .config import hostport, parse_leafnodes
 from .connection import LEAF_KIND, LeafConnection, connect_frame
+from .migrate import Migration
 from .reload import plan as reload_plan
 from .reload import remote_name
 
@@ -53,6 +54,7 @@ class LeafManager:
         self.route_leaf_urls = {}  # route peer id -> its leafnode_urls (hub cluster gossip)
         self.peers = PeerTable(server.server_id, REPLACE, ClosedReason.DUPLICATE_REMOTE_LEAFNODE)
         self.solicitors = {}  # id(remote) -> its Solicitor (reload stops it)
+        self.migrations = {}  # id(remote) -> its jetstream_cluster_migrate state
         self.listener = None
         self.port = None
         server.links.register_kind(LEAF_KIND)
@@ -157,6 +159,9 @@ class LeafManager:
         solicitor = self.solicitors.pop(id(remote), None)
         if solicitor is not None:
             solicitor.stop()
+        migration = self.migrations.pop(id(remote), None)
+        if migration is not None:
+            migration.removed()  # Go: a remote no longer valid clears the observers
         self.discovered_urls.pop(id(remote), None)
         for link in list(self.links):
             if link.remote is remote:
@@ -226,6 +231,7 @@ class LeafManager:
 
         reconnect = self.config.reconnect
         timeout = remote.dial_timeout or self.config.dial_timeout or 1.0
+        migration = self.migrations[id(remote)] = Migration(self.server, remote, self.log)
         solicitor = Solicitor(self.server, remote.urls[0], connect, scheme="nats-leaf",
                               default_port=7422, backoff_min=reconnect, backoff_max=reconnect,
                               jitter=1.0, dial_timeout=timeout, after=after, next_url=next_url,
@@ -233,7 +239,9 @@ class LeafManager:
                               # ws:// and wss:// go through the websocket plugin's transport,
                               # with the remote's TLS underneath the frames
                               transport_tls=remote.tls,
-                              transport_options={"no_masking": remote.ws_no_masking})
+                              transport_options={"no_masking": remote.ws_no_masking},
+                              on_dial_failed=migration.dial_failed,
+                              on_dialled=migration.dialled)
         self.solicitors[id(remote)] = solicitor
         self.server.links.solicit(solicitor)
 

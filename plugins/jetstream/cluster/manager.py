@@ -116,6 +116,7 @@ class ClusterManager:
         self._foreign = set()     # routed servers with another JetStream (logged once)
         self.expected = _expected_size(route, self.gateway) if route is not None else 1
         self.sides = {}           # node id -> True when it extends a hub over a leaf link
+        self.migrated = set()     # accounts whose leaf remote is away (jetstream_cluster_migrate)
         self.ext_state = extend.ExtensionState(self.meta_dir())
         self.link_seen = None     # extend.EXTENDED / NOT_EXTENDED seen before the meta node ran
         self.boot = time.time_ns()   # tells a restarted peer from one still running
@@ -195,6 +196,21 @@ class ClusterManager:
         """Our meta node is an observer: this server extends a hub's JetStream
         over a leaf link (the leaf side of the link)."""
         return self.meta is not None and self.meta.observer
+
+    def migrate(self, account, away):
+        """``jetstream_cluster_migrate`` (the ``nats_leafnode_migrate`` hook):
+        while ``account``'s leaf remote is away, our members of its
+        replicated streams are observers (a leader hands its lead on), as
+        Go's ``checkJetStreamMigrate``; back, they may lead again
+        (``clearObserverState``). R1 streams keep leading (Go: no RAFT node).
+        The meta group is never touched."""
+        if away:
+            self.migrated.add(account)
+        else:
+            self.migrated.discard(account)
+        for (name, _stream), group in list(self.groups.items()):
+            if name == account:
+                group.follow_migration()
 
     def across_link(self, pid):
         """True when ``pid`` is on the other side of an extending leaf link:
@@ -651,6 +667,8 @@ class ClusterManager:
                "ipq_apply_len": 0, "peers": peers,
                # ours: where the log was compacted
                "snapshot_index": status["snapshot_index"]}
+        if node.observer:
+            out["observer"] = True  # Go: omitempty
         if status["leader"]:
             out["leader"] = status["leader"]
         if status["voted_for"]:

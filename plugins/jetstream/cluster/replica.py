@@ -421,11 +421,22 @@ class StreamGroup:
                              leader_changed=self._leader_changed,
                              config=self.manager.raft_config())
         self.node.start()
+        self.follow_migration()
         preferred = self.sa["group"].get("preferred")
         if (preferred == self.node.id and storage.last_index == 0) or \
                 self.node.peers == {self.node.id}:  # R1: no one to wait for
             self.node.core.election_deadline = 0  # Go: the preferred peer campaigns first
         return self
+
+    def follow_migration(self):
+        """An observer while the account's leaf remote is away
+        (``Manager.migrate``); replicated streams only."""
+        if self.node is None or len(self.sa["group"]["peers"]) < 2:
+            return
+        away = self.jsa.account.name in self.manager.migrated
+        if away != self.node.observer:
+            self.log.info("stream_migrate_observer", observer=away)
+            self.node.set_observer(away)
 
     def stop(self, delete=False):
         self.ready = False
