@@ -118,7 +118,12 @@ class Api:
             self.msg_next(jsa, tokens[3:], reply, payload)
             return
         if tokens[:2] == ["DIRECT", "GET"]:
-            return  # answered by the stream's own subscription (allow_direct)
+            # answered by the stream's own subscription (allow_direct), or by
+            # its copy across a leaf link extending the hub (cluster/capi.py)
+            cluster = self.js.cluster
+            if cluster is not None and reply:
+                cluster.api.direct_get(jsa, tokens[2:], reply, hdr, payload, subject)
+            return
         route = self._route(tokens)
         if route is None:
             return  # Go answers nothing to unknown API subjects

@@ -37,6 +37,7 @@ MAX_HDR = 64 * 1024
 EXPIRY_TICK = 0.05  # seconds between expiry passes
 MAX_BATCH = 1000  # messages in one atomic batch (Go's streamMaxAtomicBatchSize)
 SECOND = 1_000_000_000
+DGET_GROUP = "_sys_"  # the queue group of direct gets (Go dgetGroup = sysGroup)
 # a replicated stream's log record -> the store's (subject, hdr, data, seq, ts)
 _RAW_ITEM = itemgetter(4, 8, 9, 0, 1)
 
@@ -175,9 +176,12 @@ class Stream:
             sub.run_callback = self._on_publish_run
             self.subs.append(sub)
         if self.cfg.get("allow_direct"):
+            # Go's queue group (dgetGroup): of several subscribers (members
+            # of a stream, mirrors that share it) one answers
             api = "$JS.API.DIRECT.GET.%s" % self.name
-            self.subs.append(self.client.subscribe(api, self._on_direct_get))
-            self.subs.append(self.client.subscribe(api + ".>", self._on_direct_get))
+            self.subs.append(self.client.subscribe(api, self._on_direct_get, queue=DGET_GROUP))
+            self.subs.append(self.client.subscribe(api + ".>", self._on_direct_get,
+                                                   queue=DGET_GROUP))
 
     def update(self, cfg):
         old = self.cfg

@@ -271,3 +271,45 @@ def test_burst_of_publishes_over_a_route_is_stored_and_acked_in_order(make_fault
         got = [(seq, subject, bytes(data)) for seq, subject, data in read_replica(
             cluster, i, "BURST")]
         assert got == want, cluster.names[i]
+
+
+def test_direct_get_of_an_r3_stream_is_answered_once(make_fault_cluster, run):
+    """DIRECT.GET of an R3 stream with ``allow_direct`` (answered by its
+    leader, in Go's queue group ``_sys_``): a batch of 5 comes back once
+    (5 messages and one EOB), not once per replica, from whichever server
+    the client is on; a last-by-subject get too."""
+    cluster = js_cluster(make_fault_cluster)
+
+    async def body():
+        nc = await connect(cluster, 0)
+        js = nc.jetstream(timeout=5)
+        await add_stream(js, name="DG", subjects=["dg.>"], num_replicas=3, allow_direct=True)
+        for i in range(10):
+            await js.publish("dg.%d" % i, b"m%d" % i)
+        for i in range(3):
+            await wait_for(lambda i=i: _detail(cluster, i, "DG", 10),
+                           what="server %d holds 10 messages" % i)
+        for i in range(3):
+            client = await connect(cluster, i)
+            got = []
+            inbox = client.new_inbox()
+
+            async def collect(msg, got=got):
+                got.append(msg)
+            sub = await client.subscribe(inbox, cb=collect)
+            await client.publish("$JS.API.DIRECT.GET.DG", b'{"seq": 3, "batch": 5}',
+                                 reply=inbox)
+            await wait_for(lambda got=got: any((m.headers or {}).get("Status") == "204"
+                                               for m in got),
+                           what="the EOB")
+            await asyncio.sleep(0.5)  # time for copies from other members, if any
+            seqs = [int(m.headers["Nats-Sequence"]) for m in got
+                    if m.headers and "Nats-Sequence" in m.headers]
+            assert seqs == [3, 4, 5, 6, 7] and len(got) == 6, [m.headers for m in got]
+            last = await client.jetstream().get_last_msg("DG", "dg.9", direct=True)
+            assert last.seq == 10 and last.data == b"m9"
+            await sub.unsubscribe()
+            await client.close()
+        await nc.close()
+
+    run(body(), timeout=120)

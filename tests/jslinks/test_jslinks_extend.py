@@ -122,8 +122,8 @@ def test_extend_one_hub_server(launcher, tmp_path):
     """One hub server (Go's smallest clustered setup: a route to itself)
     and one leaf with ``extension_hint: will_extend``: the leaf's meta is
     an observer in the hub's group and never leads; a stream created from
-    the leaf lands on the leaf and is used from the hub; a stream in the
-    hub is used from the leaf."""
+    the leaf lands on the leaf and is used from the hub (DIRECT.GET
+    included); a stream in the hub is used from the leaf."""
     port = free_port()
     hub = start(launcher, "hub", hub_conf("hub", tmp_path / "hub", port, [port]))
     leaf = start(launcher, "leaf", leaf_conf("leaf", tmp_path / "leaf", [hub]))
@@ -136,9 +136,9 @@ def test_extend_one_hub_server(launcher, tmp_path):
         nch, ncl = await connect(hub, user="a", password="a"), \
             await connect(leaf, user="a", password="a")
         jsh, jsl = nch.jetstream(), ncl.jetstream()
-        edge = await _create(jsl, name="EDGE", subjects=["edge.>"])
+        edge = await _create(jsl, name="EDGE", subjects=["edge.>"], allow_direct=True)
         assert edge.cluster.name == "leaf" and edge.cluster.leader == "leaf"
-        central = await _create(jsh, name="CENTRAL", subjects=["central.>"])
+        central = await _create(jsh, name="CENTRAL", subjects=["central.>"], allow_direct=True)
         assert central.cluster.name == "HUB" and central.cluster.leader == "hub"
         # each side sees both through its own $JS.API
         assert (await jsh.stream_info("EDGE")).cluster.leader == "leaf"
@@ -147,6 +147,15 @@ def test_extend_one_hub_server(launcher, tmp_path):
             .config.name == "CENTRAL"
         await _use_from(jsh, "edge.x", "EDGE", 20, "hubwork")
         await _use_from(jsl, "central.x", "CENTRAL", 20, "leafwork")
+        # DIRECT.GET handed across the link to the stream's leader
+        first = await jsh.get_msg("EDGE", seq=2, direct=True)
+        assert (first.seq, first.data) == (2, b"0")
+        last = await jsh.get_last_msg("EDGE", "edge.x", direct=True)
+        assert (last.seq, last.data) == (21, b"19")
+        last = await jsl.get_last_msg("CENTRAL", "central.x", direct=True)
+        assert (last.seq, last.data) == (21, b"19")
+        with pytest.raises(nats.js.errors.NotFoundError):
+            await jsh.get_last_msg("EDGE", "edge.none", direct=True)
         info = await jsl.stream_info("EDGE")
         assert info.state.messages == 20
         await nch.close()
@@ -187,7 +196,7 @@ def test_extend_hub_cluster_leader_killed(launcher, tmp_path):
     async def create():
         ncl = await connect(leaf, user="a", password="a")
         jsl = ncl.jetstream()
-        edge = await _create(jsl, name="EDGE", subjects=["edge.>"])
+        edge = await _create(jsl, name="EDGE", subjects=["edge.>"], allow_direct=True)
         assert edge.cluster.leader == "leaf"
         central = await _create(jsl, name="CENTRAL", subjects=["central.>"], num_replicas=3,
                                 placement=Placement(cluster="HUB"))

@@ -212,6 +212,30 @@ class ClusterApi:
         self.send_to(target, jsa, self.m.js.api.client_info, subject, reply, hdr, payload)
         return True
 
+    def direct_get(self, jsa, args, reply, hdr, payload, subject):
+        """``DIRECT.GET`` of a stream whose every member is across an
+        extending leaf link (where the account's ``$JS.API.>`` is denied):
+        the entry server hands it to the stream's leader, which answers from
+        its copy; a stream the entry server has not applied yet goes through
+        the meta leader, as the other requests about one stream. Anywhere
+        else the stream's own queue subscriptions answer."""
+        m = self.m
+        if not args or (not m.extend and not any(m.sides.values())):
+            return  # no extending leaf anywhere
+        handed = m.js.api.client_info is not None
+        stream = jsa.streams.get(args[0])
+        if handed and stream is not None and stream.is_leader:
+            if stream.cfg.get("allow_direct"):
+                stream._on_direct_get(None, subject.encode(), reply.encode(), hdr, payload)
+            return
+        sa = m.state.stream(jsa.account.name, args[0])
+        if sa is not None and (not sa["stream"].get("allow_direct") or not handed and not all(
+                m.across_link(p) for p in sa["group"]["peers"])):
+            return  # a member on our side answers (or Go's silence)
+        target = self.leader_across(jsa, sa)
+        if target is not None:
+            self.send_to(target, jsa, m.js.api.client_info, subject, reply, hdr, payload)
+
     def serve_account(self, jsa):
         """Take the meta requests entry servers hand us in ``jsa``'s account."""
         def on_forwarded(sub, subject, reply, hdr, payload):
