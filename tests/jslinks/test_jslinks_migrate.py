@@ -14,10 +14,11 @@ import time
 
 import nats.errors
 import nats.js.errors
+import pytest
 
 from pluggy_nats.testing.launch import free_port, pluggy_nats_command
 from pluggy_nats.testing.leaf import wait_leafs
-from pluggy_nats.testing.plugin import run
+from pluggy_nats.testing.plugin import require_go_nats_server, run
 from pluggy_nats.testing.raw import wait_for
 
 from .helpers import connect, until
@@ -50,16 +51,18 @@ leafnodes { reconnect: "1s", remotes: [ { url: "nats-leaf://a:a@127.0.0.1:%d", a
        hub_leaf_port, migrate, "true" if disabled else "false")
 
 
-def start(launcher, name, conf):
-    return launcher.start(pluggy_nats_command(), ["-m", "-1"], config=conf, name=name,
-                          timeout=20, env=FAST_RAFT)
+def start(launcher, name, conf, command=None):
+    return launcher.start(command or pluggy_nats_command(), ["-m", "-1"], config=conf,
+                          name=name, timeout=20, env=FAST_RAFT)
 
 
-def topology(launcher, tmp_path, hub_of_leaf, migrate="true"):
-    """Hub servers, then leaf servers; leaf i dials hub ``hub_of_leaf[i]``."""
+def topology(launcher, tmp_path, hub_of_leaf, migrate="true", hub_command=None):
+    """Hub servers (ours, or ``hub_command``'s), then our leaf servers;
+    leaf i dials hub ``hub_of_leaf[i]``."""
     nhubs = max(hub_of_leaf) + 1
     hport, hleaf = [free_port() for _ in range(nhubs)], [free_port() for _ in range(nhubs)]
-    hubs = [start(launcher, "hub%d" % i, hub_conf("hub%d" % i, hport[i], hport, hleaf[i]))
+    hubs = [start(launcher, "hub%d" % i, hub_conf("hub%d" % i, hport[i], hport, hleaf[i]),
+                  hub_command)
             for i in range(nhubs)]
     lport = [free_port() for _ in hub_of_leaf]
     leafs = []
@@ -100,16 +103,19 @@ async def publish_until_acked(js, subject, payload, timeout=20.0):
     return await until(once, timeout=timeout, message="a PubAck for %s" % subject)
 
 
-def test_migrate_leads_from_a_server_the_hub_reaches(launcher, tmp_path):
+@pytest.mark.parametrize("hub", ["ours", "go"])
+def test_migrate_leads_from_a_server_the_hub_reaches(launcher, tmp_path, hub):
     """Leaf0 dials hub0, leaf1 and leaf2 dial hub1. The hub server behind
     the stream's leader is killed: its leaf servers turn observers, the
     lead moves to a leaf that still reaches a hub, and a client of the
     surviving hub server publishes on. The hub restarted, the observers are
     cleared. Then both hub servers are killed: every member is an observer
     and the stream has no leader (Go's behaviour); back, it leads again with
-    every message."""
+    every message. The same with a Go hub cluster (the migration is the
+    leaf's own business)."""
     hub_of_leaf = [0, 1, 1]
-    hubs, leafs = topology(launcher, tmp_path, hub_of_leaf)
+    hub_command = require_go_nats_server() if hub == "go" else None
+    hubs, leafs = topology(launcher, tmp_path, hub_of_leaf, hub_command=hub_command)
     by_name = {s.name: s for s in leafs}
 
     async def setup():
