@@ -16,7 +16,7 @@ from nats.js.api import ConsumerConfig, Placement
 
 from pluggy_nats.testing.launch import free_port, pluggy_nats_command
 from pluggy_nats.testing.leaf import wait_leafs
-from pluggy_nats.testing.plugin import run
+from pluggy_nats.testing.plugin import require_go_nats_server, run
 from pluggy_nats.testing.raw import wait_for
 
 from .helpers import connect, until
@@ -55,9 +55,9 @@ leafnodes { remotes: [ { urls: [%s], account: A },
        (", domain: %s" % domain) if domain else "", urls("a"), urls("s"), sys_remote)
 
 
-def start(launcher, name, conf, timeout=20.0):
-    return launcher.start(pluggy_nats_command(), ["-m", "-1"], config=conf, name=name,
-                          timeout=timeout, env=FAST_RAFT)
+def start(launcher, name, conf, timeout=20.0, command=None):
+    return launcher.start(command or pluggy_nats_command(), ["-m", "-1"], config=conf,
+                          name=name, timeout=timeout, env=FAST_RAFT)
 
 
 def hub_cluster(launcher, tmp_path, n):
@@ -181,6 +181,8 @@ def test_extend_one_hub_server(launcher, tmp_path):
 
     run(after(), timeout=30)
     assert raft_meta(leaf).get("state") != "LEADER"
+    # both sides ours: no "another JetStream" notice on either
+    assert "runs another JetStream" not in hub.logs() + leaf.logs()
 
 
 def test_extend_hub_cluster_leader_killed(launcher, tmp_path):
@@ -329,3 +331,25 @@ def test_will_extend_leaf_with_another_domain_runs_its_own(launcher, tmp_path):
     with open(tmp_path / "leaf" / "jetstream" / "$SYS" / "_js_" / "_pn_meta_" /
               "extension.json") as f:
         assert "not_extended" in f.read()
+
+
+@pytest.mark.parametrize("go_side", ["hub", "leaf"])
+def test_mixed_extension_with_go_is_explained(launcher, tmp_path, go_side):
+    """Our meta group and Go's never mix (docs/architecture.md section 16),
+    so a same-domain system-account link between ours and Go extends
+    nothing. Ours says so once in its log instead of leaving a silent
+    10008: our leaf under a Go hub (and how to get out of it), our hub
+    under a Go leaf."""
+    go = require_go_nats_server()
+    port = free_port()
+    hub = start(launcher, "hub", hub_conf("hub", tmp_path / "hub", port, [port]),
+                command=go if go_side == "hub" else None)
+    leaf = start(launcher, "leaf", leaf_conf("leaf", tmp_path / "leaf", [hub]),
+                 command=go if go_side == "leaf" else None)
+    wait_leafs(hub, 2)
+    ours, other = (leaf, "hub") if go_side == "hub" else (hub, "leaf")
+    line = "leaf server %s shares the system account and domain but runs another " \
+        "JetStream" % other
+    wait_for(lambda: line in ours.logs(), timeout=20, message="the log line")
+    assert ours.logs().count(line) == 1
+    assert ("waits for a meta leader (10008)" in ours.logs()) == (go_side == "hub")

@@ -281,6 +281,40 @@ class ClusterManager:
                         "streams are not replicated across them" % (
                             name, self.cluster_name, META_GROUP), peer=name)
                 break
+        self._note_foreign_extension(known)
+
+    def _note_foreign_extension(self, known):
+        """A system-account leaf link with the same domain whose peer runs
+        JetStream but never said hello (a Go nats-server): its ``_meta_``
+        and our group never mix, so the link extends nothing; said once, with
+        what to do when this server is the waiting observer."""
+        leaf = self.server.pluginmanager.get_plugin("leafnode-manager")
+        system = self.server.accounts.system_account
+        if leaf is None or system is None:
+            return
+
+        def name_of(conn):
+            info = getattr(conn, "remote_info", None) or {}
+            return info.get("server_name") or info.get("name") or conn.remote_name
+
+        # A Go leaf's CONNECT says "jetstream" only on the links of accounts
+        # with JetStream (never the system account's); a hub's INFO on all.
+        with_js = {name_of(c) for c in leaf.links if (c.remote_info or {}).get("jetstream")}
+        for conn in leaf.links:
+            name, info = name_of(conn), conn.remote_info or {}
+            if conn.bound_account is not system or name not in with_js \
+                    or time.time() - conn.start < 3 * HELLO_INTERVAL \
+                    or (info.get("domain") or "") != (self.js.config.domain or "") \
+                    or not name or name in known or name in self._foreign:
+                continue  # (one of ours says hello within a second of the link)
+            self._foreign.add(name)
+            self.log.warning(
+                "JetStream: leaf server %s shares the system account and domain but runs "
+                "another JetStream (nats-server); its meta group _meta_ and ours %s never "
+                "mix, so JetStream is not extended across this link%s" % (
+                    name, META_GROUP, (": this server waits for a meta leader (10008); give "
+                                       "it another domain, or leave out extension_hint: "
+                                       "will_extend") if self.observer else ""), peer=name)
 
     def _on_hello(self, sub, subject, reply, hdr, payload):
         try:
