@@ -125,7 +125,12 @@ class Consumer:
         self.sample = sample_rate(cfg.get("sample_freq", ""))
         self.push = bool(cfg.get("deliver_subject"))
         self.ack_none = cfg["ack_policy"] == "none"
-        self.ack_all = cfg["ack_policy"] == "all"
+        # ack_policy flow_control (Go AckFlowControl, durable sourcing): as
+        # "all", the acks being the deliver subject's flow control replies
+        self.ack_fc = cfg["ack_policy"] == "flow_control"
+        self.ack_all = cfg["ack_policy"] == "all" or self.ack_fc
+        self.fc_out = None  # the reply subject of the flow control request unanswered
+        self._fc_sub = None
         self.pending = {}  # stream seq -> [consumer seq, delivery ts ns, deadline monotonic]
         self.rdc = {}  # stream seq -> times delivered
         self.rdq = collections.deque()  # stream seqs due for redelivery
@@ -243,12 +248,18 @@ class Consumer:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self):
+        if self.push and self.cfg.get("flow_control"):
+            self._fc_sub = self.client.subscribe("$JS.FC.%s.%s.*" % (self.stream.name, self.name),
+                                                 self._on_flow_control)
         self.greenlet = self.server.spawn(self._run)
 
     def stop(self, delete=False, notify=True):
         if self.closed:
             return
         self.closed = True
+        if self._fc_sub is not None:
+            self.client.unsubscribe(self._fc_sub)
+            self._fc_sub = None
         if notify and not self.push:
             for req in self.waiting:
                 self.client.publish(req.reply, b"", headers=H.status(409, "Consumer Deleted"),
@@ -637,9 +648,11 @@ class Consumer:
                     self._flow_control_request(subject)
             if sent >= PUSH_PASS:
                 self.wake.set()
+            self._ack_by_flow_control(subject, False)
             if hb:
                 if now - self.last_delivery >= hb:
                     self._push_heartbeat(subject)
+                    self._ack_by_flow_control(subject, True)
                     self.last_delivery = now
                 soon(self.last_delivery + hb)
         else:
@@ -649,9 +662,34 @@ class Consumer:
 
     def _flow_control_request(self, subject):
         self.fc_bytes = 0
-        self.client.publish(subject, b"", reply="$JS.FC.%s.%s.%d" % (
-            self.stream.name, self.name, self.dseq),
-            headers=b"NATS/1.0 100 FlowControl Request\r\n\r\n", flush=False)
+        self.fc_out = "$JS.FC.%s.%s.%d" % (self.stream.name, self.name, self.dseq)
+        self.client.publish(subject, b"", reply=self.fc_out,
+                            headers=b"NATS/1.0 100 FlowControl Request\r\n\r\n", flush=False)
+
+    def _on_flow_control(self, sub, subject, reply, hdr, payload):
+        """A flow control reply (Go ``processFlowControl``): only the latest
+        request's counts. With ack_policy flow_control its
+        ``Nats-Last-Stream`` acks everything up to it (``Nats-Last-Consumer``
+        may be 0: a reply without deliveries)."""
+        if self.closed or self.fc_out is None or bytes(subject).decode() != self.fc_out:
+            return
+        self.fc_out = None
+        if self.ack_fc and hdr:
+            fields = H.parse(hdr)
+            last = fields.get("Nats-Last-Stream", "")
+            if last.isdigit() and int(last) > 0:
+                dseq = fields.get("Nats-Last-Consumer", "")
+                self.on_ack("ACK", int(last), int(dseq) if dseq.isdigit() else 0, 1, b"", None)
+                return
+        self.wake.set()
+
+    def _ack_by_flow_control(self, subject, idle):
+        """ack_policy flow_control: acks come only as flow control replies,
+        so ask when max_ack_pending is reached, and on an idle heartbeat
+        while deliveries are unacked (Go)."""
+        if self.ack_fc and self.pending and self.fc_out is None and (
+                idle or self._max_ack_pending_reached()):
+            self._flow_control_request(subject)
 
     def _next_due(self, replay_original, now, soon):
         """The next message that may go now: (None, 0) when there is none or
@@ -682,8 +720,11 @@ class Consumer:
     _rate_next = 0.0  # rate_limit_bps: monotonic time the next message may go
 
     def _push_heartbeat(self, subject):
+        # an unanswered flow control request rides along (Go: the receiver
+        # answers it, so a lost reply does not stall the consumer)
+        stalled = "Nats-Consumer-Stalled: %s\r\n" % self.fc_out if self.fc_out else ""
         hdr = ("NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: %d\r\n"
-               "Nats-Last-Stream: %d\r\n\r\n" % (self.dseq, self.dsseq)).encode()
+               "Nats-Last-Stream: %d\r\n%s\r\n" % (self.dseq, self.dsseq, stalled)).encode()
         self.client.publish(subject, b"", headers=hdr, flush=False)
 
     # -- pull ------------------------------------------------------------------

@@ -332,3 +332,51 @@ def test_mirror_runs_with_limits(make_hub, make_leaf, tmp_path):
 
 async def _last(js, stream, seq):
     return (await js.stream_info(stream)).state.last_seq == seq
+
+
+@pytest.mark.parametrize("pairing", list(GO_PAIRINGS))
+def test_durable_source_across_a_leaf_with_go(make_hub, make_leaf, tmp_path, pairing):
+    """Durable sourcing (Go 2.14+) across the leaf link, with Go on either
+    side: the leaf's stream sources the hub's through a durable push
+    consumer with ``ack_policy: flow_control`` that the user made (the
+    source sends it a ``CONSUMER.RESET``, never a create). The consumer's
+    acks are the flow control replies: once every message is sourced, its
+    ack floor reaches the last one and nothing is pending."""
+    import json
+
+    go_hub, go_leaf = GO_PAIRINGS[pairing]
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path, go_hub, go_leaf)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="ORIGIN", subjects=["o.>"])
+        await _publish(hjs, "o.a", 0, 100)
+        created = json.loads((await nh.request("$JS.API.CONSUMER.CREATE.ORIGIN.DUR", json.dumps(
+            {"stream_name": "ORIGIN", "config": {
+                "durable_name": "DUR", "deliver_subject": "dsrc.edge", "ack_policy":
+                "flow_control", "max_ack_pending": 1000, "deliver_policy": "all"}}).encode(),
+            timeout=5)).data)
+        assert created.get("config", {}).get("ack_policy") == "flow_control", created
+        source = {"name": "ORIGIN", "external": {"api": "$JS.hub.API"},
+                  "consumer": {"name": "DUR", "deliver_subject": "dsrc.edge"}}
+        made = json.loads((await nl.request("$JS.API.STREAM.CREATE.S", json.dumps(
+            {"name": "S", "sources": [source]}).encode(), timeout=5)).data)
+        assert "error" not in made, made
+        await until(lambda: _held(ljs, "S", 100), message="100 sourced")
+        await _publish(hjs, "o.b", 100, 50)
+        await until(lambda: _held(ljs, "S", 150), message="150 sourced")
+
+        async def acked():
+            info = await hjs.consumer_info("ORIGIN", "DUR")
+            return info.ack_floor.stream_seq == 150 and info.num_ack_pending == 0
+        try:
+            await until(acked, timeout=15, message="DUR acked up to 150")
+        except AssertionError:
+            info = await hjs.consumer_info("ORIGIN", "DUR")
+            raise AssertionError("DUR: ack floor %s, %d pending" % (
+                info.ack_floor, info.num_ack_pending)) from None
+        await nh.close()
+        await nl.close()
+
+    run(main(), timeout=90)
