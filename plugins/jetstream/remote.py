@@ -28,6 +28,7 @@ import gevent
 import gevent.event
 
 from . import headers as H
+from .errors import ApiError
 from .sources import SourceFeed, go_hash
 
 HEARTBEAT_NS = 1_000_000_000  # sourceHealthHB
@@ -54,7 +55,7 @@ def feed_for(target, spec, mirror):
     origin when it is external or ``target`` is replicated (its origin may
     live on other servers of the cluster, as in Go, whose clustered mirrors
     always read through a consumer), else a reader of the local origin."""
-    remote = is_remote(spec) or target.replicated
+    remote = is_remote(spec) or target.replicated or bool(spec.get("consumer"))
     return (RemoteFeed if remote else SourceFeed)(target, spec, mirror)
 
 
@@ -95,6 +96,10 @@ class RemoteFeed(SourceFeed):
         self.err = None
         self.sourcing = True
         self.pending = None  # the AsyncResult of a create request in flight
+        # durable sourcing (Go 2.14+): a consumer the user made, reset instead
+        # of created, acked by our flow control replies
+        self.durable = spec.get("consumer") if isinstance(spec.get("consumer"), dict) else None
+        self.adopt = False  # take the next delivery's sequence as where we are
         self._ack_head = b"$JS.ACK.."  # set with cname
 
     # -- the loop -------------------------------------------------------------------
@@ -198,19 +203,25 @@ class RemoteFeed(SourceFeed):
         if not self.mirror:
             base += "_" + go_hash(self.iname)
         name = base if self.sourcing else "%s_%s" % (base, secrets.token_hex(4))
-        cfg = self._consumer_config(name)
-        sub = self.sub = self.client.subscribe(cfg["deliver_subject"], self._on_msg)
+        if self.durable:  # Go: a consumer reset, no body
+            deliver = self.durable["deliver_subject"]
+            subject = "%s.CONSUMER.RESET.%s.%s" % (self.api, self.name, self.durable["name"])
+            body = b""
+        else:
+            cfg = self._consumer_config(name)
+            deliver = cfg["deliver_subject"]
+            if "filter_subject" in cfg:
+                subject = "%s.CONSUMER.CREATE.%s.%s.%s" % (self.api, self.name, name,
+                                                          cfg["filter_subject"])
+            else:
+                subject = "%s.CONSUMER.CREATE.%s" % (self.api, self.name)
+            body = json.dumps({"stream_name": self.name, "config": cfg}).encode()
+        sub = self.sub = self.client.subscribe(deliver, self._on_msg)
         sub.run_callback = self._on_run
         result = gevent.event.AsyncResult()
         inbox = "$JSC.R.%s" % secrets.token_hex(10)
         rsub = self.client.subscribe(
             inbox, lambda _s, _subj, _r, _h, data: self._answered(data, result, sub))
-        if "filter_subject" in cfg:
-            subject = "%s.CONSUMER.CREATE.%s.%s.%s" % (self.api, self.name, name,
-                                                      cfg["filter_subject"])
-        else:
-            subject = "%s.CONSUMER.CREATE.%s" % (self.api, self.name)
-        body = json.dumps({"stream_name": self.name, "config": cfg}).encode()
         # Nobody answers the API (a link still coming up): ask again after the
         # throttle instead of waiting out the 30 s.
         wait = CREATE_WAIT if self.server.links.has_interest(self.client.account,
@@ -262,6 +273,10 @@ class RemoteFeed(SourceFeed):
                 "description": "%s consumer setup failed: invalid response"
                 % ("mirror" if self.mirror else "source")})
             return
+        if self.durable and resp["config"].get("ack_policy") != "flow_control":
+            # Go: JSMirrorConsumerRequiresAckFCErr / JSSourceConsumerRequiresAckFCErr
+            result.set(ApiError(10214 if self.mirror else 10217).as_dict())
+            return
         self.err = None
         self.fails = 0
         self.cname = resp.get("name")
@@ -269,6 +284,14 @@ class RemoteFeed(SourceFeed):
         self._ack_head = ("$JS.ACK.%s.%s.1." % (self.name, self.cname)).encode()
         self.dseq = 0
         delivered = (resp.get("delivered") or {}).get("stream_seq", 0) or 0
+        if self.durable:
+            # the consumer keeps its delivery count across resets: the next
+            # delivery follows it (or is taken as where it is, ``adopt``);
+            # what it redelivers below what we hold is skipped
+            self.dseq = (resp.get("delivered") or {}).get("consumer_seq", 0) or 0
+            self.adopt = True
+            if not self.mirror:
+                self.sseq = max(self.sseq, delivered)
         if self.mirror:
             last = self.target.store.state().last_seq
             # The origin's first sequence is past ours: skip to it (a replicated
@@ -360,6 +383,9 @@ class RemoteFeed(SourceFeed):
         pending)]``: the same sequence rules, the new messages stored by one
         ``store_remote_run`` (before a gap is acted on, so the state says what
         the store holds)."""
+        if self.adopt:
+            self.adopt = False
+            self.dseq = parsed[0][3] - 1
         s, d = self.sseq, self.dseq
         batch = []
         dseqs = []
@@ -392,6 +418,9 @@ class RemoteFeed(SourceFeed):
     def _take(self, subject, hdr, data, sseq, dseq, ts, pending):
         """One first delivery of origin sequence ``sseq``: stored, or the
         consumer re-created when one went missing; False once it is."""
+        if self.adopt:
+            self.adopt = False
+            self.dseq = dseq - 1
         if sseq <= self.sseq:  # older than what we hold
             if dseq == self.dseq + 1:
                 self.dseq = dseq

@@ -34,11 +34,15 @@ def go_hash(name, size=8):
 def index_name(spec):
     """A source's name as its ``Nats-Stream-Source`` header gives it (Go
     ``composeIName``): the stream, and the hash of an external API prefix
-    (one stream name may exist in several domains)."""
+    (one stream name may exist in several domains) and of a durable
+    consumer's name."""
     name = spec.get("name", "")
     external = spec.get("external")
     if isinstance(external, dict):
         name += ":" + go_hash(external.get("api") or "")
+    consumer = spec.get("consumer")
+    if isinstance(consumer, dict):  # durable sourcing
+        name += ":C=" + go_hash(consumer.get("name") or "")
     return name
 
 

@@ -2,7 +2,7 @@
 (stream.go checkStreamCfgLocked, checkStreamCfgUpdate), producing the config
 as Go returns it (every non-omitempty key present)."""
 
-from pluggy_nats.subjects import is_valid_subject, subjects_collide
+from pluggy_nats.subjects import is_valid_literal_subject, is_valid_subject, subjects_collide
 
 from .errors import ApiError
 from .jsonreq import Fields
@@ -49,7 +49,34 @@ def _source(obj, where):
     ext = f.map("external")
     if ext:
         out["external"] = {"api": ext.get("api", ""), "deliver": ext.get("deliver", "")}
+    consumer = f.map("consumer")
+    if consumer is not None:
+        out["consumer"] = {"name": consumer.get("name", ""),
+                           "deliver_subject": consumer.get("deliver_subject", "")}
     return out
+
+
+def _check_durable(spec, mirror, seen):
+    """Durable sourcing (``consumer`` in a mirror or source, Go 2.14+):
+    Go's checkStreamCfg refusals (10213 mirror, 10215 source; 10216 for two
+    sources through one consumer)."""
+    c = spec.get("consumer")
+    if c is None:
+        return
+    err = 10213 if mirror else 10215
+    name, deliver = c["name"], c["deliver_subject"]
+    if not isinstance(name, str) or not is_valid_name(name) or not isinstance(deliver, str) \
+            or not is_valid_literal_subject(deliver.encode()) \
+            or spec.get("opt_start_seq") or spec.get("opt_start_time") \
+            or spec.get("filter_subject"):
+        raise ApiError(err)
+    if not mirror:
+        from .sources import index_name  # (sources imports stream, which imports us)
+
+        key = (index_name(dict(spec, consumer=None)), name)  # Go composeCName
+        if key in seen:
+            raise ApiError(10216)
+        seen.add(key)
 
 
 def mirror_requested(obj):
@@ -236,8 +263,12 @@ def check_stream_config(obj, server_limits, account_limits, pedantic=False):
         cfg["placement"] = placement
     if mirror is not None:
         cfg["mirror"] = _source(mirror, "StreamSource")
+        _check_durable(cfg["mirror"], True, set())
     if sources:
         cfg["sources"] = [_source(s, "StreamSource") for s in sources]
+        seen = set()
+        for spec in cfg["sources"]:
+            _check_durable(spec, False, seen)
     cfg["compression"] = compression
     if f.int("first_seq"):
         cfg["first_seq"] = f.int("first_seq")
