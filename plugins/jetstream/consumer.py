@@ -27,7 +27,10 @@ from .store import ConsumerState, StoreError
 from .stream import _match_any
 
 SECOND = 1_000_000_000
-FC_BYTES = 1024 * 1024  # push flow control request after this many bytes
+# Push flow control (Go JsFlowControlMaxPending, needFlowControl): at most a
+# window of bytes goes out unanswered; it starts at 1/16 of the limit and
+# doubles with each reply; a request goes once half the window is out.
+FC_LIMIT = 32 * 1024 * 1024
 PUSH_PASS = 4096  # push deliveries per pass before others get a turn
 PUSH_RUN = 256  # push deliveries framed as one run (flow control is checked between)
 INTEREST_POLL = 0.05  # seconds between interest checks of an unbound push consumer
@@ -149,7 +152,9 @@ class Consumer:
         self.last_active = time.monotonic()
         self.last_delivery = time.monotonic()
         self.next_ack_check = float("inf")
-        self.fc_bytes = 0
+        self.pbytes = 0  # bytes delivered that no flow control reply covers yet
+        self.fcsz = 0  # pbytes when the outstanding request went
+        self.maxpb = FC_LIMIT // 16  # the window
         self.greenlet = None
         self.store = None
         store = stream.store
@@ -567,25 +572,35 @@ class Consumer:
         room = min(room, self.npending)
         if room <= 0:
             return 0
+        fc = self.cfg.get("flow_control")
+        if fc and self.pbytes > self.maxpb:
+            return 0  # the window is out: wait for the flow control reply
         dseq = self.dseq
+        before = self.npending
         run = self._run_msgs(room)
         if not run:
             return 0
         prefix += b"1."
         npending = self.npending
-        if self.cfg.get("flow_control"):
-            # a flow control request right after the message that crosses the
-            # threshold, as one by one (the run is sent in pieces around it)
+        if fc:
+            # as one by one: a flow control request right after the message
+            # that crosses half the window, and nothing after the one that
+            # crosses the window (the run is sent in pieces around them)
             sent = 0
             while sent < len(run):
+                if self.pbytes > self.maxpb:  # the rest is read again later
+                    self.sseq = run[sent][0]
+                    run = run[:sent]
+                    npending = before - sent
+                    self.npending = npending
+                    break
                 piece = run[sent:] if sent else run
+                edge = self.maxpb if self.fc_out else self.maxpb // 2
                 npending, size, n = target.send_run(piece, prefix, dseq + sent, npending,
-                                                    FC_BYTES - self.fc_bytes)
+                                                    max(edge - self.pbytes + 1, 1))
                 sent += n
-                self.fc_bytes += size
-                if self.fc_bytes >= FC_BYTES:
-                    self.dseq = dseq + sent  # (the request names the last delivery)
-                    self._flow_control_request(subject)
+                self.dseq = dseq + sent  # (a request names the last delivery)
+                self._count_flow(size, subject)
         else:
             npending, _, sent = target.send_run(run, prefix, dseq, npending)
         if self.ack_none:  # (limits retention only: nothing to tell the stream)
@@ -636,16 +651,17 @@ class Consumer:
                 if rate and self._rate_next > now:  # rate_limit_bps: wait for the budget
                     soon(self._rate_next)
                     break
+                if fc and self.pbytes > self.maxpb:
+                    break  # the window is out: the flow control reply wakes us
                 msg, dc = self._next_due(replay_original, now, soon)
                 if msg is None:
                     break
                 size = self._send(msg, dc, subject, now)
-                self.fc_bytes += size
                 sent += 1
                 if rate:
                     self._rate_next = max(now, self._rate_next) + size * 8 / rate
-                if fc and self.fc_bytes >= FC_BYTES:
-                    self._flow_control_request(subject)
+                if fc:
+                    self._count_flow(size, subject)
             if sent >= PUSH_PASS:
                 self.wake.set()
             self._ack_by_flow_control(subject, False)
@@ -660,8 +676,17 @@ class Consumer:
             # may subscribe after creating the consumer)
             soon(now + min(hb, INTEREST_POLL) if hb else now + INTEREST_POLL)
 
+    def _count_flow(self, size, subject):
+        """``size`` bytes delivered under flow control (Go needFlowControl)."""
+        self.pbytes += size
+        if self.fc_out is None:
+            if self.pbytes > self.maxpb // 2:
+                self._flow_control_request(subject)
+        elif self.pbytes - self.fcsz >= self.maxpb:
+            self.fcsz += size  # far past the window: the reply covers more
+
     def _flow_control_request(self, subject):
-        self.fc_bytes = 0
+        self.fcsz = self.pbytes
         self.fc_out = "$JS.FC.%s.%s.%d" % (self.stream.name, self.name, self.dseq)
         self.client.publish(subject, b"", reply=self.fc_out,
                             headers=b"NATS/1.0 100 FlowControl Request\r\n\r\n", flush=False)
@@ -674,6 +699,9 @@ class Consumer:
         if self.closed or self.fc_out is None or bytes(subject).decode() != self.fc_out:
             return
         self.fc_out = None
+        self.maxpb = min(self.maxpb * 2, FC_LIMIT)  # Go: slow start
+        self.pbytes = max(self.pbytes - self.fcsz, 0)
+        self.fcsz = 0
         if self.ack_fc and hdr:
             fields = H.parse(hdr)
             last = fields.get("Nats-Last-Stream", "")

@@ -417,3 +417,60 @@ def test_jetstream_pull_replay_original(js_server):
         await nc.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("subscribers", [1, 2])
+def test_push_flow_control_window_holds_back_until_answered(js_server, subscribers):
+    """Go's push flow control window (``needFlowControl``): with nobody
+    answering, no more than the first window (2 MiB) plus one message goes
+    out, whatever the backlog (a 64 MiB object store get used to be cut as
+    a slow consumer at the client's 64 MiB max_pending); each answer moves
+    the window on (and doubles it) until everything is delivered. One
+    subscriber takes the run path (direct.py), two the one-by-one path."""
+    srv = js_server()
+    size, count = 64 * 1024, 100  # 6.4 MiB of backlog
+
+    async def main():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        await js.add_stream(name="FC", subjects=["fc"])
+        for _ in range(count):
+            await js.publish("fc", b"x" * size)
+        got, requests, stalled = [], [], []
+
+        async def on_msg(msg):
+            if msg.headers and msg.headers.get("Status") == "100":
+                if msg.reply:
+                    requests.append(msg.reply)
+                elif msg.headers.get("Nats-Consumer-Stalled"):
+                    stalled.append(msg.headers["Nats-Consumer-Stalled"])
+                return
+            got.append(len(msg.data))
+        subs = [await nc.subscribe("fc.deliver", cb=on_msg if i == 0 else _ignore)
+                for i in range(subscribers)]
+        await js.add_consumer("FC", jsapi.ConsumerConfig(
+            durable_name="fc", deliver_subject="fc.deliver", idle_heartbeat=0.5,
+            flow_control=True, ack_policy="none"))
+        await asyncio.sleep(2.0)  # unanswered: the first window, no more
+        window = 2 * 1024 * 1024
+        assert requests, "no flow control request"
+        assert window // size <= len(got) <= window // size + 1, len(got)
+        assert stalled and stalled[-1] == requests[-1]  # heartbeats name the request
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 20
+        answered = 0
+        while len(got) < count and loop.time() < end:
+            while answered < len(requests):
+                await nc.publish(requests[answered], b"")
+                answered += 1
+            await asyncio.sleep(0.05)
+        assert len(got) == count and sum(got) == count * size
+        for sub in subs:
+            await sub.unsubscribe()
+        await nc.close()
+
+    run(main(), timeout=60)
+
+
+async def _ignore(msg):
+    pass
