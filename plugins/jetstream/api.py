@@ -131,9 +131,10 @@ class Api:
         if not reply:
             return
         self.reply = reply  # replicated requests answer it after their commit
+        self.hdr, self.response_headers = hdr, None
         cluster = self.js.cluster
         if cluster is not None:  # who answers in a cluster (cluster/capi.py)
-            self.hdr, self.subject = hdr, subject
+            self.subject = subject
             fn = cluster.api.route(jsa, tuple(tokens[:len(tokens) - len(args)]), fn, args)
             if fn is None:
                 return
@@ -150,6 +151,7 @@ class Api:
             response.update(body)
         except ApiError as err:
             self.errors += 1
+            self.response_headers = None
             response = {"type": T + rtype, "error": err.as_dict()}
             response.update(_ERROR_KEYS.get(rtype, {}))
         except Exception:
@@ -158,7 +160,7 @@ class Api:
             response = {"type": T + rtype, "error": {"code": 500, "err_code": 10003,
                                                      "description": "internal error"}}
         data = dumps(response)
-        jsa.client.publish(reply, data, flush=False)
+        jsa.client.publish(reply, data, headers=self.response_headers, flush=False)
         advisories.api_audit(jsa, subject, bytes(payload or b"").decode("utf-8", "replace"),
                              data.decode())
 
@@ -493,6 +495,14 @@ class Api:
             # A mirror or source asks under a stable name: each create gets its
             # own consumer (Go appends a random suffix; the old one times out).
             cfg["name"] = "%s-%s" % (cfg["name"], secrets.token_hex(4))
+        if cfg.get("direct") or cfg.get("sourcing"):
+            # Go 2.15: a mirror or source names the identity it expects (a
+            # recreated origin is refused) and learns it from the answer
+            ident = stream.identity()
+            want = H.parse(self.hdr).get("Nats-Stream-Identity") if self.hdr else None
+            if want and want != ident:
+                raise ApiError(10225, msg=ident)
+            self.response_headers = H.build([("Nats-Stream-Identity", ident)])
         name = cfg.get("name") or ""
         existing = stream.consumers.get(name) if name else None
         if existing is not None:
@@ -611,11 +621,17 @@ class Api:
         req = loads(payload)
         seq = Fields(req, "JSApiConsumerResetRequest").int("seq", 0)
         reset_seq = seq or consumer.afloor_s + 1
+        if self.hdr and "Nats-Stream-Identity" in H.parse(self.hdr):
+            # Go 2.15: never refused here, the identity only comes back
+            self.response_headers = H.build([("Nats-Stream-Identity", stream.identity())])
         consumer.pending.clear()
+        consumer.rdc.clear()
         consumer.rdq.clear()
         consumer.rdq_set.clear()
         consumer.sseq = reset_seq
         consumer.dsseq = consumer.afloor_s = reset_seq - 1
+        consumer.dseq = consumer.afloor_c = 0  # Go: delivery counting starts again at 1
+        consumer.last_delivered_ns = consumer.last_ack_ns = 0  # (Go: no last_active)
         consumer.npending = consumer._count_pending()
         consumer.wake.set()
         out = consumer.info()

@@ -100,6 +100,10 @@ class RemoteFeed(SourceFeed):
         # of created, acked by our flow control replies
         self.durable = spec.get("consumer") if isinstance(spec.get("consumer"), dict) else None
         self.adopt = False  # take the next delivery's sequence as where we are
+        # a source asks at API level 5 naming the origin identity it expects
+        # (Go 2.15: a recreated origin is refused with 10225), else at 4
+        self.api_level = 4 if mirror else 5
+        self.recreated = False  # the origin was made again: start from its start
         self._ack_head = b"$JS.ACK.."  # set with cname
 
     # -- the loop -------------------------------------------------------------------
@@ -141,6 +145,9 @@ class RemoteFeed(SourceFeed):
     def stop(self):
         super().stop()
         self._cancel()
+
+    def origin_identity(self):
+        return self.ident
 
     def _cancel(self):
         if self.sub is not None:
@@ -205,6 +212,10 @@ class RemoteFeed(SourceFeed):
         name = base if self.sourcing else "%s_%s" % (base, secrets.token_hex(4))
         if self.durable:  # Go: a consumer reset, no body
             deliver = self.durable["deliver_subject"]
+            # its deliveries may overtake the answer (the origin sends them
+            # on another queue): they are taken as they come (``_early``)
+            self.cname, self.dseq, self.adopt = self.durable["name"], 0, True
+            self._ack_head = ("$JS.ACK.%s.%s.1." % (self.name, self.cname)).encode()
             subject = "%s.CONSUMER.RESET.%s.%s" % (self.api, self.name, self.durable["name"])
             body = b""
         else:
@@ -221,15 +232,17 @@ class RemoteFeed(SourceFeed):
         result = gevent.event.AsyncResult()
         inbox = "$JSC.R.%s" % secrets.token_hex(10)
         rsub = self.client.subscribe(
-            inbox, lambda _s, _subj, _r, _h, data: self._answered(data, result, sub))
+            inbox, lambda _s, _subj, _r, hdr, data: self._answered(data, result, sub, hdr))
         # Nobody answers the API (a link still coming up): ask again after the
         # throttle instead of waiting out the 30 s.
         wait = CREATE_WAIT if self.server.links.has_interest(self.client.account,
                                                              subject.encode()) else THROTTLE
         self.pending = result
         try:
-            self.client.publish(subject, body, reply=inbox,
-                                headers=b"NATS/1.0\r\nNats-Required-Api-Level: 4\r\n\r\n")
+            pairs = [("Nats-Required-Api-Level", str(self.api_level))]
+            if self.api_level >= 5:
+                pairs.append(("Nats-Stream-Identity", self.ident))
+            self.client.publish(subject, body, reply=inbox, headers=H.build(pairs))
             outcome = result.get(timeout=wait)
         except gevent.Timeout:
             outcome = None
@@ -241,8 +254,13 @@ class RemoteFeed(SourceFeed):
         self._cancel()
         if outcome is None:  # no answer (yet): ask again once the throttle allows (Go)
             self.retry_at = time.monotonic()
+        elif outcome == "recreated":  # 10225: start again from the new origin's start
+            self.last_req = 0.0
         elif outcome == "fallback":  # an origin without sourcing consumers (Go retries so)
-            self.sourcing = False
+            if self.api_level > 4:
+                self.api_level = 4  # first an origin without stream identities
+            else:
+                self.sourcing = False
             self.last_req = 0.0
         else:
             self.err = outcome
@@ -253,7 +271,7 @@ class RemoteFeed(SourceFeed):
                 "source_consumer_create_failed", stream=self.target.name, origin=self.name,
                 api=self.api, error=self.err.get("description"))
 
-    def _answered(self, data, result, sub):
+    def _answered(self, data, result, sub, hdr=None):
         """The create request's answer, taken at once in the reader that
         brought it: the consumer's first deliveries may follow in the same
         read, and must find it set up."""
@@ -265,6 +283,12 @@ class RemoteFeed(SourceFeed):
             resp = None
         error = resp.get("error") if isinstance(resp, dict) else None
         if error or not isinstance(resp, dict) or not isinstance(resp.get("config"), dict):
+            if error and error.get("err_code") == 10225 and not self.mirror:
+                # Go 2.15: the origin was deleted and made again
+                self.ident, self.recreated = "", True
+                self.sseq = self.dseq = 0
+                result.set("recreated")
+                return
             if error and self.sourcing and error.get("err_code") in (10185, 10025):
                 result.set("fallback")
                 return
@@ -277,21 +301,32 @@ class RemoteFeed(SourceFeed):
             # Go: JSMirrorConsumerRequiresAckFCErr / JSSourceConsumerRequiresAckFCErr
             result.set(ApiError(10214 if self.mirror else 10217).as_dict())
             return
+        ident = H.parse(hdr).get("Nats-Stream-Identity", "") if hdr else ""
+        if not self.mirror and (self.recreated or (ident and self.ident and
+                                                   ident != self.ident)):
+            self.target.jsa.js.log.warning(
+                "JetStream source stream %r for stream '%s > %s' was recreated, resetting "
+                "source state" % (self.name, self.target.jsa.account.name, self.target.name))
+            self.sseq = 0
+        if not self.mirror:
+            self.ident, self.recreated = ident, False
         self.err = None
         self.fails = 0
         self.cname = resp.get("name")
         # b"$JS.ACK.<origin>.<consumer>.1.": what a first delivery's reply starts with
         self._ack_head = ("$JS.ACK.%s.%s.1." % (self.name, self.cname)).encode()
-        self.dseq = 0
         delivered = (resp.get("delivered") or {}).get("stream_seq", 0) or 0
         if self.durable:
-            # the consumer keeps its delivery count across resets: the next
-            # delivery follows it (or is taken as where it is, ``adopt``);
-            # what it redelivers below what we hold is skipped
-            self.dseq = (resp.get("delivered") or {}).get("consumer_seq", 0) or 0
-            self.adopt = True
+            # the answer's delivery count, unless deliveries overtook it (then
+            # the count they carried); the first delivery after it is taken
+            # as where the consumer is (``adopt``: a reset restarts Go's count
+            # at 1); what it redelivers below what we hold is skipped
+            if self.adopt:
+                self.dseq = (resp.get("delivered") or {}).get("consumer_seq", 0) or 0
             if not self.mirror:
                 self.sseq = max(self.sseq, delivered)
+        else:
+            self.dseq = 0
         if self.mirror:
             last = self.target.store.state().last_seq
             # The origin's first sequence is past ours: skip to it (a replicated
@@ -324,7 +359,7 @@ class RemoteFeed(SourceFeed):
             elif fields.get("Nats-Consumer-Stalled"):
                 self.client.publish(fields["Nats-Consumer-Stalled"], b"", flush=False)
             return
-        if self.need:
+        if self.need and not self._early():
             return
         got = self._first_delivery(reply)
         if got is None:
@@ -332,6 +367,11 @@ class RemoteFeed(SourceFeed):
         self.last_active = time.monotonic()
         subject = subject.decode() if isinstance(subject, bytes) else subject
         self._take(subject, hdr, data, *got)
+
+    def _early(self):
+        """A durable consumer's delivery while its reset's answer is on the
+        way: taken (the consumer is the user's, its name known)."""
+        return self.durable is not None and self.pending is not None
 
     def _first_delivery(self, ack):
         """``(sseq, dseq, ts, pending)`` of a first delivery of our consumer
@@ -356,7 +396,7 @@ class RemoteFeed(SourceFeed):
         <ts>.<pending>``, first delivery) read without decoding it. A mirror
         without transforms stores the run's new messages with one store call
         (``_mirror_run``)."""
-        if sub is not self.sub or self.closed or self.need:
+        if sub is not self.sub or self.closed or (self.need and not self._early()):
             return
         self.last_active = time.monotonic()
         first_delivery = self._first_delivery

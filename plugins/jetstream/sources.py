@@ -62,6 +62,7 @@ class SourceFeed:
         self.filters = [t.get("src") or ">" for t in transforms] or (
             [spec["filter_subject"]] if spec.get("filter_subject") else [])
         self.transforms = [t for t in transforms if t.get("dest")]
+        self.ident = ""  # the origin's identity (Go 2.15), as the last copy names it
         self.next_seq = self._start_seq()
 
     def _start_seq(self):
@@ -89,6 +90,7 @@ class SourceFeed:
             value = H.parse(msg.hdr).get("Nats-Stream-Source", "") if msg.hdr else ""
             parts = value.split(" ")
             if parts[0] == self.iname and len(parts) > 1 and parts[1].isdigit():
+                self.ident = parts[5] if len(parts) > 5 else ""
                 return int(parts[1])
             seq = msg.seq - 1
         return 0
@@ -157,14 +159,24 @@ class SourceFeed:
 
     def append_sourced(self, subject, seq, hdr, data):
         """Append an origin message to a sourcing stream: through the publish
-        path, with ``Nats-Stream-Source: <iname> <seq> <filter> <dest> <subject>``
-        (Go genSourceHeader) in place of any it had (daisy chains)."""
+        path, with ``Nats-Stream-Source: <iname> <seq> <filter> <dest> <subject>
+        [<origin identity>]`` (Go 2.15 genSourceHeader) in place of any it had
+        (daisy chains)."""
         value = "%s %d %s %s %s" % (self.iname, seq, ",".join(self.filters) or ">",
                                     ",".join(t["dest"] for t in self.transforms) or ">",
                                     subject)
+        ident = self.origin_identity()
+        if ident:
+            value += " " + ident
         hdr = H.build([("Nats-Stream-Source", value)],
                       H.remove(hdr, {"Nats-Stream-Source"}) if hdr else b"")
         return self.target.process(self.transformed(subject), "", hdr, data, sourced=True)
+
+    def origin_identity(self):
+        """The origin's identity for the header: a local origin's own (a
+        consumer-fed feed learns it from its consumer's answers instead)."""
+        origin = self.origin
+        return origin.identity() if origin is not None else ""
 
     def info(self):
         origin = self.target.jsa.streams.get(self.name)

@@ -163,6 +163,14 @@ class Stream:
             feed.stop()
         self.source_feeds = []
 
+    def identity(self):
+        """Go 2.15's stream identity (``Nats-Stream-Identity``): the hash of
+        its creation time, so a stream deleted and made again under the same
+        name is told apart by the mirrors and sources that read it."""
+        from .sources import go_hash
+
+        return go_hash(H.rfc3339(self.created))
+
     def _subscribe(self):
         for sub in self.subs:
             self.client.unsubscribe(sub)

@@ -474,3 +474,36 @@ def test_push_flow_control_window_holds_back_until_answered(js_server, subscribe
 
 async def _ignore(msg):
     pass
+
+
+def test_consumer_reset_answers_as_go(js_server, go_nats_server, tmp_path):
+    """CONSUMER.RESET (to the ack floor, then to a sequence) answers as Go
+    2.15.1: delivery counting starts again at 1, no ``last_active``, the
+    pending counts; the next delivery names the reset sequence."""
+    keys = ("delivered", "ack_floor", "num_pending", "num_ack_pending", "reset_seq",
+            "num_redelivered")
+
+    async def walk(server):
+        nc = await connect(server)
+        js = nc.jetstream()
+        await js.add_stream(name="O", subjects=["o"])
+        await _publish(js, "o", 10)
+        await api(nc, "$JS.API.CONSUMER.CREATE.O.P", {"stream_name": "O", "config": {
+            "durable_name": "P", "ack_policy": "explicit"}})
+        sub = await js.pull_subscribe_bind("P", "O")
+        msgs = await sub.fetch(6, timeout=2)
+        for msg in msgs[:3]:
+            await msg.ack()
+        await asyncio.sleep(0.2)
+        out = []
+        for body in (b"", b'{"seq": 8}'):
+            resp = await api(nc, "$JS.API.CONSUMER.RESET.O.P", body)
+            out.append({k: resp.get(k) for k in keys})
+        out.append((await sub.fetch(1, timeout=2))[0].reply.split(".")[4:7])
+        await nc.close()
+        return out
+
+    ours = run(walk(js_server()))
+    theirs = run(walk(go_nats_server("-js", "-sd", str(tmp_path / "go"))))
+    assert ours == theirs
+    assert ours[0]["reset_seq"] == 4 and ours[2] == ["1", "8", "1"]

@@ -380,3 +380,43 @@ def test_durable_source_across_a_leaf_with_go(make_hub, make_leaf, tmp_path, pai
         await nl.close()
 
     run(main(), timeout=90)
+
+
+@pytest.mark.parametrize("pairing", ["py-hub_py-leaf"] + list(GO_PAIRINGS))
+def test_source_of_a_recreated_origin_starts_over(make_hub, make_leaf, tmp_path, pairing):
+    """Go 2.15's stream identity, ours and Go's on either side of the leaf
+    link: ``Nats-Stream-Source`` ends with the origin's identity (the hash
+    of its creation time, as Go computes it); a source whose origin is
+    deleted and made again under the same name is refused its old identity
+    (10225), starts over from the new origin's start and copies its
+    messages (before, ours asked for sequence 11 of a 3-message stream and
+    copied nothing)."""
+    import json
+
+    from pluggy_nats_plugins.jetstream.sources import go_hash
+
+    go_hub, go_leaf = GO_PAIRINGS.get(pairing, (False, False))
+    hub, leaf = _hub_and_leaf(make_hub, make_leaf, tmp_path, go_hub, go_leaf)
+
+    async def main():
+        nh, nl = await connect(hub), await connect(leaf)
+        hjs, ljs = nh.jetstream(), nl.jetstream()
+        await hjs.add_stream(name="O", subjects=["o"])
+        await _publish(hjs, "o", 0, 10)
+        await ljs.add_stream(name="S", sources=[jsapi.StreamSource(name="O",
+                                                                   external=HUB_API)])
+        await until(lambda: _held(ljs, "S", 10), message="10 sourced")
+        created = json.loads((await nh.request("$JS.API.STREAM.INFO.O", b"")).data)["created"]
+        header = (await ljs.get_msg("S", 10)).headers["Nats-Stream-Source"].split(" ")
+        assert len(header) == 6 and header[5] == go_hash(created), (header, created)
+        await hjs.delete_stream("O")
+        await hjs.add_stream(name="O", subjects=["o"])
+        await _publish(hjs, "o", 100, 3)
+        await until(lambda: _held(ljs, "S", 13), timeout=40, message="the new origin copied")
+        last = await ljs.get_msg("S", 13)
+        assert last.data == b"m102"
+        assert last.headers["Nats-Stream-Source"].split(" ")[1] == "3"
+        await nh.close()
+        await nl.close()
+
+    run(main(), timeout=90)

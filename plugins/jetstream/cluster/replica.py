@@ -491,7 +491,8 @@ class StreamGroup:
                 apply_consumer_update(existing, cfg)
                 stream.save_meta()
             if reply:
-                self._respond(reply, "consumer_create_response", existing.info())
+                self._respond(reply, "consumer_create_response", existing.info(),
+                              headers=_identity(stream, cfg))
             return
         consumer = ReplicatedConsumer(stream, name, cfg, body.get("created") or time.time_ns())
         stream.consumers[name] = consumer
@@ -501,7 +502,8 @@ class StreamGroup:
             consumer.save_state()  # the followers take the leader's starting position
             advisories.consumer_action(self.jsa, stream.name, name, "create")
             if reply:
-                self._respond(reply, "consumer_create_response", consumer.info())
+                self._respond(reply, "consumer_create_response", consumer.info(),
+                              headers=_identity(stream, cfg))
 
     def _apply_remove_consumer(self, body):
         found = self.jsa.delete_consumer(self.stream, body["name"])
@@ -850,13 +852,24 @@ class StreamGroup:
             out["desired"] = desired
         return out
 
-    def _respond(self, reply, rtype, body=None, error=None, client=None):
+    def _respond(self, reply, rtype, body=None, error=None, client=None, headers=None):
         response = {"type": T + rtype}
         if error is not None:
             response["error"] = error.as_dict()
         else:
             response.update(body)
-        (client or self.jsa.client).publish(reply, dumps(response), flush=False)
+        (client or self.jsa.client).publish(reply, dumps(response), headers=headers,
+                                            flush=False)
+
+
+def _identity(stream, cfg):
+    """The answer's ``Nats-Stream-Identity`` for a mirror's or source's
+    consumer (api.py ``consumer_create``), else None."""
+    if cfg.get("direct") or cfg.get("sourcing"):
+        from .. import headers as H
+
+        return H.build([("Nats-Stream-Identity", stream.identity())])
+    return None
 
 
 def _held_seq(held):
