@@ -502,7 +502,7 @@ class Api:
             want = H.parse(self.hdr).get("Nats-Stream-Identity") if self.hdr else None
             if want and want != ident:
                 raise ApiError(10225, msg=ident)
-            self.response_headers = H.build([("Nats-Stream-Identity", ident)])
+            self.response_headers = stream.identity_header()
         name = cfg.get("name") or ""
         existing = stream.consumers.get(name) if name else None
         if existing is not None:
@@ -623,7 +623,7 @@ class Api:
         reset_seq = seq or consumer.afloor_s + 1
         if self.hdr and "Nats-Stream-Identity" in H.parse(self.hdr):
             # Go 2.15: never refused here, the identity only comes back
-            self.response_headers = H.build([("Nats-Stream-Identity", stream.identity())])
+            self.response_headers = stream.identity_header()
         consumer.pending.clear()
         consumer.rdc.clear()
         consumer.rdq.clear()

@@ -171,6 +171,10 @@ class Stream:
 
         return go_hash(H.rfc3339(self.created))
 
+    def identity_header(self):
+        """The ``Nats-Stream-Identity`` header block of an API answer."""
+        return H.build([("Nats-Stream-Identity", self.identity())])
+
     def _subscribe(self):
         for sub in self.subs:
             self.client.unsubscribe(sub)

@@ -866,9 +866,7 @@ def _identity(stream, cfg):
     """The answer's ``Nats-Stream-Identity`` for a mirror's or source's
     consumer (api.py ``consumer_create``), else None."""
     if cfg.get("direct") or cfg.get("sourcing"):
-        from .. import headers as H
-
-        return H.build([("Nats-Stream-Identity", stream.identity())])
+        return stream.identity_header()
     return None
 
 
